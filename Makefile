@@ -1,0 +1,84 @@
+# convergent — one Makefile.
+#   make              library + every binary in bin/ (CUDA too when nvcc is found)
+#   make CUDA=0       CPU-only engine
+#   make test         install missing Debian packages, build, run the test suite
+#   make demo         train the two default nets if needed, correlate them, print the table
+#   make bench        CPU (and GPU when present) benchmarks -> bench/results/
+#   make gpu-check    every GPU test + short benchmark; fails without a GPU
+CUDA ?= auto
+NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
+ifeq ($(CUDA),auto)
+  CUDA := $(if $(NVCC),1,0)
+endif
+CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
+
+BUILD := build/cuda$(CUDA)
+CXX ?= g++
+OPT ?= -O3 -mavx2 -mfma
+CPPFLAGS := -I. -DFMT_HEADER_ONLY -I/usr/include/x86_64-linux-gnu/openblas-pthread -MMD -MP
+CXXFLAGS := -std=c++17 $(OPT) -g -fopenmp -Wall -Wextra -Wno-unused-parameter
+LDLIBS := /usr/lib/x86_64-linux-gnu/libopenblas.a -lgfortran -lz -lpthread -fopenmp
+NVCCFLAGS := -std=c++17 -O3 -lineinfo -Xcompiler -fopenmp,-Wall \
+  -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90 --expt-relaxed-constexpr
+ifeq ($(CUDA),1)
+  CPPFLAGS += -DCONVERGENT_CUDA=1 -I$(CUDA_HOME)/include
+  LDLIBS += -L$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt
+endif
+
+SRC_LIB := $(wildcard kernels/*.cpp nn/*.cpp data/*.cpp analysis/*.cpp)
+CU_LIB := $(if $(filter 1,$(CUDA)),$(wildcard kernels/*.cu analysis/*.cu),)
+OBJ_LIB := $(SRC_LIB:%.cpp=$(BUILD)/%.o) $(CU_LIB:%.cu=$(BUILD)/%.cu.o)
+LIB := $(BUILD)/libconvergent.a
+TOOLS := $(patsubst tools/%.cpp,bin/%,$(wildcard tools/*.cpp))
+TEST_SRC := $(wildcard tests/*.cpp)
+TEST_CU := $(if $(filter 1,$(CUDA)),$(wildcard tests/*.cu),)
+TEST_OBJ := $(TEST_SRC:%.cpp=$(BUILD)/%.o) $(TEST_CU:%.cu=$(BUILD)/%.cu.o)
+BENCH_SRC := $(wildcard bench/*.cpp)
+BENCHES := $(patsubst bench/%.cpp,bin/%,$(BENCH_SRC))
+
+.PHONY: all deps test demo bench gpu-check clean
+all: $(TOOLS) $(BENCHES) bin/tests
+
+deps:
+	@bash scripts/deps.sh
+
+$(BUILD)/%.o: %.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
+$(BUILD)/%.cu.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(filter-out -MMD -MP,$(CPPFLAGS)) $(NVCCFLAGS) -c $< -o $@
+$(LIB): $(OBJ_LIB)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+# The binaries are named after the build flavour they were last built with, so CUDA=0 and CUDA=1 can't mix.
+bin/%: $(BUILD)/tools/%.o $(LIB)
+	@mkdir -p bin
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
+bin/bench_%: $(BUILD)/bench/bench_%.o $(LIB)
+	@mkdir -p bin
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
+bin/tests: $(TEST_OBJ) $(LIB)
+	@mkdir -p bin
+	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	./bin/tests
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	bash scripts/demo.sh
+
+bench: deps
+	@$(MAKE) --no-print-directory all
+	bash scripts/bench.sh
+
+gpu-check: deps
+	@$(MAKE) --no-print-directory all CUDA=1
+	bash scripts/gpu_check.sh
+
+clean:
+	rm -rf build bin
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,36 @@
+// Shared by every kernel family: the host/device qualifier and the one CUDA error path.
+// kernels/ includes nothing of the project but its own headers, allocates nothing and reads no files.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+#if defined(__CUDACC__)
+#define CVG_HD __host__ __device__ __forceinline__
+#else
+#define CVG_HD inline
+#endif
+
+namespace cvg {
+
+// Thrown for every CUDA failure; carries the failing call, file:line and CUDA's own message.
+struct CudaError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace cvg
+
+#if defined(__CUDACC__) || defined(CONVERGENT_CUDA)
+#include <cuda_runtime_api.h>
+#define CUDA_CHECK(expr)                                                                       \
+  do {                                                                                         \
+    cudaError_t cvg_err_ = (expr);                                                             \
+    if (cvg_err_ != cudaSuccess)                                                               \
+      throw ::cvg::CudaError(std::string("CUDA error: ") + cudaGetErrorString(cvg_err_) +      \
+                             " in " #expr " at " __FILE__ ":" + std::to_string(__LINE__));     \
+  } while (0)
+// After a kernel launch: catches bad launch configurations at once (asynchronous faults surface
+// at the next synchronising call, which is CUDA_CHECKed too).
+#define CUDA_CHECK_LAUNCH() CUDA_CHECK(cudaGetLastError())
+#endif

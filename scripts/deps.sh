@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Debian packages convergent needs, only those that are missing.
+# Runs as root, or through sudo when it is available. Safe to run again: a no-op when all is there.
+set -euo pipefail
+pkgs=(build-essential zlib1g-dev libopenblas-dev liblapack-dev libfmt-dev doctest-dev libstb-dev
+      nlohmann-json3-dev libomp-dev dataset-fashion-mnist)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "deps: installing ${missing[*]}"
+if [ "$(id -u)" -eq 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo="sudo"; else
+  echo "error: missing Debian packages (${missing[*]}) and neither root nor sudo to install them" >&2; exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,59 @@
+// Helpers shared by the test suites: random data, elementwise comparison with a tolerance, and the
+// GPU gate (skip with a printed line when no GPU exists; fail instead under `make gpu-check`).
+#pragma once
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "kernels/init.h"
+#include "kernels/rng.h"
+
+namespace cvg::test {
+
+inline std::vector<float> randn(size_t n, uint64_t seed, float std = 1.0f, float mean = 0.0f) {
+  std::vector<float> v(n);
+  cpu::fill_gaussian(n, v.data(), mean, std, seed, 0x7e57);
+  return v;
+}
+inline std::vector<float> randu(size_t n, uint64_t seed, float lo, float hi) {
+  std::vector<float> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = lo + (hi - lo) * rng_uniform(seed, 0x7e58, i);
+  return v;
+}
+
+// Worst-case normalised error: max_i |a_i - b_i| / (atol + rtol |b_i|). <= 1 means within tolerance.
+template <class A, class B>
+double worst_error(const A& a, const B& b, double atol, double rtol) {
+  double worst = 0;
+  for (size_t i = 0; i < b.size(); ++i) {
+    double e = std::fabs((double)a[i] - (double)b[i]) / (atol + rtol * std::fabs((double)b[i]));
+    if (!(e <= worst)) worst = std::isnan(e) ? INFINITY : e;
+  }
+  return worst;
+}
+
+// CHECK that got ~= want elementwise; on failure reports the first offending index and values.
+#define CHECK_ALL_CLOSE(got, want, atol, rtol)                                                   \
+  do {                                                                                           \
+    const auto& g_ = (got);                                                                      \
+    const auto& w_ = (want);                                                                     \
+    REQUIRE(g_.size() == w_.size());                                                             \
+    size_t bad_ = 0, first_ = 0;                                                                 \
+    for (size_t i_ = 0; i_ < w_.size(); ++i_) {                                                  \
+      double d_ = std::fabs((double)g_[i_] - (double)w_[i_]);                                    \
+      if (!(d_ <= (atol) + (rtol) * std::fabs((double)w_[i_]))) { if (!bad_++) first_ = i_; }    \
+    }                                                                                            \
+    INFO("first mismatch at ", first_, ": got ", (double)g_[first_], ", want ", (double)w_[first_]); \
+    INFO("worst normalised error ", cvg::test::worst_error(g_, w_, (atol), (rtol)));             \
+    CHECK(bad_ == 0);                                                                            \
+  } while (0)
+
+// True when a GPU is present. Otherwise prints "skipped (no GPU): <test>" and returns false, or,
+// under `make gpu-check` (CONVERGENT_REQUIRE_GPU=1), fails the test.
+bool gpu_or_skip();
+// GPU-vs-CPU results are also written to the gpu-check JSON report: name, worst normalised error.
+void record_gpu_result(const std::string& name, double worst_normalised_error);
+
+}  // namespace cvg::test
