@@ -1,6 +1,7 @@
 // Array<T>: an owning, move-only buffer of T on one Device. Tensor: a float Array with a shape.
 #pragma once
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>

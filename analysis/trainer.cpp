@@ -1,0 +1,143 @@
+#include "analysis/trainer.h"
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "nn/io.h"
+#include "tools/progress.h"
+
+namespace cvg {
+
+Net::Metrics evaluate(Net& net, const Dataset& data, int batch, int threads) {
+  batch = std::min(batch, net.max_batch());
+  Loader loader(data, batch, /*shuffle=*/false, /*train_augment=*/false, /*drop_last=*/false, 0, threads);
+  ImageShape s = data.shape();
+  std::vector<float> x((size_t)batch * s.c * s.h * s.w);
+  std::vector<int32_t> y(batch);
+  Net::Metrics total;
+  for (size_t b = 0; b < loader.batches_per_epoch(); ++b) {
+    int n = loader.next(x.data(), y.data());
+    if (n <= 0) break;
+    net.set_batch(x.data(), y.data(), n);
+    net.forward(/*train=*/false, 0);
+    total.add(net.metrics());
+  }
+  return total;
+}
+
+namespace {
+
+// The newest checkpoint in the run folder that reads back intact; damaged ones are reported and skipped.
+bool load_newest_valid(const std::string& dir, Checkpoint* out) {
+  for (const std::string& path : list_checkpoints(dir)) {
+    try {
+      *out = read_checkpoint(path);
+      return true;
+    } catch (const InputError& e) {
+      std::fprintf(stderr, "warning: %s; trying the previous checkpoint\n", e.what());
+    }
+  }
+  return false;
+}
+
+void append_log(const std::string& path, const nlohmann::json& j) {
+  std::ofstream f(path, std::ios::app);
+  if (!f) throw InputError(path + ": cannot append to the log");
+  f << j.dump() << "\n";
+}
+
+}  // namespace
+
+TrainResult train_net(const NetConfig& cfg, const Dataset& train, const Dataset* test, const Device& dev,
+                      const TrainOptions& opt) {
+  const SolverConfig& S = opt.solver;
+  ImageShape s = train.shape();
+  Net net(cfg, {s.c, s.h, s.w}, train.num_classes(), dev, S.batch);
+  net.init(opt.seed);
+  Loader loader(train, S.batch, /*shuffle=*/true, /*train_augment=*/true, /*drop_last=*/true, opt.order_seed, opt.loader_threads);
+  const long long per_epoch = (long long)loader.batches_per_epoch();
+  if (per_epoch == 0) throw InputError(train.describe() + ": fewer samples than one batch of " + std::to_string(S.batch));
+  make_dirs(opt.run_dir);
+  const std::string log_path = opt.run_dir + "/log.jsonl";
+
+  long long iter = 0;
+  TrainResult res;
+  if (opt.resume) {
+    Checkpoint ck;
+    if (load_newest_valid(opt.run_dir, &ck)) {
+      if (ck.info.seed != opt.seed) throw InputError(ck.path + ": was trained with seed " + std::to_string(ck.info.seed) + ", not " + std::to_string(opt.seed));
+      ck.load_into(net);
+      iter = ck.info.iteration;
+      loader.seek(ck.info.data_epoch, ck.info.data_index);
+      res.checkpoint = ck.path;
+      if (!opt.quiet) std::fprintf(stderr, "%s: resuming from %s (iteration %lld)\n", opt.label.c_str(), ck.path.c_str(), iter);
+    }
+  }
+
+  auto snapshot = [&](long long it, const nlohmann::json& extra) {
+    CheckpointInfo info;
+    info.seed = opt.seed, info.iteration = it, info.data_spec = opt.data_spec;
+    info.data_epoch = loader.epoch(), info.data_index = loader.index(), info.order_seed = opt.order_seed;
+    info.extra = extra;
+    res.checkpoint = opt.run_dir + "/" + checkpoint_name(it);
+    save_checkpoint(res.checkpoint, net, info);
+  };
+
+  std::vector<float> x((size_t)S.batch * s.c * s.h * s.w);
+  std::vector<int32_t> y(S.batch);
+  Net::Metrics window;  // training metrics since the last report
+  cli::Progress bar(opt.label, S.max_iter, "img");
+  const long long start_iter = iter;
+  while (iter < S.max_iter) {
+    int n = loader.next(x.data(), y.data());
+    net.set_batch(x.data(), y.data(), n);
+    net.forward(/*train=*/true, iter);
+    Net::Metrics m = net.metrics();
+    double loss = m.loss_sum / m.n;
+    if (!std::isfinite(loss) || loss > opt.explode_loss) {
+      throw DivergedError(opt.label + ": training loss became " + (std::isfinite(loss) ? "too large (" + std::to_string(loss) + ")" : std::string("NaN/Inf")) +
+                          " at iteration " + std::to_string(iter) + "; lower --lr. Last good checkpoint: " +
+                          (res.checkpoint.empty() ? std::string("none") : res.checkpoint));
+    }
+    window.add(m);
+    net.backward(iter);
+    net.sgd_step(S.lr_at(iter), S.momentum, S.weight_decay);
+    ++iter;
+
+    bool epoch_end = iter % per_epoch == 0;
+    bool last = iter == S.max_iter;
+    if (!opt.quiet) {
+      char extra[96];
+      std::snprintf(extra, sizeof extra, "loss %.3f acc %.1f%%", window.loss_sum / window.n, 100.0 * window.top1 / window.n);
+      bar.update(iter, (double)(iter - start_iter) * S.batch, extra);
+    }
+    if (epoch_end || last || (opt.snapshot > 0 && iter % opt.snapshot == 0)) {
+      nlohmann::json rec = {{"iteration", iter}, {"epoch", (double)iter / per_epoch}, {"lr", S.lr_at(iter - 1)},
+                            {"train_loss", window.loss_sum / window.n}, {"train_top1", (double)window.top1 / window.n},
+                            {"seconds", bar.seconds()}, {"images_per_s", (iter - start_iter) * S.batch / std::max(bar.seconds(), 1e-9)}};
+      res.train_loss = window.loss_sum / window.n, res.train_top1 = (double)window.top1 / window.n;
+      window = Net::Metrics();
+      if (test && opt.eval_each_epoch && (epoch_end || last)) {
+        Net::Metrics t = evaluate(net, *test, S.batch, opt.loader_threads);
+        res.test_loss = t.loss_sum / t.n, res.test_top1 = (double)t.top1 / t.n, res.test_top5 = (double)t.top5 / t.n;
+        rec["test_loss"] = res.test_loss, rec["test_top1"] = res.test_top1;
+        if (train.num_classes() > 5) rec["test_top5"] = res.test_top5;
+        if (!opt.quiet)
+          std::fprintf(stderr, "%s: iteration %lld (epoch %.2f): test top-1 %.2f%%%s\n", opt.label.c_str(), iter, (double)iter / per_epoch,
+                       100 * res.test_top1, train.num_classes() > 5 ? (", top-5 " + std::to_string(100 * res.test_top5).substr(0, 5) + "%").c_str() : "");
+      }
+      snapshot(iter, rec);
+      append_log(log_path, rec);
+    }
+    if (opt.stop_at >= 0 && iter >= opt.stop_at) break;
+  }
+  res.iterations = iter;
+  res.seconds = bar.seconds();
+  res.images_per_s = (iter - start_iter) * S.batch / std::max(res.seconds, 1e-9);
+  return res;
+}
+
+}  // namespace cvg

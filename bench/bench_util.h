@@ -1,0 +1,76 @@
+// Shared by the bench programs: timing with median and spread over repeats, the machine's name,
+// and the results JSON ({"bench", "machine", "date", "columns", "rows", "note"}) that
+// scripts/bench_table.py renders. Every figure is reported next to a baseline from the same run.
+#pragma once
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "nn/device.h"
+#include "nn/io.h"
+
+namespace cvg::bench {
+
+struct Timing {
+  double median_ms = 0, min_ms = 0, max_ms = 0;
+  int repeats = 0;
+  std::string str() const {
+    char b[64];
+    std::snprintf(b, sizeof b, "%.3f ms [%.3f-%.3f]", median_ms, min_ms, max_ms);
+    return b;
+  }
+};
+
+// Runs fn once to warm up, then `repeats` times; on a GPU each run is synchronised before the
+// clock stops, so launch overhead and execution both count.
+inline Timing time_it(const std::function<void()>& fn, int repeats, const Device& dev = Device::cpu()) {
+  fn();
+  device_sync(dev);
+  std::vector<double> t;
+  for (int r = 0; r < repeats; ++r) {
+    auto a = std::chrono::steady_clock::now();
+    fn();
+    device_sync(dev);
+    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
+  }
+  std::sort(t.begin(), t.end());
+  return {t[t.size() / 2], t.front(), t.back(), repeats};
+}
+
+inline std::string machine_name(const Device& dev) {
+  if (dev.is_cuda()) return dev.name();
+  char host[256] = "host";
+  gethostname(host, sizeof host);
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  std::string cpu = "cpu";
+  std::ifstream f("/proc/cpuinfo");
+  for (std::string line; std::getline(f, line);)
+    if (line.rfind("model name", 0) == 0) { cpu = line.substr(line.find(':') + 2); break; }
+  return cpu + ", " + std::to_string(cores) + " cores";
+}
+
+inline std::string today() {
+  char b[32];
+  std::time_t t = std::time(nullptr);
+  std::strftime(b, sizeof b, "%Y-%m-%d", std::gmtime(&t));
+  return b;
+}
+
+inline void write_results(const std::string& path, const std::string& bench, const std::string& machine,
+                          const std::vector<std::string>& columns, const nlohmann::json& rows, const std::string& note = "") {
+  nlohmann::json j = {{"bench", bench}, {"machine", machine}, {"date", today()}, {"columns", columns}, {"rows", rows}};
+  if (!note.empty()) j["note"] = note;
+  write_file_atomic(path, j.dump(1) + "\n");
+  std::printf("wrote %s\n", path.c_str());
+}
+
+}  // namespace cvg::bench

@@ -1,0 +1,154 @@
+#include "nn/checkpoint.h"
+
+#include <dirent.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstring>
+
+#include "nn/io.h"
+
+namespace cvg {
+
+using json = nlohmann::json;
+static const char kMagic[8] = {'C', 'V', 'G', 'C', 'K', 'P', 'T', '1'};
+static const uint32_t kVersion = 1;
+
+template <class T>
+static void put(std::string& s, T v) { s.append(reinterpret_cast<const char*>(&v), sizeof v); }
+
+void save_checkpoint(const std::string& path, Net& net, const CheckpointInfo& info) {
+  json h;
+  h["format"] = kVersion;
+  h["net"] = net.config().name;
+  h["config"] = net.config().json;
+  h["config_path"] = net.config().path;
+  h["input"] = net.input_shape();
+  h["classes"] = net.num_classes();
+  h["seed"] = info.seed;
+  h["iteration"] = info.iteration;
+  h["data"] = {{"spec", info.data_spec}, {"epoch", info.data_epoch}, {"index", info.data_index}, {"order_seed", info.order_seed}};
+  h["extra"] = info.extra;
+  json plist = json::array();
+  size_t offset = 0;
+  for (Param* p : net.params()) {
+    plist.push_back({{"name", p->name}, {"shape", p->shape}, {"offset", offset}});
+    offset += 2 * p->value.numel();
+  }
+  h["params"] = plist;
+  std::string head = h.dump();
+
+  std::string out(kMagic, 8);
+  put<uint32_t>(out, kVersion);
+  put<uint64_t>(out, head.size());
+  out += head;
+  for (Param* p : net.params()) {
+    for (const Tensor* t : {&p->value, &p->momentum}) {
+      std::vector<float> v = t->data.to_host();
+      out.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
+    }
+  }
+  put<uint32_t>(out, (uint32_t)crc32(0L, reinterpret_cast<const Bytef*>(out.data()), (uInt)out.size()));
+  write_file_atomic(path, out);
+}
+
+Checkpoint read_checkpoint(const std::string& path) {
+  std::vector<char> b = read_file(path);
+  auto bad = [&](const std::string& what) { return InputError(path + ": " + what); };
+  if (b.size() < 8 + 4 + 8 + 4 || std::memcmp(b.data(), kMagic, 8) != 0) throw bad("not a convergent checkpoint (bad magic)");
+  uint32_t version;
+  uint64_t hlen;
+  std::memcpy(&version, b.data() + 8, 4);
+  std::memcpy(&hlen, b.data() + 12, 8);
+  if (version != kVersion) throw bad("checkpoint format version " + std::to_string(version) + ", this build reads " + std::to_string(kVersion));
+  if (hlen > b.size() - 24) throw bad("truncated (header runs past the end)");
+  uint32_t stored;
+  std::memcpy(&stored, b.data() + b.size() - 4, 4);
+  if ((uint32_t)crc32(0L, reinterpret_cast<const Bytef*>(b.data()), (uInt)(b.size() - 4)) != stored)
+    throw bad("checksum mismatch (file damaged or truncated)");
+  Checkpoint c;
+  c.path = path;
+  try {
+    c.header = json::parse(b.begin() + 20, b.begin() + 20 + hlen);
+    c.config = parse_net_config(c.header.at("config").get<std::string>(), path + " (embedded config)");
+    c.input = c.header.at("input").get<std::vector<int>>();
+    c.classes = c.header.at("classes").get<int>();
+    c.info.seed = c.header.at("seed").get<uint64_t>();
+    c.info.iteration = c.header.at("iteration").get<long long>();
+    const json& d = c.header.at("data");
+    c.info.data_spec = d.at("spec").get<std::string>();
+    c.info.data_epoch = d.at("epoch").get<long long>();
+    c.info.data_index = d.at("index").get<long long>();
+    c.info.order_seed = d.at("order_seed").get<uint64_t>();
+    c.info.extra = c.header.value("extra", json::object());
+  } catch (const json::exception& e) {
+    throw bad(std::string("bad header (") + e.what() + ")");
+  }
+  size_t payload_bytes = b.size() - 24 - hlen;
+  if (payload_bytes % sizeof(float)) throw bad("payload is not a whole number of floats");
+  c.payload.resize(payload_bytes / sizeof(float));
+  std::memcpy(c.payload.data(), b.data() + 20 + hlen, payload_bytes);
+  size_t expect = 0;
+  for (const Checkpoint::View& v : c.params()) {
+    size_t n = Tensor::numel_of(v.shape);
+    if (v.values != c.payload.data() + expect) throw bad("parameter " + v.name + " is not where the header says");
+    expect += 2 * n;
+  }
+  if (expect != c.payload.size()) throw bad("payload size does not match the parameter list");
+  return c;
+}
+
+std::vector<Checkpoint::View> Checkpoint::params() const {
+  std::vector<View> out;
+  for (const json& p : header.at("params")) {
+    size_t off = p.at("offset").get<size_t>();
+    std::vector<int> shape = p.at("shape").get<std::vector<int>>();
+    if (off + 2 * Tensor::numel_of(shape) > payload.size()) throw InputError(path + ": parameter " + p.at("name").get<std::string>() + " runs past the payload");
+    out.push_back({p.at("name").get<std::string>(), shape, payload.data() + off});
+  }
+  return out;
+}
+
+void Checkpoint::load_into(Net& net) const {
+  auto views = params();
+  auto ps = net.params();
+  if (views.size() != ps.size())
+    throw InputError(path + ": holds " + std::to_string(views.size()) + " parameters, the net has " + std::to_string(ps.size()));
+  for (size_t i = 0; i < ps.size(); ++i) {
+    if (views[i].name != ps[i]->name || views[i].shape != ps[i]->shape)
+      throw InputError(path + ": parameter " + views[i].name + " does not match the net's " + ps[i]->name + " " + ps[i]->value.shape_str());
+    size_t n = ps[i]->value.numel();
+    ps[i]->value.data.from_host(views[i].values, n);
+    ps[i]->momentum.data.from_host(views[i].values + n, n);
+  }
+}
+
+std::unique_ptr<Net> Checkpoint::make_net(const Device& dev, int max_batch) const {
+  auto net = std::make_unique<Net>(config, input, classes, dev, max_batch);
+  net->init(info.seed);
+  load_into(*net);
+  return net;
+}
+
+std::string checkpoint_name(long long iteration) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "ckpt-%09lld.bin", iteration);
+  return buf;
+}
+
+std::vector<std::string> list_checkpoints(const std::string& dir) {
+  std::vector<std::string> names;
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d)) {
+      std::string n = e->d_name;
+      if (n.size() == 22 && n.rfind("ckpt-", 0) == 0 && n.substr(14) == ".bin") names.push_back(n);
+    }
+    closedir(d);
+  }
+  std::sort(names.rbegin(), names.rend());
+  for (auto& n : names) n = dir + "/" + n;
+  return names;
+}
+
+}  // namespace cvg

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# make bench: runs every bench program (CPU figures everywhere, GPU figures where a GPU exists),
+# each writing its JSON under bench/results/, then renders the latest results as markdown.
+# BENCH_ARGS="--quick" runs the short versions.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+host=$(hostname -s 2>/dev/null || echo host)
+if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
+  host=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr -c 'A-Za-z0-9\n' '-' | tr -s '-' | sed 's/-$//')
+else
+  host="cpu-$(nproc)core"
+fi
+stamp=$(date -u +%Y%m%d)
+mkdir -p bench/results
+rc=0
+for b in bin/bench_*; do
+  [ -x "$b" ] || continue
+  name=$(basename "$b" | sed 's/^bench_//')
+  echo "== $name"
+  "$b" ${BENCH_ARGS:-} --out "bench/results/$name-$host-$stamp.json" || { echo "bench $name failed"; rc=1; }
+done
+python3 scripts/bench_table.py > bench/RESULTS.md && echo "wrote bench/RESULTS.md"
+exit $rc

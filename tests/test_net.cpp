@@ -1,0 +1,245 @@
+// Ring 2: the engine end to end on the CPU — configs, a tiny net that learns, reproducibility,
+// checkpoints, exact resume and the NaN stop.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+
+#include "analysis/trainer.h"
+#include "kernels/rng.h"
+#include "nn/checkpoint.h"
+#include "nn/io.h"
+#include "nn/net.h"
+#include "tests/check.h"
+
+using namespace cvg;
+
+namespace {
+
+// Four classes of 1x12x12 images: a bright horizontal bar, vertical bar, diagonal, or blob, at a
+// random position with noise. Learnable by a small conv net in a few hundred steps.
+class TinySet : public Dataset {
+ public:
+  explicit TinySet(size_t n, uint64_t seed) : n_(n), seed_(seed) {}
+  size_t size() const override { return n_; }
+  int num_classes() const override { return 4; }
+  ImageShape shape() const override { return {1, 12, 12}; }
+  std::string describe() const override { return "tiny test set"; }
+  int32_t load(size_t i, float* out, bool, uint64_t) const override {
+    int label = (int)(i % 4);
+    int r = 2 + (int)(rng_uniform(seed_, 1, i) * 8), c = 2 + (int)(rng_uniform(seed_, 2, i) * 8);
+    for (int y = 0; y < 12; ++y)
+      for (int x = 0; x < 12; ++x) {
+        bool on = label == 0 ? (y == r && std::abs(x - c) <= 2)
+                : label == 1 ? (x == c && std::abs(y - r) <= 2)
+                : label == 2 ? (y - r == x - c && std::abs(y - r) <= 2)
+                             : (std::abs(y - r) <= 1 && std::abs(x - c) <= 1);
+        out[y * 12 + x] = (on ? 1.0f : 0.0f) + 0.2f * (rng_uniform(seed_, 3 + i, y * 12 + x) - 0.5f);
+      }
+    return label;
+  }
+
+ private:
+  size_t n_;
+  uint64_t seed_;
+};
+
+const char* kTinyNet = R"({
+  "name": "tiny", "input": [1, 12, 12],
+  "layers": [
+    {"name": "conv1", "type": "conv", "num_output": 8, "kernel_size": 3, "pad": 1, "weight_std": "msra"},
+    {"name": "relu1", "type": "relu"},
+    {"name": "pool1", "type": "maxpool", "kernel_size": 3, "stride": 2},
+    {"name": "norm1", "type": "lrn", "local_size": 3, "alpha": 0.0001, "beta": 0.75, "k": 1},
+    {"name": "conv2", "type": "conv", "num_output": 8, "kernel_size": 3, "pad": 1, "group": 2, "weight_std": "msra"},
+    {"name": "relu2", "type": "relu"},
+    {"name": "fc3", "type": "fc", "num_output": 16, "weight_std": "msra", "bias": 0.1},
+    {"name": "relu3", "type": "relu"},
+    {"name": "drop3", "type": "dropout", "ratio": 0.2},
+    {"name": "fc4", "type": "fc", "num_output": "classes", "weight_std": 0.01},
+    {"name": "loss", "type": "softmax_loss"}
+  ],
+  "solver": {"base_lr": 0.05, "lr_policy": "step", "gamma": 0.1, "stepsize": 250, "max_iter": 300,
+             "momentum": 0.9, "weight_decay": 0.0005, "batch": 16}
+})";
+
+std::string temp_dir(const std::string& name) {
+  std::string d = "/tmp/cvg-test-" + name + "-" + std::to_string(::getpid());
+  std::system(("rm -rf " + d).c_str());
+  make_dirs(d);
+  return d;
+}
+
+std::vector<float> all_weights(Net& net) {
+  std::vector<float> out;
+  for (Param* p : net.params()) {
+    auto v = p->value.data.to_host();
+    out.insert(out.end(), v.begin(), v.end());
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("config: errors name the file, the layer and the problem") {
+  auto err = [](const std::string& text) {
+    try {
+      parse_net_config(text, "x.json");
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK(err("{") .find("x.json: not valid JSON") == 0);
+  std::string base = R"({"name":"n","input":[1,8,8],"layers":[LAYER,{"name":"loss","type":"softmax_loss"}]})";
+  auto with = [&](const std::string& layer) { std::string s = base; return s.replace(s.find("LAYER"), 5, layer); };
+  CHECK(err(with(R"({"name":"c1","type":"conv","num_output":0})")) == "x.json: layer c1: 'num_output' must be a positive integer, got 0");
+  CHECK(err(with(R"({"name":"c1","type":"convv"})")).find("x.json: layer c1: unknown type 'convv'") == 0);
+  CHECK(err(with(R"({"name":"c1","type":"conv","num_output":4,"kernal_size":3})")) == "x.json: layer c1: unknown field 'kernal_size'");
+  CHECK(err(with(R"({"name":"n1","type":"lrn","local_size":4})")) == "x.json: layer n1: 'local_size' must be odd (Caffe's across-channel LRN)");
+  // A shape problem is found when the net is built, and names the layer too.
+  NetConfig c = parse_net_config(with(R"({"name":"c1","type":"conv","num_output":4,"kernel_size":3,"group":3}),{"name":"f","type":"fc","num_output":"classes"})"), "x.json");
+  try {
+    Net net(c, {2, 8, 8}, 10, Device::cpu(), 2);
+    FAIL("expected an error");
+  } catch (const InputError& e) {
+    CHECK(std::string(e.what()).find("x.json: layer c1 (conv): input [2, 8, 8]: input channels and num_output must both divide by group 3") == 0);
+  }
+}
+
+TEST_CASE("net: the shipped configs build with the documented shapes") {
+  NetConfig caffe = load_net_config("data/nets/caffenet.json");
+  Net net(caffe, caffe.input, 1000, Device::cpu(), 1);
+  auto shape = [&](const char* name) { return net.layers()[net.layer_index(name)]->out_shape; };
+  CHECK(shape("conv1") == std::vector<int>{96, 55, 55});
+  CHECK(shape("pool1") == std::vector<int>{96, 27, 27});
+  CHECK(shape("conv2") == std::vector<int>{256, 27, 27});
+  CHECK(shape("pool2") == std::vector<int>{256, 13, 13});
+  CHECK(shape("conv5") == std::vector<int>{256, 13, 13});
+  CHECK(shape("pool5") == std::vector<int>{256, 6, 6});
+  CHECK(shape("fc8") == std::vector<int>{1000, 1, 1});
+  // CaffeNet's parameter count with groups (60,965,224 for 1000 classes).
+  CHECK(net.num_params() == 60965224);
+  CHECK(net.params()[2]->shape == std::vector<int>{256, 48, 5, 5});  // conv2 grouped
+  NetConfig paper = load_net_config("data/nets/caffenet-paper.json");
+  Net pnet(paper, paper.input, 1000, Device::cpu(), 1);
+  CHECK(pnet.params()[2]->shape == std::vector<int>{256, 96, 5, 5});  // the paper's nets: no groups
+  NetConfig mini = load_net_config("data/nets/alexnet-mini.json");
+  for (std::vector<int> in : {std::vector<int>{1, 28, 28}, std::vector<int>{3, 32, 32}}) {
+    Net m(mini, in, 10, Device::cpu(), 2);
+    CHECK(m.unit_layers() == std::vector<std::string>{"conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"});
+    CHECK(&m.units("conv1") == &m.output(m.layer_index("relu1")));  // units are observed after the ReLU
+  }
+}
+
+TEST_CASE("net: a tiny net learns a small synthetic set, reproducibly") {
+  NetConfig cfg = parse_net_config(kTinyNet, "tiny.json");
+  TinySet data(512, 7);
+  TrainOptions opt;
+  opt.solver = cfg.solver;
+  opt.quiet = true;
+  opt.loader_threads = 1;
+  opt.eval_each_epoch = false;
+  std::vector<std::vector<float>> weights;
+  for (int run = 0; run < 2; ++run) {
+    opt.run_dir = temp_dir("tiny" + std::to_string(run));
+    TrainResult r = train_net(cfg, data, nullptr, Device::cpu(), opt);
+    CHECK(r.iterations == 300);
+    Checkpoint ck = read_checkpoint(r.checkpoint);
+    auto net = ck.make_net(Device::cpu(), 64);
+    Net::Metrics m = evaluate(*net, data, 64, 1);
+    INFO("training accuracy ", (double)m.top1 / m.n);
+    CHECK((double)m.top1 / m.n > 0.90);
+    weights.push_back(all_weights(*net));
+  }
+  // Same seed, same data order: bit-identical weights.
+  REQUIRE(weights[0].size() == weights[1].size());
+  CHECK(std::memcmp(weights[0].data(), weights[1].data(), weights[0].size() * sizeof(float)) == 0);
+}
+
+TEST_CASE("net: seeds change the initialisation and nothing else") {
+  NetConfig cfg = parse_net_config(kTinyNet, "tiny.json");
+  Net a(cfg, {1, 12, 12}, 4, Device::cpu(), 4), b(cfg, {1, 12, 12}, 4, Device::cpu(), 4);
+  a.init(1), b.init(2);
+  auto wa = all_weights(a), wb = all_weights(b);
+  size_t differ = 0;
+  for (size_t i = 0; i < wa.size(); ++i) differ += wa[i] != wb[i];
+  // Gaussian weights differ; constant biases are equal.
+  size_t biases = 0;
+  for (Param* p : a.params()) if (p->init_std == 0) biases += p->value.numel();
+  CHECK(differ == wa.size() - biases);
+}
+
+TEST_CASE("checkpoint: round trip, corruption detected, interrupted run resumes bit-identically") {
+  NetConfig cfg = parse_net_config(kTinyNet, "tiny.json");
+  TinySet data(256, 3);
+  TrainOptions opt;
+  opt.solver = cfg.solver;
+  opt.solver.max_iter = 40;
+  opt.quiet = true;
+  opt.loader_threads = 1;
+  opt.eval_each_epoch = false;
+  opt.snapshot = 10;
+
+  opt.run_dir = temp_dir("straight");
+  TrainResult straight = train_net(cfg, data, nullptr, Device::cpu(), opt);
+
+  opt.run_dir = temp_dir("resumed");
+  opt.stop_at = 20;
+  train_net(cfg, data, nullptr, Device::cpu(), opt);
+  CHECK(list_checkpoints(opt.run_dir).size() == 2);
+  // Damage the newest checkpoint: resume reports it and falls back to the one before (iteration 10).
+  std::string newest = list_checkpoints(opt.run_dir)[0];
+  {
+    std::fstream f(newest, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(200);
+    f.put('\x55');
+  }
+  CHECK_THROWS_WITH_AS(read_checkpoint(newest), (newest + ": checksum mismatch (file damaged or truncated)").c_str(), InputError);
+  opt.stop_at = -1;
+  opt.resume = true;
+  TrainResult resumed = train_net(cfg, data, nullptr, Device::cpu(), opt);
+  CHECK(resumed.iterations == 40);
+
+  Checkpoint a = read_checkpoint(straight.checkpoint), b = read_checkpoint(resumed.checkpoint);
+  CHECK(a.info.iteration == 40);
+  REQUIRE(a.payload.size() == b.payload.size());
+  CHECK(std::memcmp(a.payload.data(), b.payload.data(), a.payload.size() * sizeof(float)) == 0);
+
+  // Truncation and bad magic are reported with the file name.
+  std::string trunc = opt.run_dir + "/trunc.bin";
+  {
+    auto bytes = read_file(straight.checkpoint);
+    write_file_atomic(trunc, bytes.data(), bytes.size() / 2);
+  }
+  CHECK_THROWS_AS(read_checkpoint(trunc), InputError);
+  write_file_atomic(trunc, std::string("hello world, not a checkpoint at all"));
+  CHECK_THROWS_WITH_AS(read_checkpoint(trunc), (trunc + ": not a convergent checkpoint (bad magic)").c_str(), InputError);
+}
+
+TEST_CASE("trainer: a NaN loss stops the run with a clear message, keeping the last good checkpoint") {
+  NetConfig cfg = parse_net_config(kTinyNet, "tiny.json");
+  TinySet data(256, 3);
+  TrainOptions opt;
+  opt.solver = cfg.solver;
+  opt.solver.base_lr = 1e6f;  // diverges within a few steps
+  opt.solver.max_iter = 200;
+  opt.quiet = true;
+  opt.loader_threads = 1;
+  opt.eval_each_epoch = false;
+  opt.snapshot = 1;
+  opt.run_dir = temp_dir("nan");
+  opt.label = "seed 1";
+  try {
+    train_net(cfg, data, nullptr, Device::cpu(), opt);
+    FAIL("expected the run to stop");
+  } catch (const DivergedError& e) {
+    std::string msg = e.what();
+    CHECK(msg.find("seed 1: training loss became") == 0);
+    CHECK(msg.find("Last good checkpoint: " + opt.run_dir + "/ckpt-") != std::string::npos);
+    // the checkpoint it names reads back fine
+    std::string path = msg.substr(msg.find(opt.run_dir));
+    CHECK_NOTHROW(read_checkpoint(path));
+  }
+}
