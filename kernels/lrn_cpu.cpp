@@ -1,0 +1,83 @@
+// LRN across channels, CPU twin. Each (n, h, w) column walks its channels with a running window
+// sum; columns are processed a block of contiguous pixels at a time so every channel step reads
+// contiguous memory. The running sums are kept in double: the squares of floats are exact in
+// double and both devices add and subtract them in the same order, so the sums (and scale) agree
+// bit for bit with the GPU, and the add/subtract walk cannot drift.
+//
+// The window of channel i is [i - pre, i + post] with pre = (size-1)/2, post = size-1-pre
+// (centred for odd size, Caffe's only case). Backward needs the transposed window
+// {j : i in window(j)} = [i - post, i + pre].
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/lrn.h"
+
+namespace cvg::cpu {
+namespace {
+constexpr int kBlock = 64;  // pixels per column block: 64 double sums on the stack
+}
+
+void lrn_forward(const LrnGeom& g, const float* x, float* y, float* scale) {
+  const int C = g.c, pre = (g.size - 1) / 2, post = g.size - 1 - pre;
+  const size_t hw = (size_t)g.h * g.w;
+  const size_t nblk = (hw + kBlock - 1) / kBlock;
+  const double coeff = (double)g.alpha / g.size;
+#pragma omp parallel for schedule(static) if (g.x_size() > (1 << 14))
+  for (size_t job = 0; job < (size_t)g.n * nblk; ++job) {
+    const size_t img = job / nblk, p0 = (job % nblk) * kBlock;
+    const int np = (int)std::min<size_t>(kBlock, hw - p0);
+    const size_t base = img * C * hw + p0;
+    const float* xb = x + base;
+    double acc[kBlock] = {};
+    for (int j = 0; j < post && j < C; ++j)
+      for (int p = 0; p < np; ++p) acc[p] += (double)xb[j * hw + p] * xb[j * hw + p];
+    for (int ch = 0; ch < C; ++ch) {
+      const int head = ch + post, tail = ch - pre - 1;
+      if (head < C)
+        for (int p = 0; p < np; ++p) acc[p] += (double)xb[head * hw + p] * xb[head * hw + p];
+      if (tail >= 0)
+        for (int p = 0; p < np; ++p) acc[p] -= (double)xb[tail * hw + p] * xb[tail * hw + p];
+      for (int p = 0; p < np; ++p) {
+        const size_t i = base + ch * hw + p;
+        // Rounding can leave a tiny negative residue once large squares leave the window: clamp
+        // it (NaN still propagates) so scale^-beta stays defined even with k = 0.
+        const float s = (float)std::fma(coeff, acc[p] < 0.0 ? 0.0 : acc[p], (double)g.k);
+        scale[i] = s;
+        y[i] = x[i] * powf(s, -g.beta);
+      }
+    }
+  }
+}
+
+void lrn_backward(const LrnGeom& g, const float* x, const float* y, const float* scale, const float* dy,
+                  float* dx) {
+  const int C = g.c, pre = (g.size - 1) / 2, post = g.size - 1 - pre;
+  const size_t hw = (size_t)g.h * g.w;
+  const size_t nblk = (hw + kBlock - 1) / kBlock;
+  const double coeff = 2.0 * g.alpha * g.beta / g.size;
+  // r_j = dy_j y_j / scale_j, in double from exact float products: identical on both devices.
+  auto r = [&](size_t i) { return (double)dy[i] * (double)y[i] / (double)scale[i]; };
+#pragma omp parallel for schedule(static) if (g.x_size() > (1 << 14))
+  for (size_t job = 0; job < (size_t)g.n * nblk; ++job) {
+    const size_t img = job / nblk, p0 = (job % nblk) * kBlock;
+    const int np = (int)std::min<size_t>(kBlock, hw - p0);
+    const size_t base = img * C * hw + p0;
+    double acc[kBlock] = {};
+    for (int j = 0; j < pre && j < C; ++j)
+      for (int p = 0; p < np; ++p) acc[p] += r(base + j * hw + p);
+    for (int ch = 0; ch < C; ++ch) {
+      const int head = ch + pre, tail = ch - post - 1;  // the transposed window
+      if (head < C)
+        for (int p = 0; p < np; ++p) acc[p] += r(base + head * hw + p);
+      if (tail >= 0)
+        for (int p = 0; p < np; ++p) acc[p] -= r(base + tail * hw + p);
+      for (int p = 0; p < np; ++p) {
+        const size_t i = base + ch * hw + p;
+        const float pw = powf(scale[i], -g.beta);
+        dx[i] = (float)std::fma((double)dy[i], (double)pw, -coeff * (double)x[i] * acc[p]);
+      }
+    }
+  }
+}
+
+}  // namespace cvg::cpu

@@ -1,0 +1,180 @@
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "kernels/act.h"
+#include "kernels/rng.h"
+#include "nn/tensor.h"
+#include "tests/check.h"
+
+using namespace cvg;
+
+namespace {
+double dot(const std::vector<float>& a, const std::vector<float>& b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i) s += (double)a[i] * b[i];
+  return s;
+}
+}  // namespace
+
+TEST_CASE("relu: CPU forward and backward match naive loops, in place too") {
+  const size_t n = 1001;
+  auto x = test::randn(n, 1), dy = test::randn(n, 2);
+  x[3] = 0.0f, x[4] = -0.0f;
+  std::vector<float> y(n), dx(n);
+  cpu::relu_forward(n, x.data(), y.data());
+  cpu::relu_backward(n, y.data(), dy.data(), dx.data());
+  for (size_t i = 0; i < n; ++i) {
+    CHECK(y[i] == (x[i] > 0 ? x[i] : 0.0f));
+    CHECK(dx[i] == (x[i] > 0 ? dy[i] : 0.0f));  // y > 0 exactly where x > 0
+  }
+  auto inplace = x;
+  cpu::relu_forward(n, inplace.data(), inplace.data());
+  CHECK(inplace == y);
+  auto dinplace = dy;
+  cpu::relu_backward(n, y.data(), dinplace.data(), dinplace.data());
+  CHECK(dinplace == dx);
+}
+
+TEST_CASE("relu: finite-difference gradient in double, skipping the kink window") {
+  // L = <w, relu(x)> is linear in each x_i away from 0, so the central difference is exact up to
+  // double rounding; inputs within eps of the kink are skipped.
+  const size_t n = 500;
+  auto x = test::randn(n, 3), w = test::randn(n, 4);
+  std::vector<float> y(n), grad(n);
+  cpu::relu_forward(n, x.data(), y.data());
+  cpu::relu_backward(n, y.data(), w.data(), grad.data());
+  const float eps = 1e-3f;
+  size_t checked = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (std::fabs(x[i]) <= 2 * eps) continue;
+    const float x0 = x[i], xp = x0 + eps, xm = x0 - eps;
+    x[i] = xp;
+    cpu::relu_forward(n, x.data(), y.data());
+    const double lp = dot(w, y);
+    x[i] = xm;
+    cpu::relu_forward(n, x.data(), y.data());
+    const double lm = dot(w, y);
+    x[i] = x0;
+    const double fd = (lp - lm) / ((double)xp - (double)xm);
+    CHECK(std::fabs(fd - grad[i]) <= 1e-9 + 1e-6 * std::fabs(grad[i]));
+    ++checked;
+  }
+  CHECK(checked > n * 9 / 10);
+}
+
+TEST_CASE("dropout: the mask is rng_keep's, kept values are scaled by 1/(1-p)") {
+  const size_t n = 10007;
+  const float p = 0.5f;
+  const uint64_t seed = 42, stream = rng_stream("fc6", 7);
+  auto x = test::randn(n, 5);
+  std::vector<float> y(n);
+  cpu::dropout_forward(n, p, seed, stream, x.data(), y.data());
+  size_t kept = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const bool keep = rng_keep(seed, stream, i, p);
+    kept += keep;
+    CHECK(y[i] == (keep ? x[i] * (1.0f / (1.0f - p)) : 0.0f));
+    if (keep) CHECK(std::fabs(y[i] - x[i] / (1.0 - p)) <= 1.2e-7 * std::fabs(y[i]));  // inverted scaling
+  }
+  // binomial sd sqrt(n p q) = 50: allow 5 sigma around n (1 - p).
+  CHECK(std::fabs((double)kept - n * (1 - p)) < 250);
+
+  // The mask depends on the element's index only: a prefix of a longer tensor drops the same.
+  std::vector<float> x2 = test::randn(3 * n, 5), y2(3 * n);
+  cpu::dropout_forward(3 * n, p, seed, stream, x2.data(), y2.data());
+  CHECK(std::vector<float>(y2.begin(), y2.begin() + n) == y);
+  // Another stream (another layer or iteration) draws another mask.
+  std::vector<float> y3(n);
+  cpu::dropout_forward(n, p, seed, stream + 1, x.data(), y3.data());
+  size_t differ = 0;
+  for (size_t i = 0; i < n; ++i) differ += (y3[i] == 0) != (y[i] == 0);
+  CHECK(differ > n / 4);
+}
+
+TEST_CASE("dropout: p = 0 is the identity, p = 1 drops everything, in place works") {
+  const size_t n = 999;
+  auto x = test::randn(n, 6);
+  std::vector<float> y(n);
+  cpu::dropout_forward(n, 0.0f, 1, 2, x.data(), y.data());
+  CHECK(y == x);
+  cpu::dropout_backward(n, 0.0f, 1, 2, x.data(), y.data());
+  CHECK(y == x);
+  cpu::dropout_forward(n, 1.0f, 1, 2, x.data(), y.data());
+  CHECK(y == std::vector<float>(n, 0.0f));
+  std::vector<float> want(n), inplace = x;
+  cpu::dropout_forward(n, 0.3f, 1, 2, x.data(), want.data());
+  cpu::dropout_forward(n, 0.3f, 1, 2, inplace.data(), inplace.data());
+  CHECK(inplace == want);
+}
+
+TEST_CASE("dropout: backward uses forward's mask (adjoint identity <dy, D x> == <D^T dy, x>)") {
+  const size_t n = 4099;
+  const float p = 0.3f;
+  auto x = test::randn(n, 7), dy = test::randn(n, 8);
+  std::vector<float> dx_(n), dxb(n);
+  cpu::dropout_forward(n, p, 9, 10, x.data(), dx_.data());
+  cpu::dropout_backward(n, p, 9, 10, dy.data(), dxb.data());
+  // D is diagonal: each side sums the same products x_i * dy_i * scale (one float rounding each
+  // side of 1.2e-7 relative per term) over the kept elements.
+  double mag = 0;
+  for (size_t i = 0; i < n; ++i) mag += std::fabs((double)x[i] * dy[i]) / (1 - p);
+  CHECK(std::fabs(dot(dy, dx_) - dot(dxb, x)) <= 3e-7 * mag);
+  for (size_t i = 0; i < n; ++i) CHECK((dx_[i] == 0) == (dxb[i] == 0));  // same elements dropped
+}
+
+TEST_CASE("act: GPU matches CPU exactly") {
+  if (!test::gpu_or_skip()) return;
+#ifdef CONVERGENT_CUDA
+  // Exact: ReLU selects, and dropout draws the same integer mask (rng_keep) and applies the same
+  // single float multiply by the same host-computed 1/(1-p) on both devices.
+  Device gpu{Device::CUDA, 0};
+  const size_t n = (1 << 20) + 3;
+  auto x = test::randn(n, 11), dy = test::randn(n, 12);
+  // Offset 0: the float4 path plus its 3-element tail. Offset 1: misaligned, the scalar path.
+  for (size_t off : {size_t(0), size_t(1)}) {
+    CAPTURE(off);
+    const size_t m = n - off;
+    const float p = off ? 0.1f : 0.5f;
+    std::vector<float> y(m), dx(m), yd(m), dxd(m);
+    cpu::relu_forward(m, x.data() + off, y.data());
+    cpu::relu_backward(m, y.data(), dy.data() + off, dx.data());
+    cpu::dropout_forward(m, p, 3, 4, x.data() + off, yd.data());
+    cpu::dropout_backward(m, p, 3, 4, dy.data() + off, dxd.data());
+
+    Array<float> dX(gpu, n), dDY(gpu, n), dA(gpu, n), dB(gpu, n);
+    dX.from_host(x), dDY.from_host(dy);
+    auto tail = [&](const Array<float>& a) {  // the m elements from `off` on
+      auto h = a.to_host();
+      return std::vector<float>(h.begin() + off, h.end());
+    };
+    auto with_head = [&](const std::vector<float>& v) {  // m values placed at `off`
+      std::vector<float> h(off, 0.0f);
+      h.insert(h.end(), v.begin(), v.end());
+      return h;
+    };
+    auto record = [&](const char* name, const std::vector<float>& got, const std::vector<float>& want) {
+      CAPTURE(name);
+      CHECK(got == want);
+      test::record_gpu_result(std::string(name) + (off ? " (unaligned)" : " (float4)"), got == want ? 0.0 : 1e30);
+    };
+    cuda::relu_forward(m, dX.data() + off, dA.data() + off);
+    record("relu_forward", tail(dA), y);
+    dA.from_host(with_head(y));
+    cuda::relu_backward(m, dA.data() + off, dDY.data() + off, dB.data() + off);
+    record("relu_backward", tail(dB), dx);
+    cuda::dropout_forward(m, p, 3, 4, dX.data() + off, dA.data() + off);
+    record("dropout_forward", tail(dA), yd);
+    cuda::dropout_backward(m, p, 3, 4, dDY.data() + off, dB.data() + off);
+    record("dropout_backward", tail(dB), dxd);
+    // In place, as the layers call them.
+    dA.copy_from(dX);
+    cuda::relu_forward(m, dA.data() + off, dA.data() + off);
+    record("relu_forward in place", tail(dA), y);
+    dA.copy_from(dX);
+    cuda::dropout_forward(m, p, 3, 4, dA.data() + off, dA.data() + off);
+    record("dropout_forward in place", tail(dA), yd);
+  }
+#endif
+}

@@ -1,0 +1,207 @@
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <stdexcept>
+#include <vector>
+
+#include "kernels/loss.h"
+#include "nn/tensor.h"
+#include "tests/check.h"
+
+using namespace cvg;
+
+namespace {
+
+std::vector<int32_t> labels_for(int n, int c, uint64_t seed) {
+  std::vector<int32_t> l(n);
+  for (int i = 0; i < n; ++i) l[i] = (int32_t)(rng_uniform(seed, 0x1abe1, i) * c);
+  return l;
+}
+
+// Softmax and -log p[label] in double, max-subtracted.
+void naive_softmax(int n, int c, const std::vector<float>& x, const std::vector<int32_t>& label,
+                   std::vector<double>& prob, std::vector<double>& loss) {
+  prob.assign((size_t)n * c, 0), loss.assign(n, 0);
+  for (int i = 0; i < n; ++i) {
+    double m = x[(size_t)i * c];
+    for (int j = 0; j < c; ++j) m = std::max(m, (double)x[(size_t)i * c + j]);
+    double s = 0;
+    for (int j = 0; j < c; ++j) s += std::exp(x[(size_t)i * c + j] - m);
+    for (int j = 0; j < c; ++j) prob[(size_t)i * c + j] = std::exp(x[(size_t)i * c + j] - m) / s;
+    loss[i] = std::log(s) - (x[(size_t)i * c + label[i]] - m);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("loss: CPU softmax cross-entropy matches a naive double softmax") {
+  for (int c : {10, 1000}) {
+    CAPTURE(c);
+    const int n = 13;
+    auto x = test::randn((size_t)n * c, 1, 3.0f);
+    auto label = labels_for(n, c, 2);
+    std::vector<float> prob((size_t)n * c), loss(n);
+    std::vector<double> want_prob, want_loss;
+    cpu::softmax_xent_forward(n, c, x.data(), label.data(), prob.data(), loss.data());
+    naive_softmax(n, c, x, label, want_prob, want_loss);
+    // float x - m is rounded (<= 6e-8 * |x| ~ 1e-6 for |x| <= 15), then expf and the division
+    // add a few ulps: relative 1e-5 on every probability, absolute 1e-5 on losses of O(1-10).
+    CHECK_ALL_CLOSE(prob, want_prob, 1e-30, 1e-5);
+    CHECK_ALL_CLOSE(loss, want_loss, 1e-5, 1e-6);
+  }
+}
+
+TEST_CASE("loss: huge logits neither overflow nor lose the loss of an underflowed class") {
+  // Unsubtracted, expf(1e4) or expf(1e38) is inf and the softmax NaN.
+  const int n = 3, c = 4;
+  std::vector<float> x{1e4f, 1e4f - 1, 1e4f - 2, -1e4f,   // moderate spread at a huge offset
+                       1e38f, -1e38f, 0.0f, 1e38f,        // true class ~2e38 below the max
+                       3e38f, 3e38f, 3e38f, 3e38f};       // all equal near FLT_MAX: uniform
+  std::vector<int32_t> label{0, 1, 2};
+  std::vector<float> prob(n * c), loss(n);
+  std::vector<double> want_prob, want_loss;
+  cpu::softmax_xent_forward(n, c, x.data(), label.data(), prob.data(), loss.data());
+  naive_softmax(n, c, x, label, want_prob, want_loss);
+  for (float v : prob) CHECK(std::isfinite(v));
+  for (float v : loss) CHECK(std::isfinite(v));
+  CHECK_ALL_CLOSE(prob, want_prob, 1e-30, 1e-6);
+  CHECK_ALL_CLOSE(loss, want_loss, 1e-6, 1e-6);
+  CHECK(loss[1] == doctest::Approx(2e38).epsilon(1e-6));  // p_label underflows to 0; the loss does not
+  CHECK(loss[2] == doctest::Approx(std::log(4.0)).epsilon(1e-6));
+}
+
+TEST_CASE("loss: backward is scale * (prob - onehot)") {
+  const int n = 5, c = 7;
+  auto prob = test::randu((size_t)n * c, 3, 0.0f, 1.0f);
+  auto label = labels_for(n, c, 4);
+  std::vector<float> d((size_t)n * c);
+  cpu::softmax_xent_backward(n, c, prob.data(), label.data(), 0.25f, d.data());
+  for (int i = 0; i < n; ++i)
+    for (int j = 0; j < c; ++j) CHECK(d[i * c + j] == 0.25f * (prob[i * c + j] - (j == label[i] ? 1.0f : 0.0f)));
+}
+
+TEST_CASE("loss: finite-difference gradient of the mean loss in double") {
+  // L = (1/n) sum_i loss_i; dL/dlogits = (1/n)(prob - onehot). Central difference, eps = 1e-2:
+  // truncation ~eps^2/6 * |L'''| ~ 2e-5; float rounding of the one loss that moves
+  // ~2.4e-7 * loss / (2 eps * n) ~ 1e-5. A wrong sign or missing one-hot errs by O(1/n).
+  const int n = 4, c = 7;
+  auto x = test::randn((size_t)n * c, 5, 2.0f);
+  auto label = labels_for(n, c, 6);
+  std::vector<float> prob((size_t)n * c), loss(n), grad((size_t)n * c);
+  cpu::softmax_xent_forward(n, c, x.data(), label.data(), prob.data(), loss.data());
+  cpu::softmax_xent_backward(n, c, prob.data(), label.data(), 1.0f / n, grad.data());
+  auto mean_loss = [&] {
+    cpu::softmax_xent_forward(n, c, x.data(), label.data(), prob.data(), loss.data());
+    double s = 0;
+    for (float v : loss) s += v;
+    return s / n;
+  };
+  std::vector<double> fd(x.size());
+  const float eps = 1e-2f;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const float x0 = x[i], xp = x0 + eps, xm = x0 - eps;
+    x[i] = xp;
+    const double lp = mean_loss();
+    x[i] = xm;
+    const double lm = mean_loss();
+    x[i] = x0;
+    fd[i] = (lp - lm) / ((double)xp - (double)xm);
+  }
+  CHECK_ALL_CLOSE(grad, fd, 1e-4, 1e-3);
+}
+
+TEST_CASE("loss: class_rank counts strictly higher logits; ties do not count") {
+  const int n = 5, c = 4;
+  std::vector<float> x{1, 2, 2, 3,  // label 1: only the 3 is higher (the other 2 ties) -> 1
+                       5, 5, 5, 5,  // all tied -> 0
+                       0, 1, 2, 3,  // label 0, the lowest -> 3
+                       9, 1, 2, 3,  // label 0, the highest -> 0
+                       2, 2, 1, 2};  // label 2 below three tied 2s -> 3
+  std::vector<int32_t> label{1, 2, 0, 0, 2}, rank(n);
+  cpu::class_rank(n, c, x.data(), label.data(), rank.data());
+  CHECK(rank == std::vector<int32_t>{1, 0, 3, 0, 3});
+
+  // And against a naive count on random rows with many ties (integer logits).
+  const int m = 50, k = 20;
+  auto y = test::randu((size_t)m * k, 7, 0.0f, 5.0f);
+  for (float& v : y) v = std::floor(v);
+  auto l = labels_for(m, k, 8);
+  std::vector<int32_t> r(m);
+  cpu::class_rank(m, k, y.data(), l.data(), r.data());
+  for (int i = 0; i < m; ++i) {
+    int want = 0;
+    for (int j = 0; j < k; ++j) want += y[i * k + j] > y[i * k + l[i]];
+    CHECK(r[i] == want);
+  }
+}
+
+TEST_CASE("loss: a label outside [0, c) is a clear error on the CPU") {
+  std::vector<float> x(6, 0.0f), prob(6), loss(2), d(6);
+  std::vector<int32_t> bad{1, 3}, rank(2);
+  CHECK_THROWS_WITH_AS(cpu::softmax_xent_forward(2, 3, x.data(), bad.data(), prob.data(), loss.data()),
+                       "softmax_xent_forward: label 3 of row 1 is outside [0, 3)", std::invalid_argument);
+  CHECK_THROWS_AS(cpu::softmax_xent_backward(2, 3, prob.data(), bad.data(), 1.0f, d.data()), std::invalid_argument);
+  bad[1] = -1;
+  CHECK_THROWS_AS(cpu::class_rank(2, 3, x.data(), bad.data(), rank.data()), std::invalid_argument);
+}
+
+TEST_CASE("loss: GPU matches CPU") {
+  if (!test::gpu_or_skip()) return;
+#ifdef CONVERGENT_CUDA
+  Device gpu{Device::CUDA, 0};
+  // ImageNet-like (1000 classes, 37 rows: not a multiple of the 8 rows per block), CIFAR-like
+  // (10 < 32 lanes), 33 (one lane wraps), and a row of huge logits.
+  for (int c : {1000, 10, 33}) {
+    CAPTURE(c);
+    const int n = 37;
+    auto x = test::randn((size_t)n * c, 9, 3.0f);
+    for (int j = 0; j < c; ++j) x[j] = j % 3 ? -1e38f : 1e38f;  // row 0: huge, stays finite
+    for (int j = 0; j < c; ++j) x[c + j] = std::floor(x[c + j]);  // row 1: ties for class_rank
+    auto label = labels_for(n, c, 10);
+    std::vector<float> prob((size_t)n * c), loss(n), d((size_t)n * c);
+    std::vector<int32_t> rank(n);
+    cpu::softmax_xent_forward(n, c, x.data(), label.data(), prob.data(), loss.data());
+    cpu::softmax_xent_backward(n, c, prob.data(), label.data(), 1.0f / n, d.data());
+    cpu::class_rank(n, c, x.data(), label.data(), rank.data());
+
+    Array<float> dx(gpu, x.size()), dprob(gpu, prob.size()), dloss(gpu, n), dd(gpu, d.size());
+    Array<int32_t> dlabel(gpu, n), drank(gpu, n);
+    dx.from_host(x), dlabel.from_host(label);
+    cuda::softmax_xent_forward(n, c, dx.data(), dlabel.data(), dprob.data(), dloss.data());
+    cuda::class_rank(n, c, dx.data(), dlabel.data(), drank.data());
+    auto gprob = dprob.to_host(), gloss = dloss.to_host();
+    auto grank = drank.to_host();
+    dprob.from_host(prob);  // backward compared on identical inputs
+    cuda::softmax_xent_backward(n, c, dprob.data(), dlabel.data(), 1.0f / n, dd.data());
+    auto gd = dd.to_host();
+
+    // prob: the GPU sums the exponentials in float over a warp tree (relative error
+    // <= (c/32 + 5) * 6e-8 ~ 2.3e-6 at c = 1000) where the CPU sums in double, and CUDA's expf is
+    // within 2 ulp: 1e-5 relative covers it with margin. loss = logf(sum) - (x_t - m): the sum's
+    // relative error becomes an absolute one, plus logf's 1 ulp of a loss up to ~30: 1e-5 + 1e-6 rel.
+    test::record_gpu_result("softmax_xent_forward prob c=" + std::to_string(c), test::worst_error(gprob, prob, 1e-30, 1e-5));
+    test::record_gpu_result("softmax_xent_forward loss c=" + std::to_string(c), test::worst_error(gloss, loss, 1e-5, 1e-6));
+    CHECK_ALL_CLOSE(gprob, prob, 1e-30, 1e-5);
+    CHECK_ALL_CLOSE(gloss, loss, 1e-5, 1e-6);
+    // backward: the same elementwise float expression (a subtraction then a product, nothing to
+    // fuse) on the same inputs: exact. class_rank compares floats and counts: exact.
+    CHECK(gd == d);
+    CHECK(grank == rank);
+    test::record_gpu_result("softmax_xent_backward c=" + std::to_string(c), gd == d ? 0.0 : 1e30);
+    test::record_gpu_result("class_rank c=" + std::to_string(c), grank == rank ? 0.0 : 1e30);
+  }
+  // A bad label cannot throw on the GPU: NaN loss and rank -1, and no out-of-bounds read.
+  std::vector<float> x(6, 0.0f);
+  std::vector<int32_t> bad{1, 3};
+  Array<float> dx(gpu, 6), dprob(gpu, 6), dloss(gpu, 2);
+  Array<int32_t> dlabel(gpu, 2), drank(gpu, 2);
+  dx.from_host(x), dlabel.from_host(bad);
+  cuda::softmax_xent_forward(2, 3, dx.data(), dlabel.data(), dprob.data(), dloss.data());
+  cuda::class_rank(2, 3, dx.data(), dlabel.data(), drank.data());
+  auto gloss = dloss.to_host();
+  auto grank = drank.to_host();
+  CHECK(gloss[0] == doctest::Approx(std::log(3.0)));
+  CHECK(std::isnan(gloss[1]));
+  CHECK(grank == std::vector<int32_t>{0, -1});
+#endif
+}

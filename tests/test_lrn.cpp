@@ -1,0 +1,235 @@
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "kernels/lrn.h"
+#include "kernels/lrn_detail.h"
+#include "nn/tensor.h"
+#include "tests/check.h"
+
+using namespace cvg;
+
+namespace {
+
+struct Case {
+  LrnGeom g;
+  float sigma;  // std of the input: large enough that the normalisation is visibly nonlinear
+  const char* name;
+};
+
+LrnGeom lrn(int n, int c, int h, int w, int size, float alpha, float beta, float k) {
+  LrnGeom g;
+  g.n = n, g.c = c, g.h = h, g.w = w, g.size = size, g.alpha = alpha, g.beta = beta, g.k = k;
+  return g;
+}
+
+// CaffeNet's constants (on inputs of the size conv1/conv2 produce, so alpha/size * sum x^2 ~ 0.1),
+// a large alpha with size 3, an even size (the backward window is then the mirror of forward's),
+// windows wider than the channel count, and 9x11 planes (more than one 64-pixel block).
+std::vector<Case> cases() {
+  return {{lrn(2, 16, 5, 7, 5, 1e-4f, 0.75f, 1.0f), 30.0f, "caffenet size 5"},
+          {lrn(2, 7, 9, 11, 3, 1.0f, 0.75f, 2.0f), 1.0f, "size 3 alpha 1"},
+          {lrn(1, 9, 3, 4, 4, 0.5f, 0.6f, 1.0f), 1.0f, "even size 4"},
+          {lrn(2, 3, 2, 3, 5, 2.0f, 0.75f, 1.0f), 1.0f, "size 5 > 3 channels"},
+          {lrn(2, 1, 3, 3, 5, 2.0f, 0.75f, 1.0f), 1.0f, "size 5, one channel"}};
+}
+
+int pre_of(const LrnGeom& g) { return (g.size - 1) / 2; }
+
+// Naive LRN in double: channel i's window is i - pre .. i - pre + size - 1, clipped.
+void naive_forward(const LrnGeom& g, const std::vector<float>& x, std::vector<double>& scale, std::vector<double>& y) {
+  const size_t hw = (size_t)g.h * g.w;
+  scale.assign(x.size(), 0), y.assign(x.size(), 0);
+  for (int n = 0; n < g.n; ++n)
+    for (int c = 0; c < g.c; ++c)
+      for (size_t p = 0; p < hw; ++p) {
+        double s = 0;
+        for (int j = c - pre_of(g); j < c - pre_of(g) + g.size; ++j)
+          if (j >= 0 && j < g.c) s += (double)x[(n * g.c + j) * hw + p] * x[(n * g.c + j) * hw + p];
+        const size_t i = (n * g.c + c) * hw + p;
+        scale[i] = g.k + (double)g.alpha / g.size * s;
+        y[i] = x[i] * std::pow(scale[i], -(double)g.beta);
+      }
+}
+
+double dot(const std::vector<float>& a, const std::vector<float>& b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i) s += (double)a[i] * b[i];
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("lrn: CPU forward matches the naive formula in double") {
+  for (const Case& t : cases()) {
+    CAPTURE(t.name);
+    const LrnGeom& g = t.g;
+    auto x = test::randn(g.x_size(), 1, t.sigma);
+    std::vector<float> y(g.x_size()), scale(g.x_size());
+    std::vector<double> want_scale, want_y;
+    cpu::lrn_forward(g, x.data(), y.data(), scale.data());
+    naive_forward(g, x, want_scale, want_y);
+    // scale: a double sum rounded once to float (<= 1 ulp = 1.2e-7 relative).
+    CHECK_ALL_CLOSE(scale, want_scale, 1e-30, 1.2e-7);
+    // y = x * powf(scale, -beta): scale's rounding, powf (< 1 ulp in glibc) and the product: <= 4 ulp.
+    CHECK_ALL_CLOSE(y, want_y, 1e-30, 5e-7);
+    // The nonlinearity is really exercised: some y differ from x * k^-beta by more than 1%.
+    size_t visible = 0;
+    for (size_t i = 0; i < x.size(); ++i)
+      visible += std::fabs(want_scale[i] - g.k) > 0.01 * g.k;
+    CHECK(visible > x.size() / 4);
+  }
+}
+
+TEST_CASE("lrn: CPU backward matches the closed form written naively in double") {
+  for (const Case& t : cases()) {
+    CAPTURE(t.name);
+    const LrnGeom& g = t.g;
+    const size_t hw = (size_t)g.h * g.w;
+    auto x = test::randn(g.x_size(), 2, t.sigma), dy = test::randn(g.x_size(), 3);
+    std::vector<float> y(g.x_size()), scale(g.x_size()), dx(g.x_size());
+    cpu::lrn_forward(g, x.data(), y.data(), scale.data());
+    cpu::lrn_backward(g, x.data(), y.data(), scale.data(), dy.data(), dx.data());
+    const int pre = pre_of(g), post = g.size - 1 - pre;
+    for (int n = 0; n < g.n; ++n)
+      for (int c = 0; c < g.c; ++c)
+        for (size_t p = 0; p < hw; ++p) {
+          const size_t i = (n * g.c + c) * hw + p;
+          // Sum over the channels j whose window i - pre .. i + post contains c.
+          double acc = 0;
+          for (int j = 0; j < g.c; ++j)
+            if (j - pre <= c && c <= j + post) {
+              const size_t jj = (n * g.c + j) * hw + p;
+              acc += (double)dy[jj] * y[jj] / scale[jj];
+            }
+          const double a = dy[i] * std::pow((double)scale[i], -(double)g.beta);
+          const double b = 2.0 * g.alpha * g.beta / g.size * x[i] * acc;
+          // The two terms each carry a few ulps (powf, the final rounding); they may cancel.
+          CHECK(std::fabs(dx[i] - (a - b)) <= 5e-7 * (std::fabs(a) + std::fabs(b)) + 1e-30);
+        }
+  }
+}
+
+TEST_CASE("lrn: finite-difference gradient in double") {
+  // L(x) = <w, lrn(x)>; central difference with eps = 1% of the input's std. Truncation error is
+  // ~(eps/sigma)^2 ~ 1e-4 relative; the float rounding of the ~size outputs that move is
+  // ~size * 6e-8 * |y| / (2 eps) ~ 1e-5 absolute. A wrong window or factor errs by O(0.1).
+  for (const Case& t : cases()) {
+    CAPTURE(t.name);
+    const LrnGeom& g = t.g;
+    auto x = test::randn(g.x_size(), 4, t.sigma), w = test::randn(g.x_size(), 5);
+    std::vector<float> y(g.x_size()), scale(g.x_size()), grad(g.x_size());
+    cpu::lrn_forward(g, x.data(), y.data(), scale.data());
+    cpu::lrn_backward(g, x.data(), y.data(), scale.data(), w.data(), grad.data());
+    std::vector<double> fd(g.x_size());
+    const float eps = 0.01f * t.sigma;
+    for (size_t i = 0; i < x.size(); ++i) {
+      const float x0 = x[i], xp = x0 + eps, xm = x0 - eps;
+      x[i] = xp;
+      cpu::lrn_forward(g, x.data(), y.data(), scale.data());
+      const double lp = dot(w, y);
+      x[i] = xm;
+      cpu::lrn_forward(g, x.data(), y.data(), scale.data());
+      const double lm = dot(w, y);
+      x[i] = x0;
+      fd[i] = (lp - lm) / ((double)xp - (double)xm);
+    }
+    CHECK_ALL_CLOSE(grad, fd, 2e-4, 1e-3);
+  }
+}
+
+TEST_CASE("lrn: linearised adjoint <dy, J v> == <J^T dy, v>, J v by finite differences in double") {
+  for (const Case& t : cases()) {
+    CAPTURE(t.name);
+    const LrnGeom& g = t.g;
+    auto x = test::randn(g.x_size(), 6, t.sigma), v = test::randn(g.x_size(), 7), dy = test::randn(g.x_size(), 8);
+    std::vector<float> y(g.x_size()), scale(g.x_size()), jtdy(g.x_size());
+    cpu::lrn_forward(g, x.data(), y.data(), scale.data());
+    cpu::lrn_backward(g, x.data(), y.data(), scale.data(), dy.data(), jtdy.data());
+    // Step along v: x +- eps v, rounded to float; the actual step (xp - xm) is used on both sides.
+    const double eps = 1e-2 * t.sigma;
+    std::vector<float> xp(x.size()), xm(x.size()), yp(x.size()), ym(x.size());
+    for (size_t i = 0; i < x.size(); ++i) xp[i] = (float)(x[i] + eps * v[i]), xm[i] = (float)(x[i] - eps * v[i]);
+    cpu::lrn_forward(g, xp.data(), yp.data(), scale.data());
+    cpu::lrn_forward(g, xm.data(), ym.data(), scale.data());
+    double lhs = 0, rhs = 0, mag = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+      lhs += (double)dy[i] * ((double)yp[i] - ym[i]);
+      rhs += (double)jtdy[i] * ((double)xp[i] - xm[i]);
+      mag += std::fabs((double)jtdy[i] * ((double)xp[i] - xm[i]));
+    }
+    // Both sides are O(eps) inner products; the central difference's truncation is O((eps/sigma)^2)
+    // = O(1e-4) relative (observed: a few 1e-6); a wrong window or factor errs by O(0.1).
+    CHECK(std::fabs(lhs - rhs) <= 1e-4 * mag);
+  }
+}
+
+TEST_CASE("lrn: the CUDA kernels' column bodies, run on the CPU, match the CPU twin exactly") {
+  // lrn.cu's threads run these bodies; the same operations in the same order as the CPU twin, so
+  // on the host (same powf) every bit agrees. No GPU is needed to test the GPU's window walk.
+  for (const Case& t : cases()) {
+    CAPTURE(t.name);
+    const LrnGeom& g = t.g;
+    const size_t hw = (size_t)g.h * g.w;
+    auto x = test::randn(g.x_size(), 11, t.sigma), dy = test::randn(g.x_size(), 12);
+    std::vector<float> y(g.x_size()), scale(g.x_size()), dx(g.x_size());
+    std::vector<float> y2(g.x_size()), scale2(g.x_size()), dx2(g.x_size());
+    cpu::lrn_forward(g, x.data(), y.data(), scale.data());
+    cpu::lrn_backward(g, x.data(), y.data(), scale.data(), dy.data(), dx.data());
+    for (size_t col = 0; col < (size_t)g.n * hw; ++col) {
+      const size_t base = (col / hw) * g.c * hw + col % hw;
+      lrn_detail::forward_column(g, hw, x.data() + base, y2.data() + base, scale2.data() + base);
+      lrn_detail::backward_column(g, hw, x.data() + base, y.data() + base, scale.data() + base, dy.data() + base,
+                                  dx2.data() + base);
+    }
+    CHECK(scale2 == scale);
+    CHECK(y2 == y);
+    CHECK(dx2 == dx);
+  }
+}
+
+TEST_CASE("lrn: GPU matches CPU") {
+  if (!test::gpu_or_skip()) return;
+#ifdef CONVERGENT_CUDA
+  struct GpuCase {
+    LrnGeom g;
+    float sigma;
+    const char* name;
+  };
+  // CaffeNet's norm1 (96 x 27 x 27) and norm2 (256 x 13 x 13), plus the small cases above.
+  std::vector<GpuCase> gcases{{lrn(4, 96, 27, 27, 5, 1e-4f, 0.75f, 1.0f), 30.0f, "caffenet norm1"},
+                              {lrn(2, 256, 13, 13, 5, 1e-4f, 0.75f, 1.0f), 30.0f, "caffenet norm2"}};
+  for (const Case& t : cases()) gcases.push_back({t.g, t.sigma, t.name});
+  Device gpu{Device::CUDA, 0};
+  for (const GpuCase& t : gcases) {
+    CAPTURE(t.name);
+    const LrnGeom& g = t.g;
+    const size_t n = g.x_size();
+    auto x = test::randn(n, 9, t.sigma), dy = test::randn(n, 10);
+    std::vector<float> y(n), scale(n), dx(n);
+    cpu::lrn_forward(g, x.data(), y.data(), scale.data());
+    cpu::lrn_backward(g, x.data(), y.data(), scale.data(), dy.data(), dx.data());
+    Array<float> dX(gpu, n), dY(gpu, n), dS(gpu, n), dDY(gpu, n), dDX(gpu, n);
+    dX.from_host(x), dDY.from_host(dy);
+    cuda::lrn_forward(g, dX.data(), dY.data(), dS.data());
+    auto gy = dY.to_host(), gs = dS.to_host();
+    // Backward on the CPU's own forward outputs, so it is compared on identical inputs.
+    dY.from_host(y), dS.from_host(scale);
+    cuda::lrn_backward(g, dX.data(), dY.data(), dS.data(), dDY.data(), dDX.data());
+    auto gdx = dDX.to_host();
+    // scale is bit-identical: both devices sum the exact double squares in the same order and
+    // round the same fma once (lrn_cpu.cpp). y differs only through powf (CUDA <= 4 ulp, glibc
+    // < 1 ulp) and one product: <= 6 ulp = 7e-7 relative; allow 1e-6.
+    CHECK(gs == scale);
+    test::record_gpu_result(std::string("lrn_forward scale ") + t.name, gs == scale ? 0.0 : 1e30);
+    test::record_gpu_result(std::string("lrn_forward y ") + t.name, test::worst_error(gy, y, 1e-30, 1e-6));
+    CHECK_ALL_CLOSE(gy, y, 1e-30, 1e-6);
+    // dx = dy * powf(scale, -beta) - c x acc, with acc bit-identical: the powf term differs by
+    // <= 6 ulp of |dy| * scale^-beta <= |dy| <= ~5 here (k >= 1), i.e. <= 4e-6 absolute, even
+    // where the two terms cancel.
+    test::record_gpu_result(std::string("lrn_backward ") + t.name, test::worst_error(gdx, dx, 4e-6, 1e-6));
+    CHECK_ALL_CLOSE(gdx, dx, 4e-6, 1e-6);
+  }
+#endif
+}
