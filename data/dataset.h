@@ -85,6 +85,7 @@ std::unique_ptr<Dataset> open_dataset(const std::string& spec, const std::string
 // `threads` background threads decode the next few batches while the caller works (threads = 0:
 // decode inside next()); batches are identical for any thread count. seek() discards work in flight.
 // A decoding error (InputError) is rethrown by the next() that would deliver the affected batch.
+// The dataset must outlive the loader. next(), seek() and batch_indices() are for one calling thread.
 class Loader {
  public:
   Loader(const Dataset& ds, int batch, bool shuffle, bool train_augment, bool drop_last,

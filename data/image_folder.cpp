@@ -101,7 +101,10 @@ class ImageFolder : public Dataset {
     const std::string& path = paths_[i];
     int w = 0, h = 0, channels = 0;
     std::unique_ptr<stbi_uc, void (*)(void*)> px(stbi_load(path.c_str(), &w, &h, &channels, 3), stbi_image_free);
-    if (!px) throw InputError(path + ": cannot decode image (" + stbi_failure_reason() + ")");
+    if (!px) {
+      const char* why = stbi_failure_reason();
+      throw InputError(path + ": cannot decode image (" + (why ? why : "unknown error") + ")");
+    }
     // Shorter side -> resize_, aspect ratio kept.
     const int W = w <= h ? resize_ : std::max(resize_, (int)std::lround((double)w * resize_ / h));
     const int H = h <= w ? resize_ : std::max(resize_, (int)std::lround((double)h * resize_ / w));

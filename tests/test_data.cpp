@@ -49,7 +49,7 @@ struct TempDir {
 void write_bytes(const std::string& path, const std::vector<uint8_t>& b) {
   FILE* f = std::fopen(path.c_str(), "wb");
   REQUIRE(f);
-  REQUIRE(std::fwrite(b.data(), 1, b.size(), f) == b.size());
+  if (!b.empty()) REQUIRE(std::fwrite(b.data(), 1, b.size(), f) == b.size());
   std::fclose(f);
 }
 void write_gz(const std::string& path, const std::vector<uint8_t>& b) {
