@@ -1,0 +1,73 @@
+// open_dataset: the spec grammar, and the in-memory byte-image set shared by the IDX and CIFAR readers.
+#include <cstdlib>
+
+#include "data/dataset.h"
+#include "data/readers.h"
+
+namespace cvg {
+namespace data {
+
+std::string describe_set(const std::string& name, size_t n, ImageShape s, int classes) {
+  return name + ": " + std::to_string(n) + " images " + std::to_string(s.c) + "x" + std::to_string(s.h) + "x" +
+         std::to_string(s.w) + ", " + std::to_string(classes) + " classes";
+}
+
+ByteImages::ByteImages(std::string name, ImageShape shape, int classes, Normalisation norm,
+                       std::vector<uint8_t> pixels, std::vector<int32_t> labels)
+    : name_(std::move(name)), shape_(shape), classes_(classes), norm_(norm), pixels_(std::move(pixels)),
+      labels_(std::move(labels)) {}
+
+std::string ByteImages::describe() const { return describe_set(name_, size(), shape_, classes_); }
+
+int32_t ByteImages::load(size_t i, float* out, bool, uint64_t) const {
+  const size_t plane = (size_t)shape_.h * shape_.w;
+  const uint8_t* p = pixels_.data() + i * shape_.size();
+  for (int c = 0; c < shape_.c; ++c) {
+    // x = (p/255 - mean) / std as one multiply-add
+    const float scale = 1.0f / (255.0f * norm_.std[c]), shift = -norm_.mean[c] / norm_.std[c];
+    for (size_t k = 0; k < plane; ++k) out[c * plane + k] = (float)p[c * plane + k] * scale + shift;
+  }
+  return labels_[i];
+}
+
+}  // namespace data
+
+namespace {
+const char* kFashionDir = "/usr/share/datasets/fashion-mnist";
+const char* kSpecs = "fashion-mnist[:DIR], mnist:DIR, idx:DIR, cifar10:DIR, cifar100:DIR, folder:DIR, synthetic[:N]";
+}  // namespace
+
+std::unique_ptr<Dataset> open_dataset(const std::string& spec, const std::string& split, const std::string& data_dir) {
+  if (split != "train" && split != "test") throw InputError(spec + ": split must be train or test, not '" + split + "'");
+  const size_t colon = spec.find(':');
+  const std::string kind = spec.substr(0, colon);
+  const std::string arg = colon == std::string::npos ? "" : spec.substr(colon + 1);
+  auto folder = [&]() {
+    std::string dir = arg.empty() ? data_dir : arg;
+    if (dir.empty()) throw InputError(spec + ": needs a folder (" + kind + ":DIR or --data-dir DIR)");
+    return dir;
+  };
+  if (kind == "fashion-mnist") {
+    std::string dir = !arg.empty() ? arg : !data_dir.empty() ? data_dir : kFashionDir;
+    return data::open_idx("fashion-mnist " + split, dir, split, {{0.2860f}, {0.3530f}},
+                          dir == kFashionDir ? " (install Debian's dataset-fashion-mnist, or pass --data-dir)" : "");
+  }
+  if (kind == "mnist") return data::open_idx("mnist " + split, folder(), split, {{0.1307f}, {0.3081f}});
+  if (kind == "idx") return data::open_idx("idx " + split, folder(), split, {{0.5f}, {0.5f}});
+  if (kind == "cifar10") return data::open_cifar(10, folder(), split);
+  if (kind == "cifar100") return data::open_cifar(100, folder(), split);
+  if (kind == "folder") return data::open_image_folder(folder(), split);
+  if (kind == "synthetic") {
+    size_t n = 10000;
+    if (!arg.empty()) {
+      char* end = nullptr;
+      long long v = std::strtoll(arg.c_str(), &end, 10);
+      if (*end || v <= 0) throw InputError(spec + ": N must be a positive integer");
+      n = (size_t)v;
+    }
+    return data::open_synthetic(split, n);
+  }
+  throw InputError(spec + ": unknown dataset (expected " + kSpecs + ")");
+}
+
+}  // namespace cvg
