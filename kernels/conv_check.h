@@ -1,0 +1,23 @@
+// Geometry validation shared by both conv twins: a bad ConvGeom gives a one-line error, not a crash.
+#pragma once
+#include <stdexcept>
+#include <string>
+
+#include "kernels/conv.h"
+
+namespace cvg {
+
+inline void check_conv_geom(const ConvGeom& g, const char* who) {
+  auto fail = [&](const std::string& what) { throw std::invalid_argument(std::string(who) + ": " + what); };
+  if (g.n < 1 || g.c < 1 || g.h < 1 || g.w < 1 || g.k < 1 || g.kh < 1 || g.kw < 1)
+    fail("sizes must be positive (n, c, h, w, k, kh, kw)");
+  if (g.stride < 1 || g.pad < 0 || g.groups < 1) fail("need stride >= 1, pad >= 0, groups >= 1");
+  if (g.c % g.groups || g.k % g.groups)
+    fail("groups " + std::to_string(g.groups) + " must divide channels " + std::to_string(g.c) +
+         " and filters " + std::to_string(g.k));
+  if (g.h + 2 * g.pad < g.kh || g.w + 2 * g.pad < g.kw)
+    fail("kernel " + std::to_string(g.kh) + "x" + std::to_string(g.kw) + " larger than padded input " +
+         std::to_string(g.h + 2 * g.pad) + "x" + std::to_string(g.w + 2 * g.pad));
+}
+
+}  // namespace cvg

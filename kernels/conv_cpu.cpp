@@ -1,0 +1,186 @@
+// CPU twin of the convolution: im2col + OpenBLAS sgemm per image and group, OpenMP over the batch.
+// Each thread owns one slice of the workspace (its im2col buffer), OpenBLAS runs single-threaded
+// inside (kernels/cpu_blas.h). Results do not depend on the number of threads:
+//  - forward and backward-data: each image is computed by one thread, start to finish;
+//  - backward-weights: the batch is cut into a FIXED number of chunks (min(n, kWeightChunks)), each
+//    chunk summed image by image into its own partial dw/db, and the partials added in chunk order.
+// A 1x1 stride-1 unpadded conv is a plain GEMM on the input: no im2col.
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/conv.h"
+#include "kernels/conv_check.h"
+#include "kernels/cpu_blas.h"
+
+namespace cvg::cpu {
+namespace {
+
+constexpr int kWeightChunks = 16;  // partial sums for backward-weights; fixed so threads don't matter
+
+struct Dims {
+  int cg, kg, oh, ow, P, ckk;  // per-group channels in/out, output size, positions, patch length
+  bool direct;                 // 1x1, stride 1, no pad: the input is its own im2col
+  size_t col;                  // im2col floats per thread
+  int threads, chunks;
+};
+
+Dims dims_of(const ConvGeom& g, const char* who) {
+  check_conv_geom(g, who);
+  Dims d;
+  d.cg = g.c / g.groups, d.kg = g.k / g.groups, d.oh = g.out_h(), d.ow = g.out_w();
+  d.P = d.oh * d.ow, d.ckk = d.cg * g.kh * g.kw;
+  d.direct = g.kh == 1 && g.kw == 1 && g.stride == 1 && g.pad == 0;
+  d.col = d.direct ? 0 : (size_t)d.ckk * d.P;
+  d.threads = std::max(1, omp_get_max_threads());
+  d.chunks = std::min(g.n, kWeightChunks);
+  return d;
+}
+
+// Output columns ox whose input column ox*stride - pad + j lies inside [0, w): [lo, hi).
+inline void valid_range(int j, int w, int ow, int stride, int pad, int& lo, int& hi) {
+  lo = pad - j <= 0 ? 0 : (pad - j + stride - 1) / stride;
+  int last = w - 1 + pad - j;  // largest ox*stride allowed
+  hi = last < 0 ? 0 : std::min(ow, last / stride + 1);
+  lo = std::min(lo, hi);
+}
+
+// col[(c*kh + i)*kw + j][oy*ow + ox] = x[c][oy*s - pad + i][ox*s - pad + j], zero outside.
+void im2col(const float* x, int cg, int h, int w, const ConvGeom& g, int oh, int ow, float* col) {
+  const int s = g.stride, p = g.pad;
+  for (int c = 0; c < cg; ++c)
+    for (int i = 0; i < g.kh; ++i)
+      for (int j = 0; j < g.kw; ++j) {
+        float* row = col + ((size_t)(c * g.kh + i) * g.kw + j) * oh * ow;
+        int lo, hi;
+        valid_range(j, w, ow, s, p, lo, hi);
+        for (int oy = 0; oy < oh; ++oy, row += ow) {
+          int iy = oy * s - p + i;
+          if (iy < 0 || iy >= h) {
+            std::fill(row, row + ow, 0.0f);
+            continue;
+          }
+          const float* src = x + ((size_t)c * h + iy) * w;  // input column of ox: ox*s - p + j >= 0
+          std::fill(row, row + lo, 0.0f);
+          if (s == 1) std::memcpy(row + lo, src + (lo - p + j), sizeof(float) * (hi - lo));
+          else for (int ox = lo; ox < hi; ++ox) row[ox] = src[ox * s - p + j];
+          std::fill(row + hi, row + ow, 0.0f);
+        }
+      }
+}
+
+// The adjoint of im2col: dx[c][iy][ix] += every col entry that im2col copied from it. dx is zeroed
+// by the caller; the fixed loop order makes the sum deterministic.
+void col2im(const float* col, int cg, int h, int w, const ConvGeom& g, int oh, int ow, float* dx) {
+  const int s = g.stride, p = g.pad;
+  for (int c = 0; c < cg; ++c)
+    for (int i = 0; i < g.kh; ++i)
+      for (int j = 0; j < g.kw; ++j) {
+        const float* row = col + ((size_t)(c * g.kh + i) * g.kw + j) * oh * ow;
+        int lo, hi;
+        valid_range(j, w, ow, s, p, lo, hi);
+        for (int oy = 0; oy < oh; ++oy, row += ow) {
+          int iy = oy * s - p + i;
+          if (iy < 0 || iy >= h) continue;
+          float* dst = dx + ((size_t)c * h + iy) * w;
+          for (int ox = lo; ox < hi; ++ox) dst[ox * s - p + j] += row[ox];
+        }
+      }
+}
+
+}  // namespace
+
+size_t conv_workspace_floats(const ConvGeom& g) {
+  Dims d = dims_of(g, "conv_workspace_floats");
+  return d.threads * d.col + (size_t)d.chunks * (g.w_size() + g.k);
+}
+
+void conv_forward(const ConvGeom& g, const float* x, const float* w, const float* b, float* y, float* ws) {
+  const Dims d = dims_of(g, "conv_forward");
+  blas_single_threaded();
+#pragma omp parallel for schedule(static) num_threads(d.threads)
+  for (int img = 0; img < g.n; ++img) {
+    float* col = ws + omp_get_thread_num() * d.col;
+    for (int gr = 0; gr < g.groups; ++gr) {
+      const float* xg = x + ((size_t)img * g.c + (size_t)gr * d.cg) * g.h * g.w;
+      float* yg = y + ((size_t)img * g.k + (size_t)gr * d.kg) * d.P;
+      const float* B = xg;
+      if (!d.direct) im2col(xg, d.cg, g.h, g.w, g, d.oh, d.ow, col), B = col;
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, d.kg, d.P, d.ckk, 1.0f,
+                  w + (size_t)gr * d.kg * d.ckk, d.ckk, B, d.P, 0.0f, yg, d.P);
+      if (b)
+        for (int o = 0; o < d.kg; ++o) {
+          const float bo = b[gr * d.kg + o];
+          float* row = yg + (size_t)o * d.P;
+          for (int q = 0; q < d.P; ++q) row[q] += bo;
+        }
+    }
+  }
+}
+
+void conv_backward_data(const ConvGeom& g, const float* dy, const float* w, float* dx, float* ws) {
+  const Dims d = dims_of(g, "conv_backward_data");
+  blas_single_threaded();
+#pragma omp parallel for schedule(static) num_threads(d.threads)
+  for (int img = 0; img < g.n; ++img) {
+    float* col = ws + omp_get_thread_num() * d.col;
+    for (int gr = 0; gr < g.groups; ++gr) {
+      float* dxg = dx + ((size_t)img * g.c + (size_t)gr * d.cg) * g.h * g.w;
+      const float* dyg = dy + ((size_t)img * g.k + (size_t)gr * d.kg) * d.P;
+      // col = W_g^T dy_g: [ckk x kg] * [kg x P]
+      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d.ckk, d.P, d.kg, 1.0f,
+                  w + (size_t)gr * d.kg * d.ckk, d.ckk, dyg, d.P, 0.0f, d.direct ? dxg : col, d.P);
+      if (!d.direct) {
+        std::fill(dxg, dxg + (size_t)d.cg * g.h * g.w, 0.0f);
+        col2im(col, d.cg, g.h, g.w, g, d.oh, d.ow, dxg);
+      }
+    }
+  }
+}
+
+void conv_backward_weights(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db,
+                           float* ws) {
+  const Dims d = dims_of(g, "conv_backward_weights");
+  blas_single_threaded();
+  const size_t wsz = g.w_size(), part_sz = wsz + g.k;
+  float* parts = ws + d.threads * d.col;  // chunk c: dw partial [wsz], then db partial [k]
+#pragma omp parallel for schedule(static, 1) num_threads(d.threads)
+  for (int ch = 0; ch < d.chunks; ++ch) {
+    float* col = ws + omp_get_thread_num() * d.col;
+    float* pdw = parts + ch * part_sz;
+    float* pdb = pdw + wsz;
+    const int first = (int)((long long)g.n * ch / d.chunks), last = (int)((long long)g.n * (ch + 1) / d.chunks);
+    std::fill(pdb, pdb + g.k, 0.0f);
+    for (int img = first; img < last; ++img) {
+      for (int gr = 0; gr < g.groups; ++gr) {
+        const float* xg = x + ((size_t)img * g.c + (size_t)gr * d.cg) * g.h * g.w;
+        const float* dyg = dy + ((size_t)img * g.k + (size_t)gr * d.kg) * d.P;
+        const float* B = xg;
+        if (!d.direct) im2col(xg, d.cg, g.h, g.w, g, d.oh, d.ow, col), B = col;
+        // dw_g (+)= dy_g col^T: [kg x P] * [P x ckk]; the chunk's first image overwrites.
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d.kg, d.ckk, d.P, 1.0f, dyg, d.P, B, d.P,
+                    img == first ? 0.0f : 1.0f, pdw + (size_t)gr * d.kg * d.ckk, d.ckk);
+      }
+      if (db) {
+        const float* dyi = dy + (size_t)img * g.k * d.P;
+        for (int o = 0; o < g.k; ++o) {
+          float s = 0;
+          for (int q = 0; q < d.P; ++q) s += dyi[(size_t)o * d.P + q];
+          pdb[o] += s;
+        }
+      }
+    }
+  }
+  // Add the partials in chunk order: the same sums whatever thread computed them.
+  const long long total = db ? (long long)part_sz : (long long)wsz;
+#pragma omp parallel for schedule(static) num_threads(d.threads) if (total * d.chunks > (1 << 15))
+  for (long long i = 0; i < total; ++i) {
+    float s = parts[i];
+    for (int ch = 1; ch < d.chunks; ++ch) s += parts[ch * part_sz + i];
+    if (i < (long long)wsz) dw[i] = s;
+    else db[i - wsz] = s;
+  }
+}
+
+}  // namespace cvg::cpu
