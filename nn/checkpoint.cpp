@@ -142,7 +142,7 @@ std::vector<std::string> list_checkpoints(const std::string& dir) {
   if (DIR* d = opendir(dir.c_str())) {
     while (dirent* e = readdir(d)) {
       std::string n = e->d_name;
-      if (n.size() == 22 && n.rfind("ckpt-", 0) == 0 && n.substr(14) == ".bin") names.push_back(n);
+      if (n.size() == 18 && n.rfind("ckpt-", 0) == 0 && n.substr(14) == ".bin") names.push_back(n);
     }
     closedir(d);
   }

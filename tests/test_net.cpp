@@ -1,6 +1,7 @@
 // Ring 2: the engine end to end on the CPU — configs, a tiny net that learns, reproducibility,
 // checkpoints, exact resume and the NaN stop.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <cstdio>
@@ -26,6 +27,7 @@ class TinySet : public Dataset {
   int num_classes() const override { return 4; }
   ImageShape shape() const override { return {1, 12, 12}; }
   std::string describe() const override { return "tiny test set"; }
+  Normalisation normalisation() const override { return {{0, 0, 0}, {1, 1, 1}}; }
   int32_t load(size_t i, float* out, bool, uint64_t) const override {
     int label = (int)(i % 4);
     int r = 2 + (int)(rng_uniform(seed_, 1, i) * 8), c = 2 + (int)(rng_uniform(seed_, 2, i) * 8);
@@ -60,7 +62,7 @@ const char* kTinyNet = R"({
     {"name": "fc4", "type": "fc", "num_output": "classes", "weight_std": 0.01},
     {"name": "loss", "type": "softmax_loss"}
   ],
-  "solver": {"base_lr": 0.05, "lr_policy": "step", "gamma": 0.1, "stepsize": 250, "max_iter": 300,
+  "solver": {"base_lr": 0.01, "lr_policy": "step", "gamma": 0.1, "stepsize": 250, "max_iter": 300,
              "momentum": 0.9, "weight_decay": 0.0005, "batch": 16}
 })";
 
@@ -99,7 +101,7 @@ TEST_CASE("config: errors name the file, the layer and the problem") {
   CHECK(err(with(R"({"name":"c1","type":"conv","num_output":4,"kernal_size":3})")) == "x.json: layer c1: unknown field 'kernal_size'");
   CHECK(err(with(R"({"name":"n1","type":"lrn","local_size":4})")) == "x.json: layer n1: 'local_size' must be odd (Caffe's across-channel LRN)");
   // A shape problem is found when the net is built, and names the layer too.
-  NetConfig c = parse_net_config(with(R"({"name":"c1","type":"conv","num_output":4,"kernel_size":3,"group":3}),{"name":"f","type":"fc","num_output":"classes"})"), "x.json");
+  NetConfig c = parse_net_config(with(R"({"name":"c1","type":"conv","num_output":4,"kernel_size":3,"group":3},{"name":"f","type":"fc","num_output":"classes"})"), "x.json");
   try {
     Net net(c, {2, 8, 8}, 10, Device::cpu(), 2);
     FAIL("expected an error");
@@ -188,7 +190,7 @@ TEST_CASE("checkpoint: round trip, corruption detected, interrupted run resumes 
   opt.run_dir = temp_dir("resumed");
   opt.stop_at = 20;
   train_net(cfg, data, nullptr, Device::cpu(), opt);
-  CHECK(list_checkpoints(opt.run_dir).size() == 2);
+  CHECK(list_checkpoints(opt.run_dir).size() == 3);  // iterations 10, 16 (epoch end) and 20
   // Damage the newest checkpoint: resume reports it and falls back to the one before (iteration 10).
   std::string newest = list_checkpoints(opt.run_dir)[0];
   {
