@@ -17,7 +17,7 @@
 //  2^(60 - idx_bits) / (N + 1)) where idx_bits = bits of N - 1: prices then stay below 2^(63 - idx_bits)
 //  (normalised to min 0 each phase, they stay within 3 benefit ranges + 3 eps) and fit beside the
 //  bidder index in one 64-bit word that atomicMax resolves: higher price wins, ties -> higher index.
-//  Epsilon falls by 8 per phase down to 1. A phase keeps the pairs that still satisfy the new
+//  Epsilon starts at 1/1024 of the benefit range and falls by 16 per phase down to 1. A phase keeps the pairs that still satisfy the new
 //  epsilon-complementary slackness (eps-CS) and re-auctions the rest. With eps = 1 and benefits that
 //  are multiples of N + 1, a complete matching in eps-CS is exactly optimal for the quantised benefits.
 //  A final pass checks that certificate (a permutation, and every bidder within eps of its best
