@@ -1,0 +1,46 @@
+// One-to-one matching of units between two nets: a maximum- (or minimum-) weight assignment on a
+// dense matrix, by the exact CPU solver or by the auction (on the GPU when there is one, else on its
+// CPU twin). The matrix is row-major n x m on the host; min(n, m) pairs are matched.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "kernels/assign.h"
+#include "nn/device.h"
+
+namespace cvg {
+
+enum class Solver { Exact, Auction };
+
+struct Assignment {
+  std::vector<int64_t> row_to_col;  // n entries, -1 for rows left unmatched (n > m)
+  double objective = 0;             // sum of M over the matched pairs
+  double seconds = 0;               // wall time of the solve (with transfers to and from the GPU)
+  std::string solver;               // "exact (cpu)", "auction (cuda:0 ...)", "auction (cpu twin)"
+  bool auction = false;
+  AuctionReport report;             // auction only: quantisation step, error bound, certificate
+};
+
+// Solver from its name ("exact" | "auction"); throws std::invalid_argument otherwise.
+Solver parse_solver(const std::string& name);
+
+// Throws std::invalid_argument if an entry is NaN or infinite. `device` picks where the auction
+// runs (a CUDA device, or the CPU for its twin); the exact solver always runs on the CPU.
+Assignment assign(const double* M, int n, int m, Solver solver, bool minimize, const Device& device);
+
+// Reads a 2-D float32/float64 .npy matrix as doubles (row-major n x m). Throws InputError
+// "<path>: <what>" for an unreadable or corrupt file, another dtype or rank, or a NaN/Inf entry.
+std::vector<double> read_matrix_npy(const std::string& path, int& n, int& m);
+
+// The sum of M over a matching (row_to_col as above).
+double matching_value(const double* M, int n, int m, const std::vector<int64_t>& row_to_col);
+
+// Synthetic test and benchmark matrices, deterministic in (n, m, seed):
+//  Uniform     — independent uniform [0, 1) entries: the hard case for shortest-path solvers.
+//  Correlation — like correlations between two nets' units: cosine similarities of 64-dimensional
+//                unit vectors, each column a noisy copy (weight 0.5) of a random row's vector.
+enum class MatrixKind { Uniform, Correlation };
+std::vector<double> synthetic_matrix(MatrixKind kind, int n, int m, uint64_t seed);
+
+}  // namespace cvg

@@ -1,0 +1,168 @@
+#include <doctest/doctest.h>
+
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "analysis/match.h"
+#include "analysis/npy.h"
+#include "nn/io.h"
+
+using namespace cvg;
+
+namespace {
+
+std::string temp_path(const std::string& name) {
+  std::string dir = "/tmp/cvg_test_npy_" + std::to_string(::getpid());
+  make_dirs(dir);
+  return dir + "/" + name;
+}
+
+// A .npy file assembled by hand (the way numpy writes it), so the reader is checked against the
+// format rather than against our own writer.
+std::vector<char> handmade(const std::string& dict, const void* data, size_t bytes, int major = 1) {
+  size_t prefix = major == 1 ? 10 : 12;
+  std::string h = dict;
+  while ((prefix + h.size() + 1) % 64) h += ' ';
+  h += '\n';
+  std::vector<char> f = {'\x93', 'N', 'U', 'M', 'P', 'Y', (char)major, 0};
+  for (size_t k = 0; k < prefix - 8; ++k) f.push_back((char)((h.size() >> (8 * k)) & 0xff));
+  f.insert(f.end(), h.begin(), h.end());
+  const char* p = static_cast<const char*>(data);
+  f.insert(f.end(), p, p + bytes);
+  return f;
+}
+
+std::string error_of(const std::vector<char>& file) {
+  try {
+    parse_npy(file, "x.npy");
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+template <class T>
+void round_trip(const std::vector<size_t>& shape, const char* dtype) {
+  size_t n = 1;
+  for (size_t d : shape) n *= d;
+  std::vector<T> v(n);
+  for (size_t k = 0; k < n; ++k) v[k] = (T)((double)k * 1.5 - 7);
+  std::string path = temp_path(std::string("rt_") + dtype + "_" + std::to_string(shape.size()) + ".npy");
+  write_npy(path, v.data(), shape);
+  NpyArray a = read_npy(path);
+  CHECK(a.dtype == dtype);
+  CHECK(a.shape == shape);
+  REQUIRE(a.bytes.size() == n * sizeof(T));
+  CHECK(std::memcmp(a.bytes.data(), v.data(), a.bytes.size()) == 0);
+  std::vector<double> d = a.to_double();
+  for (size_t k = 0; k < n; ++k) CHECK(d[k] == (double)v[k]);
+  // The header (magic, version, length, dict) ends on a 64-byte boundary with a newline.
+  std::vector<char> raw = read_file(path);
+  size_t header_end = 10 + ((unsigned char)raw[8] | ((unsigned char)raw[9] << 8));
+  CHECK(raw[6] == 1);
+  CHECK(header_end % 64 == 0);
+  CHECK(raw[header_end - 1] == '\n');
+  CHECK(raw.size() == header_end + n * sizeof(T));
+}
+
+}  // namespace
+
+TEST_CASE("npy: every dtype round-trips through write and read, with 64-byte aligned headers") {
+  for (auto shape : std::vector<std::vector<size_t>>{{}, {0}, {5}, {3, 4}, {2, 3, 4}, {1, 1, 1, 7}}) {
+    round_trip<float>(shape, "<f4");
+    round_trip<double>(shape, "<f8");
+    round_trip<int32_t>(shape, "<i4");
+    round_trip<int64_t>(shape, "<i8");
+  }
+}
+
+TEST_CASE("npy: reads files laid out as numpy writes them, versions 1.0 and 2.0, uint8") {
+  const double d[6] = {1, 2, 3, 4, 5, 6.5};
+  NpyArray a = parse_npy(handmade("{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }", d, sizeof d), "a");
+  CHECK(a.shape == std::vector<size_t>{2, 3});
+  CHECK(a.to_float() == std::vector<float>{1, 2, 3, 4, 5, 6.5f});
+  NpyArray b = parse_npy(handmade("{'descr': '<f8', 'fortran_order': False, 'shape': (6,), }", d, sizeof d, 2), "b");
+  CHECK(b.shape == std::vector<size_t>{6});
+  CHECK(b.to_double()[5] == 6.5);
+  const unsigned char u[3] = {0, 7, 255};
+  NpyArray c = parse_npy(handmade("{'descr': '|u1', 'fortran_order': False, 'shape': (3,), }", u, 3), "c");
+  CHECK(c.to_double() == std::vector<double>{0, 7, 255});
+  // Keys in another order, double quotes, no trailing comma, a scalar.
+  const float f = 2.5f;
+  NpyArray e = parse_npy(handmade("{\"shape\": (), \"fortran_order\": False, \"descr\": \"<f4\"}", &f, 4), "e");
+  CHECK(e.shape.empty());
+  CHECK(e.numel() == 1);
+  CHECK(e.to_double()[0] == 2.5);
+}
+
+TEST_CASE("npy: corrupt or unsupported files are rejected with the file name and the reason") {
+  const float x[4] = {1, 2, 3, 4};
+  const std::string ok = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }";
+  REQUIRE(error_of(handmade(ok, x, sizeof x)).empty());
+
+  std::vector<char> bad_magic = handmade(ok, x, sizeof x);
+  bad_magic[1] = 'X';
+  CHECK(error_of(bad_magic).find("x.npy: not a .npy file") == 0);
+  CHECK(error_of({'\x93', 'N', 'U'}).find("bad magic") != std::string::npos);
+  CHECK(error_of(handmade(ok, x, sizeof x - 1)).find("truncated data") != std::string::npos);
+  CHECK(error_of(handmade(ok, x, 0)).find("truncated data") != std::string::npos);
+  std::vector<char> trailing = handmade(ok, x, sizeof x);
+  trailing.push_back(0);
+  CHECK(error_of(trailing).find("after the array data") != std::string::npos);
+  std::vector<char> short_header = handmade(ok, x, sizeof x);
+  short_header.resize(40);
+  CHECK(error_of(short_header).find("truncated .npy header") != std::string::npos);
+  std::vector<char> v3 = handmade(ok, x, sizeof x);
+  v3[6] = 3;
+  CHECK(error_of(v3).find("unsupported .npy version 3.0") != std::string::npos);
+  CHECK(error_of(handmade("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", x, sizeof x))
+            .find("Fortran-order") != std::string::npos);
+  CHECK(error_of(handmade("{'descr': '>f4', 'fortran_order': False, 'shape': (2, 2), }", x, sizeof x))
+            .find("big-endian") != std::string::npos);
+  CHECK(error_of(handmade("{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }", x, sizeof x))
+            .find("unsupported dtype '<c8'") != std::string::npos);
+  CHECK(error_of(handmade("{'descr': '<f2', 'fortran_order': False, 'shape': (4,), }", x, 8))
+            .find("unsupported dtype") != std::string::npos);
+  CHECK(error_of(handmade("{'descr': '<f4', 'fortran_order': False}", x, sizeof x)).find("bad .npy header") !=
+        std::string::npos);
+  CHECK(error_of(handmade("{'descr': '<f4', 'fortran_order': False, 'shape': (2, -2), }", x, sizeof x))
+            .find("bad .npy header") != std::string::npos);
+  CHECK(error_of(handmade("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), 'x': 1}", x, sizeof x))
+            .find("unknown key") != std::string::npos);
+  CHECK(error_of(handmade("not a dict", x, sizeof x)).find("bad .npy header") != std::string::npos);
+  CHECK(error_of(handmade("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999, 99999999999, 99999999999), }",
+                          x, sizeof x))
+            .find("too large") != std::string::npos);
+  CHECK_THROWS_WITH_AS(read_npy("/nonexistent/dir/m.npy"), doctest::Contains("/nonexistent/dir/m.npy: cannot open"),
+                       InputError);
+}
+
+TEST_CASE("npy: read_matrix_npy accepts 2-D float matrices only, and only finite ones") {
+  int n = 0, m = 0;
+  const double good[6] = {1, 2, 3, 4, 5, 6};
+  std::string path = temp_path("good.npy");
+  write_npy(path, good, {2, 3});
+  std::vector<double> M = read_matrix_npy(path, n, m);
+  CHECK(n == 2);
+  CHECK(m == 3);
+  CHECK(M == std::vector<double>(good, good + 6));
+  const float f[4] = {1, NAN, 3, 4};
+  write_npy(path, f, {2, 2});
+  CHECK_THROWS_WITH_AS(read_matrix_npy(path, n, m), doctest::Contains("entry (0, 1) is NaN"), InputError);
+  const double inf[2] = {1, -INFINITY};
+  write_npy(path, inf, {1, 2});
+  CHECK_THROWS_WITH_AS(read_matrix_npy(path, n, m), doctest::Contains("entry (0, 1) is infinite"), InputError);
+  write_npy(path, good, {6});
+  CHECK_THROWS_WITH_AS(read_matrix_npy(path, n, m), doctest::Contains("expected a 2-D matrix, got 1"), InputError);
+  write_npy(path, good, {1, 2, 3});
+  CHECK_THROWS_WITH_AS(read_matrix_npy(path, n, m), doctest::Contains("got 3 dimensions"), InputError);
+  const int32_t ints[4] = {1, 2, 3, 4};
+  write_npy(path, ints, {2, 2});
+  CHECK_THROWS_WITH_AS(read_matrix_npy(path, n, m), doctest::Contains("got dtype <i4"), InputError);
+  write_file_atomic(path, std::string("garbage"));
+  CHECK_THROWS_WITH_AS(read_matrix_npy(path, n, m), doctest::Contains((path + ": not a .npy file").c_str()), InputError);
+}
