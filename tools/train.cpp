@@ -7,6 +7,7 @@
 #include "nn/io.h"
 #include "tools/cli.h"
 #include "tools/export.h"
+#include "tools/progress.h"
 
 using namespace cvg;
 
