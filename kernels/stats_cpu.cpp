@@ -1,0 +1,228 @@
+// CPU twin of the statistics family. Moments: shifted values packed into a run of at most
+// kStatsRunSamples samples ([unit, sample] layout, so runs may cross image boundaries), one OpenBLAS
+// sgemm/ssyrk per run into a float32 partial, then added into float64.
+#include <cblas.h>
+
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/stats.h"
+
+namespace cvg::cpu {
+
+namespace {
+
+void check_bins(int bins) {
+  if (bins < 2 || bins > kStatsMaxBins)
+    throw std::invalid_argument("stats: bins must be in 2.." + std::to_string(kStatsMaxBins) + ", got " + std::to_string(bins));
+}
+
+size_t run_length(int n, int hw) { return std::min<size_t>(kStatsRunSamples, (size_t)n * hw); }
+
+// out[u*L + j] = x_u(s0 + j) - shift[u] for the L samples starting at sample s0.
+void pack_run(int c, int hw, const float* x, const float* shift, size_t s0, size_t L, float* out) {
+#pragma omp parallel for schedule(static) if ((size_t)c * L > (1u << 16))
+  for (int u = 0; u < c; ++u) {
+    const float r = shift ? shift[u] : 0.0f;
+    float* o = out + (size_t)u * L;
+    size_t s = s0, j = 0;
+    while (j < L) {
+      const size_t img = s / hw, pos = s - img * hw;
+      const size_t len = std::min(L - j, (size_t)hw - pos);
+      const float* src = x + (img * c + u) * (size_t)hw + pos;
+      for (size_t t = 0; t < len; ++t) o[j + t] = src[t] - r;
+      j += len;
+      s += len;
+    }
+  }
+}
+
+}  // namespace
+
+void accumulate_sums(int n, int c, int hw, const float* x, const float* shift, double* sum, double* sum_sq) {
+#pragma omp parallel for schedule(static)
+  for (int u = 0; u < c; ++u) {
+    const float r = shift ? shift[u] : 0.0f;
+    double s = 0, s2 = 0;
+    for (int i = 0; i < n; ++i) {
+      const float* row = x + ((size_t)i * c + u) * hw;
+#pragma omp simd reduction(+ : s, s2)
+      for (int p = 0; p < hw; ++p) {
+        const double d = row[p] - r;
+        s += d, s2 += d * d;
+      }
+    }
+    sum[u] += s;
+    if (sum_sq) sum_sq[u] += s2;
+  }
+}
+
+size_t cross_scratch_bytes(int n, int ca, int cb, int hw) {
+  const size_t L = run_length(n, hw);
+  return sizeof(float) * ((size_t)ca * cb + (size_t)(ca + cb) * L);
+}
+
+void accumulate_cross(int n, int ca, int cb, int hw, const float* a, const float* shift_a,
+                      const float* b, const float* shift_b, void* scratch, double* cross) {
+  const size_t K = (size_t)n * hw, Lmax = run_length(n, hw);
+  if (K == 0 || ca == 0 || cb == 0) return;
+  float* partial = static_cast<float*>(scratch);
+  float* ra = partial + (size_t)ca * cb;
+  float* rb = ra + (size_t)ca * Lmax;
+  const size_t cells = (size_t)ca * cb;
+  for (size_t s0 = 0; s0 < K; s0 += Lmax) {
+    const size_t L = std::min(Lmax, K - s0);
+    pack_run(ca, hw, a, shift_a, s0, L, ra);
+    pack_run(cb, hw, b, shift_b, s0, L, rb);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ca, cb, (int)L, 1.0f, ra, (int)L, rb,
+                (int)L, 0.0f, partial, cb);
+#pragma omp parallel for simd schedule(static) if (cells > (1u << 16))
+    for (size_t e = 0; e < cells; ++e) cross[e] += partial[e];
+  }
+}
+
+size_t gram_scratch_bytes(int n, int c, int hw) {
+  return sizeof(float) * ((size_t)c * c + (size_t)c * run_length(n, hw));
+}
+
+void accumulate_gram(int n, int c, int hw, const float* x, const float* shift, void* scratch,
+                     double* gram) {
+  const size_t K = (size_t)n * hw, Lmax = run_length(n, hw);
+  if (K == 0 || c == 0) return;
+  float* partial = static_cast<float*>(scratch);
+  float* rx = partial + (size_t)c * c;
+  for (size_t s0 = 0; s0 < K; s0 += Lmax) {
+    const size_t L = std::min(Lmax, K - s0);
+    pack_run(c, hw, x, shift, s0, L, rx);
+    // Upper triangle only (half the flops); the lower triangle of `partial` is never read.
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, c, (int)L, 1.0f, rx, (int)L, 0.0f, partial, c);
+#pragma omp parallel for schedule(static) if ((size_t)c * c > (1u << 16))
+    for (int i = 0; i < c; ++i) {
+      gram[(size_t)i * c + i] += partial[(size_t)i * c + i];
+      for (int j = i + 1; j < c; ++j) {
+        const double v = partial[(size_t)i * c + j];
+        gram[(size_t)i * c + j] += v;
+        gram[(size_t)j * c + i] += v;
+      }
+    }
+  }
+}
+
+void recenter_cross(int ca, int cb, double count, const double* sum_a, const double* delta_a,
+                    const double* sum_b, const double* delta_b, double* cross) {
+#pragma omp parallel for schedule(static) if ((size_t)ca * cb > (1u << 16))
+  for (int i = 0; i < ca; ++i)
+    for (int j = 0; j < cb; ++j)
+      cross[(size_t)i * cb + j] += delta_a[i] * sum_b[j] + sum_a[i] * delta_b[j] + count * (delta_a[i] * delta_b[j]);
+}
+
+void recenter_sums(int c, double count, const double* delta, double* sum) {
+  for (int u = 0; u < c; ++u) sum[u] += count * delta[u];
+}
+
+void compute_bins(int n, int c, int hw, const float* x, const float* edges, int bins, uint8_t* out) {
+  check_bins(bins);
+  const size_t rows = (size_t)n * c;
+#pragma omp parallel for schedule(static)
+  for (size_t r = 0; r < rows; ++r) {
+    const float* e = edges + (r % c) * (size_t)(bins - 2);
+    const float* src = x + r * hw;
+    uint8_t* dst = out + r * hw;
+    for (int p = 0; p < hw; ++p) dst[p] = (uint8_t)stats_bin_of(src[p], e, bins);
+  }
+}
+
+void accumulate_marginal_hist(int n, int c, int hw, const uint8_t* bins_x, int bins, uint64_t* counts) {
+  check_bins(bins);
+#pragma omp parallel for schedule(static)
+  for (int u = 0; u < c; ++u) {
+    uint64_t h[kStatsMaxBins] = {};
+    for (int i = 0; i < n; ++i) {
+      const uint8_t* row = bins_x + ((size_t)i * c + u) * hw;
+      for (int p = 0; p < hw; ++p) ++h[row[p]];
+    }
+    for (int k = 0; k < bins; ++k) counts[(size_t)u * bins + k] += h[k];
+  }
+}
+
+void accumulate_joint_hist(int n, int ca, int cb, int hw, const uint8_t* bins_a, const uint8_t* bins_b,
+                           int bins, uint64_t* counts) {
+  check_bins(bins);
+  if ((uint64_t)n * hw >= (1ull << 32)) throw std::invalid_argument("accumulate_joint_hist: batch has 2^32 samples or more");
+  const int cells = bins * bins;
+  // Images in groups of ~16k samples, so the rows of unit i stay in cache while every j is visited.
+  const int group = std::max(1, 16384 / std::max(hw, 1));
+#pragma omp parallel for schedule(dynamic)
+  for (int i = 0; i < ca; ++i) {
+    // Four interleaved sub-histograms break the store->load chain on a popular cell (zeros).
+    uint32_t h[4][kStatsMaxBins * kStatsMaxBins];
+    for (int g0 = 0; g0 < n; g0 += group) {
+      const int g1 = std::min(n, g0 + group);
+      for (int j = 0; j < cb; ++j) {
+        std::memset(h, 0, sizeof(h));
+        uint32_t t = 0;
+        for (int img = g0; img < g1; ++img) {
+          const uint8_t* ra = bins_a + ((size_t)img * ca + i) * hw;
+          const uint8_t* rb = bins_b + ((size_t)img * cb + j) * hw;
+          for (int p = 0; p < hw; ++p, ++t) ++h[t & 3][ra[p] * bins + rb[p]];
+        }
+        uint64_t* dst = counts + ((size_t)i * cb + j) * cells;
+        for (int e = 0; e < cells; ++e) dst[e] += (uint64_t)h[0][e] + h[1][e] + h[2][e] + h[3][e];
+      }
+    }
+  }
+}
+
+void gather_samples(int n, int c, int hw, const float* x, int count, const int* index, int capacity,
+                    int offset, float* out) {
+  for (int u = 0; u < c; ++u)
+    for (int j = 0; j < count; ++j) {
+      const size_t s = (size_t)index[j], img = s / hw, pos = s - img * hw;
+      out[(size_t)u * capacity + offset + j] = x[(img * c + u) * hw + pos];
+    }
+}
+
+void unit_max_per_image(int n, int c, int hw, const float* x, float* max_val, int* argmax) {
+  const size_t rows = (size_t)n * c;
+#pragma omp parallel for schedule(static)
+  for (size_t r = 0; r < rows; ++r) {
+    const float* row = x + r * hw;
+    float best = -INFINITY;
+    int at = INT_MAX;
+    for (int p = 0; p < hw; ++p)
+      if (row[p] > best || (row[p] == best && p < at)) best = row[p], at = p;
+    max_val[r] = best;
+    argmax[r] = at == INT_MAX ? -1 : at;
+  }
+}
+
+void topk_reset(int c, int k, float* val, int* image, int* pos) {
+  for (size_t e = 0; e < (size_t)c * k; ++e) val[e] = -INFINITY, image[e] = -1, pos[e] = -1;
+}
+
+void topk_merge(int n, int c, int k, const float* max_val, const int* argmax, int image_id0, float* val,
+                int* image, int* pos) {
+  if (k < 1 || k > kStatsMaxTopK) throw std::invalid_argument("topk_merge: k must be in 1.." + std::to_string(kStatsMaxTopK));
+  for (int u = 0; u < c; ++u) {
+    float* v = val + (size_t)u * k;
+    int* im = image + (size_t)u * k;
+    int* ps = pos + (size_t)u * k;
+    for (int i = 0; i < n; ++i) {
+      const float cv = max_val[(size_t)i * c + u];
+      const int ci = image_id0 + i, cp = argmax[(size_t)i * c + u];
+      if (!topk_better(cv, ci, v[k - 1], im[k - 1])) continue;
+      int at = k - 1;  // insertion sort: shift worse entries down one slot
+      while (at > 0 && topk_better(cv, ci, v[at - 1], im[at - 1])) {
+        v[at] = v[at - 1], im[at] = im[at - 1], ps[at] = ps[at - 1];
+        --at;
+      }
+      v[at] = cv, im[at] = ci, ps[at] = cp;
+    }
+  }
+}
+
+}  // namespace cvg::cpu
