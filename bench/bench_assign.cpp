@@ -132,6 +132,8 @@ int main(int argc, char** argv) {
           r.certified = rep.certified;
         }
 #endif
+        std::fprintf(stderr, "  %s n=%d: exact %.3f ms%s\n", r.kind.c_str(), n, r.exact_ms,
+                     gpu ? (", auction " + std::to_string(r.auction_ms) + " ms").c_str() : "");
         r.file = tmp + "/" + r.kind + "_" + std::to_string(n) + ".npy";
         write_npy(r.file, M.data(), {(size_t)n, (size_t)n});
         rows.push_back(r);
@@ -139,6 +141,7 @@ int main(int argc, char** argv) {
 
     std::string scipy_version = "absent";
     if (!args.on("no-scipy")) {
+      std::fprintf(stderr, "  scipy on the same matrices...\n");
       std::string cmd = "python3 bench/scipy_lsa.py " + std::to_string(base);
       for (const Row& r : rows) cmd += " " + r.file;
       int status = 0;
