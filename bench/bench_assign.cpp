@@ -52,6 +52,14 @@ std::string today() {
   return buf;
 }
 
+// Other work on the machine skews timings: the 1-minute load average goes into the report.
+double load_average() {
+  std::ifstream f("/proc/loadavg");
+  double x = NAN;
+  f >> x;
+  return x;
+}
+
 std::string cpu_model() {
   std::ifstream f("/proc/cpuinfo");
   std::string line;
@@ -186,7 +194,10 @@ int main(int argc, char** argv) {
         e["auction_error_bound"] = r.auction_bound, e["auction_gap"] = r.auction_gap, e["auction_certified"] = r.certified;
       results.push_back(e);
     }
+    const double load = load_average();
+    std::printf("load average (1 min): %.2f on %ld CPUs\n", load, sysconf(_SC_NPROCESSORS_ONLN));
     nlohmann::json doc = {{"benchmark", "assign"}, {"host", host}, {"date", today()}, {"cpu", cpu_model()},
+                          {"cpus", sysconf(_SC_NPROCESSORS_ONLN)}, {"load_average_1min", load},
                           {"gpu", gpu ? Device{Device::CUDA, 0}.name() : "none"}, {"scipy", scipy_version},
                           {"results", results}};
     auto slash = out.rfind('/');
