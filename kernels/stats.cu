@@ -75,65 +75,76 @@ int cross_splits(int n, int ca, int cb, int hw) {
   return (int)std::max<size_t>(1, std::min<size_t>({by_work, by_grid, 65535}));
 }
 
-// Loads this thread's 4 elements of a [64 units x BK samples] tile starting at sample k0, shifted,
-// zero outside [.., k_end) and past the last unit. Two thread layouts: for hw > 1 consecutive
+// Loads this thread's 4 elements of a [64 units x BK samples] tile of one operand, shifted, zero
+// past the samples' end and past the last unit. Two thread layouts: for hw > 1 consecutive
 // threads walk consecutive samples of one unit (contiguous in NCHW); for hw == 1 (fc) consecutive
-// threads walk consecutive units of one sample (contiguous there).
+// threads walk consecutive units of one sample (contiguous there). The thread's units never
+// change, so their shifts are read once.
+constexpr int kPad = 4;  // rows of BM + 4 floats: 16-byte aligned for float4 reads
 struct TileLoader {
-  int lm0, lk0, dm, dk;
-  __device__ TileLoader(bool fc) {
+  const float* __restrict__ x;
+  int c, hw, lm0, lk0, dm, dk;
+  float r[4];
+  __device__ TileLoader(const float* x_, const float* __restrict__ shift, int c_, int hw_, int unit0)
+      : x(x_), c(c_), hw(hw_) {
     const int t = threadIdx.x;
-    if (!fc) lk0 = t & 15, lm0 = t >> 4, dm = 16, dk = 0;
+    if (hw > 1) lk0 = t & 15, lm0 = t >> 4, dm = 16, dk = 0;
     else lm0 = t & 63, lk0 = t >> 6, dm = 0, dk = 4;
+    lm0 += unit0;
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+      const int m = lm0 + q * dm;
+      r[q] = (shift && m < c) ? shift[m] : 0.0f;
+    }
   }
-  __device__ void load(const float* __restrict__ x, const float* __restrict__ shift, int c, int hw, int unit0,
-                       size_t k0, size_t k_end, float v[4]) const {
+  __device__ void load(size_t k0, size_t k_end, float v[4]) const {
     if (dk == 0) {  // one sample for all four loads: one division
       const size_t s = k0 + lk0;
-      size_t base = 0;
       const bool in = s < k_end;
+      size_t base = 0;
       if (in) {
         const size_t img = s / hw, pos = s - img * hw;
         base = img * c * (size_t)hw + pos;
       }
 #pragma unroll
       for (int q = 0; q < 4; ++q) {
-        const int m = unit0 + lm0 + q * dm;
-        v[q] = (in && m < c) ? x[base + (size_t)m * hw] - (shift ? shift[m] : 0.0f) : 0.0f;
+        const int m = lm0 + q * dm;
+        v[q] = (in && m < c) ? x[base + (size_t)m * hw] - r[q] : 0.0f;
       }
     } else {  // hw == 1: sample s is image s
-      const int m = unit0 + lm0;
-      const float r = (m < c && shift) ? shift[m] : 0.0f;
 #pragma unroll
       for (int q = 0; q < 4; ++q) {
         const size_t s = k0 + lk0 + q * dk;
-        v[q] = (s < k_end && m < c) ? x[s * c + m] - r : 0.0f;
+        v[q] = (s < k_end && lm0 < c) ? x[s * c + lm0] - r[q] : 0.0f;
       }
     }
   }
-  __device__ void store(float (*tile)[BM + 1], const float v[4]) const {
+  // Stores at the tile-relative unit index (unit0 subtracted back out).
+  __device__ void store(float (*tile)[BM + kPad], int unit0, const float v[4]) const {
 #pragma unroll
-    for (int q = 0; q < 4; ++q) tile[lk0 + q * dk][lm0 + q * dm] = v[q];
+    for (int q = 0; q < 4; ++q) tile[lk0 + q * dk][lm0 - unit0 + q * dm] = v[q];
   }
 };
 
 // blockIdx.x: 64-column tile of B's units, blockIdx.y: 64-row tile of A's units, blockIdx.z: split.
-// kSym (a == b): only tiles with row tile <= column tile run; the other triangle is mirrored on write.
+// Thread (ty, tx) owns rows 4ty..4ty+3 and columns 4tx..4tx+3 of the tile, read as float4.
+// kSym (a == b): only tiles with row tile <= column tile run; the other triangle is mirrored on
+// write (a diagonal tile is bitwise symmetric already: fmaf(a, b, c) == fmaf(b, a, c)).
 // out: the accumulator itself when there is one split (each element has one writer), else the
-// split's slice of the float64 scratch.
+// float64 scratch, one [ca, cb] slice per split.
 template <bool kSym>
 __global__ void __launch_bounds__(kThreads) cross_kernel(int ca, int cb, int hw, size_t K, size_t per_split,
                                                          const float* __restrict__ a, const float* __restrict__ sa,
                                                          const float* __restrict__ b, const float* __restrict__ sb,
                                                          double* __restrict__ out, bool direct) {
   const int tm = blockIdx.y, tn = blockIdx.x;
-  if (kSym && tm > tn) return;
-  __shared__ float As[BK][BM + 1];
-  __shared__ float Bs[BK][BN + 1];
+  if (kSym && tm > tn) return;  // the whole block leaves before any barrier
+  __shared__ __align__(16) float As[BK][BM + kPad];
+  __shared__ __align__(16) float Bs[BK][BN + kPad];
   const size_t k_begin = (size_t)blockIdx.z * per_split;
   const size_t k_end = min(K, k_begin + per_split);
   const int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;
-  const TileLoader ld(hw == 1);
+  const TileLoader la(a, sa, ca, hw, tm * BM), lb(b, sb, cb, hw, tn * BN);
 
   float acc[4][4];
   double accd[4][4];
@@ -143,26 +154,18 @@ __global__ void __launch_bounds__(kThreads) cross_kernel(int ca, int cb, int hw,
     for (int j = 0; j < 4; ++j) acc[i][j] = 0.0f, accd[i][j] = 0.0;
 
   float va[4], vb[4];
-  if (k_begin < k_end) {
-    ld.load(a, sa, ca, hw, tm * BM, k_begin, k_end, va);
-    ld.load(b, sb, cb, hw, tn * BN, k_begin, k_end, vb);
-  }
+  if (k_begin < k_end) la.load(k_begin, k_end, va), lb.load(k_begin, k_end, vb);
   int run = 0;
   for (size_t k0 = k_begin; k0 < k_end; k0 += BK) {
-    ld.store(As, va);
-    ld.store(Bs, vb);
+    la.store(As, tm * BM, va);
+    lb.store(Bs, tn * BN, vb);
     __syncthreads();
-    if (k0 + BK < k_end) {  // prefetch the next tile while this one is multiplied
-      ld.load(a, sa, ca, hw, tm * BM, k0 + BK, k_end, va);
-      ld.load(b, sb, cb, hw, tn * BN, k0 + BK, k_end, vb);
-    }
+    if (k0 + BK < k_end) la.load(k0 + BK, k_end, va), lb.load(k0 + BK, k_end, vb);  // prefetch
 #pragma unroll
     for (int kk = 0; kk < BK; ++kk) {
-      float ar[4], br[4];
-#pragma unroll
-      for (int i = 0; i < 4; ++i) ar[i] = As[kk][ty + 16 * i];
-#pragma unroll
-      for (int j = 0; j < 4; ++j) br[j] = Bs[kk][tx + 16 * j];
+      const float4 a4 = *reinterpret_cast<const float4*>(&As[kk][4 * ty]);
+      const float4 b4 = *reinterpret_cast<const float4*>(&Bs[kk][4 * tx]);
+      const float ar[4] = {a4.x, a4.y, a4.z, a4.w}, br[4] = {b4.x, b4.y, b4.z, b4.w};
 #pragma unroll
       for (int i = 0; i < 4; ++i)
 #pragma unroll
@@ -184,11 +187,11 @@ __global__ void __launch_bounds__(kThreads) cross_kernel(int ca, int cb, int hw,
 
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
-    const int m = tm * BM + ty + 16 * i;
+    const int m = tm * BM + 4 * ty + i;
     if (m >= ca) continue;
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
-      const int nn = tn * BN + tx + 16 * j;
+      const int nn = tn * BN + 4 * tx + j;
       if (nn >= cb) continue;
       if (direct) {
         out[(size_t)m * cb + nn] += accd[i][j];
