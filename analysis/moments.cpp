@@ -5,17 +5,10 @@
 #include <stdexcept>
 #include <string>
 
+#include "analysis/stats_dispatch.h"
 #include "kernels/rng.h"
-#include "kernels/stats.h"
 
 namespace cvg {
-
-// One entry point per kernel, sent to the twin of the accumulator's device.
-#ifdef CONVERGENT_CUDA
-#define CVG_STATS_CALL(dev, f, ...) ((dev).is_cuda() ? cuda::f(__VA_ARGS__) : cpu::f(__VA_ARGS__))
-#else
-#define CVG_STATS_CALL(dev, f, ...) cpu::f(__VA_ARGS__)
-#endif
 
 // ---- Moments ------------------------------------------------------------------------------------
 

@@ -16,6 +16,9 @@ namespace cvg::cpu {
 
 namespace {
 
+// OpenMP only where the work pays for waking threads (the pool spins after each region).
+constexpr size_t kParallelMin = 1 << 20;
+
 void check_bins(int bins) {
   if (bins < 2 || bins > kStatsMaxBins)
     throw std::invalid_argument("stats: bins must be in 2.." + std::to_string(kStatsMaxBins) + ", got " + std::to_string(bins));
@@ -25,7 +28,7 @@ size_t run_length(int n, int hw) { return std::min<size_t>(kStatsRunSamples, (si
 
 // out[u*L + j] = x_u(s0 + j) - shift[u] for the L samples starting at sample s0.
 void pack_run(int c, int hw, const float* x, const float* shift, size_t s0, size_t L, float* out) {
-#pragma omp parallel for schedule(static) if ((size_t)c * L > (1u << 16))
+#pragma omp parallel for schedule(static) if ((size_t)c * L >= kParallelMin / 4)
   for (int u = 0; u < c; ++u) {
     const float r = shift ? shift[u] : 0.0f;
     float* o = out + (size_t)u * L;
@@ -44,7 +47,7 @@ void pack_run(int c, int hw, const float* x, const float* shift, size_t s0, size
 }  // namespace
 
 void accumulate_sums(int n, int c, int hw, const float* x, const float* shift, double* sum, double* sum_sq) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)n * c * hw >= kParallelMin)
   for (int u = 0; u < c; ++u) {
     const float r = shift ? shift[u] : 0.0f;
     double s = 0, s2 = 0;
@@ -127,7 +130,7 @@ void recenter_sums(int c, double count, const double* delta, double* sum) {
 void compute_bins(int n, int c, int hw, const float* x, const float* edges, int bins, uint8_t* out) {
   check_bins(bins);
   const size_t rows = (size_t)n * c;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * hw >= kParallelMin)
   for (size_t r = 0; r < rows; ++r) {
     const float* e = edges + (r % c) * (size_t)(bins - 2);
     const float* src = x + r * hw;
@@ -138,7 +141,7 @@ void compute_bins(int n, int c, int hw, const float* x, const float* edges, int 
 
 void accumulate_marginal_hist(int n, int c, int hw, const uint8_t* bins_x, int bins, uint64_t* counts) {
   check_bins(bins);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)n * c * hw >= kParallelMin)
   for (int u = 0; u < c; ++u) {
     uint64_t h[kStatsMaxBins] = {};
     for (int i = 0; i < n; ++i) {
@@ -156,7 +159,7 @@ void accumulate_joint_hist(int n, int ca, int cb, int hw, const uint8_t* bins_a,
   const int cells = bins * bins;
   // Images in groups of ~16k samples, so the rows of unit i stay in cache while every j is visited.
   const int group = std::max(1, 16384 / std::max(hw, 1));
-#pragma omp parallel for schedule(dynamic)
+#pragma omp parallel for schedule(dynamic) if ((size_t)n * ca * cb * hw >= kParallelMin)
   for (int i = 0; i < ca; ++i) {
     // Four interleaved sub-histograms break the store->load chain on a popular cell (zeros).
     uint32_t h[4][kStatsMaxBins * kStatsMaxBins];
@@ -188,7 +191,7 @@ void gather_samples(int n, int c, int hw, const float* x, int count, const int* 
 
 void unit_max_per_image(int n, int c, int hw, const float* x, float* max_val, int* argmax) {
   const size_t rows = (size_t)n * c;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (rows * hw >= kParallelMin)
   for (size_t r = 0; r < rows; ++r) {
     const float* row = x + r * hw;
     float best = -INFINITY;

@@ -104,8 +104,7 @@ const Reference& reference() {
       for (int i = 0; i < n; ++i) {
         for (int u = 0; u < U; ++u)
           for (int p = 0; p < hw; ++p) D[(size_t)u * hw + p] = (double)row(i, u)[p] - r.mean[u];
-#pragma omp parallel for schedule(dynamic)
-        for (int u = 0; u < U; ++u)
+        for (int u = 0; u < U; ++u)  // serial: OpenMP regions per image cost more than they save here
           for (int v = u; v < U; ++v) {
             const double* x = &D[(size_t)u * hw];
             const double* y = &D[(size_t)v * hw];
