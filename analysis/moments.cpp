@@ -161,12 +161,9 @@ void MomentAccumulator::add_batch(const std::vector<const float*>& acts, int n, 
       need = std::max(need, CVG_STATS_CALL(dev_, cross_scratch_bytes, n, units_[p], units_[q], hw));
   }
   if (scratch_.size() < need) scratch_ = Array<char>(dev_, need);
-  for (int p = 0; p < k; ++p) {
-    CVG_STATS_CALL(dev_, accumulate_sums, n, units_[p], hw, acts[p], shift_[p].data(), sum_[p].data(),
-                   sum_sq_[p].data());
+  for (int p = 0; p < k; ++p)
     CVG_STATS_CALL(dev_, accumulate_gram, n, units_[p], hw, acts[p], shift_[p].data(), scratch_.data(),
-                   gram_[p].data());
-  }
+                   gram_[p].data(), sum_[p].data(), sum_sq_[p].data());
   int pair = 0;
   for (int p = 0; p < k; ++p)
     for (int q = p + 1; q < k; ++q, ++pair)

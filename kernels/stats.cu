@@ -38,7 +38,7 @@ __device__ double block_sum(double v) {
   return t;  // valid in thread 0 only
 }
 
-// One block per unit: float32 differences; their sum (and sum of squares) in float64.
+// One block per unit: float32 differences; their sum and sum of squares (each optional) in float64.
 __global__ void unit_sums_kernel(int n, int c, int hw, const float* __restrict__ x, const float* __restrict__ shift,
                                  double* __restrict__ sum, double* __restrict__ sum_sq) {
   const int u = blockIdx.x;
@@ -51,7 +51,7 @@ __global__ void unit_sums_kernel(int n, int c, int hw, const float* __restrict__
     s1 += d, s2 += d * d;
   }
   const double t1 = block_sum(s1);
-  if (threadIdx.x == 0) sum[u] += t1;
+  if (threadIdx.x == 0 && sum) sum[u] += t1;
   if (!sum_sq) return;  // uniform across the block
   __syncthreads();      // block_sum's shared slots are reused
   const double t2 = block_sum(s2);
@@ -428,7 +428,9 @@ void accumulate_cross(int n, int ca, int cb, int hw, const float* a, const float
 
 size_t gram_scratch_bytes(int n, int c, int hw) { return cross_scratch_bytes(n, c, c, hw); }
 
-void accumulate_gram(int n, int c, int hw, const float* x, const float* shift, void* scratch, double* gram) {
+void accumulate_gram(int n, int c, int hw, const float* x, const float* shift, void* scratch, double* gram,
+                     double* sum, double* sum_sq) {
+  if (sum || sum_sq) accumulate_sums(n, c, hw, x, shift, sum, sum_sq);
   launch_cross<true>(n, c, c, hw, x, shift, x, shift, scratch, gram);
 }
 

@@ -294,7 +294,8 @@ TEST_CASE("stats: cross-products, Gram and sums match naive float64 loops") {
     naive_cross(c.n, c.ca, c.ca, c.hw, a, ra, a, ra, want, scale);
     std::vector<double> gram((size_t)c.ca * c.ca, 0.0);
     scratch.resize(cpu::gram_scratch_bytes(c.n, c.ca, c.hw));
-    cpu::accumulate_gram(c.n, c.ca, c.hw, a.data(), ra.data(), scratch.data(), gram.data());
+    std::vector<double> gsum(c.ca, 0.0), gsq(c.ca, 0.0);
+    cpu::accumulate_gram(c.n, c.ca, c.hw, a.data(), ra.data(), scratch.data(), gram.data(), gsum.data(), gsq.data());
     CHECK(scaled_error(gram, want, scale, kCrossRtol) <= 1.0);
     bool symmetric = true;
     for (int i = 0; i < c.ca; ++i)
@@ -319,6 +320,9 @@ TEST_CASE("stats: cross-products, Gram and sums match naive float64 loops") {
     cpu::accumulate_sums(c.n, c.ca, c.hw, a.data(), ra.data(), sums.data(), sq.data());
     CHECK(scaled_error(sums, want_sums, abs_sums, 1e-7) <= 1.0);
     CHECK(scaled_error(sq, want_sq, want_sq, 1e-12) <= 1.0);
+    // The Gram's own pass gives the same sums (same float32 differences, float64 adds).
+    CHECK(scaled_error(gsum, want_sums, abs_sums, 1e-12) <= 1.0);
+    CHECK(scaled_error(gsq, want_sq, want_sq, 1e-12) <= 1.0);
     std::vector<double> plain(c.ca, 0.0);
     cpu::accumulate_sums(c.n, c.ca, c.hw, a.data(), nullptr, plain.data(), nullptr);  // no shift, no squares
     for (int u = 0; u < c.ca; ++u)
@@ -641,7 +645,10 @@ TEST_CASE("stats: GPU moments kernels match the CPU twin and the float64 referen
     Array<double> dgram(gpu, (size_t)c.ca * c.ca);
     dgram.zero();
     Array<char> gscratch(gpu, std::max<size_t>(1, cuda::gram_scratch_bytes(c.n, c.ca, c.hw)));
-    cuda::accumulate_gram(c.n, c.ca, c.hw, da.data(), dra.data(), gscratch.data(), dgram.data());
+    Array<double> dgsum(gpu, c.ca), dgsq(gpu, c.ca);
+    dgsum.zero(), dgsq.zero();
+    cuda::accumulate_gram(c.n, c.ca, c.hw, da.data(), dra.data(), gscratch.data(), dgram.data(), dgsum.data(),
+                          dgsq.data());
     auto gram = dgram.to_host();
     worst_gram = std::max(worst_gram, scaled_error(gram, want, scale, kCrossRtol));
     bool symmetric = true;
@@ -659,6 +666,8 @@ TEST_CASE("stats: GPU moments kernels match the CPU twin and the float64 referen
     cuda::accumulate_sums(c.n, c.ca, c.hw, da.data(), dra.data(), dsums.data(), dsq.data());
     worst_sums = std::max(worst_sums, scaled_error(dsums.to_host(), cpu_sums, abs_sums, 1e-12));
     worst_sums = std::max(worst_sums, scaled_error(dsq.to_host(), cpu_sq, cpu_sq, 1e-12));
+    worst_sums = std::max(worst_sums, scaled_error(dgsum.to_host(), cpu_sums, abs_sums, 1e-12));
+    worst_sums = std::max(worst_sums, scaled_error(dgsq.to_host(), cpu_sq, cpu_sq, 1e-12));
     Array<double> dplain(gpu, c.ca);
     dplain.zero();
     std::vector<double> plain(c.ca, 0.0);
