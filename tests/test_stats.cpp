@@ -222,9 +222,10 @@ struct CrossCase {
   int n, ca, cb, hw;
 };
 // Odd sizes: partial 64-tiles, runs crossing image boundaries (K = 4500 > 4096), fc (hw = 1),
+// maps smaller than a 16-sample GPU tile (hw = 3, 9),
 // one-split and many-split GPU launches.
 const CrossCase kCrossCases[] = {{3, 70, 65, 1500}, {37, 5, 3, 1}, {300, 130, 67, 1}, {4, 130, 130, 200},
-                                 {25, 130, 17, 300}, {1, 1, 1, 1}};
+                                 {25, 130, 17, 300}, {1, 1, 1, 1}, {40, 20, 30, 9}, {7, 66, 70, 3}, {2000, 9, 7, 3}};
 
 std::vector<float> shifted_randn(size_t count, uint64_t seed, float mean, float std) {
   return test::randn(count, seed, std, mean);
