@@ -160,6 +160,18 @@ inline std::string find_script(const std::string& name) {
   return "";
 }
 
+// Whether a bench runs its CPU section: not with --gpu-only, and not in a --quick run on a machine
+// with a GPU (the short GPU check spends its minutes on the GPU) unless --with-cpu asks for it.
+// Prints one line when it skips.
+inline bool cpu_section_wanted(bool gpu_only, bool quick, bool with_cpu, bool gpu_present) {
+  if (gpu_only) return false;
+  if (quick && gpu_present && !with_cpu) {
+    std::printf("quick run on a GPU machine: skipping the CPU section (--with-cpu runs it)\n");
+    return false;
+  }
+  return true;
+}
+
 // ---- output -----------------------------------------------------------------------------------------
 
 inline std::string fmt_num(double v, const char* f = "%.4g") {

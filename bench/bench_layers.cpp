@@ -565,7 +565,8 @@ int main(int argc, char** argv) {
         .opt("threads", "2", "CPU threads (ours via OpenMP, PyTorch via set_num_threads)")
         .flag("no-torch", "skip the PyTorch baselines")
         .flag("cpu-only", "skip the GPU section")
-        .flag("gpu-only", "skip the CPU section");
+        .flag("gpu-only", "skip the CPU section")
+        .flag("with-cpu", "run the CPU section in a --quick run on a GPU machine too (skipped by default there)");
     if (!args.parse(argc, argv)) return 0;
     Settings s;
     s.quick = args.on("quick");
@@ -585,7 +586,7 @@ int main(int argc, char** argv) {
     json rows = json::array();
     std::string note;
     const double load = load_average();
-    if (!args.on("gpu-only")) {
+    if (cpu_section_wanted(args.on("gpu-only"), args.on("quick"), args.on("with-cpu"), gpu_count() > 0)) {
       std::vector<CpuResult> res;
       for (const NetCase& nc : nets) {
         const NetConfig cfg = load_net_config(nc.path);

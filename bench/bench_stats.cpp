@@ -155,7 +155,8 @@ int main(int argc, char** argv) {
         .flag("quick", "short run (fewer repeats, smaller CaffeNet batch on the CPU)")
         .opt("threads", "2", "CPU threads (OpenMP and OpenBLAS)")
         .flag("cpu-only", "skip the GPU section")
-        .flag("gpu-only", "skip the CPU section");
+        .flag("gpu-only", "skip the CPU section")
+        .flag("with-cpu", "run the CPU section in a --quick run on a GPU machine too (skipped by default there)");
     if (!args.parse(argc, argv)) return 0;
     const bool quick = args.on("quick");
     const int threads = (int)args.integer("threads");
@@ -166,7 +167,7 @@ int main(int argc, char** argv) {
     json rows = json::array();
     std::string note;
 
-    if (!args.on("gpu-only")) {
+    if (cpu_section_wanted(args.on("gpu-only"), args.on("quick"), args.on("with-cpu"), gpu_count() > 0)) {
       const Budget bud = quick ? Budget{0, 300, 3, 10} : Budget{0, 1500, 3, 20};
       const int caffe_batch = quick ? 2 : 8;
       std::vector<Shape> shapes = conv_shapes("data/nets/alexnet-mini.json", 10, 64);

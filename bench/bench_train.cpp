@@ -66,7 +66,8 @@ int main(int argc, char** argv) {
         .opt("cpu-caffenet-batch", "", "CaffeNet batch on the CPU (default 8, quick 4)")
         .flag("no-torch", "skip the PyTorch baselines")
         .flag("cpu-only", "skip the GPU section")
-        .flag("gpu-only", "skip the CPU section");
+        .flag("gpu-only", "skip the CPU section")
+        .flag("with-cpu", "run the CPU section in a --quick run on a GPU machine too (skipped by default there)");
     if (!args.parse(argc, argv)) return 0;
     const bool quick = args.on("quick");
     const int threads = (int)args.integer("threads");
@@ -83,7 +84,8 @@ int main(int argc, char** argv) {
       Budget budget;
     };
     std::vector<Section> sections;
-    if (!args.on("gpu-only"))
+    const bool ran_cpu = cpu_section_wanted(args.on("gpu-only"), args.on("quick"), args.on("with-cpu"), gpu_count() > 0);
+    if (ran_cpu)
       sections.push_back({Device::cpu(),
                           {{"data/nets/alexnet-mini.json", 10, 64}, {"data/nets/caffenet.json", 1000, cpu_caffe}},
                           quick ? Budget{0, 800, 3, 10} : Budget{0, 3000, 3, 20}});
@@ -149,11 +151,13 @@ int main(int argc, char** argv) {
     std::printf("CPU: %s, %d threads, load average %.1f at start; PyTorch %s\n", machine_name(Device::cpu()).c_str(), threads, load,
                 torch_version.empty() ? "absent" : torch_version.c_str());
     print_table(cols, rows);
-    std::string note = "Images/s of a training step (forward + backward + SGD momentum) and a forward-only pass, input already on the device. "
-                       "CPU: " + machine_name(Device::cpu()) + ", " + std::to_string(threads) + " threads for both, load average " +
-                       fmt_num(load, "%.1f") + " at start; CaffeNet at batch " + std::to_string(cpu_caffe) +
-                       " on the CPU to keep the run short. GPU: CaffeNet at 256, PyTorch strict FP32 (TF32 off, cudnn.benchmark on). "
-                       "PyTorch: " + (torch_version.empty() ? "absent" : torch_version) + ". vs_torch = PyTorch's time / ours (> 1: ours faster).";
+    std::string note = "Images/s of a training step (forward + backward + SGD momentum) and a forward-only pass, input already on the device. ";
+    if (ran_cpu)
+      note += "CPU: " + machine_name(Device::cpu()) + ", " + std::to_string(threads) + " threads for both, load average " + fmt_num(load, "%.1f") +
+              " at start; CaffeNet at batch " + std::to_string(cpu_caffe) + " on the CPU to keep the run short. ";
+    if (sections.size() > (ran_cpu ? 1u : 0u))
+      note += "GPU " + Device{Device::CUDA, 0}.name() + ": CaffeNet at 256, PyTorch strict FP32 (TF32 off, cudnn.benchmark on). ";
+    note += "PyTorch: " + (torch_version.empty() ? std::string("absent") : torch_version) + ". vs_torch = PyTorch's time / ours (> 1: ours faster).";
     if (args.given("out") && !args.str("out").empty()) {
       const std::string out = args.str("out");
       if (auto sl = out.rfind('/'); sl != std::string::npos) make_dirs(out.substr(0, sl));
