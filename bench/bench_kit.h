@@ -203,6 +203,13 @@ inline void print_table(const std::vector<std::string>& cols, const nlohmann::js
 
 inline std::string timing_range(const Timing& t) { return fmt_num(t.min_ms, "%.3g") + "-" + fmt_num(t.max_ms, "%.3g"); }
 
+// The OpenMP wait policy the CPU figures ran under (scripts/bench.sh sets passive: on a shared,
+// busy machine spinning threads burn the time slices their partners need).
+inline std::string omp_wait_policy() {
+  const char* p = std::getenv("OMP_WAIT_POLICY");
+  return p && *p ? std::string(p) : std::string("unset (GOMP spins, then sleeps)");
+}
+
 // The system's 1-minute load average (the CPU figures are only as quiet as the machine).
 inline double load_average() {
   double l[3] = {0, 0, 0};

@@ -15,6 +15,11 @@ print(":".join(p for s in sp for p in glob.glob(os.path.join(s, "nvidia", "*", "
 else
   host="cpu-$(nproc)core"
 fi
+# OpenMP threads that wait by sleeping, not spinning: on a shared, busy machine a spinning thread burns
+# the time slice its partner needs, and the CPU figures (ours and PyTorch's alike) become 3-4x slower
+# and erratic. On an idle machine passive waiting costs microseconds per parallel region.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+echo "CPU: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), OMP_WAIT_POLICY=$OMP_WAIT_POLICY"
 stamp=$(date -u +%Y%m%d)
 mkdir -p bench/results
 rc=0
