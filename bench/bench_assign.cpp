@@ -18,6 +18,7 @@
 
 #include "analysis/match.h"
 #include "analysis/npy.h"
+#include "bench/bench_util.h"
 #include "nn/io.h"
 #include "nn/tensor.h"
 #include "tools/cli.h"
@@ -52,14 +53,6 @@ std::string today() {
   return buf;
 }
 
-// Other work on the machine skews timings: the 1-minute load average goes into the report.
-double load_average() {
-  std::ifstream f("/proc/loadavg");
-  double x = NAN;
-  f >> x;
-  return x;
-}
-
 std::string cpu_model() {
   std::ifstream f("/proc/cpuinfo");
   std::string line;
@@ -77,16 +70,18 @@ int main(int argc, char** argv) {
     args.opt("sizes", "96,256,384,1024,4096", "comma-separated matrix sizes n (n x n)")
         .opt("repeats", "5", "repeats at n = 1024 (x5 for n <= 384, /2 for larger); the median is reported")
         .opt("out", "", "JSON output (default bench/results/assign-<host>-<date>.json)")
+        .flag("quick", "short run: sizes 96,256,1024 and 3 repeats unless --sizes / --repeats are given")
         .flag("no-scipy", "skip the SciPy comparison");
     if (!args.parse(argc, argv)) return 0;
+    const bool quick = args.on("quick");
     std::vector<int> sizes;
     {
-      std::stringstream ss(args.str("sizes"));
+      std::stringstream ss(quick && !args.given("sizes") ? std::string("96,256,1024") : args.str("sizes"));
       std::string tok;
       while (std::getline(ss, tok, ','))
         if (!tok.empty()) sizes.push_back(std::stoi(tok));
     }
-    const int base = (int)args.integer("repeats");
+    const int base = quick && !args.given("repeats") ? 3 : (int)args.integer("repeats");
     char host[256] = "host";
     gethostname(host, sizeof host - 1);
     const std::string out = args.given("out") ? args.str("out") : "bench/results/assign-" + std::string(host) + "-" + today() + ".json";
@@ -140,8 +135,6 @@ int main(int argc, char** argv) {
           r.certified = rep.certified;
         }
 #endif
-        std::fprintf(stderr, "  %s n=%d: exact %.3f ms%s\n", r.kind.c_str(), n, r.exact_ms,
-                     gpu ? (", auction " + std::to_string(r.auction_ms) + " ms").c_str() : "");
         r.file = tmp + "/" + r.kind + "_" + std::to_string(n) + ".npy";
         write_npy(r.file, M.data(), {(size_t)n, (size_t)n});
         rows.push_back(r);
@@ -149,7 +142,6 @@ int main(int argc, char** argv) {
 
     std::string scipy_version = "absent";
     if (!args.on("no-scipy")) {
-      std::fprintf(stderr, "  scipy on the same matrices...\n");
       std::string cmd = "python3 bench/scipy_lsa.py " + std::to_string(base);
       for (const Row& r : rows) cmd += " " + r.file;
       int status = 0;
@@ -194,16 +186,17 @@ int main(int argc, char** argv) {
         e["auction_error_bound"] = r.auction_bound, e["auction_gap"] = r.auction_gap, e["auction_certified"] = r.certified;
       results.push_back(e);
     }
-    const double load = load_average();
-    std::printf("load average (1 min): %.2f on %ld CPUs\n", load, sysconf(_SC_NPROCESSORS_ONLN));
-    nlohmann::json doc = {{"benchmark", "assign"}, {"host", host}, {"date", today()}, {"cpu", cpu_model()},
-                          {"cpus", sysconf(_SC_NPROCESSORS_ONLN)}, {"load_average_1min", load},
-                          {"gpu", gpu ? Device{Device::CUDA, 0}.name() : "none"}, {"scipy", scipy_version},
-                          {"results", results}};
+    // The shared results schema (bench/bench_util.h), which scripts/bench_table.py renders.
     auto slash = out.rfind('/');
     if (slash != std::string::npos) make_dirs(out.substr(0, slash));
-    write_file_atomic(out, doc.dump(2) + "\n");
-    std::printf("wrote %s\n", out.c_str());
+    const std::string machine = gpu ? Device{Device::CUDA, 0}.name() : cpu_model() + ", " + std::to_string(sysconf(_SC_NPROCESSORS_ONLN)) + " cores";
+    bench::write_results(out, "assign", machine,
+                         {"matrix", "n", "exact_ms", "objective", "scipy_ms", "scipy_over_exact", "auction_ms", "auction_over_exact",
+                          "auction_error_bound", "auction_gap", "auction_certified"},
+                         results,
+                         "Square matrices, maximising; exact = our JV solver (CPU), auction = our GPU auction; times are medians of "
+                         "repeats; *_over_exact = that time / the exact solver's time (> 1: the exact solver is faster). SciPy " +
+                             scipy_version + ".");
     return 0;
   });
 }
