@@ -251,6 +251,53 @@ TEST_CASE("vis: the top-k pass over a dataset matches per-image activations") {
   }
 }
 
+TEST_CASE("vis: a top activation depends only on the pixels of its receptive-field window") {
+  // The top-k positions, the receptive-field windows and the crops must line up: conv1's top
+  // activations are its filter applied to the zero-filled crop (padding is zero input), and for
+  // conv2 (through pooling and LRN) scrambling every pixel outside the window leaves the top
+  // activation unchanged.
+  NetConfig cfg = parse_net_config(kSmallNet, "small.json");
+  NoiseSet data;
+  Net net(cfg, {3, 10, 10}, 3, Device::cpu(), 16);
+  net.init(4);
+  std::vector<TopTable> t1 = topk_pass({&net}, "conv1", data, 4, 40, {}, 0);
+  const Layer& c1 = *net.layers()[net.layer_index("conv1")];
+  std::vector<float> w = c1.params[0].value.data.to_host(), b = c1.params[1].value.data.to_host(), img(300);
+  ReceptiveField rf1 = receptive_field(net, "conv1");
+  int checked = 0;
+  for (int u = 0; u < 6; ++u)
+    for (const TopEntry& e : t1[0][u]) {
+      data.load(e.image, img.data(), false, 0);
+      Window win = rf1.window(e.y, e.x);
+      std::vector<float> patch = crop(img.data(), 3, 10, 10, win);
+      double a = b[u];
+      for (size_t i = 0; i < patch.size(); ++i) a += (double)patch[i] * w[u * 27 + i];
+      CHECK(std::max(a, 0.0) == doctest::Approx(e.value).epsilon(1e-5));
+      ++checked;
+    }
+  CHECK(checked == 24);
+
+  std::vector<TopTable> t2 = topk_pass({&net}, "conv2", data, 3, 40, {}, 0);
+  ReceptiveField rf2 = receptive_field(net, "conv2");
+  const int h2 = net.units("conv2").dim(2), w2 = net.units("conv2").dim(3);
+  int outside = 0;
+  for (int u = 0; u < 5; ++u)
+    for (const TopEntry& e : t2[0][u]) {
+      data.load(e.image, img.data(), false, 0);
+      Window win = rf2.window(e.y, e.x);
+      std::vector<float> noise = test::randn(300, 1000 + e.image);
+      for (int ch = 0; ch < 3; ++ch)
+        for (int y = 0; y < 10; ++y)
+          for (int x = 0; x < 10; ++x)
+            if (!win.contains(y, x)) img[(ch * 10 + y) * 10 + x] = noise[(ch * 10 + y) * 10 + x], ++outside;
+      net.set_batch(img.data(), nullptr, 1);
+      net.forward(false, 0);
+      std::vector<float> y = net.units("conv2").data.to_host();
+      CHECK(y[((size_t)u * h2 + e.y) * w2 + e.x] == doctest::Approx(e.value).epsilon(1e-5));
+    }
+  CHECK(outside > 0);  // the windows do not cover the whole image: the check has teeth
+}
+
 // ---------------------------------------------------------------- projections
 
 namespace {

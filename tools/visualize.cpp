@@ -21,7 +21,7 @@
 #include "nn/checkpoint.h"
 #include "nn/io.h"
 #include "tools/cli.h"
-#include "tools/progress.h"
+#include "nn/progress.h"
 
 using namespace cvg;
 using nlohmann::json;
@@ -182,7 +182,9 @@ int main(int argc, char** argv) {
       if (l.has_params()) unit_layers += (unit_layers.empty() ? "" : ", ") + l.name;
       if (l.name == layer) lc = &l;
     }
-    if (!lc || !lc->has_params())
+    if (lc && !lc->has_params())
+      throw InputError(sides[0].ckpt_path + ": layer " + layer + " is a " + lc->type + " layer; units live in conv and fc layers (" + unit_layers + ")");
+    if (!lc)
       throw InputError(sides[0].ckpt_path + ": net " + cfg.name + " has no conv or fc layer '" + layer + "' (its unit layers: " + unit_layers + ")");
 
     std::string spec = args.str("data");
@@ -222,7 +224,8 @@ int main(int argc, char** argv) {
     const size_t total = limit > 0 ? std::min<size_t>(limit, data->size()) : data->size();
     std::printf("%s: %s, layer %s (%d vs %d units), top %d of %zu images on %s\n", cfg.name.c_str(),
                 data->describe().c_str(), layer.c_str(), ca, cb, k, total, dev.name().c_str());
-    cli::Progress bar("top-" + std::to_string(k) + " pass", (long long)((total + batch - 1) / batch), "img");
+    std::fflush(stdout);  // before the progress bar on stderr
+    Progress bar("top-" + std::to_string(k) + " pass", (long long)((total + batch - 1) / batch), "img");
     std::vector<TopTable> tops = topk_pass({sides[0].net.get(), sides[1].net.get()}, layer, *data, k, total,
                                            [&](long long done, long long all) {
                                              bar.update(done, (double)std::min<size_t>(done * batch, total));
