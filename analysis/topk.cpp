@@ -47,15 +47,18 @@ std::vector<std::vector<TopEntry>> TopK::table() const {
   return out;
 }
 
-std::vector<TopTable> topk_pass(const std::vector<Net*>& nets, const std::string& layer, const Dataset& data, int k,
-                                size_t limit, const std::function<void(long long, long long)>& progress, int threads) {
-  if (nets.empty()) throw std::invalid_argument("topk_pass: no nets");
+std::vector<std::vector<TopTable>> topk_pass(const std::vector<Net*>& nets, const std::vector<std::string>& layers,
+                                             const Dataset& data, int k, size_t limit,
+                                             const std::function<void(long long, long long)>& progress, int threads) {
+  if (nets.empty() || layers.empty()) throw std::invalid_argument("topk_pass: no nets or no layers");
   const int batch = nets[0]->max_batch();
-  std::vector<TopK> trackers;
-  for (Net* net : nets) {
-    if (net->max_batch() != batch) throw std::invalid_argument("topk_pass: the nets must share one batch size");
-    const Tensor& t = net->units(layer);
-    trackers.emplace_back(net->device(), t.dim(1), t.dim(2), t.dim(3), k, batch);
+  std::vector<std::vector<TopK>> trackers(nets.size());  // [net][layer]
+  for (size_t i = 0; i < nets.size(); ++i) {
+    if (nets[i]->max_batch() != batch) throw std::invalid_argument("topk_pass: the nets must share one batch size");
+    for (const std::string& layer : layers) {
+      const Tensor& t = nets[i]->units(layer);
+      trackers[i].emplace_back(nets[i]->device(), t.dim(1), t.dim(2), t.dim(3), k, batch);
+    }
   }
   const size_t total = limit > 0 ? std::min(limit, data.size()) : data.size();
   if (total > (size_t)INT32_MAX) throw std::invalid_argument("topk_pass: image ids must fit in int32");
@@ -71,12 +74,21 @@ std::vector<TopTable> topk_pass(const std::vector<Net*>& nets, const std::string
     for (size_t i = 0; i < nets.size(); ++i) {
       nets[i]->set_batch(x.data(), labels.data(), n);
       nets[i]->forward(false, 0);
-      trackers[i].add(nets[i]->units(layer).ptr(), n, first);
+      for (size_t l = 0; l < layers.size(); ++l) trackers[i][l].add(nets[i]->units(layers[l]).ptr(), n, first);
     }
     if (progress) progress(b + 1, batches);
   }
+  std::vector<std::vector<TopTable>> out(nets.size());
+  for (size_t i = 0; i < nets.size(); ++i)
+    for (TopK& t : trackers[i]) out[i].push_back(t.table());
+  return out;
+}
+
+std::vector<TopTable> topk_pass(const std::vector<Net*>& nets, const std::string& layer, const Dataset& data, int k,
+                                size_t limit, const std::function<void(long long, long long)>& progress, int threads) {
+  std::vector<std::vector<TopTable>> r = topk_pass(nets, std::vector<std::string>{layer}, data, k, limit, progress, threads);
   std::vector<TopTable> out;
-  for (TopK& t : trackers) out.push_back(t.table());
+  for (auto& per_net : r) out.push_back(std::move(per_net[0]));
   return out;
 }
 

@@ -41,8 +41,14 @@ class TopK {
 using TopTable = std::vector<std::vector<TopEntry>>;
 
 // One ordered pass over `data` (evaluation mode, batches of the nets' max_batch), every net seeing
-// the same batch; returns per net the top-k table of `layer`'s units (post-ReLU). Image ids are the
-// dataset's indices. limit > 0: only the first `limit` images. progress(done, total) after each batch.
+// the same batch; returns per net, per layer of `layers`, the top-k table of the layer's units
+// (post-ReLU). Image ids are the dataset's indices. limit > 0: only the first `limit` images.
+// progress(done, total) after each batch.
+std::vector<std::vector<TopTable>> topk_pass(const std::vector<Net*>& nets, const std::vector<std::string>& layers,
+                                             const Dataset& data, int k, size_t limit = 0,
+                                             const std::function<void(long long, long long)>& progress = {},
+                                             int threads = 2);
+// The same for one layer: per net its table.
 std::vector<TopTable> topk_pass(const std::vector<Net*>& nets, const std::string& layer, const Dataset& data, int k,
                                 size_t limit = 0, const std::function<void(long long, long long)>& progress = {},
                                 int threads = 2);

@@ -232,6 +232,12 @@ TEST_CASE("vis: the top-k pass over a dataset matches per-image activations") {
   const size_t limit = 150;  // not a multiple of the batch: the last batch is partial
   std::vector<TopTable> tops = topk_pass({&a, &b}, "conv2", data, 9, limit, {}, 0);
   REQUIRE(tops.size() == 2);
+  // Several layers in one pass: each layer's table is the one a pass of its own gives.
+  std::vector<std::vector<TopTable>> multi = topk_pass({&a, &b}, std::vector<std::string>{"conv1", "conv2"}, data, 9, limit, {}, 0);
+  REQUIRE(multi.size() == 2);
+  check_tables(multi[0][1], tops[0]);
+  check_tables(multi[1][1], tops[1]);
+  check_tables(multi[0][0], topk_pass({&a}, "conv1", data, 9, limit, {}, 0)[0]);
   Net* nets[2] = {&a, &b};
   for (int i = 0; i < 2; ++i) {
     // The reference: the units of every image, one forward per image, then a full sort.
