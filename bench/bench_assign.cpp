@@ -52,6 +52,14 @@ std::string today() {
   return buf;
 }
 
+// Other work on the machine skews timings: the 1-minute load average goes into the report.
+double load_average() {
+  std::ifstream f("/proc/loadavg");
+  double x = NAN;
+  f >> x;
+  return x;
+}
+
 std::string cpu_model() {
   std::ifstream f("/proc/cpuinfo");
   std::string line;
@@ -132,6 +140,8 @@ int main(int argc, char** argv) {
           r.certified = rep.certified;
         }
 #endif
+        std::fprintf(stderr, "  %s n=%d: exact %.3f ms%s\n", r.kind.c_str(), n, r.exact_ms,
+                     gpu ? (", auction " + std::to_string(r.auction_ms) + " ms").c_str() : "");
         r.file = tmp + "/" + r.kind + "_" + std::to_string(n) + ".npy";
         write_npy(r.file, M.data(), {(size_t)n, (size_t)n});
         rows.push_back(r);
@@ -139,6 +149,7 @@ int main(int argc, char** argv) {
 
     std::string scipy_version = "absent";
     if (!args.on("no-scipy")) {
+      std::fprintf(stderr, "  scipy on the same matrices...\n");
       std::string cmd = "python3 bench/scipy_lsa.py " + std::to_string(base);
       for (const Row& r : rows) cmd += " " + r.file;
       int status = 0;
@@ -183,7 +194,10 @@ int main(int argc, char** argv) {
         e["auction_error_bound"] = r.auction_bound, e["auction_gap"] = r.auction_gap, e["auction_certified"] = r.certified;
       results.push_back(e);
     }
+    const double load = load_average();
+    std::printf("load average (1 min): %.2f on %ld CPUs\n", load, sysconf(_SC_NPROCESSORS_ONLN));
     nlohmann::json doc = {{"benchmark", "assign"}, {"host", host}, {"date", today()}, {"cpu", cpu_model()},
+                          {"cpus", sysconf(_SC_NPROCESSORS_ONLN)}, {"load_average_1min", load},
                           {"gpu", gpu ? Device{Device::CUDA, 0}.name() : "none"}, {"scipy", scipy_version},
                           {"results", results}};
     auto slash = out.rfind('/');
