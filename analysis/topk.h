@@ -1,8 +1,8 @@
 // The top-k images per unit: for every unit (channel) of a layer, the k images whose maximum
 // activation over positions is highest, with that position. Each image counts once per unit, at its
-// strongest position (the paper's rule). Tracked on the activations' device with kernels/stats.h:
-// per batch, unit_max_per_image then topk_merge; only the final [units, k] tables come to the host.
-// Order: higher value first, ties to the lower image id (topk_better).
+// strongest position (the paper's rule). Tracked on the nets' device by analysis/histograms.h's
+// TopKAccumulator (kernels/stats.h: unit_max_per_image, topk_merge); only the final [units, k]
+// tables come to the host. Order: higher value first, ties to the lower image id (topk_better).
 #pragma once
 #include <functional>
 #include <string>
@@ -16,27 +16,11 @@ class Dataset;
 
 struct TopEntry {
   float value = 0;
-  int image = -1;  // global dataset index; -1: empty slot (fewer than k images seen)
-  int y = -1, x = -1;  // the position in the layer's output
+  int image = -1;      // global dataset index
+  int y = -1, x = -1;  // the position in the layer's output (-1 if every value was NaN)
 };
 
-class TopK {
- public:
-  // For activations NCHW [n <= max_batch, units, h, w] on `dev`; 1 <= k <= kStatsMaxTopK.
-  TopK(const Device& dev, int units, int h, int w, int k, int max_batch);
-  // Merges a batch whose sample i is image first_image + i. `acts` lives on the tracker's device.
-  void add(const float* acts, int n, int first_image);
-  // [unit][rank], best first (copies the tables to the host).
-  std::vector<std::vector<TopEntry>> table() const;
-  int units() const { return c_; }
-  int k() const { return k_; }
-
- private:
-  Device dev_;
-  int c_, h_, w_, k_, max_batch_;
-  Array<float> max_val_, val_;
-  Array<int> argmax_, image_, pos_;
-};
+// Per unit, its entries best first (fewer than k when fewer images were seen).
 
 using TopTable = std::vector<std::vector<TopEntry>>;
 

@@ -33,12 +33,12 @@ bool is_dir(const std::string& p) {
   return stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
-// A run folder (its newest checkpoint) or a checkpoint file.
-std::string resolve_checkpoint(const std::string& run) {
-  if (!is_dir(run)) return run;
-  std::vector<std::string> c = list_checkpoints(run);
-  if (c.empty()) throw InputError(run + ": no checkpoints (ckpt-*.bin) in this run folder");
-  return c[0];
+// A run folder (its newest intact checkpoint) or a checkpoint file.
+Checkpoint open_checkpoint(const std::string& run) {
+  if (!is_dir(run)) return read_checkpoint(run);
+  Checkpoint ck;
+  if (!read_newest_checkpoint(run, &ck)) throw InputError(run + ": no intact checkpoint (ckpt-*.bin) in this run folder");
+  return ck;
 }
 
 // The nets must be the same architecture on the same input for their units to be compared.
@@ -127,15 +127,6 @@ json unit_json(const TopTable& top, int u) {
   return json{{"unit", u}, {"images", images}, {"positions", pos}, {"activations", vals}};
 }
 
-std::vector<std::string> split_names(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string tok;
-  while (std::getline(ss, tok, ','))
-    if (!tok.empty()) out.push_back(tok);
-  return out;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -172,7 +163,7 @@ int main(int argc, char** argv) {
         .opt("threads", "2", "data-loading threads");
     if (!args.parse(argc, argv)) return 0;
     if (args.positional().size() != 2) throw cli::UsageError("expected two runs RUN_A RUN_B (see --help)");
-    const std::vector<std::string> layer_names = split_names(args.str("layer"));
+    const std::vector<std::string> layer_names = cli::split_list(args.str("layer"));
     if (layer_names.empty()) throw cli::UsageError("--layer is required (e.g. --layer conv3)");
     const ProjectionMode mode = parse_projection_mode(args.str("mode"));
     const int k = (int)args.integer("k");
@@ -191,8 +182,8 @@ int main(int argc, char** argv) {
     NetSide sides[2];
     for (int i = 0; i < 2; ++i) {
       sides[i].run = args.positional()[i];
-      sides[i].ckpt_path = resolve_checkpoint(sides[i].run);
-      sides[i].ck = read_checkpoint(sides[i].ckpt_path);
+      sides[i].ck = open_checkpoint(sides[i].run);
+      sides[i].ckpt_path = sides[i].ck.path;
     }
     check_same_architecture(sides[0].ck, sides[1].ck);
     const NetConfig& cfg = sides[0].ck.config;
