@@ -13,6 +13,7 @@ endif
 CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
 
 BUILD := build/cuda$(CUDA)
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CXX ?= g++
 OPT ?= -O3 -mavx2 -mfma
 CPPFLAGS := -I. -DFMT_HEADER_ONLY -I/usr/include/x86_64-linux-gnu/openblas-pthread -MMD -MP
@@ -63,19 +64,19 @@ bin/tests: $(TEST_OBJ) $(LIB)
 	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
 
 test: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(JOBS) all
 	./bin/tests
 
 demo: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(JOBS) all
 	bash scripts/demo.sh
 
 bench: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(JOBS) all
 	bash scripts/bench.sh
 
 gpu-check: deps
-	@$(MAKE) --no-print-directory all CUDA=1
+	@$(MAKE) --no-print-directory -j$(JOBS) all CUDA=1
 	bash scripts/gpu_check.sh
 
 clean:
