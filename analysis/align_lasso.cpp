@@ -1,0 +1,235 @@
+#include "analysis/align_lasso.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <stdexcept>
+
+#include "analysis/align_linalg.h"
+
+namespace cvg {
+
+namespace {
+
+double soft_threshold(double z, double t) { return z > t ? z - t : (z < -t ? z + t : 0.0); }
+
+// One pass of coordinate descent over `coords`; returns the largest weight change, measured as
+// |delta w_j| * sqrt(G_jj) (the change in the prediction, in target units).
+double sweep(const double* G, int n, double lambda, double* w, double* g, const int* coords, int m) {
+  double biggest = 0;
+  for (int k = 0; k < m; ++k) {
+    const int j = coords[k];
+    const double gjj = G[(size_t)j * n + j];
+    if (!(gjj > 0)) continue;
+    const double wj = w[j];
+    const double fresh = soft_threshold(g[j] + gjj * wj, lambda) / gjj;
+    const double d = fresh - wj;
+    if (d == 0) continue;
+    w[j] = fresh;
+    const double* row = G + (size_t)j * n;  // G symmetric: row j = column j
+    for (int i = 0; i < n; ++i) g[i] -= d * row[i];
+    biggest = std::max(biggest, std::fabs(d) * std::sqrt(gjj));
+  }
+  return biggest;
+}
+
+struct Objective {
+  double mse, gap;
+};
+
+// mse = s_yy - 2 w.r + w^T G w = s_yy - w.r - w.g (since G w = r - g). The dual point scales the
+// residual by s = min(1, lambda / |g|_inf) so that it is feasible; see the header for the gap.
+Objective objective(int n, const double* r, double syy, double lambda, const double* w, const double* g) {
+  double wr = 0, wg = 0, l1 = 0, gmax = 0;
+  for (int j = 0; j < n; ++j) {
+    wr += w[j] * r[j], wg += w[j] * g[j], l1 += std::fabs(w[j]);
+    gmax = std::max(gmax, std::fabs(g[j]));
+  }
+  const double mse = syy - wr - wg;
+  const double primal = 0.5 * mse + lambda * l1;
+  const double s = gmax > lambda ? lambda / gmax : 1.0;
+  const double dual = s * (syy - wr) - 0.5 * s * s * mse;
+  return {mse, primal - dual};
+}
+
+// Least squares (lambda = 0) has no useful dual point of this kind (a feasible one must be
+// orthogonal to every source), so its stopping measure is the largest squared correlation-scale
+// gradient, max_j g_j^2 / G_jj: the fraction of the target's variance one more step on source j
+// would still explain is at most that over s_yy.
+double gradient_size(const double* G, int n, const double* g) {
+  double worst = 0;
+  for (int j = 0; j < n; ++j) {
+    const double gjj = G[(size_t)j * n + j];
+    if (gjj > 0) worst = std::max(worst, g[j] * g[j] / gjj);
+  }
+  return worst;
+}
+
+}  // namespace
+
+LassoFit lasso_cd(const double* G, int n, const double* r, double syy, double lambda, double* w, double* g,
+                  const LassoOptions& opt) {
+  if (n < 0 || lambda < 0 || !(syy >= 0)) throw std::invalid_argument("lasso_cd: bad arguments");
+  // g = r - G w for the warm start.
+  for (int i = 0; i < n; ++i) {
+    double s = r[i];
+    const double* row = G + (size_t)i * n;
+    for (int j = 0; j < n; ++j) s -= row[j] * w[j];
+    g[i] = s;
+  }
+  std::vector<int> all(n), active;
+  std::iota(all.begin(), all.end(), 0);
+  LassoFit fit;
+  const double tol = opt.gap_tol * std::max(syy, 1e-300);
+  // Inner (active-set) passes stop once no prediction moves by more than this; the gap decides.
+  const double inner_tol = 1e-3 * std::sqrt(tol);
+  Objective obj = objective(n, r, syy, lambda, w, g);
+  if (lambda == 0) obj.gap = gradient_size(G, n, g);
+  while (!(obj.gap <= tol) && fit.sweeps < opt.max_sweeps) {
+    sweep(G, n, lambda, w, g, all.data(), n);
+    ++fit.sweeps;
+    obj = objective(n, r, syy, lambda, w, g);
+    if (lambda == 0) obj.gap = gradient_size(G, n, g);
+    if (obj.gap <= tol) break;
+    active.clear();
+    for (int j = 0; j < n; ++j)
+      if (w[j] != 0) active.push_back(j);
+    if ((int)active.size() == n) continue;  // the full sweep is the active sweep
+    for (int k = 0; k < 1000 && fit.sweeps < opt.max_sweeps; ++k) {
+      const double moved = sweep(G, n, lambda, w, g, active.data(), (int)active.size());
+      ++fit.sweeps;
+      if (moved <= inner_tol) break;
+    }
+    obj = objective(n, r, syy, lambda, w, g);
+    if (lambda == 0) obj.gap = gradient_size(G, n, g);
+  }
+  fit.mse = obj.mse;
+  fit.gap = obj.gap;
+  fit.converged = obj.gap <= tol;
+  for (int j = 0; j < n; ++j) fit.nonzero += w[j] != 0;
+  return fit;
+}
+
+std::vector<double> paper_penalties() { return {0, 1e-5, 1e-4, 1e-3, std::pow(10.0, -2.6), 1e-2, 1e-1}; }
+
+double SparsePrediction::mean_mse(int p) const {
+  const auto& v = mse.at(p);
+  return v.empty() ? NAN : std::accumulate(v.begin(), v.end(), 0.0) / v.size();
+}
+double SparsePrediction::mean_loss(int p) const { return 0.5 * mean_mse(p); }
+double SparsePrediction::mean_nonzero(int p) const {
+  const auto& v = nonzero.at(p);
+  return v.empty() ? NAN : (double)std::accumulate(v.begin(), v.end(), 0LL) / v.size();
+}
+double SparsePrediction::positive_fraction(int p) const {
+  const long long nz = std::accumulate(nonzero.at(p).begin(), nonzero.at(p).end(), 0LL);
+  const long long pos = std::accumulate(positive.at(p).begin(), positive.at(p).end(), 0LL);
+  return nz ? (double)pos / nz : NAN;
+}
+
+SparsePrediction sparse_prediction(const std::vector<double>& corr_sources, const std::vector<double>& cross, int S,
+                                   int T, const SparsePredictionOptions& opt) {
+  if (S < 0 || T < 0 || corr_sources.size() != (size_t)S * S || cross.size() != (size_t)S * T)
+    throw std::invalid_argument("sparse_prediction: matrix sizes do not match the unit counts");
+  for (double l : opt.penalties)
+    if (!(l >= 0) || !std::isfinite(l)) throw std::invalid_argument("sparse_prediction: penalties must be finite and >= 0");
+  if (!(opt.fit_fraction > 0 && opt.fit_fraction <= 1) || opt.path_points < 1 ||
+      !(opt.path_min_ratio > 0 && opt.path_min_ratio < 1))
+    throw std::invalid_argument("sparse_prediction: bad fit_fraction / path options");
+
+  SparsePrediction sp;
+  sp.sources = S, sp.targets = T;
+  sp.penalties = opt.penalties;
+  sp.fit_fraction = opt.fit_fraction;
+  const int P = (int)opt.penalties.size();
+  sp.mse.assign(P, std::vector<double>(T, 0.0));
+  sp.nonzero.assign(P, std::vector<int>(T, 0));
+  sp.positive.assign(P, std::vector<int>(T, 0));
+  sp.gap.assign(P, std::vector<double>(T, 0.0));
+  if (opt.keep_weights) sp.weights.assign(P, std::vector<float>((size_t)T * S, 0.0f));
+  sp.unconverged.assign(P, 0);
+  sp.r2_unpenalised.assign(T, 0.0);
+  sp.units_for_fraction.assign(T, 0);
+  sp.penalty_for_fraction.assign(T, 0.0);
+  if (T == 0) return sp;
+
+  // Least squares for every target at once: W0 = pinv(G) R, through G = V diag(e) V^T.
+  std::vector<double> W0((size_t)S * T, 0.0);
+  if (S > 0) {
+    const SymEig eig = sym_eig(corr_sources, S, true);
+    const double cut = 1e-12 * std::max(eig.values.back(), 0.0);
+    // V^T R: row k = eigenvector k (row k of eig.vectors) times R, then scaled by 1/e_k.
+    std::vector<double> VtR = matmul(eig.vectors, cross, S, S, T);
+    for (int k = 0; k < S; ++k) {
+      const double inv = eig.values[k] > cut ? 1.0 / eig.values[k] : 0.0;
+      for (int t = 0; t < T; ++t) VtR[(size_t)k * T + t] *= inv;
+    }
+    W0 = matmul_tn(eig.vectors, VtR, S, S, T);  // V (diag(1/e) V^T R)
+  }
+
+  // Positive penalties from the largest down (warm starts), then the exact least-squares one.
+  std::vector<int> order(P);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int x, int y) { return opt.penalties[x] > opt.penalties[y]; });
+  std::vector<std::vector<int>> unconverged_by_target(P, std::vector<int>(T, 0));
+
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int t = 0; t < T; ++t) {
+    std::vector<double> r(S), w(S, 0.0), g(S), w0(S);
+    for (int i = 0; i < S; ++i) r[i] = cross[(size_t)i * T + t], w0[i] = W0[(size_t)i * T + t];
+    double lambda_max = 0;
+    for (int i = 0; i < S; ++i) lambda_max = std::max(lambda_max, std::fabs(r[i]));
+    // R^2 of least squares: 1 - mse, mse = 1 - r.w0 (normal equations G w0 = r on G's range).
+    double rw0 = 0;
+    for (int i = 0; i < S; ++i) rw0 += r[i] * w0[i];
+    const double r2_0 = std::min(1.0, std::max(0.0, rw0));
+    sp.r2_unpenalised[t] = r2_0;
+
+    auto record = [&](int p, const std::vector<double>& wt, double mse, double gap) {
+      sp.mse[p][t] = mse;
+      sp.gap[p][t] = gap;
+      int nz = 0, pos = 0;
+      for (int i = 0; i < S; ++i) nz += wt[i] != 0, pos += wt[i] > 0;
+      sp.nonzero[p][t] = nz, sp.positive[p][t] = pos;
+      if (opt.keep_weights)
+        for (int i = 0; i < S; ++i) sp.weights[p][(size_t)t * S + i] = (float)wt[i];
+    };
+    for (int p : order) {
+      const double lambda = opt.penalties[p];
+      if (lambda == 0) {
+        record(p, w0, 1.0 - rw0, 0.0);
+        continue;
+      }
+      if (lambda >= lambda_max) std::fill(w.begin(), w.end(), 0.0);  // w = 0 satisfies the KKT conditions
+      const LassoFit f = lasso_cd(corr_sources.data(), S, r.data(), 1.0, lambda, w.data(), g.data(), opt.lasso);
+      if (!f.converged) unconverged_by_target[p][t] = 1;
+      record(p, w, f.mse, f.gap);
+    }
+
+    // The fewest sources that reach fit_fraction of the least-squares R^2, along a fine path.
+    if (r2_0 <= 1e-12) {
+      sp.units_for_fraction[t] = 0, sp.penalty_for_fraction[t] = lambda_max;
+    } else {
+      std::fill(w.begin(), w.end(), 0.0);
+      bool reached = false;
+      for (int k = 1; k <= opt.path_points && !reached; ++k) {
+        const double lambda = lambda_max * std::pow(opt.path_min_ratio, (double)k / opt.path_points);
+        const LassoFit f = lasso_cd(corr_sources.data(), S, r.data(), 1.0, lambda, w.data(), g.data(), opt.lasso);
+        if (1.0 - f.mse >= opt.fit_fraction * r2_0) {
+          sp.units_for_fraction[t] = f.nonzero, sp.penalty_for_fraction[t] = lambda;
+          reached = true;
+        }
+      }
+      if (!reached) {
+        int nz = 0;
+        for (int i = 0; i < S; ++i) nz += w0[i] != 0;
+        sp.units_for_fraction[t] = nz, sp.penalty_for_fraction[t] = 0;
+      }
+    }
+  }
+  for (int p = 0; p < P; ++p)
+    sp.unconverged[p] = std::accumulate(unconverged_by_target[p].begin(), unconverged_by_target[p].end(), 0);
+  return sp;
+}
+
+}  // namespace cvg
