@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "nn/io.h"
-#include "tools/progress.h"
+#include "nn/progress.h"
 
 namespace cvg {
 
@@ -89,7 +89,7 @@ TrainResult train_net(const NetConfig& cfg, const Dataset& train, const Dataset*
   std::vector<float> x((size_t)S.batch * s.c * s.h * s.w);
   std::vector<int32_t> y(S.batch);
   Net::Metrics window;  // training metrics since the last report
-  cli::Progress bar(opt.label, S.max_iter, "img");
+  Progress bar(opt.label, S.max_iter, "img");
   const long long start_iter = iter;
   while (iter < S.max_iter) {
     int n = loader.next(x.data(), y.data());

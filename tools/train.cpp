@@ -7,7 +7,7 @@
 #include "nn/io.h"
 #include "tools/cli.h"
 #include "tools/export.h"
-#include "tools/progress.h"
+#include "nn/progress.h"
 
 using namespace cvg;
 
@@ -104,7 +104,7 @@ int main(int argc, char** argv) {
       }
       TrainResult r = train_net(cfg, *train, test.get(), dev, opt);
       std::printf("%s: %lld iterations in %s (%.0f images/s); test top-1 %.2f%%; checkpoint %s\n", opt.label.c_str(),
-                  r.iterations, cli::Progress::fmt_time(r.seconds).c_str(), r.images_per_s, 100 * r.test_top1,
+                  r.iterations, Progress::fmt_time(r.seconds).c_str(), r.images_per_s, 100 * r.test_top1,
                   r.checkpoint.c_str());
     }
     return 0;

@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <string>
 
-namespace cvg::cli {
+namespace cvg {
 
 class Progress {
  public:
@@ -57,4 +57,4 @@ class Progress {
   long long last_decile_ = -1;
 };
 
-}  // namespace cvg::cli
+}  // namespace cvg
