@@ -1,6 +1,7 @@
 #include "analysis/align_lasso.h"
 
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <numeric>
 #include <stdexcept>
@@ -38,7 +39,10 @@ struct Objective {
 };
 
 // mse = s_yy - 2 w.r + w^T G w = s_yy - w.r - w.g (since G w = r - g). The dual point scales the
-// residual by s = min(1, lambda / |g|_inf) so that it is feasible; see the header for the gap.
+// residual by s = min(1, lambda / |g|_inf) so that it is feasible (header). With the primal
+// P = mse/2 + lambda |w|_1 and the dual D = s (s_yy - w.r) - s^2 mse / 2, and s_yy - w.r = mse + w.g,
+//   P - D = (1 - s)^2 mse / 2 + lambda |w|_1 - s w.g,
+// which is how it is computed: no O(s_yy) terms cancel, so the gap stays accurate near 0.
 Objective objective(int n, const double* r, double syy, double lambda, const double* w, const double* g) {
   double wr = 0, wg = 0, l1 = 0, gmax = 0;
   for (int j = 0; j < n; ++j) {
@@ -46,10 +50,8 @@ Objective objective(int n, const double* r, double syy, double lambda, const dou
     gmax = std::max(gmax, std::fabs(g[j]));
   }
   const double mse = syy - wr - wg;
-  const double primal = 0.5 * mse + lambda * l1;
   const double s = gmax > lambda ? lambda / gmax : 1.0;
-  const double dual = s * (syy - wr) - 0.5 * s * s * mse;
-  return {mse, primal - dual};
+  return {mse, 0.5 * (1 - s) * (1 - s) * std::max(mse, 0.0) + lambda * l1 - s * wg};
 }
 
 // Least squares (lambda = 0) has no useful dual point of this kind (a feasible one must be
@@ -65,47 +67,166 @@ double gradient_size(const double* G, int n, const double* g) {
   return worst;
 }
 
+void residual_covariance(const double* G, int n, const double* r, const double* w, double* g) {
+  for (int i = 0; i < n; ++i) {
+    double s = r[i];
+    const double* row = G + (size_t)i * n;
+#pragma omp simd reduction(- : s)
+    for (int j = 0; j < n; ++j) s -= row[j] * w[j];
+    g[i] = s;
+  }
+}
+
+// In-place Cholesky L L^T of the m x m row-major A (lower triangle used); false when a pivot is
+// not clearly positive (the active sources are (nearly) linearly dependent).
+bool cholesky(std::vector<double>& A, int m) {
+  double top = 0;
+  for (int i = 0; i < m; ++i) top = std::max(top, A[(size_t)i * m + i]);
+  for (int j = 0; j < m; ++j) {
+    double d = A[(size_t)j * m + j];
+    const double* aj = &A[(size_t)j * m];
+#pragma omp simd reduction(- : d)
+    for (int k = 0; k < j; ++k) d -= aj[k] * aj[k];
+    if (!(d > 1e-13 * top)) return false;
+    const double l = std::sqrt(d);
+    A[(size_t)j * m + j] = l;
+    for (int i = j + 1; i < m; ++i) {
+      double s = A[(size_t)i * m + j];
+      const double* ai = &A[(size_t)i * m];
+#pragma omp simd reduction(- : s)
+      for (int k = 0; k < j; ++k) s -= ai[k] * aj[k];
+      A[(size_t)i * m + j] = s / l;
+    }
+  }
+  return true;
+}
+
+// Coordinate descent crawls along the ill-conditioned directions of G (fc layers: smallest
+// eigenvalues ~1e-4 of the largest); Newton steps finish the job. On the active set A with signs
+// s, f is a convex quadratic whose minimiser z solves G_AA z = r_A - lambda s_A. Two candidates:
+//   projected: z with the weights whose sign flipped set to 0 (usually right once A is nearly
+//              right, and drops several wrong weights at once);
+//   clipped:   w + t (z - w), t where a weight first crosses zero (that one becomes exactly 0);
+//              f decreases along this segment because it stays inside the orthant where f is that
+//              quadratic: a guaranteed descent step.
+// Returns false when G_AA is numerically singular (then coordinate descent carries on alone).
+bool newton_candidates(const double* G, int n, const double* r, double lambda, const double* w,
+                       std::vector<double>& projected, std::vector<double>& clipped) {
+  std::vector<int> act;
+  for (int j = 0; j < n; ++j)
+    if (w[j] != 0) act.push_back(j);
+  const int m = (int)act.size();
+  if (m == 0) return false;
+  std::vector<double> L((size_t)m * m), z(m);
+  for (int a = 0; a < m; ++a) {
+    for (int b = 0; b <= a; ++b) L[(size_t)a * m + b] = G[(size_t)act[a] * n + act[b]];
+    z[a] = r[act[a]] - lambda * (w[act[a]] > 0 ? 1.0 : -1.0);
+  }
+  if (!cholesky(L, m)) return false;
+  for (int a = 0; a < m; ++a) {  // L y = b
+    double s = z[a];
+    for (int b = 0; b < a; ++b) s -= L[(size_t)a * m + b] * z[b];
+    z[a] = s / L[(size_t)a * m + a];
+  }
+  for (int a = m - 1; a >= 0; --a) {  // L^T z = y
+    double s = z[a];
+    for (int b = a + 1; b < m; ++b) s -= L[(size_t)b * m + a] * z[b];
+    z[a] = s / L[(size_t)a * m + a];
+  }
+  projected.assign(n, 0.0);
+  clipped.assign(w, w + n);
+  double t = 1.0;
+  int first = -1;
+  for (int a = 0; a < m; ++a) {
+    const double wa = w[act[a]];
+    const bool kept = (wa > 0) == (z[a] > 0) && z[a] != 0;
+    if (kept) projected[act[a]] = z[a];
+    else if (wa / (wa - z[a]) < t) t = wa / (wa - z[a]), first = a;
+  }
+  for (int a = 0; a < m; ++a) clipped[act[a]] += t * (z[a] - w[act[a]]);
+  if (first >= 0) clipped[act[first]] = 0.0;
+  return true;
+}
+
+double l1_norm(const double* w, int n) {
+  double s = 0;
+  for (int j = 0; j < n; ++j) s += std::fabs(w[j]);
+  return s;
+}
+
 }  // namespace
 
 LassoFit lasso_cd(const double* G, int n, const double* r, double syy, double lambda, double* w, double* g,
                   const LassoOptions& opt) {
   if (n < 0 || lambda < 0 || !(syy >= 0)) throw std::invalid_argument("lasso_cd: bad arguments");
-  // g = r - G w for the warm start.
-  for (int i = 0; i < n; ++i) {
-    double s = r[i];
-    const double* row = G + (size_t)i * n;
-    for (int j = 0; j < n; ++j) s -= row[j] * w[j];
-    g[i] = s;
-  }
   std::vector<int> all(n), active;
   std::iota(all.begin(), all.end(), 0);
   LassoFit fit;
   const double tol = opt.gap_tol * std::max(syy, 1e-300);
   // Inner (active-set) passes stop once no prediction moves by more than this; the gap decides.
   const double inner_tol = 1e-3 * std::sqrt(tol);
-  Objective obj = objective(n, r, syy, lambda, w, g);
-  if (lambda == 0) obj.gap = gradient_size(G, n, g);
-  while (!(obj.gap <= tol) && fit.sweeps < opt.max_sweeps) {
+  auto measure = [&] {
+    residual_covariance(G, n, r, w, g);  // afresh: no drift from the running updates
+    Objective o = objective(n, r, syy, lambda, w, g);
+    if (lambda == 0) o.gap = gradient_size(G, n, g);
+    return o;
+  };
+  auto f_of = [&](const Objective& o) { return 0.5 * o.mse + lambda * l1_norm(w, n); };
+  // The gap cannot be computed more exactly than the rounding of w.g, where g = r - G w carries an
+  // error up to n eps |w|_1 max G_jj: a solution within that floor is as exact as double allows.
+  double max_diag = 0;
+  for (int j = 0; j < n; ++j) max_diag = std::max(max_diag, G[(size_t)j * n + j]);
+  auto tolerance = [&] {
+    const double l1 = l1_norm(w, n);
+    return std::max(tol, 4 * DBL_EPSILON * (syy + n * l1 * l1 * max_diag));
+  };
+  Objective obj = measure();
+  std::vector<double> saved, projected, clipped, start;
+  for (int outer = 0; !(obj.gap <= tolerance()) && fit.sweeps < opt.max_sweeps; ++outer) {
+    start.assign(w, w + n);
+    // A full sweep (brings in every source that violates its optimality condition), then sweeps
+    // over the active set.
     sweep(G, n, lambda, w, g, all.data(), n);
     ++fit.sweeps;
-    obj = objective(n, r, syy, lambda, w, g);
-    if (lambda == 0) obj.gap = gradient_size(G, n, g);
-    if (obj.gap <= tol) break;
     active.clear();
     for (int j = 0; j < n; ++j)
       if (w[j] != 0) active.push_back(j);
-    if ((int)active.size() == n) continue;  // the full sweep is the active sweep
-    for (int k = 0; k < 1000 && fit.sweeps < opt.max_sweeps; ++k) {
-      const double moved = sweep(G, n, lambda, w, g, active.data(), (int)active.size());
-      ++fit.sweeps;
-      if (moved <= inner_tol) break;
+    if ((int)active.size() < n)
+      for (int k = 0; k < (outer < 2 ? 50 : 5) && fit.sweeps < opt.max_sweeps; ++k) {
+        const double moved = sweep(G, n, lambda, w, g, active.data(), (int)active.size());
+        ++fit.sweeps;
+        if (moved <= inner_tol) break;
+      }
+    obj = measure();
+    if (obj.gap <= tolerance() || outer < 2) continue;
+    // Still not there: Newton steps on the active set while they help (each kept only if f drops).
+    for (int k = 0; k < 20 && !(obj.gap <= tolerance()); ++k) {
+      if (!newton_candidates(G, n, r, lambda, w, projected, clipped)) break;
+      ++fit.newton_steps;
+      saved.assign(w, w + n);
+      const double before = f_of(obj);
+      std::copy(projected.begin(), projected.end(), w);
+      Objective o = measure();
+      if (!(f_of(o) <= before)) {
+        std::copy(clipped.begin(), clipped.end(), w);
+        o = measure();
+        if (!(f_of(o) <= before)) {
+          std::copy(saved.begin(), saved.end(), w);
+          obj = measure();
+          break;
+        }
+      }
+      obj = o;
+      // Same active set as before: the only way forward is a sweep adding violators.
+      bool same = true;
+      for (int j = 0; j < n && same; ++j) same = (w[j] != 0) == (saved[j] != 0);
+      if (same) break;
     }
-    obj = objective(n, r, syy, lambda, w, g);
-    if (lambda == 0) obj.gap = gradient_size(G, n, g);
+    if (std::equal(start.begin(), start.end(), w)) break;  // nothing moves any more: stalled
   }
   fit.mse = obj.mse;
   fit.gap = obj.gap;
-  fit.converged = obj.gap <= tol;
+  fit.converged = obj.gap <= tolerance();
   for (int j = 0; j < n; ++j) fit.nonzero += w[j] != 0;
   return fit;
 }

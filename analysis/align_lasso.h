@@ -4,7 +4,9 @@
 //     f(w) = (1/2) E[(y - w.x)^2] + lambda |w|_1 = (1/2)(s_yy - 2 w.r + w^T G w) + lambda |w|_1
 // needs nothing but (G, r, s_yy). It is minimised by cyclic coordinate descent with covariance
 // updates (Friedman, Hastie, Tibshirani 2010: keep g = r - G w), active-set sweeps between full
-// sweeps, and stopped by the duality gap, a certificate of how far f is from its minimum.
+// sweeps, and, when that is slow (ill-conditioned G), exact Newton steps on the active set (the
+// solve of G_AA w_A = r_A - lambda sign(w_A), clipped where a sign would flip); stopped by the
+// duality gap, a certificate of how far f is from its minimum.
 #pragma once
 #include <cmath>
 #include <vector>
@@ -12,7 +14,8 @@
 namespace cvg {
 
 struct LassoOptions {
-  double gap_tol = 1e-9;   // stop when the duality gap <= gap_tol * s_yy
+  double gap_tol = 1e-9;   // stop when the duality gap <= gap_tol * s_yy (or <= its rounding
+                           // floor, 4 eps (s_yy + n |w|_1^2 max G_jj), when that is larger)
   int max_sweeps = 20000;  // full + active-set sweeps; beyond it the fit is reported unconverged
 };
 
@@ -21,6 +24,7 @@ struct LassoFit {
   double gap = 0;       // duality gap f(w) - (dual bound) >= f(w) - min f; for lambda = 0 (no
                         // useful dual bound) max_j g_j^2 / G_jj instead, g = r - G w
   int sweeps = 0;
+  int newton_steps = 0;  // exact solves on the active set (see align_lasso.cpp)
   bool converged = false;
   int nonzero = 0;
 };

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make demo: trains the two default nets (alexnet-mini, seeds 1 and 2, Fashion-MNIST) unless
-# they are already trained, then compares them with bin/correlate and prints the table.
+# they are already trained, then compares them with bin/correlate (matching table) and bin/align
+# (sparse prediction, spectral groups, CKA/CCA/Procrustes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${RUNS:-runs}
@@ -14,3 +15,4 @@ for s in 1 2; do
   fi
 done
 ./bin/correlate "$runs/alexnet-mini-seed1" "$runs/alexnet-mini-seed2" --out "$runs/correlate" ${CORRELATE_ARGS:-}
+./bin/align --correlate-dir "$runs/correlate" --out "$runs/align" ${ALIGN_ARGS:-}
