@@ -4,8 +4,7 @@
 #include <cmath>
 #include <numeric>
 
-#include "kernels/stats.h"
-#include "nn/dispatch.h"
+#include "analysis/histograms.h"
 #include "nn/io.h"
 #include "nn/progress.h"
 
@@ -104,18 +103,6 @@ PairResult compare_pair(const LayerStats& s, const std::vector<int>& units, int 
   return r;
 }
 
-namespace {
-
-struct MiState {
-  int c_total = 0;
-  std::vector<Array<float>> samples;  // per net [c * capacity] on the device
-  std::vector<long> filled;           // samples gathered so far (the same for every unit)
-  std::vector<Array<float>> edges;    // per net [c * (bins - 2)]
-  std::vector<Array<uint8_t>> binned; // per net [batch * c * hw]
-  std::vector<Array<uint64_t>> joint; // per pair [ca * cb * bins * bins]
-};
-
-}  // namespace
 
 std::vector<LayerResult> correlate_nets(const std::vector<Net*>& nets, const Dataset& data, const CorrelateOptions& opt) {
   const std::vector<std::string> layers = comparable_layers(nets, opt.layers);
@@ -128,8 +115,10 @@ std::vector<LayerResult> correlate_nets(const std::vector<Net*>& nets, const Dat
 
   std::vector<LayerResult> results(layers.size());
   std::vector<MomentAccumulator> acc;
-  std::vector<MiState> mi(layers.size());
-  std::vector<bool> wants_mi(layers.size());
+  // Mutual information, per layer that asks for it: value subsamples for the percentile bin edges
+  // in the first pass, joint histograms in a second one.
+  std::vector<std::vector<EdgeSampler>> samplers(layers.size());
+  std::vector<std::unique_ptr<JointHistogramAccumulator>> joint(layers.size());
   for (size_t l = 0; l < layers.size(); ++l) {
     std::vector<int> units;
     for (Net* n : nets) units.push_back(n->units(layers[l]).dim(1));
@@ -137,15 +126,9 @@ std::vector<LayerResult> correlate_nets(const std::vector<Net*>& nets, const Dat
     results[l].name = layers[l];
     results[l].hw = t.dim(2) * t.dim(3);
     acc.emplace_back(dev, units);
-    wants_mi[l] = std::find(opt.mi_layers.begin(), opt.mi_layers.end(), layers[l]) != opt.mi_layers.end();
-    if (wants_mi[l]) {
-      for (int k = 0; k < K; ++k) {
-        mi[l].samples.emplace_back(dev, (size_t)units[k] * opt.mi_samples);
-        mi[l].filled.push_back(0);
-      }
-    }
+    if (std::find(opt.mi_layers.begin(), opt.mi_layers.end(), layers[l]) != opt.mi_layers.end())
+      for (int k = 0; k < K; ++k) samplers[l].emplace_back(dev, units[k], (uint64_t)images * results[l].hw, opt.mi_samples);
   }
-  const int cap = opt.mi_samples;
 
   auto run_pass = [&](const char* label, const std::function<void(int, long)>& per_batch) {
     Loader loader(data, batch, /*shuffle=*/false, /*train_augment=*/false, /*drop_last=*/false, 0, opt.threads);
@@ -167,82 +150,45 @@ std::vector<LayerResult> correlate_nets(const std::vector<Net*>& nets, const Dat
     }
   };
 
-  // Pass 1: moments for every layer; value subsamples for the MI bin edges.
+  // Pass 1: moments for every layer (and the MI layers' value subsamples).
   run_pass("statistics", [&](int n, long image0) {
     for (size_t l = 0; l < layers.size(); ++l) {
       std::vector<const float*> acts;
       for (Net* net : nets) acts.push_back(net->units(layers[l]).ptr());
-      const int hw = results[l].hw;
-      acc[l].add_batch(acts, n, hw);
-      if (!wants_mi[l]) continue;
-      uint64_t every = std::max<uint64_t>(1, (uint64_t)images * hw / cap);
-      std::vector<int> idx = select_samples(image0, n, hw, every);
-      int take = (int)std::min<long>((long)idx.size(), cap - mi[l].filled[0]);
-      if (take <= 0) continue;
-      Array<int> didx(dev, take);
-      didx.from_host(idx.data(), take);
-      for (int k = 0; k < K; ++k) {
-        CVG_DISPATCH(dev, gather_samples, n, nets[k]->units(layers[l]).dim(1), hw, acts[k], take, didx.data(), cap,
-                     (int)mi[l].filled[k], mi[l].samples[k].data());
-        mi[l].filled[k] += take;
-      }
+      acc[l].add_batch(acts, n, results[l].hw);
+      for (int k = 0; k < (int)samplers[l].size(); ++k) samplers[l][k].add_batch(acts[k], image0, n, results[l].hw);
     }
   });
+  bool any_mi = false;
   for (size_t l = 0; l < layers.size(); ++l) {
     results[l].moments = acc[l].moments();
     results[l].stats = finalize(results[l].moments);
+    if (samplers[l].empty()) continue;
+    std::vector<std::vector<float>> edges;
+    for (EdgeSampler& e : samplers[l]) edges.push_back(e.edges(opt.mi_bins));
+    joint[l] = std::make_unique<JointHistogramAccumulator>(dev, results[l].moments.units, opt.mi_bins, edges);
+    any_mi = true;
   }
-
-  // Pass 2 (only when asked): joint histograms with per-unit percentile bins.
-  bool any_mi = std::find(wants_mi.begin(), wants_mi.end(), true) != wants_mi.end();
-  if (any_mi) {
-    const int bins = opt.mi_bins;
-    for (size_t l = 0; l < layers.size(); ++l) {
-      if (!wants_mi[l]) continue;
-      const std::vector<int>& units = results[l].moments.units;
-      for (int k = 0; k < K; ++k) {
-        std::vector<float> vals = mi[l].samples[k].to_host();
-        std::vector<float> e;
-        for (int u = 0; u < units[k]; ++u) {
-          std::vector<float> eu = percentile_edges(vals.data() + (size_t)u * cap, mi[l].filled[k], bins);
-          e.insert(e.end(), eu.begin(), eu.end());
-        }
-        mi[l].edges.emplace_back(dev, e.size());
-        mi[l].edges.back().from_host(e);
-        mi[l].binned.emplace_back(dev, (size_t)batch * units[k] * results[l].hw);
-      }
-      for (int p = 0; p < K; ++p)
-        for (int q = p + 1; q < K; ++q) {
-          mi[l].joint.emplace_back(dev, (size_t)units[p] * units[q] * bins * bins);
-          mi[l].joint.back().zero();
-        }
-    }
+  // Pass 2, only for MI: joint histograms of every pair of units with per-unit percentile bins.
+  if (any_mi)
     run_pass("mutual information", [&](int n, long) {
       for (size_t l = 0; l < layers.size(); ++l) {
-        if (!wants_mi[l]) continue;
-        const std::vector<int>& units = results[l].moments.units;
-        const int hw = results[l].hw;
-        for (int k = 0; k < K; ++k)
-          CVG_DISPATCH(dev, compute_bins, n, units[k], hw, nets[k]->units(layers[l]).ptr(), mi[l].edges[k].data(), bins, mi[l].binned[k].data());
-        int pair = 0;
-        for (int p = 0; p < K; ++p)
-          for (int q = p + 1; q < K; ++q, ++pair)
-            CVG_DISPATCH(dev, accumulate_joint_hist, n, units[p], units[q], hw, mi[l].binned[p].data(), mi[l].binned[q].data(), bins,
-                         mi[l].joint[pair].data());
+        if (!joint[l]) continue;
+        std::vector<const float*> acts;
+        for (Net* net : nets) acts.push_back(net->units(layers[l]).ptr());
+        joint[l]->add_batch(acts, n, results[l].hw);
       }
     });
-  }
 
   // Per pair: matching and summary (and MI-based matching).
   for (size_t l = 0; l < layers.size(); ++l) {
     LayerResult& r = results[l];
     const std::vector<int>& units = r.moments.units;
-    int pair = 0;
     for (int p = 0; p < K; ++p)
-      for (int q = p + 1; q < K; ++q, ++pair) {
+      for (int q = p + 1; q < K; ++q) {
         PairResult pr = compare_pair(r.stats, units, p, q, opt.solver, dev);
-        if (wants_mi[l]) {
-          std::vector<uint64_t> counts = mi[l].joint[pair].to_host();
+        if (joint[l]) {
+          std::vector<uint64_t> counts = joint[l]->joint(p, q);
           pr.mi = mutual_information_matrix(counts.data(), units[p], units[q], opt.mi_bins, /*bias_correct=*/true);
           pr.mi_bipartite = assign(pr.mi.data(), units[p], units[q], opt.solver, false, dev);
           int agree = 0, matched = 0;

@@ -2,6 +2,7 @@
 
 #include <cblas.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <numeric>
@@ -46,10 +47,16 @@ double matching_value(const double* M, int n, int m, const std::vector<int64_t>&
 
 Assignment assign(const double* M, int n, int m, Solver solver, bool minimize, const Device& device) {
   if (n < 0 || m < 0) throw std::invalid_argument("assign: negative matrix size");
-  for (size_t k = 0; k < (size_t)n * m; ++k)
-    if (!std::isfinite(M[k]))
+  const size_t count = (size_t)n * m;
+  double lo = count ? M[0] : 0, hi = lo;
+  for (size_t k = 0; k < count; ++k) {
+    double x = M[k];
+    lo = x < lo ? x : lo, hi = x > hi ? x : hi;
+    if (!std::isfinite(x))
       throw std::invalid_argument("assign: entry (" + std::to_string(k / m) + ", " + std::to_string(k % m) +
                                   ") is not finite");
+  }
+  if (!std::isfinite(4 * (hi - lo))) throw std::invalid_argument("assign: matrix values span too wide a range (overflow)");
   Assignment a;
   a.row_to_col.assign(n, -1);
   auto t0 = std::chrono::steady_clock::now();

@@ -25,8 +25,9 @@ struct Assignment {
 // Solver from its name ("exact" | "auction"); throws std::invalid_argument otherwise.
 Solver parse_solver(const std::string& name);
 
-// Throws std::invalid_argument if an entry is NaN or infinite. `device` picks where the auction
-// runs (a CUDA device, or the CPU for its twin); the exact solver always runs on the CPU.
+// `device` picks where the auction runs (a CUDA device, or the CPU for its twin); the exact solver
+// always runs on the CPU. Throws std::invalid_argument if an entry is NaN or infinite, or if the
+// values span more than ~1e307 (the potentials would overflow).
 Assignment assign(const double* M, int n, int m, Solver solver, bool minimize, const Device& device);
 
 // Reads a 2-D float32/float64 .npy matrix as doubles (row-major n x m). Throws InputError

@@ -5,17 +5,10 @@
 #include <stdexcept>
 #include <string>
 
+#include "analysis/stats_dispatch.h"
 #include "kernels/rng.h"
-#include "kernels/stats.h"
 
 namespace cvg {
-
-// One entry point per kernel, sent to the twin of the accumulator's device.
-#ifdef CONVERGENT_CUDA
-#define CVG_STATS_CALL(dev, f, ...) ((dev).is_cuda() ? cuda::f(__VA_ARGS__) : cpu::f(__VA_ARGS__))
-#else
-#define CVG_STATS_CALL(dev, f, ...) cpu::f(__VA_ARGS__)
-#endif
 
 // ---- Moments ------------------------------------------------------------------------------------
 
@@ -168,12 +161,9 @@ void MomentAccumulator::add_batch(const std::vector<const float*>& acts, int n, 
       need = std::max(need, CVG_STATS_CALL(dev_, cross_scratch_bytes, n, units_[p], units_[q], hw));
   }
   if (scratch_.size() < need) scratch_ = Array<char>(dev_, need);
-  for (int p = 0; p < k; ++p) {
-    CVG_STATS_CALL(dev_, accumulate_sums, n, units_[p], hw, acts[p], shift_[p].data(), sum_[p].data(),
-                   sum_sq_[p].data());
+  for (int p = 0; p < k; ++p)
     CVG_STATS_CALL(dev_, accumulate_gram, n, units_[p], hw, acts[p], shift_[p].data(), scratch_.data(),
-                   gram_[p].data());
-  }
+                   gram_[p].data(), sum_[p].data(), sum_sq_[p].data());
   int pair = 0;
   for (int p = 0; p < k; ++p)
     for (int q = p + 1; q < k; ++q, ++pair)

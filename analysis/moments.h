@@ -3,7 +3,8 @@
 // information from joint histograms; percentile bin edges from a value subsample.
 //
 // The device side is MomentAccumulator: it owns the float64 accumulators on a Device and feeds each
-// batch's activations to the kernels of kernels/stats.h (nothing leaves the device until moments()).
+// batch's activations to the kernels of kernels/stats.h; only per-unit sums come back to the host
+// (to recentre) until moments(). Histograms and top-k: analysis/histograms.h.
 #pragma once
 #include <cstdint>
 #include <stdexcept>  // nn/tensor.h throws std::invalid_argument without including it

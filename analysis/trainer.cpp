@@ -30,19 +30,6 @@ Net::Metrics evaluate(Net& net, const Dataset& data, int batch, int threads) {
 
 namespace {
 
-// The newest checkpoint in the run folder that reads back intact; damaged ones are reported and skipped.
-bool load_newest_valid(const std::string& dir, Checkpoint* out) {
-  for (const std::string& path : list_checkpoints(dir)) {
-    try {
-      *out = read_checkpoint(path);
-      return true;
-    } catch (const InputError& e) {
-      std::fprintf(stderr, "warning: %s; trying the previous checkpoint\n", e.what());
-    }
-  }
-  return false;
-}
-
 void append_log(const std::string& path, const nlohmann::json& j) {
   std::ofstream f(path, std::ios::app);
   if (!f) throw InputError(path + ": cannot append to the log");
@@ -67,7 +54,7 @@ TrainResult train_net(const NetConfig& cfg, const Dataset& train, const Dataset*
   TrainResult res;
   if (opt.resume) {
     Checkpoint ck;
-    if (load_newest_valid(opt.run_dir, &ck)) {
+    if (read_newest_checkpoint(opt.run_dir, &ck)) {
       if (ck.info.seed != opt.seed) throw InputError(ck.path + ": was trained with seed " + std::to_string(ck.info.seed) + ", not " + std::to_string(opt.seed));
       ck.load_into(net);
       iter = ck.info.iteration;

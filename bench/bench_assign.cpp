@@ -18,6 +18,7 @@
 
 #include "analysis/match.h"
 #include "analysis/npy.h"
+#include "bench/bench_util.h"
 #include "nn/io.h"
 #include "nn/tensor.h"
 #include "tools/cli.h"
@@ -69,16 +70,18 @@ int main(int argc, char** argv) {
     args.opt("sizes", "96,256,384,1024,4096", "comma-separated matrix sizes n (n x n)")
         .opt("repeats", "5", "repeats at n = 1024 (x5 for n <= 384, /2 for larger); the median is reported")
         .opt("out", "", "JSON output (default bench/results/assign-<host>-<date>.json)")
+        .flag("quick", "short run: sizes 96,256,1024 and 3 repeats unless --sizes / --repeats are given")
         .flag("no-scipy", "skip the SciPy comparison");
     if (!args.parse(argc, argv)) return 0;
+    const bool quick = args.on("quick");
     std::vector<int> sizes;
     {
-      std::stringstream ss(args.str("sizes"));
+      std::stringstream ss(quick && !args.given("sizes") ? std::string("96,256,1024") : args.str("sizes"));
       std::string tok;
       while (std::getline(ss, tok, ','))
         if (!tok.empty()) sizes.push_back(std::stoi(tok));
     }
-    const int base = (int)args.integer("repeats");
+    const int base = quick && !args.given("repeats") ? 3 : (int)args.integer("repeats");
     char host[256] = "host";
     gethostname(host, sizeof host - 1);
     const std::string out = args.given("out") ? args.str("out") : "bench/results/assign-" + std::string(host) + "-" + today() + ".json";
@@ -183,13 +186,17 @@ int main(int argc, char** argv) {
         e["auction_error_bound"] = r.auction_bound, e["auction_gap"] = r.auction_gap, e["auction_certified"] = r.certified;
       results.push_back(e);
     }
-    nlohmann::json doc = {{"benchmark", "assign"}, {"host", host}, {"date", today()}, {"cpu", cpu_model()},
-                          {"gpu", gpu ? Device{Device::CUDA, 0}.name() : "none"}, {"scipy", scipy_version},
-                          {"results", results}};
+    // The shared results schema (bench/bench_util.h), which scripts/bench_table.py renders.
     auto slash = out.rfind('/');
     if (slash != std::string::npos) make_dirs(out.substr(0, slash));
-    write_file_atomic(out, doc.dump(2) + "\n");
-    std::printf("wrote %s\n", out.c_str());
+    const std::string machine = gpu ? Device{Device::CUDA, 0}.name() : cpu_model() + ", " + std::to_string(sysconf(_SC_NPROCESSORS_ONLN)) + " cores";
+    bench::write_results(out, "assign", machine,
+                         {"matrix", "n", "exact_ms", "objective", "scipy_ms", "scipy_over_exact", "auction_ms", "auction_over_exact",
+                          "auction_error_bound", "auction_gap", "auction_certified"},
+                         results,
+                         "Square matrices, maximising; exact = our JV solver (CPU), auction = our GPU auction; times are medians of "
+                         "repeats; *_over_exact = that time / the exact solver's time (> 1: the exact solver is faster). SciPy " +
+                             scipy_version + ".");
     return 0;
   });
 }

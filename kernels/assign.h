@@ -10,23 +10,29 @@
 //    Bertsekas' auction with Jacobi (all-at-once) bidding and epsilon scaling on integer benefits.
 //
 // Auction details.
-//  The problem is padded to N x N, N = max(n, m), with benefit 0 outside the real matrix (a constant
-//  per padded row/column, so it does not change which real pairs are optimal). Real entries are
-//  quantised: level = round((s*M - lo) / q) in [0, K], s = +1 (maximise) or -1 (minimise),
-//  lo = min of s*M, q = (max - min) / K; benefit = level * (N + 1). K = min(2^30,
-//  2^(60 - idx_bits) / (N + 1)) where idx_bits = bits of N - 1: prices then stay below 2^(63 - idx_bits)
-//  (normalised to min 0 each phase, they stay within 3 benefit ranges + 3 eps) and fit beside the
-//  bidder index in one 64-bit word that atomicMax resolves: higher price wins, ties -> higher index.
-//  Epsilon starts at 1/1024 of the benefit range and falls by 16 per phase down to 1. A phase keeps the pairs that still satisfy the new
-//  epsilon-complementary slackness (eps-CS) and re-auctions the rest. With eps = 1 and benefits that
-//  are multiples of N + 1, a complete matching in eps-CS is exactly optimal for the quantised benefits.
-//  A final pass checks that certificate (a permutation, and every bidder within eps of its best
-//  value) and reports it. Since |s*M - (lo + q*level)| <= q/2 per entry, the matching's real objective
-//  is within error_bound = min(n, m) * q of the real-valued optimum.
-//  Ties between equally good objects are broken by a hash of (bidder, object), the same on both
-//  twins, so identical bidders spread out instead of all bidding for the lowest index; the CPU twin and
-//  the GPU therefore produce the same matching, bit for bit.
-//
+//  Persons bid for objects; the persons are the smaller side (P = min(n, m), M's columns when n > m),
+//  the objects the larger (Q). Entries are quantised: level = round((s*M - lo) / q) in [0, K],
+//  s = +1 (maximise) or -1 (minimise), lo = min of s*M, q = (max - min) / K; benefit = level * (P + 1).
+//  K = min(2^30, 2^(60 - idx_bits) / (P + 1)), idx_bits = bits of Q - 1: prices (normalised to
+//  minimum 0 each phase) stay within a few benefit ranges, below 2^(63 - idx_bits), so a price and a
+//  person's index fit in one 64-bit word that atomicMax resolves (higher price wins, ties -> higher
+//  index). Epsilon starts at 1/1024 of the benefit range and falls by 16 per phase down to 1.
+//  Each phase: keep the pairs that satisfy epsilon-complementary slackness (eps-CS) at the new eps;
+//  forward auction (Jacobi rounds: every unassigned person bids for its best object at once) until all
+//  persons hold an object; then, when P < Q, a reverse auction (Bertsekas' forward/reverse method for
+//  asymmetric problems): lambda = least price of a held object, and every unheld object priced above
+//  lambda offers itself to its best person at the lowest price keeping eps-CS (persons take the offer
+//  leaving them the most profit), or settles at lambda. At eps = 1 the result is a matching in 1-CS
+//  with no unheld object priced above a held one; since benefits are multiples of P + 1 > P * eps, it
+//  is exactly optimal for the quantised benefits. A final pass on the device checks exactly that
+//  certificate and reports it. As |s*M - (lo + q*level)| <= q/2 per entry, the matching's real
+//  objective is within error_bound = min(n, m) * q of the real-valued optimum.
+//  Ties between equally good choices are broken by a hash of (person, object), the same on both twins,
+//  so identical persons spread out instead of all bidding for the lowest index; with integer steps and
+//  order-independent rounds, the CPU twin and the GPU produce the same matching, bit for bit.
+//  GPU execution: Q <= 1024 runs entirely in one thread block (no host round trips); larger problems
+//  run a grid of blocks per step while many persons bid, and hand the tail of each stage to one block.
+
 // Certificate of the exact solver (in the problem's own sense, original orientation):
 //   maximise: u_i + v_j >= M_ij for all i, j; equality on matched pairs; on the larger side the
 //             potentials are >= 0 and are 0 where unmatched. minimise: <= and <= 0 instead.

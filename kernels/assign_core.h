@@ -56,7 +56,7 @@ inline Plan make_plan(int n, int m, bool minimize, double lo, double hi) {
   p.lo = lo, p.range = hi - lo;
   if (!(p.range > 0)) p.range = 0;  // all values equal: every matching is optimal
   int64_t C = p.K * p.scale;
-  p.eps0 = C / kEps0Fraction > 1 ? C / kEps0Fraction : 1;
+  p.eps0 = C / kEps0Fraction > 1 && p.range > 0 ? C / kEps0Fraction : 1;  // all equal: one phase suffices
   p.offer_offset = int64_t(1) << (62 - p.idx_bits);  // profits lie in (-4C, C]
   return p;
 }

@@ -38,20 +38,31 @@ __device__ double block_sum(double v) {
   return t;  // valid in thread 0 only
 }
 
-// One block per unit: float32 differences; their sum (and sum of squares) in float64.
+// One block per unit: float32 differences; their sum and sum of squares (each optional) in float64.
+// Threads walk positions within each image (contiguous) when the maps are large, samples otherwise.
 __global__ void unit_sums_kernel(int n, int c, int hw, const float* __restrict__ x, const float* __restrict__ shift,
                                  double* __restrict__ sum, double* __restrict__ sum_sq) {
   const int u = blockIdx.x;
   const float r = shift ? shift[u] : 0.0f;
-  const size_t K = (size_t)n * hw;
   double s1 = 0, s2 = 0;
-  for (size_t s = threadIdx.x; s < K; s += blockDim.x) {
-    const size_t img = s / hw, pos = s - img * hw;
-    const double d = x[(img * c + u) * hw + pos] - r;
-    s1 += d, s2 += d * d;
+  if (hw >= 64) {
+    for (int img = 0; img < n; ++img) {
+      const float* row = x + ((size_t)img * c + u) * hw;
+      for (int p = threadIdx.x; p < hw; p += blockDim.x) {
+        const double d = row[p] - r;
+        s1 += d, s2 += d * d;
+      }
+    }
+  } else {
+    const size_t K = (size_t)n * hw;
+    for (size_t s = threadIdx.x; s < K; s += blockDim.x) {
+      const size_t img = s / hw, pos = s - img * hw;
+      const double d = x[(img * c + u) * hw + pos] - r;
+      s1 += d, s2 += d * d;
+    }
   }
   const double t1 = block_sum(s1);
-  if (threadIdx.x == 0) sum[u] += t1;
+  if (threadIdx.x == 0 && sum) sum[u] += t1;
   if (!sum_sq) return;  // uniform across the block
   __syncthreads();      // block_sum's shared slots are reused
   const double t2 = block_sum(s2);
@@ -75,65 +86,81 @@ int cross_splits(int n, int ca, int cb, int hw) {
   return (int)std::max<size_t>(1, std::min<size_t>({by_work, by_grid, 65535}));
 }
 
-// Loads this thread's 4 elements of a [64 units x BK samples] tile starting at sample k0, shifted,
-// zero outside [.., k_end) and past the last unit. Two thread layouts: for hw > 1 consecutive
-// threads walk consecutive samples of one unit (contiguous in NCHW); for hw == 1 (fc) consecutive
-// threads walk consecutive units of one sample (contiguous there).
+// Loads this thread's 4 elements of successive [64 units x BK samples] tiles of one operand,
+// shifted, zero past the samples' end and past the last unit. Two thread layouts: for hw > 1
+// consecutive threads walk consecutive samples of one unit (contiguous in NCHW), and the thread's
+// sample (image, position) advances by BK per tile without dividing; for hw == 1 (fc) consecutive
+// threads walk consecutive units of one sample (contiguous there). The thread's units never
+// change, so their shifts are read once.
+constexpr int kPad = 4;  // rows of BM + 4 floats: 16-byte aligned for float4 reads
 struct TileLoader {
-  int lm0, lk0, dm, dk;
-  __device__ TileLoader(bool fc) {
+  const float* __restrict__ x;
+  int c, hw, lm0, lk0, dm, dk;
+  size_t s, img;  // the thread's next sample and its image (hw > 1)
+  int pos;
+  float r[4];
+  __device__ TileLoader(const float* x_, const float* __restrict__ shift, int c_, int hw_, int unit0, size_t k_begin)
+      : x(x_), c(c_), hw(hw_) {
     const int t = threadIdx.x;
-    if (!fc) lk0 = t & 15, lm0 = t >> 4, dm = 16, dk = 0;
+    if (hw > 1) lk0 = t & 15, lm0 = t >> 4, dm = 16, dk = 0;
     else lm0 = t & 63, lk0 = t >> 6, dm = 0, dk = 4;
-  }
-  __device__ void load(const float* __restrict__ x, const float* __restrict__ shift, int c, int hw, int unit0,
-                       size_t k0, size_t k_end, float v[4]) const {
-    if (dk == 0) {  // one sample for all four loads: one division
-      const size_t s = k0 + lk0;
-      size_t base = 0;
-      const bool in = s < k_end;
-      if (in) {
-        const size_t img = s / hw, pos = s - img * hw;
-        base = img * c * (size_t)hw + pos;
-      }
+    lm0 += unit0;
+    s = k_begin + lk0;
+    img = s / hw;  // once per thread
+    pos = (int)(s - img * hw);
 #pragma unroll
-      for (int q = 0; q < 4; ++q) {
-        const int m = unit0 + lm0 + q * dm;
-        v[q] = (in && m < c) ? x[base + (size_t)m * hw] - (shift ? shift[m] : 0.0f) : 0.0f;
-      }
-    } else {  // hw == 1: sample s is image s
-      const int m = unit0 + lm0;
-      const float r = (m < c && shift) ? shift[m] : 0.0f;
-#pragma unroll
-      for (int q = 0; q < 4; ++q) {
-        const size_t s = k0 + lk0 + q * dk;
-        v[q] = (s < k_end && m < c) ? x[s * c + m] - r : 0.0f;
-      }
+    for (int q = 0; q < 4; ++q) {
+      const int m = lm0 + q * dm;
+      r[q] = (shift && m < c) ? shift[m] : 0.0f;
     }
   }
-  __device__ void store(float (*tile)[BM + 1], const float v[4]) const {
+  // Loads the tile at the current sample, then moves on by BK samples.
+  __device__ void load_next(size_t k_end, float v[4]) {
+    if (dk == 0) {
+      const bool in = s < k_end;
+      const size_t base = (img * c) * (size_t)hw + pos;
 #pragma unroll
-    for (int q = 0; q < 4; ++q) tile[lk0 + q * dk][lm0 + q * dm] = v[q];
+      for (int q = 0; q < 4; ++q) {
+        const int m = lm0 + q * dm;
+        v[q] = (in && m < c) ? x[base + (size_t)m * hw] - r[q] : 0.0f;
+      }
+      s += BK, pos += BK;
+      while (pos >= hw) pos -= hw, ++img;  // at most once when hw >= BK
+    } else {  // hw == 1: sample s is image s
+#pragma unroll
+      for (int q = 0; q < 4; ++q) {
+        const size_t sq = s + q * dk;
+        v[q] = (sq < k_end && lm0 < c) ? x[sq * c + lm0] - r[q] : 0.0f;
+      }
+      s += BK;
+    }
+  }
+  // Stores at the tile-relative unit index (unit0 subtracted back out).
+  __device__ void store(float (*tile)[BM + kPad], int unit0, const float v[4]) const {
+#pragma unroll
+    for (int q = 0; q < 4; ++q) tile[lk0 + q * dk][lm0 - unit0 + q * dm] = v[q];
   }
 };
 
 // blockIdx.x: 64-column tile of B's units, blockIdx.y: 64-row tile of A's units, blockIdx.z: split.
-// kSym (a == b): only tiles with row tile <= column tile run; the other triangle is mirrored on write.
+// Thread (ty, tx) owns rows 4ty..4ty+3 and columns 4tx..4tx+3 of the tile, read as float4.
+// kSym (a == b): only tiles with row tile <= column tile run; the other triangle is mirrored on
+// write (a diagonal tile is bitwise symmetric already: fmaf(a, b, c) == fmaf(b, a, c)).
 // out: the accumulator itself when there is one split (each element has one writer), else the
-// split's slice of the float64 scratch.
+// float64 scratch, one [ca, cb] slice per split.
 template <bool kSym>
 __global__ void __launch_bounds__(kThreads) cross_kernel(int ca, int cb, int hw, size_t K, size_t per_split,
                                                          const float* __restrict__ a, const float* __restrict__ sa,
                                                          const float* __restrict__ b, const float* __restrict__ sb,
                                                          double* __restrict__ out, bool direct) {
   const int tm = blockIdx.y, tn = blockIdx.x;
-  if (kSym && tm > tn) return;
-  __shared__ float As[BK][BM + 1];
-  __shared__ float Bs[BK][BN + 1];
+  if (kSym && tm > tn) return;  // the whole block leaves before any barrier
+  __shared__ __align__(16) float As[BK][BM + kPad];
+  __shared__ __align__(16) float Bs[BK][BN + kPad];
   const size_t k_begin = (size_t)blockIdx.z * per_split;
   const size_t k_end = min(K, k_begin + per_split);
   const int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;
-  const TileLoader ld(hw == 1);
+  TileLoader la(a, sa, ca, hw, tm * BM, k_begin), lb(b, sb, cb, hw, tn * BN, k_begin);
 
   float acc[4][4];
   double accd[4][4];
@@ -143,26 +170,18 @@ __global__ void __launch_bounds__(kThreads) cross_kernel(int ca, int cb, int hw,
     for (int j = 0; j < 4; ++j) acc[i][j] = 0.0f, accd[i][j] = 0.0;
 
   float va[4], vb[4];
-  if (k_begin < k_end) {
-    ld.load(a, sa, ca, hw, tm * BM, k_begin, k_end, va);
-    ld.load(b, sb, cb, hw, tn * BN, k_begin, k_end, vb);
-  }
+  if (k_begin < k_end) la.load_next(k_end, va), lb.load_next(k_end, vb);
   int run = 0;
   for (size_t k0 = k_begin; k0 < k_end; k0 += BK) {
-    ld.store(As, va);
-    ld.store(Bs, vb);
+    la.store(As, tm * BM, va);
+    lb.store(Bs, tn * BN, vb);
     __syncthreads();
-    if (k0 + BK < k_end) {  // prefetch the next tile while this one is multiplied
-      ld.load(a, sa, ca, hw, tm * BM, k0 + BK, k_end, va);
-      ld.load(b, sb, cb, hw, tn * BN, k0 + BK, k_end, vb);
-    }
+    if (k0 + BK < k_end) la.load_next(k_end, va), lb.load_next(k_end, vb);  // prefetch the next tile
 #pragma unroll
     for (int kk = 0; kk < BK; ++kk) {
-      float ar[4], br[4];
-#pragma unroll
-      for (int i = 0; i < 4; ++i) ar[i] = As[kk][ty + 16 * i];
-#pragma unroll
-      for (int j = 0; j < 4; ++j) br[j] = Bs[kk][tx + 16 * j];
+      const float4 a4 = *reinterpret_cast<const float4*>(&As[kk][4 * ty]);
+      const float4 b4 = *reinterpret_cast<const float4*>(&Bs[kk][4 * tx]);
+      const float ar[4] = {a4.x, a4.y, a4.z, a4.w}, br[4] = {b4.x, b4.y, b4.z, b4.w};
 #pragma unroll
       for (int i = 0; i < 4; ++i)
 #pragma unroll
@@ -184,11 +203,11 @@ __global__ void __launch_bounds__(kThreads) cross_kernel(int ca, int cb, int hw,
 
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
-    const int m = tm * BM + ty + 16 * i;
+    const int m = tm * BM + 4 * ty + i;
     if (m >= ca) continue;
 #pragma unroll
     for (int j = 0; j < 4; ++j) {
-      const int nn = tn * BN + tx + 16 * j;
+      const int nn = tn * BN + 4 * tx + j;
       if (nn >= cb) continue;
       if (direct) {
         out[(size_t)m * cb + nn] += accd[i][j];
@@ -290,16 +309,21 @@ size_t joint_smem_bytes(int bins) {
   return (size_t)bins * bins * JT * sizeof(unsigned int) + (size_t)(JI + JJ) * JROW;
 }
 
+// dst[r * JROW + s] = bins of unit unit0 + r at sample s0 + s, for r < rows, s < JCH (0 past the
+// end or the last unit). Thread t handles the samples t, t + JT, ...: their (image, position) is
+// computed once and reused for every row.
 __device__ void stage_bins(const uint8_t* __restrict__ bx, int c, int hw, int unit0, int rows, size_t s0, int len,
                            uint8_t* dst) {
-  for (int e = threadIdx.x; e < rows * JCH; e += blockDim.x) {
-    const int r = e / JCH, s = e - r * JCH, u = unit0 + r;
-    uint8_t v = 0;
-    if (u < c && s < len) {
+  for (int s = threadIdx.x; s < JCH; s += blockDim.x) {
+    size_t base = 0;
+    if (s < len) {
       const size_t g = s0 + s, img = g / hw, pos = g - img * hw;
-      v = bx[(img * c + u) * hw + pos];
+      base = img * c * (size_t)hw + pos;
     }
-    dst[r * JROW + s] = v;
+    for (int r = 0; r < rows; ++r) {
+      const int u = unit0 + r;
+      dst[r * JROW + s] = (u < c && s < len) ? bx[base + (size_t)u * hw] : 0;
+    }
   }
 }
 
@@ -425,7 +449,9 @@ void accumulate_cross(int n, int ca, int cb, int hw, const float* a, const float
 
 size_t gram_scratch_bytes(int n, int c, int hw) { return cross_scratch_bytes(n, c, c, hw); }
 
-void accumulate_gram(int n, int c, int hw, const float* x, const float* shift, void* scratch, double* gram) {
+void accumulate_gram(int n, int c, int hw, const float* x, const float* shift, void* scratch, double* gram,
+                     double* sum, double* sum_sq) {
+  if (sum || sum_sq) accumulate_sums(n, c, hw, x, shift, sum, sum_sq);
   launch_cross<true>(n, c, c, hw, x, shift, x, shift, scratch, gram);
 }
 

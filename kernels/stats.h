@@ -47,9 +47,9 @@ CVG_HD int stats_bin_of(float v, const float* unit_edges, int bins) {
 
 #define CVG_STATS_TWIN_API                                                                        \
   /* ---- moments ---- */                                                                         \
-  /* sum[u] += sum over samples of (x - shift[u]), and, when sum_sq is not null,              */ \
-  /* sum_sq[u] += sum of (x - shift[u])^2: float32 differences, float64 products and sums.     */ \
-  /* shift may be null (zero). No scratch. */                                                     \
+  /* sum[u] += sum over samples of (x - shift[u]) and sum_sq[u] += sum of (x - shift[u])^2,   */ \
+  /* each skipped when null: float32 differences, float64 products and sums. shift may be null */ \
+  /* (zero). No scratch. */                                                                       \
   void accumulate_sums(int n, int c, int hw, const float* x, const float* shift, double* sum,    \
                        double* sum_sq);                                                           \
   /* cross[i*cb + j] += sum over samples of (a_i - shift_a[i]) (b_j - shift_b[j]).            */ \
@@ -58,10 +58,11 @@ CVG_HD int stats_bin_of(float v, const float* unit_edges, int bins) {
   void accumulate_cross(int n, int ca, int cb, int hw, const float* a, const float* shift_a,     \
                         const float* b, const float* shift_b, void* scratch, double* cross);     \
   /* The within-net Gram, cross of x with itself; computes one triangle, writes both halves   */ \
-  /* (the result is exactly symmetric). */                                                        \
+  /* (the result is exactly symmetric). sum / sum_sq (may be null): as accumulate_sums, in the */ \
+  /* same pass over x. */                                                                         \
   size_t gram_scratch_bytes(int n, int c, int hw);                                               \
   void accumulate_gram(int n, int c, int hw, const float* x, const float* shift, void* scratch,  \
-                       double* gram);                                                             \
+                       double* gram, double* sum, double* sum_sq);                               \
   /* Moving the reference from r_old to r_new, delta = r_old - r_new (float64), count = N so  */ \
   /* far: cross += delta_a sum_b^T + sum_a delta_b^T + N delta_a delta_b^T (sums BEFORE their  */ \
   /* own update, so call recenter_cross first), then sum += N delta. */                           \

@@ -16,6 +16,13 @@ namespace cvg::cpu {
 
 namespace {
 
+// Threads: the moments go through OpenBLAS's own threads; everything else that is O(data) is
+// serial. An OpenMP pool spinning after its region starves the BLAS threads that follow, and the
+// BLAS threads spinning after a call starve the OpenMP region that follows: measured 8x (sgemm)
+// and 20x (a sums pass) slowdowns on 2 cores, against ~2x to gain. Only the joint histogram, whose
+// work is ca*cb times its data, runs an OpenMP loop.
+constexpr size_t kParallelMin = 1 << 22;
+
 void check_bins(int bins) {
   if (bins < 2 || bins > kStatsMaxBins)
     throw std::invalid_argument("stats: bins must be in 2.." + std::to_string(kStatsMaxBins) + ", got " + std::to_string(bins));
@@ -23,28 +30,56 @@ void check_bins(int bins) {
 
 size_t run_length(int n, int hw) { return std::min<size_t>(kStatsRunSamples, (size_t)n * hw); }
 
-// out[u*L + j] = x_u(s0 + j) - shift[u] for the L samples starting at sample s0.
-void pack_run(int c, int hw, const float* x, const float* shift, size_t s0, size_t L, float* out) {
-#pragma omp parallel for schedule(static) if ((size_t)c * L > (1u << 16))
+// out[u*L + j] = x_u(s0 + j) - shift[u] for the L samples starting at sample s0; adds the
+// differences (and their squares) to sum / sum_sq when given. Memory-bound, small next to the GEMM.
+void pack_run(int c, int hw, const float* x, const float* shift, size_t s0, size_t L, float* out, double* sum,
+              double* sum_sq) {
+  if (hw == 1) {  // fc: sample j is row s0 + j of [n, c]; transpose in 32 x 32 blocks
+    constexpr int T = 32;
+    for (int u0 = 0; u0 < c; u0 += T) {
+      const int u1 = std::min(c, u0 + T);
+      double s1[T] = {}, s2[T] = {};
+      for (size_t j = 0; j < L; ++j) {
+        const float* src = x + (s0 + j) * (size_t)c;
+        for (int u = u0; u < u1; ++u) {
+          const float d = src[u] - (shift ? shift[u] : 0.0f);
+          out[(size_t)u * L + j] = d;
+          s1[u - u0] += d, s2[u - u0] += (double)d * d;
+        }
+      }
+      for (int u = u0; u < u1; ++u) {
+        if (sum) sum[u] += s1[u - u0];
+        if (sum_sq) sum_sq[u] += s2[u - u0];
+      }
+    }
+    return;
+  }
   for (int u = 0; u < c; ++u) {
     const float r = shift ? shift[u] : 0.0f;
     float* o = out + (size_t)u * L;
+    double s1 = 0, s2 = 0;
     size_t s = s0, j = 0;
     while (j < L) {
       const size_t img = s / hw, pos = s - img * hw;
       const size_t len = std::min(L - j, (size_t)hw - pos);
       const float* src = x + (img * c + u) * (size_t)hw + pos;
-      for (size_t t = 0; t < len; ++t) o[j + t] = src[t] - r;
+#pragma omp simd reduction(+ : s1, s2)
+      for (size_t t = 0; t < len; ++t) {
+        const float d = src[t] - r;
+        o[j + t] = d;
+        s1 += d, s2 += (double)d * d;
+      }
       j += len;
       s += len;
     }
+    if (sum) sum[u] += s1;
+    if (sum_sq) sum_sq[u] += s2;
   }
 }
 
 }  // namespace
 
 void accumulate_sums(int n, int c, int hw, const float* x, const float* shift, double* sum, double* sum_sq) {
-#pragma omp parallel for schedule(static)
   for (int u = 0; u < c; ++u) {
     const float r = shift ? shift[u] : 0.0f;
     double s = 0, s2 = 0;
@@ -56,7 +91,7 @@ void accumulate_sums(int n, int c, int hw, const float* x, const float* shift, d
         s += d, s2 += d * d;
       }
     }
-    sum[u] += s;
+    if (sum) sum[u] += s;
     if (sum_sq) sum_sq[u] += s2;
   }
 }
@@ -76,11 +111,11 @@ void accumulate_cross(int n, int ca, int cb, int hw, const float* a, const float
   const size_t cells = (size_t)ca * cb;
   for (size_t s0 = 0; s0 < K; s0 += Lmax) {
     const size_t L = std::min(Lmax, K - s0);
-    pack_run(ca, hw, a, shift_a, s0, L, ra);
-    pack_run(cb, hw, b, shift_b, s0, L, rb);
+    pack_run(ca, hw, a, shift_a, s0, L, ra, nullptr, nullptr);
+    pack_run(cb, hw, b, shift_b, s0, L, rb, nullptr, nullptr);
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ca, cb, (int)L, 1.0f, ra, (int)L, rb,
                 (int)L, 0.0f, partial, cb);
-#pragma omp parallel for simd schedule(static) if (cells > (1u << 16))
+#pragma omp simd
     for (size_t e = 0; e < cells; ++e) cross[e] += partial[e];
   }
 }
@@ -89,32 +124,31 @@ size_t gram_scratch_bytes(int n, int c, int hw) {
   return sizeof(float) * ((size_t)c * c + (size_t)c * run_length(n, hw));
 }
 
-void accumulate_gram(int n, int c, int hw, const float* x, const float* shift, void* scratch,
-                     double* gram) {
+void accumulate_gram(int n, int c, int hw, const float* x, const float* shift, void* scratch, double* gram,
+                     double* sum, double* sum_sq) {
   const size_t K = (size_t)n * hw, Lmax = run_length(n, hw);
   if (K == 0 || c == 0) return;
   float* partial = static_cast<float*>(scratch);
   float* rx = partial + (size_t)c * c;
+  constexpr int T = 64;  // the mirrored flush goes tile by tile, so both halves stay in cache
   for (size_t s0 = 0; s0 < K; s0 += Lmax) {
     const size_t L = std::min(Lmax, K - s0);
-    pack_run(c, hw, x, shift, s0, L, rx);
+    pack_run(c, hw, x, shift, s0, L, rx, sum, sum_sq);
     // Upper triangle only (half the flops); the lower triangle of `partial` is never read.
     cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, c, (int)L, 1.0f, rx, (int)L, 0.0f, partial, c);
-#pragma omp parallel for schedule(static) if ((size_t)c * c > (1u << 16))
-    for (int i = 0; i < c; ++i) {
-      gram[(size_t)i * c + i] += partial[(size_t)i * c + i];
-      for (int j = i + 1; j < c; ++j) {
-        const double v = partial[(size_t)i * c + j];
-        gram[(size_t)i * c + j] += v;
-        gram[(size_t)j * c + i] += v;
-      }
-    }
+    for (int bi = 0; bi < c; bi += T)
+      for (int bj = bi; bj < c; bj += T)
+        for (int i = bi; i < std::min(c, bi + T); ++i)
+          for (int j = std::max(i, bj); j < std::min(c, bj + T); ++j) {
+            const double v = partial[(size_t)i * c + j];
+            gram[(size_t)i * c + j] += v;
+            if (j != i) gram[(size_t)j * c + i] += v;
+          }
   }
 }
 
 void recenter_cross(int ca, int cb, double count, const double* sum_a, const double* delta_a,
                     const double* sum_b, const double* delta_b, double* cross) {
-#pragma omp parallel for schedule(static) if ((size_t)ca * cb > (1u << 16))
   for (int i = 0; i < ca; ++i)
     for (int j = 0; j < cb; ++j)
       cross[(size_t)i * cb + j] += delta_a[i] * sum_b[j] + sum_a[i] * delta_b[j] + count * (delta_a[i] * delta_b[j]);
@@ -127,7 +161,6 @@ void recenter_sums(int c, double count, const double* delta, double* sum) {
 void compute_bins(int n, int c, int hw, const float* x, const float* edges, int bins, uint8_t* out) {
   check_bins(bins);
   const size_t rows = (size_t)n * c;
-#pragma omp parallel for schedule(static)
   for (size_t r = 0; r < rows; ++r) {
     const float* e = edges + (r % c) * (size_t)(bins - 2);
     const float* src = x + r * hw;
@@ -138,7 +171,6 @@ void compute_bins(int n, int c, int hw, const float* x, const float* edges, int 
 
 void accumulate_marginal_hist(int n, int c, int hw, const uint8_t* bins_x, int bins, uint64_t* counts) {
   check_bins(bins);
-#pragma omp parallel for schedule(static)
   for (int u = 0; u < c; ++u) {
     uint64_t h[kStatsMaxBins] = {};
     for (int i = 0; i < n; ++i) {
@@ -156,7 +188,7 @@ void accumulate_joint_hist(int n, int ca, int cb, int hw, const uint8_t* bins_a,
   const int cells = bins * bins;
   // Images in groups of ~16k samples, so the rows of unit i stay in cache while every j is visited.
   const int group = std::max(1, 16384 / std::max(hw, 1));
-#pragma omp parallel for schedule(dynamic)
+#pragma omp parallel for schedule(dynamic) if ((size_t)n * ca * cb * hw >= kParallelMin)
   for (int i = 0; i < ca; ++i) {
     // Four interleaved sub-histograms break the store->load chain on a popular cell (zeros).
     uint32_t h[4][kStatsMaxBins * kStatsMaxBins];
@@ -188,7 +220,6 @@ void gather_samples(int n, int c, int hw, const float* x, int count, const int* 
 
 void unit_max_per_image(int n, int c, int hw, const float* x, float* max_val, int* argmax) {
   const size_t rows = (size_t)n * c;
-#pragma omp parallel for schedule(static)
   for (size_t r = 0; r < rows; ++r) {
     const float* row = x + r * hw;
     float best = -INFINITY;

@@ -131,6 +131,18 @@ std::unique_ptr<Net> Checkpoint::make_net(const Device& dev, int max_batch) cons
   return net;
 }
 
+bool read_newest_checkpoint(const std::string& dir, Checkpoint* out) {
+  for (const std::string& path : list_checkpoints(dir)) {
+    try {
+      *out = read_checkpoint(path);
+      return true;
+    } catch (const InputError& e) {
+      std::fprintf(stderr, "warning: %s; trying the previous checkpoint\n", e.what());
+    }
+  }
+  return false;
+}
+
 std::string checkpoint_name(long long iteration) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "ckpt-%09lld.bin", iteration);

@@ -55,6 +55,9 @@ Checkpoint read_checkpoint(const std::string& path);
 
 // Checkpoints in a run folder (ckpt-<iteration>.bin), newest first.
 std::vector<std::string> list_checkpoints(const std::string& dir);
+// The newest checkpoint of a run folder that reads back intact; damaged ones are reported on
+// stderr and skipped. False when the folder has none.
+bool read_newest_checkpoint(const std::string& dir, Checkpoint* out);
 std::string checkpoint_name(long long iteration);
 
 }  // namespace cvg

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # make demo: trains the two default nets (alexnet-mini, seeds 1 and 2, Fashion-MNIST) unless
-# they are already trained, then compares them with bin/correlate (matching table) and bin/align
-# (sparse prediction, spectral groups, CKA/CCA/Procrustes).
+# they are already trained, compares them with bin/correlate (the table), goes beyond one-to-one
+# with bin/align (sparse prediction, spectral groups, CKA/CCA/Procrustes), then draws the best and
+# worst matched units of conv1..conv5 with bin/visualize.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${RUNS:-runs}
+# Spinning OpenMP threads cost a lot on a shared 2-core machine and nothing is gained here.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 for s in 1 2; do
   dir="$runs/alexnet-mini-seed$s"
-  if ls "$dir"/ckpt-*.bin >/dev/null 2>&1 && [ -f "$dir/done" ]; then
+  if [ -f "$dir/done" ] && ls "$dir"/ckpt-*.bin >/dev/null 2>&1; then
     echo "demo: $dir already trained"
   else
     ./bin/train --seeds "$s" --out "$runs" ${TRAIN_ARGS:-} $( [ -d "$dir" ] && echo --resume )
@@ -16,3 +19,6 @@ for s in 1 2; do
 done
 ./bin/correlate "$runs/alexnet-mini-seed1" "$runs/alexnet-mini-seed2" --out "$runs/correlate" ${CORRELATE_ARGS:-}
 ./bin/align --correlate-dir "$runs/correlate" --out "$runs/align" ${ALIGN_ARGS:-}
+./bin/visualize "$runs/alexnet-mini-seed1" "$runs/alexnet-mini-seed2" --layer conv1,conv2,conv3,conv4,conv5 \
+  --correlate-dir "$runs/correlate" --out "$runs/vis"
+echo "demo: figures of the best and worst matched units in $runs/vis/<layer>/"

@@ -317,3 +317,9 @@ TEST_CASE("assign: GPU auction matches its CPU twin exactly and the exact solver
     }
 #endif
 }
+
+TEST_CASE("assign: a value range that would overflow the potentials is refused") {
+  std::vector<double> M = {-1e308, 1e308, 0, 1};
+  CHECK_THROWS_WITH_AS(assign(M.data(), 2, 2, Solver::Exact, false, Device::cpu()), doctest::Contains("too wide"),
+                       std::invalid_argument);
+}

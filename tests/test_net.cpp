@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "analysis/png.h"
 #include "analysis/trainer.h"
 #include "kernels/rng.h"
 #include "nn/checkpoint.h"
@@ -244,4 +245,44 @@ TEST_CASE("trainer: a NaN loss stops the run with a clear message, keeping the l
     std::string path = msg.substr(msg.find(opt.run_dir));
     CHECK_NOTHROW(read_checkpoint(path));
   }
+}
+
+TEST_CASE("train: CaffeNet trains on a small ImageNet-layout folder (two steps, CPU)") {
+  // A generated folder: 2 classes x 3 images of 300x260 (non-square: resize to 256 on the short
+  // side, then 227 crops), in the train/ val/ layout.
+  std::string dir = temp_dir("folder");
+  for (const char* split : {"train", "val"})
+    for (int cls = 0; cls < 2; ++cls) {
+      std::string d = dir + "/" + split + "/class" + std::to_string(cls);
+      make_dirs(d);
+      for (int i = 0; i < 3; ++i) {
+        Image img(300, 260);
+        for (int y = 0; y < img.h; ++y)
+          for (int x = 0; x < img.w; ++x) {
+            uint8_t* p = img.at(x, y);
+            p[0] = (uint8_t)(cls ? x : y), p[1] = (uint8_t)(40 * i), p[2] = (uint8_t)((x + y) * (cls + 1));
+          }
+        write_png(d + "/img" + std::to_string(i) + ".png", img);
+      }
+    }
+  auto train = open_dataset("folder:" + dir, "train");
+  auto val = open_dataset("folder:" + dir, "test");
+  REQUIRE(train->size() == 6);
+  CHECK(train->shape().c == 3);
+  CHECK(train->shape().h == 227);
+  NetConfig cfg = load_net_config("data/nets/caffenet.json");
+  TrainOptions opt;
+  opt.solver = cfg.solver;
+  opt.solver.batch = 2;
+  opt.solver.max_iter = 2;
+  opt.quiet = true;
+  opt.loader_threads = 1;
+  opt.run_dir = dir + "/run";
+  TrainResult r = train_net(cfg, *train, val.get(), Device::cpu(), opt);
+  CHECK(r.iterations == 2);
+  CHECK(std::isfinite(r.train_loss));
+  // fc8 has as many outputs as the folder has classes, and the checkpoint reads back.
+  Checkpoint ck = read_checkpoint(r.checkpoint);
+  CHECK(ck.classes == 2);
+  CHECK(ck.params().back().shape == std::vector<int>{2});
 }

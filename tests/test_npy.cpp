@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -15,10 +16,15 @@ using namespace cvg;
 
 namespace {
 
+// Files go to a per-process folder, removed when the test binary exits.
+struct TempDir {
+  std::string path = "/tmp/cvg_test_npy_" + std::to_string(::getpid());
+  ~TempDir() { std::filesystem::remove_all(path); }
+};
 std::string temp_path(const std::string& name) {
-  std::string dir = "/tmp/cvg_test_npy_" + std::to_string(::getpid());
-  make_dirs(dir);
-  return dir + "/" + name;
+  static TempDir dir;
+  make_dirs(dir.path);
+  return dir.path + "/" + name;
 }
 
 // A .npy file assembled by hand (the way numpy writes it), so the reader is checked against the

@@ -104,8 +104,7 @@ const Reference& reference() {
       for (int i = 0; i < n; ++i) {
         for (int u = 0; u < U; ++u)
           for (int p = 0; p < hw; ++p) D[(size_t)u * hw + p] = (double)row(i, u)[p] - r.mean[u];
-#pragma omp parallel for schedule(dynamic)
-        for (int u = 0; u < U; ++u)
+        for (int u = 0; u < U; ++u)  // serial: OpenMP regions per image cost more than they save here
           for (int v = u; v < U; ++v) {
             const double* x = &D[(size_t)u * hw];
             const double* y = &D[(size_t)v * hw];
@@ -223,9 +222,10 @@ struct CrossCase {
   int n, ca, cb, hw;
 };
 // Odd sizes: partial 64-tiles, runs crossing image boundaries (K = 4500 > 4096), fc (hw = 1),
+// maps smaller than a 16-sample GPU tile (hw = 3, 9),
 // one-split and many-split GPU launches.
 const CrossCase kCrossCases[] = {{3, 70, 65, 1500}, {37, 5, 3, 1}, {300, 130, 67, 1}, {4, 130, 130, 200},
-                                 {25, 130, 17, 300}, {1, 1, 1, 1}};
+                                 {25, 130, 17, 300}, {1, 1, 1, 1}, {40, 20, 30, 9}, {7, 66, 70, 3}, {2000, 9, 7, 3}};
 
 std::vector<float> shifted_randn(size_t count, uint64_t seed, float mean, float std) {
   return test::randn(count, seed, std, mean);
@@ -295,7 +295,8 @@ TEST_CASE("stats: cross-products, Gram and sums match naive float64 loops") {
     naive_cross(c.n, c.ca, c.ca, c.hw, a, ra, a, ra, want, scale);
     std::vector<double> gram((size_t)c.ca * c.ca, 0.0);
     scratch.resize(cpu::gram_scratch_bytes(c.n, c.ca, c.hw));
-    cpu::accumulate_gram(c.n, c.ca, c.hw, a.data(), ra.data(), scratch.data(), gram.data());
+    std::vector<double> gsum(c.ca, 0.0), gsq(c.ca, 0.0);
+    cpu::accumulate_gram(c.n, c.ca, c.hw, a.data(), ra.data(), scratch.data(), gram.data(), gsum.data(), gsq.data());
     CHECK(scaled_error(gram, want, scale, kCrossRtol) <= 1.0);
     bool symmetric = true;
     for (int i = 0; i < c.ca; ++i)
@@ -320,6 +321,9 @@ TEST_CASE("stats: cross-products, Gram and sums match naive float64 loops") {
     cpu::accumulate_sums(c.n, c.ca, c.hw, a.data(), ra.data(), sums.data(), sq.data());
     CHECK(scaled_error(sums, want_sums, abs_sums, 1e-7) <= 1.0);
     CHECK(scaled_error(sq, want_sq, want_sq, 1e-12) <= 1.0);
+    // The Gram's own pass gives the same sums (same float32 differences, float64 adds).
+    CHECK(scaled_error(gsum, want_sums, abs_sums, 1e-12) <= 1.0);
+    CHECK(scaled_error(gsq, want_sq, want_sq, 1e-12) <= 1.0);
     std::vector<double> plain(c.ca, 0.0);
     cpu::accumulate_sums(c.n, c.ca, c.hw, a.data(), nullptr, plain.data(), nullptr);  // no shift, no squares
     for (int u = 0; u < c.ca; ++u)
@@ -642,7 +646,10 @@ TEST_CASE("stats: GPU moments kernels match the CPU twin and the float64 referen
     Array<double> dgram(gpu, (size_t)c.ca * c.ca);
     dgram.zero();
     Array<char> gscratch(gpu, std::max<size_t>(1, cuda::gram_scratch_bytes(c.n, c.ca, c.hw)));
-    cuda::accumulate_gram(c.n, c.ca, c.hw, da.data(), dra.data(), gscratch.data(), dgram.data());
+    Array<double> dgsum(gpu, c.ca), dgsq(gpu, c.ca);
+    dgsum.zero(), dgsq.zero();
+    cuda::accumulate_gram(c.n, c.ca, c.hw, da.data(), dra.data(), gscratch.data(), dgram.data(), dgsum.data(),
+                          dgsq.data());
     auto gram = dgram.to_host();
     worst_gram = std::max(worst_gram, scaled_error(gram, want, scale, kCrossRtol));
     bool symmetric = true;
@@ -660,6 +667,8 @@ TEST_CASE("stats: GPU moments kernels match the CPU twin and the float64 referen
     cuda::accumulate_sums(c.n, c.ca, c.hw, da.data(), dra.data(), dsums.data(), dsq.data());
     worst_sums = std::max(worst_sums, scaled_error(dsums.to_host(), cpu_sums, abs_sums, 1e-12));
     worst_sums = std::max(worst_sums, scaled_error(dsq.to_host(), cpu_sq, cpu_sq, 1e-12));
+    worst_sums = std::max(worst_sums, scaled_error(dgsum.to_host(), cpu_sums, abs_sums, 1e-12));
+    worst_sums = std::max(worst_sums, scaled_error(dgsq.to_host(), cpu_sq, cpu_sq, 1e-12));
     Array<double> dplain(gpu, c.ca);
     dplain.zero();
     std::vector<double> plain(c.ca, 0.0);

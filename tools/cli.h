@@ -102,6 +102,19 @@ class Args {
   std::vector<std::string> positional_;
 };
 
+// "a,b,,c" -> {"a", "b", "c"}
+inline std::vector<std::string> split_list(const std::string& s, char sep = ',') {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t end = s.find(sep, start);
+    if (end == std::string::npos) end = s.size();
+    if (end > start) out.push_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
 // Runs a tool's body with the exit-code convention: usage and input errors -> 2, anything else -> 1,
 // each as one line "error: ..." on stderr.
 inline int run_main(const std::function<int()>& body) {

@@ -16,27 +16,13 @@
 using namespace cvg;
 using json = nlohmann::json;
 
-static std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  for (std::string t; std::getline(ss, t, ',');)
-    if (!t.empty()) out.push_back(t);
-  return out;
-}
-
 // A run folder means its newest intact checkpoint; a file is taken as it is.
 static Checkpoint open_run(const std::string& path) {
   if (path.size() >= 4 && path.substr(path.size() - 4) == ".bin") return read_checkpoint(path);
-  std::vector<std::string> ck = list_checkpoints(path);
-  if (ck.empty()) throw InputError(path + ": no checkpoints here (expected ckpt-*.bin; train with bin/train first)");
-  for (const std::string& c : ck) {
-    try {
-      return read_checkpoint(c);
-    } catch (const InputError& e) {
-      std::fprintf(stderr, "warning: %s; using the previous checkpoint\n", e.what());
-    }
-  }
-  throw InputError(path + ": no intact checkpoint");
+  Checkpoint ck;
+  if (!read_newest_checkpoint(path, &ck))
+    throw InputError(path + ": no intact checkpoint here (expected ckpt-*.bin; train with bin/train first)");
+  return ck;
 }
 
 static void write_vec(const std::string& path, const std::vector<double>& v, std::vector<size_t> shape) { write_npy(path, v.data(), shape); }
@@ -84,8 +70,8 @@ int main(int argc, char** argv) {
     if (std::vector<int>{s.c, s.h, s.w} != cks[0].input) throw InputError(spec + ": images do not have the shape the nets were trained on");
 
     CorrelateOptions opt;
-    opt.layers = split_list(a.str("layers"));
-    opt.mi_layers = a.str("mi-layers") == "none" ? std::vector<std::string>{} : split_list(a.str("mi-layers"));
+    opt.layers = cli::split_list(a.str("layers"));
+    opt.mi_layers = a.str("mi-layers") == "none" ? std::vector<std::string>{} : cli::split_list(a.str("mi-layers"));
     std::vector<std::string> layers = comparable_layers(nets, opt.layers);
     opt.mi_layers.erase(std::remove_if(opt.mi_layers.begin(), opt.mi_layers.end(),
                                        [&](const std::string& l) { return std::find(layers.begin(), layers.end(), l) == layers.end(); }),

@@ -13,10 +13,8 @@ using namespace cvg;
 
 static std::vector<uint64_t> parse_seeds(const std::string& s) {
   std::vector<uint64_t> out;
-  std::stringstream ss(s);
-  std::string tok;
-  while (std::getline(ss, tok, ',')) {
-    if (tok.empty() || tok.find_first_not_of("0123456789") != std::string::npos)
+  for (const std::string& tok : cli::split_list(s)) {
+    if (tok.find_first_not_of("0123456789") != std::string::npos)
       throw cli::UsageError("--seeds expects comma-separated non-negative integers, got '" + s + "'");
     out.push_back(std::stoull(tok));
   }

@@ -1,0 +1,315 @@
+// bin/visualize: what matched units respond to. For a layer of two nets: each unit's top-k images
+// (one pass over the data on the device), their receptive-field patches, and the deconvnet
+// projections of those activations; PNG figures in the paper's layout plus a JSON sidecar.
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "analysis/deconv.h"
+#include "analysis/matched_pairs.h"
+#include "analysis/receptive_field.h"
+#include "analysis/topk.h"
+#include "analysis/vis_figure.h"
+#include "data/dataset.h"
+#include "kernels/stats.h"
+#include "nn/checkpoint.h"
+#include "nn/io.h"
+#include "tools/cli.h"
+#include "nn/progress.h"
+
+using namespace cvg;
+using nlohmann::json;
+
+namespace {
+
+bool is_dir(const std::string& p) {
+  struct stat st;
+  return stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// A run folder (its newest intact checkpoint) or a checkpoint file.
+Checkpoint open_checkpoint(const std::string& run) {
+  if (!is_dir(run)) return read_checkpoint(run);
+  Checkpoint ck;
+  if (!read_newest_checkpoint(run, &ck)) throw InputError(run + ": no intact checkpoint (ckpt-*.bin) in this run folder");
+  return ck;
+}
+
+// The nets must be the same architecture on the same input for their units to be compared.
+void check_same_architecture(const Checkpoint& a, const Checkpoint& b) {
+  auto fail = [&](const std::string& what) {
+    throw InputError("nets differ: " + a.path + " vs " + b.path + ": " + what);
+  };
+  if (a.input != b.input) fail("input shapes differ");
+  if (a.classes != b.classes) fail("numbers of classes differ");
+  const auto &la = a.config.layers, &lb = b.config.layers;
+  if (la.size() != lb.size()) fail(std::to_string(la.size()) + " vs " + std::to_string(lb.size()) + " layers");
+  for (size_t i = 0; i < la.size(); ++i) {
+    const LayerConfig &x = la[i], &y = lb[i];
+    if (x.name != y.name || x.type != y.type || x.num_output != y.num_output || x.kernel_size != y.kernel_size ||
+        x.stride != y.stride || x.pad != y.pad || x.group != y.group)
+      fail("layer " + std::to_string(i) + " (" + x.name + " " + x.type + " vs " + y.name + " " + y.type + ") differs");
+  }
+}
+
+std::vector<int> parse_int_list(const std::string& s, const char* flag) {
+  std::vector<int> out;
+  std::stringstream ss(s);
+  std::string tok;
+  while (std::getline(ss, tok, ',')) {
+    if (tok.empty() || tok.find_first_not_of("0123456789") != std::string::npos || tok.size() > 9)
+      throw cli::UsageError(std::string("--") + flag + " expects comma-separated unit indices, got '" + s + "'");
+    out.push_back(std::stoi(tok));
+  }
+  if (out.empty()) throw cli::UsageError(std::string("--") + flag + " is empty");
+  return out;
+}
+
+struct NetSide {
+  std::string run, ckpt_path;
+  Checkpoint ck;
+  std::unique_ptr<Net> net;
+};
+
+// One layer to show: what to show, and (after the pass) each net's tables and rendered units.
+struct LayerPlan {
+  std::string name;
+  int units[2] = {0, 0};
+  std::vector<MatchedPair> best, worst;
+  std::set<int> need[2];
+  TopTable top[2];
+  std::map<int, UnitView> views[2];  // unit -> its rendered patches and projections
+};
+
+// Renders the patches and projections of `units` of one net from its top-k table.
+void render_units(Net& net, const TopTable& top, const std::set<int>& units, const std::string& layer,
+                  const Dataset& data, ProjectionMode mode, const ReceptiveField& rf, std::map<int, UnitView>& views) {
+  const ImageShape s = data.shape();
+  const Normalisation norm = data.normalisation();
+  const std::vector<float> fill = black_fill(norm, s.c);
+  std::vector<UnitAt> at;
+  std::vector<int> owner;  // request -> unit
+  std::vector<float> images;
+  for (int u : units)
+    for (const TopEntry& e : top[u]) {
+      if (e.image < 0) continue;
+      at.push_back({u, e.y, e.x});
+      owner.push_back(u);
+      images.resize(images.size() + s.size());
+      data.load((size_t)e.image, images.data() + images.size() - s.size(), false, 0);
+    }
+  for (int u : units) views[u];  // units with no images still get (empty) views
+  if (at.empty()) return;
+  Projector proj(net, layer);
+  std::vector<float> p = proj.project(images.data(), at, mode);
+  for (size_t r = 0; r < at.size(); ++r) {
+    const Window win = rf.window(at[r].y, at[r].x);
+    std::vector<float> patch = crop(images.data() + r * s.size(), s.c, s.h, s.w, win, fill.data());
+    std::vector<float> back = crop(p.data() + r * s.size(), s.c, s.h, s.w, win);
+    UnitView& v = views[owner[r]];
+    v.patches.push_back(render_input(patch.data(), s.c, win.h, win.w, norm));
+    v.projections.push_back(render_projection(back.data(), s.c, win.h, win.w));
+  }
+}
+
+json unit_json(const TopTable& top, int u) {
+  json images = json::array(), pos = json::array(), vals = json::array();
+  for (const TopEntry& e : top[u]) {
+    if (e.image < 0) continue;
+    images.push_back(e.image), pos.push_back({e.y, e.x}), vals.push_back(e.value);
+  }
+  return json{{"unit", u}, {"images", images}, {"positions", pos}, {"activations", vals}};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return cli::run_main([&] {
+    cli::Args args(
+        "visualize RUN_A RUN_B --layer L[,L2...] [options]",
+        "Shows what the units of a layer of two nets respond to. One pass over the data finds, for every\n"
+        "unit, the k images that excite it most (each image once, at its strongest position). Each\n"
+        "activation is cropped to the unit's receptive field (zero-filled past the border: black) and\n"
+        "projected back to pixel space (--mode deconv: Zeiler & Fergus's deconvnet, LRN skipped; guided:\n"
+        "guided backpropagation; gradient: the plain gradient), shown around mid grey, scaled per patch.\n"
+        "RUN_A/RUN_B: run folders (newest checkpoint) or checkpoint files of the same architecture.\n"
+        "Figures (OUT/<layer>/): best_<mode>.png and worst_<mode>.png, one column per matched pair (from\n"
+        "--correlate-dir: <layer>/between_0_1.npy and <layer>/bipartite_0_1.npy as bin/correlate writes\n"
+        "them), net A's unit above net B's, each a grid of its top patches above the grid of their\n"
+        "projections; with --units, unit_<a|b><u>_<mode>.png per unit. vis_<mode>.json lists the pairs,\n"
+        "correlations, image ids, positions and activations. Several layers (--layer conv1,conv3) share\n"
+        "one pass over the data. Exit codes: 0 ok, 1 failure, 2 bad input.");
+    args.opt("layer", "", "the layer(s) to show: conv or fc layers, comma-separated (e.g. conv3 or conv1,conv2)")
+        .opt("correlate-dir", "runs/correlate", "bin/correlate's output folder")
+        .opt("data", "", "dataset spec (default: the one net A was trained on)")
+        .opt("data-dir", "", "folder of the fashion-mnist IDX files")
+        .opt("split", "test", "train | test")
+        .opt("limit", "0", "use only the first N images of the split (0: all)")
+        .opt("best", "8", "best matched pairs to show")
+        .opt("worst", "8", "worst matched pairs to show")
+        .opt("units", "", "comma-separated units to show one PNG each (of the net --net)")
+        .opt("net", "a", "which net --units refers to: a | b")
+        .opt("mode", "deconv", "deconv | guided | gradient")
+        .opt("k", "9", "top images per unit (1..32)")
+        .opt("out", "runs/vis", "output folder")
+        .opt("device", "auto", "cpu | cuda | cuda:N | auto")
+        .opt("batch", "64", "images per forward pass")
+        .opt("threads", "2", "data-loading threads");
+    if (!args.parse(argc, argv)) return 0;
+    if (args.positional().size() != 2) throw cli::UsageError("expected two runs RUN_A RUN_B (see --help)");
+    const std::vector<std::string> layer_names = cli::split_list(args.str("layer"));
+    if (layer_names.empty()) throw cli::UsageError("--layer is required (e.g. --layer conv3)");
+    const ProjectionMode mode = parse_projection_mode(args.str("mode"));
+    const int k = (int)args.integer("k");
+    if (k < 1 || k > kStatsMaxTopK) throw cli::UsageError("--k must be 1.." + std::to_string(kStatsMaxTopK));
+    const int batch = (int)args.integer("batch");
+    if (batch < 1) throw cli::UsageError("--batch must be positive");
+    const long long best_n = args.integer("best"), worst_n = args.integer("worst"), limit = args.integer("limit");
+    if (best_n < 0 || worst_n < 0 || limit < 0) throw cli::UsageError("--best, --worst and --limit must be >= 0");
+    const bool want_units = args.given("units");
+    const bool want_pairs = !want_units || args.given("best") || args.given("worst");
+    const std::string which = args.str("net");
+    if (which != "a" && which != "b") throw cli::UsageError("--net must be a or b");
+    const int side_of_units = which == "a" ? 0 : 1;
+    const std::vector<int> units = want_units ? parse_int_list(args.str("units"), "units") : std::vector<int>{};
+
+    NetSide sides[2];
+    for (int i = 0; i < 2; ++i) {
+      sides[i].run = args.positional()[i];
+      sides[i].ck = open_checkpoint(sides[i].run);
+      sides[i].ckpt_path = sides[i].ck.path;
+    }
+    check_same_architecture(sides[0].ck, sides[1].ck);
+    const NetConfig& cfg = sides[0].ck.config;
+    std::string unit_layers;
+    for (const LayerConfig& l : cfg.layers)
+      if (l.has_params()) unit_layers += (unit_layers.empty() ? "" : ", ") + l.name;
+    for (const std::string& layer : layer_names) {
+      auto it = std::find_if(cfg.layers.begin(), cfg.layers.end(), [&](const LayerConfig& l) { return l.name == layer; });
+      if (it == cfg.layers.end())
+        throw InputError(sides[0].ckpt_path + ": net " + cfg.name + " has no layer '" + layer + "' (its unit layers: " + unit_layers + ")");
+      if (!it->has_params())
+        throw InputError(sides[0].ckpt_path + ": layer " + layer + " is a " + it->type + " layer; units live in conv and fc layers (" + unit_layers + ")");
+    }
+
+    std::string spec = args.str("data");
+    if (spec.empty()) spec = sides[0].ck.info.data_spec.empty() ? "fashion-mnist" : sides[0].ck.info.data_spec;
+    std::unique_ptr<Dataset> data = open_dataset(spec, args.str("split"), args.str("data-dir"));
+    const ImageShape s = data->shape();
+    const std::vector<int>& in = sides[0].ck.input;
+    if (in != std::vector<int>{s.c, s.h, s.w})
+      throw InputError(spec + ": images are " + std::to_string(s.c) + "x" + std::to_string(s.h) + "x" + std::to_string(s.w) +
+                       " but the nets take " + std::to_string(in[0]) + "x" + std::to_string(in[1]) + "x" + std::to_string(in[2]));
+
+    const Device dev = parse_device(args.str("device"));
+    for (NetSide& side : sides) side.net = side.ck.make_net(dev, batch);
+
+    // What to show, per layer: the pairs (read before the long pass so a missing file fails fast)
+    // and the units.
+    std::vector<LayerPlan> plans(layer_names.size());
+    for (size_t li = 0; li < plans.size(); ++li) {
+      LayerPlan& L = plans[li];
+      L.name = layer_names[li];
+      for (int i = 0; i < 2; ++i) L.units[i] = sides[i].net->units(L.name).dim(1);
+      if (want_pairs) {
+        std::vector<MatchedPair> pairs = read_matched_pairs(args.str("correlate-dir"), L.name, L.units[0], L.units[1]);
+        L.best.assign(pairs.begin(), pairs.begin() + std::min<size_t>(best_n, pairs.size()));
+        L.worst.assign(pairs.rbegin(), pairs.rbegin() + std::min<size_t>(worst_n, pairs.size()));  // worst first
+      }
+      for (int u : units)
+        if (u >= L.units[side_of_units])
+          throw cli::UsageError("--units: unit " + std::to_string(u) + " out of range: " + L.name + " has " +
+                                std::to_string(L.units[side_of_units]) + " units");
+      for (const auto* list : {&L.best, &L.worst})
+        for (const MatchedPair& p : *list) L.need[0].insert(p.a), L.need[1].insert(p.b);
+      for (int u : units) L.need[side_of_units].insert(u);
+    }
+
+    // The pass: top-k of every unit of every layer of both nets, on the device.
+    const size_t total = limit > 0 ? std::min<size_t>(limit, data->size()) : data->size();
+    std::printf("%s: %s; layers %s; top %d of %zu images on %s\n", cfg.name.c_str(), data->describe().c_str(),
+                args.str("layer").c_str(), k, total, dev.name().c_str());
+    std::fflush(stdout);  // before the progress bar on stderr
+    Progress bar("top-" + std::to_string(k) + " pass", (long long)((total + batch - 1) / batch), "img");
+    std::vector<std::vector<TopTable>> tops = topk_pass(
+        {sides[0].net.get(), sides[1].net.get()}, layer_names, *data, k, total,
+        [&](long long done, long long) { bar.update(done, (double)std::min<size_t>(done * batch, total)); },
+        (int)args.integer("threads"));
+
+    const std::string m = projection_mode_name(mode);
+    json side_json[2];
+    for (int i = 0; i < 2; ++i)
+      side_json[i] = {{"run", sides[i].run}, {"checkpoint", sides[i].ckpt_path}, {"seed", sides[i].ck.info.seed},
+                      {"iteration", sides[i].ck.info.iteration}};
+    for (size_t li = 0; li < plans.size(); ++li) {
+      LayerPlan& L = plans[li];
+      for (int i = 0; i < 2; ++i) L.top[i] = std::move(tops[i][li]);
+      const ReceptiveField rf = receptive_field(cfg, in, L.name);
+      const Window w0 = rf.window(0, 0);
+      const int scale = display_scale(std::max(w0.h, w0.w));
+      for (int i = 0; i < 2; ++i) render_units(*sides[i].net, L.top[i], L.need[i], L.name, *data, mode, rf, L.views[i]);
+
+      const std::string dir = args.str("out") + "/" + L.name;
+      make_dirs(dir);
+      json doc = {{"layer", L.name},
+                  {"units", {L.units[0], L.units[1]}},
+                  {"mode", m},
+                  {"net", cfg.name},
+                  {"net_a", side_json[0]},
+                  {"net_b", side_json[1]},
+                  {"data", spec},
+                  {"split", args.str("split")},
+                  {"images", total},
+                  {"k", k},
+                  {"receptive_field", {{"size", rf.whole_input ? std::max(w0.h, w0.w) : rf.size}, {"jump", rf.jump},
+                                       {"offset", rf.offset}, {"whole_input", rf.whole_input}, {"exact", rf.exact}}},
+                  {"display_scale", scale},
+                  {"layout", "pair figures: one column per pair, left to right in the listed order; in each column net A's "
+                             "unit above net B's (split by a grey rule); each unit: its top patches (row-major, best first) "
+                             "above their projections in the same order. Patches are zero-filled (black) past the image "
+                             "border; projections are scaled per patch, mid grey = 0."}};
+      auto pairs_json = [&](const std::vector<MatchedPair>& list) {
+        json arr = json::array();
+        for (size_t r = 0; r < list.size(); ++r)
+          arr.push_back({{"rank", r}, {"unit_a", list[r].a}, {"unit_b", list[r].b}, {"correlation", list[r].correlation},
+                         {"a", unit_json(L.top[0], list[r].a)}, {"b", unit_json(L.top[1], list[r].b)}});
+        return arr;
+      };
+      auto write_pairs = [&](const std::vector<MatchedPair>& list, const std::string& name) {
+        std::vector<std::pair<UnitView, UnitView>> cols;
+        for (const MatchedPair& p : list) cols.emplace_back(L.views[0][p.a], L.views[1][p.b]);
+        const std::string path = dir + "/" + name + "_" + m + ".png";
+        write_png(path, pairs_figure(cols, k, scale));
+        std::printf("wrote %s (%zu pairs, correlation %.3f .. %.3f)\n", path.c_str(), list.size(),
+                    list.empty() ? 0.0 : list.front().correlation, list.empty() ? 0.0 : list.back().correlation);
+      };
+      if (want_pairs) {
+        doc["best"] = pairs_json(L.best), doc["worst"] = pairs_json(L.worst);
+        write_pairs(L.best, "best");
+        write_pairs(L.worst, "worst");
+      }
+      if (want_units) {
+        json arr = json::array();
+        for (int u : units) {
+          const std::string path = dir + "/unit_" + which + std::to_string(u) + "_" + m + ".png";
+          write_png(path, unit_block(L.views[side_of_units][u], k, scale));
+          json j = unit_json(L.top[side_of_units], u);
+          j["net"] = which;
+          arr.push_back(j);
+          std::printf("wrote %s\n", path.c_str());
+        }
+        doc["shown_units"] = arr;
+      }
+      const std::string jpath = dir + "/vis_" + m + ".json";
+      write_file_atomic(jpath, doc.dump(1) + "\n");
+      std::printf("wrote %s\n", jpath.c_str());
+    }
+    return 0;
+  });
+}
