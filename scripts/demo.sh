@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make demo: trains the two default nets (alexnet-mini, seeds 1 and 2, Fashion-MNIST) unless
-# they are already trained, compares them with bin/correlate (the table), then draws the best and
+# they are already trained, compares them with bin/correlate (the table), goes beyond one-to-one
+# with bin/align (sparse prediction, spectral groups, CKA/CCA/Procrustes), then draws the best and
 # worst matched units of conv1..conv5 with bin/visualize.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,7 @@ for s in 1 2; do
   fi
 done
 ./bin/correlate "$runs/alexnet-mini-seed1" "$runs/alexnet-mini-seed2" --out "$runs/correlate" ${CORRELATE_ARGS:-}
+./bin/align --correlate-dir "$runs/correlate" --out "$runs/align" ${ALIGN_ARGS:-}
 ./bin/visualize "$runs/alexnet-mini-seed1" "$runs/alexnet-mini-seed2" --layer conv1,conv2,conv3,conv4,conv5 \
   --correlate-dir "$runs/correlate" --out "$runs/vis"
 echo "demo: figures of the best and worst matched units in $runs/vis/<layer>/"
