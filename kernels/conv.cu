@@ -23,20 +23,15 @@ namespace {
 constexpr int64_t kColBudget = int64_t(1) << 25;  // 128 MiB of im2col per chunk at most
 constexpr int kWeightSplits = 16;
 
-struct Plan {
-  int cg, kg, oh, ow, P, ckk;
-  bool direct;      // 1x1, stride 1, no pad: the input is its own im2col
+struct Plan : ConvDims {
   int64_t col_img;  // im2col floats per image (all groups)
   int nb;           // images per chunk
   int ips, splits;  // backward-weights: images per partial sum within a chunk, partials
 };
 
 Plan plan_of(const ConvGeom& g, const char* who) {
-  check_conv_geom(g, who);
   Plan d;
-  d.cg = g.c / g.groups, d.kg = g.k / g.groups, d.oh = g.out_h(), d.ow = g.out_w();
-  d.P = d.oh * d.ow, d.ckk = d.cg * g.kh * g.kw;
-  d.direct = g.kh == 1 && g.kw == 1 && g.stride == 1 && g.pad == 0;
+  static_cast<ConvDims&>(d) = conv_dims(g, who);
   d.col_img = d.direct ? 0 : (int64_t)g.c * g.kh * g.kw * d.P;
   int64_t nb = d.direct ? g.n : std::max<int64_t>(1, kColBudget / d.col_img);
   nb = std::min<int64_t>({nb, g.n, 65535 / g.groups});  // grid.z = images x groups <= 65535

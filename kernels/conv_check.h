@@ -1,4 +1,5 @@
-// Geometry validation shared by both conv twins: a bad ConvGeom gives a one-line error, not a crash.
+// Geometry shared by both conv twins: validation (a bad ConvGeom gives a one-line error, not a
+// crash) and the sizes of the GEMMs both twins build on.
 #pragma once
 #include <stdexcept>
 #include <string>
@@ -18,6 +19,22 @@ inline void check_conv_geom(const ConvGeom& g, const char* who) {
   if (g.h + 2 * g.pad < g.kh || g.w + 2 * g.pad < g.kw)
     fail("kernel " + std::to_string(g.kh) + "x" + std::to_string(g.kw) + " larger than padded input " +
          std::to_string(g.h + 2 * g.pad) + "x" + std::to_string(g.w + 2 * g.pad));
+}
+
+// Per-group GEMM sizes: y[group] (kg x P) = W[group] (kg x ckk) * col[group] (ckk x P).
+struct ConvDims {
+  int cg, kg, oh, ow, P, ckk;  // per-group channels in/out, output size, positions, patch length
+  bool direct;                 // 1x1, stride 1, no pad: the input is its own im2col
+};
+
+// Validates g (errors name `who`) and derives its GEMM sizes.
+inline ConvDims conv_dims(const ConvGeom& g, const char* who) {
+  check_conv_geom(g, who);
+  ConvDims d;
+  d.cg = g.c / g.groups, d.kg = g.k / g.groups, d.oh = g.out_h(), d.ow = g.out_w();
+  d.P = d.oh * d.ow, d.ckk = d.cg * g.kh * g.kw;
+  d.direct = g.kh == 1 && g.kw == 1 && g.stride == 1 && g.pad == 0;
+  return d;
 }
 
 }  // namespace cvg

@@ -19,19 +19,14 @@ namespace {
 
 constexpr int kWeightChunks = 16;  // partial sums for backward-weights; fixed so threads don't matter
 
-struct Dims {
-  int cg, kg, oh, ow, P, ckk;  // per-group channels in/out, output size, positions, patch length
-  bool direct;                 // 1x1, stride 1, no pad: the input is its own im2col
+struct Dims : ConvDims {
   size_t col;                  // im2col floats per thread
   int threads, chunks;
 };
 
 Dims dims_of(const ConvGeom& g, const char* who) {
-  check_conv_geom(g, who);
   Dims d;
-  d.cg = g.c / g.groups, d.kg = g.k / g.groups, d.oh = g.out_h(), d.ow = g.out_w();
-  d.P = d.oh * d.ow, d.ckk = d.cg * g.kh * g.kw;
-  d.direct = g.kh == 1 && g.kw == 1 && g.stride == 1 && g.pad == 0;
+  static_cast<ConvDims&>(d) = conv_dims(g, who);
   d.col = d.direct ? 0 : (size_t)d.ckk * d.P;
   d.threads = std::max(1, omp_get_max_threads());
   d.chunks = std::min(g.n, kWeightChunks);
