@@ -1,6 +1,6 @@
-// CPU twin of the convolution: im2col + OpenBLAS sgemm per image and group, OpenMP over the batch.
-// Each thread owns one slice of the workspace (its im2col buffer), OpenBLAS runs single-threaded
-// inside (kernels/cpu_blas.h). Results do not depend on the number of threads:
+// CPU twin of the convolution: im2col + a single-threaded GEMM per image and group (kernels/cpu_gemm.h:
+// our AVX-512 kernels, or OpenBLAS), OpenMP over the batch. Each thread owns one slice of the
+// workspace (its im2col buffer); a layer's weights are packed for the GEMM once per call. Results do not depend on the number of threads:
 //  - forward and backward-data: each image is computed by one thread, start to finish;
 //  - backward-weights: the batch is cut into a FIXED number of chunks (min(n, kWeightChunks)), each
 //    chunk summed image by image into its own partial dw/db, and the partials added in chunk order.
@@ -9,27 +9,35 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "kernels/conv.h"
 #include "kernels/conv_check.h"
-#include "kernels/cpu_blas.h"
+#include "kernels/cpu_gemm.h"
 
 namespace cvg::cpu {
 namespace {
 
 constexpr int kWeightChunks = 16;  // partial sums for backward-weights; fixed so threads don't matter
+// Backward-weights sums over output positions (the GEMM's k). Where an image has fewer than this,
+// several images of a chunk go into one GEMM: a dot product over 49 positions is mostly overhead.
+constexpr int kWeightMinK = 256;
 
 struct Dims : ConvDims {
-  size_t col;                  // im2col floats per thread
+  int wblock;                  // images per backward-weights GEMM
+  size_t col;                  // workspace floats per thread: im2col of wblock images (+ their dy)
   int threads, chunks;
 };
 
 Dims dims_of(const ConvGeom& g, const char* who) {
   Dims d;
   static_cast<ConvDims&>(d) = conv_dims(g, who);
-  d.col = d.direct ? 0 : (size_t)d.ckk * d.P;
   d.threads = std::max(1, omp_get_max_threads());
   d.chunks = std::min(g.n, kWeightChunks);
+  const int max_chunk = d.chunks ? (g.n + d.chunks - 1) / d.chunks : 1;
+  d.wblock = std::max(1, std::min(max_chunk, (kWeightMinK + d.P - 1) / std::max(d.P, 1)));
+  const size_t one = d.direct ? 0 : (size_t)d.ckk * d.P;
+  d.col = d.wblock == 1 ? one : (size_t)d.wblock * d.P * (d.ckk + g.k);
   return d;
 }
 
@@ -41,13 +49,14 @@ inline void valid_range(int j, int w, int ow, int stride, int pad, int& lo, int&
   lo = std::min(lo, hi);
 }
 
-// col[(c*kh + i)*kw + j][oy*ow + ox] = x[c][oy*s - pad + i][ox*s - pad + j], zero outside.
-void im2col(const float* x, int cg, int h, int w, const ConvGeom& g, int oh, int ow, float* col) {
+// col[(c*kh + i)*kw + j][oy*ow + ox] = x[c][oy*s - pad + i][ox*s - pad + j], zero outside; col's
+// rows are ld floats apart (oh*ow for one image, more when several images share the matrix).
+void im2col(const float* x, int cg, int h, int w, const ConvGeom& g, int oh, int ow, float* col, size_t ld) {
   const int s = g.stride, p = g.pad;
   for (int c = 0; c < cg; ++c)
     for (int i = 0; i < g.kh; ++i)
       for (int j = 0; j < g.kw; ++j) {
-        float* row = col + ((size_t)(c * g.kh + i) * g.kw + j) * oh * ow;
+        float* row = col + ((size_t)(c * g.kh + i) * g.kw + j) * ld;
         int lo, hi;
         valid_range(j, w, ow, s, p, lo, hi);
         for (int oy = 0; oy < oh; ++oy, row += ow) {
@@ -93,7 +102,8 @@ size_t conv_workspace_floats(const ConvGeom& g) {
 
 void conv_forward(const ConvGeom& g, const float* x, const float* w, const float* b, float* y, float* ws) {
   const Dims d = dims_of(g, "conv_forward");
-  blas_single_threaded();
+  std::vector<GemmLhs> wg;  // W_g: kg x ckk
+  for (int gr = 0; gr < g.groups; ++gr) wg.emplace_back(false, d.kg, d.ckk, w + (size_t)gr * d.kg * d.ckk, d.ckk);
 #pragma omp parallel for schedule(static) num_threads(d.threads)
   for (int img = 0; img < g.n; ++img) {
     float* col = ws + omp_get_thread_num() * d.col;
@@ -101,9 +111,8 @@ void conv_forward(const ConvGeom& g, const float* x, const float* w, const float
       const float* xg = x + ((size_t)img * g.c + (size_t)gr * d.cg) * g.h * g.w;
       float* yg = y + ((size_t)img * g.k + (size_t)gr * d.kg) * d.P;
       const float* B = xg;
-      if (!d.direct) im2col(xg, d.cg, g.h, g.w, g, d.oh, d.ow, col), B = col;
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, d.kg, d.P, d.ckk, 1.0f,
-                  w + (size_t)gr * d.kg * d.ckk, d.ckk, B, d.P, 0.0f, yg, d.P);
+      if (!d.direct) im2col(xg, d.cg, g.h, g.w, g, d.oh, d.ow, col, d.P), B = col;
+      wg[gr].times(d.P, B, d.P, 0.0f, yg, d.P);
       if (b)
         for (int o = 0; o < d.kg; ++o) {
           const float bo = b[gr * d.kg + o];
@@ -116,7 +125,8 @@ void conv_forward(const ConvGeom& g, const float* x, const float* w, const float
 
 void conv_backward_data(const ConvGeom& g, const float* dy, const float* w, float* dx, float* ws) {
   const Dims d = dims_of(g, "conv_backward_data");
-  blas_single_threaded();
+  std::vector<GemmLhs> wt;  // W_g^T: ckk x kg
+  for (int gr = 0; gr < g.groups; ++gr) wt.emplace_back(true, d.ckk, d.kg, w + (size_t)gr * d.kg * d.ckk, d.ckk);
 #pragma omp parallel for schedule(static) num_threads(d.threads)
   for (int img = 0; img < g.n; ++img) {
     float* col = ws + omp_get_thread_num() * d.col;
@@ -124,8 +134,7 @@ void conv_backward_data(const ConvGeom& g, const float* dy, const float* w, floa
       float* dxg = dx + ((size_t)img * g.c + (size_t)gr * d.cg) * g.h * g.w;
       const float* dyg = dy + ((size_t)img * g.k + (size_t)gr * d.kg) * d.P;
       // col = W_g^T dy_g: [ckk x kg] * [kg x P]
-      cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, d.ckk, d.P, d.kg, 1.0f,
-                  w + (size_t)gr * d.kg * d.ckk, d.ckk, dyg, d.P, 0.0f, d.direct ? dxg : col, d.P);
+      wt[gr].times(d.P, dyg, d.P, 0.0f, d.direct ? dxg : col, d.P);
       if (!d.direct) {
         std::fill(dxg, dxg + (size_t)d.cg * g.h * g.w, 0.0f);
         col2im(col, d.cg, g.h, g.w, g, d.oh, d.ow, dxg);
@@ -137,7 +146,6 @@ void conv_backward_data(const ConvGeom& g, const float* dy, const float* w, floa
 void conv_backward_weights(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db,
                            float* ws) {
   const Dims d = dims_of(g, "conv_backward_weights");
-  blas_single_threaded();
   const size_t wsz = g.w_size(), part_sz = wsz + g.k;
   float* parts = ws + d.threads * d.col;  // chunk c: dw partial [wsz], then db partial [k]
 #pragma omp parallel for schedule(static, 1) num_threads(d.threads)
@@ -147,17 +155,35 @@ void conv_backward_weights(const ConvGeom& g, const float* x, const float* dy, f
     float* pdb = pdw + wsz;
     const int first = (int)((long long)g.n * ch / d.chunks), last = (int)((long long)g.n * (ch + 1) / d.chunks);
     std::fill(pdb, pdb + g.k, 0.0f);
-    for (int img = first; img < last; ++img) {
+    for (int img0 = first; img0 < last; img0 += d.wblock) {
+      const int nb = std::min(d.wblock, last - img0);
+      const size_t K = (size_t)nb * d.P;  // the GEMM's k: positions of nb images side by side
+      // One image: its im2col and dy as they are. Several: both copied into [rows][K] matrices.
+      float* dyb = col + (size_t)d.wblock * d.P * d.ckk;
+      if (nb > 1)
+        for (int b = 0; b < nb; ++b)
+          for (int o = 0; o < g.k; ++o)
+            std::copy_n(dy + ((size_t)(img0 + b) * g.k + o) * d.P, d.P, dyb + o * K + (size_t)b * d.P);
       for (int gr = 0; gr < g.groups; ++gr) {
-        const float* xg = x + ((size_t)img * g.c + (size_t)gr * d.cg) * g.h * g.w;
-        const float* dyg = dy + ((size_t)img * g.k + (size_t)gr * d.kg) * d.P;
-        const float* B = xg;
-        if (!d.direct) im2col(xg, d.cg, g.h, g.w, g, d.oh, d.ow, col), B = col;
-        // dw_g (+)= dy_g col^T: [kg x P] * [P x ckk]; the chunk's first image overwrites.
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, d.kg, d.ckk, d.P, 1.0f, dyg, d.P, B, d.P,
-                    img == first ? 0.0f : 1.0f, pdw + (size_t)gr * d.kg * d.ckk, d.ckk);
+        const float* B = x + ((size_t)img0 * g.c + (size_t)gr * d.cg) * g.h * g.w;  // direct, one image
+        if (!d.direct || nb > 1) {
+          for (int b = 0; b < nb; ++b) {
+            const float* xg = x + ((size_t)(img0 + b) * g.c + (size_t)gr * d.cg) * g.h * g.w;
+            if (d.direct)
+              for (int c = 0; c < d.cg; ++c) std::copy_n(xg + (size_t)c * d.P, d.P, col + c * K + (size_t)b * d.P);
+            else
+              im2col(xg, d.cg, g.h, g.w, g, d.oh, d.ow, col + (size_t)b * d.P, K);
+          }
+          B = col;
+        }
+        const float* A = nb > 1 ? dyb + (size_t)gr * d.kg * K : dy + ((size_t)img0 * g.k + (size_t)gr * d.kg) * d.P;
+        // dw_g (+)= dy_g col^T: [kg x K] * [K x ckk]; the chunk's first block overwrites.
+        gemm_nt(d.kg, d.ckk, (int)K, A, (int)K, B, (int)K, img0 == first ? 0.0f : 1.0f,
+                pdw + (size_t)gr * d.kg * d.ckk, d.ckk);
       }
-      if (db) {
+    }
+    if (db)  // per image, in order
+      for (int img = first; img < last; ++img) {
         const float* dyi = dy + (size_t)img * g.k * d.P;
         for (int o = 0; o < g.k; ++o) {
           float s = 0;
@@ -165,7 +191,6 @@ void conv_backward_weights(const ConvGeom& g, const float* x, const float* dy, f
           pdb[o] += s;
         }
       }
-    }
   }
   // Add the partials in chunk order: the same sums whatever thread computed them.
   const long long total = db ? (long long)part_sz : (long long)wsz;

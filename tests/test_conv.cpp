@@ -113,6 +113,8 @@ std::vector<ConvGeom> small_geoms() {
       geom(5, 1, 8, 8, 3, 5, 5, 1, 2, 1),    // 5x5 pad 2 on one channel
       geom(20, 2, 6, 6, 2, 3, 3, 1, 1, 1),   // more images than weight chunks (16): chunks of 1-2
       geom(1, 2, 3, 3, 2, 5, 5, 1, 1, 1),    // kernel as large as the padded input: 1x1 output
+      geom(40, 4, 6, 6, 6, 3, 3, 1, 1, 2),   // 36 positions: 2-3 images per backward-weights GEMM, groups 2
+      geom(40, 6, 5, 4, 6, 1, 1, 1, 0, 3),   // the same for 1x1 (inputs copied side by side), groups 3
   };
 }
 

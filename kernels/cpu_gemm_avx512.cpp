@@ -1,0 +1,152 @@
+// AVX-512 GEMM micro-kernels for the CPU conv twin. This file alone is compiled with -mavx512f
+// -mavx512vl (Makefile); kernels/cpu_gemm.cpp calls it only on CPUs that have both, so nothing
+// else in the build needs AVX-512.
+//
+// Why our own: the OpenBLAS that Debian ships picks AVX2 kernels on CPUs it does not know (Zen 4/5),
+// and some environments pin it there (OPENBLAS_CORETYPE) because its AVX-512 kernels misbehave on
+// them; 512-bit FMAs double the peak. Every sum runs over k in increasing order within blocks of
+// kKc, the blocks added in order, so results depend only on the shapes, never on threads.
+#include <immintrin.h>
+
+// GCC 12's own AVX-512 headers trip -Wmaybe-uninitialized (their _mm512_undefined_ps placeholder
+// inside unpack/shuffle/extract); nothing in this file reads an uninitialised value.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include <algorithm>
+
+#include "kernels/cpu_gemm_avx512.h"
+
+namespace cvg::cpu::avx512 {
+namespace {
+
+constexpr int kMr = kPanelRows;  // rows of C per micro-tile (broadcast from the packed A)
+constexpr int kNr = 32;          // columns of C per micro-tile: two 16-float vectors
+constexpr int kKc = 256;         // k per block: an A panel (8 KB) and a B strip (32 KB) stay in L1
+
+inline __mmask16 lanes(int count) {  // the first `count` of 16 lanes (count clamped to [0, 16])
+  return count >= 16 ? (__mmask16)0xFFFF : count <= 0 ? (__mmask16)0 : (__mmask16)((1u << count) - 1);
+}
+
+// C[0:mr, 0:nr] = A_panel[kc x 8] * B[kc x nr] (+ beta C). B rows are ldb apart; lanes past nr
+// are masked off on load and store, rows past mr are computed on A's zero padding and dropped.
+inline void micro_8x32(int kc, const float* a, const float* b, size_t ldb, int mr, int nr, float beta,
+                       float* c, size_t ldc) {
+  const __mmask16 m0 = lanes(nr), m1 = lanes(nr - 16);
+  __m512 lo[kMr], hi[kMr];
+#pragma GCC unroll 8
+  for (int r = 0; r < kMr; ++r) lo[r] = hi[r] = _mm512_setzero_ps();
+  for (int p = 0; p < kc; ++p, a += kMr, b += ldb) {
+    const __m512 b0 = _mm512_maskz_loadu_ps(m0, b), b1 = _mm512_maskz_loadu_ps(m1, b + 16);
+#pragma GCC unroll 8
+    for (int r = 0; r < kMr; ++r) {
+      const __m512 ar = _mm512_set1_ps(a[r]);
+      lo[r] = _mm512_fmadd_ps(ar, b0, lo[r]);
+      hi[r] = _mm512_fmadd_ps(ar, b1, hi[r]);
+    }
+  }
+  // A tile with fewer than kMr rows goes through a local copy, so that the stores below always
+  // cover kMr rows with constant indices: a loop bound of mr would make GCC keep lo/hi in memory,
+  // and store them on every k step.
+  alignas(64) float part[kMr][kNr];
+  float* dst = c;
+  size_t ld = ldc;
+  if (mr < kMr) {
+    for (int r = 0; r < mr; ++r) std::copy(c + r * ldc, c + r * ldc + nr, part[r]);
+    dst = &part[0][0], ld = kNr;
+  }
+  const __m512 vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 8
+  for (int r = 0; r < kMr; ++r) {
+    float* row = dst + r * ld;
+    if (beta != 0.0f) {
+      lo[r] = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), lo[r]);
+      hi[r] = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), hi[r]);
+    }
+    _mm512_mask_storeu_ps(row, m0, lo[r]);
+    _mm512_mask_storeu_ps(row + 16, m1, hi[r]);
+  }
+  if (mr < kMr)
+    for (int r = 0; r < mr; ++r) std::copy(part[r], part[r] + nr, c + r * ldc);
+}
+
+// The sums of four vectors, as one 4-float vector: two in-lane shuffle rounds, then the lanes.
+inline __m128 sum4(__m512 v0, __m512 v1, __m512 v2, __m512 v3) {
+  const __m512 t01 = _mm512_add_ps(_mm512_unpacklo_ps(v0, v1), _mm512_unpackhi_ps(v0, v1));
+  const __m512 t23 = _mm512_add_ps(_mm512_unpacklo_ps(v2, v3), _mm512_unpackhi_ps(v2, v3));
+  const __m512 u = _mm512_add_ps(_mm512_shuffle_ps(t01, t23, _MM_SHUFFLE(1, 0, 1, 0)),
+                                 _mm512_shuffle_ps(t01, t23, _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m256 upper = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(u), 1));  // AVX512F only
+  const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(u), upper);
+  return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+}
+
+}  // namespace
+
+size_t packed_a_floats(int m, int k) { return (size_t)(m + kMr - 1) / kMr * kMr * k; }
+
+void pack_a(bool trans, int m, int k, const float* a, int lda, float* dst) {
+  for (int i0 = 0; i0 < m; i0 += kMr) {
+    const int mr = std::min(kMr, m - i0);
+    float* panel = dst + (size_t)i0 * k;  // panel i0/kMr starts after i0/kMr full panels of kMr*k
+    for (int p = 0; p < k; ++p)
+      for (int r = 0; r < kMr; ++r)
+        panel[(size_t)p * kMr + r] =
+            r >= mr ? 0.0f : trans ? a[(size_t)p * lda + i0 + r] : a[(size_t)(i0 + r) * lda + p];
+  }
+}
+
+void gemm_packed(int m, int n, int k, const float* packed_a, const float* b, int ldb, float beta, float* c,
+                 int ldc) {
+  for (int p0 = 0; p0 < k; p0 += kKc) {
+    const int kc = std::min(kKc, k - p0);
+    const float block_beta = p0 == 0 ? beta : 1.0f;  // later k blocks add to the first one's sum
+    for (int j0 = 0; j0 < n; j0 += kNr)
+      for (int i0 = 0; i0 < m; i0 += kMr)
+        micro_8x32(kc, packed_a + (size_t)i0 * k + (size_t)p0 * kMr, b + (size_t)p0 * ldb + j0, ldb,
+                   std::min(kMr, m - i0), std::min(kNr, n - j0), block_beta, c + (size_t)i0 * ldc + j0, ldc);
+  }
+}
+
+void gemm_nt(int m, int n, int k, const float* a, int lda, const float* b, int ldb, float beta, float* c,
+             int ldc) {
+  // 4x4 tiles of C, each a set of 16 dot products vectorised along k. Rows past m or n re-read the
+  // tile's first row (always valid) and are never stored.
+  for (int j0 = 0; j0 < n; j0 += 4) {
+    const int nr = std::min(4, n - j0);
+    const float* bj[4];
+    for (int t = 0; t < 4; ++t) bj[t] = b + (size_t)(j0 + (t < nr ? t : 0)) * ldb;
+    for (int i0 = 0; i0 < m; i0 += 4) {
+      const int mr = std::min(4, m - i0);
+      const float* ai[4];
+      for (int t = 0; t < 4; ++t) ai[t] = a + (size_t)(i0 + (t < mr ? t : 0)) * lda;
+      // Every loop over r and s is unrolled so that acc stays in 16 registers.
+      __m512 acc[4][4];
+#pragma GCC unroll 16
+      for (int t = 0; t < 16; ++t) acc[t / 4][t % 4] = _mm512_setzero_ps();
+      for (int p = 0; p < k; p += 16) {
+        const __mmask16 m16 = lanes(k - p);
+        __m512 bv[4];
+#pragma GCC unroll 4
+        for (int s = 0; s < 4; ++s) bv[s] = _mm512_maskz_loadu_ps(m16, bj[s] + p);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; ++r) {
+          const __m512 av = _mm512_maskz_loadu_ps(m16, ai[r] + p);
+#pragma GCC unroll 4
+          for (int s = 0; s < 4; ++s) acc[r][s] = _mm512_fmadd_ps(av, bv[s], acc[r][s]);
+        }
+      }
+      __m128 sums[4];
+#pragma GCC unroll 4
+      for (int r = 0; r < 4; ++r) sums[r] = sum4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]);
+      const __mmask8 store = (__mmask8)((1u << nr) - 1);
+      for (int r = 0; r < mr; ++r) {
+        float* row = c + (size_t)(i0 + r) * ldc + j0;
+        __m128 v = sums[r];
+        if (beta != 0.0f) v = _mm_fmadd_ps(_mm_set1_ps(beta), _mm_maskz_loadu_ps(store, row), v);
+        _mm_mask_storeu_ps(row, store, v);
+      }
+    }
+  }
+}
+
+}  // namespace cvg::cpu::avx512
