@@ -19,6 +19,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "kernels/cpu_gemm.h"
+
 #include "bench/bench_util.h"
 #include "kernels/conv.h"
 #include "kernels/pool.h"
@@ -203,11 +205,13 @@ inline void print_table(const std::vector<std::string>& cols, const nlohmann::js
 
 inline std::string timing_range(const Timing& t) { return fmt_num(t.min_ms, "%.3g") + "-" + fmt_num(t.max_ms, "%.3g"); }
 
-// The OpenMP wait policy the CPU figures ran under (scripts/bench.sh sets passive: on a shared,
-// busy machine spinning threads burn the time slices their partners need).
-inline std::string omp_wait_policy() {
+// What the CPU figures ran under: the OpenMP wait policy (scripts/bench.sh sets passive: on a
+// shared, busy machine spinning threads burn the time slices their partners need) and the conv
+// GEMM kernels (ours on AVX-512 CPUs, OpenBLAS elsewhere or with CONVERGENT_CPU_GEMM=openblas).
+inline std::string cpu_run_conditions() {
   const char* p = std::getenv("OMP_WAIT_POLICY");
-  return p && *p ? std::string(p) : std::string("unset (GOMP spins, then sleeps)");
+  return std::string("OMP_WAIT_POLICY ") + (p && *p ? p : "unset (GOMP spins, then sleeps)") + ", conv GEMM " +
+         cpu::cpu_gemm_kernels();
 }
 
 // The system's 1-minute load average (the CPU figures are only as quiet as the machine).

@@ -600,13 +600,13 @@ int main(int argc, char** argv) {
       std::string torch = args.on("no-torch") ? "" : torch_baselines(res, s, tmpdir);
       json cpu_rows = json::array();
       for (auto& r : res) cpu_rows.push_back(r.row);
-      std::printf("\nCPU: %s, %d threads, OMP_WAIT_POLICY %s, load average %.1f at start; PyTorch: %s\n", machine_name(Device::cpu()).c_str(),
-                  s.threads, omp_wait_policy().c_str(), load, torch.empty() ? "absent" : torch.c_str());
+      std::printf("\nCPU: %s, %d threads, %s, load average %.1f at start; PyTorch: %s\n", machine_name(Device::cpu()).c_str(),
+                  s.threads, cpu_run_conditions().c_str(), load, torch.empty() ? "absent" : torch.c_str());
       std::printf("vs_naive / vs_torch = their time / ours (> 1: ours faster); check = max |ours - naive| / max |naive|\n");
       print_table({"net", "batch", "layer", "op", "ours_ms", "range", "naive_ms", "vs_naive", "torch_ms", "vs_torch", "gflop_s", "gb_s", "check"},
                   cpu_rows);
       for (auto& r : cpu_rows) rows.push_back(r);
-      note += "CPU (" + machine_name(Device::cpu()) + ", " + std::to_string(s.threads) + " threads, OMP_WAIT_POLICY " + omp_wait_policy() +
+      note += "CPU (" + machine_name(Device::cpu()) + ", " + std::to_string(s.threads) + " threads, " + cpu_run_conditions() +
               ", load average " + fmt_num(load, "%.1f") +
               " at start): CaffeNet at batch " + std::to_string(nets[1].cpu_batches[0]) +
               " to keep the run short. naive = textbook loops, single-threaded; on conv/fc timed on a subset of the batch "

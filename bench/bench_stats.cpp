@@ -187,7 +187,7 @@ int main(int argc, char** argv) {
         rows.push_back(stats_pass("data/nets/alexnet-mini.json", 10, 64, Device::cpu(), bud, 0.30));
         omp_set_num_threads(threads);
       }
-      note += "CPU: " + machine_name(Device::cpu()) + ", " + std::to_string(threads) + " threads, OMP_WAIT_POLICY " + omp_wait_policy() +
+      note += "CPU: " + machine_name(Device::cpu()) + ", " + std::to_string(threads) + " threads, " + cpu_run_conditions() +
               ", load average " + fmt_num(load, "%.1f") +
               " at start; alexnet-mini at batch 64, CaffeNet shapes at batch " + std::to_string(caffe_batch) +
               ". Ours runs as the engine does: OpenMP threads, OpenBLAS single-threaded inside them (kernels/cpu_blas.h); the "
@@ -233,8 +233,8 @@ int main(int argc, char** argv) {
     print_table({"device", "net", "layer", "batch", "units", "samples", "ours_ms", "range", "baseline", "base_ms", "vs_base", "gflop_s",
                  "base_gflop_s", "of_peak"},
                 a);
-    std::printf("\n(b) statistics pass vs forward pass (two nets, every unit layer); OMP_WAIT_POLICY %s, load average %.1f at start\n",
-                omp_wait_policy().c_str(), load);
+    std::printf("\n(b) statistics pass vs forward pass (two nets, every unit layer); %s, load average %.1f at start\n",
+                cpu_run_conditions().c_str(), load);
     print_table({"device", "net", "batch", "threads", "forward_ms", "range", "with_stats_ms", "with_stats_range", "stats_cost", "target", "meets_target"}, b);
     if (args.given("out") && !args.str("out").empty()) {
       const std::string out = args.str("out");

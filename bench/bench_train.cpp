@@ -148,13 +148,13 @@ int main(int argc, char** argv) {
     const std::vector<std::string> cols = {"device", "net", "batch", "pass", "ours_ms", "range", "ours_img_s",
                                            "torch_ms", "torch_range", "torch_img_s", "vs_torch"};
     std::printf("\ntraining step and forward pass: vs_torch = our images/s / PyTorch's (> 1: ours faster)\n");
-    std::printf("CPU: %s, %d threads, OMP_WAIT_POLICY %s, load average %.1f at start; PyTorch %s\n", machine_name(Device::cpu()).c_str(),
-                threads, omp_wait_policy().c_str(), load,
+    std::printf("CPU: %s, %d threads, %s, load average %.1f at start; PyTorch %s\n", machine_name(Device::cpu()).c_str(),
+                threads, cpu_run_conditions().c_str(), load,
                 torch_version.empty() ? "absent" : torch_version.c_str());
     print_table(cols, rows);
     std::string note = "Images/s of a training step (forward + backward + SGD momentum) and a forward-only pass, input already on the device. ";
     if (ran_cpu)
-      note += "CPU: " + machine_name(Device::cpu()) + ", " + std::to_string(threads) + " threads for both, OMP_WAIT_POLICY " + omp_wait_policy() +
+      note += "CPU: " + machine_name(Device::cpu()) + ", " + std::to_string(threads) + " threads for both, " + cpu_run_conditions() +
               ", load average " + fmt_num(load, "%.1f") +
               " at start; CaffeNet at batch " + std::to_string(cpu_caffe) + " on the CPU to keep the run short. ";
     if (sections.size() > (ran_cpu ? 1u : 0u))
