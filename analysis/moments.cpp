@@ -1,5 +1,7 @@
 #include "analysis/moments.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -154,21 +156,44 @@ void MomentAccumulator::add_batch(const std::vector<const float*>& acts, int n, 
       sum_[p].zero(), sum_sq_[p].zero();
     }
   }
+  // The products: each net's Gram matrix and each pair's cross-products, independent jobs (pair
+  // index q > p; q < 0 for net p's Gram). Crosses first: they are the largest.
+  struct Job {
+    int p, q, pair;
+  };
+  std::vector<Job> jobs;
   size_t need = 0;
-  for (int p = 0; p < k; ++p) {
-    need = std::max(need, CVG_STATS_CALL(dev_, gram_scratch_bytes, n, units_[p], hw));
-    for (int q = p + 1; q < k; ++q)
+  for (int p = 0, pair = 0; p < k; ++p)
+    for (int q = p + 1; q < k; ++q, ++pair) {
+      jobs.push_back({p, q, pair});
       need = std::max(need, CVG_STATS_CALL(dev_, cross_scratch_bytes, n, units_[p], units_[q], hw));
+    }
+  for (int p = 0; p < k; ++p) {
+    jobs.push_back({p, -1, -1});
+    need = std::max(need, CVG_STATS_CALL(dev_, gram_scratch_bytes, n, units_[p], hw));
   }
-  if (scratch_.size() < need) scratch_ = Array<char>(dev_, need);
-  for (int p = 0; p < k; ++p)
-    CVG_STATS_CALL(dev_, accumulate_gram, n, units_[p], hw, acts[p], shift_[p].data(), scratch_.data(),
-                   gram_[p].data(), sum_[p].data(), sum_sq_[p].data());
-  int pair = 0;
-  for (int p = 0; p < k; ++p)
-    for (int q = p + 1; q < k; ++q, ++pair)
-      CVG_STATS_CALL(dev_, accumulate_cross, n, units_[p], units_[q], hw, acts[p], shift_[p].data(), acts[q],
-                     shift_[q].data(), scratch_.data(), cross_[pair].data());
+  // On the CPU, with a job for every thread, the jobs run side by side, one thread and one scratch
+  // slot each: one OpenMP region per layer, where sharing each job's steps costs a region and its
+  // barriers per 4096-sample run (a sleeping pool's wake-ups cost more than conv1's runs). A job is
+  // computed the same way on any thread, so the sums do not depend on the thread count.
+  const int threads = omp_get_max_threads();
+  const bool side_by_side = !dev_.is_cuda() && threads > 1 && (int)jobs.size() >= threads;
+  const size_t slots = side_by_side ? threads : 1;
+  if (scratch_.size() < need * slots) scratch_ = Array<char>(dev_, need * slots);
+  auto run = [&](const Job& j, char* scratch) {
+    if (j.q < 0)
+      CVG_STATS_CALL(dev_, accumulate_gram, n, units_[j.p], hw, acts[j.p], shift_[j.p].data(), scratch,
+                     gram_[j.p].data(), sum_[j.p].data(), sum_sq_[j.p].data());
+    else
+      CVG_STATS_CALL(dev_, accumulate_cross, n, units_[j.p], units_[j.q], hw, acts[j.p], shift_[j.p].data(),
+                     acts[j.q], shift_[j.q].data(), scratch, cross_[j.pair].data());
+  };
+  if (side_by_side) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    for (size_t i = 0; i < jobs.size(); ++i) run(jobs[i], scratch_.data() + need * omp_get_thread_num());
+  } else {
+    for (const Job& j : jobs) run(j, scratch_.data());
+  }
   count_ += (double)n * hw;
   ++batches_;
   if (batches_ >= 2 && (batches_ & (batches_ - 1)) == 0) recenter();

@@ -1,7 +1,8 @@
 // CPU twin of the statistics family. Moments: shifted values packed into a run of at most
-// kStatsRunSamples samples ([unit, sample] layout, so runs may cross image boundaries), one OpenBLAS
-// sgemm/ssyrk per run into a float32 partial, then added into float64.
-#include <cblas.h>
+// kStatsRunSamples samples ([unit, sample] layout, so runs may cross image boundaries), one
+// A B^T product per run (kernels/cpu_gemm.h) into a float32 partial, then added into float64.
+
+#include <omp.h>
 
 #include <algorithm>
 #include <climits>
@@ -10,17 +11,19 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernels/cpu_gemm.h"
 #include "kernels/stats.h"
 
 namespace cvg::cpu {
 
 namespace {
 
-// Threads: the moments go through OpenBLAS's own threads; everything else that is O(data) is
-// serial. An OpenMP pool spinning after its region starves the BLAS threads that follow, and the
-// BLAS threads spinning after a call starve the OpenMP region that follows: measured 8x (sgemm)
-// and 20x (a sums pass) slowdowns on 2 cores, against ~2x to gain. Only the joint histogram, whose
-// work is ca*cb times its data, runs an OpenMP loop.
+// Threads: only OpenMP (the engine's one pool: kernels/cpu_blas.h says why). A moment call opens
+// ONE parallel region for all its runs (waking a sleeping pool costs more than a small run's
+// work), and the steps of a run share it out with orphaned `omp for`s, which run serially when
+// called outside a region. Called from a parallel region (jobs side by side, analysis/moments.cpp)
+// a moment call runs on its own thread. The joint histogram, whose work is ca*cb times its data, runs its own
+// loop over unit pairs.
 constexpr size_t kParallelMin = 1 << 22;
 
 void check_bins(int bins) {
@@ -31,11 +34,13 @@ void check_bins(int bins) {
 size_t run_length(int n, int hw) { return std::min<size_t>(kStatsRunSamples, (size_t)n * hw); }
 
 // out[u*L + j] = x_u(s0 + j) - shift[u] for the L samples starting at sample s0; adds the
-// differences (and their squares) to sum / sum_sq when given. Memory-bound, small next to the GEMM.
+// differences (and their squares) to sum / sum_sq when given. Memory-bound; units shared out, each
+// unit's sums in one thread, in sample order.
 void pack_run(int c, int hw, const float* x, const float* shift, size_t s0, size_t L, float* out, double* sum,
               double* sum_sq) {
   if (hw == 1) {  // fc: sample j is row s0 + j of [n, c]; transpose in 32 x 32 blocks
     constexpr int T = 32;
+#pragma omp for schedule(static)
     for (int u0 = 0; u0 < c; u0 += T) {
       const int u1 = std::min(c, u0 + T);
       double s1[T] = {}, s2[T] = {};
@@ -54,6 +59,7 @@ void pack_run(int c, int hw, const float* x, const float* shift, size_t s0, size
     }
     return;
   }
+#pragma omp for schedule(static)
   for (int u = 0; u < c; ++u) {
     const float r = shift ? shift[u] : 0.0f;
     float* o = out + (size_t)u * L;
@@ -74,6 +80,21 @@ void pack_run(int c, int hw, const float* x, const float* shift, size_t s0, size
     }
     if (sum) sum[u] += s1;
     if (sum_sq) sum_sq[u] += s2;
+  }
+}
+
+// partial[m x n] = a[m x L] b[n x L]^T, blocks of kRows rows shared out. Each entry is one
+// dot product whatever the split, so the result does not depend on the thread count. With
+// `upper` (a Gram matrix, b == a), a row block starts at its own diagonal column: entries left of
+// the diagonal are not computed, and the callers read only j >= i.
+void run_products(int m, int n, size_t L, const float* a, const float* b, float* partial, bool upper) {
+  constexpr int kRows = 16;
+  const int blocks = (m + kRows - 1) / kRows;
+#pragma omp for schedule(dynamic, 1)
+  for (int bi = 0; bi < blocks; ++bi) {
+    const int i0 = bi * kRows, rows = std::min(kRows, m - i0), j0 = upper ? i0 : 0;
+    gemm_nt(rows, n - j0, (int)L, a + (size_t)i0 * L, (int)L, b + (size_t)j0 * L, (int)L, 0.0f,
+            partial + (size_t)i0 * n + j0, n);
   }
 }
 
@@ -109,13 +130,13 @@ void accumulate_cross(int n, int ca, int cb, int hw, const float* a, const float
   float* ra = partial + (size_t)ca * cb;
   float* rb = ra + (size_t)ca * Lmax;
   const size_t cells = (size_t)ca * cb;
-  for (size_t s0 = 0; s0 < K; s0 += Lmax) {
+#pragma omp parallel if (cells * K >= kParallelMin && !omp_in_parallel())
+  for (size_t s0 = 0; s0 < K; s0 += Lmax) {  // every thread walks the runs; the steps are shared
     const size_t L = std::min(Lmax, K - s0);
     pack_run(ca, hw, a, shift_a, s0, L, ra, nullptr, nullptr);
     pack_run(cb, hw, b, shift_b, s0, L, rb, nullptr, nullptr);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, ca, cb, (int)L, 1.0f, ra, (int)L, rb,
-                (int)L, 0.0f, partial, cb);
-#pragma omp simd
+    run_products(ca, cb, L, ra, rb, partial, false);
+#pragma omp for simd schedule(static)
     for (size_t e = 0; e < cells; ++e) cross[e] += partial[e];
   }
 }
@@ -131,11 +152,14 @@ void accumulate_gram(int n, int c, int hw, const float* x, const float* shift, v
   float* partial = static_cast<float*>(scratch);
   float* rx = partial + (size_t)c * c;
   constexpr int T = 64;  // the mirrored flush goes tile by tile, so both halves stay in cache
-  for (size_t s0 = 0; s0 < K; s0 += Lmax) {
+#pragma omp parallel if ((size_t)c * c * K >= kParallelMin && !omp_in_parallel())
+  for (size_t s0 = 0; s0 < K; s0 += Lmax) {  // every thread walks the runs; the steps are shared
     const size_t L = std::min(Lmax, K - s0);
     pack_run(c, hw, x, shift, s0, L, rx, sum, sum_sq);
-    // Upper triangle only (half the flops); the lower triangle of `partial` is never read.
-    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, c, (int)L, 1.0f, rx, (int)L, 0.0f, partial, c);
+    // Upper triangle only (about half the flops); the lower triangle of `partial` is never read.
+    run_products(c, c, L, rx, rx, partial, true);
+    // A row of tiles bi writes gram's rows and columns of block bi only: no two threads meet.
+#pragma omp for schedule(static)
     for (int bi = 0; bi < c; bi += T)
       for (int bj = bi; bj < c; bj += T)
         for (int i = bi; i < std::min(c, bi + T); ++i)

@@ -2,6 +2,7 @@
 // samples, histograms and mutual information against naive loops, top-k against a full sort, and
 // every CUDA entry point against the CPU twin.
 #include <doctest/doctest.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <array>
@@ -267,6 +268,21 @@ TEST_CASE("stats: 4.2M streamed samples match a float64 two-pass reference (CPU)
   CHECK(std::fabs(AB[2 * 12 + 1] - 1.0) <= 1e-6);
   CHECK(std::fabs(AB[14 * 12 + 2] - 1.0) <= 1e-6);
   CHECK(std::fabs(AB[11 * 12 + 3] - 1.0) <= 1e-6);
+}
+
+TEST_CASE("stats: CPU moments are bit-identical on 1 and 2 threads") {
+  // Two threads run the Gram and cross jobs side by side (analysis/moments.cpp), one thread runs
+  // them in turn with each job's steps shared out: every sum must come out the same.
+  const int before = omp_get_max_threads();
+  omp_set_num_threads(1);
+  const LayerStats one = stream_through(Device::cpu());
+  omp_set_num_threads(2);
+  const LayerStats two = stream_through(Device::cpu());
+  omp_set_num_threads(before);
+  CHECK(one.mean == two.mean);
+  CHECK(one.std == two.std);
+  CHECK(one.within == two.within);
+  CHECK(one.between == two.between);
 }
 
 TEST_CASE("stats: 4.2M streamed samples match a float64 two-pass reference (GPU)") {
