@@ -68,6 +68,8 @@ bin/tests: $(TEST_OBJ) $(LIB)
 test: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all
 	./bin/tests
+	@# The OpenBLAS fallback of the CPU GEMMs too (AVX-512 CPUs use our kernels by default).
+	CONVERGENT_CPU_GEMM=openblas ./bin/tests -tc='cpu gemm*,conv*,stats*,net*'
 
 demo: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all
