@@ -5,6 +5,7 @@
 #   make demo         train the two default nets if needed, correlate them, print the table
 #   make bench        CPU (and GPU when present) benchmarks -> bench/results/
 #   make gpu-check    every GPU test + short benchmark; fails without a GPU
+#   make gpu-bundle   build/gpu-bundle.tar.xz: the binaries gpu-check runs on a GPU machine that cannot build
 CUDA ?= auto
 NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 ifeq ($(CUDA),auto)
@@ -37,7 +38,7 @@ TEST_OBJ := $(TEST_SRC:%.cpp=$(BUILD)/%.o) $(TEST_CU:%.cu=$(BUILD)/%.cu.o)
 BENCH_SRC := $(wildcard bench/*.cpp)
 BENCHES := $(patsubst bench/%.cpp,bin/%,$(BENCH_SRC))
 
-.PHONY: all deps test demo bench gpu-check clean
+.PHONY: all deps test demo bench gpu-check gpu-bundle clean
 all: $(TOOLS) $(BENCHES) bin/tests
 
 deps:
@@ -54,16 +55,20 @@ $(BUILD)/%.cu.o: %.cu
 $(LIB): $(OBJ_LIB)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
-# The binaries are named after the build flavour they were last built with, so CUDA=0 and CUDA=1 can't mix.
-bin/%: $(BUILD)/tools/%.o $(LIB)
+# bin/ is shared by CUDA=0 and CUDA=1: a stamp of the flavour last linked (build/flavour-cuda0 or
+# -cuda1, the other one removed) is a prerequisite of every binary, so switching flavours relinks.
+FLAVOUR := build/flavour-cuda$(CUDA)
+$(FLAVOUR):
+	@mkdir -p build && rm -f build/flavour-cuda* && touch $@
+bin/%: $(BUILD)/tools/%.o $(LIB) $(FLAVOUR)
 	@mkdir -p bin
-	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
-bin/bench_%: $(BUILD)/bench/bench_%.o $(LIB)
+	$(CXX) $(CXXFLAGS) $(filter-out $(FLAVOUR),$^) -o $@ $(LDLIBS)
+bin/bench_%: $(BUILD)/bench/bench_%.o $(LIB) $(FLAVOUR)
 	@mkdir -p bin
-	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
-bin/tests: $(TEST_OBJ) $(LIB)
+	$(CXX) $(CXXFLAGS) $(filter-out $(FLAVOUR),$^) -o $@ $(LDLIBS)
+bin/tests: $(TEST_OBJ) $(LIB) $(FLAVOUR)
 	@mkdir -p bin
-	$(CXX) $(CXXFLAGS) $^ -o $@ $(LDLIBS)
+	$(CXX) $(CXXFLAGS) $(filter-out $(FLAVOUR),$^) -o $@ $(LDLIBS)
 
 test: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all
@@ -82,6 +87,10 @@ bench: deps
 gpu-check: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all CUDA=1
 	bash scripts/gpu_check.sh
+
+# For a GPU machine that cannot build: build/gpu-bundle.tar.xz, which scripts/gpu_check.sh runs there.
+gpu-bundle: deps
+	bash scripts/gpu_bundle.sh
 
 clean:
 	rm -rf build bin
