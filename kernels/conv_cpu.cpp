@@ -1,9 +1,11 @@
-// CPU twin of the convolution: im2col + a single-threaded GEMM per image and group (kernels/cpu_gemm.h:
-// our AVX-512 kernels, or OpenBLAS), OpenMP over the batch. Each thread owns one slice of the
-// workspace (its im2col buffer); a layer's weights are packed for the GEMM once per call. Results do not depend on the number of threads:
+// CPU twin of the convolution: im2col + a single-threaded GEMM per image and group
+// (kernels/cpu_gemm.h: our AVX-512 kernels, or OpenBLAS), OpenMP over the batch. Each thread owns
+// one slice of the workspace (its im2col buffer); a layer's weights are packed for the GEMM once
+// per call. Results do not depend on the number of threads:
 //  - forward and backward-data: each image is computed by one thread, start to finish;
 //  - backward-weights: the batch is cut into a FIXED number of chunks (min(n, kWeightChunks)), each
-//    chunk summed image by image into its own partial dw/db, and the partials added in chunk order.
+//    chunk summed block by block (a block: one image, or several side by side when an image has few
+//    output positions) into its own partial dw/db, and the partials added in chunk order.
 // A 1x1 stride-1 unpadded conv is a plain GEMM on the input: no im2col.
 #include <omp.h>
 
