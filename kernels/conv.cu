@@ -119,9 +119,12 @@ __global__ void bias_grad_kernel(int n, int k, int P, const float* __restrict__ 
 
 }  // namespace
 
+// Layers size the workspace once, for their largest batch, and then run smaller ones: this must
+// cover every batch up to g.n. A smaller batch has nb' <= nb images per chunk but may use MORE
+// weight partials (nb = 17 gives 9 splits, nb = 16 gives 16), at most min(nb', kWeightSplits).
 size_t conv_workspace_floats(const ConvGeom& g) {
   const Plan d = plan_of(g, "conv_workspace_floats");
-  return (size_t)d.nb * d.col_img + (size_t)d.splits * g.w_size();
+  return (size_t)d.nb * d.col_img + (size_t)std::min(d.nb, kWeightSplits) * g.w_size();
 }
 
 void conv_forward(const ConvGeom& g, const float* x, const float* w, const float* b, float* y, float* ws) {

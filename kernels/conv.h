@@ -20,7 +20,8 @@ struct ConvGeom {
 
 // Both twins share these signatures: cpu:: takes host pointers, cuda:: device pointers and runs on
 // the default stream. `ws` is scratch of conv_workspace_floats(g) floats on the same device
-// (each twin says how much it needs). Outputs are overwritten, never accumulated into.
+// (each twin says how much it needs; it also suffices for any smaller g.n, as layers size it
+// once for their largest batch). Outputs are overwritten, never accumulated into.
 #define CVG_CONV_TWIN_API                                                                        \
   size_t conv_workspace_floats(const ConvGeom& g);                                               \
   /* y = x (*) w + b; b may be null */                                                           \

@@ -231,6 +231,38 @@ TEST_CASE("conv: CPU twin is bit-identical run to run and for 1, 2 or 3 threads"
   }
 }
 
+TEST_CASE("conv: the workspace for a batch also covers every smaller batch (layers size it once)") {
+  // ConvLayer and the deconvnet allocate conv_workspace_floats(g) at the largest batch, then run
+  // batches of any n below it. Host-side arithmetic only: the CUDA twin's is checked without a GPU.
+  std::vector<ConvGeom> gs = small_geoms();
+  gs.push_back(geom(1, 384, 13, 13, 256, 3, 3, 1, 1, 2));  // CaffeNet conv5: filters outweigh im2col
+  gs.push_back(geom(1, 64, 4, 4, 64, 1, 1, 1, 0, 1));      // 1x1: no im2col, partials only
+  struct Twin {
+    const char* name;
+    size_t (*floats)(const ConvGeom&);
+  };
+  std::vector<Twin> twins{{"cpu", cpu::conv_workspace_floats}};
+#ifdef CONVERGENT_CUDA
+  twins.push_back({"cuda", cuda::conv_workspace_floats});
+#endif
+  for (const Twin& t : twins)
+    for (ConvGeom g : gs) {
+      CAPTURE(std::string(t.name));
+      CAPTURE(name_of(g));
+      int bad_max = 0, bad_n = 0;
+      for (int nmax = 1; nmax <= 70 && !bad_max; ++nmax) {
+        g.n = nmax;
+        const size_t have = t.floats(g);
+        for (int n = 1; n < nmax && !bad_max; ++n) {
+          g.n = n;
+          if (t.floats(g) > have) bad_max = nmax, bad_n = n;
+        }
+      }
+      INFO("allocated for a batch of ", bad_max, ", too small for a batch of ", bad_n);
+      CHECK(bad_max == 0);
+    }
+}
+
 TEST_CASE("conv: bad geometry is a clear error, not a crash") {
   CHECK_THROWS_AS(cpu::conv_workspace_floats(geom(1, 3, 8, 8, 4, 3, 3, 1, 0, 2)), std::invalid_argument);  // 3 % 2
   CHECK_THROWS_AS(cpu::conv_workspace_floats(geom(1, 2, 4, 4, 2, 7, 7, 1, 1, 1)), std::invalid_argument);  // too big
