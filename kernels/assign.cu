@@ -201,11 +201,16 @@ __device__ void reverse_resolve_step(const Dev& d, int out, int tid, int nthread
 }
 
 // One block runs rounds until the stage is done (forward: every person assigned; reverse: the list
-// is empty). Every thread reads the loop condition after a barrier, so all take the same path.
+// is empty). Every thread reads the loop condition after a barrier, and a second barrier keeps the
+// round's bids (which may raise kOverflow) from starting before every thread has read it, so all
+// take the same path.
 __device__ void forward_rounds_block(const Dev& d, int64_t eps, int cur) {
   const int warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
   __syncthreads();
-  while (vload(&d.s32[kUnassigned]) > 0 && vload(&d.s32[kOverflow]) == 0) {
+  for (;;) {
+    const bool go = vload(&d.s32[kUnassigned]) > 0 && vload(&d.s32[kOverflow]) == 0;
+    __syncthreads();
+    if (!go) break;
     forward_bid_step(d, eps, cur, cur ^ 1, warp, nwarps);
     __syncthreads();
     forward_resolve_step(d, cur ^ 1, threadIdx.x, blockDim.x);
@@ -217,7 +222,10 @@ __device__ void forward_rounds_block(const Dev& d, int64_t eps, int cur) {
 __device__ void reverse_rounds_block(const Dev& d, int64_t eps, int cur) {
   const int warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
   __syncthreads();
-  while (vload(&d.s32[kCount0 + cur]) > 0 && vload(&d.s32[kOverflow]) == 0) {
+  for (;;) {
+    const bool go = vload(&d.s32[kCount0 + cur]) > 0 && vload(&d.s32[kOverflow]) == 0;
+    __syncthreads();  // as in forward_rounds_block
+    if (!go) break;
     reverse_bid_step(d, eps, cur, cur ^ 1, warp, nwarps);
     __syncthreads();
     reverse_resolve_step(d, cur ^ 1, threadIdx.x, blockDim.x);
