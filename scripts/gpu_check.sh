@@ -47,7 +47,7 @@ for b in "$BIN"/bench_*; do
   [ -x "$b" ] || continue
   name=$(basename "$b")
   echo "== $name --quick"
-  if timeout 240 "$b" --quick --out "$work/$name.json"; then benches+=("$name"); else echo "$name failed (rc $?)"; fi
+  if timeout 100 "$b" --quick --out "$work/$name.json"; then benches+=("$name"); else echo "$name failed (rc $?)"; fi
 done
 
 echo "== pipeline on the GPU: train, correlate (GPU and CPU, compared), visualize"
