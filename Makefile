@@ -38,7 +38,7 @@ TEST_OBJ := $(TEST_SRC:%.cpp=$(BUILD)/%.o) $(TEST_CU:%.cu=$(BUILD)/%.cu.o)
 BENCH_SRC := $(wildcard bench/*.cpp)
 BENCHES := $(patsubst bench/%.cpp,bin/%,$(BENCH_SRC))
 
-.PHONY: all deps test demo bench gpu-check gpu-bundle clean
+.PHONY: all deps test demo bench gpu-check gpu-bundle clean print-cuda
 all: $(TOOLS) $(BENCHES) bin/tests
 
 deps:
@@ -51,7 +51,7 @@ $(BUILD)/%.o: %.cpp
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
 $(BUILD)/%.cu.o: %.cu
 	@mkdir -p $(dir $@)
-	$(NVCC) $(filter-out -MMD -MP,$(CPPFLAGS)) $(NVCCFLAGS) -c $< -o $@
+	$(NVCC) $(CPPFLAGS) $(NVCCFLAGS) -c $< -o $@
 $(LIB): $(OBJ_LIB)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
@@ -73,6 +73,7 @@ bin/tests: $(TEST_OBJ) $(LIB) $(FLAVOUR)
 test: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all
 	./bin/tests
+	bash scripts/check_rebuild.sh
 	@# The OpenBLAS fallback of the CPU GEMMs too (AVX-512 CPUs use our kernels by default).
 	CONVERGENT_CPU_GEMM=openblas ./bin/tests -tc='cpu gemm*,conv*,stats*,net*'
 
@@ -94,5 +95,9 @@ gpu-bundle: deps
 
 clean:
 	rm -rf build bin
+
+# The flavour this invocation builds (used by scripts/check_rebuild.sh).
+print-cuda:
+	@echo $(CUDA)
 
 -include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Checks that the Makefile's dependency files are complete: a changed header must rebuild every
+# object that includes it, CUDA objects included (nvcc once ran without -MMD, so editing a kernel
+# header silently left stale .cu objects). Uses `make -n -W` (what-if), so nothing is rebuilt.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fail=0
+check() {  # check HEADER OBJECT: a change to HEADER must rebuild OBJECT
+  if ! make -n -W "$1" "$2" 2>/dev/null | grep -q -- "-o $2"; then
+    echo "error: changing $1 does not rebuild $2" >&2; fail=1
+  fi
+}
+build=build/cuda$(make -s print-cuda 2>/dev/null || echo 0)
+check kernels/conv.h "$build/kernels/conv_cpu.o"
+if [ "$build" = build/cuda1 ]; then
+  check kernels/conv.h "$build/kernels/conv.cu.o"
+  check kernels/gemm_cuda.h "$build/kernels/conv.cu.o"
+fi
+[ $fail -eq 0 ] && echo "rebuild check: header changes rebuild their objects ($build)"
+exit $fail
