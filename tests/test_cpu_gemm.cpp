@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <string>
 
 #include "kernels/cpu_gemm.h"
 #include "kernels/cpu_gemm_avx512.h"
@@ -61,7 +62,7 @@ bool cpu_has_avx512() {
 }  // namespace
 
 TEST_CASE("cpu gemm: GemmLhs and gemm_nt match a double loop (op(A) B, A B^T; beta 0, 1, 0.5)") {
-  MESSAGE("CPU GEMM kernels in use: " << cpu::cpu_gemm_kernels());
+  MESSAGE("CPU GEMM kernels in use: " << std::string(cpu::cpu_gemm_kernels()));
   for (float beta : {0.0f, 1.0f, 0.5f}) {
     for (bool ta : {false, true})
       check_product("GemmLhs", ta, false, beta, [&](const Case& s, auto& a, auto& b, auto& c) {
