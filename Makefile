@@ -16,12 +16,22 @@ CUDA_HOME ?= $(patsubst %/bin/nvcc,%,$(NVCC))
 BUILD := build/cuda$(CUDA)
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CXX ?= g++
-OPT ?= -O3 -mavx2 -mfma
-CPPFLAGS := -I. -DFMT_HEADER_ONLY -I/usr/include/x86_64-linux-gnu/openblas-pthread -MMD -MP
-CXXFLAGS := -std=c++17 $(OPT) -g -fopenmp -Wall -Wextra -Wno-unused-parameter
-LDLIBS := /usr/lib/x86_64-linux-gnu/libopenblas.a -lgfortran -lz -lpthread -fopenmp
+# Optimisation and instruction set are separate knobs: OPT=-O0 keeps the ISA, ISA= builds for any
+# x86-64 (the AVX-512 GEMM kernels are chosen at run time either way).
+OPT ?= -O3
+ISA ?= -mavx2 -mfma
+# OpenBLAS through pkg-config (Debian's multiarch paths differ per architecture); linked statically
+# so the binaries carry it (make gpu-bundle).
+OPENBLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
+OPENBLAS_LIB := $(or $(shell pkg-config --variable=libdir openblas 2>/dev/null),/usr/lib/$(shell gcc -dumpmachine)/openblas-pthread)/libopenblas.a
+CPPFLAGS := -I. $(OPENBLAS_CFLAGS) -MMD -MP
+CXXFLAGS := -std=c++17 $(OPT) $(ISA) -g -fopenmp -Wall -Wextra -Wno-unused-parameter
+LDLIBS := $(OPENBLAS_LIB) -lgfortran -lz -lpthread -fopenmp
+# SASS for the GPU this machine has (nvidia-smi's compute capability; Hopper, sm_90, when there is
+# none), plus compute_80 PTX that any newer GPU's driver compiles at load time.
+GPU_ARCH ?= $(or $(shell nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n1 | tr -d .),90)
 NVCCFLAGS := -std=c++17 -O3 -lineinfo -Xcompiler -fopenmp,-Wall \
-  -gencode arch=compute_90,code=sm_90 -gencode arch=compute_90,code=compute_90 --expt-relaxed-constexpr
+  -gencode arch=compute_$(GPU_ARCH),code=sm_$(GPU_ARCH) -gencode arch=compute_80,code=compute_80 --expt-relaxed-constexpr
 ifeq ($(CUDA),1)
   CPPFLAGS += -DCONVERGENT_CUDA=1 -I$(CUDA_HOME)/include
   LDLIBS += -L$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt
@@ -38,7 +48,7 @@ TEST_OBJ := $(TEST_SRC:%.cpp=$(BUILD)/%.o) $(TEST_CU:%.cu=$(BUILD)/%.cu.o)
 BENCH_SRC := $(wildcard bench/*.cpp)
 BENCHES := $(patsubst bench/%.cpp,bin/%,$(BENCH_SRC))
 
-.PHONY: all deps test demo bench gpu-check gpu-bundle clean print-cuda
+.PHONY: all deps test demo bench gpu-check gpu-bundle clean print-cuda FORCE
 all: $(TOOLS) $(BENCHES) bin/tests
 
 deps:
@@ -60,10 +70,20 @@ $(LIB): $(OBJ_LIB)
 FLAVOUR := build/flavour-cuda$(CUDA)
 $(FLAVOUR):
 	@mkdir -p build && rm -f build/flavour-cuda* && touch $@
-bin/%: $(BUILD)/tools/%.o $(LIB) $(FLAVOUR)
+# --version of every tool: commit, flavour, compiler and ISA, rewritten only when they change.
+VERSION_SRC := $(BUILD)/version.cpp
+$(VERSION_SRC): FORCE
+	@mkdir -p $(dir $@)
+	@printf 'extern const char convergent_build[] = "%s (%s; %s; %s)";\n' \
+	  "$$(git describe --always --dirty 2>/dev/null || echo unknown)" \
+	  "$(if $(filter 1,$(CUDA)),CUDA sm_$(GPU_ARCH),CPU-only)" "$$($(CXX) --version | head -n1)" "$(strip $(ISA))" > $@.tmp
+	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+$(BUILD)/version.o: $(VERSION_SRC)
+	$(CXX) $(CXXFLAGS) -c $< -o $@
+bin/%: $(BUILD)/tools/%.o $(BUILD)/version.o $(LIB) $(FLAVOUR)
 	@mkdir -p bin
 	$(CXX) $(CXXFLAGS) $(filter-out $(FLAVOUR),$^) -o $@ $(LDLIBS)
-bin/bench_%: $(BUILD)/bench/bench_%.o $(LIB) $(FLAVOUR)
+bin/bench_%: $(BUILD)/bench/bench_%.o $(BUILD)/version.o $(LIB) $(FLAVOUR)
 	@mkdir -p bin
 	$(CXX) $(CXXFLAGS) $(filter-out $(FLAVOUR),$^) -o $@ $(LDLIBS)
 bin/tests: $(TEST_OBJ) $(LIB) $(FLAVOUR)
@@ -74,8 +94,7 @@ test: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all
 	./bin/tests
 	bash scripts/check_rebuild.sh
-	@# The OpenBLAS fallback of the CPU GEMMs too (AVX-512 CPUs use our kernels by default).
-	CONVERGENT_CPU_GEMM=openblas ./bin/tests -tc='cpu gemm*,conv*,stats*,net*'
+	bash scripts/test_openblas_path.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all

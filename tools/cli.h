@@ -10,7 +10,11 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu_gemm.h"
 #include "nn/io.h"
+
+// Written by the Makefile into build/<flavour>/version.cpp: commit, flavour, compiler, ISA.
+extern const char convergent_build[];
 
 namespace cvg::cli {
 
@@ -30,11 +34,12 @@ class Args {
   }
   Args& flag(const std::string& name, const std::string& help) { return opt(name, "", help, true); }
 
-  // Returns false when --help was printed (the tool then exits 0). Throws UsageError otherwise.
+  // Returns false when --help or --version was printed (the tool then exits 0). Throws UsageError otherwise.
   bool parse(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
       std::string a = argv[i];
       if (a == "-h" || a == "--help") { print_help(); return false; }
+      if (a == "--version") { print_version(); return false; }
       if (a.rfind("--", 0) == 0 && a.size() > 2) {
         std::string name = a.substr(2), value;
         bool has_eq = false;
@@ -87,6 +92,10 @@ class Args {
                   (!o.is_flag && !o.value.empty()) ? (" (default: " + o.value + ")").c_str() : "");
     }
     std::printf("  %-22s %s\n", "-h, --help", "show this help");
+    std::printf("  %-22s %s\n", "--version", "show the build (commit, CPU-only or CUDA, compiler, ISA)");
+  }
+  static void print_version() {
+    std::printf("convergent %s; CPU GEMM kernels: %s\n", convergent_build, cpu::cpu_gemm_kernels());
   }
 
  private:
