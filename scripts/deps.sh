@@ -2,7 +2,7 @@
 # Installs the Debian packages convergent needs, only those that are missing.
 # Runs as root, or through sudo when it is available. Safe to run again: a no-op when all is there.
 set -euo pipefail
-pkgs=(build-essential zlib1g-dev libopenblas-dev liblapack-dev libfmt-dev doctest-dev libstb-dev
+pkgs=(build-essential zlib1g-dev libopenblas-dev liblapack-dev libfmt-dev doctest-dev libstb-dev python3-numpy
       nlohmann-json3-dev libomp-dev dataset-fashion-mnist)
 missing=()
 for p in "${pkgs[@]}"; do
