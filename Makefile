@@ -6,6 +6,7 @@
 #   make bench        CPU (and GPU when present) benchmarks -> bench/results/
 #   make gpu-check    every GPU test + short benchmark; fails without a GPU
 #   make gpu-bundle   build/gpu-bundle.tar.xz: the binaries gpu-check runs on a GPU machine that cannot build
+#   make install PREFIX=DIR   copies the built binaries to DIR/bin, net configs, docs and python/ to DIR/share
 CUDA ?= auto
 NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 ifeq ($(CUDA),auto)
@@ -38,7 +39,7 @@ TEST_OBJ := $(TEST_SRC:%.cpp=$(BUILD)/%.o) $(TEST_CU:%.cu=$(BUILD)/%.cu.o)
 BENCH_SRC := $(wildcard bench/*.cpp)
 BENCHES := $(patsubst bench/%.cpp,bin/%,$(BENCH_SRC))
 
-.PHONY: all deps test demo bench gpu-check gpu-bundle clean
+.PHONY: all deps test demo bench gpu-check gpu-bundle install clean
 all: $(TOOLS) $(BENCHES) bin/tests
 
 deps:
@@ -75,6 +76,7 @@ test: deps
 	./bin/tests
 	@# The OpenBLAS fallback of the CPU GEMMs too (AVX-512 CPUs use our kernels by default).
 	CONVERGENT_CPU_GEMM=openblas ./bin/tests -tc='cpu gemm*,conv*,stats*,net*'
+	bash tests/cli_test.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all
@@ -91,6 +93,18 @@ gpu-check: deps
 # For a GPU machine that cannot build: build/gpu-bundle.tar.xz, which scripts/gpu_check.sh runs there.
 gpu-bundle: deps
 	bash scripts/gpu_bundle.sh
+
+# What `make` built (no rebuild here, so the flavour you built is the one installed). The tools find
+# the net configs in PREFIX/share/convergent/ (tools/data_path.h).
+PREFIX ?= /usr/local
+SHARE := $(DESTDIR)$(PREFIX)/share/convergent
+install:
+	@for t in $(TOOLS); do [ -x $$t ] || { echo "error: $$t is not built; run make first" >&2; exit 2; }; done
+	install -d $(DESTDIR)$(PREFIX)/bin $(SHARE)/nets $(SHARE)/python $(SHARE)/docs
+	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 data/nets/*.json $(SHARE)/nets/
+	install -m 644 python/convergent.py $(SHARE)/python/
+	install -m 644 README.md docs/OUTPUTS.md $(SHARE)/docs/
 
 clean:
 	rm -rf build bin
