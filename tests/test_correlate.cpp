@@ -357,7 +357,10 @@ TEST_CASE("correlate output: all or nothing; readers refuse partial, mixed and f
     std::vector<NetRecord> recs;
     for (int k = 0; k < 3; ++k) recs.push_back(net_record(t.cks[k], "seed" + std::to_string(k + 1), k));
     std::vector<LayerResult> one = {t.res[0]};
+    const std::string stale = t.out + ".partial-999999999";  // left by a killed run (no such pid)
+    make_dirs(stale + "/conv1");
     write_correlate_output(t.out, recs, one, {{"images", 120}});
+    CHECK(!fs::exists(stale));
     CHECK(open_correlate_output(t.out).layers == std::vector<std::string>{"conv1"});
     CHECK(!fs::exists(t.out + "/fc3"));  // nothing of the old run stays beside the new one
   }
