@@ -39,7 +39,7 @@ TEST_OBJ := $(TEST_SRC:%.cpp=$(BUILD)/%.o) $(TEST_CU:%.cu=$(BUILD)/%.cu.o)
 BENCH_SRC := $(wildcard bench/*.cpp)
 BENCHES := $(patsubst bench/%.cpp,bin/%,$(BENCH_SRC))
 
-.PHONY: all deps test demo bench gpu-check gpu-bundle install clean
+.PHONY: all deps test demo bench gpu-check gpu-bundle clean
 all: $(TOOLS) $(BENCHES) bin/tests
 
 deps:
@@ -73,10 +73,10 @@ bin/tests: $(TEST_OBJ) $(LIB) $(FLAVOUR)
 
 test: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all
+	bash tests/cli_test.sh
 	./bin/tests
 	@# The OpenBLAS fallback of the CPU GEMMs too (AVX-512 CPUs use our kernels by default).
 	CONVERGENT_CPU_GEMM=openblas ./bin/tests -tc='cpu gemm*,conv*,stats*,net*'
-	bash tests/cli_test.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all
@@ -96,6 +96,7 @@ gpu-bundle: deps
 
 # What `make` built (no rebuild here, so the flavour you built is the one installed). The tools find
 # the net configs in PREFIX/share/convergent/ (tools/data_path.h).
+.PHONY: install
 PREFIX ?= /usr/local
 SHARE := $(DESTDIR)$(PREFIX)/share/convergent
 install:

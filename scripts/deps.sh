@@ -2,9 +2,10 @@
 # Installs the Debian packages convergent needs, only those that are missing.
 # Runs as root, or through sudo when it is available. Safe to run again: a no-op when all is there.
 set -euo pipefail
-pkgs=(build-essential zlib1g-dev libopenblas-dev liblapack-dev libfmt-dev doctest-dev libstb-dev python3-numpy
+pkgs=(build-essential zlib1g-dev libopenblas-dev liblapack-dev libfmt-dev doctest-dev libstb-dev
       nlohmann-json3-dev libomp-dev dataset-fashion-mnist)
 missing=()
+pkgs+=(python3-numpy)  # python/convergent.py and its test against the tools (tests/cli_test.sh)
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
