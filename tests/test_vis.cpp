@@ -600,6 +600,27 @@ TEST_CASE("vis: rendering of patches, projections and pair figures") {
   CHECK(fig.w == 2 * b.w + 24);
   CHECK(fig.h == 2 * b.h + 14);
 
+  // Labels: black text inside its own width, a header band above the unchanged figure.
+  Image t(80, 20);
+  draw_text(t, 3, 4, "A 5 - B 39");
+  const int tw = text_width("A 5 - B 39");
+  CHECK(tw > 30);
+  CHECK(tw < 80);
+  int dark = 0, outside = 0;
+  for (int y = 0; y < t.h; ++y)
+    for (int x = 0; x < t.w; ++x)
+      if (t.at(x, y)[0] == 0) ++dark, outside += x < 3 || x >= 3 + tw || y < 4 || y >= 4 + 12;
+  CHECK(dark > 20);
+  CHECK(outside == 0);
+  Image lab = pairs_figure({{v, v}, {v, v}}, 9, 10, "conv1 best", {"A 1 - B 2\ncorr 0.900", "A 0 - B 3\ncorr 0.800"});
+  CHECK(lab.w == fig.w);
+  CHECK(lab.h == fig.h + 4 + 3 * 12 + 4);
+  int header_dark = 0;
+  for (int y = 0; y < lab.h - fig.h; ++y)
+    for (int x = 0; x < lab.w; ++x) header_dark += lab.at(x, y)[0] == 0;
+  CHECK(header_dark > 50);
+  CHECK(text_width("\xc3\xa9") == text_width("??"));  // non-ASCII becomes '?', never out of the font's table
+
 }
 
 TEST_CASE("vis: GPU and CPU agree (top-k, ReLU rules, projections)") {

@@ -326,7 +326,15 @@ int main(int argc, char** argv) {
         std::vector<std::pair<UnitView, UnitView>> cols;
         for (const MatchedPair& p : list) cols.emplace_back(L.views[0][p.a], L.views[1][p.b]);
         const std::string path = dir + "/" + name + "_" + m + ".png";
-        write_png(path, pairs_figure(cols, k, scale));
+        std::vector<std::string> labels;
+        for (const MatchedPair& p : list) {
+          char buf[96];
+          std::snprintf(buf, sizeof buf, "A %d - B %d\ncorr %.3f", p.a, p.b, p.correlation);
+          labels.push_back(buf);
+        }
+        const std::string title = L.name + " " + name + " (" + m + "): top A = " + side_json[0]["name"].get<std::string>() +
+                                  ", bottom B = " + side_json[1]["name"].get<std::string>() + "; units from 0";
+        write_png(path, pairs_figure(cols, k, scale, title, labels));
         std::printf("wrote %s (%zu pairs, correlation %.3f .. %.3f)\n", path.c_str(), list.size(),
                     list.empty() ? 0.0 : list.front().correlation, list.empty() ? 0.0 : list.back().correlation);
       };
