@@ -82,6 +82,14 @@ expect_error 2 "is not a bin/correlate output folder" $B/correlate ${R}1 ${R}2 -
 $B/correlate ${R}1 runs/tiny-wide-seed1 --max-images 200 --layers conv1,conv2 --out wide --threads 1 > wide.txt 2>&1 || { cat wide.txt; fail "correlate widths"; }
 grep -q "conv2: 8 units of tiny-wide-seed1 have no partner in tiny-seed1" wide.txt || fail "unmatched units: $(cat wide.txt)"
 $B/align --correlate-dir wide --out align_wide > align_wide.txt 2>&1 || { cat align_wide.txt; fail "align widths"; }
+$B/visualize runs/tiny-wide-seed1 ${R}1 --layers conv2 --correlate-dir wide --max-images 50 --best 2 --worst 0 --units 15,19 --net a \
+  --out vis_wide > /dev/null 2>&1 || fail "visualize nets of different widths"
+$py - <<'PY' || fail "visualize widths"
+import json
+d = json.load(open("vis_wide/conv2/vis_deconv.json"))
+assert d["units"] == [20, 12] and len(d["best"]) == 2 and d["worst"] == []
+assert [u["unit"] for u in d["shown_units"]] == [15, 19]
+PY
 grep -q "scores: CKA" align_wide.txt || fail "align global scores on different widths"
 
 # Export two run folders and check them with the Python module against bin/correlate.
@@ -91,7 +99,7 @@ $py "$repo/tests/test_python.py" exp1 exp2 corr64 64 || fail "python module"
 
 # Every JSON key the tools wrote is documented; every --help points to docs/OUTPUTS.md.
 $py - "$repo/docs/OUTPUTS.md" corr/summary.json align/summary.json vis23/conv2/vis_deconv.json visp/conv1/vis_deconv.json \
-  wide/summary.json exp1/config.json runs/tiny-seed1/log.jsonl <<'PY' || fail "docs/OUTPUTS.md is missing keys"
+  wide/summary.json vis_wide/conv2/vis_deconv.json exp1/config.json runs/tiny-seed1/log.jsonl <<'PY' || fail "docs/OUTPUTS.md is missing keys"
 import json, sys
 doc = open(sys.argv[1]).read()
 def keys(x, out):
