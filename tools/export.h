@@ -4,7 +4,10 @@
 // everything else a reimplementation needs: the net config, the input preprocessing, the pooling
 // rounding and the LRN convention (docs/OUTPUTS.md; python/convergent.py loads it into PyTorch).
 #pragma once
+#include <cstdio>
+#include <cstdlib>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -14,6 +17,16 @@
 #include "nn/io.h"
 
 namespace cvg {
+
+// The shortest decimal that reads back as the same float32.
+inline std::string fmt_float(float x) {
+  char buf[32];
+  for (int digits = 6; digits <= 9; ++digits) {
+    std::snprintf(buf, sizeof buf, "%.*g", digits, (double)x);
+    if (std::strtof(buf, nullptr) == x) break;
+  }
+  return buf;
+}
 
 // `data`: the dataset the net was trained on, for its normalisation constants (null: unknown, the
 // config says so).
@@ -33,8 +46,15 @@ inline int export_checkpoint_npy(const Checkpoint& ck, const std::string& dir, c
   if (data) {
     const Normalisation n = data->normalisation();
     const int c = data->shape().c;
-    pre["mean"] = std::vector<float>(n.mean, n.mean + c);
-    pre["std"] = std::vector<float>(n.std, n.std + c);
+    // Printed as the decimals they were written as (0.286, not 0.28600001335...): the float32 they
+    // round to is the constant the engine uses.
+    auto decimals = [](const float* v, int c) {
+      std::vector<double> out;
+      for (int i = 0; i < c; ++i) out.push_back(std::stod(fmt_float(v[i])));
+      return out;
+    };
+    pre["mean"] = decimals(n.mean, c);
+    pre["std"] = decimals(n.std, c);
     pre["dataset"] = data->describe();
   } else {
     pre["mean"] = nullptr, pre["std"] = nullptr;
