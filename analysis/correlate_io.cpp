@@ -133,9 +133,20 @@ void publish_output(const std::string& partial, const std::string& out) {
   std::error_code ec;
   if (fs::exists(o, ec)) {
     check_replaceable_output(o);  // again: it may have changed while we computed
-    if (renameat2(AT_FDCWD, partial.c_str(), AT_FDCWD, o.c_str(), RENAME_EXCHANGE) != 0)
-      throw std::runtime_error(o + ": cannot replace it with the new output: " + std::strerror(errno));
-    remove_tree(partial);  // now the old output
+    if (renameat2(AT_FDCWD, partial.c_str(), AT_FDCWD, o.c_str(), RENAME_EXCHANGE) == 0) {
+      remove_tree(partial);  // now the old output
+      return;
+    }
+    if (errno != EINVAL && errno != ENOSYS) throw std::runtime_error(o + ": cannot replace it with the new output: " + std::strerror(errno));
+    // A filesystem without the atomic exchange: move the old output aside first (OUT is briefly absent).
+    const std::string old = o + ".old-" + std::to_string(getpid());
+    if (std::rename(o.c_str(), old.c_str()) != 0) throw std::runtime_error(o + ": cannot move the old output aside: " + std::strerror(errno));
+    if (std::rename(partial.c_str(), o.c_str()) != 0) {
+      const int e = errno;
+      std::rename(old.c_str(), o.c_str());
+      throw std::runtime_error(o + ": cannot move the new output into place: " + std::strerror(e));
+    }
+    remove_tree(old);
     return;
   }
   if (std::rename(partial.c_str(), o.c_str()) != 0)
