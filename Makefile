@@ -6,6 +6,7 @@
 #   make bench        CPU (and GPU when present) benchmarks -> bench/results/
 #   make gpu-check    every GPU test + short benchmark; fails without a GPU
 #   make gpu-bundle   build/gpu-bundle.tar.xz: the binaries gpu-check runs on a GPU machine that cannot build
+#   make install PREFIX=DIR   copies the built binaries to DIR/bin, net configs, docs and python/ to DIR/share
 CUDA ?= auto
 NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 ifeq ($(CUDA),auto)
@@ -92,6 +93,7 @@ bin/tests: $(TEST_OBJ) $(LIB) $(FLAVOUR)
 
 test: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all
+	bash tests/cli_test.sh
 	./bin/tests
 	bash scripts/check_rebuild.sh
 	bash scripts/test_openblas_path.sh
@@ -111,6 +113,19 @@ gpu-check: deps
 # For a GPU machine that cannot build: build/gpu-bundle.tar.xz, which scripts/gpu_check.sh runs there.
 gpu-bundle: deps
 	bash scripts/gpu_bundle.sh
+
+# What `make` built (no rebuild here, so the flavour you built is the one installed). The tools find
+# the net configs in PREFIX/share/convergent/ (tools/data_path.h).
+.PHONY: install
+PREFIX ?= /usr/local
+SHARE := $(DESTDIR)$(PREFIX)/share/convergent
+install:
+	@for t in $(TOOLS); do [ -x $$t ] || { echo "error: $$t is not built; run make first" >&2; exit 2; }; done
+	install -d $(DESTDIR)$(PREFIX)/bin $(SHARE)/nets $(SHARE)/python $(SHARE)/docs
+	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 data/nets/*.json $(SHARE)/nets/
+	install -m 644 python/convergent.py $(SHARE)/python/
+	install -m 644 README.md docs/OUTPUTS.md $(SHARE)/docs/
 
 clean:
 	rm -rf build bin

@@ -12,19 +12,38 @@ namespace cvg {
 
 using json = nlohmann::json;
 
-std::vector<std::string> comparable_layers(const std::vector<Net*>& nets, const std::vector<std::string>& wanted) {
+std::vector<std::string> comparable_layers(const std::vector<Net*>& nets, const std::vector<std::string>& wanted,
+                                           const std::vector<std::string>& names) {
   if (nets.size() < 2) throw InputError("correlate needs at least two nets");
+  auto name = [&](size_t k) { return k < names.size() ? names[k] : "net " + std::to_string(k); };
   const Net& ref = *nets[0];
-  std::vector<std::string> layers = wanted.empty() ? ref.unit_layers() : wanted;
   for (size_t k = 1; k < nets.size(); ++k)
     if (nets[k]->input_shape() != ref.input_shape())
-      throw InputError("nets 1 and " + std::to_string(k + 1) + " take different input shapes");
+      throw InputError(name(0) + " and " + name(k) + " take different input shapes");
+  // The unit layers every net has, in the first net's order.
+  std::vector<std::string> common;
+  for (const std::string& l : ref.unit_layers()) {
+    bool everywhere = true;
+    for (size_t k = 1; k < nets.size(); ++k) {
+      const std::vector<std::string> u = nets[k]->unit_layers();
+      everywhere &= std::find(u.begin(), u.end(), l) != u.end();
+    }
+    if (everywhere) common.push_back(l);
+  }
+  std::string list;
+  for (const std::string& l : common) list += (list.empty() ? "" : ", ") + l;
+  for (const std::string& l : wanted)
+    if (std::find(common.begin(), common.end(), l) == common.end())
+      throw InputError("no conv or fc layer '" + l + "' in every net (the layers they share: " + list + ")");
+  const std::vector<std::string> layers = wanted.empty() ? common : wanted;
+  if (layers.empty()) throw InputError("the nets share no conv or fc layer (by name)");
+  // Widths may differ (rectangular correlations); the samples (positions per image) may not.
   for (const std::string& l : layers) {
     const Tensor& t0 = ref.units(l);
     for (size_t k = 1; k < nets.size(); ++k) {
       const Tensor& t = nets[k]->units(l);
       if (t.dim(2) != t0.dim(2) || t.dim(3) != t0.dim(3))
-        throw InputError("layer " + l + ": nets 1 and " + std::to_string(k + 1) + " differ in spatial size (" + t0.shape_str() + " vs " + t.shape_str() + ")");
+        throw InputError("layer " + l + ": " + name(0) + " and " + name(k) + " differ in spatial size (" + t0.shape_str() + " vs " + t.shape_str() + ")");
     }
   }
   return layers;
@@ -88,6 +107,14 @@ PairResult compare_pair(const LayerStats& s, const std::vector<int>& units, int 
   json sorted = json::array();
   for (auto& [v, i] : pairs) sorted.push_back({{"unit_a", i}, {"unit_b", r.bipartite.row_to_col[i]}, {"corr", v}});
   const double all_mean = std::accumulate(C.begin(), C.end(), 0.0) / C.size();
+  // Nets of different widths: the bipartite matching pairs min(ca, cb) units; the rest are unmatched.
+  std::vector<int> unmatched_a, unmatched_b;
+  std::vector<char> used(cb, 0);
+  for (int i = 0; i < ca; ++i)
+    if (r.bipartite.row_to_col[i] >= 0) used[r.bipartite.row_to_col[i]] = 1;
+    else unmatched_a.push_back(i);
+  for (int j = 0; j < cb; ++j)
+    if (!used[j]) unmatched_b.push_back(j);
   r.summary = {{"nets", {a, b}},
                {"units", {ca, cb}},
                {"semi_matching_ab", mean_of(C, ca, cb, r.semi_ab, false)},
@@ -99,6 +126,8 @@ PairResult compare_pair(const LayerStats& s, const std::vector<int>& units, int 
                {"mutual_best_partners", mutual},
                {"same_partner_semi_and_bipartite", (double)same / std::max(matched, 1)},
                {"solver", r.bipartite.solver},
+               {"unmatched_a", unmatched_a},
+               {"unmatched_b", unmatched_b},
                {"matched_pairs_best_first", sorted}};
   return r;
 }

@@ -2,6 +2,18 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
+
+// stb's public-domain vector font: text as axis-aligned quads, which we fill into the image.
+#if defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#endif
+#include <stb/stb_easy_font.h>
+#if defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
 
 namespace cvg {
 
@@ -87,7 +99,39 @@ Image unit_block(const UnitView& v, int k, int scale) {
   return b;
 }
 
-Image pairs_figure(const std::vector<std::pair<UnitView, UnitView>>& pairs, int k, int scale) {
+namespace {
+// The font covers printable ASCII only; anything else (UTF-8 in a folder name) becomes '?'.
+std::string printable(const std::string& t) {
+  std::string s = t;
+  for (char& c : s)
+    if (c != '\n' && (c < 32 || c > 126)) c = '?';
+  return s;
+}
+}  // namespace
+
+int text_width(const std::string& text, int scale) {
+  std::string s = printable(text);
+  return stb_easy_font_width(s.data()) * scale;
+}
+
+void draw_text(Image& img, int x, int y, const std::string& text, int scale) {
+  std::string s = printable(text);
+  std::vector<float> quads(4 * 4 * (s.size() + 1) * 16);  // generous: ~ a dozen segments per glyph
+  const int n = stb_easy_font_print(0, 0, s.data(), nullptr, quads.data(), (int)(quads.size() * sizeof(float)));
+  for (int q = 0; q < n; ++q) {
+    const float* v = &quads[(size_t)q * 16];  // 4 vertices of x, y, z, colour (4 bytes)
+    const int x0 = x + (int)std::lround(v[0] * scale), y0 = y + (int)std::lround(v[1] * scale);
+    const int x1 = x + (int)std::lround(v[8] * scale), y1 = y + (int)std::lround(v[9] * scale);
+    for (int py = std::max(y0, 0); py < std::min(y1, img.h); ++py)
+      for (int px = std::max(x0, 0); px < std::min(x1, img.w); ++px) {
+        uint8_t* p = img.at(px, py);
+        p[0] = p[1] = p[2] = 0;
+      }
+  }
+}
+
+Image pairs_figure(const std::vector<std::pair<UnitView, UnitView>>& pairs, int k, int scale,
+                   const std::string& title, const std::vector<std::string>& column_labels) {
   std::vector<std::pair<Image, Image>> blocks;
   int col_w = 1, a_h = 1, b_h = 1;
   for (const auto& p : pairs) {
@@ -107,7 +151,19 @@ Image pairs_figure(const std::vector<std::pair<UnitView, UnitView>>& pairs, int 
       }
     fig.paste(blocks[i].second, x, a_h + kPairGap);
   }
-  return fig;
+  if (title.empty() && column_labels.empty()) return fig;
+  // A header band: the title, then each column's label (one or two lines) above its column.
+  constexpr int kLine = 12, kMargin = 4;
+  const int title_lines = title.empty() ? 0 : 1 + (int)std::count(title.begin(), title.end(), '\n');
+  int label_lines = 0;
+  for (const std::string& l : column_labels) label_lines = std::max(label_lines, 1 + (int)std::count(l.begin(), l.end(), '\n'));
+  const int band = kMargin + (title_lines + label_lines) * kLine + kMargin;
+  Image out(std::max(fig.w, text_width(title) + 2 * kMargin), fig.h + band);
+  out.paste(fig, 0, band);
+  if (!title.empty()) draw_text(out, kMargin, kMargin, title);
+  for (size_t i = 0; i < column_labels.size() && i < blocks.size(); ++i)
+    draw_text(out, (int)i * (col_w + kColumnGap), kMargin + title_lines * kLine, column_labels[i]);
+  return out;
 }
 
 }  // namespace cvg

@@ -2,6 +2,7 @@
 // figures: a unit's top patches in a 3x3 grid (for k = 9) above the grid of their projections; for a
 // matched pair, net A's unit above net B's; pairs side by side, left to right.
 #pragma once
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -27,7 +28,14 @@ struct UnitView {
 };
 // Patches in a grid of ceil(sqrt(k)) columns, the projections' grid beneath, each image upscaled.
 Image unit_block(const UnitView& v, int k, int scale);
-// Columns left to right, one per pair: net A's block above net B's, split by a grey rule.
-Image pairs_figure(const std::vector<std::pair<UnitView, UnitView>>& pairs, int k, int scale);
+// Columns left to right, one per pair: net A's block above net B's, split by a grey rule. With a
+// title or column labels (lines split by '\n'), a header band above holds them in black text.
+Image pairs_figure(const std::vector<std::pair<UnitView, UnitView>>& pairs, int k, int scale,
+                   const std::string& title = "", const std::vector<std::string>& column_labels = {});
+
+// Black text (stb_easy_font, ~7 px tall per line at scale 1, 12 px line spacing) with its top-left
+// corner at (x, y), clipped to the image; its width in pixels.
+void draw_text(Image& img, int x, int y, const std::string& text, int scale = 1);
+int text_width(const std::string& text, int scale = 1);
 
 }  // namespace cvg

@@ -5,6 +5,7 @@ set -euo pipefail
 pkgs=(build-essential pkgconf zlib1g-dev libopenblas-dev liblapack-dev doctest-dev libstb-dev
       nlohmann-json3-dev dataset-fashion-mnist)
 missing=()
+pkgs+=(python3-numpy)  # python/convergent.py and its test against the tools (tests/cli_test.sh)
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done

@@ -3,9 +3,18 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <numeric>
+#include <unistd.h>
 
+#include "analysis/align_pair.h"
+#include "analysis/align_scores.h"
 #include "analysis/correlate.h"
+#include "analysis/correlate_io.h"
+#include "analysis/matched_pairs.h"
+#include "analysis/npy.h"
+#include "nn/checkpoint.h"
+#include "nn/io.h"
 #include "kernels/rng.h"
 #include "nn/net.h"
 #include "tests/check.h"
@@ -139,8 +148,11 @@ TEST_CASE("correlate: a net and its channel-permuted copy correlate at 1.0 under
 TEST_CASE("correlate: mismatched nets are refused with a clear message") {
   NetConfig cfg = parse_net_config(kPermNet, "perm.json");
   Net a(cfg, {1, 10, 10}, 5, Device::cpu(), 4), b(cfg, {1, 12, 12}, 5, Device::cpu(), 4);
-  CHECK_THROWS_WITH_AS(comparable_layers({&a, &b}, {}), "nets 1 and 2 take different input shapes", InputError);
-  CHECK_THROWS_AS(comparable_layers({&a, &a}, {"pool1"}), InputError);  // not a conv/fc layer
+  CHECK_THROWS_WITH_AS(comparable_layers({&a, &b}, {}, {"seed1", "seed2"}), "seed1 and seed2 take different input shapes", InputError);
+  // Not a conv/fc layer, or no such layer: the message lists the layers there are.
+  CHECK_THROWS_WITH_AS(comparable_layers({&a, &a}, {"pool1"}),
+                       "no conv or fc layer 'pool1' in every net (the layers they share: conv1, conv2, fc3, fc4)", InputError);
+  CHECK_THROWS_AS(comparable_layers({&a, &a}, {"conv9"}), InputError);
 }
 
 TEST_CASE("correlate: GPU statistics match the CPU's") {
@@ -165,5 +177,273 @@ TEST_CASE("correlate: GPU statistics match the CPU's") {
     const auto& g = res[1][l].pairs[0].between;
     test::record_gpu_result("correlate " + res[0][l].name, test::worst_error(g, c, 1e-4, 0));
     CHECK_ALL_CLOSE(g, c, 1e-4, 0);
+  }
+}
+
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string temp_dir(const std::string& what) {
+  const std::string d = "/tmp/cvg_test_" + what + "." + std::to_string(getpid());
+  fs::remove_all(d);
+  make_dirs(d);
+  return d;
+}
+
+// Saves `net` as a checkpoint and reads it back: what the tools open.
+Checkpoint as_checkpoint(Net& net, const std::string& dir, uint64_t seed) {
+  CheckpointInfo info;
+  info.seed = seed;
+  info.iteration = 10;
+  info.data_spec = "noise";
+  const std::string path = dir + "/ckpt-seed" + std::to_string(seed) + ".bin";
+  save_checkpoint(path, net, info);
+  return read_checkpoint(path);
+}
+
+std::string slurp(const std::string& path) {
+  std::vector<char> b = read_file(path);
+  return std::string(b.begin(), b.end());
+}
+
+// Three independent nets of kPermNet, correlated and written as bin/correlate does.
+struct ThreeNets {
+  std::string dir, out;
+  NetConfig cfg = parse_net_config(kPermNet, "perm.json");
+  std::vector<std::unique_ptr<Net>> nets;
+  std::vector<Checkpoint> cks;
+  std::vector<LayerResult> res;
+  ThreeNets() {
+    dir = temp_dir("corr_out");
+    out = dir + "/correlate";
+    std::vector<Net*> raw;
+    std::vector<NetRecord> recs;
+    for (int k = 0; k < 3; ++k) {
+      nets.push_back(std::make_unique<Net>(cfg, std::vector<int>{1, 10, 10}, 5, Device::cpu(), 32));
+      nets.back()->init(21 + k);
+      raw.push_back(nets.back().get());
+      cks.push_back(as_checkpoint(*nets.back(), dir, 21 + k));
+      recs.push_back(net_record(cks.back(), dir + "/seed" + std::to_string(k + 1), k));
+    }
+    NoiseSet data(120);
+    CorrelateOptions opt;
+    opt.batch = 32, opt.quiet = true, opt.threads = 1, opt.layers = {"conv1", "fc3"};
+    res = correlate_nets(raw, data, opt);
+    write_correlate_output(out, recs, res, {{"images", 120}});
+  }
+  ~ThreeNets() { fs::remove_all(dir); }
+  const PairResult& pair(int layer, int p, int q) const {
+    for (const PairResult& r : res[layer].pairs)
+      if (r.a == p && r.b == q) return r;
+    throw std::logic_error("no such pair");
+  }
+};
+
+}  // namespace
+
+TEST_CASE("correlate output: readers pick each pair's matrix by the nets' identities, in either order (three nets)") {
+  ThreeNets t;
+  const CorrelateOutput o = open_correlate_output(t.out);
+  REQUIRE(o.nets.size() == 3);
+  CHECK(o.nets[2].name == "seed3");
+  CHECK(o.layers == std::vector<std::string>{"conv1", "fc3"});
+  // Each checkpoint is found at its own index, whatever its path.
+  for (int k = 0; k < 3; ++k) CHECK(o.find_net(t.cks[k], "anything") == k);
+  for (int li = 0; li < 2; ++li) {
+    const std::string layer = t.res[li].name;
+    const int c = t.res[li].moments.units[0];
+    for (int p = 0; p < 3; ++p)
+      for (int q = 0; q < 3; ++q) {
+        if (p == q) continue;
+        INFO(layer, " pair ", p, ",", q);
+        const PairResult& stored = t.pair(li, std::min(p, q), std::max(p, q));
+        // The matrix: rows are net p's units, so the stored (min, max) matrix transposed when p > q.
+        const std::vector<double> m = read_pair_matrix(o, layer, "between", p, q, c, c);
+        for (int i = 0; i < c; ++i)
+          for (int j = 0; j < c; ++j) {
+            const double want = p < q ? stored.between[(size_t)i * c + j] : stored.between[(size_t)j * c + i];
+            REQUIRE(m[(size_t)i * c + j] == want);
+          }
+        // The pairs: net p's unit a with net q's unit b, at their true correlation.
+        const std::vector<MatchedPair> pairs = read_matched_pairs(o, layer, p, q, c, c);
+        REQUIRE((int)pairs.size() == c);
+        for (const MatchedPair& mp : pairs) {
+          const int64_t partner = p < q ? stored.bipartite.row_to_col[mp.a] : -2;
+          if (p < q) CHECK(partner == mp.b);
+          else CHECK(stored.bipartite.row_to_col[mp.b] == mp.a);
+          CHECK(mp.correlation == m[(size_t)mp.a * c + mp.b]);
+        }
+        for (size_t r = 1; r < pairs.size(); ++r) CHECK(pairs[r - 1].correlation >= pairs[r].correlation);
+      }
+  }
+  // Pair (1, 2) is not pair (0, 1): the bug this guards against drew between_0_1 for any two nets.
+  CHECK(read_pair_matrix(o, "conv1", "between", 1, 2, 12, 12) != read_pair_matrix(o, "conv1", "between", 0, 1, 12, 12));
+  // A net that is not in the output is refused, naming the nets that are.
+  Net other(t.cfg, {1, 10, 10}, 5, Device::cpu(), 4);
+  other.init(99);
+  const Checkpoint ck_other = as_checkpoint(other, t.dir, 99);
+  CHECK_THROWS_AS(o.find_net(ck_other, "runs/other"), InputError);
+  try {
+    o.find_net(ck_other, "runs/other");
+  } catch (const InputError& e) {
+    CHECK(std::string(e.what()).find("not among the nets correlated") != std::string::npos);
+    CHECK(std::string(e.what()).find("2 = seed3") != std::string::npos);
+  }
+  CHECK_THROWS_WITH_AS(o.layer("conv2"), (t.out + ": no layer 'conv2' in this bin/correlate output (its layers: conv1, fc3)").c_str(), InputError);
+  // Chosen pairs: the correlation of exactly those units, in the asked orientation.
+  const std::vector<MatchedPair> chosen = chosen_pairs(o, "conv1", 2, 0, 12, 12, {{5, 3}, {0, 11}});
+  CHECK(chosen[0].correlation == t.pair(0, 0, 2).between[3 * 12 + 5]);
+  CHECK(chosen[1].correlation == t.pair(0, 0, 2).between[11 * 12 + 0]);
+  CHECK_THROWS_AS(chosen_pairs(o, "conv1", 2, 0, 12, 12, {{12, 0}}), InputError);
+  // summary.json counts the nets and images it was given.
+  const nlohmann::json s = nlohmann::json::parse(slurp(t.out + "/summary.json"));
+  CHECK(s["images"] == 120);
+  CHECK(s["layers"][0]["pairs"][2]["net_a"] == "seed2");
+  CHECK(s["layers"][0]["pairs"][2]["net_b"] == "seed3");
+}
+
+TEST_CASE("correlate output: all or nothing; readers refuse partial, mixed and foreign folders") {
+  ThreeNets t;
+  const std::string before = slurp(t.out + "/summary.json");
+  SUBCASE("a run that fails half-way leaves the previous complete output and no partial folder") {
+    std::vector<LayerResult> bad = t.res;
+    bad[1].name = "../escape";  // fails after the first layer is written
+    std::vector<NetRecord> recs;
+    for (int k = 0; k < 3; ++k) recs.push_back(net_record(t.cks[k], "seed" + std::to_string(k + 1), k));
+    CHECK_THROWS_AS(write_correlate_output(t.out, recs, bad, {{"images", 7}}), InputError);
+    CHECK(slurp(t.out + "/summary.json") == before);
+    CHECK_NOTHROW(open_correlate_output(t.out));
+    for (const auto& e : fs::directory_iterator(t.dir)) CHECK(e.path().filename().string().find(".partial-") == std::string::npos);
+    CHECK(!fs::exists(t.dir + "/escape"));
+  }
+  SUBCASE("a folder without summary.json (an interrupted run) is refused") {
+    fs::remove(t.out + "/summary.json");
+    CHECK_THROWS_WITH_AS(open_correlate_output(t.out),
+                         (t.out + ": no summary.json: not a complete bin/correlate output (an interrupted run, or the wrong folder)").c_str(),
+                         InputError);
+  }
+  SUBCASE("a layer missing a file is refused") {
+    fs::remove(t.out + "/fc3/between_1_2.npy");
+    CHECK_THROWS_AS(open_correlate_output(t.out), InputError);
+  }
+  SUBCASE("a layer from another run (other sample count) is refused") {
+    const double other = 300;
+    write_npy(t.out + "/fc3/moments/count.npy", &other, {1});
+    CHECK_THROWS_AS(open_correlate_output(t.out), InputError);
+  }
+  SUBCASE("an output of the old format, which did not record its nets, is refused") {
+    nlohmann::json s = nlohmann::json::parse(before);
+    s.erase("format");
+    write_file_atomic(t.out + "/summary.json", s.dump());
+    CHECK_THROWS_AS(open_correlate_output(t.out), InputError);
+  }
+  SUBCASE("an assignment that is not one-to-one is refused") {
+    std::vector<int64_t> twice(12, 3);
+    write_npy(t.out + "/conv1/bipartite_0_1.npy", twice.data(), {12});
+    const CorrelateOutput o = open_correlate_output(t.out);
+    CHECK_THROWS_AS(read_matched_pairs(o, "conv1", 0, 1, 12, 12), InputError);
+    CHECK_THROWS_AS(read_matched_pairs(o, "conv1", 0, 2, 12, 13), InputError);  // shape does not fit the nets
+  }
+  SUBCASE("--out that holds something else is never replaced") {
+    const std::string foreign = t.dir + "/mine";
+    make_dirs(foreign);
+    write_file_atomic(foreign + "/notes.txt", std::string("keep"));
+    CHECK_THROWS_AS(check_replaceable_output(foreign), InputError);
+    CHECK_THROWS_AS(write_correlate_output(foreign, {}, t.res, {}), InputError);
+    CHECK(slurp(foreign + "/notes.txt") == "keep");
+  }
+  SUBCASE("a complete rerun replaces the old output as a whole") {
+    std::vector<NetRecord> recs;
+    for (int k = 0; k < 3; ++k) recs.push_back(net_record(t.cks[k], "seed" + std::to_string(k + 1), k));
+    std::vector<LayerResult> one = {t.res[0]};
+    const std::string stale = t.out + ".partial-999999999";  // left by a killed run (no such pid)
+    make_dirs(stale + "/conv1");
+    write_correlate_output(t.out, recs, one, {{"images", 120}});
+    CHECK(!fs::exists(stale));
+    CHECK(open_correlate_output(t.out).layers == std::vector<std::string>{"conv1"});
+    CHECK(!fs::exists(t.out + "/fc3"));  // nothing of the old run stays beside the new one
+  }
+}
+
+// A net and a widened copy: conv1 gets 4 extra units of noise (their next-layer weights are zero,
+// so everything after conv1 is unchanged) and its 12 original units permuted. Correlation finds the
+// 12 originals at 1.0 and leaves the 4 extras unmatched, in both orders; CCA sees A inside B.
+TEST_CASE("correlate: nets of different widths (a net and its planted widened copy)") {
+  NetConfig cfg = parse_net_config(kPermNet, "perm.json");
+  std::string wide_json = kPermNet;
+  wide_json.replace(wide_json.find("\"num_output\": 12"), 16, "\"num_output\": 16");
+  NetConfig wcfg = parse_net_config(wide_json, "wide.json");
+  Net a(cfg, {1, 10, 10}, 5, Device::cpu(), 32), b(wcfg, {1, 10, 10}, 5, Device::cpu(), 32);
+  a.init(5);
+  b.init(6);  // the 4 extra conv1 units keep b's own random weights: noise units
+  const std::vector<int> perm = random_permutation(12, 7);  // b's unit perm[i] is a's unit i
+  auto& la = a.layers();
+  auto& lb = b.layers();
+  std::vector<float> W1 = la[0]->params[0].value.data.to_host(), B1 = la[0]->params[1].value.data.to_host();
+  std::vector<float> V1 = lb[0]->params[0].value.data.to_host(), C1 = lb[0]->params[1].value.data.to_host();
+  for (int i = 0; i < 12; ++i) {
+    std::copy_n(&W1[i * 9], 9, &V1[perm[i] * 9]);
+    C1[perm[i]] = B1[i];
+  }
+  lb[0]->params[0].value.data.from_host(V1);
+  lb[0]->params[1].value.data.from_host(C1);
+  // conv2 (layer 4): input channel perm[i] of b takes a's channel i; the extra channels weigh 0.
+  std::vector<float> W2 = la[4]->params[0].value.data.to_host(), V2(16 * 16 * 9, 0.0f);
+  for (int o = 0; o < 16; ++o)
+    for (int i = 0; i < 12; ++i) std::copy_n(&W2[(o * 12 + i) * 9], 9, &V2[(o * 16 + perm[i]) * 9]);
+  lb[4]->params[0].value.data.from_host(V2);
+  for (size_t l = 4; l < la.size(); ++l)
+    for (size_t k = 0; k < la[l]->params.size(); ++k)
+      if (l != 4 || k == 1) lb[l]->params[k].value.data.from_host(la[l]->params[k].value.data.to_host());
+
+  NoiseSet data(200);
+  CorrelateOptions opt;
+  opt.batch = 32, opt.quiet = true, opt.threads = 1, opt.mi_layers = {"conv1"};
+  for (int order = 0; order < 2; ++order) {
+    INFO(std::string(order ? "wide net first" : "narrow net first"));
+    std::vector<LayerResult> res = correlate_nets(order ? std::vector<Net*>{&b, &a} : std::vector<Net*>{&a, &b}, data, opt);
+    const LayerResult& c1 = res[0];
+    REQUIRE(c1.name == "conv1");
+    const PairResult& p = c1.pairs[0];
+    const int na = order ? 16 : 12, nb = order ? 12 : 16;
+    CHECK(c1.moments.units == std::vector<int>{na, nb});
+    REQUIRE(p.between.size() == (size_t)na * nb);
+    for (int i = 0; i < 12; ++i) {
+      const int u = order ? perm[i] : i, v = order ? i : perm[i];  // a's unit i is b's perm[i]
+      CHECK(p.bipartite.row_to_col[u] == v);
+      CHECK(p.between[(size_t)u * nb + v] > 1 - 1e-5);
+    }
+    const std::vector<int> extras = {[&] {
+      std::vector<char> used(16, 0);
+      for (int i = 0; i < 12; ++i) used[perm[i]] = 1;
+      std::vector<int> e;
+      for (int j = 0; j < 16; ++j)
+        if (!used[j]) e.push_back(j);
+      return e;
+    }()};
+    CHECK(p.summary["unmatched_" + std::string(order ? "a" : "b")].get<std::vector<int>>() == extras);
+    CHECK(p.summary["unmatched_" + std::string(order ? "b" : "a")].empty());
+    CHECK(p.summary["bipartite"].get<double>() > 1 - 1e-5);  // the mean over the 12 matched pairs
+    CHECK(p.mi.size() == (size_t)na * nb);
+    // Layers after conv1 are the same functions of the input: unit i matches unit i at 1.0 (units
+    // dead on this noise have zero variance, correlation 0 by convention, and are skipped).
+    for (size_t l = 1; l < res.size(); ++l) {
+      const PairResult& q = res[l].pairs[0];
+      const int c = res[l].moments.units[0];
+      for (int i = 0; i < c; ++i) {
+        if (res[l].stats.std[0][i] == 0) continue;
+        CHECK(q.bipartite.row_to_col[i] == i);
+        CHECK(q.between[(size_t)i * c + i] > 1 - 1e-5);
+      }
+    }
+    // Global scores on the rectangular pair: every one of a's 12 directions lies in b's span.
+    const PairMoments pm = pair_moments(c1.moments, 0, 1);
+    const GlobalScores g = global_scores(pm);
+    REQUIRE(g.cca.size() == 12);
+    CHECK(g.cca.back() > 1 - 1e-6);
+    CHECK(std::isfinite(g.cka));
+    CHECK(g.cka < 1);  // b has variance a does not explain
+    CHECK(std::isfinite(g.procrustes));
   }
 }

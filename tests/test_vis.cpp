@@ -11,7 +11,6 @@
 
 #include "analysis/deconv.h"
 #include "analysis/histograms.h"
-#include "analysis/matched_pairs.h"
 #include "analysis/npy.h"
 #include "analysis/receptive_field.h"
 #include "analysis/topk.h"
@@ -581,7 +580,7 @@ TEST_CASE("vis: relu_down rules, and a projection with LRN skipped in deconv mod
   CHECK_THROWS_AS(proj.project_batch({{99, 0, 0}}, ProjectionMode::Deconv), std::invalid_argument);
 }
 
-TEST_CASE("vis: rendering and matched pairs from correlate's files") {
+TEST_CASE("vis: rendering of patches, projections and pair figures") {
   Normalisation norm{{0.2860f, 0, 0}, {0.3530f, 1, 1}};
   std::vector<float> fill = black_fill(norm, 1);
   Image black = render_input(fill.data(), 1, 1, 1, norm);
@@ -601,24 +600,27 @@ TEST_CASE("vis: rendering and matched pairs from correlate's files") {
   CHECK(fig.w == 2 * b.w + 24);
   CHECK(fig.h == 2 * b.h + 14);
 
-  const std::string dir = "/tmp/cvg_test_vis_pairs." + std::to_string(getpid());
-  make_dirs(dir + "/conv1");
-  const double corr[3 * 4] = {0.9, 0.1, 0.0, 0.2, 0.3, 0.2, 0.8, 0.0, 0.1, 0.5, 0.0, 0.0};
-  const int64_t match[3] = {0, -1, 1};
-  write_npy(dir + "/conv1/between_0_1.npy", corr, {3, 4});
-  CHECK_THROWS_AS(read_matched_pairs(dir, "conv1", 3, 4), InputError);  // the assignment is missing
-  write_npy(dir + "/conv1/bipartite_0_1.npy", match, {3});
-  std::vector<MatchedPair> pairs = read_matched_pairs(dir, "conv1", 3, 4);
-  REQUIRE(pairs.size() == 2);
-  CHECK((pairs[0].a == 0 && pairs[0].b == 0 && pairs[0].correlation == 0.9));
-  CHECK((pairs[1].a == 2 && pairs[1].b == 1 && pairs[1].correlation == 0.5));
-  CHECK_THROWS_AS(read_matched_pairs(dir, "conv1", 3, 5), InputError);  // shape does not fit the nets
-  const int64_t twice[3] = {1, -1, 1};
-  write_npy(dir + "/conv1/bipartite_0_1.npy", twice, {3});
-  CHECK_THROWS_AS(read_matched_pairs(dir, "conv1", 3, 4), InputError);
-  for (const char* f : {"between_0_1.npy", "bipartite_0_1.npy"}) std::remove((dir + "/conv1/" + f).c_str());
-  rmdir((dir + "/conv1").c_str());
-  rmdir(dir.c_str());
+  // Labels: black text inside its own width, a header band above the unchanged figure.
+  Image t(80, 20);
+  draw_text(t, 3, 4, "A 5 - B 39");
+  const int tw = text_width("A 5 - B 39");
+  CHECK(tw > 30);
+  CHECK(tw < 80);
+  int dark = 0, outside = 0;
+  for (int y = 0; y < t.h; ++y)
+    for (int x = 0; x < t.w; ++x)
+      if (t.at(x, y)[0] == 0) ++dark, outside += x < 3 || x >= 3 + tw || y < 4 || y >= 4 + 12;
+  CHECK(dark > 20);
+  CHECK(outside == 0);
+  Image lab = pairs_figure({{v, v}, {v, v}}, 9, 10, "conv1 best", {"A 1 - B 2\ncorr 0.900", "A 0 - B 3\ncorr 0.800"});
+  CHECK(lab.w == fig.w);
+  CHECK(lab.h == fig.h + 4 + 3 * 12 + 4);
+  int header_dark = 0;
+  for (int y = 0; y < lab.h - fig.h; ++y)
+    for (int x = 0; x < lab.w; ++x) header_dark += lab.at(x, y)[0] == 0;
+  CHECK(header_dark > 50);
+  CHECK(text_width("\xc3\xa9") == text_width("??"));  // non-ASCII becomes '?', never out of the font's table
+
 }
 
 TEST_CASE("vis: GPU and CPU agree (top-k, ReLU rules, projections)") {

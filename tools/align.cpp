@@ -17,6 +17,7 @@
 #include "analysis/align_pair.h"
 #include "analysis/align_scores.h"
 #include "analysis/align_spectral.h"
+#include "analysis/correlate_io.h"
 #include "analysis/moments_io.h"
 #include "analysis/npy.h"
 #include "analysis/png.h"
@@ -60,52 +61,6 @@ std::string penalty_label(double l) {
   return buf;
 }
 
-// conv2 < conv10: digit runs compare as numbers.
-bool natural_less(const std::string& a, const std::string& b) {
-  size_t i = 0, j = 0;
-  while (i < a.size() && j < b.size()) {
-    if (std::isdigit((unsigned char)a[i]) && std::isdigit((unsigned char)b[j])) {
-      size_t i2 = i, j2 = j;
-      while (i2 < a.size() && std::isdigit((unsigned char)a[i2])) ++i2;
-      while (j2 < b.size() && std::isdigit((unsigned char)b[j2])) ++j2;
-      const long x = std::stol(a.substr(i, i2 - i)), y = std::stol(b.substr(j, j2 - j));
-      if (x != y) return x < y;
-      i = i2, j = j2;
-    } else {
-      if (a[i] != b[j]) return a[i] < b[j];
-      ++i, ++j;
-    }
-  }
-  return a.size() - i < b.size() - j;
-}
-
-// The layers under the correlate folder that have moments: in summary.json's order when it is
-// there, else in natural name order.
-std::vector<std::string> find_layers(const std::string& dir, std::vector<std::string>* net_names) {
-  namespace fs = std::filesystem;
-  if (!fs::is_directory(dir)) throw InputError(dir + ": no such folder (expected bin/correlate's --out)");
-  std::vector<std::string> layers;
-  const std::string summary = dir + "/summary.json";
-  if (file_exists(summary)) {
-    const std::vector<char> bytes = read_file(summary);
-    json j = json::parse(bytes.begin(), bytes.end(), nullptr, false);
-    if (j.is_discarded() || !j.is_object()) throw InputError(summary + ": not valid JSON");
-    if (j.contains("layers") && j["layers"].is_array())
-      for (const auto& l : j["layers"])
-        if (l.is_object() && l.contains("layer") && l["layer"].is_string()) layers.push_back(l["layer"]);
-    if (j.contains("nets") && j["nets"].is_array())
-      for (const auto& n : j["nets"])
-        if (n.is_string()) net_names->push_back(n);
-  }
-  if (layers.empty()) {
-    for (const auto& e : fs::directory_iterator(dir))
-      if (e.is_directory() && file_exists(e.path().string() + "/moments/sum_0.npy"))
-        layers.push_back(e.path().filename().string());
-    std::sort(layers.begin(), layers.end(), natural_less);
-  }
-  return layers;
-}
-
 // The joint correlation matrix as a heatmap (-1 blue, 0 white, 1 red), black lines at `cuts`.
 Image joint_heatmap(const std::vector<double>& J, int n, const std::vector<int>& cuts) {
   const int cell = std::max(1, 640 / std::max(n, 1));
@@ -132,7 +87,7 @@ double median(std::vector<int> v) {
 json nan_safe(double x) { return std::isfinite(x) ? json(x) : json(nullptr); }
 
 struct Direction {
-  std::string label;  // "net2<-net1"
+  std::string label;  // "seed2<-seed1": the target net from the source net
   SparsePrediction sp;
 };
 
@@ -158,8 +113,10 @@ int main(int argc, char** argv) {
                    "    |corr|, normalised Laplacian, k by the largest eigengap (or --groups), k-means; heatmaps.\n"
                    "  global scores: linear CKA, CCA (mean of all canonical correlations), SVCCA (99% variance),\n"
                    "    PWCCA, orthogonal Procrustes distance (0..2).\n"
-                   "Zero-variance units are left out and reported. Writes OUT/summary.json, and per layer and pair\n"
-                   "OUT/<layer>/pair_<p>_<q>/*.npy and *.png. Exit codes: 0 ok, 1 failure, 2 bad usage or input.");
+                   "Nets may differ in width. Zero-variance units are left out and reported. Nets are called by the\n"
+                   "names bin/correlate gave them; <p>, <q> in file names are their 0-based indices there (A = p,\n"
+                   "B = q). Writes OUT/summary.json, and per layer and pair OUT/<layer>/pair_<p>_<q>/*.npy and *.png.\n"
+                   "Every file and JSON key: docs/OUTPUTS.md. Exit codes: 0 ok, 1 failure, 2 bad usage or input.");
     args.opt("correlate-dir", "", "bin/correlate's output folder (required)")
         .opt("layers", "", "comma-separated layers (default: every layer with moments)")
         .opt("out", "runs/align", "output folder")
@@ -184,20 +141,19 @@ int main(int argc, char** argv) {
     if (gopt.groups < 0 || gopt.max_groups < 0) throw cli::UsageError("--groups and --max-groups must be >= 0");
     const long long lasso_max = args.integer("lasso-max-units");
 
+    const CorrelateOutput corr = open_correlate_output(dir);
     std::vector<std::string> net_names;
-    std::vector<std::string> layers = find_layers(dir, &net_names);
+    for (const NetRecord& r : corr.nets) net_names.push_back(r.name);
+    std::vector<std::string> layers = corr.layers;
     if (args.given("layers")) {
-      std::vector<std::string> wanted = split(args.str("layers"));
-      for (const std::string& l : wanted)
-        if (!file_exists(dir + "/" + l + "/moments/sum_0.npy"))
-          throw InputError(dir + "/" + l + "/moments: no moments for layer '" + l + "'");
-      layers = wanted;
+      layers = split(args.str("layers"));
+      for (const std::string& l : layers) corr.layer(l);  // names the layers there when l is not
     }
-    if (layers.empty()) throw InputError(dir + ": no <layer>/moments/ folders (run bin/correlate first)");
+    if (layers.empty()) throw InputError(dir + ": no layers in this bin/correlate output");
 
     make_dirs(out);
     std::printf("align: %s, %zu layers\n", dir.c_str(), layers.size());
-    for (size_t k = 0; k < net_names.size(); ++k) std::printf("  net%zu = %s\n", k + 1, net_names[k].c_str());
+    for (const NetRecord& r : corr.nets) std::printf("  net %s\n", describe(r).c_str());
     std::printf("Lasso loss = (1/2) mean over target units of E[(y - w.x)^2], y and x standardised (0.5 = predicting\n"
                 "the mean); fitted and evaluated on the same samples (in-sample, exact).\n");
 
@@ -228,8 +184,9 @@ int main(int argc, char** argv) {
           const std::string tag = std::to_string(p) + "_" + std::to_string(q);
           const std::string pdir = out + "/" + layer + "/pair_" + tag;
           make_dirs(pdir);
-          const std::string A = "net" + std::to_string(p + 1), B = "net" + std::to_string(q + 1);
-          json pj = {{"nets", {p, q}}};
+          const std::string A = net_names[p], B = net_names[q];
+          std::printf("-- pair %d-%d: A = %s, B = %s\n", p, q, A.c_str(), B.c_str());
+          json pj = {{"nets", {p, q}}, {"net_a", A}, {"net_b", B}};
           pj["zero_variance_units"] = {pm.zero_a, pm.zero_b};
           if (!pm.zero_a.empty() || !pm.zero_b.empty())
             std::printf("  zero-variance units left out: %s %zu, %s %zu\n", A.c_str(), pm.zero_a.size(), B.c_str(),
@@ -258,7 +215,7 @@ int main(int argc, char** argv) {
             const SparsePrediction& sp = dirs[d].sp;
             const int P = (int)sp.penalties.size(), T = sp.targets, S = sp.sources;
             TableRow row{layer, dirs[d].label, {}, {}};
-            std::printf("  %-12s      loss:", dirs[d].label.c_str());
+            std::printf("  %s (target <- source):\n  %-12s      loss:", dirs[d].label.c_str(), "");
             for (int k = 0; k < P; ++k) std::printf(" %8.4f", sp.mean_loss(k)), row.loss.push_back(sp.mean_loss(k));
             std::printf("\n  %-12s  non-zero:", "");
             for (int k = 0; k < P; ++k) std::printf(" %8.2f", sp.mean_nonzero(k)), row.nonzero.push_back(sp.mean_nonzero(k));
@@ -369,11 +326,13 @@ int main(int argc, char** argv) {
     // The paper's table: mean loss per layer and penalty.
     if (!table.empty()) {
       std::printf("\nSparse prediction loss (1/2 MSE of standardised targets; 0.5 = predicting the mean), exact Lasso:\n");
-      std::printf("%-8s %-14s", "layer", "direction");
+      int w = 14;
+      for (const TableRow& r : table) w = std::max(w, (int)r.dir.size());
+      std::printf("%-8s %-*s", "layer", w, "target<-source");
       for (double l : lopt.penalties) std::printf(" %8s", penalty_label(l).c_str());
       std::printf("\n");
       for (const TableRow& r : table) {
-        std::printf("%-8s %-14s", r.layer.c_str(), r.dir.c_str());
+        std::printf("%-8s %-*s", r.layer.c_str(), w, r.dir.c_str());
         for (double x : r.loss) std::printf(" %8.3f", x);
         std::printf("\n");
       }
@@ -381,7 +340,7 @@ int main(int argc, char** argv) {
       for (const auto& [name, row] : kPaperLoss) {
         if (std::find(layers.begin(), layers.end(), name) == layers.end()) continue;
         if (!header) std::printf("paper (CaffeNet on ImageNet, SGD 1x1 conv, validation loss; PAPER.md):\n"), header = true;
-        std::printf("%-8s %-14s", name.c_str(), "Net2<-Net1");
+        std::printf("%-8s %-*s", name.c_str(), w, "Net2<-Net1");
         for (double l : lopt.penalties) {
           auto it = std::find_if(row.begin(), row.end(), [&](const auto& kv) { return std::fabs(kv.first - l) <= 1e-12 * std::max(1.0, l); });
           if (it == row.end()) std::printf(" %8s", "-");

@@ -33,6 +33,11 @@ class Args {
     return *this;
   }
   Args& flag(const std::string& name, const std::string& help) { return opt(name, "", help, true); }
+  // `old` is another spelling of the declared option `name` (kept so older command lines still work).
+  Args& alias(const std::string& old, const std::string& name) {
+    aliases_[old] = name;
+    return *this;
+  }
 
   // Returns false when --help or --version was printed (the tool then exits 0). Throws UsageError otherwise.
   bool parse(int argc, char** argv) {
@@ -44,6 +49,7 @@ class Args {
         std::string name = a.substr(2), value;
         bool has_eq = false;
         if (auto eq = name.find('='); eq != std::string::npos) value = name.substr(eq + 1), name = name.substr(0, eq), has_eq = true;
+        if (auto al = aliases_.find(name); al != aliases_.end()) name = al->second;
         auto it = opts_.find(name);
         if (it == opts_.end()) throw UsageError("unknown option --" + name + " (see --help)");
         Opt& o = it->second;
@@ -107,6 +113,7 @@ class Args {
   }
   std::string usage_, about_;
   std::map<std::string, Opt> opts_;
+  std::map<std::string, std::string> aliases_;
   std::vector<std::string> order_;
   std::vector<std::string> positional_;
 };

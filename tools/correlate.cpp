@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis/correlate.h"
+#include "analysis/correlate_io.h"
 #include "analysis/moments_io.h"
 #include "analysis/npy.h"
 #include "kernels/stats.h"
@@ -25,8 +26,6 @@ static Checkpoint open_run(const std::string& path) {
   return ck;
 }
 
-static void write_vec(const std::string& path, const std::vector<double>& v, std::vector<size_t> shape) { write_npy(path, v.data(), shape); }
-
 int main(int argc, char** argv) {
   return cli::run_main([&] {
     cli::Args a("correlate RUN_A RUN_B [RUN_C ...] [options]",
@@ -34,36 +33,53 @@ int main(int argc, char** argv) {
                 "layer's unit statistics (a unit is a channel; every image x position is a sample; activations\n"
                 "after the ReLU). Writes per layer: means, stds, within- and between-net correlations (.npy),\n"
                 "semi-matching and exact bipartite matching, raw moments for bin/align; and summary.json.\n"
-                "RUN is a run folder (its newest checkpoint) or a ckpt-*.bin file.");
+                "RUN is a run folder (its newest checkpoint) or a ckpt-*.bin file. Nets are called by their run\n"
+                "folder's name; files number them 0, 1, ... in the order given (summary.json's \"nets\"); units\n"
+                "are numbered from 0. Nets may differ in width (units per layer) but not in input or spatial size.\n"
+                "The output replaces --out as a whole when complete (a failed run leaves the old one).\n"
+                "Every file and JSON key: docs/OUTPUTS.md.");
     a.opt("data", "", "dataset (default: the one the first net was trained on)")
         .opt("data-dir", "", "folder of the fashion-mnist IDX files")
         .opt("split", "test", "train | test")
-        .opt("layers", "", "comma-separated layers (default: every conv and fc layer)")
+        .opt("layers", "", "comma-separated layers (default: every conv and fc layer the nets share)")
         .opt("mi-layers", "conv1,conv2", "layers that also get mutual information (the paper: conv1, conv2); 'none' for none")
         .opt("mi-bins", "10", "bins per unit for MI: one for exact zeros, the rest percentile bins of the non-zero values")
         .opt("batch", "128", "images per batch")
-        .opt("max-images", "-1", "use only the first N images of the split")
+        .opt("max-images", "", "use only the first N images of the split (default: all)")
         .opt("solver", "exact", "bipartite matching: exact (CPU) | auction (GPU when present)")
         .opt("device", "auto", "cpu | cuda | cuda:N | auto")
         .opt("threads", "2", "data-loading threads")
-        .opt("out", "runs/correlate", "output folder");
+        .opt("out", "runs/correlate", "output folder (replaced as a whole)")
+        .alias("layer", "layers");
     if (!a.parse(argc, argv)) return 0;
     const auto& runs = a.positional();
     if (runs.size() < 2) throw cli::UsageError("give at least two runs to compare (see --help)");
     Device dev = parse_device(a.str("device"));
     int batch = (int)a.integer("batch");
     if (batch <= 0) throw cli::UsageError("--batch must be positive");
+    long long max_images = -1;
+    if (a.given("max-images")) {
+      max_images = a.integer("max-images");
+      if (max_images < 1) throw cli::UsageError("--max-images must be at least 1 (leave it out for all images)");
+    }
+    const std::string out = a.str("out");
+    check_replaceable_output(out);
 
     std::vector<Checkpoint> cks;
+    std::vector<NetRecord> recs;
     std::vector<std::unique_ptr<Net>> owned;
     std::vector<Net*> nets;
     for (const std::string& r : runs) {
       cks.push_back(open_run(r));
-      if (cks.back().config.name != cks[0].config.name || cks.back().input != cks[0].input)
-        throw InputError(r + ": net " + cks.back().config.name + " does not match " + runs[0] + " (" + cks[0].config.name + "): different architecture or input");
+      recs.push_back(net_record(cks.back(), r, (int)recs.size()));
+      if (cks.back().input != cks[0].input)
+        throw InputError(r + ": net " + cks.back().config.name + " takes other input than " + runs[0] + " (" + cks[0].config.name + ")");
       owned.push_back(cks.back().make_net(dev, batch));
       nets.push_back(owned.back().get());
     }
+    make_names_unique(recs);
+    std::vector<std::string> names;
+    for (const NetRecord& r : recs) names.push_back(r.name);
     std::string spec = a.given("data") ? a.str("data") : cks[0].info.data_spec;
     std::unique_ptr<Dataset> data = open_dataset(spec, a.str("split"), a.str("data-dir"));
     ImageShape s = data->shape();
@@ -72,83 +88,73 @@ int main(int argc, char** argv) {
     CorrelateOptions opt;
     opt.layers = cli::split_list(a.str("layers"));
     opt.mi_layers = a.str("mi-layers") == "none" ? std::vector<std::string>{} : cli::split_list(a.str("mi-layers"));
-    std::vector<std::string> layers = comparable_layers(nets, opt.layers);
+    std::vector<std::string> layers = comparable_layers(nets, opt.layers, names);
     opt.mi_layers.erase(std::remove_if(opt.mi_layers.begin(), opt.mi_layers.end(),
                                        [&](const std::string& l) { return std::find(layers.begin(), layers.end(), l) == layers.end(); }),
                         opt.mi_layers.end());
     opt.mi_bins = (int)a.integer("mi-bins");
     if (opt.mi_bins < 3 || opt.mi_bins > kStatsMaxBins) throw cli::UsageError("--mi-bins must be in [3, " + std::to_string(kStatsMaxBins) + "]");
     opt.batch = batch;
-    opt.max_images = a.integer("max-images");
+    opt.max_images = max_images;
     opt.solver = parse_solver(a.str("solver"));
     opt.threads = (int)a.integer("threads");
 
-    std::printf("correlate: %zu nets (%s) on %s, %s\n", nets.size(), cks[0].config.name.c_str(), dev.name().c_str(), data->describe().c_str());
+    const size_t images = max_images > 0 ? std::min<size_t>(data->size(), (size_t)max_images) : data->size();
+    const std::string used = std::to_string(images) + (images < data->size() ? " of " + std::to_string(data->size()) : "") + " images";
+    std::printf("correlate: %zu nets on %s, %s (%s split); %s used\n", nets.size(), dev.name().c_str(), data->describe().c_str(),
+                a.str("split").c_str(), used.c_str());
+    for (const NetRecord& r : recs) std::printf("  net %s\n", describe(r).c_str());
     std::vector<LayerResult> res = correlate_nets(nets, *data, opt);
 
-    const std::string out = a.str("out");
-    make_dirs(out);
-    json summary = {{"nets", runs}, {"checkpoints", json::array()}, {"data", data->describe()}, {"device", dev.name()}, {"layers", json::array()}};
-    for (auto& c : cks) summary["checkpoints"].push_back({{"path", c.path}, {"seed", c.info.seed}, {"iteration", c.info.iteration}});
-    for (const LayerResult& r : res) {
-      const std::string dir = out + "/" + r.name;
-      make_dirs(dir);
-      const std::vector<int>& U = r.moments.units;
-      for (int k = 0; k < (int)U.size(); ++k) {
-        size_t c = U[k];
-        write_vec(dir + "/mean_" + std::to_string(k) + ".npy", r.stats.mean[k], {c});
-        write_vec(dir + "/std_" + std::to_string(k) + ".npy", r.stats.std[k], {c});
-        write_vec(dir + "/within_" + std::to_string(k) + ".npy", r.stats.within[k], {c, c});
-      }
-      save_moments(dir + "/moments", r.moments);
-      json lj = {{"layer", r.name}, {"units", U}, {"samples_per_unit", r.moments.count}, {"positions", r.hw}, {"pairs", json::array()}};
-      json zero = json::array();
-      for (auto& z : r.stats.zero_variance) zero.push_back(z);
-      lj["zero_variance_units"] = zero;
-      for (const PairResult& p : r.pairs) {
-        std::string tag = std::to_string(p.a) + "_" + std::to_string(p.b);
-        size_t ca = U[p.a], cb = U[p.b];
-        write_vec(dir + "/between_" + tag + ".npy", p.between, {ca, cb});
-        write_npy(dir + "/bipartite_" + tag + ".npy", p.bipartite.row_to_col.data(), {ca});
-        write_npy(dir + "/semi_" + tag + ".npy", p.semi_ab.data(), {ca});
-        if (!p.mi.empty()) {
-          write_vec(dir + "/mi_" + tag + ".npy", p.mi, {ca, cb});
-          write_npy(dir + "/mi_bipartite_" + tag + ".npy", p.mi_bipartite.row_to_col.data(), {ca});
-        }
-        lj["pairs"].push_back(p.summary);
-      }
-      summary["layers"].push_back(lj);
-    }
-    write_file_atomic(out + "/summary.json", summary.dump(1) + "\n");
+    json meta = {{"data", data->describe()}, {"split", a.str("split")}, {"images", images}, {"split_images", data->size()},
+                 {"device", dev.name()}, {"mi_bins", opt.mi_bins}};
+    write_correlate_output(out, recs, res, meta);
 
-    // The table: per layer and pair, mean correlation of each matching.
-    std::printf("\nMean correlation of matched units (activations after ReLU; %s):\n", data->describe().c_str());
-    std::printf("%-7s %-5s %9s %9s %9s %9s %9s %9s %7s %6s %s\n", "layer", "pair", "units", "semi A>B", "semi B>A", "bipart.",
-                "within A", "within B", "random*", "mutual", "same partner");
+    // The table: per layer and pair, the matching scores.
+    size_t w = 4;
+    for (const std::string& n : names) w = std::max(w, n.size());
+    std::printf("\nUnits matched between nets A and B (correlations of activations after ReLU over %s x positions):\n", used.c_str());
+    std::printf("%-7s %-*s %-*s %5s %5s %9s %9s %8s %8s %8s %7s %6s %5s\n", "layer", (int)w, "A", (int)w, "B", "#A", "#B",
+                "semi A>B", "semi B>A", "bipart.", "within A", "within B", "random", "mutual", "same");
+    std::vector<std::string> unmatched;
     for (const LayerResult& r : res)
       for (const PairResult& p : r.pairs) {
         const json& j = p.summary;
-        char units[32];
-        std::snprintf(units, sizeof units, "%dx%d", r.moments.units[p.a], r.moments.units[p.b]);
-        std::printf("%-7s %d-%-3d %9s %9.3f %9.3f %9.3f %9.3f %9.3f %7.3f %6d %5.0f%%\n", r.name.c_str(), p.a + 1, p.b + 1, units,
+        std::printf("%-7s %-*s %-*s %5d %5d %9.3f %9.3f %8.3f %8.3f %8.3f %7.3f %6d %4.0f%%\n", r.name.c_str(), (int)w,
+                    names[p.a].c_str(), (int)w, names[p.b].c_str(), r.moments.units[p.a], r.moments.units[p.b],
                     j["semi_matching_ab"].get<double>(), j["semi_matching_ba"].get<double>(), j["bipartite"].get<double>(),
                     j["within_best_a"].get<double>(), j["within_best_b"].get<double>(), j["random_permutation_expected"].get<double>(),
                     j["mutual_best_partners"].get<int>(), 100 * j["same_partner_semi_and_bipartite"].get<double>());
+        for (int side = 0; side < 2; ++side) {
+          const json& u = j[side ? "unmatched_b" : "unmatched_a"];
+          if (!u.empty())
+            unmatched.push_back(r.name + ": " + std::to_string(u.size()) + " units of " + names[side ? p.b : p.a] +
+                                " have no partner in " + names[side ? p.a : p.b] + " (summary.json: unmatched_" + (side ? "b" : "a") + ")");
+        }
       }
-    std::printf("* random: the expected mean correlation of a random one-to-one matching (= the mean of the\n"
-                "  between-net matrix); our addition, not in the paper. within: each unit's best partner in its own net.\n");
+    std::printf("#A, #B: units (channels) per net, numbered from 0. Correlation means over units:\n"
+                "  semi A>B: each unit of A with its best partner in B (B>A: the other way round)\n"
+                "  bipart.: the best one-to-one matching (min(#A, #B) pairs); within: each unit's best partner in its own net\n"
+                "  random: mean of all A-B correlations (a random one-to-one matching's expected score; not in the paper)\n"
+                "  mutual: number of units that are each other's best partner (a count); same: %% of A's matched units\n"
+                "  whose bipartite partner is also their semi-matching (best) partner. Files and JSON keys: docs/OUTPUTS.md\n");
+    for (const std::string& u : unmatched) std::printf("  %s\n", u.c_str());
     bool any_mi = false;
     for (const LayerResult& r : res)
       for (const PairResult& p : r.pairs)
         if (!p.mi.empty()) {
-          if (!any_mi) std::printf("\nMutual information (nats, %d bins, bias-corrected):\n%-7s %-5s %12s %16s %18s\n", opt.mi_bins,
-                                   "layer", "pair", "MI bipart.", "same as corr.", "same in top-8 corr.");
+          if (!any_mi) std::printf("\nMutual information (nats; %d bins per unit: exact zeros + percentiles; Miller-Madow corrected):\n"
+                                   "%-7s %-*s %-*s %10s %9s %9s\n", opt.mi_bins, "layer", (int)w, "A", (int)w, "B", "MI bipart.", "same", "top-8");
           any_mi = true;
           const json& j = p.summary;
-          std::printf("%-7s %d-%-3d %12.4f %15.0f%% %14d/8\n", r.name.c_str(), p.a + 1, p.b + 1, j["mi_bipartite_mean_nats"].get<double>(),
-                      100 * j["mi_agrees_with_correlation"].get<double>(), j["mi_same_in_top8_correlation_pairs"].get<int>());
+          std::printf("%-7s %-*s %-*s %10.4f %8.0f%% %7d/8\n", r.name.c_str(), (int)w, names[p.a].c_str(), (int)w, names[p.b].c_str(),
+                      j["mi_bipartite_mean_nats"].get<double>(), 100 * j["mi_agrees_with_correlation"].get<double>(),
+                      j["mi_same_in_top8_correlation_pairs"].get<int>());
         }
-    std::printf("\nwrote %s/summary.json and per-layer .npy files\n", out.c_str());
+    if (any_mi)
+      std::printf("MI bipart.: mean MI of the one-to-one matching by MI; same: %% of units whose MI partner is their\n"
+                  "correlation partner; top-8: of the 8 best correlation pairs, how many MI matches the same way.\n");
+    std::printf("\nwrote %s/ (summary.json and per-layer .npy; net k of between_<p>_<q>.npy is \"nets\"[k])\n", out.c_str());
     return 0;
   });
 }

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "analysis/correlate_io.h"
 #include "analysis/deconv.h"
 #include "analysis/matched_pairs.h"
 #include "analysis/receptive_field.h"
@@ -41,7 +42,8 @@ Checkpoint open_checkpoint(const std::string& run) {
   return ck;
 }
 
-// The nets must be the same architecture on the same input for their units to be compared.
+// The nets must be the same architecture on the same input for their units to be compared; their
+// widths (units per layer) may differ.
 void check_same_architecture(const Checkpoint& a, const Checkpoint& b) {
   auto fail = [&](const std::string& what) {
     throw InputError("nets differ: " + a.path + " vs " + b.path + ": " + what);
@@ -52,7 +54,7 @@ void check_same_architecture(const Checkpoint& a, const Checkpoint& b) {
   if (la.size() != lb.size()) fail(std::to_string(la.size()) + " vs " + std::to_string(lb.size()) + " layers");
   for (size_t i = 0; i < la.size(); ++i) {
     const LayerConfig &x = la[i], &y = lb[i];
-    if (x.name != y.name || x.type != y.type || x.num_output != y.num_output || x.kernel_size != y.kernel_size ||
+    if (x.name != y.name || x.type != y.type || x.kernel_size != y.kernel_size ||
         x.stride != y.stride || x.pad != y.pad || x.group != y.group)
       fail("layer " + std::to_string(i) + " (" + x.name + " " + x.type + " vs " + y.name + " " + y.type + ") differs");
   }
@@ -71,6 +73,20 @@ std::vector<int> parse_int_list(const std::string& s, const char* flag) {
   return out;
 }
 
+// "5:39,7:2" -> {(5, 39), (7, 2)}
+std::vector<std::pair<int, int>> parse_pairs(const std::string& s) {
+  std::vector<std::pair<int, int>> out;
+  for (const std::string& tok : cli::split_list(s)) {
+    const size_t colon = tok.find(':');
+    const std::string a = tok.substr(0, colon), b = colon == std::string::npos ? "" : tok.substr(colon + 1);
+    auto ok = [](const std::string& x) { return !x.empty() && x.size() <= 9 && x.find_first_not_of("0123456789") == std::string::npos; };
+    if (!ok(a) || !ok(b)) throw cli::UsageError("--pairs expects UNIT_A:UNIT_B,... (e.g. 5:39,7:2), got '" + s + "'");
+    out.push_back({std::stoi(a), std::stoi(b)});
+  }
+  if (out.empty()) throw cli::UsageError("--pairs is empty");
+  return out;
+}
+
 struct NetSide {
   std::string run, ckpt_path;
   Checkpoint ck;
@@ -81,7 +97,7 @@ struct NetSide {
 struct LayerPlan {
   std::string name;
   int units[2] = {0, 0};
-  std::vector<MatchedPair> best, worst;
+  std::vector<MatchedPair> best, worst, chosen;
   std::set<int> need[2];
   TopTable top[2];
   std::map<int, UnitView> views[2];  // unit -> its rendered patches and projections
@@ -132,27 +148,30 @@ json unit_json(const TopTable& top, int u) {
 int main(int argc, char** argv) {
   return cli::run_main([&] {
     cli::Args args(
-        "visualize RUN_A RUN_B --layer L[,L2...] [options]",
+        "visualize RUN_A RUN_B --layers L[,L2...] [options]",
         "Shows what the units of a layer of two nets respond to. One pass over the data finds, for every\n"
         "unit, the k images that excite it most (each image once, at its strongest position). Each\n"
         "activation is cropped to the unit's receptive field (zero-filled past the border: black) and\n"
         "projected back to pixel space (--mode deconv: Zeiler & Fergus's deconvnet, LRN skipped; guided:\n"
         "guided backpropagation; gradient: the plain gradient), shown around mid grey, scaled per patch.\n"
-        "RUN_A/RUN_B: run folders (newest checkpoint) or checkpoint files of the same architecture.\n"
-        "Figures (OUT/<layer>/): best_<mode>.png and worst_<mode>.png, one column per matched pair (from\n"
-        "--correlate-dir: <layer>/between_0_1.npy and <layer>/bipartite_0_1.npy as bin/correlate writes\n"
-        "them), net A's unit above net B's, each a grid of its top patches above the grid of their\n"
-        "projections; with --units, unit_<a|b><u>_<mode>.png per unit. vis_<mode>.json lists the pairs,\n"
-        "correlations, image ids, positions and activations. Several layers (--layer conv1,conv3) share\n"
-        "one pass over the data. Exit codes: 0 ok, 1 failure, 2 bad input.");
-    args.opt("layer", "", "the layer(s) to show: conv or fc layers, comma-separated (e.g. conv3 or conv1,conv2)")
+        "RUN_A/RUN_B: run folders (newest checkpoint) or checkpoint files of the same architecture (widths\n"
+        "may differ). The matched pairs come from --correlate-dir, which must hold both nets (recognised by\n"
+        "their weights, in either order: A's units are always the rows). Figures (OUT/<layer>/):\n"
+        "best_<mode>.png and worst_<mode>.png, one column per matched pair (--pairs: pairs_<mode>.png), net\n"
+        "A's unit above net B's, each a grid of its top patches above the grid of their projections; with\n"
+        "--units, unit_<a|b><u>_<mode>.png per unit. Units are numbered from 0. vis_<mode>.json lists the\n"
+        "pairs, correlations, image ids, positions and activations. Several layers (--layers conv1,conv3)\n"
+        "share one pass over the data. Every file and JSON key: docs/OUTPUTS.md.\n"
+        "Exit codes: 0 ok, 1 failure, 2 bad input.");
+    args.opt("layers", "", "the layer(s) to show: conv or fc layers, comma-separated (e.g. conv3 or conv1,conv2)")
         .opt("correlate-dir", "runs/correlate", "bin/correlate's output folder")
         .opt("data", "", "dataset spec (default: the one net A was trained on)")
         .opt("data-dir", "", "folder of the fashion-mnist IDX files")
         .opt("split", "test", "train | test")
-        .opt("limit", "0", "use only the first N images of the split (0: all)")
+        .opt("max-images", "", "use only the first N images of the split (default: all)")
         .opt("best", "8", "best matched pairs to show")
         .opt("worst", "8", "worst matched pairs to show")
+        .opt("pairs", "", "specific pairs to show, UNIT_A:UNIT_B comma-separated (e.g. 5:39,7:2)")
         .opt("units", "", "comma-separated units to show one PNG each (of the net --net)")
         .opt("net", "a", "which net --units refers to: a | b")
         .opt("mode", "deconv", "deconv | guided | gradient")
@@ -160,20 +179,28 @@ int main(int argc, char** argv) {
         .opt("out", "runs/vis", "output folder")
         .opt("device", "auto", "cpu | cuda | cuda:N | auto")
         .opt("batch", "64", "images per forward pass")
-        .opt("threads", "2", "data-loading threads");
+        .opt("threads", "2", "data-loading threads")
+        .alias("layer", "layers")
+        .alias("limit", "max-images");
     if (!args.parse(argc, argv)) return 0;
     if (args.positional().size() != 2) throw cli::UsageError("expected two runs RUN_A RUN_B (see --help)");
-    const std::vector<std::string> layer_names = cli::split_list(args.str("layer"));
-    if (layer_names.empty()) throw cli::UsageError("--layer is required (e.g. --layer conv3)");
+    const std::vector<std::string> layer_names = cli::split_list(args.str("layers"));
+    if (layer_names.empty()) throw cli::UsageError("--layers is required (e.g. --layers conv3)");
     const ProjectionMode mode = parse_projection_mode(args.str("mode"));
     const int k = (int)args.integer("k");
     if (k < 1 || k > kStatsMaxTopK) throw cli::UsageError("--k must be 1.." + std::to_string(kStatsMaxTopK));
     const int batch = (int)args.integer("batch");
     if (batch < 1) throw cli::UsageError("--batch must be positive");
-    const long long best_n = args.integer("best"), worst_n = args.integer("worst"), limit = args.integer("limit");
-    if (best_n < 0 || worst_n < 0 || limit < 0) throw cli::UsageError("--best, --worst and --limit must be >= 0");
-    const bool want_units = args.given("units");
-    const bool want_pairs = !want_units || args.given("best") || args.given("worst");
+    const long long best_n = args.integer("best"), worst_n = args.integer("worst");
+    if (best_n < 0 || worst_n < 0) throw cli::UsageError("--best and --worst must be >= 0");
+    long long limit = 0;
+    if (args.given("max-images") && (limit = args.integer("max-images")) < 1)
+      throw cli::UsageError("--max-images must be at least 1 (leave it out for all images)");
+    const bool want_units = args.given("units"), want_chosen = args.given("pairs");
+    const bool want_pairs = (!want_units && !want_chosen) || args.given("best") || args.given("worst");
+    if (!want_units && !want_chosen && best_n == 0 && worst_n == 0)
+      throw cli::UsageError("nothing to draw: --best 0 and --worst 0 without --units or --pairs");
+    const std::vector<std::pair<int, int>> chosen = want_chosen ? parse_pairs(args.str("pairs")) : std::vector<std::pair<int, int>>{};
     const std::string which = args.str("net");
     if (which != "a" && which != "b") throw cli::UsageError("--net must be a or b");
     const int side_of_units = which == "a" ? 0 : 1;
@@ -210,6 +237,18 @@ int main(int argc, char** argv) {
     const Device dev = parse_device(args.str("device"));
     for (NetSide& side : sides) side.net = side.ck.make_net(dev, batch);
 
+    // Which nets of the correlate output these are (by their weights), before the long pass.
+    CorrelateOutput corr;
+    int net_p = 0, net_q = 1;
+    if (want_pairs || want_chosen) {
+      corr = open_correlate_output(args.str("correlate-dir"));
+      net_p = corr.find_net(sides[0].ck, sides[0].run);
+      net_q = corr.find_net(sides[1].ck, sides[1].run);
+      if (net_p == net_q) throw InputError("RUN_A and RUN_B are the same net (" + describe(corr.nets[net_p]) + ")");
+      std::printf("A = %s, B = %s (nets %d and %d of %s)\n", corr.nets[net_p].name.c_str(), corr.nets[net_q].name.c_str(),
+                  net_p, net_q, corr.dir.c_str());
+    }
+
     // What to show, per layer: the pairs (read before the long pass so a missing file fails fast)
     // and the units.
     std::vector<LayerPlan> plans(layer_names.size());
@@ -218,15 +257,16 @@ int main(int argc, char** argv) {
       L.name = layer_names[li];
       for (int i = 0; i < 2; ++i) L.units[i] = sides[i].net->units(L.name).dim(1);
       if (want_pairs) {
-        std::vector<MatchedPair> pairs = read_matched_pairs(args.str("correlate-dir"), L.name, L.units[0], L.units[1]);
+        std::vector<MatchedPair> pairs = read_matched_pairs(corr, L.name, net_p, net_q, L.units[0], L.units[1]);
         L.best.assign(pairs.begin(), pairs.begin() + std::min<size_t>(best_n, pairs.size()));
         L.worst.assign(pairs.rbegin(), pairs.rbegin() + std::min<size_t>(worst_n, pairs.size()));  // worst first
       }
+      if (want_chosen) L.chosen = chosen_pairs(corr, L.name, net_p, net_q, L.units[0], L.units[1], chosen);
       for (int u : units)
         if (u >= L.units[side_of_units])
           throw cli::UsageError("--units: unit " + std::to_string(u) + " out of range: " + L.name + " has " +
                                 std::to_string(L.units[side_of_units]) + " units");
-      for (const auto* list : {&L.best, &L.worst})
+      for (const auto* list : {&L.best, &L.worst, &L.chosen})
         for (const MatchedPair& p : *list) L.need[0].insert(p.a), L.need[1].insert(p.b);
       for (int u : units) L.need[side_of_units].insert(u);
     }
@@ -234,7 +274,7 @@ int main(int argc, char** argv) {
     // The pass: top-k of every unit of every layer of both nets, on the device.
     const size_t total = limit > 0 ? std::min<size_t>(limit, data->size()) : data->size();
     std::printf("%s: %s; layers %s; top %d of %zu images on %s\n", cfg.name.c_str(), data->describe().c_str(),
-                args.str("layer").c_str(), k, total, dev.name().c_str());
+                args.str("layers").c_str(), k, total, dev.name().c_str());
     std::fflush(stdout);  // before the progress bar on stderr
     Progress bar("top-" + std::to_string(k) + " pass", (long long)((total + batch - 1) / batch), "img");
     std::vector<std::vector<TopTable>> tops = topk_pass(
@@ -245,8 +285,9 @@ int main(int argc, char** argv) {
     const std::string m = projection_mode_name(mode);
     json side_json[2];
     for (int i = 0; i < 2; ++i)
-      side_json[i] = {{"run", sides[i].run}, {"checkpoint", sides[i].ckpt_path}, {"seed", sides[i].ck.info.seed},
-                      {"iteration", sides[i].ck.info.iteration}};
+      side_json[i] = {{"name", (want_pairs || want_chosen) ? corr.nets[i ? net_q : net_p].name : net_record(sides[i].ck, sides[i].run, i).name}, {"run", sides[i].run}, {"checkpoint", sides[i].ckpt_path},
+                      {"seed", sides[i].ck.info.seed}, {"iteration", sides[i].ck.info.iteration},
+                      {"correlate_index", (want_pairs || want_chosen) ? json(i ? net_q : net_p) : json(nullptr)}};
     for (size_t li = 0; li < plans.size(); ++li) {
       LayerPlan& L = plans[li];
       for (int i = 0; i < 2; ++i) L.top[i] = std::move(tops[i][li]);
@@ -285,14 +326,27 @@ int main(int argc, char** argv) {
         std::vector<std::pair<UnitView, UnitView>> cols;
         for (const MatchedPair& p : list) cols.emplace_back(L.views[0][p.a], L.views[1][p.b]);
         const std::string path = dir + "/" + name + "_" + m + ".png";
-        write_png(path, pairs_figure(cols, k, scale));
+        std::vector<std::string> labels;
+        for (const MatchedPair& p : list) {
+          char buf[96];
+          std::snprintf(buf, sizeof buf, "A %d - B %d\ncorr %.3f", p.a, p.b, p.correlation);
+          labels.push_back(buf);
+        }
+        const std::string title = L.name + " " + name + " (" + m + "): top A = " + side_json[0]["name"].get<std::string>() +
+                                  ", bottom B = " + side_json[1]["name"].get<std::string>() + "; units from 0";
+        write_png(path, pairs_figure(cols, k, scale, title, labels));
         std::printf("wrote %s (%zu pairs, correlation %.3f .. %.3f)\n", path.c_str(), list.size(),
                     list.empty() ? 0.0 : list.front().correlation, list.empty() ? 0.0 : list.back().correlation);
       };
+      if (want_pairs || want_chosen) doc["correlate_dir"] = corr.dir;
       if (want_pairs) {
         doc["best"] = pairs_json(L.best), doc["worst"] = pairs_json(L.worst);
-        write_pairs(L.best, "best");
-        write_pairs(L.worst, "worst");
+        if (!L.best.empty()) write_pairs(L.best, "best");
+        if (!L.worst.empty()) write_pairs(L.worst, "worst");
+      }
+      if (want_chosen) {
+        doc["chosen"] = pairs_json(L.chosen);
+        write_pairs(L.chosen, "pairs");
       }
       if (want_units) {
         json arr = json::array();
