@@ -20,6 +20,7 @@ namespace {
 
 const float kMeanRGB[3] = {123.f, 117.f, 104.f};  // Caffe's ImageNet mean, BGR (104, 117, 123), in RGB order
 const uint64_t kCropStream = rng_stream("folder/crop");
+const size_t kMaxPixels = (size_t)64 << 20;  // 8192x8192: above any photo of a dataset, ~200 MB decoded
 
 bool is_image_name(const std::string& name) {
   const size_t dot = name.rfind('.');
@@ -100,6 +101,10 @@ class ImageFolder : public Dataset {
   int32_t load(size_t i, float* out, bool train, uint64_t aug_seed) const override {
     const std::string& path = paths_[i];
     int w = 0, h = 0, channels = 0;
+    // The header's size first: a file that declares 20000x20000 pixels must not get 1.2 GB per thread.
+    if (stbi_info(path.c_str(), &w, &h, &channels) && (size_t)w * (size_t)h > kMaxPixels)
+      throw InputError(path + ": image of " + std::to_string(w) + "x" + std::to_string(h) + " pixels is larger than the " +
+                       std::to_string(kMaxPixels >> 20) + " Mpixel limit");
     std::unique_ptr<stbi_uc, void (*)(void*)> px(stbi_load(path.c_str(), &w, &h, &channels, 3), stbi_image_free);
     if (!px) {
       const char* why = stbi_failure_reason();

@@ -66,6 +66,18 @@ void Net::set_batch(const float* x, const int32_t* lab, int n) {
   else labels.zero();
 }
 
+void Net::set_batch(const float* x, const int32_t* lab, int n, const std::vector<int>& sample_shape) {
+  if (sample_shape != in_shape_) {
+    auto str = [](const std::vector<int>& v) {
+      std::string s;
+      for (size_t k = 0; k < v.size(); ++k) s += (k ? "x" : "") + std::to_string(v[k]);
+      return s;
+    };
+    throw InputError(cfg_.path + ": samples of shape " + str(sample_shape) + " fed to a net built for " + str(in_shape_));
+  }
+  set_batch(x, lab, n);
+}
+
 RunContext Net::ctx(bool train, long long iter) {
   RunContext c;
   c.n = n_, c.train = train, c.seed = seed_, c.iter = iter, c.workspace = workspace_.data();

@@ -14,6 +14,7 @@ inline int export_checkpoint_npy(const Checkpoint& ck, const std::string& dir) {
   make_dirs(dir);
   int n = 0;
   for (const Checkpoint::View& v : ck.params()) {
+    check_path_component(v.name, "parameter name", ck.path);
     write_npy(dir + "/" + v.name + ".npy", v.values, std::vector<size_t>(v.shape.begin(), v.shape.end()));
     ++n;
   }
