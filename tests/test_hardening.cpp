@@ -313,6 +313,36 @@ TEST_CASE("harden 12: unknown top-level config keys and a zero --max-images are 
   for (long long m : {0LL, -2LL}) {
     CorrelateOptions opt;
     opt.max_images = m;
-    CHECK(error_of([&] { correlate_nets({&a, &b}, data, opt); }).find("--max-images must be positive") != std::string::npos);
+    std::string msg = error_of([&] { correlate_nets({&a, &b}, data, opt); });
+    CHECK_MESSAGE(msg.find("--max-images must be positive") != std::string::npos, msg);
   }
+}
+
+TEST_CASE("harden fuzz: image-folder decoding of an image with no pixels is an input error") {
+  // Found by fuzz/fuzz_image.cpp (fuzz/corpus/image/crash-empty-ppm-height0): stb decodes a PNM
+  // header "P6 2 <non-digit>" as 2x0 pixels, and the resampler indexed row -1.
+  std::string dir = fresh_dir("emptyimg");
+  for (const char* cls : {"a", "b"}) {
+    make_dirs(dir + "/" + cls);
+    write_file_atomic(dir + "/" + cls + "/x.ppm", std::string("P6\n2\xe0\xc3\n255\n\x00\x01\x02\x03\x04\x05", 17));
+  }
+  auto ds = open_dataset("folder:" + dir, "train");
+  std::vector<float> out(ds->shape().size());
+  std::string msg = error_of([&] { ds->load(0, out.data(), true, 1); });
+  CHECK(msg.find("pixels is empty") != std::string::npos);
+}
+
+TEST_CASE("harden fuzz: a JPEG Huffman table of more than 256 codes is refused before stb_image builds it") {
+  // Found by fuzz/fuzz_image.cpp (fuzz/corpus/image/crash-jpeg-huffman-over-256): stb_image 2.27
+  // wrote past its Huffman size list (UBSan: index 257 out of bounds for 'stbi_uc[257]').
+  std::vector<char> jpeg = read_file("fuzz/corpus/image/crash-jpeg-huffman-over-256");
+  std::string dir = fresh_dir("huffman");
+  for (const char* cls : {"a", "b"}) {
+    make_dirs(dir + "/" + cls);
+    write_file_atomic(dir + "/" + cls + "/x.jpg", jpeg.data(), jpeg.size());
+  }
+  auto ds = open_dataset("folder:" + dir, "train");
+  std::vector<float> out(ds->shape().size());
+  std::string msg = error_of([&] { ds->load(0, out.data(), false, 0); });
+  CHECK(msg.find("corrupt JPEG (a Huffman table declares") != std::string::npos);
 }
