@@ -31,6 +31,26 @@ Net::Metrics evaluate(Net& net, const Dataset& data, int batch, int threads) {
   return total;
 }
 
+namespace {
+
+// On resume from iteration `iter`: keep the log records up to it, dropping those of checkpoints that
+// did not survive and a line torn by a kill, so the log tells the history of the weights resumed.
+void trim_log(const std::string& path, long long iter) {
+  if (!file_exists(path)) return;
+  const std::vector<char> bytes = read_file(path);
+  std::string kept, line;
+  for (char ch : bytes) {
+    if (ch != '\n') { line += ch; continue; }
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_object() && j.contains("iteration") && j["iteration"].is_number_integer() && j["iteration"].get<long long>() <= iter)
+      kept += line + "\n";
+    line.clear();
+  }
+  if (kept.size() != bytes.size()) write_file_atomic(path, kept);
+}
+
+}  // namespace
+
 TrainResult train_net(const NetConfig& cfg, const Dataset& train, const Dataset* test, const Device& dev,
                       const TrainOptions& opt) {
   const SolverConfig& S = opt.solver;
@@ -63,6 +83,7 @@ TrainResult train_net(const NetConfig& cfg, const Dataset& train, const Dataset*
     iter = ck.info.iteration;
     loader.seek(ck.info.data_epoch, ck.info.data_index);
     res.checkpoint = ck.path;
+    trim_log(log_path, iter);
     if (!opt.quiet) std::fprintf(stderr, "%s: resuming from %s (iteration %lld)\n", opt.label.c_str(), ck.path.c_str(), iter);
   } else if (!list_checkpoints(opt.run_dir).empty()) {
     if (!opt.force)

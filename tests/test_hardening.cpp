@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -276,6 +277,12 @@ TEST_CASE("harden 10: messages name the bad input: a folder for a file, negative
         std::string::npos);
   craft(ck, dir + "/offset.bin", [](json& h) { h["params"][1]["offset"] = (uint64_t)-8; });
   CHECK_THROWS_AS(read_checkpoint(dir + "/offset.bin"), InputError);
+  // A huge pad (or layer) is named with its layer before anything is allocated.
+  std::string cfg = kNet;
+  cfg.replace(cfg.find("\"num_output\": 4,"), 16, "\"num_output\": 65536, \"pad\": 4096,");
+  NetConfig big = parse_net_config(cfg, "big.json");
+  std::string msg = error_of([&] { Net net(big, {1, 8, 8}, 2, Device::cpu(), 64); });
+  CHECK_MESSAGE(msg.find("big.json: layer conv1: its output of 8198x8198 (pad 4096) would take the net to") == 0, msg);
 }
 
 TEST_CASE("harden 11: a stop request finishes the step, checkpoints, and the next start removes stale temporaries") {
@@ -292,10 +299,16 @@ TEST_CASE("harden 11: a stop request finishes the step, checkpoints, and the nex
   CHECK(r.checkpoint == dir + "/ckpt-000000001.bin");
   CHECK_NOTHROW(read_checkpoint(r.checkpoint));
   CHECK(!file_exists(dir + "/ckpt-000000003.bin.tmp.99999"));
-  // Resuming after the stop gives the same weights as an uninterrupted run.
+  // Resuming after the stop gives the same weights as an uninterrupted run, and the log keeps only
+  // the records up to the checkpoint resumed (not a later one's, nor a line torn by a kill).
+  append_file(dir + "/log.jsonl", "{\"iteration\": 5}\n{\"iteration\": 1");
   stop = false;
   opt.resume = true;
   TrainResult resumed = train_net(cfg, data, nullptr, Device::cpu(), opt);
+  std::vector<char> log = read_file(dir + "/log.jsonl");
+  std::string text(log.begin(), log.end());
+  CHECK(text.find("{\"iteration\": 5}") == std::string::npos);
+  CHECK(std::count(text.begin(), text.end(), '\n') == 3);  // iterations 1, 8 and 12
   CHECK(!resumed.interrupted);
   TrainOptions straight = quiet_options(cfg, fresh_dir("stop-straight"));
   TrainResult s = train_net(cfg, data, nullptr, Device::cpu(), straight);
