@@ -41,13 +41,18 @@ check_visible() {
   done
 }
 
+t0=$(date +%s%N)
 "${train[@]}" --out "$work/straight" >/dev/null 2>&1
+# Kill after a random 0..3 T/KILLS, T = the uninterrupted run's time: the kills spread over the
+# whole run on a fast machine as on a slow one.
+span_ms=$(( ($(date +%s%N) - t0) / 1000000 * 3 / kills + 1 ))
 straight=$(ls "$work/straight/faultnet-seed5"/ckpt-*.bin | tail -1)
 
 for i in $(seq "$kills"); do
   "${train[@]}" --out "$work/killed" $( [ "$i" -gt 1 ] && echo --resume ) >/dev/null 2>"$work/run.err" &
   pid=$!
-  sleep "0.$(printf '%03d' $((RANDOM % 1000)))"
+  ms=$(( (RANDOM * 32768 + RANDOM) % span_ms ))
+  sleep "$((ms / 1000)).$(printf '%03d' $((ms % 1000)))"
   kill -KILL $pid 2>/dev/null || true
   wait $pid 2>/dev/null || true
   check_visible
