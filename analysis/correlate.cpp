@@ -138,6 +138,8 @@ std::vector<LayerResult> correlate_nets(const std::vector<Net*>& nets, const Dat
   const Device dev = nets[0]->device();
   const int K = (int)nets.size();
   const int batch = std::min(opt.batch, nets[0]->max_batch());
+  if (opt.max_images == 0 || opt.max_images < -1)
+    throw InputError("--max-images must be positive (or -1: the whole split), got " + std::to_string(opt.max_images));
   size_t images = data.size();
   if (opt.max_images > 0) images = std::min(images, (size_t)opt.max_images);
   const size_t batches = (images + batch - 1) / batch;

@@ -5,7 +5,9 @@
 #include <stb/stb_image.h>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 
@@ -20,6 +22,7 @@ namespace {
 
 const float kMeanRGB[3] = {123.f, 117.f, 104.f};  // Caffe's ImageNet mean, BGR (104, 117, 123), in RGB order
 const uint64_t kCropStream = rng_stream("folder/crop");
+const size_t kMaxPixels = (size_t)64 << 20;  // 8192x8192: above any photo of a dataset, ~200 MB decoded
 
 bool is_image_name(const std::string& name) {
   const size_t dot = name.rfind('.');
@@ -48,6 +51,30 @@ std::vector<std::string> list(const std::string& dir, bool want_dirs) {
   if (ec) throw InputError(dir + ": cannot list (" + ec.message() + ")");
   std::sort(out.begin(), out.end());
   return out;
+}
+
+// stb_image 2.27 (Debian 12's libstb-dev) builds a JPEG Huffman table from 16 code counts without
+// checking that they sum to at most 256, and writes past its 257-entry size list when they do
+// (upstream fixed it in 2.28; found by fuzz/fuzz_image.cpp). Every FF C4 in the file is read the
+// way stb reads a DHT segment there, so no table stb could build gets through unchecked.
+void check_jpeg_huffman_tables(const std::vector<char>& file, const std::string& path) {
+  const auto* b = reinterpret_cast<const uint8_t*>(file.data());
+  const size_t n = file.size();
+  if (n < 2 || b[0] != 0xFF || b[1] != 0xD8) return;  // not a JPEG
+  auto at = [&](size_t k) -> size_t { return k < n ? b[k] : 0; };  // stb reads zeros past the end
+  for (size_t i = 2; i + 1 < n; ++i) {
+    if (b[i] != 0xFF || b[i + 1] != 0xC4) continue;
+    long left = (long)(at(i + 2) << 8 | at(i + 3)) - 2;
+    size_t p = i + 4;
+    while (left > 0 && p < n) {
+      size_t codes = 0;
+      for (size_t k = 1; k <= 16; ++k) codes += at(p + k);
+      if (codes > 256)
+        throw InputError(path + ": corrupt JPEG (a Huffman table declares " + std::to_string(codes) + " codes, at most 256 exist)");
+      p += 17 + codes;
+      left -= 17 + (long)codes;
+    }
+  }
 }
 
 // Linear resampling taps along one axis, antialiased when shrinking (triangle filter widened to the
@@ -100,11 +127,22 @@ class ImageFolder : public Dataset {
   int32_t load(size_t i, float* out, bool train, uint64_t aug_seed) const override {
     const std::string& path = paths_[i];
     int w = 0, h = 0, channels = 0;
-    std::unique_ptr<stbi_uc, void (*)(void*)> px(stbi_load(path.c_str(), &w, &h, &channels, 3), stbi_image_free);
+    const std::vector<char> file = read_file(path);
+    if (file.size() > (size_t)INT32_MAX) throw InputError(path + ": larger than 2 GB, not an image this reader takes");
+    const auto* bytes = reinterpret_cast<const stbi_uc*>(file.data());
+    // The header's size first: a file that declares 20000x20000 pixels must not get 1.2 GB per thread.
+    if (stbi_info_from_memory(bytes, (int)file.size(), &w, &h, &channels) && (size_t)w * (size_t)h > kMaxPixels)
+      throw InputError(path + ": image of " + std::to_string(w) + "x" + std::to_string(h) + " pixels is larger than the " +
+                       std::to_string(kMaxPixels >> 20) + " Mpixel limit");
+    check_jpeg_huffman_tables(file, path);
+    std::unique_ptr<stbi_uc, void (*)(void*)> px(stbi_load_from_memory(bytes, (int)file.size(), &w, &h, &channels, 3),
+                                                 stbi_image_free);
     if (!px) {
       const char* why = stbi_failure_reason();
       throw InputError(path + ": cannot decode image (" + (why ? why : "unknown error") + ")");
     }
+    // stb accepts a PNM header of height 0 ("P6 2 0 255"): no pixels to resample from.
+    if (w <= 0 || h <= 0) throw InputError(path + ": image of " + std::to_string(w) + "x" + std::to_string(h) + " pixels is empty");
     // Shorter side -> resize_, aspect ratio kept.
     const int W = w <= h ? resize_ : std::max(resize_, (int)std::lround((double)w * resize_ / h));
     const int H = h <= w ? resize_ : std::max(resize_, (int)std::lround((double)h * resize_ / w));

@@ -21,6 +21,7 @@ namespace cvg {
 
 namespace {
 constexpr int kDepth = 3;  // batches decoded ahead
+constexpr int kMaxThreads = 1024;  // far above any machine's cores, far below exhausting process ids
 const uint64_t kOrderStream = rng_stream("loader/order");
 const uint64_t kAugmentStream = rng_stream("loader/augment");
 }  // namespace
@@ -117,7 +118,8 @@ Loader::Loader(const Dataset& ds, int batch, bool shuffle, bool train_augment, b
                uint64_t order_seed, int threads)
     : ds_(ds), batch_(batch), shuffle_(shuffle), augment_(train_augment), order_seed_(order_seed) {
   if (batch <= 0) throw std::invalid_argument("Loader: batch must be positive");
-  if (threads < 0) throw std::invalid_argument("Loader: threads must be >= 0");
+  if (threads < 0 || threads > kMaxThreads)
+    throw std::invalid_argument("loader threads must be in [0, " + std::to_string(kMaxThreads) + "], got " + std::to_string(threads));
   const size_t n = ds.size();
   batches_per_epoch_ = drop_last ? n / (size_t)batch : (n + (size_t)batch - 1) / (size_t)batch;
   if (batches_per_epoch_ == 0)

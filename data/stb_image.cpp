@@ -7,6 +7,8 @@
 #pragma GCC diagnostic ignored "-Wunused-but-set-variable"
 #pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
 #define STB_IMAGE_IMPLEMENTATION
+// A hard bound on declared sizes (stb allows 2^24 per side); data/image_folder.cpp also bounds the pixel count.
+#define STBI_MAX_DIMENSIONS (1 << 14)
 #define STBI_ONLY_JPEG
 #define STBI_ONLY_PNG
 #define STBI_ONLY_BMP

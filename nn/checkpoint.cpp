@@ -4,6 +4,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cinttypes>
 #include <cstring>
 
@@ -46,6 +47,9 @@ void save_checkpoint(const std::string& path, Net& net, const CheckpointInfo& in
   for (Param* p : net.params()) {
     for (const Tensor* t : {&p->value, &p->momentum}) {
       std::vector<float> v = t->data.to_host();
+      for (float x : v)
+        if (!std::isfinite(x))
+          throw NonFiniteError(path + ": not written: parameter " + p->name + (t == &p->value ? "" : " (momentum)") + " holds NaN/Inf");
       out.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
     }
   }
@@ -61,6 +65,9 @@ Checkpoint read_checkpoint(const std::string& path) {
   uint64_t hlen;
   std::memcpy(&version, b.data() + 8, 4);
   std::memcpy(&hlen, b.data() + 12, 8);
+  if (version > kVersion)
+    throw NewerFormatError(path + ": written by a newer convergent (checkpoint format version " + std::to_string(version) +
+                           ", this build reads " + std::to_string(kVersion) + "); use a newer bin/ to read it");
   if (version != kVersion) throw bad("checkpoint format version " + std::to_string(version) + ", this build reads " + std::to_string(kVersion));
   if (hlen > b.size() - 24) throw bad("truncated (header runs past the end)");
   uint32_t stored;
@@ -82,6 +89,21 @@ Checkpoint read_checkpoint(const std::string& path) {
     c.info.data_index = d.at("index").get<long long>();
     c.info.order_seed = d.at("order_seed").get<uint64_t>();
     c.info.extra = c.header.value("extra", json::object());
+    if (c.input.size() != 3) throw bad("'input' must be [c, h, w]");
+    for (int v : c.input)
+      if (v <= 0 || v > (1 << 16)) throw bad("'input' entries must be in [1, 65536]");
+    if (c.classes <= 0 || c.classes > (1 << 16)) throw bad("'classes' must be in [1, 65536], got " + std::to_string(c.classes));
+    if (c.info.iteration < 0) throw bad("negative iteration " + std::to_string(c.info.iteration));
+    if (c.info.data_epoch < 0 || c.info.data_index < 0) throw bad("negative data position");
+    for (const json& p : c.header.at("params")) {
+      check_path_component(p.at("name").get<std::string>(), "parameter name", path);
+      const json& shape = p.at("shape");
+      if (!shape.is_array() || shape.empty() || shape.size() > 4) throw bad("parameter shape must have 1 to 4 dimensions: " + shape.dump());
+      for (const json& d : shape)
+        if (!d.is_number_integer() || d.get<long long>() <= 0 || d.get<long long>() > (1LL << 30))
+          throw bad("parameter " + p.at("name").get<std::string>() + ": shape entries must be positive integers, got " + shape.dump());
+      if (!p.at("offset").is_number_unsigned()) throw bad("parameter offset must be a non-negative integer");
+    }
   } catch (const json::exception& e) {
     throw bad(std::string("bad header (") + e.what() + ")");
   }
@@ -104,7 +126,9 @@ std::vector<Checkpoint::View> Checkpoint::params() const {
   for (const json& p : header.at("params")) {
     size_t off = p.at("offset").get<size_t>();
     std::vector<int> shape = p.at("shape").get<std::vector<int>>();
-    if (off + 2 * Tensor::numel_of(shape) > payload.size()) throw InputError(path + ": parameter " + p.at("name").get<std::string>() + " runs past the payload");
+    size_t n = 1;
+    for (int d : shape) n = d > 0 && n <= payload.size() ? n * (size_t)d : payload.size() + 1;
+    if (off > payload.size() || n > payload.size() || 2 * n > payload.size() - off) throw InputError(path + ": parameter " + p.at("name").get<std::string>() + " runs past the payload");
     out.push_back({p.at("name").get<std::string>(), shape, payload.data() + off});
   }
   return out;
@@ -131,16 +155,34 @@ std::unique_ptr<Net> Checkpoint::make_net(const Device& dev, int max_batch) cons
   return net;
 }
 
-bool read_newest_checkpoint(const std::string& dir, Checkpoint* out) {
-  for (const std::string& path : list_checkpoints(dir)) {
+bool read_newest_checkpoint(const std::string& dir, Checkpoint* out, bool skip_all_damaged) {
+  const std::vector<std::string> paths = list_checkpoints(dir);
+  for (const std::string& path : paths) {
     try {
       *out = read_checkpoint(path);
       return true;
+    } catch (const NewerFormatError&) {
+      throw;
     } catch (const InputError& e) {
       std::fprintf(stderr, "warning: %s; trying the previous checkpoint\n", e.what());
     }
   }
+  if (!paths.empty() && !skip_all_damaged)
+    throw InputError(dir + ": all " + std::to_string(paths.size()) +
+                     " checkpoints are damaged (see the warnings); nothing to resume from. --force starts over, deleting them");
   return false;
+}
+
+int remove_stale_temporaries(const std::string& dir) {
+  int n = 0;
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* e = readdir(d)) {
+      std::string name = e->d_name;
+      if (name.rfind("ckpt-", 0) == 0 && name.find(".tmp.") != std::string::npos && std::remove((dir + "/" + name).c_str()) == 0) ++n;
+    }
+    closedir(d);
+  }
+  return n;
 }
 
 std::string checkpoint_name(long long iteration) {

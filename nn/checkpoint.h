@@ -19,6 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "nn/io.h"
 #include "nn/net.h"
 
 namespace cvg {
@@ -32,7 +33,16 @@ struct CheckpointInfo {
   nlohmann::json extra = nlohmann::json::object();  // anything else a tool wants kept (e.g. metrics)
 };
 
+// Refuses (NonFiniteError, nothing written) when any parameter or momentum holds NaN/Inf: a
+// checkpoint is a promise that the weights are usable.
 void save_checkpoint(const std::string& path, Net& net, const CheckpointInfo& info);
+struct NonFiniteError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+// A checkpoint of a format version newer than this build reads: never "damaged", never overwritten.
+struct NewerFormatError : InputError {
+  using InputError::InputError;
+};
 
 // A checkpoint read and verified (magic, version, sizes, CRC); throws InputError("<file>: <what>").
 struct Checkpoint {
@@ -56,8 +66,12 @@ Checkpoint read_checkpoint(const std::string& path);
 // Checkpoints in a run folder (ckpt-<iteration>.bin), newest first.
 std::vector<std::string> list_checkpoints(const std::string& dir);
 // The newest checkpoint of a run folder that reads back intact; damaged ones are reported on
-// stderr and skipped. False when the folder has none.
-bool read_newest_checkpoint(const std::string& dir, Checkpoint* out);
+// stderr and skipped. False when the folder has none. When it has some but none reads back, throws
+// InputError saying so (resuming from 0 would overwrite them) unless skip_all_damaged; a newer
+// format version always throws NewerFormatError.
+bool read_newest_checkpoint(const std::string& dir, Checkpoint* out, bool skip_all_damaged = false);
+// Removes ckpt-*.tmp.* files that a killed run left in `dir` (call with the folder locked); returns how many.
+int remove_stale_temporaries(const std::string& dir);
 std::string checkpoint_name(long long iteration);
 
 }  // namespace cvg

@@ -19,9 +19,28 @@ Net::Net(const NetConfig& cfg, const std::vector<int>& input_shape, int num_clas
   labels = Array<int32_t>(dev, max_batch);
   std::vector<int> shape = in_shape_;
   size_t ws = 0;
+  // Memory is checked before each allocation, so a config that asks for too much (a huge pad, a huge
+  // layer) is named with its layer instead of ending as "out of host memory" or an OOM kill.
+  const double budget = (double)physical_memory_bytes();
+  double total = 4.0 * 2 * max_batch * in_shape_[0] * in_shape_[1] * in_shape_[2];
+  auto fits = [&](double bytes, const std::string& layer, const std::string& what) {
+    total += bytes;
+    if (total > budget)
+      throw InputError(cfg.path + ": layer " + layer + ": " + what + " would take the net to " + std::to_string((long long)(total / (1 << 20))) +
+                       " MiB, more than this machine's " + std::to_string((long long)(budget / (1 << 20))) + " MiB");
+  };
   for (const LayerConfig& lc : cfg.layers) {
     LayerConfig c = lc;
     if (c.num_output == -1) c.num_output = num_classes;
+    const double fan_in = c.type == "conv" ? (double)shape[0] / std::max(1, c.group) * c.kernel_size * c.kernel_size
+                          : c.type == "fc" ? (double)shape[0] * shape[1] * shape[2] : 0.0;
+    fits(4.0 * 3 * c.num_output * fan_in, c.name, "its parameters (value, momentum, gradient)");  // 0 for layers without
+    if (c.type == "conv") {
+      const double side_h = ((double)shape[1] + 2.0 * c.pad - c.kernel_size) / c.stride + 1, side_w = ((double)shape[2] + 2.0 * c.pad - c.kernel_size) / c.stride + 1;
+      fits(4.0 * 2 * max_batch * c.num_output * std::max(side_h, 1.0) * std::max(side_w, 1.0), c.name,
+           "its output of " + std::to_string((long long)side_h) + "x" + std::to_string((long long)side_w) + " (pad " + std::to_string(c.pad) + ")");
+      fits(4.0 * fan_in * std::max(side_h, 1.0) * std::max(side_w, 1.0), c.name, "its im2col workspace");
+    }
     auto layer = make_layer(c);
     layer->in_shape = shape;
     try {
@@ -32,6 +51,7 @@ Net::Net(const NetConfig& cfg, const std::vector<int>& input_shape, int num_clas
     if (shape[0] <= 0 || shape[1] <= 0 || shape[2] <= 0)
       throw InputError(cfg.path + ": layer " + c.name + ": output shape is empty for this input size");
     layer->out_shape = shape;
+    if (c.type != "conv") fits(4.0 * 2 * max_batch * shape[0] * shape[1] * shape[2], c.name, "its output");
     ws = std::max(ws, layer->workspace_floats(dev));
     outputs_.emplace_back(dev, std::vector<int>{max_batch, shape[0], shape[1], shape[2]});
     grads_.emplace_back(dev, std::vector<int>{max_batch, shape[0], shape[1], shape[2]});
@@ -64,6 +84,18 @@ void Net::set_batch(const float* x, const int32_t* lab, int n) {
   device_copy(input.ptr(), dev_, x, Device::cpu(), n * per * sizeof(float));
   if (lab) device_copy(labels.data(), dev_, lab, Device::cpu(), n * sizeof(int32_t));
   else labels.zero();
+}
+
+void Net::set_batch(const float* x, const int32_t* lab, int n, const std::vector<int>& sample_shape) {
+  if (sample_shape != in_shape_) {
+    auto str = [](const std::vector<int>& v) {
+      std::string s;
+      for (size_t k = 0; k < v.size(); ++k) s += (k ? "x" : "") + std::to_string(v[k]);
+      return s;
+    };
+    throw InputError(cfg_.path + ": samples of shape " + str(sample_shape) + " fed to a net built for " + str(in_shape_));
+  }
+  set_batch(x, lab, n);
 }
 
 RunContext Net::ctx(bool train, long long iter) {

@@ -20,6 +20,9 @@ class Net {
   void init(uint64_t seed);
   // Copies n host samples (and labels, may be null for label-free forward passes) into the input.
   void set_batch(const float* x, const int32_t* labels, int n);
+  // The same, for samples of `sample_shape` [c, h, w]: throws InputError unless it is the net's input
+  // shape, so a caller's buffer of another image size can never be over- or under-read.
+  void set_batch(const float* x, const int32_t* labels, int n, const std::vector<int>& sample_shape);
   void forward(bool train, long long iter);
   // Gradients of the mean loss of the last forward (which must have been train=true).
   void backward(long long iter);

@@ -3,7 +3,8 @@
 # Runs as root, or through sudo when it is available. Safe to run again: a no-op when all is there.
 set -euo pipefail
 pkgs=(build-essential pkgconf zlib1g-dev libopenblas-dev liblapack-dev doctest-dev libstb-dev
-      nlohmann-json3-dev dataset-fashion-mnist)
+      nlohmann-json3-dev dataset-fashion-mnist
+      clang libclang-rt-dev)  # clang + libclang-rt: the ASan/UBSan flavour and the libFuzzer targets (make test)
 missing=()
 pkgs+=(python3-numpy)  # python/convergent.py and its test against the tools (tests/cli_test.sh)
 for p in "${pkgs[@]}"; do

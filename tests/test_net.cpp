@@ -97,7 +97,7 @@ TEST_CASE("config: errors name the file, the layer and the problem") {
   CHECK(err("{") .find("x.json: not valid JSON") == 0);
   std::string base = R"({"name":"n","input":[1,8,8],"layers":[LAYER,{"name":"loss","type":"softmax_loss"}]})";
   auto with = [&](const std::string& layer) { std::string s = base; return s.replace(s.find("LAYER"), 5, layer); };
-  CHECK(err(with(R"({"name":"c1","type":"conv","num_output":0})")) == "x.json: layer c1: 'num_output' must be a positive integer, got 0");
+  CHECK(err(with(R"({"name":"c1","type":"conv","num_output":0})")) == "x.json: layer c1: 'num_output' must be a positive integer (at most 65536), got 0");
   CHECK(err(with(R"({"name":"c1","type":"convv"})")).find("x.json: layer c1: unknown type 'convv'") == 0);
   CHECK(err(with(R"({"name":"c1","type":"conv","num_output":4,"kernal_size":3})")) == "x.json: layer c1: unknown field 'kernal_size'");
   CHECK(err(with(R"({"name":"n1","type":"lrn","local_size":4})")) == "x.json: layer n1: 'local_size' must be odd (Caffe's across-channel LRN)");
@@ -226,7 +226,6 @@ TEST_CASE("trainer: a NaN loss stops the run with a clear message, keeping the l
   TinySet data(256, 3);
   TrainOptions opt;
   opt.solver = cfg.solver;
-  opt.solver.base_lr = 1e6f;  // diverges within a few steps
   opt.solver.max_iter = 200;
   opt.quiet = true;
   opt.loader_threads = 1;
@@ -234,6 +233,11 @@ TEST_CASE("trainer: a NaN loss stops the run with a clear message, keeping the l
   opt.snapshot = 1;
   opt.run_dir = temp_dir("nan");
   opt.label = "seed 1";
+  opt.stop_at = 3;  // three sane steps, then a learning rate that diverges at once
+  train_net(cfg, data, nullptr, Device::cpu(), opt);
+  opt.stop_at = -1;
+  opt.resume = true;
+  opt.solver.base_lr = 1e6f;
   try {
     train_net(cfg, data, nullptr, Device::cpu(), opt);
     FAIL("expected the run to stop");

@@ -465,7 +465,9 @@ int naive_bin(float v, const float* e, int bins) {
 
 TEST_CASE("stats: bins, marginal and joint histograms match naive loops") {
   const int bins = 10;
-  for (auto [n, ca, cb, hw] : std::vector<std::array<int, 4>>{{3, 5, 7, 50}, {41, 9, 20, 1}, {2, 17, 3, 300}}) {
+  for (const auto& dims : std::vector<std::array<int, 4>>{{3, 5, 7, 50}, {41, 9, 20, 1}, {2, 17, 3, 300}}) {
+    // plain ints, not a structured binding: clang before 16 cannot capture those (CAPTURE's lambda)
+    const int n = dims[0], ca = dims[1], cb = dims[2], hw = dims[3];
     CAPTURE(n); CAPTURE(ca); CAPTURE(cb); CAPTURE(hw);
     auto a = relu_data((size_t)n * ca * hw, 21), b = relu_data((size_t)n * cb * hw, 22);
     auto ea = edges_for(ca, bins, 100), eb = edges_for(cb, bins, 200);
@@ -727,8 +729,9 @@ TEST_CASE("stats: GPU histograms, subsample and top-k match the CPU twin exactly
   // Integer results: compared exactly (a mismatch counts as an infinite error).
   auto exact = [](bool same) { return same ? 0.0 : INFINITY; };
   double worst = 0;
-  for (auto [n, ca, cb, hw, bins] :
+  for (const auto& dims :
        std::vector<std::array<int, 5>>{{3, 5, 7, 50, 10}, {41, 9, 20, 1, 10}, {6, 17, 33, 700, 16}, {2, 3, 2, 9000, 2}}) {
+    const int n = dims[0], ca = dims[1], cb = dims[2], hw = dims[3], bins = dims[4];  // see the CPU histogram test
     CAPTURE(n); CAPTURE(ca); CAPTURE(cb); CAPTURE(hw); CAPTURE(bins);
     auto a = relu_data((size_t)n * ca * hw, 41), b = relu_data((size_t)n * cb * hw, 42);
     auto ea = edges_for(ca, bins, 300), eb = edges_for(cb, bins, 400);

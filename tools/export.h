@@ -38,6 +38,7 @@ inline int export_checkpoint_npy(const Checkpoint& ck, const std::string& dir, c
   make_dirs(dir);
   json params = json::array();
   for (const Checkpoint::View& v : ck.params()) {
+    check_path_component(v.name, "parameter name", ck.path);
     write_npy(dir + "/" + v.name + ".npy", v.values, std::vector<size_t>(v.shape.begin(), v.shape.end()));
     params.push_back({{"name", v.name}, {"shape", v.shape}, {"file", v.name + ".npy"}});
   }

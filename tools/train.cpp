@@ -1,7 +1,14 @@
 // bin/train: trains several nets that differ only in their initialisation seed.
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <sstream>
+#include <thread>
 
 #include "analysis/trainer.h"
 #include "nn/checkpoint.h"
@@ -18,10 +25,29 @@ static std::vector<uint64_t> parse_seeds(const std::string& s) {
   for (const std::string& tok : cli::split_list(s)) {
     if (tok.find_first_not_of("0123456789") != std::string::npos)
       throw cli::UsageError("--seeds expects comma-separated non-negative integers, got '" + s + "'");
-    out.push_back(std::stoull(tok));
+    errno = 0;
+    unsigned long long v = std::strtoull(tok.c_str(), nullptr, 10);
+    if (errno == ERANGE) throw cli::UsageError("--seeds: '" + tok + "' is too large (seeds are 64-bit: at most 18446744073709551615)");
+    out.push_back(v);
   }
   if (out.empty()) throw cli::UsageError("--seeds is empty");
   return out;
+}
+
+// SIGINT/SIGTERM: the first asks the trainer to finish its step and checkpoint; a second stops at once.
+static std::atomic<bool> g_stop{false};
+static std::atomic<int> g_signal{0};
+extern "C" void on_signal(int sig) {
+  if (g_stop.exchange(true)) {
+    const char msg[] = "\nerror: second signal: stopping at once, without a checkpoint\n";
+    ssize_t ignored = ::write(2, msg, sizeof msg - 1);
+    (void)ignored;
+    ::_exit(128 + sig);
+  }
+  g_signal = sig;
+  const char msg[] = "\nstopping: finishing this step and writing a checkpoint (signal again to stop at once)\n";
+  ssize_t ignored = ::write(2, msg, sizeof msg - 1);
+  (void)ignored;
 }
 
 int main(int argc, char** argv) {
@@ -30,8 +56,9 @@ int main(int argc, char** argv) {
                 "Trains one net per seed. The nets differ ONLY in their initialisation (and dropout) seed:\n"
                 "data order and augmentation are the same for all of them unless --data-seed says otherwise\n"
                 "(the paper's setting). Each net goes to OUT/<net>-seed<S>/: checkpoints ckpt-<iter>.bin\n"
-                "(atomic, checksummed; see nn/checkpoint.h for the format) and log.jsonl. Every file and JSON key:\n"
-                "docs/OUTPUTS.md.");
+                "(atomic, checksummed; see nn/checkpoint.h for the format) and log.jsonl. A run folder is locked\n"
+                "while training. SIGINT/SIGTERM: finish the step, write a checkpoint, exit 128+signal; a second\n"
+                "signal stops at once. Every file and JSON key: docs/OUTPUTS.md.");
     a.opt("net", "data/nets/alexnet-mini.json", "net config (data/... is also found beside the installation)")
         .opt("data", "fashion-mnist", "fashion-mnist | mnist:DIR | cifar10:DIR | cifar100:DIR | folder:DIR | synthetic[:N]")
         .opt("data-dir", "", "folder of the fashion-mnist IDX files (default: Debian's dataset-fashion-mnist)")
@@ -49,7 +76,7 @@ int main(int argc, char** argv) {
         .opt("threads", "2", "data-loading threads")
         .opt("out", "runs", "output folder")
         .flag("resume", "continue each net from its newest valid checkpoint")
-        .flag("force", "start over even if the run folder already has checkpoints")
+        .flag("force", "start over even if the run folder already has checkpoints (with --resume: when all are damaged)")
         .opt("export-npy", "", "write every parameter of CKPT (a checkpoint or run folder) as DIR/<layer>.<weight|bias>.npy\n"
              "                         and DIR/config.json (net, preprocessing; docs/OUTPUTS.md), then exit");
     if (!a.parse(argc, argv)) return 0;
@@ -85,8 +112,16 @@ int main(int argc, char** argv) {
     TrainOptions opt;
     opt.solver = cfg.solver;
     SolverConfig& S = opt.solver;
-    if (a.given("batch")) S.batch = (int)a.integer("batch");
-    if (S.batch <= 0) throw cli::UsageError("--batch must be positive");
+    if (a.given("batch")) {
+      long long b = a.integer("batch");
+      if (b <= 0 || b > (1 << 16)) throw cli::UsageError("--batch must be in [1, 65536], got " + a.str("batch"));
+      S.batch = (int)b;
+    }
+    // Input, activations and gradients hold several batches of images: refuse what cannot fit in memory.
+    const double batch_bytes = (double)S.batch * train->shape().size() * sizeof(float);
+    if (batch_bytes > physical_memory_bytes() / 4.0)
+      throw cli::UsageError("--batch " + std::to_string(S.batch) + ": one batch of " + train->describe() + " needs " +
+                            std::to_string((long long)(batch_bytes / (1 << 20))) + " MiB, more than a quarter of this machine's memory");
     long long per_epoch = (long long)(train->size() / S.batch);
     if (a.given("iters")) S.max_iter = a.integer("iters");
     else S.max_iter = (long long)(a.real("epochs") * per_epoch);
@@ -101,7 +136,18 @@ int main(int argc, char** argv) {
     opt.order_seed = (uint64_t)a.integer("data-seed");
     opt.snapshot = a.integer("snapshot");
     opt.resume = a.on("resume");
-    opt.loader_threads = (int)a.integer("threads");
+    const long long max_threads = 4 * std::max(1u, std::thread::hardware_concurrency());
+    const long long threads = a.integer("threads");
+    if (threads < 0 || threads > max_threads)
+      throw cli::UsageError("--threads must be in [0, " + std::to_string(max_threads) + "] (4 per CPU core), got " + a.str("threads"));
+    opt.loader_threads = (int)threads;
+    opt.force = a.on("force");
+    opt.stop_requested = &g_stop;
+    struct sigaction sa = {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
 
     for (uint64_t seed : seeds) {  // refuse before the header, not after it
       const std::string run_dir = a.str("out") + "/" + cfg.name + "-seed" + std::to_string(seed);
@@ -115,13 +161,12 @@ int main(int argc, char** argv) {
       opt.seed = seed;
       opt.run_dir = a.str("out") + "/" + cfg.name + "-seed" + std::to_string(seed);
       opt.label = "seed " + std::to_string(seed);
-      if (!opt.resume && !list_checkpoints(opt.run_dir).empty()) {
-        if (!a.on("force"))
-          throw InputError(opt.run_dir + ": already holds checkpoints; use --resume to continue or --force to start over");
-        for (const std::string& p : list_checkpoints(opt.run_dir)) std::remove(p.c_str());
-        std::remove((opt.run_dir + "/log.jsonl").c_str());
-      }
       TrainResult r = train_net(cfg, *train, test.get(), dev, opt);
+      if (r.interrupted) {
+        std::fprintf(stderr, "%s: stopped by signal %d after iteration %lld; checkpoint %s written (continue with --resume)\n",
+                     opt.label.c_str(), g_signal.load(), r.iterations, r.checkpoint.c_str());
+        return 128 + g_signal.load();
+      }
       std::printf("%s: %lld iterations in %s (%.0f images/s); test top-1 %.2f%%; checkpoint %s\n", opt.label.c_str(),
                   r.iterations, Progress::fmt_time(r.seconds).c_str(), r.images_per_s, 100 * r.test_top1,
                   r.checkpoint.c_str());
