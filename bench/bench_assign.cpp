@@ -1,6 +1,7 @@
 // bin/bench_assign: the exact CPU solver (and the GPU auction when a GPU exists) on square uniform
 // and correlation-like matrices, maximising, against the Python solvers lap, lapjv and SciPy on the
 // same matrices (bench/lsa_baselines.py), in interleaved rounds. Writes a table and a JSON file.
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -126,7 +127,8 @@ int main(int argc, char** argv) {
         int status = 0;
         std::string js = run_command("python3 bench/lsa_baselines.py " + std::to_string(r.reps) + " " + r.file + " 2>/dev/null", status);
         if (status != 0 || js.empty()) {
-          std::printf("python baselines: skipped (python3 with numpy not found, exit status %d)\n", status);
+          std::printf("python baselines: skipped (python3 with numpy not found, exit status %d)\n",
+                      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
           python_ok = false;
           break;
         }

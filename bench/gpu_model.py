@@ -89,6 +89,22 @@ def param_count(cfg, classes):
     return total
 
 
+def scan_resources(text, func_re, use_re):
+    """[(mangled kernel, registers, static shared bytes)] from a tool's report: a line naming the
+    kernel (func_re), then one with its registers and shared memory (use_re, two groups)."""
+    rows, func = [], None
+    for line in text.splitlines():
+        m = re.search(func_re, line)
+        if m:
+            func = m.group(1)
+            continue
+        m = re.search(use_re, line)
+        if m and func:
+            rows.append((func, int(m.group(1)), int(m.group(2) or 0)))
+            func = None
+    return rows
+
+
 def ptxas_resources(cache):
     """[(file, mangled kernel, registers, static shared bytes)] from `nvcc -Xptxas -v` on kernels/*.cu,
     cached per source under `cache` (reused while newer than the source)."""
@@ -108,16 +124,9 @@ def ptxas_resources(cache):
                 return [], f"nvcc failed on {src}"
             with open(log, "w") as fh:
                 fh.write(r.stderr)
-        func = None
-        for line in open(log):
-            m = re.search(r"Compiling entry function '(\S+)'", line)
-            if m:
-                func = m.group(1)
-                continue
-            m = re.search(r"Used (\d+) registers(?:.*?(\d+) bytes smem)?", line)
-            if m and func:
-                rows.append((stem, func, int(m.group(1)), int(m.group(2) or 0)))
-                func = None
+        for func, regs, smem in scan_resources(open(log).read(), r"Compiling entry function '(\S+)'",
+                                               r"Used (\d+) registers(?:.*?(\d+) bytes smem)?"):
+            rows.append((stem, func, regs, smem))
     return rows, ""
 
 
@@ -130,16 +139,8 @@ def resources(objects):
     if tool and files:
         for path in files:
             out = subprocess.run([tool, "--dump-resource-usage", path], capture_output=True, text=True).stdout
-            func = None
-            for line in out.splitlines():
-                m = re.search(r"Function (\S+):", line)
-                if m:
-                    func = m.group(1)
-                    continue
-                m = re.search(r"REG:(\d+).*?SHARED:(\d+)", line)
-                if m and func:
-                    rows.append((os.path.basename(path).replace(".cu.o", ""), func, int(m.group(1)), int(m.group(2))))
-                    func = None
+            for func, regs, smem in scan_resources(out, r"Function (\S+):", r"REG:(\d+).*?SHARED:(\d+)"):
+                rows.append((os.path.basename(path).replace(".cu.o", ""), func, regs, smem))
     else:
         rows, why = ptxas_resources(os.path.join("build", "gpu_model"))
         source = "ptxas -v"

@@ -12,6 +12,7 @@ Each solver runs REPEATS times per matrix and the best time is kept (the machine
          not exact in double. Square matrices only.
 A solver that cannot be imported is listed under "skipped"; exits 3 (printing nothing) without numpy.
 """
+import importlib
 import json
 import sys
 import time
@@ -34,24 +35,18 @@ def solvers():
         found["scipy"] = run_scipy
     except ImportError as e:
         skipped["scipy"] = str(e)
-    try:
-        import lap
+    # Both take a cost matrix (minimised): lap.lapjv returns (cost, x, y), lapjv.lapjv (x, y, duals).
+    for name, row_to_col in (("lap", lambda mod, C: mod.lapjv(C)[1]), ("lapjv", lambda mod, C: mod.lapjv(C)[0])):
+        try:
+            mod = importlib.import_module(name)
+        except ImportError as e:
+            skipped[name] = str(e)
+            continue
 
-        def run_lap(M):
-            _, x, _ = lap.lapjv(np.ascontiguousarray(-M))
+        def run_jv(M, mod=mod, row_to_col=row_to_col):
+            x = row_to_col(mod, np.ascontiguousarray(-M))
             return M[np.arange(len(x)), x].sum()
-        found["lap"] = run_lap
-    except ImportError as e:
-        skipped["lap"] = str(e)
-    try:
-        import lapjv
-
-        def run_lapjv(M):
-            x, _, _ = lapjv.lapjv(np.ascontiguousarray(-M))
-            return M[np.arange(len(x)), x].sum()
-        found["lapjv"] = run_lapjv
-    except ImportError as e:
-        skipped["lapjv"] = str(e)
+        found[name] = run_jv
     return found, skipped
 
 
