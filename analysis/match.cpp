@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <numeric>
 #include <stdexcept>
 
@@ -22,20 +23,46 @@ Solver parse_solver(const std::string& name) {
   throw std::invalid_argument("unknown solver '" + name + "' (expected exact or auction)");
 }
 
+NpyMatrix load_matrix_npy(const std::string& path) {
+  NpyMatrix x;
+  auto file = std::make_shared<const NpyMapped>(path);
+  const NpyArray& meta = file->meta();
+  if (meta.shape.size() != 2)
+    throw InputError(path + ": expected a 2-D matrix, got " + std::to_string(meta.shape.size()) + " dimensions");
+  if (meta.shape[0] > (size_t)(1 << 28) || meta.shape[1] > (size_t)(1 << 28)) throw InputError(path + ": matrix too large");
+  x.n = (int)meta.shape[0], x.m = (int)meta.shape[1];
+  const size_t count = meta.numel();
+  if (meta.dtype == "<f8" && reinterpret_cast<uintptr_t>(file->data()) % alignof(double) == 0) {
+    x.data = static_cast<const double*>(file->data());
+    x.mapped = std::move(file);
+  } else {  // any other dtype (any width of int, uint, float, bool): converted from the mapped bytes
+    NpyArray a = meta;
+    a.bytes.assign(static_cast<const char*>(file->data()), static_cast<const char*>(file->data()) + count * a.itemsize());
+    x.converted = a.to_double();
+    x.data = x.converted.data();
+  }
+  // A branch-free integer pass (vectorised: all exponent bits set = Inf or NaN) first; the slow
+  // search for the culprit only when there is one.
+  const uint64_t exponent = 0x7ff0000000000000ull;
+  uint64_t bad = 0;
+  for (size_t k = 0; k < count; ++k) {
+    uint64_t b;
+    std::memcpy(&b, x.data + k, 8);
+    bad |= (uint64_t)((b & exponent) == exponent);
+  }
+  if (bad)
+    for (size_t k = 0; k < count; ++k)
+      if (!std::isfinite(x.data[k]))
+        throw InputError(path + ": entry (" + std::to_string(k / x.m) + ", " + std::to_string(k % x.m) + ") is " +
+                         (std::isnan(x.data[k]) ? "NaN" : "infinite"));
+  return x;
+}
+
 std::vector<double> read_matrix_npy(const std::string& path, int& n, int& m) {
-  NpyArray a = read_npy(path);
-  if (a.dtype != "<f4" && a.dtype != "<f8")
-    throw InputError(path + ": expected a float32 or float64 matrix, got dtype " + a.dtype);
-  if (a.shape.size() != 2)
-    throw InputError(path + ": expected a 2-D matrix, got " + std::to_string(a.shape.size()) + " dimensions");
-  if (a.shape[0] > (size_t)(1 << 28) || a.shape[1] > (size_t)(1 << 28)) throw InputError(path + ": matrix too large");
-  n = (int)a.shape[0], m = (int)a.shape[1];
-  std::vector<double> M = a.to_double();
-  for (size_t k = 0; k < M.size(); ++k)
-    if (!std::isfinite(M[k]))
-      throw InputError(path + ": entry (" + std::to_string(k / m) + ", " + std::to_string(k % m) + ") is " +
-                       (std::isnan(M[k]) ? "NaN" : "infinite"));
-  return M;
+  NpyMatrix x = load_matrix_npy(path);
+  n = x.n, m = x.m;
+  if (!x.converted.empty()) return std::move(x.converted);
+  return std::vector<double>(x.data, x.data + (size_t)x.n * x.m);
 }
 
 double matching_value(const double* M, int n, int m, const std::vector<int64_t>& row_to_col) {

@@ -3,6 +3,7 @@
 // CPU twin). The matrix is row-major n x m on the host; min(n, m) pairs are matched.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -30,8 +31,21 @@ Solver parse_solver(const std::string& name);
 // values span more than ~1e307 (the potentials would overflow).
 Assignment assign(const double* M, int n, int m, Solver solver, bool minimize, const Device& device);
 
-// Reads a 2-D float32/float64 .npy matrix as doubles (row-major n x m). Throws InputError
-// "<path>: <what>" for an unreadable or corrupt file, another dtype or rank, or a NaN/Inf entry.
+class NpyMapped;
+
+// A 2-D matrix from a .npy file: a float64 file is mapped in place (no copy), any other float,
+// integer or bool dtype is converted into `converted`. data points at the row-major n x m values.
+struct NpyMatrix {
+  int n = 0, m = 0;
+  const double* data = nullptr;
+  std::vector<double> converted;
+  std::shared_ptr<const NpyMapped> mapped;
+};
+// Throws InputError as read_matrix_npy does.
+NpyMatrix load_matrix_npy(const std::string& path);
+
+// Reads a 2-D .npy matrix of any float, integer or bool dtype as doubles (row-major n x m). Throws
+// InputError "<path>: <what>" for an unreadable or corrupt file, another dtype or rank, or a NaN/Inf entry.
 std::vector<double> read_matrix_npy(const std::string& path, int& n, int& m);
 
 // The sum of M over a matching (row_to_col as above).

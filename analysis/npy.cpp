@@ -1,6 +1,13 @@
 #include "analysis/npy.h"
 
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstring>
 #include <limits>
 
@@ -18,9 +25,10 @@ namespace {
 const char kMagic[] = "\x93NUMPY";
 
 size_t dtype_size(const std::string& d) {
-  if (d == "<f4" || d == "<i4") return 4;
-  if (d == "<f8" || d == "<i8") return 8;
-  if (d == "|u1") return 1;
+  if (d == "<f4" || d == "<i4" || d == "<u4") return 4;
+  if (d == "<f8" || d == "<i8" || d == "<u8") return 8;
+  if (d == "<i2" || d == "<u2") return 2;
+  if (d == "|u1" || d == "|i1" || d == "|b1") return 1;
   return 0;
 }
 
@@ -98,11 +106,13 @@ void parse_header(const std::string& h, const std::string& name, NpyArray& a) {
   }
   if (!have_descr || !have_order || !have_shape) p.fail("needs descr, fortran_order and shape");
   if (fortran) throw InputError(name + ": Fortran-order arrays are not supported (save with numpy.ascontiguousarray)");
-  if (a.dtype == "<u1" || a.dtype == "=u1") a.dtype = "|u1";
+  // One-byte types have no byte order: numpy writes '|', others may write '<' or '='.
+  if (a.dtype.size() == 3 && (a.dtype[0] == '<' || a.dtype[0] == '=') && a.dtype[2] == '1') a.dtype[0] = '|';
   if (dtype_size(a.dtype) == 0) {
     if (!a.dtype.empty() && a.dtype[0] == '>')
       throw InputError(name + ": big-endian dtype '" + a.dtype + "' is not supported");
-    throw InputError(name + ": unsupported dtype '" + a.dtype + "' (need float32, float64, int32, int64 or uint8)");
+    throw InputError(name + ": unsupported dtype '" + a.dtype +
+                     "' (need float32/64, int8/16/32/64, uint8/16/32/64 or bool)");
   }
 }
 
@@ -125,7 +135,13 @@ std::vector<Out> convert(const NpyArray& a) {
   else if (a.dtype == "<f8") copy_as(double{});
   else if (a.dtype == "<i4") copy_as(int32_t{});
   else if (a.dtype == "<i8") copy_as(int64_t{});
+  else if (a.dtype == "<u4") copy_as(uint32_t{});
+  else if (a.dtype == "<u8") copy_as(uint64_t{});
+  else if (a.dtype == "<i2") copy_as(int16_t{});
+  else if (a.dtype == "<u2") copy_as(uint16_t{});
   else if (a.dtype == "|u1") copy_as(uint8_t{});
+  else if (a.dtype == "|i1") copy_as(int8_t{});
+  else if (a.dtype == "|b1") copy_as(bool{});  // numpy stores bools as bytes 0 / 1
   else throw std::logic_error("NpyArray: unknown dtype " + a.dtype);
   return out;
 }
@@ -160,23 +176,26 @@ size_t NpyArray::numel() const {
 std::vector<float> NpyArray::to_float() const { return convert<float>(*this); }
 std::vector<double> NpyArray::to_double() const { return convert<double>(*this); }
 
-NpyArray parse_npy(const std::vector<char>& file, const std::string& name) {
-  const auto* u = reinterpret_cast<const unsigned char*>(file.data());
-  if (file.size() < 10 || std::memcmp(file.data(), kMagic, 6) != 0)
-    throw InputError(name + ": not a .npy file (bad magic)");
+namespace {
+
+// Parses the magic, version and header held in head[0, head_size) of a file of file_size bytes,
+// fills a's shape and dtype, checks that the data fills the rest of the file exactly and returns
+// where the data starts. head_size may stop anywhere after the header.
+size_t parse_head(const char* head, size_t head_size, size_t file_size, const std::string& name, NpyArray& a) {
+  const auto* u = reinterpret_cast<const unsigned char*>(head);
+  if (head_size < 10 || std::memcmp(head, kMagic, 6) != 0) throw InputError(name + ": not a .npy file (bad magic)");
   int major = u[6], minor = u[7];
   size_t prefix, header_len;
   if (major == 1 && minor == 0) {
     prefix = 10, header_len = u[8] | (u[9] << 8);
   } else if (major == 2 && minor == 0) {
-    if (file.size() < 12) throw InputError(name + ": truncated .npy header");
+    if (head_size < 12) throw InputError(name + ": truncated .npy header");
     prefix = 12, header_len = le_u32(u + 8);
   } else {
     throw InputError(name + ": unsupported .npy version " + std::to_string(major) + "." + std::to_string(minor));
   }
-  if (file.size() - prefix < header_len) throw InputError(name + ": truncated .npy header");
-  NpyArray a;
-  parse_header(std::string(file.data() + prefix, header_len), name, a);
+  if (head_size - prefix < header_len) throw InputError(name + ": truncated .npy header");
+  parse_header(std::string(head + prefix, header_len), name, a);
 
   // Element count and byte size, guarding against overflow from absurd shapes.
   size_t numel = 1, item = a.itemsize();
@@ -185,16 +204,88 @@ NpyArray parse_npy(const std::vector<char>& file, const std::string& name) {
     numel *= d;
   }
   if (numel > std::numeric_limits<size_t>::max() / item) throw InputError(name + ": shape too large");
-  size_t need = numel * item, have = file.size() - prefix - header_len;
+  size_t need = numel * item, have = file_size - prefix - header_len;
   if (have < need)
     throw InputError(name + ": truncated data (" + std::to_string(have) + " of " + std::to_string(need) + " bytes)");
   if (have > need)
     throw InputError(name + ": " + std::to_string(have - need) + " unexpected bytes after the array data");
-  a.bytes.assign(file.begin() + (ptrdiff_t)(prefix + header_len), file.end());
+  return prefix + header_len;
+}
+
+// An open .npy file whose header has been read: the data follows at the file's current offset.
+struct OpenNpy {
+  int fd = -1;
+  std::string path;
+  NpyArray meta;  // shape and dtype, no bytes
+  ~OpenNpy() { if (fd >= 0) ::close(fd); }
+
+  size_t file_size = 0, data_at = 0;
+
+  explicit OpenNpy(const std::string& p) : path(p) {
+    fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) throw InputError(p + ": cannot open (" + std::strerror(errno) + ")");
+    struct stat st;
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) throw InputError(p + ": cannot read (not a regular file)");
+    const size_t size = file_size = (size_t)st.st_size;
+    // The fixed prefix first, then exactly the header it announces.
+    std::vector<char> head(std::min<size_t>(size, 12));
+    read_exactly(head.data(), head.size());
+    size_t header_end = head.size();
+    if (head.size() >= 10 && std::memcmp(head.data(), kMagic, 6) == 0) {
+      const auto* u = reinterpret_cast<const unsigned char*>(head.data());
+      header_end = u[6] == 2 && head.size() >= 12 ? 12 + (size_t)le_u32(u + 8) : 10 + (size_t)(u[8] | (u[9] << 8));
+      header_end = std::min(header_end, size);
+    }
+    if (header_end > head.size()) {
+      size_t had = head.size();
+      head.resize(header_end);
+      read_exactly(head.data() + had, header_end - had);
+    }
+    data_at = parse_head(head.data(), head.size(), size, p, meta);
+    if (::lseek(fd, (off_t)data_at, SEEK_SET) != (off_t)data_at) throw InputError(p + ": cannot read (seek failed)");
+  }
+
+  void read_exactly(char* dst, size_t bytes) {
+    while (bytes > 0) {
+      ssize_t got = ::read(fd, dst, std::min<size_t>(bytes, size_t(1) << 30));
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) throw InputError(path + ": read failed (" + std::strerror(errno) + ")");
+      if (got == 0) throw InputError(path + ": truncated (the file shrank while it was read)");
+      dst += got, bytes -= (size_t)got;
+    }
+  }
+};
+
+}  // namespace
+
+NpyArray parse_npy(const std::vector<char>& file, const std::string& name) {
+  NpyArray a;
+  size_t data_at = parse_head(file.data(), file.size(), file.size(), name, a);
+  a.bytes.assign(file.begin() + (ptrdiff_t)data_at, file.end());
   return a;
 }
 
-NpyArray read_npy(const std::string& path) { return parse_npy(read_file(path), path); }
+// The data goes from the file straight into its final buffer with one read (no whole-file copy).
+NpyArray read_npy(const std::string& path) {
+  OpenNpy f(path);
+  NpyArray a = std::move(f.meta);
+  a.bytes.resize(a.numel() * a.itemsize());
+  f.read_exactly(a.bytes.data(), a.bytes.size());
+  return a;
+}
+
+NpyMapped::NpyMapped(const std::string& path) {
+  OpenNpy f(path);
+  meta_ = std::move(f.meta);
+  size_ = f.file_size, offset_ = f.data_at;
+  // MAP_POPULATE maps the page-cache pages up front: one system call instead of a fault per page.
+  map_ = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE | MAP_POPULATE, f.fd, 0);
+  if (map_ == MAP_FAILED) map_ = nullptr, throw InputError(path + ": cannot map (" + std::strerror(errno) + ")");
+}
+
+NpyMapped::~NpyMapped() {
+  if (map_) ::munmap(map_, size_);
+}
 
 std::vector<char> npy_bytes(const NpyArray& a) {
   if (a.itemsize() == 0) throw std::invalid_argument("write_npy: unsupported dtype '" + a.dtype + "'");

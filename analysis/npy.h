@@ -1,6 +1,6 @@
 // NumPy .npy files: the project's format for matrices and vectors (numpy.load reads them directly).
-// Reads versions 1.0 and 2.0, C order, little-endian float32/float64/int32/int64 and uint8; anything
-// else (Fortran order, big-endian, other dtypes, truncated or corrupt files) throws InputError
+// Reads versions 1.0 and 2.0, C order, little-endian float32/float64, signed and unsigned integers of
+// 1, 2, 4 and 8 bytes, and bool; anything else (Fortran order, big-endian, other dtypes, truncated or corrupt files) throws InputError
 // "<file>: <what is wrong>". Writes version 1.0 (2.0 for huge headers), header padded to 64 bytes,
 // atomically (temporary file + rename).
 #pragma once
@@ -13,7 +13,7 @@ namespace cvg {
 
 struct NpyArray {
   std::vector<size_t> shape;  // () for a scalar
-  std::string dtype;          // "<f4", "<f8", "<i4", "<i8" or "|u1"
+  std::string dtype;          // "<f4", "<f8", "<i2/4/8", "<u2/4/8", "|i1", "|u1" or "|b1" (bool)
   std::vector<char> bytes;    // the elements, C order, little-endian
 
   size_t numel() const;
@@ -23,9 +23,29 @@ struct NpyArray {
   std::vector<double> to_double() const;
 };
 
+// Reads the header, then the data with one read straight into its buffer.
 NpyArray read_npy(const std::string& path);
 // Parses a whole .npy file held in memory; `name` is used in error messages.
 NpyArray parse_npy(const std::vector<char>& file, const std::string& name);
+
+// A .npy file mapped read-only from the page cache: the header is parsed and checked as read_npy
+// does, and data() points at the elements in place (no copy, no conversion). Numpy aligns the data
+// to 64 bytes; a file with a misaligned data offset is still mapped (data() is then unaligned).
+// The file must not be truncated while mapped.
+class NpyMapped {
+ public:
+  explicit NpyMapped(const std::string& path);
+  ~NpyMapped();
+  NpyMapped(const NpyMapped&) = delete;
+  NpyMapped& operator=(const NpyMapped&) = delete;
+  const NpyArray& meta() const { return meta_; }  // shape and dtype; bytes empty
+  const void* data() const { return static_cast<const char*>(map_) + offset_; }
+
+ private:
+  NpyArray meta_;
+  void* map_ = nullptr;
+  size_t size_ = 0, offset_ = 0;
+};
 
 // Serialises / writes an array of the given shape (numel = product of shape; () is a scalar).
 std::vector<char> npy_bytes(const NpyArray& a);

@@ -1,7 +1,7 @@
 // bin/bench_assign: the exact CPU solver (and the GPU auction when a GPU exists) on square uniform
-// and correlation-like matrices, maximising; times are medians of repeats, ratios are against the
-// exact solver in the same run. SciPy's linear_sum_assignment is timed on the same matrices when
-// python3 with scipy is available (bench/scipy_lsa.py). Writes a table and a JSON file.
+// and correlation-like matrices, maximising, against the Python solvers lap, lapjv and SciPy on the
+// same matrices (bench/lsa_baselines.py), in interleaved rounds. Writes a table and a JSON file.
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <ctime>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -28,10 +29,12 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
+#ifdef CONVERGENT_CUDA
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
 }
+#endif
 
 int repeats_for(int n, int base) { return n <= 384 ? base * 5 : n <= 1024 ? base : std::max(1, base / 2); }
 
@@ -46,32 +49,22 @@ std::string run_command(const std::string& cmd, int& status) {
   return out;
 }
 
-std::string today() {
-  std::time_t t = std::time(nullptr);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d", std::localtime(&t));
-  return buf;
-}
 
-std::string cpu_model() {
-  std::ifstream f("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown";
-}
 
 }  // namespace
 
 int main(int argc, char** argv) {
   return cli::run_main([&] {
-    cli::Args args("bench_assign [options]", "Benchmarks the exact assignment solver (CPU), the auction (GPU, when present) and\n"
-                                             "SciPy's linear_sum_assignment (when python3 has scipy) on the same matrices.");
+    cli::Args args("bench_assign [options]",
+                   "Benchmarks the exact assignment solver (CPU), the auction (GPU, when present) and the Python\n"
+                   "solvers lap, lapjv and SciPy (bench/lsa_baselines.py, those that python3 can import) on the\n"
+                   "same matrices, in interleaved rounds; every time is the best over all rounds and repeats.");
     args.opt("sizes", "96,256,384,1024,4096", "comma-separated matrix sizes n (n x n)")
-        .opt("repeats", "5", "repeats at n = 1024 (x5 for n <= 384, /2 for larger); the median is reported")
+        .opt("repeats", "5", "repeats per round at n = 1024 (x5 for n <= 384, /2 for larger)")
+        .opt("rounds", "2", "rounds of (ours, then the Python solvers), interleaved")
         .opt("out", "", "JSON output (default bench/results/assign-<host>-<date>.json)")
         .flag("quick", "short run: sizes 96,256,1024 and 3 repeats unless --sizes / --repeats are given")
-        .flag("no-scipy", "skip the SciPy comparison");
+        .flag("no-python", "skip the Python baselines");
     if (!args.parse(argc, argv)) return 0;
     const bool quick = args.on("quick");
     std::vector<int> sizes;
@@ -82,17 +75,21 @@ int main(int argc, char** argv) {
         if (!tok.empty()) sizes.push_back(std::stoi(tok));
     }
     const int base = quick && !args.given("repeats") ? 3 : (int)args.integer("repeats");
+    const int rounds = std::max(1, (int)args.integer("rounds"));
     char host[256] = "host";
     gethostname(host, sizeof host - 1);
-    const std::string out = args.given("out") ? args.str("out") : "bench/results/assign-" + std::string(host) + "-" + today() + ".json";
+    const std::string out = args.given("out") ? args.str("out") : "bench/results/assign-" + std::string(host) + "-" + bench::today() + ".json";
     const bool gpu = gpu_count() > 0;
     const std::string tmp = "/tmp/bench_assign_" + std::to_string(::getpid());
     make_dirs(tmp);
+    const std::vector<std::string> py_solvers = {"lap", "lapjv", "scipy"};
 
     struct Row {
       std::string kind;
-      int n;
-      double exact_ms, objective, auction_ms = NAN, auction_bound = NAN, auction_gap = NAN, scipy_ms = NAN;
+      int n, reps;
+      std::vector<double> M;
+      double exact_ms = INFINITY, objective = 0, auction_ms = NAN, auction_bound = NAN, auction_gap = NAN;
+      std::map<std::string, double> py_ms;
       bool certified = false;
       std::string file;
     };
@@ -102,85 +99,107 @@ int main(int argc, char** argv) {
         Row r;
         r.kind = kind == 0 ? "uniform" : "correlation";
         r.n = n;
-        std::vector<double> M = synthetic_matrix(kind == 0 ? MatrixKind::Uniform : MatrixKind::Correlation, n, n, 1000 + n);
-        const int reps = repeats_for(n, base);
+        r.reps = repeats_for(n, base);
+        r.M = synthetic_matrix(kind == 0 ? MatrixKind::Uniform : MatrixKind::Correlation, n, n, 1000 + n);
+        r.file = tmp + "/" + r.kind + "_" + std::to_string(n) + ".npy";
+        write_npy(r.file, r.M.data(), {(size_t)n, (size_t)n});
+        rows.push_back(std::move(r));
+      }
+
+    nlohmann::json versions = nlohmann::json::object(), skipped = nlohmann::json::object();
+    bool python_ok = !args.on("no-python");
+    if (!python_ok) std::printf("python baselines: skipped (--no-python)\n");
+    for (int round = 0; round < rounds; ++round) {
+      for (Row& r : rows) {
+        const int n = r.n;
         std::vector<char> work(cpu::assign_exact_workspace_bytes(n, n) + 64);
         void* w = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(work.data()) + 63) / 64 * 64);
         std::vector<int64_t> r2c(n);
-        std::vector<double> t;
-        for (int k = 0; k < reps; ++k) {
+        for (int k = 0; k < r.reps; ++k) {
           auto t0 = Clock::now();
-          r.objective = cpu::assign_exact(M.data(), n, n, false, r2c.data(), nullptr, nullptr, w);
+          r.objective = cpu::assign_exact(r.M.data(), n, n, false, r2c.data(), nullptr, nullptr, w);
+          r.exact_ms = std::min(r.exact_ms, std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+        }
+      }
+      if (!python_ok) continue;
+      // One call per size so each gets its own repeat count; the solvers run on the very same files.
+      for (Row& r : rows) {
+        int status = 0;
+        std::string js = run_command("python3 bench/lsa_baselines.py " + std::to_string(r.reps) + " " + r.file + " 2>/dev/null", status);
+        if (status != 0 || js.empty()) {
+          std::printf("python baselines: skipped (python3 with numpy not found, exit status %d)\n",
+                      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+          python_ok = false;
+          break;
+        }
+        nlohmann::json j = nlohmann::json::parse(js);
+        versions = j["versions"], skipped = j["skipped"];
+        for (const std::string& s : py_solvers) {
+          if (!j["results"][r.file].contains(s)) continue;
+          const auto& e = j["results"][r.file][s];
+          double ms = e["ms"].get<double>();
+          r.py_ms[s] = r.py_ms.count(s) ? std::min(r.py_ms[s], ms) : ms;
+          // lapjv solves in float32, so its matching may be (slightly) worse; the others must agree.
+          double gap = r.objective - e["objective"].get<double>();
+          if (s != "lapjv" && std::fabs(gap) > 1e-9 * r.n)
+            std::fprintf(stderr, "warning: %s's objective differs from the exact solver's on %s n=%d by %g\n", s.c_str(),
+                         r.kind.c_str(), r.n, gap);
+        }
+      }
+    }
+    for (auto it = skipped.begin(); it != skipped.end(); ++it)
+      std::printf("python baseline %s: skipped (%s)\n", it.key().c_str(), it.value().get<std::string>().c_str());
+
+#ifdef CONVERGENT_CUDA
+    if (gpu)
+      for (Row& r : rows) {
+        const int n = r.n;
+        Device dev{Device::CUDA, 0};
+        Array<double> dM(dev, r.M.size());
+        Array<int64_t> dr(dev, (size_t)n);
+        Array<char> dw(dev, cuda::assign_auction_workspace_bytes(n, n));
+        dM.from_host(r.M);
+        cuda::assign_auction(dM.data(), n, n, false, dr.data(), dw.data());  // warm-up
+        std::vector<double> t;
+        AuctionReport rep;
+        for (int k = 0; k < r.reps; ++k) {
+          auto t0 = Clock::now();
+          rep = cuda::assign_auction(dM.data(), n, n, false, dr.data(), dw.data());
           t.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
         }
-        r.exact_ms = median(t);
-#ifdef CONVERGENT_CUDA
-        if (gpu) {
-          Device dev{Device::CUDA, 0};
-          Array<double> dM(dev, M.size());
-          Array<int64_t> dr(dev, (size_t)n);
-          Array<char> dw(dev, cuda::assign_auction_workspace_bytes(n, n));
-          dM.from_host(M);
-          cuda::assign_auction(dM.data(), n, n, false, dr.data(), dw.data());  // warm-up
-          t.clear();
-          AuctionReport rep;
-          for (int k = 0; k < reps; ++k) {
-            auto t0 = Clock::now();
-            rep = cuda::assign_auction(dM.data(), n, n, false, dr.data(), dw.data());
-            t.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
-          }
-          r.auction_ms = median(t);
-          r.auction_bound = rep.error_bound;
-          r.auction_gap = r.objective - rep.objective;
-          r.certified = rep.certified;
-        }
+        r.auction_ms = median(t);
+        r.auction_bound = rep.error_bound;
+        r.auction_gap = r.objective - rep.objective;
+        r.certified = rep.certified;
+      }
 #endif
-        r.file = tmp + "/" + r.kind + "_" + std::to_string(n) + ".npy";
-        write_npy(r.file, M.data(), {(size_t)n, (size_t)n});
-        rows.push_back(r);
-      }
-
-    std::string scipy_version = "absent";
-    if (!args.on("no-scipy")) {
-      std::string cmd = "python3 bench/scipy_lsa.py " + std::to_string(base);
-      for (const Row& r : rows) cmd += " " + r.file;
-      int status = 0;
-      std::string js = run_command(cmd + " 2>/dev/null", status);
-      if (status == 0 && !js.empty()) {
-        nlohmann::json j = nlohmann::json::parse(js);
-        scipy_version = j["scipy"].get<std::string>();
-        for (Row& r : rows) {
-          const auto& e = j["results"][r.file];
-          r.scipy_ms = e["ms"].get<double>();
-          if (std::fabs(e["objective"].get<double>() - r.objective) > 1e-9 * r.n)
-            std::fprintf(stderr, "warning: scipy's objective differs from the exact solver's on %s n=%d\n",
-                         r.kind.c_str(), r.n);
-        }
-      }
-    } else {
-      scipy_version = "skipped";
-    }
     for (const Row& r : rows) std::remove(r.file.c_str());
     ::rmdir(tmp.c_str());
 
-    std::printf("assignment benchmark (maximise, square): %s\n", cpu_model().c_str());
-    std::printf("GPU: %s; scipy: %s\n", gpu ? Device{Device::CUDA, 0}.name().c_str() : "none", scipy_version.c_str());
-    std::printf("%-12s %6s %12s %12s %9s %12s %9s %10s\n", "matrix", "n", "exact ms", "scipy ms", "scipy/ex", "auction ms",
-                "auct/ex", "bound");
+    auto num = [](double x, const char* fmt) {
+      char b[32];
+      if (std::isnan(x)) return std::string("-");
+      std::snprintf(b, sizeof b, fmt, x);
+      return std::string(b);
+    };
+    std::printf("assignment benchmark (maximise, square, best of %d rounds x repeats): %s\n", rounds,
+                bench::machine_name(Device::cpu()).c_str());
+    std::printf("GPU: %s; python baselines: %s\n", gpu ? Device{Device::CUDA, 0}.name().c_str() : "none", versions.dump().c_str());
+    std::printf("%-12s %6s %10s %10s %10s %10s %9s %10s %9s\n", "matrix", "n", "exact ms", "lap ms", "lapjv ms", "scipy ms",
+                "best/ours", "auction ms", "auct/ex");
     nlohmann::json results = nlohmann::json::array();
     for (const Row& r : rows) {
-      auto num = [](double x, const char* fmt) {
-        char b[32];
-        if (std::isnan(x)) return std::string("-");
-        std::snprintf(b, sizeof b, fmt, x);
-        return std::string(b);
-      };
-      std::printf("%-12s %6d %12.3f %12s %9s %12s %9s %10s\n", r.kind.c_str(), r.n, r.exact_ms,
-                  num(r.scipy_ms, "%.3f").c_str(), num(r.scipy_ms / r.exact_ms, "%.2f").c_str(),
-                  num(r.auction_ms, "%.3f").c_str(), num(r.auction_ms / r.exact_ms, "%.3f").c_str(),
-                  num(r.auction_bound, "%.2g").c_str());
+      auto py = [&](const std::string& s) { return r.py_ms.count(s) ? r.py_ms.at(s) : NAN; };
+      // The faster of the two JV codes (lap, lapjv): the bar the exact solver is held to.
+      double jv = std::fmin(py("lap"), py("lapjv"));
+      std::printf("%-12s %6d %10.3f %10s %10s %10s %9s %10s %9s\n", r.kind.c_str(), r.n, r.exact_ms, num(py("lap"), "%.3f").c_str(),
+                  num(py("lapjv"), "%.3f").c_str(), num(py("scipy"), "%.3f").c_str(), num(jv / r.exact_ms, "%.2f").c_str(),
+                  num(r.auction_ms, "%.3f").c_str(), num(r.auction_ms / r.exact_ms, "%.3f").c_str());
       nlohmann::json e = {{"matrix", r.kind}, {"n", r.n}, {"exact_ms", r.exact_ms}, {"objective", r.objective}};
-      if (!std::isnan(r.scipy_ms)) e["scipy_ms"] = r.scipy_ms, e["scipy_over_exact"] = r.scipy_ms / r.exact_ms;
+      for (const std::string& s : py_solvers)
+        if (!std::isnan(py(s))) e[s + "_ms"] = py(s);
+      if (!std::isnan(jv)) e["fastest_jv_over_exact"] = jv / r.exact_ms;
+      if (!std::isnan(py("scipy"))) e["scipy_over_exact"] = py("scipy") / r.exact_ms;
       if (!std::isnan(r.auction_ms))
         e["auction_ms"] = r.auction_ms, e["auction_over_exact"] = r.auction_ms / r.exact_ms,
         e["auction_error_bound"] = r.auction_bound, e["auction_gap"] = r.auction_gap, e["auction_certified"] = r.certified;
@@ -189,14 +208,16 @@ int main(int argc, char** argv) {
     // The shared results schema (bench/bench_util.h), which scripts/bench_table.py renders.
     auto slash = out.rfind('/');
     if (slash != std::string::npos) make_dirs(out.substr(0, slash));
-    const std::string machine = gpu ? Device{Device::CUDA, 0}.name() : cpu_model() + ", " + std::to_string(sysconf(_SC_NPROCESSORS_ONLN)) + " cores";
+    const std::string machine = gpu ? Device{Device::CUDA, 0}.name() : bench::machine_name(Device::cpu());
     bench::write_results(out, "assign", machine,
-                         {"matrix", "n", "exact_ms", "objective", "scipy_ms", "scipy_over_exact", "auction_ms", "auction_over_exact",
-                          "auction_error_bound", "auction_gap", "auction_certified"},
+                         {"matrix", "n", "exact_ms", "lap_ms", "lapjv_ms", "scipy_ms", "fastest_jv_over_exact", "scipy_over_exact",
+                          "auction_ms", "auction_over_exact", "auction_error_bound", "auction_gap", "auction_certified"},
                          results,
-                         "Square matrices, maximising; exact = our JV solver (CPU), auction = our GPU auction; times are medians of "
-                         "repeats; *_over_exact = that time / the exact solver's time (> 1: the exact solver is faster). SciPy " +
-                             scipy_version + ".");
+                         "Square matrices, maximising; exact = our JV solver (CPU, double), auction = our GPU auction (median). "
+                         "CPU times are the best over " + std::to_string(rounds) + " interleaved rounds of repeats; "
+                         "fastest_jv_over_exact = min(lap, lapjv) / exact (> 1: ours faster). lapjv casts the float64 "
+                         "matrix to float32 and solves that. Python baselines: " + versions.dump() + ".",
+                         {{"baselines", versions}, {"baselines_skipped", skipped}});
     return 0;
   });
 }

@@ -65,10 +65,29 @@ inline std::string today() {
   return b;
 }
 
+// The CPU's vector instruction sets that matter to our kernels, from /proc/cpuinfo's flags.
+inline std::string cpu_isa() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string isa;
+  for (std::string line; std::getline(f, line);)
+    if (line.rfind("flags", 0) == 0) {
+      for (const char* flag : {"sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16", "amx_tile"})
+        if ((line + " ").find(std::string(" ") + flag + " ") != std::string::npos) isa += (isa.empty() ? "" : " ") + std::string(flag);
+      break;
+    }
+  return isa.empty() ? "unknown" : isa;
+}
+
+// Writes the results JSON; `extra` holds further top-level keys (baseline versions, ...). The CPU
+// model and instruction sets are always recorded.
 inline void write_results(const std::string& path, const std::string& bench, const std::string& machine,
-                          const std::vector<std::string>& columns, const nlohmann::json& rows, const std::string& note = "") {
+                          const std::vector<std::string>& columns, const nlohmann::json& rows, const std::string& note = "",
+                          const nlohmann::json& extra = nlohmann::json::object()) {
   nlohmann::json j = {{"bench", bench}, {"machine", machine}, {"date", today()}, {"columns", columns}, {"rows", rows}};
   if (!note.empty()) j["note"] = note;
+  j["cpu"] = machine_name(Device::cpu());
+  j["cpu_isa"] = cpu_isa();
+  for (auto it = extra.begin(); it != extra.end(); ++it) j[it.key()] = it.value();
   write_file_atomic(path, j.dump(1) + "\n");
   std::printf("wrote %s\n", path.c_str());
 }

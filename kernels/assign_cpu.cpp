@@ -25,7 +25,6 @@ struct Work {
   double* v;        // column potentials
   double* vv;       // v for unscanned columns, -inf once scanned, so relaxations skip them
   double* d;        // shortest-path distances; +inf once scanned, so the minimum skips them
-  double* busy;     // 1 = column matched, 0 = free: among equal distances a free column is preferred
   double* scan_d;   // distance of each scanned column, in scan order
   double* uc;       // row potentials
   int64_t* pred;    // row before each column on its shortest path (also: column reduction argmin)
@@ -37,7 +36,7 @@ struct Work {
 };
 
 struct Sizes {
-  size_t T, v, vv, d, busy, scan_d, uc, pred, y, scanned, x, free_rows, count, total;
+  size_t T, v, vv, d, scan_d, uc, pred, y, scanned, x, free_rows, count, total;
 };
 
 Sizes sizes(int n, int m) {
@@ -45,7 +44,7 @@ Sizes sizes(int n, int m) {
   auto take = [&](size_t bytes) { size_t at = off; off += (bytes + 63) / 64 * 64; return at; };
   Sizes s;
   s.T = take(n > m ? (size_t)n * m * sizeof(double) : 0);
-  s.v = take(cols * 8), s.vv = take(cols * 8), s.d = take(cols * 8), s.busy = take(cols * 8);
+  s.v = take(cols * 8), s.vv = take(cols * 8), s.d = take(cols * 8);
   s.scan_d = take(cols * 8), s.uc = take(rows * 8), s.pred = take(cols * 8);
   s.y = take(cols * 4), s.scanned = take(cols * 4), s.x = take(rows * 4), s.free_rows = take(rows * 4);
   s.count = take(rows * 4);
@@ -54,98 +53,123 @@ Sizes sizes(int n, int m) {
 }
 
 // ---- dense row passes ----
+// Every pass finds values only (min and max chains on independent accumulators, so the loop runs at
+// load speed); the column of a value is found afterwards by a short search for the first column that
+// reproduces it bit for bit (the same subtractions give the same doubles).
+
+#if defined(__AVX2__)
+template <bool NEG>
+inline __m256d load_cost(const double* p) {
+  __m256d c = _mm256_loadu_pd(p);
+  return NEG ? _mm256_xor_pd(c, _mm256_set1_pd(-0.0)) : c;
+}
+inline double hmin(__m256d a) {
+  __m128d m = _mm_min_pd(_mm256_castpd256_pd128(a), _mm256_extractf128_pd(a, 1));
+  return std::min(_mm_cvtsd_f64(m), _mm_cvtsd_f64(_mm_unpackhi_pd(m, m)));
+}
+#endif
+
+// The two smallest values (as a multiset: equal when the minimum occurs twice) of u_j = c_ij - v_j.
+struct Min2 {
+  double u1 = kInf, u2 = kInf;
+  void push(double u) { u2 = std::min(u2, std::max(u1, u)), u1 = std::min(u1, u); }
+};
+
+template <bool NEG>
+Min2 min2_reduced(const double* row, int cols, const double* v) {
+  Min2 t;
+  int j = 0;
+#if defined(__AVX2__)
+  const __m256d inf = _mm256_set1_pd(kInf);
+  __m256d a1[4] = {inf, inf, inf, inf}, a2[4] = {inf, inf, inf, inf};
+  for (; j + 16 <= cols; j += 16)
+    for (int a = 0; a < 4; ++a) {
+      __m256d u = _mm256_sub_pd(load_cost<NEG>(row + j + 4 * a), _mm256_loadu_pd(v + j + 4 * a));
+      a2[a] = _mm256_min_pd(a2[a], _mm256_max_pd(a1[a], u));
+      a1[a] = _mm256_min_pd(a1[a], u);
+    }
+  for (; j + 4 <= cols; j += 4) {
+    __m256d u = _mm256_sub_pd(load_cost<NEG>(row + j), _mm256_loadu_pd(v + j));
+    a2[0] = _mm256_min_pd(a2[0], _mm256_max_pd(a1[0], u));
+    a1[0] = _mm256_min_pd(a1[0], u);
+  }
+  alignas(32) double l1[16], l2[16];
+  for (int a = 0; a < 4; ++a) _mm256_store_pd(l1 + 4 * a, a1[a]), _mm256_store_pd(l2 + 4 * a, a2[a]);
+  for (int k = 0; k < 16; ++k) t.push(l1[k]), t.u2 = std::min(t.u2, l2[k]);
+#endif
+  for (; j < cols; ++j) t.push(cost<NEG>(row, j) - v[j]);
+  return t;
+}
+
+// The first column other than `skip` whose u_j = c_ij - v_j equals `target` (-1 if none).
+template <bool NEG>
+int64_t first_equal(const double* row, int cols, const double* v, double target, int64_t skip) {
+  int j = 0;
+#if defined(__AVX2__)
+  const __m256d T = _mm256_set1_pd(target);
+  for (; j + 4 <= cols; j += 4) {
+    __m256d u = _mm256_sub_pd(load_cost<NEG>(row + j), _mm256_loadu_pd(v + j));
+    for (int bits = _mm256_movemask_pd(_mm256_cmp_pd(u, T, _CMP_EQ_OQ)); bits; bits &= bits - 1) {
+      int64_t k = j + __builtin_ctz(bits);
+      if (k != skip) return k;
+    }
+  }
+#endif
+  for (; j < cols; ++j)
+    if (cost<NEG>(row, j) - v[j] == target && j != skip) return j;
+  return -1;
+}
 
 // Relaxes every unscanned column from row i (reduced distance offset h):
 //   d_j = min(d_j, c_ij - v_j - h), pred_j = i where it improves,
-// and returns the unscanned column of least (d, busy, j).
-struct Least {
-  double d, busy;
-  int64_t j;
-};
-inline bool less_than(double d, double b, int64_t j, const Least& l) {
-  return d < l.d || (d == l.d && (b < l.busy || (b == l.busy && j < l.j)));
-}
-
+// and returns the least d_j over all columns (scanned columns hold +inf).
 template <bool NEG>
-Least relax_row(const double* row, int cols, int64_t i, double h, const double* vv, double* d, int64_t* pred,
-                const double* busy) {
-  Least best{kInf, kInf, -1};
+double relax_row(const double* row, int cols, int64_t i, double h, const double* vv, double* d, int64_t* pred) {
+  double best = kInf;
   int j = 0;
 #if defined(__AVX2__)
-  const __m256d H = _mm256_set1_pd(h), sign = _mm256_set1_pd(-0.0);
-  const __m256d I = _mm256_castsi256_pd(_mm256_set1_epi64x(i));
-  __m256d bd = _mm256_set1_pd(kInf), bb = _mm256_set1_pd(kInf), bj = _mm256_set1_pd(-1);
-  __m256d J = _mm256_setr_pd(0, 1, 2, 3);
-  const __m256d four = _mm256_set1_pd(4);
-  for (; j + 4 <= cols; j += 4) {
-    __m256d c = _mm256_loadu_pd(row + j);
-    if (NEG) c = _mm256_xor_pd(c, sign);
-    __m256d nd = _mm256_sub_pd(_mm256_sub_pd(c, _mm256_loadu_pd(vv + j)), H);
-    __m256d od = _mm256_loadu_pd(d + j);
+  const __m256d H = _mm256_set1_pd(h);
+  const __m256i I = _mm256_set1_epi64x(i);
+  __m256d b0 = _mm256_set1_pd(kInf), b1 = b0;
+  auto step = [&](int k, __m256d& b) {
+    __m256d nd = _mm256_sub_pd(_mm256_sub_pd(load_cost<NEG>(row + k), _mm256_loadu_pd(vv + k)), H);
+    __m256d od = _mm256_loadu_pd(d + k);
     __m256d lt = _mm256_cmp_pd(nd, od, _CMP_LT_OQ);
-    __m256d dj = _mm256_blendv_pd(od, nd, lt);
-    _mm256_storeu_pd(d + j, dj);
-    __m256d op = _mm256_loadu_pd(reinterpret_cast<const double*>(pred + j));
-    _mm256_storeu_pd(reinterpret_cast<double*>(pred + j), _mm256_blendv_pd(op, I, lt));
-    __m256d b = _mm256_loadu_pd(busy + j);
-    __m256d better = _mm256_or_pd(_mm256_cmp_pd(dj, bd, _CMP_LT_OQ),
-                                  _mm256_and_pd(_mm256_cmp_pd(dj, bd, _CMP_EQ_OQ), _mm256_cmp_pd(b, bb, _CMP_LT_OQ)));
-    bd = _mm256_blendv_pd(bd, dj, better);
-    bb = _mm256_blendv_pd(bb, b, better);
-    bj = _mm256_blendv_pd(bj, J, better);
-    J = _mm256_add_pd(J, four);
-  }
-  alignas(32) double ld[4], lb[4], lj[4];
-  _mm256_store_pd(ld, bd), _mm256_store_pd(lb, bb), _mm256_store_pd(lj, bj);
-  for (int k = 0; k < 4; ++k)
-    if (lj[k] >= 0 && less_than(ld[k], lb[k], (int64_t)lj[k], best)) best = {ld[k], lb[k], (int64_t)lj[k]};
+    __m256d dj = _mm256_min_pd(nd, od);  // nd < od ? nd : od
+    _mm256_storeu_pd(d + k, dj);
+    _mm256_maskstore_epi64(reinterpret_cast<long long*>(pred + k), _mm256_castpd_si256(lt), I);
+    b = _mm256_min_pd(b, dj);
+  };
+  for (; j + 8 <= cols; j += 8) step(j, b0), step(j + 4, b1);
+  for (; j + 4 <= cols; j += 4) step(j, b0);
+  best = hmin(_mm256_min_pd(b0, b1));
 #endif
   for (; j < cols; ++j) {
     double nd = (cost<NEG>(row, j) - vv[j]) - h;
     if (nd < d[j]) d[j] = nd, pred[j] = i;
-    if (less_than(d[j], busy[j], j, best)) best = {d[j], busy[j], j};
+    best = std::min(best, d[j]);
   }
   return best;
 }
 
-// The two smallest reduced costs c_ij - v_j of a row, ordered by (value, column).
-struct Two {
-  double u1 = kInf, u2 = kInf;
-  int64_t j1 = -1, j2 = -1;
-  void push(double u, int64_t j) {
-    if (u < u1 || (u == u1 && j < j1)) u2 = u1, j2 = j1, u1 = u, j1 = j;
-    else if (u < u2 || (u == u2 && j < j2)) u2 = u, j2 = j;
-  }
-};
-
-template <bool NEG>
-Two two_smallest(const double* row, int cols, const double* v) {
-  Two t;
-  int j = 0;
+// Among the columns at distance dist, the first free one, else the first one.
+int pick_column(const double* d, const int32_t* y, int cols, double dist) {
+  int first = -1, j = 0;
 #if defined(__AVX2__)
-  const __m256d sign = _mm256_set1_pd(-0.0), four = _mm256_set1_pd(4);
-  __m256d m1 = _mm256_set1_pd(kInf), m2 = m1, i1 = _mm256_set1_pd(-1), i2 = i1;
-  __m256d J = _mm256_setr_pd(0, 1, 2, 3);
-  for (; j + 4 <= cols; j += 4) {
-    __m256d c = _mm256_loadu_pd(row + j);
-    if (NEG) c = _mm256_xor_pd(c, sign);
-    __m256d u = _mm256_sub_pd(c, _mm256_loadu_pd(v + j));
-    __m256d lt1 = _mm256_cmp_pd(u, m1, _CMP_LT_OQ), lt2 = _mm256_cmp_pd(u, m2, _CMP_LT_OQ);
-    m2 = _mm256_blendv_pd(_mm256_blendv_pd(m2, u, lt2), m1, lt1);
-    i2 = _mm256_blendv_pd(_mm256_blendv_pd(i2, J, lt2), i1, lt1);
-    m1 = _mm256_blendv_pd(m1, u, lt1);
-    i1 = _mm256_blendv_pd(i1, J, lt1);
-    J = _mm256_add_pd(J, four);
-  }
-  alignas(32) double a1[4], a2[4], b1[4], b2[4];
-  _mm256_store_pd(a1, m1), _mm256_store_pd(a2, m2), _mm256_store_pd(b1, i1), _mm256_store_pd(b2, i2);
-  for (int k = 0; k < 4; ++k) {
-    if (b1[k] >= 0) t.push(a1[k], (int64_t)b1[k]);
-    if (b2[k] >= 0) t.push(a2[k], (int64_t)b2[k]);
-  }
+  const __m256d D = _mm256_set1_pd(dist);
+  for (; j + 4 <= cols; j += 4)
+    for (int bits = _mm256_movemask_pd(_mm256_cmp_pd(_mm256_loadu_pd(d + j), D, _CMP_EQ_OQ)); bits; bits &= bits - 1) {
+      int k = j + __builtin_ctz(bits);
+      if (y[k] < 0) return k;
+      if (first < 0) first = k;
+    }
 #endif
-  for (; j < cols; ++j) t.push(cost<NEG>(row, j) - v[j], j);
-  return t;
+  for (; j < cols; ++j)
+    if (d[j] == dist) {
+      if (y[j] < 0) return j;
+      if (first < 0) first = j;
+    }
+  return first;
 }
 
 // ---- the solver ----
@@ -172,7 +196,6 @@ class Solver {
       nfree = augmenting_row_reduction(nfree);
       nfree = augmenting_row_reduction(nfree);
     }
-    for (int j = 0; j < cols_; ++j) w_.busy[j] = w_.y[j] >= 0 ? 1.0 : 0.0;
     for (int k = 0; k < nfree; ++k) augment(w_.free_rows[k]);
     for (int i = 0; i < rows_; ++i) w_.uc[i] = cost<NEG>(row(i), w_.x[i]) - w_.v[w_.x[i]];
   }
@@ -219,8 +242,8 @@ class Solver {
         w_.free_rows[nfree++] = i;
       } else if (w_.count[i] == 1 && cols_ >= 2) {
         int j1 = w_.x[i];
-        Two t = two_smallest<NEG>(row(i), cols_, v);
-        double mu = t.j1 == j1 ? t.u2 : t.u1;  // least reduced cost over the other columns
+        v[j1] = -kInf;  // masks column j1: its reduced cost becomes +inf
+        double mu = min2_reduced<NEG>(row(i), cols_, v).u1;  // least reduced cost over the other columns
         v[j1] = cost<NEG>(row(i), j1) - mu;
       }
     }
@@ -240,14 +263,15 @@ class Solver {
         break;
       }
       int i = fr[k++];
-      Two t = two_smallest<NEG>(row(i), cols_, w_.v);
-      int j1 = (int)t.j1, i0 = w_.y[j1];
+      // The two least reduced costs of row i, by (value, column): u1 at j1, u2 at j2 (found when needed).
+      Min2 t = min2_reduced<NEG>(row(i), cols_, w_.v);
+      int j1 = (int)first_equal<NEG>(row(i), cols_, w_.v, t.u1, -1), i0 = w_.y[j1];
       double lowered = w_.v[j1] - (t.u2 - t.u1);
       bool lowers = lowered < w_.v[j1];
       if (lowers) {
         w_.v[j1] = lowered;
       } else if (i0 >= 0) {
-        j1 = (int)t.j2;
+        j1 = (int)first_equal<NEG>(row(i), cols_, w_.v, t.u2, j1);
         i0 = w_.y[j1];
       }
       w_.x[i] = j1, w_.y[j1] = i;
@@ -263,32 +287,31 @@ class Solver {
   // Dijkstra from free row f over reduced costs c_ij - u_i - v_j >= 0 to the nearest free column,
   // then potentials of the scanned columns absorb the distances and the path is flipped.
   void augment(int f) {
-    double *v = w_.v, *vv = w_.vv, *d = w_.d, *busy = w_.busy;
+    double *v = w_.v, *vv = w_.vv, *d = w_.d;
     int64_t* pred = w_.pred;
     std::memcpy(vv, v, cols_ * sizeof(double));
     for (int j = 0; j < cols_; ++j) d[j] = kInf;
     int nscan = 0;
-    Least best = relax_row<NEG>(row(f), cols_, f, 0.0, vv, d, pred, busy);
-    while (w_.y[best.j] >= 0) {
-      int j = (int)best.j, i = w_.y[j];
-      double dist = best.d;
+    double dist = relax_row<NEG>(row(f), cols_, f, 0.0, vv, d, pred);
+    int j = pick_column(d, w_.y, cols_, dist);
+    while (w_.y[j] >= 0) {
+      int i = w_.y[j];
       w_.scanned[nscan] = j, w_.scan_d[nscan] = dist, ++nscan;
       d[j] = kInf, vv[j] = -kInf;
       double h = (cost<NEG>(row(i), j) - v[j]) - dist;  // u_i - dist
-      best = relax_row<NEG>(row(i), cols_, i, h, vv, d, pred, busy);
+      dist = relax_row<NEG>(row(i), cols_, i, h, vv, d, pred);
+      j = pick_column(d, w_.y, cols_, dist);
     }
-    int sink = (int)best.j;
-    double dist = best.d;
+    const int sink = j;
     for (int k = 0; k < nscan; ++k) v[w_.scanned[k]] += w_.scan_d[k] - dist;
-    for (int j = sink;;) {
-      int i = (int)pred[j];
-      w_.y[j] = i;
+    for (int c = sink;;) {
+      int i = (int)pred[c];
+      w_.y[c] = i;
       int next = w_.x[i];
-      w_.x[i] = j;
+      w_.x[i] = c;
       if (i == f) break;
-      j = next;
+      c = next;
     }
-    busy[sink] = 1.0;
   }
 
   const double* A_;
@@ -314,7 +337,7 @@ double assign_exact(const double* M, int n, int m, bool minimize, int64_t* row_t
   char* base = static_cast<char*>(work);
   Work w{reinterpret_cast<double*>(base + s.T),       reinterpret_cast<double*>(base + s.v),
          reinterpret_cast<double*>(base + s.vv),      reinterpret_cast<double*>(base + s.d),
-         reinterpret_cast<double*>(base + s.busy),    reinterpret_cast<double*>(base + s.scan_d),
+         reinterpret_cast<double*>(base + s.scan_d),
          reinterpret_cast<double*>(base + s.uc),      reinterpret_cast<int64_t*>(base + s.pred),
          reinterpret_cast<int32_t*>(base + s.y),      reinterpret_cast<int32_t*>(base + s.scanned),
          reinterpret_cast<int32_t*>(base + s.x),      reinterpret_cast<int32_t*>(base + s.free_rows),

@@ -1,9 +1,31 @@
 #!/usr/bin/env bash
 # make bench: runs every bench program (CPU figures everywhere, GPU figures where a GPU exists),
 # each writing its JSON under bench/results/, then renders the latest results as markdown.
-# BENCH_ARGS="--quick" runs the short versions.
+# BENCH_ARGS="--quick" runs the short versions. The Python baselines (bench/requirements.txt) live in
+# a virtual environment, BENCH_VENV (default .venv-bench), created or reused here; without network the
+# run goes on and each baseline that is missing is reported as skipped.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+venv=${BENCH_VENV:-.venv-bench}
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv" 2>/dev/null || echo "baselines: cannot create the virtual environment $venv (python3 -m venv failed)"
+fi
+if [ -x "$venv/bin/python" ]; then
+  # One package at a time, each only when its pinned version is not there yet.
+  grep -v '^[[:space:]]*#' bench/requirements.txt | while read -r req; do
+    [ -n "$req" ] || continue
+    name=${req%%==*}
+    if [ "$("$venv/bin/python" -c "from importlib import metadata; print(metadata.version('$name'))" 2>/dev/null)" != "${req#*==}" ]; then
+      "$venv/bin/pip" install -q --disable-pip-version-check --timeout 30 --retries 1 "$req" >/dev/null 2>&1 ||
+        echo "baselines: could not install $req (offline?)"
+    fi
+  done
+  export PATH="$PWD/$venv/bin:$PATH"
+fi
+for name in numpy scipy lap lapjv torch; do
+  v=$(python3 -c "from importlib import metadata; print(metadata.version('$name'))" 2>/dev/null)
+  echo "baseline $name: ${v:-skipped (not installed)}"
+done
 host=$(hostname -s 2>/dev/null || echo host)
 if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
   host=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1 | tr -c 'A-Za-z0-9\n' '-' | tr -s '-' | sed 's/-$//')
@@ -29,5 +51,7 @@ for b in bin/bench_*; do
   echo "== $name"
   "$b" ${BENCH_ARGS:-} --out "bench/results/$name-$host-$stamp.json" || { echo "bench $name failed"; rc=1; }
 done
+echo "== gpu_model"
+python3 bench/gpu_model.py --out "bench/results/gpu_model-H100-model-$stamp.json" || { echo "gpu model failed"; rc=1; }
 python3 scripts/bench_table.py > bench/RESULTS.md && echo "wrote bench/RESULTS.md"
 exit $rc

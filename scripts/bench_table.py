@@ -32,4 +32,11 @@ for (bench, machine), (path, d) in sorted(newest.items()):
             v = r.get(c, "")
             cells.append(f"{v:.4g}" if isinstance(v, float) else str(v))
         print("| " + " | ".join(cells) + " |")
+    if d.get("kernels"):  # the GPU model's per-kernel resources
+        print(f"\nKernel resources ({d.get('kernels_source', '?')}); occupancy for 256-thread blocks:\n")
+        kc = ["file", "kernel", "registers", "static_shared_bytes", "warps_per_sm_256", "limited_by"]
+        print("| " + " | ".join(kc) + " |")
+        print("|" + "---|" * len(kc))
+        for k in d["kernels"]:
+            print("| " + " | ".join(str(k.get(c, "")).replace("|", "/") for c in kc) + " |")
     print(f"\nsource: `{os.path.relpath(path, os.path.join(os.path.dirname(__file__), '..'))}`\n")
