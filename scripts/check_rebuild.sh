@@ -4,6 +4,7 @@
 # header silently left stale .cu objects). Uses `make -n -W` (what-if), so nothing is rebuilt.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+unset MAKEFLAGS MFLAGS MAKELEVEL  # a clean what-if run, also when called from make test
 fail=0
 check() {  # check HEADER OBJECT: a change to HEADER must rebuild OBJECT
   if ! make -n -W "$1" "$2" 2>/dev/null | grep -q -- "-o $2"; then
