@@ -3,7 +3,7 @@
 # Runs as root, or through sudo when it is available. Safe to run again: a no-op when all is there.
 set -euo pipefail
 pkgs=(build-essential zlib1g-dev libopenblas-dev liblapack-dev libfmt-dev doctest-dev libstb-dev
-      nlohmann-json3-dev libomp-dev dataset-fashion-mnist)
+      nlohmann-json3-dev libomp-dev dataset-fashion-mnist libboost-context-dev)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
