@@ -74,7 +74,7 @@ ifeq ($(CUDA),emu)
 $(BUILD)/%.cu.o: %.cu tests/emu/rewrite.py
 	@mkdir -p $(dir $@)
 	python3 tests/emu/rewrite.py $< $(BUILD)/$*.emu.cpp
-	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -Wno-sign-compare -include tests/emu/cuda_emu.h -c $(BUILD)/$*.emu.cpp -o $@
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -Wno-sign-compare -Wno-unknown-pragmas -include tests/emu/cuda_emu.h -c $(BUILD)/$*.emu.cpp -o $@
 else
 $(BUILD)/%.cu.o: %.cu
 	@mkdir -p $(dir $@)
@@ -111,9 +111,11 @@ test: deps
 	@# The OpenBLAS fallback of the CPU GEMMs too (AVX-512 CPUs use our kernels by default).
 	CONVERGENT_CPU_GEMM=openblas ./bin/tests -tc='cpu gemm*,conv*,stats*,net*'
 
-# The GPU test cases on the emulated GPU (CUDA=emu, tests/emu/), in three thread orders.
+# The GPU test cases on the emulated GPU (CUDA=emu, tests/emu/), in three thread orders, then the
+# pipeline with the emulated GPU's train, correlate, visualize and match.
+EMU_TOOLS := $(addprefix build/cudaemu/bin/,tests train correlate visualize match)
 test-emu: deps
-	@$(MAKE) --no-print-directory -j$(JOBS) CUDA=emu build/cudaemu/bin/tests
+	@$(MAKE) --no-print-directory -j$(JOBS) CUDA=emu $(EMU_TOOLS)
 	bash tests/emu/run.sh
 
 # Proof that test-emu can fail: six kinds of kernel bugs injected into copies of kernels/*.cu.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make test-emu: every GPU test case (name contains "GPU") on the emulated GPU of build/cudaemu,
-# three times: block threads scheduled forward, reverse and in a seeded random order. Ends with one
-# line "tests: N passed, N failed, N skipped" over the three runs; exit code 1 when any failed.
+# three times: block threads scheduled forward, reverse and in a seeded random order; then the
+# pipeline (tests/emu/pipeline.sh, EMU_PIPELINE=0 skips it). Ends with one line
+# "tests: N passed, N failed, N skipped" over all of it; exit code 1 when any failed.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 bin=${EMU_BIN:-build/cudaemu/bin}
@@ -25,5 +26,9 @@ for order in forward reverse random:${EMU_SEED:-20261201}; do
   passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
   [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && failed=$((failed + 1))
 done
+# The pipeline (train, correlate, visualize, match on the emulated GPU) counts as one more test.
+if [ "${EMU_PIPELINE:-1}" != 0 ]; then
+  if bash tests/emu/pipeline.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+fi
 echo "tests: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
