@@ -116,6 +116,7 @@ test: deps
 EMU_TOOLS := $(addprefix build/cudaemu/bin/,tests train correlate visualize match)
 test-emu: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) CUDA=emu $(EMU_TOOLS)
+	@$(MAKE) --no-print-directory -j$(JOBS) bin/train
 	bash tests/emu/run.sh
 
 # Proof that test-emu can fail: six kinds of kernel bugs injected into copies of kernels/*.cu.

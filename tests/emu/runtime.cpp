@@ -311,7 +311,8 @@ void run_block() {
     }
     if (!at_barrier) break;  // all done
     for (const Fiber& f : g_fibers) {
-      if (f.state == State::Barrier && (f.line != at_barrier->line || std::strcmp(f.file, at_barrier->file))) {
+      if (f.state == State::Barrier && (f.line != at_barrier->line ||
+                                        (f.file != at_barrier->file && std::strcmp(f.file, at_barrier->file)))) {
         g_thread = const_cast<Fiber*>(&f);
         fail("divergent barrier: __syncthreads at %s:%d and at %s:%d (thread (%u,%u,%u)) in the same round", f.file,
              f.line, at_barrier->file, at_barrier->line, at_barrier->idx.x, at_barrier->idx.y, at_barrier->idx.z);
