@@ -13,6 +13,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -340,8 +341,23 @@ thread_local bool g_dlopen_refused = false;
 }  // namespace
 
 // ---- launch API ----------------------------------------------------------------------------------
+// CONVERGENT_EMU_KERNELS=FILE: the names of the kernels launched, one a line, appended at exit.
+void note_kernel(const char* name) {
+  static const char* path = std::getenv("CONVERGENT_EMU_KERNELS");
+  static std::set<std::string> seen;
+  if (!path || !seen.insert(name).second) return;
+  if (seen.size() == 1)
+    std::atexit([] {
+      if (FILE* f = std::fopen(path, "a")) {
+        for (const std::string& k : seen) std::fprintf(f, "%s\n", k.c_str());
+        std::fclose(f);
+      }
+    });
+}
+
 void launch_begin(const Site& site, const void* kernel, const Config& c) {
   g_launch_mutex.lock();
+  note_kernel(site.kernel);
   g_site = site, g_cfg = c, g_kernel = kernel, g_bounds_checked = false;
   g_thread = nullptr;
   g_block_idx = {0, 0, 0};
