@@ -1,7 +1,7 @@
 # convergent — one Makefile.
 #   make              library + every binary in bin/ (CUDA too when nvcc is found)
 #   make CUDA=0       CPU-only engine
-#   make test         install missing Debian packages, build, run the test suite
+#   make test         install missing Debian packages, build, run the test suite, then make test-emu
 #   make demo         train the two default nets if needed, correlate them, print the table
 #   make bench        CPU (and GPU when present) benchmarks -> bench/results/
 #   make gpu-check    every GPU test + short benchmark; fails without a GPU
@@ -110,6 +110,8 @@ test: deps
 	./bin/tests
 	@# The OpenBLAS fallback of the CPU GEMMs too (AVX-512 CPUs use our kernels by default).
 	CONVERGENT_CPU_GEMM=openblas ./bin/tests -tc='cpu gemm*,conv*,stats*,net*'
+	@# The GPU test cases and the pipeline on the emulated GPU (no GPU needed; see test-emu).
+	@$(MAKE) --no-print-directory test-emu
 
 # The GPU test cases on the emulated GPU (CUDA=emu, tests/emu/), in three thread orders, then the
 # pipeline with the emulated GPU's train, correlate, visualize and match.
