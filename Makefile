@@ -1,12 +1,15 @@
 # convergent — one Makefile.
 #   make              library + every binary in bin/ (CUDA too when nvcc is found)
 #   make CUDA=0       CPU-only engine
-#   make test         install missing Debian packages, build, run the test suite
+#   make test         install missing Debian packages, build, run the test suite, then make test-emu
 #   make demo         train the two default nets if needed, correlate them, print the table
 #   make bench        CPU (and GPU when present) benchmarks -> bench/results/
 #   make gpu-check    every GPU test + short benchmark; fails without a GPU
 #   make gpu-bundle   build/gpu-bundle.tar.xz: the binaries gpu-check runs on a GPU machine that cannot build
 #   make install PREFIX=DIR   copies the built binaries to DIR/bin, net configs, docs and python/ to DIR/share
+#   make test-emu     the GPU tests and a GPU pipeline on an emulated GPU (CUDA=emu, tests/emu/), no GPU needed
+#   make test-emu-mutants  proof that test-emu catches six kinds of injected kernel bugs
+#   make CUDA=emu     the emulated-GPU flavour: build/cudaemu/, binaries in build/cudaemu/bin/ (bin/ untouched)
 CUDA ?= auto
 NVCC ?= $(shell command -v nvcc 2>/dev/null || ls /usr/local/cuda/bin/nvcc 2>/dev/null)
 ifeq ($(CUDA),auto)
@@ -19,6 +22,9 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CXX ?= g++
 # Optimisation and instruction set are separate knobs: OPT=-O0 keeps the ISA, ISA= builds for any
 # x86-64 (the AVX-512 GEMM kernels are chosen at run time either way).
+ifeq ($(CUDA),emu)
+  OPT ?= -O1  # quicker to build under the sanitizers; the emulation, not the code, is slow
+endif
 OPT ?= -O3
 ISA ?= -mavx2 -mfma
 # OpenBLAS through pkg-config (Debian's multiarch paths differ per architecture); linked statically
@@ -37,20 +43,34 @@ ifeq ($(CUDA),1)
   CPPFLAGS += -DCONVERGENT_CUDA=1 -I$(CUDA_HOME)/include
   LDLIBS += -L$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt
 endif
+# The emulated GPU: every .cu compiled by the host compiler through tests/emu/ (never linked into
+# bin/), with AddressSanitizer and UBSan unless EMU_SAN is set empty. CUDA's headers, no cudart.
+EMU_SAN ?= -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+ifeq ($(CUDA),emu)
+  CPPFLAGS += -DCONVERGENT_CUDA=1 -DCONVERGENT_CUDA_EMU=1 -I$(CUDA_HOME)/include
+  CXXFLAGS += $(EMU_SAN)
+  LDLIBS += -lboost_context -ldl
+endif
 
 SRC_LIB := $(wildcard kernels/*.cpp nn/*.cpp data/*.cpp analysis/*.cpp)
-CU_LIB := $(if $(filter 1,$(CUDA)),$(wildcard kernels/*.cu analysis/*.cu),)
+CU_LIB := $(if $(filter 1 emu,$(CUDA)),$(wildcard kernels/*.cu analysis/*.cu),)
 OBJ_LIB := $(SRC_LIB:%.cpp=$(BUILD)/%.o) $(CU_LIB:%.cu=$(BUILD)/%.cu.o)
+ifeq ($(CUDA),emu)
+  OBJ_LIB += $(BUILD)/tests/emu/runtime.o
+  BIN := $(BUILD)/bin
+else
+  BIN := bin
+endif
 LIB := $(BUILD)/libconvergent.a
-TOOLS := $(patsubst tools/%.cpp,bin/%,$(wildcard tools/*.cpp))
+TOOLS := $(patsubst tools/%.cpp,$(BIN)/%,$(wildcard tools/*.cpp))
 TEST_SRC := $(wildcard tests/*.cpp)
-TEST_CU := $(if $(filter 1,$(CUDA)),$(wildcard tests/*.cu),)
+TEST_CU := $(if $(filter 1 emu,$(CUDA)),$(wildcard tests/*.cu),)
 TEST_OBJ := $(TEST_SRC:%.cpp=$(BUILD)/%.o) $(TEST_CU:%.cu=$(BUILD)/%.cu.o)
 BENCH_SRC := $(wildcard bench/*.cpp)
-BENCHES := $(patsubst bench/%.cpp,bin/%,$(BENCH_SRC))
+BENCHES := $(patsubst bench/%.cpp,$(BIN)/%,$(BENCH_SRC))
 
-.PHONY: all deps test demo bench gpu-check gpu-bundle clean print-cuda FORCE
-all: $(TOOLS) $(BENCHES) bin/tests
+.PHONY: all deps test test-emu test-emu-mutants demo bench gpu-check gpu-bundle clean print-cuda FORCE
+all: $(TOOLS) $(BENCHES) $(BIN)/tests
 
 deps:
 	@bash scripts/deps.sh
@@ -60,35 +80,50 @@ $(BUILD)/kernels/cpu_gemm_avx512.o: CXXFLAGS += -mavx512f -mavx512vl
 $(BUILD)/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
+ifeq ($(CUDA),emu)
+# Line-for-line rewrite of launches and __shared__ (tests/emu/rewrite.py), then the host compiler.
+$(BUILD)/%.cu.o: %.cu tests/emu/rewrite.py
+	@mkdir -p $(dir $@)
+	python3 tests/emu/rewrite.py $< $(BUILD)/$*.emu.cpp
+	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -Wno-sign-compare -Wno-unknown-pragmas -include tests/emu/cuda_emu.h -c $(BUILD)/$*.emu.cpp -o $@
+else
 $(BUILD)/%.cu.o: %.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(CPPFLAGS) $(NVCCFLAGS) -c $< -o $@
+endif
 $(LIB): $(OBJ_LIB)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 # bin/ is shared by CUDA=0 and CUDA=1: a stamp of the flavour last linked (build/flavour-cuda0 or
 # -cuda1, the other one removed) is a prerequisite of every binary, so switching flavours relinks.
+# CUDA=emu links into its own build/cudaemu/bin/ and needs no stamp.
+ifeq ($(CUDA),emu)
+FLAVOUR := $(BUILD)/flavour
+$(FLAVOUR):
+	@mkdir -p $(BUILD) && touch $@
+else
 FLAVOUR := build/flavour-cuda$(CUDA)
 $(FLAVOUR):
 	@mkdir -p build && rm -f build/flavour-cuda* && touch $@
+endif
 # --version of every tool: commit, flavour, compiler and ISA, rewritten only when they change.
 VERSION_SRC := $(BUILD)/version.cpp
 $(VERSION_SRC): FORCE
 	@mkdir -p $(dir $@)
 	@printf 'extern const char convergent_build[] = "%s (%s; %s; %s)";\n' \
 	  "$$(git describe --always --dirty 2>/dev/null || echo unknown)" \
-	  "$(if $(filter 1,$(CUDA)),CUDA sm_$(GPU_ARCH),CPU-only)" "$$($(CXX) --version | head -n1)" "$(strip $(ISA))" > $@.tmp
+	  "$(if $(filter 1,$(CUDA)),CUDA sm_$(GPU_ARCH),$(if $(filter emu,$(CUDA)),emulated GPU,CPU-only))" "$$($(CXX) --version | head -n1)" "$(strip $(ISA))" > $@.tmp
 	@cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
 $(BUILD)/version.o: $(VERSION_SRC)
 	$(CXX) $(CXXFLAGS) -c $< -o $@
-bin/%: $(BUILD)/tools/%.o $(BUILD)/version.o $(LIB) $(FLAVOUR)
-	@mkdir -p bin
+$(BIN)/%: $(BUILD)/tools/%.o $(BUILD)/version.o $(LIB) $(FLAVOUR)
+	@mkdir -p $(BIN)
 	$(CXX) $(CXXFLAGS) $(filter-out $(FLAVOUR),$^) -o $@ $(LDLIBS)
-bin/bench_%: $(BUILD)/bench/bench_%.o $(BUILD)/version.o $(LIB) $(FLAVOUR)
-	@mkdir -p bin
+$(BIN)/bench_%: $(BUILD)/bench/bench_%.o $(BUILD)/version.o $(LIB) $(FLAVOUR)
+	@mkdir -p $(BIN)
 	$(CXX) $(CXXFLAGS) $(filter-out $(FLAVOUR),$^) -o $@ $(LDLIBS)
-bin/tests: $(TEST_OBJ) $(LIB) $(FLAVOUR)
-	@mkdir -p bin
+$(BIN)/tests: $(TEST_OBJ) $(LIB) $(FLAVOUR)
+	@mkdir -p $(BIN)
 	$(CXX) $(CXXFLAGS) $(filter-out $(FLAVOUR),$^) -o $@ $(LDLIBS)
 
 test: deps
@@ -98,6 +133,23 @@ test: deps
 	bash scripts/check_rebuild.sh
 	bash scripts/test_openblas_path.sh
 	@$(MAKE) --no-print-directory san-test fuzz-smoke fault-test
+	@# The GPU test cases and the pipeline on the emulated GPU (no GPU needed; see test-emu).
+	@$(MAKE) --no-print-directory test-emu
+
+# The GPU test cases on the emulated GPU (CUDA=emu, tests/emu/), in three thread orders, then the
+# pipeline with the emulated GPU's train, correlate, visualize and match.
+EMU_TOOLS := $(addprefix build/cudaemu/bin/,tests train correlate visualize match)
+test-emu: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) CUDA=emu $(EMU_TOOLS)
+	@$(MAKE) --no-print-directory -j$(JOBS) bin/train
+	bash tests/emu/run.sh
+
+# Proof that test-emu can fail: six kinds of kernel bugs injected into copies of kernels/*.cu.
+test-emu-mutants: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) CUDA=emu build/cudaemu/bin/tests
+	@$(MAKE) --no-print-directory CUDA=emu emu-mutants
+emu-mutants:
+	EMU_CXX="$(CXX) $(CPPFLAGS) $(CXXFLAGS)" EMU_LDLIBS="$(LDLIBS)" bash tests/emu/mutants.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all

@@ -4,6 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential pkgconf zlib1g-dev libopenblas-dev liblapack-dev doctest-dev libstb-dev
       nlohmann-json3-dev dataset-fashion-mnist
+      libboost-context-dev  # the emulated GPU's fibers (make test-emu)
       clang libclang-rt-dev)  # clang + libclang-rt: the ASan/UBSan flavour and the libFuzzer targets (make test)
 missing=()
 pkgs+=(python3-numpy)  # python/convergent.py and its test against the tools (tests/cli_test.sh)

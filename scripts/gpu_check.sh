@@ -42,6 +42,19 @@ CONVERGENT_REQUIRE_GPU=1 CONVERGENT_GPU_REPORT="$work/tests.json" "$BIN/tests" 2
 tests_rc=${PIPESTATUS[0]}
 tests_s=$(( $(date +%s) - start ))
 
+# compute-sanitizer over the GPU test cases: out-of-bounds and misaligned accesses (memcheck),
+# shared-memory races (racecheck), illegal barriers (synccheck). SANITIZE=0 skips it.
+san_rc=0
+cs=$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)
+if [ "${SANITIZE:-1}" != 0 ] && [ -x "$cs" ]; then
+  for tool in memcheck racecheck synccheck; do
+    echo "== compute-sanitizer --tool $tool over the GPU tests"
+    timeout 300 "$cs" --tool "$tool" --error-exitcode 3 "$BIN/tests" -tc='*GPU*' > "$work/san-$tool.log" 2>&1 ||
+      { san_rc=1; echo "compute-sanitizer $tool failed (rc $?)"; }
+    tail -3 "$work/san-$tool.log"
+  done
+fi
+
 benches=()
 for b in "$BIN"/bench_*; do
   [ -x "$b" ] || continue
@@ -97,4 +110,5 @@ print("wrote", out)
 PY
 rm -rf "$work"
 [ "$tests_rc" -ne 0 ] && exit "$tests_rc"
+[ "$san_rc" -ne 0 ] && exit "$san_rc"
 exit "$pipe_rc"

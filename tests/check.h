@@ -50,9 +50,23 @@ double worst_error(const A& a, const B& b, double atol, double rtol) {
     CHECK(bad_ == 0);                                                                            \
   } while (0)
 
+#ifdef CONVERGENT_CUDA_EMU
+constexpr bool kEmulatedGpu = true;  // make CUDA=emu: the "GPU" is tests/emu/, fibers on the CPU
+#else
+constexpr bool kEmulatedGpu = false;
+#endif
+// The one place a GPU test case may shrink: `full` on a real GPU, `emulated` on the emulated one,
+// where every GPU thread is a fiber (~1e5-1e6 threads/s). Sizes shrink; assertions never do.
+template <class T>
+constexpr T emu_scale(T full, T emulated) { return kEmulatedGpu ? emulated : full; }
+
 // True when a GPU is present. Otherwise prints "skipped (no GPU): <test>" and returns false, or,
 // under `make gpu-check` (CONVERGENT_REQUIRE_GPU=1), fails the test.
 bool gpu_or_skip();
+// For GPU checks that need one of NVIDIA's libraries (cuBLAS, cuSOLVER, cuDNN). On the emulated GPU,
+// where they cannot run, prints "skipped (<lib> needs a real GPU): <test>" and returns false; else
+// returns true, and on a real GPU a missing library is the test's own failure to report.
+bool library_or_skip(const char* lib, bool available);
 // GPU-vs-CPU results are also written to the gpu-check JSON report: name, worst normalised error.
 void record_gpu_result(const std::string& name, double worst_normalised_error);
 

@@ -764,8 +764,10 @@ TEST_CASE("align: every analysis from accumulated moments equals the same from r
 TEST_CASE("align: cuSOLVER eigen-decomposition matches LAPACK (GPU)") {
   if (!test::gpu_or_skip()) return;
   std::string why;
+  const bool have = cusolver_available(&why);
+  if (!test::library_or_skip("cuSOLVER", have)) return;
   INFO("libcusolver: ", why);
-  REQUIRE(cusolver_available(&why));
+  REQUIRE(have);
   const int n = 300;
   const Mat B = gaussian(n, n, 71);
   Mat A((size_t)n * n);

@@ -286,11 +286,21 @@ TEST_CASE("assign: GPU auction matches its CPU twin exactly and the exact solver
 #ifdef CONVERGENT_CUDA
   Device gpu{Device::CUDA, 0};
   std::vector<Case> all = cases(true);
-  // Sizes past one block (the grid path with its single-block tail), square and rectangular.
-  all.push_back({"uniform 2048", 2048, 2048, synthetic_matrix(MatrixKind::Uniform, 2048, 2048, 21)});
-  all.push_back({"correlation 4096", 4096, 4096, synthetic_matrix(MatrixKind::Correlation, 4096, 4096, 22)});
-  all.push_back({"rectangular 1500x3000", 1500, 3000, synthetic_matrix(MatrixKind::Correlation, 1500, 3000, 23)});
-  all.push_back({"rectangular 3000x1200", 3000, 1200, synthetic_matrix(MatrixKind::Uniform, 3000, 1200, 24)});
+  // The emulated GPU runs a block's 1024 threads as fibers through every round's barriers: there,
+  // the first three cases (square, square, rectangular) and the first grid-path case below (wide:
+  // forward and reverse auction).
+  all.resize(test::emu_scale(all.size(), size_t(3)));
+  const size_t single_block_cases = all.size();
+  // Sizes past one block (the grid path with its single-block tail), square and rectangular; on the
+  // emulated GPU just past one block (1024), which still takes the grid path.
+  auto add = [&](const char* kind, MatrixKind k, int n, int m, uint64_t seed) {
+    all.push_back({std::string(kind) + " " + std::to_string(n) + "x" + std::to_string(m), n, m, synthetic_matrix(k, n, m, seed)});
+  };
+  add("rectangular", MatrixKind::Correlation, test::emu_scale(1500, 500), test::emu_scale(3000, 1100), 23);  // + reverse
+  add("uniform", MatrixKind::Uniform, test::emu_scale(2048, 1100), test::emu_scale(2048, 1100), 21);
+  add("correlation", MatrixKind::Correlation, test::emu_scale(4096, 1200), test::emu_scale(4096, 1200), 22);
+  add("rectangular", MatrixKind::Uniform, test::emu_scale(3000, 1100), test::emu_scale(1200, 400), 24);
+  all.resize(single_block_cases + test::emu_scale(size_t(4), size_t(1)));
   for (const Case& c : all)
     for (bool minimize : {false, true}) {
       if (c.n * (size_t)c.m > 4'000'000 && minimize) continue;  // keeps the CPU twin's share short

@@ -273,11 +273,14 @@ TEST_CASE("conv: GPU matches CPU (forward, backward data, weights, bias)") {
   if (!test::gpu_or_skip()) return;
 #ifdef CONVERGENT_CUDA
   std::vector<ConvGeom> gs = small_geoms();
-  gs.push_back(geom(2, 3, 227, 227, 96, 11, 11, 4, 0, 1));  // CaffeNet conv1
-  gs.push_back(geom(2, 96, 27, 27, 256, 5, 5, 1, 2, 2));    // CaffeNet conv2
-  gs.push_back(geom(64, 32, 14, 14, 64, 5, 5, 1, 2, 1));    // the small net's conv2 at its batch
-  gs.push_back(geom(70, 16, 64, 64, 8, 4, 4, 1, 1, 1));     // 3 im2col chunks, 3 images per weight split
-  gs.push_back(geom(12, 64, 64, 64, 16, 5, 5, 1, 2, 2));    // chunks of 5, 5, 2 images
+  // CaffeNet's conv1 and conv2, then workloads with several im2col chunks and weight splits. On the
+  // emulated GPU (test::emu_scale) smaller batches and maps: same kernels, strides, pads and groups,
+  // one chunk.
+  gs.push_back(geom(test::emu_scale(2, 1), 3, test::emu_scale(227, 51), test::emu_scale(227, 51), 96, 11, 11, 4, 0, 1));  // conv1
+  gs.push_back(geom(test::emu_scale(2, 1), 96, test::emu_scale(27, 13), test::emu_scale(27, 13), 256, 5, 5, 1, 2, 2));    // conv2
+  gs.push_back(geom(test::emu_scale(64, 3), 32, 14, 14, 64, 5, 5, 1, 2, 1));  // the small net's conv2 at its batch
+  gs.push_back(geom(test::emu_scale(70, 5), 16, test::emu_scale(64, 12), test::emu_scale(64, 12), 8, 4, 4, 1, 1, 1));  // 3 im2col chunks, 3 images per weight split
+  gs.push_back(geom(test::emu_scale(12, 3), 64, test::emu_scale(64, 12), test::emu_scale(64, 12), 16, 5, 5, 1, 2, 2));  // chunks of 5, 5, 2 images
   const Device gpu{Device::CUDA, 0};
   auto to_gpu = [&](const std::vector<float>& h) {
     Array<float> a(gpu, std::max<size_t>(h.size(), 1));

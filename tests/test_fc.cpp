@@ -219,8 +219,8 @@ TEST_CASE("gemm: GPU matches CPU for all transposes, odd sizes, padded strides, 
   if (!test::gpu_or_skip()) return;
 #ifdef CONVERGENT_CUDA
   auto cases = gemm_cases();
-  for (int t = 0; t < 4; ++t)  // 17 x 17 tiles of 128: the large-tile kernel
-    cases.push_back({bool(t & 1), bool(t & 2), 2100, 2101, 67, 1.0f, 0.0f});
+  for (int t = 0; t < 4; ++t)  // 17 x 17 tiles of 128: the large-tile kernel (emulated: k over 2 tiles of 8)
+    cases.push_back({bool(t & 1), bool(t & 2), 2100, 2101, test::emu_scale(67, 11), 1.0f, 0.0f});
   for (const auto& c : cases) {
     CAPTURE(c.ta); CAPTURE(c.tb); CAPTURE(c.m); CAPTURE(c.n); CAPTURE(c.k);
     Mat A = make_A(c, 1), B = make_B(c, 2), C(c.m, c.n, c.n + 1, 3);
@@ -245,7 +245,9 @@ TEST_CASE("fc: GPU matches CPU") {
   if (!test::gpu_or_skip()) return;
 #ifdef CONVERGENT_CUDA
   struct Shape { int n, in, out; };
-  for (Shape s : {Shape{7, 33, 13}, Shape{64, 3136, 500}, Shape{256, 9216, 129}}) {
+  // The small net's fc and CaffeNet's fc6 input width (emulated GPU: fewer samples and inputs).
+  for (Shape s : {Shape{7, 33, 13}, Shape{test::emu_scale(64, 5), 3136, 500},
+                  Shape{test::emu_scale(256, 3), test::emu_scale(9216, 1500), 129}}) {
     CAPTURE(s.n); CAPTURE(s.in); CAPTURE(s.out);
     auto x = test::randn((size_t)s.n * s.in, 31), w = test::randn((size_t)s.out * s.in, 32),
          b = test::randn(s.out, 33), dy = test::randn((size_t)s.n * s.out, 34);

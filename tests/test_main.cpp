@@ -32,6 +32,13 @@ bool gpu_or_skip() {
   return false;
 }
 
+bool library_or_skip(const char* lib, bool available) {
+  if (available || !kEmulatedGpu) return true;  // on a real GPU the test itself REQUIREs the library
+  const char* name = doctest::getContextOptions()->currentTest->m_name;
+  if (g_skipped.insert(name).second) std::printf("skipped (%s needs a real GPU): %s\n", lib, name);
+  return false;
+}
+
 void record_gpu_result(const std::string& name, double worst) {
   g_gpu_results.push_back({{"name", name}, {"worst_normalised_error", worst}, {"pass", worst <= 1.0}});
 }

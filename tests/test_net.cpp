@@ -290,3 +290,51 @@ TEST_CASE("train: CaffeNet trains on a small ImageNet-layout folder (two steps, 
   CHECK(ck.classes == 2);
   CHECK(ck.params().back().shape == std::vector<int>{2});
 }
+
+// Ring 3 for the whole engine: the tiny net (every layer kind: conv with groups, ReLU, max pool, LRN,
+// fc, dropout, softmax loss) on the GPU and on the CPU from the same seed and batch. Every layer's
+// output and gradient, every parameter gradient, and the weights after one SGD step agree.
+// Tolerance: the kernels' own families agree to ~1e-5 relative (float32 sums in different orders,
+// FMA contraction); through a few layers that grows to ~1e-4, so atol 1e-4 on O(1) activations and
+// rtol 1e-3 leave margin while any wrong index or missing term is off by O(1).
+TEST_CASE("net: whole-net forward, backward and SGD step on the GPU match the CPU") {
+  if (!test::gpu_or_skip()) return;
+  NetConfig cfg = parse_net_config(kTinyNet, "tiny.json");
+  const int n = 6;
+  TinySet data(n, 11);
+  std::vector<float> x((size_t)n * 144);
+  std::vector<int32_t> labels(n);
+  for (int i = 0; i < n; ++i) labels[i] = data.load(i, x.data() + (size_t)i * 144, false, 0);
+  Net cpu_net(cfg, {1, 12, 12}, 4, Device::cpu(), n), gpu_net(cfg, {1, 12, 12}, 4, Device{Device::CUDA, 0}, n);
+  for (Net* net : {&cpu_net, &gpu_net}) {
+    net->init(5);
+    net->set_batch(x.data(), labels.data(), n);
+    net->forward(true, 3);
+    net->backward(3);
+  }
+  double worst = 0;
+  for (size_t l = 0; l < cpu_net.layers().size(); ++l) {
+    CAPTURE(l);
+    const auto out_c = cpu_net.output((int)l).data.to_host(), out_g = gpu_net.output((int)l).data.to_host();
+    CHECK_ALL_CLOSE(out_g, out_c, 1e-4, 1e-3);
+    if (l + 1 == cpu_net.layers().size()) break;  // the loss's own output gets no gradient
+    const auto grad_c = cpu_net.grad((int)l).data.to_host(), grad_g = gpu_net.grad((int)l).data.to_host();
+    CHECK_ALL_CLOSE(grad_g, grad_c, 1e-4, 1e-3);
+    worst = std::max({worst, test::worst_error(out_g, out_c, 1e-4, 1e-3), test::worst_error(grad_g, grad_c, 1e-4, 1e-3)});
+  }
+  const Net::Metrics mc = cpu_net.metrics(), mg = gpu_net.metrics();
+  CHECK(std::fabs(mg.loss_sum - mc.loss_sum) <= 1e-4 * n);
+  CHECK(mg.top1 == mc.top1);
+  auto pc = cpu_net.params(), pg = gpu_net.params();
+  REQUIRE(pc.size() == pg.size());
+  for (Net* net : {&cpu_net, &gpu_net}) net->sgd_step(0.01f, 0.9f, 0.0005f);
+  for (size_t i = 0; i < pc.size(); ++i) {
+    CAPTURE(pc[i]->name);
+    const auto gc = pc[i]->grad.data.to_host(), gg = pg[i]->grad.data.to_host();
+    CHECK_ALL_CLOSE(gg, gc, 1e-4, 1e-3);
+    const auto wc = pc[i]->value.data.to_host(), wg = pg[i]->value.data.to_host();
+    CHECK_ALL_CLOSE(wg, wc, 1e-5, 1e-5);  // w - lr * (grad + ...): lr 0.01 times the grads' atol, with 10x margin
+    worst = std::max(worst, test::worst_error(gg, gc, 1e-4, 1e-3));
+  }
+  test::record_gpu_result("whole net forward+backward+sgd", worst);
+}
