@@ -83,6 +83,54 @@ std::vector<StitchPoint> stitch_curve(Net& a, Net& b, Net& work, const Dataset& 
   return out;
 }
 
+std::unique_ptr<Net> fit_stitch(Net& a, Net& b, const std::string& layer, const Dataset& train, const FitOptions& opt) {
+  const int cut = a.layer_index(layer);
+  const auto& la = a.layers();
+  int next = cut + 1;
+  while (next < (int)la.size() && !la[next]->cfg.has_params()) ++next;
+  if (!la[cut]->cfg.has_params() || next == (int)la.size())
+    throw InputError("layer " + layer + ": not a conv or fc layer followed by another one (nothing to stitch)");
+  const int units = la[next]->in_shape[0];
+
+  NetConfig cfg = a.config();
+  for (LayerConfig& l : cfg.layers) l.lr_mult[0] = l.lr_mult[1] = l.decay_mult[0] = l.decay_mult[1] = 0;  // frozen
+  LayerConfig s;
+  s.name = "stitch";
+  s.type = "conv";
+  s.num_output = units;
+  s.kernel_size = 1;
+  s.decay_mult[0] = s.decay_mult[1] = 0;
+  cfg.layers.insert(cfg.layers.begin() + next, s);
+  auto net = std::make_unique<Net>(cfg, a.input_shape(), a.num_classes(), a.device(), opt.batch);
+  net->init(a.seed());
+  const auto& ln = net->layers();
+  for (size_t i = 0; i < ln.size(); ++i) {
+    if (ln[i]->cfg.name == "stitch") continue;
+    const int src = (int)i < next ? (int)i : (int)i - 1;
+    const Layer& from = src <= cut ? *la[src] : *b.layers()[src];
+    for (size_t k = 0; k < ln[i]->params.size(); ++k) ln[i]->params[k].value.data.copy_from(from.params[k].value.data);
+  }
+  for (Param* p : net->params()) p->momentum.data.zero();
+  Layer& st = *ln[next];
+  std::vector<float> eye((size_t)units * units, 0.0f);
+  for (int c = 0; c < units; ++c) eye[(size_t)c * units + c] = 1.0f;
+  st.params[0].value.data.from_host(eye);
+  st.params[1].value.data.zero();
+
+  Loader loader(train, opt.batch, /*shuffle=*/true, /*train_augment=*/true, /*drop_last=*/true, opt.order_seed, opt.threads);
+  ImageShape sh = train.shape();
+  std::vector<float> x((size_t)opt.batch * sh.size());
+  std::vector<int32_t> y(opt.batch);
+  for (int it = 0; it < opt.iterations; ++it) {
+    int n = loader.next(x.data(), y.data());
+    net->set_batch(x.data(), y.data(), n);
+    net->forward(/*train=*/true, it);
+    net->backward(it);
+    net->sgd_step(opt.lr, opt.momentum, 0);
+  }
+  return net;
+}
+
 namespace {
 class FirstSamples : public Dataset {
  public:

@@ -42,6 +42,16 @@ struct StitchPoint {
 // One point per conv or fc layer but the last (stitching after the last layer is A itself).
 std::vector<StitchPoint> stitch_curve(Net& a, Net& b, Net& work, const Dataset& data, int batch, int threads = 2);
 
+// --fit: A's layers up to L (and the pooling / LRN after it), a 1x1 conv "stitch" that maps A's units
+// to B's inputs (initialised to the identity, so with zero iterations it is the plain stitch), then
+// B's layers. Only the stitching layer learns: SGD on `train` with the other layers frozen.
+struct FitOptions {
+  int iterations = 300, batch = 64, threads = 2;
+  float lr = 0.01f, momentum = 0.9f;
+  uint64_t order_seed = 0;
+};
+std::unique_ptr<Net> fit_stitch(Net& a, Net& b, const std::string& layer, const Dataset& train, const FitOptions& opt);
+
 // The first n samples of a dataset (all of them when n < 0 or n >= its size); owns `data`.
 std::unique_ptr<Dataset> first_samples(std::unique_ptr<Dataset> data, long long n);
 

@@ -457,3 +457,37 @@ TEST_CASE("stitch: the barrier is the largest loss above the line between the en
   auto a = make_net(1);
   CHECK(error_of([&] { check_same_architecture(*a, o, "A", "B"); }) == "B: 4 parameters, A has 10 (different architectures)");
 }
+
+TEST_CASE("stitch --fit: the identity-initialised 1x1 layer starts at the plain stitch and learns") {
+  PatchSet data(400);
+  auto a = make_net(31), b = make_net(31), work = make_net(0);
+  permute_units(*b, planted());  // B = A in another order: the plain stitch at conv3 feeds the wrong units
+  FitOptions opt;
+  opt.iterations = 0;
+  opt.batch = 32;
+  opt.threads = 1;
+  auto fit0 = fit_stitch(*a, *b, "conv3", data, opt);
+  stitch_params(*a, *b, "conv3", *work);
+  // x * 1 plus zeros: the identity 1x1 conv passes its input through exactly.
+  CHECK(outputs(*fit0, data, 32) == outputs(*work, data, 32));
+  Net::Metrics plain = evaluate(*work, data, 32, 1);
+
+  opt.iterations = 150;
+  opt.lr = 0.05f;
+  auto fit = fit_stitch(*a, *b, "conv3", data, opt);
+  Net::Metrics fitted = evaluate(*fit, data, 32, 1);
+  Net::Metrics ma = evaluate(*a, data, 32, 1);
+  INFO("loss of the plain stitch ", plain.loss_sum / plain.n, ", fitted ", fitted.loss_sum / fitted.n, ", A ", ma.loss_sum / ma.n);
+  // The 1x1 layer can express the inverse permutation, which gives A's own loss; trained on the
+  // labels it must do at least that well, and so better than the plain (mis-ordered) stitch.
+  CHECK(fitted.loss_sum < ma.loss_sum);
+  CHECK(ma.loss_sum < plain.loss_sum);
+  // Only the stitching layer moved.
+  auto pf = fit->params(), pw = work->params();
+  for (size_t i = 0, j = 0; i < pf.size(); ++i) {
+    if (pf[i]->name.rfind("stitch.", 0) == 0) continue;
+    INFO(pf[i]->name);
+    CHECK(bit_identical(pf[i]->value.data.to_host(), pw[j++]->value.data.to_host()));
+  }
+  CHECK(error_of([&] { fit_stitch(*a, *b, "relu1", data, opt); }).find("layer relu1: not a conv or fc layer") == 0);
+}

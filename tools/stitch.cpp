@@ -58,10 +58,15 @@ int main(int argc, char** argv) {
                 "  row 0 plain, row 1 permuted).\n"
                 "layers: for each conv or fc layer L but the classifier, the net made of A's layers up to and including L\n"
                 "  and B's after L (no retraining); its test loss and accuracy. Writes OUT/layers.json,\n"
-                "  OUT/layers_loss.npy and OUT/layers_top1.npy ([layers], float64).\n"
+                "  OUT/layers_loss.npy and OUT/layers_top1.npy ([layers], float64). With --fit N, also a 1x1 stitching\n"
+                "  layer between A's part and B's (identity at the start) trained for N SGD iterations on the training\n"
+                "  split with everything else frozen: layers_fit_loss.npy, layers_fit_top1.npy.\n"
                 "A run is a run folder (its newest checkpoint) or a ckpt-*.bin file; the nets must share an architecture.");
     a.opt("permuted", "", "interpolate: net B permuted into A's order (bin/permute's output)")
         .opt("steps", "10", "interpolate: intervals between t = 0 and t = 1")
+        .opt("fit", "0", "layers: iterations of training a 1x1 stitching layer per L (0: none)")
+        .opt("fit-lr", "0.01", "layers --fit: learning rate (momentum 0.9, no weight decay)")
+        .opt("fit-batch", "64", "layers --fit: images per training batch")
         .opt("out", "runs/stitch", "output folder")
         .opt("data", "", "dataset (default: the one net A was trained on)")
         .opt("data-dir", "", "folder of the fashion-mnist IDX files")
@@ -76,6 +81,9 @@ int main(int argc, char** argv) {
       throw cli::UsageError("give a command: interpolate or layers (see --help)");
     if (pos.size() != 3) throw cli::UsageError(pos[0] + " needs two runs, RUN_A and RUN_B (see --help)");
     const bool interp = pos[0] == "interpolate";
+    const long long fit = a.integer("fit");
+    if (fit < 0) throw cli::UsageError("--fit must be a non-negative number of iterations");
+    if (interp && fit) throw cli::UsageError("--fit belongs to `layers`");
     if (!interp && a.given("permuted")) throw cli::UsageError("--permuted belongs to interpolate; `layers` takes the permuted net as RUN_B");
     const int batch = (int)a.integer("batch"), threads = (int)a.integer("threads"), steps = (int)a.integer("steps");
     if (batch <= 0 || threads <= 0) throw cli::UsageError("--batch and --threads must be positive");
@@ -136,6 +144,27 @@ int main(int argc, char** argv) {
         loss.push_back(p.loss), top1.push_back(p.top1), layers.push_back(p.layer);
       }
       std::printf("%-8s %9.4f %9.4f\n", "(A)", ma.loss_sum / ma.n, (double)ma.top1 / ma.n);
+      if (fit) {
+        FitOptions fo;
+        fo.iterations = (int)fit;
+        fo.batch = (int)a.integer("fit-batch");
+        fo.lr = (float)a.real("fit-lr");
+        fo.threads = threads;
+        if (fo.batch <= 0 || !(fo.lr > 0)) throw cli::UsageError("--fit-batch and --fit-lr must be positive");
+        std::unique_ptr<Dataset> train = open_eval_data(n.cks[0], a.str("data"), "train", a.str("data-dir"), -1);
+        std::vector<double> fit_loss, fit_top1;
+        std::printf("with a 1x1 stitching layer trained for %lld iterations (lr %g, batch %d) on %s:\n%-8s %9s %9s\n", fit, fo.lr,
+                    fo.batch, train->describe().c_str(), "A up to", "loss", "accuracy");
+        for (const StitchPoint& p : pts) {
+          std::unique_ptr<Net> net = fit_stitch(*n.nets[0], *n.nets[1], p.layer, *train, fo);
+          Net::Metrics m = evaluate(*net, *data, batch, threads);
+          fit_loss.push_back(m.loss_sum / m.n), fit_top1.push_back((double)m.top1 / m.n);
+          std::printf("%-8s %9.4f %9.4f\n", p.layer.c_str(), fit_loss.back(), fit_top1.back());
+        }
+        summary["fit"] = {{"iterations", fit}, {"lr", fo.lr}, {"batch", fo.batch}, {"loss", fit_loss}, {"top1", fit_top1}};
+        write_npy(out + "/layers_fit_loss.npy", fit_loss.data(), {fit_loss.size()});
+        write_npy(out + "/layers_fit_top1.npy", fit_top1.data(), {fit_top1.size()});
+      }
       summary["layers"] = layers;
       summary["loss"] = loss;
       summary["top1"] = top1;
