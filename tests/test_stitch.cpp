@@ -459,7 +459,7 @@ TEST_CASE("stitch: the barrier is the largest loss above the line between the en
 }
 
 TEST_CASE("stitch --fit: the identity-initialised 1x1 layer starts at the plain stitch and learns") {
-  PatchSet data(400);
+  PatchSet data(200);
   auto a = make_net(31), b = make_net(31), work = make_net(0);
   permute_units(*b, planted());  // B = A in another order: the plain stitch at conv3 feeds the wrong units
   FitOptions opt;
@@ -472,7 +472,7 @@ TEST_CASE("stitch --fit: the identity-initialised 1x1 layer starts at the plain 
   CHECK(outputs(*fit0, data, 32) == outputs(*work, data, 32));
   Net::Metrics plain = evaluate(*work, data, 32, 1);
 
-  opt.iterations = 150;
+  opt.iterations = 60;
   opt.lr = 0.05f;
   auto fit = fit_stitch(*a, *b, "conv3", data, opt);
   Net::Metrics fitted = evaluate(*fit, data, 32, 1);
