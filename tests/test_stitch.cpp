@@ -28,6 +28,7 @@ namespace {
 
 // Two LRN layers with a wide window and a large alpha, so that a permutation that does not commute
 // with them changes the outputs visibly; fc4 reads conv3's 3x3 map (channel blocks of 9 inputs).
+// fc4's bias keeps every unit alive on these images, so a correlation matching has no ties.
 const char* kStitchNet = R"({
   "name": "stitchnet", "input": [1, 12, 12],
   "layers": [
@@ -41,7 +42,7 @@ const char* kStitchNet = R"({
     {"name": "norm2", "type": "lrn", "local_size": 3, "alpha": 2.0, "beta": 0.75, "k": 1},
     {"name": "conv3", "type": "conv", "num_output": 12, "kernel_size": 3, "pad": 1, "weight_std": "msra", "bias": 0.1},
     {"name": "relu3", "type": "relu"},
-    {"name": "fc4", "type": "fc", "num_output": 16, "weight_std": "msra", "bias": 0.1},
+    {"name": "fc4", "type": "fc", "num_output": 16, "weight_std": "msra", "bias": 1.0},
     {"name": "relu4", "type": "relu"},
     {"name": "drop4", "type": "dropout", "ratio": 0.5},
     {"name": "fc5", "type": "fc", "num_output": "classes", "weight_std": 0.3},
