@@ -1,0 +1,89 @@
+// bin/permute: net B with its units reordered into net A's order by bin/correlate's bipartite matching,
+// written as a new run folder, with the test accuracy before and after.
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "analysis/import.h"
+#include "analysis/npy.h"
+#include "analysis/permute.h"
+#include "analysis/trainer.h"
+#include "tools/cli.h"
+#include "tools/open_run.h"
+
+using namespace cvg;
+using json = nlohmann::json;
+
+int main(int argc, char** argv) {
+  return cli::run_main([&] {
+    cli::Args a("permute RUN_B --correlate-dir DIR --out RUN_B_PERMUTED [options]",
+                "Reorders the units of net B (the second net given to bin/correlate) into net A's order by the\n"
+                "bipartite matching of each conv and fc layer but the classifier: weights, biases, momenta and the\n"
+                "next layer's inputs (fc6's input is conv5's flattened pooled map, moved channel block by block).\n"
+                "Writes RUN_B_PERMUTED/ckpt-*.bin, perm_<layer>.npy (int64: new unit i = old unit p[i]) and\n"
+                "permute.json. An LRN across channels does not commute with every permutation, so the test\n"
+                "accuracy of the permuted net is reported next to the original's: the change measures that effect.\n"
+                "RUN_B is a run folder (its newest checkpoint) or a ckpt-*.bin file.");
+    a.opt("correlate-dir", "runs/correlate", "bin/correlate's output folder (nets A, B)")
+        .opt("out", "", "run folder to create for the permuted net (must not exist, or be empty)")
+        .opt("data", "", "dataset for the accuracies (default: the one net B was trained on)")
+        .opt("data-dir", "", "folder of the fashion-mnist IDX files")
+        .opt("split", "test", "train | test")
+        .opt("max-images", "-1", "evaluate on the first N images only")
+        .opt("batch", "128", "images per batch")
+        .flag("no-eval", "skip the accuracies")
+        .opt("device", "auto", "cpu | cuda | cuda:N | auto")
+        .opt("threads", "2", "data-loading threads");
+    if (!a.parse(argc, argv)) return 0;
+    if (a.positional().size() != 1) throw cli::UsageError("give one run, net B (see --help)");
+    if (a.str("out").empty()) throw cli::UsageError("--out is required (see --help)");
+    const int batch = (int)a.integer("batch"), threads = (int)a.integer("threads");
+    if (batch <= 0 || threads <= 0) throw cli::UsageError("--batch and --threads must be positive");
+    const bool eval = !a.on("no-eval");
+    Device dev = parse_device(a.str("device"));
+
+    Checkpoint ck = open_run_checkpoint(a.positional()[0]);
+    std::unique_ptr<Net> net = ck.make_net(dev, batch);
+    const std::string cdir = a.str("correlate-dir");
+    UnitPermutations perms = matching_permutations(cdir, *net);
+    std::unique_ptr<Dataset> data;
+    if (eval) data = open_eval_data(ck, a.str("data"), a.str("split"), a.str("data-dir"), a.integer("max-images"));
+
+    json summary = {{"net", ck.path}, {"correlate_dir", cdir}, {"layers", json::array()}};
+    Net::Metrics before, after;
+    if (eval) before = evaluate(*net, *data, batch, threads);
+    permute_units(*net, perms);
+    if (eval) after = evaluate(*net, *data, batch, threads);
+
+    std::printf("permute: %s into net A's order by %s\n%-7s %6s %12s\n", ck.path.c_str(), cdir.c_str(), "layer", "units", "units moved");
+    for (const auto& [layer, p] : perms) {
+      int moved = 0;
+      for (size_t i = 0; i < p.size(); ++i) moved += p[i] != (int)i;
+      std::printf("%-7s %6zu %12d\n", layer.c_str(), p.size(), moved);
+      summary["layers"].push_back({{"layer", layer}, {"units", p.size()}, {"moved", moved}});
+    }
+    if (eval) {
+      auto metrics = [](const Net::Metrics& m) {
+        return json{{"loss", m.loss_sum / m.n}, {"top1", (double)m.top1 / m.n}, {"top5", (double)m.top5 / m.n}};
+      };
+      summary["data"] = data->describe() + " (" + a.str("split") + ")";
+      summary["original"] = metrics(before);
+      summary["permuted"] = metrics(after);
+      std::printf("%s accuracy (%s): original %.4f, permuted %.4f (loss %.5f -> %.5f)\n", a.str("split").c_str(), data->describe().c_str(),
+                  (double)before.top1 / before.n, (double)after.top1 / after.n, before.loss_sum / before.n, after.loss_sum / after.n);
+    }
+
+    CheckpointInfo info = ck.info;
+    info.extra["permuted_from"] = ck.path;
+    info.extra["correlate_dir"] = cdir;
+    std::string path = write_run_folder(a.str("out"), *net, info, [&](const std::string& dir) {
+      for (const auto& [layer, p] : perms) {
+        std::vector<int64_t> v(p.begin(), p.end());
+        write_npy(dir + "/perm_" + layer + ".npy", v.data(), {v.size()});
+      }
+      write_file_atomic(dir + "/permute.json", summary.dump(1) + "\n");
+    });
+    std::printf("wrote %s\n", path.c_str());
+    return 0;
+  });
+}
