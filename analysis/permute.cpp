@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <functional>
 
-#include "analysis/matched_pairs.h"
 #include "nn/io.h"
 
 namespace cvg {
@@ -94,19 +93,31 @@ void permute_units(Net& net, const UnitPermutations& perms) {
   }
 }
 
-UnitPermutations matching_permutations(const std::string& correlate_dir, const Net& b) {
+UnitPermutations permutations_from_matching(const LayerMatchings& row_to_col, const Net& b) {
   UnitPermutations perms;
   for (const std::string& layer : permutable_layers(b)) {
     const int units = b.layers()[b.layer_index(layer)]->cfg.num_output;
-    std::vector<MatchedPair> pairs = read_matched_pairs(correlate_dir, layer, units, units);
-    if ((int)pairs.size() != units)
-      throw InputError(correlate_dir + "/" + layer + ": the bipartite matching pairs " + std::to_string(pairs.size()) + " of " +
-                       std::to_string(units) + " units; a permutation needs all of them");
+    auto it = row_to_col.find(layer);
+    if (it == row_to_col.end()) throw InputError("layer " + layer + ": no matching of its units");
     std::vector<int> p(units, -1);
-    for (const MatchedPair& m : pairs) p[m.a] = m.b;
+    int matched = 0;
+    for (size_t i = 0; i < it->second.size() && (int)i < units; ++i)
+      if (it->second[i] >= 0 && it->second[i] < units) p[i] = (int)it->second[i], ++matched;
+    if ((int)it->second.size() != units || matched != units)
+      throw InputError("layer " + layer + ": the bipartite matching pairs " + std::to_string(matched) + " of " +
+                       std::to_string(units) + " units; a permutation needs all of them");
     perms[layer] = p;
   }
   return perms;
+}
+
+UnitPermutations matching_permutations(const CorrelateOutput& o, int a, int b, const Net& net_b) {
+  LayerMatchings m;
+  for (const std::string& layer : permutable_layers(net_b)) {
+    const int units = net_b.layers()[net_b.layer_index(layer)]->cfg.num_output;
+    m[layer] = read_pair_assignment(o, layer, a, b, units, units);
+  }
+  return permutations_from_matching(m, net_b);
 }
 
 }  // namespace cvg

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "analysis/correlate_io.h"
 #include "nn/net.h"
 
 namespace cvg {
@@ -26,9 +27,13 @@ std::vector<std::string> permutable_layers(const Net& net);
 // is not a permutation of the layer's units, or one that moves a unit across channel groups.
 void permute_units(Net& net, const UnitPermutations& perms);
 
-// The permutations that put net B's units into net A's order, from bin/correlate's bipartite
-// matching of A (row) and B (column) in `correlate_dir`, for every permutable layer of `b`.
-// Throws InputError when a layer's files are missing or its matching does not cover every unit.
-UnitPermutations matching_permutations(const std::string& correlate_dir, const Net& b);
+// The permutations that put net B's units into net A's order, for every permutable layer of `b`,
+// from a one-to-one matching per layer: row_to_col[layer][i] = the unit of B matched to A's unit i.
+// Throws InputError when a layer is missing or its matching does not cover every unit.
+using LayerMatchings = std::map<std::string, std::vector<int64_t>>;
+UnitPermutations permutations_from_matching(const LayerMatchings& row_to_col, const Net& b);
+
+// The same from bin/correlate's bipartite matchings of nets `a` and `b` (indices into o.nets).
+UnitPermutations matching_permutations(const CorrelateOutput& o, int a, int b, const Net& net_b);
 
 }  // namespace cvg

@@ -140,15 +140,6 @@ UnitPermutations planted() {
 }
 
 // bin/correlate's files for a matching of A (rows) to B (columns): correlation 1 on the pairs.
-void write_matching(const std::string& dir, const std::string& layer, const std::vector<int64_t>& row_to_col) {
-  const size_t n = row_to_col.size();
-  make_dirs(dir + "/" + layer);
-  std::vector<double> corr(n * n, 0.0);
-  for (size_t i = 0; i < n; ++i) corr[i * n + row_to_col[i]] = 1.0;
-  write_npy(dir + "/" + layer + "/between_0_1.npy", corr.data(), {n, n});
-  write_npy(dir + "/" + layer + "/bipartite_0_1.npy", row_to_col.data(), {n});
-}
-
 // Builds a safetensors file: tensors (name, dtype, shape, raw little-endian bytes) in order.
 struct RawTensor {
   std::string name, dtype;
@@ -189,7 +180,7 @@ TEST_CASE("import: exported .npy files give back the checkpoint's weights bit fo
   info.seed = 5;
   save_checkpoint(dir + "/ckpt.bin", *net, info);
   Checkpoint ck = read_checkpoint(dir + "/ckpt.bin");
-  CHECK(export_checkpoint_npy(ck, dir + "/npy") == 10);
+  CHECK(export_checkpoint_npy(ck, dir + "/npy", nullptr) == 10);
 
   auto imported = make_net(99);
   load_tensors(*imported, read_weights(dir + "/npy"), dir + "/npy");
@@ -375,13 +366,13 @@ TEST_CASE("permute, interpolate, stitch: the matching of a planted permutation u
   UnitPermutations p = planted();
   permute_units(*b, p);  // b's unit j = a's unit p[j]
   // bin/correlate's matching of a (rows) to b (columns): a's unit p[j] goes with b's unit j.
-  const std::string dir = fresh_dir("match");
+  LayerMatchings matching;
   for (const auto& [layer, perm] : p) {
-    std::vector<int64_t> row_to_col(perm.size());
+    std::vector<int64_t>& row_to_col = matching[layer];
+    row_to_col.resize(perm.size());
     for (size_t j = 0; j < perm.size(); ++j) row_to_col[perm[j]] = (int64_t)j;
-    write_matching(dir, layer, row_to_col);
   }
-  UnitPermutations back = matching_permutations(dir, *b);
+  UnitPermutations back = permutations_from_matching(matching, *b);
   CHECK(back.size() == 4);
   auto bp = make_net(21);
   auto set_momenta = [](Net& n) {
@@ -427,20 +418,23 @@ TEST_CASE("permute, interpolate, stitch: the matching of a planted permutation u
     INFO(pw[i]->name);
     CHECK(bit_identical(pw[i]->value.data.to_host(), (i < 4 ? pa : pb)[i]->value.data.to_host()));
   }
-  std::system(("rm -rf " + dir).c_str());
 }
 
 TEST_CASE("permute: a matching that is missing or not one-to-one is refused") {
   auto b = make_net(1);
-  const std::string dir = fresh_dir("badmatch");
-  CHECK(error_of([&] { matching_permutations(dir, *b); }).find(dir + "/conv1/between_0_1.npy: missing") == 0);
-  std::vector<int64_t> partial = {0, 1, 2, 3, 4, 5, 6, -1};
-  write_matching(dir, "conv1", {0, 1, 2, 3, 4, 5, 6, 7});
-  std::vector<double> corr(64, 0.0);
-  write_npy(dir + "/conv1/bipartite_0_1.npy", partial.data(), {8});
-  CHECK(error_of([&] { matching_permutations(dir, *b); }) ==
-        dir + "/conv1: the bipartite matching pairs 7 of 8 units; a permutation needs all of them");
-  std::system(("rm -rf " + dir).c_str());
+  LayerMatchings m;
+  for (const std::string& layer : permutable_layers(*b)) {
+    const int units = b->layers()[b->layer_index(layer)]->cfg.num_output;
+    for (int i = 0; i < units; ++i) m[layer].push_back(i);
+  }
+  CHECK(permutations_from_matching(m, *b).size() == 4);
+  LayerMatchings missing = m;
+  missing.erase("conv2");
+  CHECK(error_of([&] { permutations_from_matching(missing, *b); }) == "layer conv2: no matching of its units");
+  LayerMatchings partial = m;
+  partial["conv1"] = {0, 1, 2, 3, 4, 5, 6, -1};
+  CHECK(error_of([&] { permutations_from_matching(partial, *b); }) ==
+        "layer conv1: the bipartite matching pairs 7 of 8 units; a permutation needs all of them");
 }
 
 TEST_CASE("stitch: the barrier is the largest loss above the line between the end points") {

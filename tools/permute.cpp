@@ -16,15 +16,17 @@ using json = nlohmann::json;
 
 int main(int argc, char** argv) {
   return cli::run_main([&] {
-    cli::Args a("permute RUN_B --correlate-dir DIR --out RUN_B_PERMUTED [options]",
-                "Reorders the units of net B (the second net given to bin/correlate) into net A's order by the\n"
+    cli::Args a("permute RUN_B --correlate-dir DIR --out RUN_B_PERMUTED [--to RUN_A] [options]",
+                "Reorders the units of net B into net A's order by bin/correlate's\n"
                 "bipartite matching of each conv and fc layer but the classifier: weights, biases, momenta and the\n"
                 "next layer's inputs (fc6's input is conv5's flattened pooled map, moved channel block by block).\n"
                 "Writes RUN_B_PERMUTED/ckpt-*.bin, perm_<layer>.npy (int64: new unit i = old unit p[i]) and\n"
                 "permute.json. An LRN across channels does not commute with every permutation, so the test\n"
                 "accuracy of the permuted net is reported next to the original's: the change measures that effect.\n"
-                "RUN_B is a run folder (its newest checkpoint) or a ckpt-*.bin file.");
-    a.opt("correlate-dir", "runs/correlate", "bin/correlate's output folder (nets A, B)")
+                "RUN_B is a run folder (its newest checkpoint) or a ckpt-*.bin file; both nets are found in the\n"
+                "correlate output by their weights. Every file and JSON key: docs/OUTPUTS.md.");
+    a.opt("correlate-dir", "runs/correlate", "bin/correlate's output folder holding nets A and B")
+        .opt("to", "", "net A (run folder or checkpoint); default: the other net when the output holds two")
         .opt("out", "", "run folder to create for the permuted net (must not exist, or be empty)")
         .opt("data", "", "dataset for the accuracies (default: the one net B was trained on)")
         .opt("data-dir", "", "folder of the fashion-mnist IDX files")
@@ -45,11 +47,24 @@ int main(int argc, char** argv) {
     Checkpoint ck = open_run_checkpoint(a.positional()[0]);
     std::unique_ptr<Net> net = ck.make_net(dev, batch);
     const std::string cdir = a.str("correlate-dir");
-    UnitPermutations perms = matching_permutations(cdir, *net);
+    const CorrelateOutput co = open_correlate_output(cdir);
+    const int ib = co.find_net(ck, a.positional()[0]);
+    int ia = -1;
+    if (a.given("to")) {
+      ia = co.find_net(open_run_checkpoint(a.str("to")), a.str("to"));
+    } else if (co.nets.size() == 2) {
+      ia = 1 - ib;
+    } else {
+      throw cli::UsageError(cdir + " holds " + std::to_string(co.nets.size()) + " nets (" + co.nets_list() +
+                            "): say which is net A with --to RUN_A");
+    }
+    if (ia == ib) throw cli::UsageError("--to names net B itself");
+    UnitPermutations perms = matching_permutations(co, ia, ib, *net);
     std::unique_ptr<Dataset> data;
     if (eval) data = open_eval_data(ck, a.str("data"), a.str("split"), a.str("data-dir"), a.integer("max-images"));
 
-    json summary = {{"net", ck.path}, {"correlate_dir", cdir}, {"layers", json::array()}};
+    json summary = {{"net", ck.path}, {"correlate_dir", cdir}, {"net_a", co.nets[ia].name}, {"net_b", co.nets[ib].name},
+                    {"layers", json::array()}};
     Net::Metrics before, after;
     if (eval) before = evaluate(*net, *data, batch, threads);
     permute_units(*net, perms);
