@@ -120,7 +120,7 @@ std::vector<NamedTensor> parse_safetensors(const uint8_t* data, size_t size) {
     const uint8_t* p = payload + begin;
     t.values.resize(numel);
     if (item == 4) {
-      std::memcpy(t.values.data(), p, numel * 4);  // little-endian host, as the rest of the project assumes
+      if (numel) std::memcpy(t.values.data(), p, numel * 4);  // an empty vector's data() may be null  // little-endian host, as the rest of the project assumes
     } else {
       for (size_t i = 0; i < numel; ++i) {
         uint16_t h = (uint16_t)(p[2 * i] | p[2 * i + 1] << 8);

@@ -297,6 +297,9 @@ TEST_CASE("import: bad files, names and shapes are errors that name the tensor")
   // Malformed safetensors bytes: each is refused with what is wrong, never read out of bounds.
   const std::string good = safetensors_bytes({{"t", "F32", {2}, f32_bytes({1, 2})}});
   CHECK(parse(good)[0].values == std::vector<float>{1, 2});
+  // An empty tensor is read as one (found by fuzzing: memcpy from a null pointer, UB under UBSan).
+  std::vector<NamedTensor> empty = parse(safetensors_bytes({{"e", "F32", {0, 3}, ""}}));
+  CHECK((empty[0].values.empty() && empty[0].shape == std::vector<int>{0, 3}));
   auto err = [](const std::string& b) { return error_of([&] { parse(b); }); };
   CHECK(err(good.substr(0, 5)) == "not a safetensors file (shorter than its 8-byte header length)");
   CHECK(err(good.substr(0, 20)).find("runs past the end of the file") != std::string::npos);
