@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# make test-emu-mutants: injects six kinds of kernel bugs, one at a time, into a copy of a real
+# make test-emu-mutants: injects six kinds of kernel bugs (and two bad launches), one at a time, into a copy of a real
 # kernels/*.cu file, links that copy into the emulated-GPU test binary, runs the GPU test that uses
 # the kernel, and asserts the bug is caught (the run fails with the expected report). Needs the
-# objects of make CUDA=emu (build/cudaemu). Prints "mutants: N of 6 caught"; exit code 1 unless 6.
+# objects of make CUDA=emu (build/cudaemu). Prints "mutants: N of 8 caught"; exit code 1 unless all.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 : "${EMU_CXX:?run through make test-emu-mutants}" "${EMU_LDLIBS:?}"
@@ -53,5 +53,12 @@ mutant "barrier inside a divergent if" kernels/stats.cu \
 mutant "shuffle mask omitting participating lanes" kernels/loss.cu \
   's/fmaxf\(v, __shfl_xor_sync\(0xffffffffu, v, o\)\)/fmaxf(v, __shfl_xor_sync(0x0000ffffu, v, o))/' 'loss:*GPU*' \
   'emu: error: __shfl_xor_sync'
+# Two launch checks as well: dynamic shared memory above 48 KB without cudaFuncSetAttribute, and a
+# block larger than the kernel's __launch_bounds__.
+mutant "dynamic shared memory above 48 KB without the attribute" kernels/stats.cu \
+  's/if \(smem > 48 \* 1024\)/if (false)/' 'stats: GPU histograms*' 'emu: error: [0-9]+ bytes of dynamic shared memory, above 48 KB'
+mutant "block above __launch_bounds__" kernels/stats.cu \
+  's/__launch_bounds__\(JT\) joint_hist_kernel/__launch_bounds__(64) joint_hist_kernel/' 'stats: GPU histograms*' \
+  "emu: error: block of 128 threads exceeds the kernel's __launch_bounds__"
 echo "mutants: $caught of $total caught"
-[ "$caught" -eq 6 ] && [ "$total" -eq 6 ]
+[ "$caught" -eq "$total" ] && [ "$total" -eq 8 ]
