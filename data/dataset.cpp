@@ -34,7 +34,7 @@ int32_t ByteImages::load(size_t i, float* out, bool, uint64_t) const {
 
 namespace {
 const char* kFashionDir = "/usr/share/datasets/fashion-mnist";
-const char* kSpecs = "fashion-mnist[:DIR], mnist:DIR, idx:DIR, cifar10:DIR, cifar100:DIR, folder:DIR, synthetic[:N]";
+const char* kSpecs = "fashion-mnist[:DIR], mnist:DIR, idx:DIR, cifar10:DIR, cifar100:DIR, folder:DIR, synthetic[:N[:T]]";
 }  // namespace
 
 std::unique_ptr<Dataset> open_dataset(const std::string& spec, const std::string& split, const std::string& data_dir) {
@@ -57,15 +57,19 @@ std::unique_ptr<Dataset> open_dataset(const std::string& spec, const std::string
   if (kind == "cifar10") return data::open_cifar(10, folder(), split);
   if (kind == "cifar100") return data::open_cifar(100, folder(), split);
   if (kind == "folder") return data::open_image_folder(folder(), split);
-  if (kind == "synthetic") {
-    size_t n = 10000;
-    if (!arg.empty()) {
+  if (kind == "synthetic") {  // synthetic[:N[:T]]: N training images, T test images
+    size_t sizes[2] = {10000, 2000};
+    const size_t colon = arg.find(':');
+    const std::string parts[2] = {arg.substr(0, colon), colon == std::string::npos ? "" : arg.substr(colon + 1)};
+    for (int k = 0; k < 2; ++k) {
+      if (parts[k].empty() && (k == 0 ? colon == std::string::npos : colon == std::string::npos)) continue;
       char* end = nullptr;
-      long long v = std::strtoll(arg.c_str(), &end, 10);
-      if (*end || v <= 0) throw InputError(spec + ": N must be a positive integer");
-      n = (size_t)v;
+      long long v = std::strtoll(parts[k].c_str(), &end, 10);
+      if (parts[k].empty() || *end || v <= 0 || v > (1LL << 30))
+        throw InputError(spec + ": expected synthetic[:N[:T]] with N, T positive integers (training and test images)");
+      sizes[k] = (size_t)v;
     }
-    return data::open_synthetic(split, n);
+    return data::open_synthetic(split, sizes[0], sizes[1]);
   }
   throw InputError(spec + ": unknown dataset (expected " + kSpecs + ")");
 }

@@ -41,7 +41,7 @@ std::unique_ptr<Dataset> open_idx(const std::string& name, const std::string& di
 std::unique_ptr<Dataset> open_cifar(int classes, const std::string& dir, const std::string& split);
 std::unique_ptr<Dataset> open_image_folder(const std::string& dir, const std::string& split, int resize = 256,
                                            int crop = 227);
-std::unique_ptr<Dataset> open_synthetic(const std::string& split, size_t n_train);
+std::unique_ptr<Dataset> open_synthetic(const std::string& split, size_t n_train, size_t n_test = 2000);
 
 // Whole file, gunzipped when it is gzip (zlib reads plain files as they are).
 std::vector<uint8_t> read_maybe_gz(const std::string& path);

@@ -23,7 +23,6 @@ namespace cvg::data {
 namespace {
 
 constexpr int kSize = 32, kClasses = 10;
-constexpr size_t kTestSize = 2000;
 constexpr uint64_t kSeed = 0x5e7e11c0ffeeULL;  // fixed: the synthetic set is the same everywhere
 constexpr float kPi = 3.14159265358979f;
 
@@ -143,8 +142,8 @@ class Synthetic : public Dataset {
 
 }  // namespace
 
-std::unique_ptr<Dataset> open_synthetic(const std::string& split, size_t n_train) {
-  return std::make_unique<Synthetic>(split, split == "train" ? n_train : kTestSize);
+std::unique_ptr<Dataset> open_synthetic(const std::string& split, size_t n_train, size_t n_test) {
+  return std::make_unique<Synthetic>(split, split == "train" ? n_train : n_test);
 }
 
 }  // namespace cvg::data
