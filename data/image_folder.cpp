@@ -135,6 +135,11 @@ class ImageFolder : public Dataset {
       throw InputError(path + ": image of " + std::to_string(w) + "x" + std::to_string(h) + " pixels is larger than the " +
                        std::to_string(kMaxPixels >> 20) + " Mpixel limit");
     check_jpeg_huffman_tables(file, path);
+    // stb_image 2.27 converts a 16-bit PNM (maxval > 255) to RGB with its 8-bit routine and then
+    // reads twice the buffer (heap overflow; found by fuzz/fuzz_image.cpp, fixed upstream in 2.28).
+    if (file.size() >= 2 && file[0] == 'P' && (file[1] == '5' || file[1] == '6') &&
+        stbi_is_16_bit_from_memory(bytes, (int)file.size()))
+      throw InputError(path + ": 16-bit PGM/PPM (maxval above 255) is not supported; convert it to 8 bits");
     std::unique_ptr<stbi_uc, void (*)(void*)> px(stbi_load_from_memory(bytes, (int)file.size(), &w, &h, &channels, 3),
                                                  stbi_image_free);
     if (!px) {

@@ -359,3 +359,18 @@ TEST_CASE("harden fuzz: a JPEG Huffman table of more than 256 codes is refused b
   std::string msg = error_of([&] { ds->load(0, out.data(), false, 0); });
   CHECK(msg.find("corrupt JPEG (a Huffman table declares") != std::string::npos);
 }
+
+TEST_CASE("harden fuzz: a 16-bit PGM/PPM is refused rather than misconverted by stb_image") {
+  // Found by fuzz/fuzz_image.cpp (fuzz/corpus/image/crash-pgm-16bit-to-rgb): stb_image 2.27 read past
+  // its buffer converting a 16-bit PGM to RGB (ASan heap-buffer-overflow in stbi__convert_16_to_8).
+  std::vector<char> pgm = read_file("fuzz/corpus/image/crash-pgm-16bit-to-rgb");
+  std::string dir = fresh_dir("pgm16");
+  for (const char* cls : {"a", "b"}) {
+    make_dirs(dir + "/" + cls);
+    write_file_atomic(dir + "/" + cls + "/x.pgm", pgm.data(), pgm.size());
+  }
+  auto ds = open_dataset("folder:" + dir, "train");
+  std::vector<float> out(ds->shape().size());
+  std::string msg = error_of([&] { ds->load(0, out.data(), false, 0); });
+  CHECK(msg.find("16-bit PGM/PPM (maxval above 255) is not supported") != std::string::npos);
+}
