@@ -130,16 +130,17 @@ class ImageFolder : public Dataset {
     const std::vector<char> file = read_file(path);
     if (file.size() > (size_t)INT32_MAX) throw InputError(path + ": larger than 2 GB, not an image this reader takes");
     const auto* bytes = reinterpret_cast<const stbi_uc*>(file.data());
-    // The header's size first: a file that declares 20000x20000 pixels must not get 1.2 GB per thread.
-    if (stbi_info_from_memory(bytes, (int)file.size(), &w, &h, &channels) && (size_t)w * (size_t)h > kMaxPixels)
-      throw InputError(path + ": image of " + std::to_string(w) + "x" + std::to_string(h) + " pixels is larger than the " +
-                       std::to_string(kMaxPixels >> 20) + " Mpixel limit");
+    // Before any stb call: stbi_info parses JPEG tables too.
     check_jpeg_huffman_tables(file, path);
     // stb_image 2.27 converts a 16-bit PNM (maxval > 255) to RGB with its 8-bit routine and then
     // reads twice the buffer (heap overflow; found by fuzz/fuzz_image.cpp, fixed upstream in 2.28).
     if (file.size() >= 2 && file[0] == 'P' && (file[1] == '5' || file[1] == '6') &&
         stbi_is_16_bit_from_memory(bytes, (int)file.size()))
       throw InputError(path + ": 16-bit PGM/PPM (maxval above 255) is not supported; convert it to 8 bits");
+    // The header's size first: a file that declares 20000x20000 pixels must not get 1.2 GB per thread.
+    if (stbi_info_from_memory(bytes, (int)file.size(), &w, &h, &channels) && (size_t)w * (size_t)h > kMaxPixels)
+      throw InputError(path + ": image of " + std::to_string(w) + "x" + std::to_string(h) + " pixels is larger than the " +
+                       std::to_string(kMaxPixels >> 20) + " Mpixel limit");
     std::unique_ptr<stbi_uc, void (*)(void*)> px(stbi_load_from_memory(bytes, (int)file.size(), &w, &h, &channels, 3),
                                                  stbi_image_free);
     if (!px) {
