@@ -8,6 +8,7 @@
 #include <climits>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 
@@ -77,6 +78,20 @@ void check_jpeg_huffman_tables(const std::vector<char>& file, const std::string&
   }
 }
 
+// stb_image reserves a PNG chunk's declared length before reading it: a 133-byte file declaring a
+// 2 GB IDAT chunk made it allocate 2 GB (found by fuzz/fuzz_image.cpp). Every chunk must fit in the file.
+void check_png_chunks(const std::vector<char>& file, const std::string& path) {
+  const auto* b = reinterpret_cast<const uint8_t*>(file.data());
+  const size_t n = file.size();
+  if (n < 8 || std::memcmp(b, "\x89PNG\r\n\x1a\n", 8) != 0) return;  // not a PNG
+  for (size_t p = 8; p + 8 <= n;) {
+    const size_t len = (size_t)b[p] << 24 | (size_t)b[p + 1] << 16 | (size_t)b[p + 2] << 8 | b[p + 3];
+    if (len > n - p - 8)
+      throw InputError(path + ": truncated PNG (a chunk declares " + std::to_string(len) + " bytes, " + std::to_string(n - p - 8) + " remain)");
+    p += 12 + len;
+  }
+}
+
 // Linear resampling taps along one axis, antialiased when shrinking (triangle filter widened to the
 // scale factor): output pixel j of [first, first + len) of an `in` -> `out` resize reads source pixels
 // src[offset[j] .. offset[j+1]) with weights w (summing to 1), edges replicated.
@@ -132,6 +147,7 @@ class ImageFolder : public Dataset {
     const auto* bytes = reinterpret_cast<const stbi_uc*>(file.data());
     // Before any stb call: stbi_info parses JPEG tables too.
     check_jpeg_huffman_tables(file, path);
+    check_png_chunks(file, path);
     // stb_image 2.27 converts a 16-bit PNM (maxval > 255) to RGB with its 8-bit routine and then
     // reads twice the buffer (heap overflow; found by fuzz/fuzz_image.cpp, fixed upstream in 2.28).
     if (file.size() >= 2 && file[0] == 'P' && (file[1] == '5' || file[1] == '6') &&

@@ -378,3 +378,18 @@ TEST_CASE("harden fuzz: a 16-bit PGM/PPM is refused rather than misconverted by 
   std::string msg = error_of([&] { ds->load(0, out.data(), false, 0); });
   CHECK(msg.find("16-bit PGM/PPM (maxval above 255) is not supported") != std::string::npos);
 }
+
+TEST_CASE("harden fuzz: a PNG chunk longer than the file is refused before stb_image reserves it") {
+  // Found by fuzz/fuzz_image.cpp (fuzz/corpus/image/oom-png-2gb-idat): 133 bytes declaring a 2 GB
+  // IDAT chunk made stb_image allocate 2 GB.
+  std::vector<char> png = read_file("fuzz/corpus/image/oom-png-2gb-idat");
+  std::string dir = fresh_dir("pngchunk");
+  for (const char* cls : {"a", "b"}) {
+    make_dirs(dir + "/" + cls);
+    write_file_atomic(dir + "/" + cls + "/x.png", png.data(), png.size());
+  }
+  auto ds = open_dataset("folder:" + dir, "train");
+  std::vector<float> out(ds->shape().size());
+  std::string msg = error_of([&] { ds->load(0, out.data(), false, 0); });
+  CHECK(msg.find("truncated PNG (a chunk declares 2130706507 bytes") != std::string::npos);
+}
