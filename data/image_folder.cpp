@@ -5,6 +5,7 @@
 #include <stb/stb_image.h>
 
 #include <algorithm>
+#include <cctype>
 #include <climits>
 #include <cmath>
 #include <cstdint>
@@ -92,6 +93,23 @@ void check_png_chunks(const std::vector<char>& file, const std::string& path) {
   }
 }
 
+// stb_image 2.27 parses a PGM/PPM header's numbers into an int without an overflow check (signed
+// overflow, found by fuzz/fuzz_image.cpp): the three header numbers must have at most 9 digits.
+void check_pnm_header(const std::vector<char>& file, const std::string& path) {
+  if (file.size() < 2 || file[0] != 'P' || (file[1] != '5' && file[1] != '6')) return;
+  size_t p = 2;
+  for (int field = 0; field < 3 && p < file.size(); ++field) {
+    while (p < file.size() && (std::isspace((unsigned char)file[p]) || file[p] == '#')) {
+      if (file[p] == '#') while (p < file.size() && file[p] != '\n' && file[p] != '\r') ++p;
+      else ++p;
+    }
+    size_t digits = 0;
+    while (p < file.size() && std::isdigit((unsigned char)file[p])) ++p, ++digits;
+    if (digits > 9) throw InputError(path + ": PGM/PPM header number of " + std::to_string(digits) + " digits");
+    if (digits == 0) return;  // not a number: stb reports the header as corrupt
+  }
+}
+
 // Linear resampling taps along one axis, antialiased when shrinking (triangle filter widened to the
 // scale factor): output pixel j of [first, first + len) of an `in` -> `out` resize reads source pixels
 // src[offset[j] .. offset[j+1]) with weights w (summing to 1), edges replicated.
@@ -148,6 +166,7 @@ class ImageFolder : public Dataset {
     // Before any stb call: stbi_info parses JPEG tables too.
     check_jpeg_huffman_tables(file, path);
     check_png_chunks(file, path);
+    check_pnm_header(file, path);
     // stb_image 2.27 converts a 16-bit PNM (maxval > 255) to RGB with its 8-bit routine and then
     // reads twice the buffer (heap overflow; found by fuzz/fuzz_image.cpp, fixed upstream in 2.28).
     if (file.size() >= 2 && file[0] == 'P' && (file[1] == '5' || file[1] == '6') &&

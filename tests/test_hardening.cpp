@@ -393,3 +393,18 @@ TEST_CASE("harden fuzz: a PNG chunk longer than the file is refused before stb_i
   std::string msg = error_of([&] { ds->load(0, out.data(), false, 0); });
   CHECK(msg.find("truncated PNG (a chunk declares 2130706507 bytes") != std::string::npos);
 }
+
+TEST_CASE("harden fuzz: a PGM/PPM header number too long for an int is refused before stb_image parses it") {
+  // Found by fuzz/fuzz_image.cpp (fuzz/corpus/image/crash-pnm-header-int-overflow): signed overflow
+  // in stb_image's header parser.
+  std::vector<char> pnm = read_file("fuzz/corpus/image/crash-pnm-header-int-overflow");
+  std::string dir = fresh_dir("pnmint");
+  for (const char* cls : {"a", "b"}) {
+    make_dirs(dir + "/" + cls);
+    write_file_atomic(dir + "/" + cls + "/x.ppm", pnm.data(), pnm.size());
+  }
+  auto ds = open_dataset("folder:" + dir, "train");
+  std::vector<float> out(ds->shape().size());
+  std::string msg = error_of([&] { ds->load(0, out.data(), false, 0); });
+  CHECK(msg.find("PGM/PPM header number of") != std::string::npos);
+}
