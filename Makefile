@@ -141,7 +141,6 @@ test: deps
 EMU_TOOLS := $(addprefix build/cudaemu/bin/,tests train correlate visualize match)
 test-emu: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) CUDA=emu $(EMU_TOOLS)
-	@$(MAKE) --no-print-directory -j$(JOBS) bin/train
 	bash tests/emu/run.sh
 
 # Proof that test-emu can fail: six kinds of kernel bugs injected into copies of kernels/*.cu.
@@ -185,49 +184,50 @@ install:
 # libFuzzer's coverage hooks, so the fuzz targets link against the same objects). `make test` runs
 # san-test (suite + a short train/correlate/align/match pipeline), fuzz-smoke (each target a few
 # seconds on its committed corpus) and fault-test (training killed at random moments).
-SAN := build/san
+SAN_DIR := build/san
 SAN_CXX ?= clang++
 SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 SAN_CXXFLAGS := -std=c++17 -O1 -gline-tables-only $(ISA) -fopenmp $(SAN_FLAGS) -fsanitize=fuzzer-no-link -Wall -Wno-unused-parameter -Wno-pass-failed -Wno-unknown-warning-option
 SAN_CPP := $(filter-out -DCONVERGENT_CUDA=1 -I$(CUDA_HOME)/include,$(CPPFLAGS))
 SAN_LIBS := $(OPENBLAS_LIB) -lgfortran -lz -lpthread -fopenmp
-SAN_LIB := $(SAN)/libconvergent.a
-SAN_TOOLS := $(patsubst tools/%.cpp,$(SAN)/bin/%,$(wildcard tools/*.cpp))
-FUZZ_TARGETS := $(patsubst fuzz/fuzz_%.cpp,$(SAN)/fuzz-bin/%,$(wildcard fuzz/fuzz_*.cpp))
+SAN_LIB := $(SAN_DIR)/libconvergent.a
+SAN_TOOLS := $(patsubst tools/%.cpp,$(SAN_DIR)/bin/%,$(wildcard tools/*.cpp))
+FUZZ_TARGETS := $(patsubst fuzz/fuzz_%.cpp,$(SAN_DIR)/fuzz-bin/%,$(wildcard fuzz/fuzz_*.cpp))
 FUZZ_SECONDS ?= 60
-export ASAN_OPTIONS := detect_leaks=1:abort_on_error=0:allocator_may_return_null=1
-export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
-$(SAN)/kernels/cpu_gemm_avx512.o: SAN_CXXFLAGS += -mavx512f -mavx512vl
+# For the sanitizer targets only (the emulated GPU sets its own).
+san-test fuzz-smoke fuzz: export ASAN_OPTIONS := detect_leaks=1:abort_on_error=0:allocator_may_return_null=1
+san-test fuzz-smoke fuzz: export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
+$(SAN_DIR)/kernels/cpu_gemm_avx512.o: SAN_CXXFLAGS += -mavx512f -mavx512vl
 # Not product code: Debian's stb_image_write.h (JPEG writer, used by the test's image helpers)
 # shifts negative ints in its bit buffer (defined behaviour since C++20, and what every compiler does).
-$(SAN)/tests/test_data.o: SAN_CXXFLAGS += -fno-sanitize=shift-base
-$(SAN)/%.o: %.cpp
+$(SAN_DIR)/tests/test_data.o: SAN_CXXFLAGS += -fno-sanitize=shift-base
+$(SAN_DIR)/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(SAN_CXX) $(SAN_CPP) $(SAN_CXXFLAGS) -c $< -o $@
-$(SAN_LIB): $(SRC_LIB:%.cpp=$(SAN)/%.o)
+$(SAN_LIB): $(SRC_LIB:%.cpp=$(SAN_DIR)/%.o)
 	rm -f $@ && ar rcs $@ $^
-$(SAN)/bin/%: $(SAN)/tools/%.o $(SAN_LIB)
+$(SAN_DIR)/bin/%: $(SAN_DIR)/tools/%.o $(SAN_LIB)
 	@mkdir -p $(dir $@)
 	$(SAN_CXX) $(SAN_FLAGS) $^ -o $@ $(SAN_LIBS)
-$(SAN)/bin/tests: $(TEST_SRC:%.cpp=$(SAN)/%.o) $(SAN_LIB)
+$(SAN_DIR)/bin/tests: $(TEST_SRC:%.cpp=$(SAN_DIR)/%.o) $(SAN_LIB)
 	@mkdir -p $(dir $@)
 	$(SAN_CXX) $(SAN_FLAGS) $^ -o $@ $(SAN_LIBS)
-$(SAN)/fuzz-bin/%: $(SAN)/fuzz/fuzz_%.o $(SAN_LIB)
+$(SAN_DIR)/fuzz-bin/%: $(SAN_DIR)/fuzz/fuzz_%.o $(SAN_LIB)
 	@mkdir -p $(dir $@)
 	$(SAN_CXX) $(SAN_FLAGS) -fsanitize=fuzzer $^ -o $@ $(SAN_LIBS)
 .PHONY: san-build san-test fuzz fuzz-smoke fault-test
 san-build: deps
-	@$(MAKE) --no-print-directory -j$(JOBS) $(SAN)/bin/tests $(SAN_TOOLS) $(FUZZ_TARGETS)
+	@$(MAKE) --no-print-directory -j$(JOBS) $(SAN_DIR)/bin/tests $(SAN_TOOLS) $(FUZZ_TARGETS)
 # Left out under the sanitizers: four long numeric runs (5-350 s each there) whose code paths the
 # smaller tests of the same families cover; the plain `./bin/tests` above runs them.
 SAN_SKIP := assign: auction twin certifies itself*,conv: CPU twin matches a naive loop on CaffeNet*,stats: CPU moments are bit-identical on 1 and 2 threads*,stats: 4.2M streamed*
 san-test: san-build
-	$(SAN)/bin/tests -tce='$(SAN_SKIP)'
-	bash scripts/san_pipeline.sh $(SAN)/bin
+	$(SAN_DIR)/bin/tests -tce='$(SAN_SKIP)'
+	bash scripts/san_pipeline.sh $(SAN_DIR)/bin
 fuzz-smoke: san-build
-	bash scripts/fuzz.sh $(SAN)/fuzz-bin 5
+	bash scripts/fuzz.sh $(SAN_DIR)/fuzz-bin 5
 fuzz: san-build
-	bash scripts/fuzz.sh $(SAN)/fuzz-bin $(FUZZ_SECONDS)
+	bash scripts/fuzz.sh $(SAN_DIR)/fuzz-bin $(FUZZ_SECONDS)
 fault-test: all
 	bash scripts/fault_test.sh bin
 

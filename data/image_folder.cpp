@@ -5,9 +5,11 @@
 #include <stb/stb_image.h>
 
 #include <algorithm>
+#include <cctype>
 #include <climits>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 
@@ -77,6 +79,37 @@ void check_jpeg_huffman_tables(const std::vector<char>& file, const std::string&
   }
 }
 
+// stb_image reserves a PNG chunk's declared length before reading it: a 133-byte file declaring a
+// 2 GB IDAT chunk made it allocate 2 GB (found by fuzz/fuzz_image.cpp). Every chunk must fit in the file.
+void check_png_chunks(const std::vector<char>& file, const std::string& path) {
+  const auto* b = reinterpret_cast<const uint8_t*>(file.data());
+  const size_t n = file.size();
+  if (n < 8 || std::memcmp(b, "\x89PNG\r\n\x1a\n", 8) != 0) return;  // not a PNG
+  for (size_t p = 8; p + 8 <= n;) {
+    const size_t len = (size_t)b[p] << 24 | (size_t)b[p + 1] << 16 | (size_t)b[p + 2] << 8 | b[p + 3];
+    if (len > n - p - 8)
+      throw InputError(path + ": truncated PNG (a chunk declares " + std::to_string(len) + " bytes, " + std::to_string(n - p - 8) + " remain)");
+    p += 12 + len;
+  }
+}
+
+// stb_image 2.27 parses a PGM/PPM header's numbers into an int without an overflow check (signed
+// overflow, found by fuzz/fuzz_image.cpp): the three header numbers must have at most 9 digits.
+void check_pnm_header(const std::vector<char>& file, const std::string& path) {
+  if (file.size() < 2 || file[0] != 'P' || (file[1] != '5' && file[1] != '6')) return;
+  size_t p = 2;
+  for (int field = 0; field < 3 && p < file.size(); ++field) {
+    while (p < file.size() && (std::isspace((unsigned char)file[p]) || file[p] == '#')) {
+      if (file[p] == '#') while (p < file.size() && file[p] != '\n' && file[p] != '\r') ++p;
+      else ++p;
+    }
+    size_t digits = 0;
+    while (p < file.size() && std::isdigit((unsigned char)file[p])) ++p, ++digits;
+    if (digits > 9) throw InputError(path + ": PGM/PPM header number of " + std::to_string(digits) + " digits");
+    if (digits == 0) return;  // not a number: stb reports the header as corrupt
+  }
+}
+
 // Linear resampling taps along one axis, antialiased when shrinking (triangle filter widened to the
 // scale factor): output pixel j of [first, first + len) of an `in` -> `out` resize reads source pixels
 // src[offset[j] .. offset[j+1]) with weights w (summing to 1), edges replicated.
@@ -130,11 +163,19 @@ class ImageFolder : public Dataset {
     const std::vector<char> file = read_file(path);
     if (file.size() > (size_t)INT32_MAX) throw InputError(path + ": larger than 2 GB, not an image this reader takes");
     const auto* bytes = reinterpret_cast<const stbi_uc*>(file.data());
+    // Before any stb call: stbi_info parses JPEG tables too.
+    check_jpeg_huffman_tables(file, path);
+    check_png_chunks(file, path);
+    check_pnm_header(file, path);
+    // stb_image 2.27 converts a 16-bit PNM (maxval > 255) to RGB with its 8-bit routine and then
+    // reads twice the buffer (heap overflow; found by fuzz/fuzz_image.cpp, fixed upstream in 2.28).
+    if (file.size() >= 2 && file[0] == 'P' && (file[1] == '5' || file[1] == '6') &&
+        stbi_is_16_bit_from_memory(bytes, (int)file.size()))
+      throw InputError(path + ": 16-bit PGM/PPM (maxval above 255) is not supported; convert it to 8 bits");
     // The header's size first: a file that declares 20000x20000 pixels must not get 1.2 GB per thread.
     if (stbi_info_from_memory(bytes, (int)file.size(), &w, &h, &channels) && (size_t)w * (size_t)h > kMaxPixels)
       throw InputError(path + ": image of " + std::to_string(w) + "x" + std::to_string(h) + " pixels is larger than the " +
                        std::to_string(kMaxPixels >> 20) + " Mpixel limit");
-    check_jpeg_huffman_tables(file, path);
     std::unique_ptr<stbi_uc, void (*)(void*)> px(stbi_load_from_memory(bytes, (int)file.size(), &w, &h, &channels, 3),
                                                  stbi_image_free);
     if (!px) {

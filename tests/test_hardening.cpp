@@ -346,16 +346,65 @@ TEST_CASE("harden fuzz: image-folder decoding of an image with no pixels is an i
 }
 
 TEST_CASE("harden fuzz: a JPEG Huffman table of more than 256 codes is refused before stb_image builds it") {
-  // Found by fuzz/fuzz_image.cpp (fuzz/corpus/image/crash-jpeg-huffman-over-256): stb_image 2.27
-  // wrote past its Huffman size list (UBSan: index 257 out of bounds for 'stbi_uc[257]').
-  std::vector<char> jpeg = read_file("fuzz/corpus/image/crash-jpeg-huffman-over-256");
-  std::string dir = fresh_dir("huffman");
+  // Found by fuzz/fuzz_image.cpp: stb_image 2.27 wrote past its Huffman size list (UBSan: index 257
+  // out of bounds for 'stbi_uc[257]'), in the decoder and, for a table before the frame header, in
+  // stbi_info already.
+  for (const char* name : {"crash-jpeg-huffman-over-256", "crash-jpeg-huffman-in-header"}) {
+    CAPTURE(name);
+    std::vector<char> jpeg = read_file(std::string("fuzz/corpus/image/") + name);
+    std::string dir = fresh_dir("huffman");
+    for (const char* cls : {"a", "b"}) {
+      make_dirs(dir + "/" + cls);
+      write_file_atomic(dir + "/" + cls + "/x.jpg", jpeg.data(), jpeg.size());
+    }
+    auto ds = open_dataset("folder:" + dir, "train");
+    std::vector<float> out(ds->shape().size());
+    std::string msg = error_of([&] { ds->load(0, out.data(), false, 0); });
+    CHECK(msg.find("corrupt JPEG (a Huffman table declares") != std::string::npos);
+  }
+}
+
+TEST_CASE("harden fuzz: a 16-bit PGM/PPM is refused rather than misconverted by stb_image") {
+  // Found by fuzz/fuzz_image.cpp (fuzz/corpus/image/crash-pgm-16bit-to-rgb): stb_image 2.27 read past
+  // its buffer converting a 16-bit PGM to RGB (ASan heap-buffer-overflow in stbi__convert_16_to_8).
+  std::vector<char> pgm = read_file("fuzz/corpus/image/crash-pgm-16bit-to-rgb");
+  std::string dir = fresh_dir("pgm16");
   for (const char* cls : {"a", "b"}) {
     make_dirs(dir + "/" + cls);
-    write_file_atomic(dir + "/" + cls + "/x.jpg", jpeg.data(), jpeg.size());
+    write_file_atomic(dir + "/" + cls + "/x.pgm", pgm.data(), pgm.size());
   }
   auto ds = open_dataset("folder:" + dir, "train");
   std::vector<float> out(ds->shape().size());
   std::string msg = error_of([&] { ds->load(0, out.data(), false, 0); });
-  CHECK(msg.find("corrupt JPEG (a Huffman table declares") != std::string::npos);
+  CHECK(msg.find("16-bit PGM/PPM (maxval above 255) is not supported") != std::string::npos);
+}
+
+TEST_CASE("harden fuzz: a PNG chunk longer than the file is refused before stb_image reserves it") {
+  // Found by fuzz/fuzz_image.cpp (fuzz/corpus/image/oom-png-2gb-idat): 133 bytes declaring a 2 GB
+  // IDAT chunk made stb_image allocate 2 GB.
+  std::vector<char> png = read_file("fuzz/corpus/image/oom-png-2gb-idat");
+  std::string dir = fresh_dir("pngchunk");
+  for (const char* cls : {"a", "b"}) {
+    make_dirs(dir + "/" + cls);
+    write_file_atomic(dir + "/" + cls + "/x.png", png.data(), png.size());
+  }
+  auto ds = open_dataset("folder:" + dir, "train");
+  std::vector<float> out(ds->shape().size());
+  std::string msg = error_of([&] { ds->load(0, out.data(), false, 0); });
+  CHECK(msg.find("truncated PNG (a chunk declares 2130706507 bytes") != std::string::npos);
+}
+
+TEST_CASE("harden fuzz: a PGM/PPM header number too long for an int is refused before stb_image parses it") {
+  // Found by fuzz/fuzz_image.cpp (fuzz/corpus/image/crash-pnm-header-int-overflow): signed overflow
+  // in stb_image's header parser.
+  std::vector<char> pnm = read_file("fuzz/corpus/image/crash-pnm-header-int-overflow");
+  std::string dir = fresh_dir("pnmint");
+  for (const char* cls : {"a", "b"}) {
+    make_dirs(dir + "/" + cls);
+    write_file_atomic(dir + "/" + cls + "/x.ppm", pnm.data(), pnm.size());
+  }
+  auto ds = open_dataset("folder:" + dir, "train");
+  std::vector<float> out(ds->shape().size());
+  std::string msg = error_of([&] { ds->load(0, out.data(), false, 0); });
+  CHECK(msg.find("PGM/PPM header number of") != std::string::npos);
 }
