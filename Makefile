@@ -206,7 +206,7 @@ $(SAN_DIR)/%.o: %.cpp
 	$(SAN_CXX) $(SAN_CPP) $(SAN_CXXFLAGS) -c $< -o $@
 $(SAN_LIB): $(SRC_LIB:%.cpp=$(SAN_DIR)/%.o)
 	rm -f $@ && ar rcs $@ $^
-$(SAN_DIR)/bin/%: $(SAN_DIR)/tools/%.o $(SAN_LIB)
+$(SAN_DIR)/bin/%: $(SAN_DIR)/tools/%.o $(BUILD)/version.o $(SAN_LIB)
 	@mkdir -p $(dir $@)
 	$(SAN_CXX) $(SAN_FLAGS) $^ -o $@ $(SAN_LIBS)
 $(SAN_DIR)/bin/tests: $(TEST_SRC:%.cpp=$(SAN_DIR)/%.o) $(SAN_LIB)
