@@ -126,6 +126,11 @@ $(BIN)/tests: $(TEST_OBJ) $(LIB) $(FLAVOUR)
 	@mkdir -p $(BIN)
 	$(CXX) $(CXXFLAGS) $(filter-out $(FLAVOUR),$^) -o $@ $(LDLIBS)
 
+ifeq ($(SAN),1)
+# make SAN=1 test: the sanitizer ring alone (suite, tools' pipeline, fuzz smoke runs).
+test: deps
+	@$(MAKE) --no-print-directory san-test fuzz-smoke
+else
 test: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all
 	bash tests/cli_test.sh
@@ -135,6 +140,7 @@ test: deps
 	@$(MAKE) --no-print-directory san-test fuzz-smoke fault-test
 	@# The GPU test cases and the pipeline on the emulated GPU (no GPU needed; see test-emu).
 	@$(MAKE) --no-print-directory test-emu
+endif
 
 # The GPU test cases on the emulated GPU (CUDA=emu, tests/emu/), in three thread orders, then the
 # pipeline with the emulated GPU's train, correlate, visualize and match.

@@ -120,7 +120,7 @@ for f in sys.argv[2:]:
 missing = sorted(k for k in found if f"`{k}`" not in doc)
 assert not missing, f"not in docs/OUTPUTS.md: {missing}"
 PY
-for t in train correlate align visualize; do  # bin/match: tools/match.cpp is being reworked elsewhere
+for t in train correlate align visualize match import permute stitch; do
   $B/$t --help | grep -q "docs/OUTPUTS.md" || fail "$t --help does not point to docs/OUTPUTS.md"
 done
 

@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
                 "  (conv1.weight.npy [out, in, kh, kw], fc6.weight.npy [out, in], conv1.bias.npy, ...), or\n"
                 "  a .safetensors file (F32, F16 or BF16; converted to float32), with --map for other names.\n"
                 "Every parameter of the net must be there exactly once with the config's shape; a missing,\n"
-                "extra or mis-shaped tensor is an error naming it. Momenta are zero.");
+                "extra or mis-shaped tensor is an error naming it. Momenta are zero. Outputs: docs/OUTPUTS.md.");
     a.opt("net", "", "net config (data/nets/*.json)")
         .opt("from", "", "folder of .npy files, or a .safetensors file")
         .opt("map", "", "JSON object renaming tensors: {\"features.0.weight\": \"conv1.weight\", ...}")

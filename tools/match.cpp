@@ -23,7 +23,8 @@ int main(int argc, char** argv) {
                    "puts on its distance from the real-valued optimum, and its own optimality certificate.\n"
                    "Without a GPU, --solver auction runs the auction's CPU twin (same result, slower) and\n"
                    "says so; --device cuda without a GPU is an error. Exit codes: 0 ok, 1 failure, 2 bad input.\n"
-                   "Prints the read, solve and write times apart, and the best pairs (--pairs N, --all-pairs).");
+                   "Prints the read, solve and write times apart, and the best pairs (--pairs N, --all-pairs).\n"
+                   "Every file this tool writes: docs/OUTPUTS.md.");
     args.opt("solver", "exact", "exact | auction")
         .flag("minimize", "minimise the sum instead of maximising it")
         .opt("out", "", "write the assignment here as int64 .npy: entry i = column of row i, -1 if unmatched")

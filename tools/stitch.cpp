@@ -61,7 +61,8 @@ int main(int argc, char** argv) {
                 "  OUT/layers_loss.npy and OUT/layers_top1.npy ([layers], float64). With --fit N, also a 1x1 stitching\n"
                 "  layer between A's part and B's (identity at the start) trained for N SGD iterations on the training\n"
                 "  split with everything else frozen: layers_fit_loss.npy, layers_fit_top1.npy.\n"
-                "A run is a run folder (its newest checkpoint) or a ckpt-*.bin file; the nets must share an architecture.");
+                "A run is a run folder (its newest checkpoint) or a ckpt-*.bin file; the nets must share an architecture.\n"
+                "Every file and JSON key: docs/OUTPUTS.md.");
     a.opt("permuted", "", "interpolate: net B permuted into A's order (bin/permute's output)")
         .opt("steps", "10", "interpolate: intervals between t = 0 and t = 1")
         .opt("fit", "0", "layers: iterations of training a 1x1 stitching layer per L (0: none)")
