@@ -60,7 +60,9 @@ std::vector<std::string> permutable_layers(const Net& net) {
 
 void permute_units(Net& net, const UnitPermutations& perms) {
   const std::vector<std::string> allowed = permutable_layers(net);
-  for (const auto& [name, p] : perms) {
+  for (const auto& entry : perms) {
+    const std::string& name = entry.first;
+    const std::vector<int>& p = entry.second;  // a named reference: lambdas below capture it (clang 14)
     if (std::find(allowed.begin(), allowed.end(), name) == allowed.end())
       throw InputError("layer " + name + ": not a permutable layer of net " + net.config().name + " (a conv or fc layer other than the classifier)");
     const int li = net.layer_index(name);
