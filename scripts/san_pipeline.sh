@@ -52,7 +52,7 @@ printf '{"name": "../../escape", "input": [3,32,32], "layers": [{"name": "loss",
 expect 2 "net name '../../escape' must not start with '.'" $t --net "$work/evil.json" --seeds 1 --out "$work/x" --force
 expect 2 "already holds checkpoints" $t --seeds 1 --iters 2 --out "$work/runs"
 # --max-images 0 or negative
-expect 2 "max-images must be positive" "$bin/correlate" "$work/runs/sannet-seed1/ckpt-000000008.bin" \
+expect 2 "max-images must be at least 1" "$bin/correlate" "$work/runs/sannet-seed1/ckpt-000000008.bin" \
   "$work/runs/sannet-seed2/ckpt-000000008.bin" --data $data --device cpu --out "$work/c0" --max-images 0
 
 # Lock: a second run on the same folder exits 2 naming the first one's pid.
