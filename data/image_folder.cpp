@@ -62,7 +62,10 @@ std::vector<std::string> list(const std::string& dir, bool want_dirs) {
 void check_jpeg_huffman_tables(const std::vector<char>& file, const std::string& path) {
   const auto* b = reinterpret_cast<const uint8_t*>(file.data());
   const size_t n = file.size();
-  if (n < 2 || b[0] != 0xFF || b[1] != 0xD8) return;  // not a JPEG
+  // A JPEG to stb: 0xFF, any number of 0xFF fill bytes, then the start-of-image marker 0xD8.
+  size_t soi = 0;
+  while (soi < n && b[soi] == 0xFF) ++soi;
+  if (soi == 0 || soi >= n || b[soi] != 0xD8) return;  // not a JPEG
   auto at = [&](size_t k) -> size_t { return k < n ? b[k] : 0; };  // stb reads zeros past the end
   for (size_t i = 2; i + 1 < n; ++i) {
     if (b[i] != 0xFF || b[i + 1] != 0xC4) continue;
