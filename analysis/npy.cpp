@@ -141,7 +141,9 @@ std::vector<Out> convert(const NpyArray& a) {
   else if (a.dtype == "<u2") copy_as(uint16_t{});
   else if (a.dtype == "|u1") copy_as(uint8_t{});
   else if (a.dtype == "|i1") copy_as(int8_t{});
-  else if (a.dtype == "|b1") copy_as(bool{});  // numpy stores bools as bytes 0 / 1
+  else if (a.dtype == "|b1") {  // a byte each; numpy reads any nonzero byte as True (a bool load of 2..255 is UB)
+    for (size_t k = 0; k < n; ++k) out[k] = (Out)(p[k] != 0);
+  }
   else throw std::logic_error("NpyArray: unknown dtype " + a.dtype);
   return out;
 }

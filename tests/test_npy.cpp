@@ -179,6 +179,9 @@ TEST_CASE("npy: read_matrix_npy converts integer and bool matrices of every widt
   check("<u8", u8, 32, {0, 1, 2, 9223372036854775808.0});
   const bool b1[4] = {true, false, false, true};
   check("|b1", b1, 4, {1, 0, 0, 1});
+  // A bool byte other than 0 / 1 is True, as numpy reads it (fuzz finding: loading it as bool is UB).
+  const uint8_t b1_odd[4] = {160, 0, 2, 1};
+  check("|b1", b1_odd, 4, {1, 0, 1, 1});
 }
 
 TEST_CASE("npy: read_npy takes the data straight from the file and still rejects a truncated one") {
