@@ -52,8 +52,8 @@ ifeq ($(CUDA),emu)
   LDLIBS += -lboost_context -ldl
 endif
 
-SRC_LIB := $(wildcard kernels/*.cpp nn/*.cpp data/*.cpp analysis/*.cpp)
-CU_LIB := $(if $(filter 1 emu,$(CUDA)),$(wildcard kernels/*.cu analysis/*.cu),)
+SRC_LIB := $(wildcard base/*.cpp kernels/*.cpp nn/*.cpp data/*.cpp analysis/*/*.cpp)
+CU_LIB := $(if $(filter 1 emu,$(CUDA)),$(wildcard kernels/*.cu),)
 OBJ_LIB := $(SRC_LIB:%.cpp=$(BUILD)/%.o) $(CU_LIB:%.cu=$(BUILD)/%.cu.o)
 ifeq ($(CUDA),emu)
   OBJ_LIB += $(BUILD)/tests/emu/runtime.o

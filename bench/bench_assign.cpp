@@ -17,12 +17,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "analysis/match.h"
-#include "analysis/npy.h"
+#include "analysis/match/match.h"
+#include "base/npy.h"
 #include "bench/bench_util.h"
-#include "nn/io.h"
+#include "base/io.h"
 #include "nn/tensor.h"
-#include "tools/cli.h"
+#include "base/cli.h"
 
 using namespace cvg;
 using Clock = std::chrono::steady_clock;

@@ -28,7 +28,7 @@
 #include "kernels/sgd.h"
 #include "nn/config.h"
 #include "nn/tensor.h"
-#include "tools/cli.h"
+#include "base/cli.h"
 
 using namespace cvg;
 using namespace cvg::bench;

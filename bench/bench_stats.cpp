@@ -15,14 +15,14 @@
 #include <string>
 #include <vector>
 
-#include "analysis/moments.h"
+#include "analysis/stats/moments.h"
 #include "bench/bench_kit.h"
 #include "bench/gpu_libs.h"
 #include "kernels/cpu_blas.h"
 #include "kernels/init.h"
 #include "kernels/rng.h"
 #include "nn/net.h"
-#include "tools/cli.h"
+#include "base/cli.h"
 
 using namespace cvg;
 using namespace cvg::bench;

@@ -14,7 +14,7 @@
 #include "bench/bench_kit.h"
 #include "kernels/init.h"
 #include "nn/net.h"
-#include "tools/cli.h"
+#include "base/cli.h"
 
 using namespace cvg;
 using namespace cvg::bench;

@@ -16,7 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "nn/device.h"
-#include "nn/io.h"
+#include "base/io.h"
 
 namespace cvg::bench {
 

@@ -36,7 +36,7 @@
 #include <string>
 #include <vector>
 
-#include "nn/io.h"
+#include "base/io.h"
 
 namespace cvg {
 

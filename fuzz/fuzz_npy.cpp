@@ -1,7 +1,7 @@
 // .npy files: parse, convert, and write back what was read (the rewrite must read back the same).
 #include <vector>
 
-#include "analysis/npy.h"
+#include "base/npy.h"
 #include "fuzz/fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

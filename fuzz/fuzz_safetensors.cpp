@@ -2,7 +2,7 @@
 // number of values its shape says.
 #include <cstdlib>
 
-#include "analysis/import.h"
+#include "nn/import.h"
 #include "fuzz/fuzz_util.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -10,7 +10,7 @@
 #include <new>
 #include <string>
 
-#include "nn/io.h"
+#include "base/io.h"
 
 namespace cvg::fuzz {
 

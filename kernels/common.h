@@ -1,5 +1,7 @@
 // Shared by every kernel family: the host/device qualifier and the one CUDA error path.
-// kernels/ includes nothing of the project but its own headers, allocates nothing and reads no files.
+// kernels/ includes nothing of the project but base/errors.h and its own headers, and reads no files.
+// The CUDA twins allocate nothing (callers own every buffer); the CPU conv and pool twins keep
+// per-thread scratch vectors, which is their only allocation.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -12,14 +14,7 @@
 #define CVG_HD inline
 #endif
 
-namespace cvg {
-
-// Thrown for every CUDA failure; carries the failing call, file:line and CUDA's own message.
-struct CudaError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-}  // namespace cvg
+#include "base/errors.h"  // CudaError
 
 #if defined(__CUDACC__) || defined(CONVERGENT_CUDA)
 #include <cuda_runtime_api.h>

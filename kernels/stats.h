@@ -9,14 +9,14 @@
 // Accuracy scheme (moments). Accumulators are float64; the products are formed in float32 over
 // short runs of samples only, then added into float64:
 //  - every value is shifted by a per-unit reference `shift` chosen by the caller (the mean, or 0
-//    for units with many exact zeros; see analysis/moments.h: choose_shift), later moved with
+//    for units with many exact zeros; see analysis/stats/moments.h: choose_shift), later moved with
 //    recenter_*, so the float32 terms are O(std) rather than O(mean): no catastrophic
 //    cancellation when mean >> std, and a ReLU's zeros stay exact zeros.
 //  - a float32 partial never covers more than kStatsRunSamples (CPU) / kStatsGpuRun (GPU) samples
 //    before it is added into float64, so its relative rounding error stays ~eps32*sqrt(run) ~ 1e-6
 //    for one run and averages down across runs; float64 carries the rest.
 // The caller recovers mean = shift + sum/N and cov = cross/N - (sum_a/N)(sum_b/N)^T in float64
-// (analysis/moments.h does this).
+// (analysis/stats/moments.h does this).
 #pragma once
 #include "kernels/common.h"
 

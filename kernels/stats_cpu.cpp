@@ -21,7 +21,7 @@ namespace {
 // Threads: only OpenMP (the engine's one pool: kernels/cpu_blas.h says why). A moment call opens
 // ONE parallel region for all its runs (waking a sleeping pool costs more than a small run's
 // work), and the steps of a run share it out with orphaned `omp for`s, which run serially when
-// called outside a region. Called from a parallel region (jobs side by side, analysis/moments.cpp)
+// called outside a region. Called from a parallel region (jobs side by side, analysis/stats/moments.cpp)
 // a moment call runs on its own thread. The joint histogram, whose work is ca*cb times its data, runs its own
 // loop over unit pairs.
 constexpr size_t kParallelMin = 1 << 22;

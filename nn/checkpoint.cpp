@@ -8,7 +8,7 @@
 #include <cinttypes>
 #include <cstring>
 
-#include "nn/io.h"
+#include "base/io.h"
 
 namespace cvg {
 

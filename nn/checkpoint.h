@@ -19,7 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "nn/io.h"
+#include "base/io.h"
 #include "nn/net.h"
 
 namespace cvg {
@@ -36,13 +36,6 @@ struct CheckpointInfo {
 // Refuses (NonFiniteError, nothing written) when any parameter or momentum holds NaN/Inf: a
 // checkpoint is a promise that the weights are usable.
 void save_checkpoint(const std::string& path, Net& net, const CheckpointInfo& info);
-struct NonFiniteError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-// A checkpoint of a format version newer than this build reads: never "damaged", never overwritten.
-struct NewerFormatError : InputError {
-  using InputError::InputError;
-};
 
 // A checkpoint read and verified (magic, version, sizes, CRC); throws InputError("<file>: <what>").
 struct Checkpoint {

@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "nn/io.h"
+#include "base/io.h"
 
 namespace cvg {
 

@@ -10,7 +10,7 @@
 #include "kernels/pool.h"
 #include "kernels/rng.h"
 #include "nn/dispatch.h"
-#include "nn/io.h"
+#include "base/io.h"
 
 namespace cvg {
 namespace {

@@ -7,7 +7,7 @@
 #include "kernels/rng.h"
 #include "kernels/sgd.h"
 #include "nn/dispatch.h"
-#include "nn/io.h"
+#include "base/io.h"
 
 namespace cvg {
 

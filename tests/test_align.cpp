@@ -10,12 +10,12 @@
 #include <string>
 #include <vector>
 
-#include "analysis/align_lasso.h"
-#include "analysis/align_linalg.h"
-#include "analysis/align_pair.h"
-#include "analysis/align_scores.h"
-#include "analysis/align_spectral.h"
-#include "analysis/moments.h"
+#include "analysis/align/lasso.h"
+#include "analysis/align/linalg.h"
+#include "analysis/align/pair.h"
+#include "analysis/align/scores.h"
+#include "analysis/align/spectral.h"
+#include "analysis/stats/moments.h"
 #include "nn/device.h"
 #include "tests/check.h"
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "analysis/match.h"
+#include "analysis/match/match.h"
 #include "kernels/assign.h"
 #include "kernels/assign_core.h"
 #include "kernels/rng.h"

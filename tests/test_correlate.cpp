@@ -7,14 +7,14 @@
 #include <numeric>
 #include <unistd.h>
 
-#include "analysis/align_pair.h"
-#include "analysis/align_scores.h"
-#include "analysis/correlate.h"
-#include "analysis/correlate_io.h"
-#include "analysis/matched_pairs.h"
-#include "analysis/npy.h"
+#include "analysis/align/pair.h"
+#include "analysis/align/scores.h"
+#include "analysis/stats/correlate.h"
+#include "analysis/stats/correlate_io.h"
+#include "analysis/match/matched_pairs.h"
+#include "base/npy.h"
 #include "nn/checkpoint.h"
-#include "nn/io.h"
+#include "base/io.h"
 #include "kernels/rng.h"
 #include "nn/net.h"
 #include "tests/check.h"

@@ -10,12 +10,12 @@
 #include <cstring>
 #include <functional>
 
-#include "analysis/correlate.h"
-#include "analysis/trainer.h"
+#include "analysis/stats/correlate.h"
+#include "nn/trainer.h"
 #include "data/dataset.h"
 #include "kernels/rng.h"
 #include "nn/checkpoint.h"
-#include "nn/io.h"
+#include "base/io.h"
 
 using namespace cvg;
 using json = nlohmann::json;

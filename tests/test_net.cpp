@@ -7,11 +7,11 @@
 #include <cstdio>
 #include <fstream>
 
-#include "analysis/png.h"
-#include "analysis/trainer.h"
+#include "base/png.h"
+#include "nn/trainer.h"
 #include "kernels/rng.h"
 #include "nn/checkpoint.h"
-#include "nn/io.h"
+#include "base/io.h"
 #include "nn/net.h"
 #include "tests/check.h"
 

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "analysis/match.h"
-#include "analysis/npy.h"
-#include "nn/io.h"
+#include "analysis/match/match.h"
+#include "base/npy.h"
+#include "base/io.h"
 
 using namespace cvg;
 

@@ -1,4 +1,4 @@
-// The device-side accumulators of analysis/histograms.h: percentile-edge sampling, joint
+// The device-side accumulators of analysis/stats/histograms.h: percentile-edge sampling, joint
 // histograms and MI over several nets, top-k images; on the CPU against naive loops, and GPU vs CPU.
 #include <doctest/doctest.h>
 
@@ -6,8 +6,8 @@
 #include <cmath>
 #include <vector>
 
-#include "analysis/histograms.h"
-#include "analysis/moments.h"
+#include "analysis/stats/histograms.h"
+#include "analysis/stats/moments.h"
 #include "kernels/stats.h"
 #include "nn/tensor.h"
 #include "tests/check.h"

@@ -10,14 +10,14 @@
 
 #include <nlohmann/json.hpp>
 
-#include "analysis/import.h"
-#include "analysis/npy.h"
-#include "analysis/permute.h"
-#include "analysis/stitch.h"
-#include "analysis/trainer.h"
+#include "nn/import.h"
+#include "base/npy.h"
+#include "analysis/match/permute.h"
+#include "analysis/match/stitch.h"
+#include "nn/trainer.h"
 #include "kernels/rng.h"
 #include "nn/checkpoint.h"
-#include "nn/io.h"
+#include "base/io.h"
 #include "tests/check.h"
 #include "tools/export.h"
 

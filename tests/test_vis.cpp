@@ -9,17 +9,17 @@
 #include <cstdio>
 #include <set>
 
-#include "analysis/deconv.h"
-#include "analysis/histograms.h"
-#include "analysis/npy.h"
-#include "analysis/receptive_field.h"
-#include "analysis/topk.h"
-#include "analysis/vis_figure.h"
+#include "analysis/vis/deconv.h"
+#include "analysis/stats/histograms.h"
+#include "base/npy.h"
+#include "analysis/vis/receptive_field.h"
+#include "analysis/stats/topk.h"
+#include "analysis/vis/figure.h"
 #include "data/dataset.h"
 #include "kernels/conv.h"
 #include "kernels/rng.h"
 #include "kernels/stats.h"
-#include "nn/io.h"
+#include "base/io.h"
 #include "nn/net.h"
 #include "tests/check.h"
 

@@ -13,16 +13,16 @@
 #include <string>
 #include <vector>
 
-#include "analysis/align_lasso.h"
-#include "analysis/align_pair.h"
-#include "analysis/align_scores.h"
-#include "analysis/align_spectral.h"
-#include "analysis/correlate_io.h"
-#include "analysis/moments_io.h"
-#include "analysis/npy.h"
-#include "analysis/png.h"
-#include "nn/io.h"
-#include "tools/cli.h"
+#include "analysis/align/lasso.h"
+#include "analysis/align/pair.h"
+#include "analysis/align/scores.h"
+#include "analysis/align/spectral.h"
+#include "analysis/stats/correlate_io.h"
+#include "analysis/stats/moments_io.h"
+#include "base/npy.h"
+#include "base/png.h"
+#include "base/io.h"
+#include "base/cli.h"
 
 using namespace cvg;
 using json = nlohmann::json;

@@ -5,14 +5,14 @@
 
 #include <nlohmann/json.hpp>
 
-#include "analysis/correlate.h"
-#include "analysis/correlate_io.h"
-#include "analysis/moments_io.h"
-#include "analysis/npy.h"
+#include "analysis/stats/correlate.h"
+#include "analysis/stats/correlate_io.h"
+#include "analysis/stats/moments_io.h"
+#include "base/npy.h"
 #include "kernels/stats.h"
 #include "nn/checkpoint.h"
-#include "nn/io.h"
-#include "tools/cli.h"
+#include "base/io.h"
+#include "base/cli.h"
 
 using namespace cvg;
 using json = nlohmann::json;

@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "nn/io.h"
+#include "base/io.h"
 
 namespace cvg {
 

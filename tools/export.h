@@ -11,10 +11,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "analysis/npy.h"
+#include "base/npy.h"
 #include "data/dataset.h"
 #include "nn/checkpoint.h"
-#include "nn/io.h"
+#include "base/io.h"
 
 namespace cvg {
 

@@ -2,10 +2,10 @@
 // regular checkpoint, which every other tool reads.
 #include <cstdio>
 
-#include "analysis/import.h"
+#include "nn/import.h"
 #include "nn/checkpoint.h"
 #include "nn/config.h"
-#include "tools/cli.h"
+#include "base/cli.h"
 
 using namespace cvg;
 

@@ -6,9 +6,9 @@
 #include <numeric>
 #include <string>
 
-#include "analysis/match.h"
-#include "analysis/npy.h"
-#include "tools/cli.h"
+#include "analysis/match/match.h"
+#include "base/npy.h"
+#include "base/cli.h"
 
 using namespace cvg;
 

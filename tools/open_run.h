@@ -2,10 +2,10 @@
 #pragma once
 #include <string>
 
-#include "analysis/stitch.h"
+#include "analysis/match/stitch.h"
 #include "data/dataset.h"
 #include "nn/checkpoint.h"
-#include "nn/io.h"
+#include "base/io.h"
 
 namespace cvg {
 

@@ -4,11 +4,11 @@
 
 #include <nlohmann/json.hpp>
 
-#include "analysis/import.h"
-#include "analysis/npy.h"
-#include "analysis/permute.h"
-#include "analysis/trainer.h"
-#include "tools/cli.h"
+#include "nn/import.h"
+#include "base/npy.h"
+#include "analysis/match/permute.h"
+#include "nn/trainer.h"
+#include "base/cli.h"
 #include "tools/open_run.h"
 
 using namespace cvg;

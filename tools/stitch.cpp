@@ -5,10 +5,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "analysis/npy.h"
-#include "analysis/stitch.h"
-#include "analysis/trainer.h"
-#include "tools/cli.h"
+#include "base/npy.h"
+#include "analysis/match/stitch.h"
+#include "nn/trainer.h"
+#include "base/cli.h"
 #include "tools/open_run.h"
 
 using namespace cvg;

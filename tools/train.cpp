@@ -10,13 +10,13 @@
 #include <sstream>
 #include <thread>
 
-#include "analysis/trainer.h"
+#include "nn/trainer.h"
 #include "nn/checkpoint.h"
-#include "nn/io.h"
-#include "tools/cli.h"
+#include "base/io.h"
+#include "base/cli.h"
 #include "tools/data_path.h"
 #include "tools/export.h"
-#include "nn/progress.h"
+#include "base/progress.h"
 
 using namespace cvg;
 

@@ -11,18 +11,18 @@
 
 #include <nlohmann/json.hpp>
 
-#include "analysis/correlate_io.h"
-#include "analysis/deconv.h"
-#include "analysis/matched_pairs.h"
-#include "analysis/receptive_field.h"
-#include "analysis/topk.h"
-#include "analysis/vis_figure.h"
+#include "analysis/stats/correlate_io.h"
+#include "analysis/vis/deconv.h"
+#include "analysis/match/matched_pairs.h"
+#include "analysis/vis/receptive_field.h"
+#include "analysis/stats/topk.h"
+#include "analysis/vis/figure.h"
 #include "data/dataset.h"
 #include "kernels/stats.h"
 #include "nn/checkpoint.h"
-#include "nn/io.h"
-#include "tools/cli.h"
-#include "nn/progress.h"
+#include "base/io.h"
+#include "base/cli.h"
+#include "base/progress.h"
 
 using namespace cvg;
 using nlohmann::json;

@@ -1,0 +1,90 @@
+// bin/correlate's output folder as one unit: which nets it holds (in order), which layers, and the
+// rule every reader follows. docs/OUTPUTS.md describes each file.
+//
+// Writing is all or nothing: the tool writes into OUT.partial-<pid> and publish_output() swaps it
+// into place at the end, so a failed or interrupted run leaves the previous complete output (or
+// nothing) under OUT, never a mix. Readers open the folder with open_correlate_output(), which
+// refuses a folder without a complete summary.json, one whose layers lack files, or one whose
+// stored sample counts disagree with summary.json; and they pick a pair's matrices by the nets'
+// identities (the checkpoint's weights), transposing when the order is reversed.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "analysis/stats/correlate.h"
+#include "nn/checkpoint.h"
+
+namespace cvg {
+
+inline constexpr const char* kCorrelateFormat = "convergent-correlate";
+inline constexpr int kCorrelateVersion = 2;
+
+// One net as the output records it. `name` is what the terminal, JSON and figures call it: the run
+// folder's name (for a checkpoint file: "<folder>/<file stem>"), made unique with "#<index>".
+struct NetRecord {
+  int index = 0;           // 0-based: the k in file names such as between_<p>_<q>.npy
+  std::string name;
+  std::string run;         // as the user gave it
+  std::string checkpoint;  // the checkpoint file read
+  uint64_t seed = 0;
+  long long iteration = 0;
+  std::string weights_crc32;  // CRC-32 of the checkpoint's parameters: which weights these are
+  std::string config;         // the net config's name
+};
+
+// The record of `ck`, given on the command line as `run`.
+NetRecord net_record(const Checkpoint& ck, const std::string& run, int index);
+// Unique display names for the records (a repeated name gets "#<index>").
+void make_names_unique(std::vector<NetRecord>& nets);
+nlohmann::json to_json(const NetRecord& r);
+// "0 = seed1 (runs/seed1/ckpt-00000938.bin, seed 1, iteration 938)"
+std::string describe(const NetRecord& r);
+
+// Throws InputError when OUT exists and is neither empty nor a bin/correlate output: the tool
+// replaces OUT as a whole, so it must not be a folder holding anything else.
+void check_replaceable_output(const std::string& out);
+// A fresh temporary folder beside OUT (stale ones of dead processes are removed).
+std::string partial_output_dir(const std::string& out);
+// Puts the finished `partial` folder in place of OUT (atomic exchange when OUT exists, then the old
+// one is removed).
+void publish_output(const std::string& partial, const std::string& out);
+// Removes a folder tree (the partial output after a failure); errors are ignored.
+void remove_tree(const std::string& dir) noexcept;
+
+// Writes the whole output of `results` for `nets` into a partial folder, summary.json last, and
+// publishes it as OUT; on any failure the partial folder is removed and OUT is left as it was.
+// `meta` (data, images, device, ...) is merged into summary.json. Layer names must be one plain path
+// component (InputError otherwise).
+void write_correlate_output(const std::string& out, const std::vector<NetRecord>& nets,
+                            const std::vector<LayerResult>& results, const nlohmann::json& meta);
+
+struct CorrelateOutput {
+  std::string dir;
+  nlohmann::json summary;
+  std::vector<NetRecord> nets;
+  std::vector<std::string> layers;
+
+  // The summary's entry of `layer`; InputError listing the layers there when it is not.
+  const nlohmann::json& layer(const std::string& name) const;
+  // The index of the net whose weights are `ck` (given as `run`); InputError naming the nets the
+  // output holds when it is not among them.
+  int find_net(const Checkpoint& ck, const std::string& run) const;
+  std::string nets_list() const;  // "0 = ..., 1 = ..."
+};
+
+// Opens and checks DIR (see the top of this file). InputError names what is wrong.
+CorrelateOutput open_correlate_output(const std::string& dir);
+
+// Reads a [rows, cols] float matrix stored for the pair (p, q) of nets, p != q: the file
+// <layer>/<stem>_<min>_<max>.npy, transposed when p > q, so rows are always net p's units.
+std::vector<double> read_pair_matrix(const CorrelateOutput& o, const std::string& layer, const std::string& stem, int p,
+                                     int q, int rows, int cols);
+// The bipartite assignment from net p's units to net q's (-1: unmatched), from
+// <layer>/bipartite_<min>_<max>.npy, inverted when p > q.
+std::vector<int64_t> read_pair_assignment(const CorrelateOutput& o, const std::string& layer, int p, int q, int rows,
+                                          int cols);
+
+}  // namespace cvg

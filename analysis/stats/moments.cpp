@@ -1,0 +1,323 @@
+#include "analysis/stats/moments.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "kernels/stats.h"
+#include "nn/dispatch.h"
+#include "kernels/rng.h"
+
+namespace cvg {
+
+// ---- Moments ------------------------------------------------------------------------------------
+
+Moments::Moments(std::vector<int> units_per_net) : units(std::move(units_per_net)) {
+  const int k = nets();
+  for (int p = 0; p < k; ++p) {
+    const size_t c = units[p];
+    shift.emplace_back(c, 0.0);
+    sum.emplace_back(c, 0.0);
+    gram.emplace_back(c * c, 0.0);
+  }
+  for (int p = 0; p < k; ++p)
+    for (int q = p + 1; q < k; ++q) cross.emplace_back((size_t)units[p] * units[q], 0.0);
+}
+
+int Moments::pair_index(int p, int q) const {
+  const int k = nets();
+  if (!(0 <= p && p < q && q < k)) throw std::invalid_argument("Moments::pair_index: need 0 <= p < q < nets");
+  return p * k - p * (p + 1) / 2 + (q - p - 1);
+}
+
+void Moments::recenter(int net, const std::vector<double>& new_shift) {
+  const int c = units.at(net);
+  if ((int)new_shift.size() != c) throw std::invalid_argument("Moments::recenter: wrong number of units");
+  std::vector<double> d(c);
+  for (int u = 0; u < c; ++u) d[u] = shift[net][u] - new_shift[u];
+  // Crosses and Gram first: they need the sums about the old reference.
+  for (int p = 0; p < nets(); ++p) {
+    if (p == net) continue;
+    const std::vector<double> zero(units[p], 0.0);
+    if (p < net)
+      cpu::recenter_cross(units[p], c, count, sum[p].data(), zero.data(), sum[net].data(), d.data(),
+                          cross[pair_index(p, net)].data());
+    else
+      cpu::recenter_cross(c, units[p], count, sum[net].data(), d.data(), sum[p].data(), zero.data(),
+                          cross[pair_index(net, p)].data());
+  }
+  cpu::recenter_cross(c, c, count, sum[net].data(), d.data(), sum[net].data(), d.data(), gram[net].data());
+  cpu::recenter_sums(c, count, d.data(), sum[net].data());
+  shift[net] = new_shift;
+}
+
+void Moments::merge(const Moments& other) {
+  if (other.units != units) throw std::invalid_argument("Moments::merge: the two sets have different units");
+  if (other.count == 0) return;
+  if (count == 0) { *this = other; return; }
+  Moments o = other;
+  for (int p = 0; p < nets(); ++p)
+    if (o.shift[p] != shift[p]) o.recenter(p, shift[p]);
+  count += o.count;
+  auto add = [](std::vector<double>& a, const std::vector<double>& b) {
+    for (size_t e = 0; e < a.size(); ++e) a[e] += b[e];
+  };
+  for (int p = 0; p < nets(); ++p) add(sum[p], o.sum[p]), add(gram[p], o.gram[p]);
+  for (size_t e = 0; e < cross.size(); ++e) add(cross[e], o.cross[e]);
+}
+
+LayerStats finalize(const Moments& m) {
+  LayerStats r;
+  const int k = m.nets();
+  const double N = m.count;
+  if (N <= 0) throw std::invalid_argument("finalize: no samples were accumulated");
+  std::vector<std::vector<double>> mc(k);   // mean about the reference
+  std::vector<std::vector<double>> inv(k);  // 1/std, or 0 for a zero-variance unit
+  for (int p = 0; p < k; ++p) {
+    const int c = m.units[p];
+    r.mean.emplace_back(c), r.std.emplace_back(c), mc[p].resize(c), inv[p].resize(c);
+    r.zero_variance.emplace_back();
+    for (int u = 0; u < c; ++u) {
+      mc[p][u] = m.sum[p][u] / N;
+      r.mean[p][u] = m.shift[p][u] + mc[p][u];
+      const double mean_square = m.gram[p][(size_t)u * c + u] / N;
+      const double var = mean_square - mc[p][u] * mc[p][u];
+      const bool zero = !(var > kZeroVarRel * mean_square);
+      r.std[p][u] = zero ? 0.0 : std::sqrt(var);
+      inv[p][u] = zero ? 0.0 : 1.0 / r.std[p][u];
+      if (zero) r.zero_variance[p].push_back(u);
+    }
+    // Within: computed once per unordered pair (upper triangle), written to both halves.
+    std::vector<double> w((size_t)c * c, 0.0);
+    for (int i = 0; i < c; ++i) {
+      w[(size_t)i * c + i] = inv[p][i] > 0 ? 1.0 : 0.0;
+      for (int j = i + 1; j < c; ++j) {
+        const double cov = m.gram[p][(size_t)i * c + j] / N - mc[p][i] * mc[p][j];
+        w[(size_t)i * c + j] = w[(size_t)j * c + i] = cov * inv[p][i] * inv[p][j];
+      }
+    }
+    r.within.push_back(std::move(w));
+  }
+  for (int p = 0; p < k; ++p)
+    for (int q = p + 1; q < k; ++q) {
+      const int ca = m.units[p], cb = m.units[q];
+      const std::vector<double>& C = m.cross[m.pair_index(p, q)];
+      std::vector<double> b((size_t)ca * cb);
+      for (int i = 0; i < ca; ++i)
+        for (int j = 0; j < cb; ++j) {
+          const double cov = C[(size_t)i * cb + j] / N - mc[p][i] * mc[q][j];
+          b[(size_t)i * cb + j] = cov * inv[p][i] * inv[q][j];
+        }
+      r.between.push_back(std::move(b));
+    }
+  return r;
+}
+
+// ---- MomentAccumulator ------------------------------------------------------------------------
+
+float choose_shift(double mean, double mean_square) {
+  const double var = mean_square - mean * mean;
+  if (var > 0 && mean_square <= kZeroShiftMaxCancellation * var) return 0.0f;
+  return (float)mean;
+}
+
+MomentAccumulator::MomentAccumulator(const Device& dev, std::vector<int> units_per_net)
+    : dev_(dev), units_(std::move(units_per_net)) {
+  const int k = (int)units_.size();
+  for (int p = 0; p < k; ++p) {
+    const size_t c = units_[p];
+    if (units_[p] <= 0) throw std::invalid_argument("MomentAccumulator: every net needs at least one unit");
+    shift_host_.emplace_back(c, 0.0f);
+    shift_.emplace_back(dev, c);
+    sum_.emplace_back(dev, c), sum_.back().zero();
+    sum_sq_.emplace_back(dev, c), sum_sq_.back().zero();
+    gram_.emplace_back(dev, c * c), gram_.back().zero();
+    delta_.emplace_back(dev, c);
+  }
+  for (int p = 0; p < k; ++p)
+    for (int q = p + 1; q < k; ++q) cross_.emplace_back(dev, (size_t)units_[p] * units_[q]), cross_.back().zero();
+}
+
+void MomentAccumulator::add_batch(const std::vector<const float*>& acts, int n, int hw) {
+  const int k = (int)units_.size();
+  if ((int)acts.size() != k) throw std::invalid_argument("MomentAccumulator::add_batch: one activation per net");
+  if (n <= 0 || hw <= 0) return;
+  set_current(dev_);
+  if (batches_ == 0) {  // references from this batch's moments about 0
+    for (int p = 0; p < k; ++p) {
+      const int c = units_[p];
+      CVG_DISPATCH(dev_, accumulate_sums, n, c, hw, acts[p], nullptr, sum_[p].data(), sum_sq_[p].data());
+      auto s = sum_[p].to_host(), s2 = sum_sq_[p].to_host();
+      const double K = (double)n * hw;
+      for (int u = 0; u < c; ++u) shift_host_[p][u] = choose_shift(s[u] / K, s2[u] / K);
+      shift_[p].from_host(shift_host_[p]);
+      sum_[p].zero(), sum_sq_[p].zero();
+    }
+  }
+  // The products: each net's Gram matrix and each pair's cross-products, independent jobs (pair
+  // index q > p; q < 0 for net p's Gram). Crosses first: they are the largest.
+  struct Job {
+    int p, q, pair;
+  };
+  std::vector<Job> jobs;
+  size_t need = 0;
+  for (int p = 0, pair = 0; p < k; ++p)
+    for (int q = p + 1; q < k; ++q, ++pair) {
+      jobs.push_back({p, q, pair});
+      need = std::max(need, CVG_DISPATCH(dev_, cross_scratch_bytes, n, units_[p], units_[q], hw));
+    }
+  for (int p = 0; p < k; ++p) {
+    jobs.push_back({p, -1, -1});
+    need = std::max(need, CVG_DISPATCH(dev_, gram_scratch_bytes, n, units_[p], hw));
+  }
+  // On the CPU, with a job for every thread, the jobs run side by side, one thread and one scratch
+  // slot each: one OpenMP region per layer, where sharing each job's steps costs a region and its
+  // barriers per 4096-sample run (a sleeping pool's wake-ups cost more than conv1's runs). A job is
+  // computed the same way on any thread, so the sums do not depend on the thread count.
+  const int threads = omp_get_max_threads();
+  const bool side_by_side = !dev_.is_cuda() && threads > 1 && (int)jobs.size() >= threads;
+  const size_t slots = side_by_side ? threads : 1;
+  if (scratch_.size() < need * slots) scratch_ = Array<char>(dev_, need * slots);
+  auto run = [&](const Job& j, char* scratch) {
+    if (j.q < 0)
+      CVG_DISPATCH(dev_, accumulate_gram, n, units_[j.p], hw, acts[j.p], shift_[j.p].data(), scratch,
+                     gram_[j.p].data(), sum_[j.p].data(), sum_sq_[j.p].data());
+    else
+      CVG_DISPATCH(dev_, accumulate_cross, n, units_[j.p], units_[j.q], hw, acts[j.p], shift_[j.p].data(),
+                     acts[j.q], shift_[j.q].data(), scratch, cross_[j.pair].data());
+  };
+  if (side_by_side) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+    for (size_t i = 0; i < jobs.size(); ++i) run(jobs[i], scratch_.data() + need * omp_get_thread_num());
+  } else {
+    for (const Job& j : jobs) run(j, scratch_.data());
+  }
+  count_ += (double)n * hw;
+  ++batches_;
+  if (batches_ >= 2 && (batches_ & (batches_ - 1)) == 0) recenter();
+}
+
+void MomentAccumulator::recenter() {
+  const int k = (int)units_.size();
+  const double N = count_;
+  std::vector<std::vector<double>> sums(k), sqs(k);
+  for (int p = 0; p < k; ++p) {
+    sums[p] = sum_[p].to_host(), sqs[p] = sum_sq_[p].to_host();
+    std::vector<double> d(units_[p]);
+    for (int u = 0; u < units_[p]; ++u) {
+      const double r = shift_host_[p][u], m = sums[p][u] / N, var = sqs[p][u] / N - m * m;
+      const float fresh = choose_shift(r + m, var + (r + m) * (r + m));
+      d[u] = r - (double)fresh;  // exact: both are floats
+      shift_host_[p][u] = fresh;
+    }
+    delta_[p].from_host(d);
+  }
+  // Grams and crosses need the sums about the old references: they go first.
+  int pair = 0;
+  for (int p = 0; p < k; ++p) {
+    CVG_DISPATCH(dev_, recenter_cross, units_[p], units_[p], N, sum_[p].data(), delta_[p].data(),
+                   sum_[p].data(), delta_[p].data(), gram_[p].data());
+    for (int q = p + 1; q < k; ++q, ++pair)
+      CVG_DISPATCH(dev_, recenter_cross, units_[p], units_[q], N, sum_[p].data(), delta_[p].data(),
+                     sum_[q].data(), delta_[q].data(), cross_[pair].data());
+  }
+  for (int p = 0; p < k; ++p) {
+    const auto d = delta_[p].to_host();
+    for (int u = 0; u < units_[p]; ++u) {
+      sqs[p][u] += 2 * d[u] * sums[p][u] + N * d[u] * d[u];  // sum of (x - r + d)^2
+      sums[p][u] += N * d[u];
+    }
+    sum_[p].from_host(sums[p]), sum_sq_[p].from_host(sqs[p]);
+    shift_[p].from_host(shift_host_[p]);
+  }
+}
+
+Moments MomentAccumulator::moments() const {
+  Moments m(units_);
+  m.count = count_;
+  for (size_t p = 0; p < units_.size(); ++p) {
+    m.shift[p].assign(shift_host_[p].begin(), shift_host_[p].end());
+    m.sum[p] = sum_[p].to_host();
+    m.gram[p] = gram_[p].to_host();
+  }
+  for (size_t e = 0; e < cross_.size(); ++e) m.cross[e] = cross_[e].to_host();
+  return m;
+}
+
+// ---- mutual information -----------------------------------------------------------------------
+
+double entropy(const uint64_t* counts, int bins) {
+  double n = 0, h = 0;
+  for (int k = 0; k < bins; ++k) n += (double)counts[k];
+  if (n == 0) return 0;
+  for (int k = 0; k < bins; ++k)
+    if (counts[k]) {
+      const double p = (double)counts[k] / n;
+      h -= p * std::log(p);
+    }
+  return h;
+}
+
+double mutual_information(const uint64_t* joint, int bins, bool bias_correct) {
+  std::vector<double> pa(bins, 0.0), pb(bins, 0.0);
+  double n = 0;
+  for (int a = 0; a < bins; ++a)
+    for (int b = 0; b < bins; ++b) {
+      const double v = (double)joint[a * bins + b];
+      pa[a] += v, pb[b] += v, n += v;
+    }
+  if (n == 0) return 0;
+  // I = sum_ab (n_ab/N) log(n_ab N / (n_a n_b)), in counts to avoid dividing twice.
+  double mi = 0;
+  for (int a = 0; a < bins; ++a)
+    for (int b = 0; b < bins; ++b) {
+      const double v = (double)joint[a * bins + b];
+      if (v > 0) mi += v / n * std::log(v * n / (pa[a] * pb[b]));
+    }
+  if (bias_correct) {
+    int ra = 0, rb = 0;
+    for (int k = 0; k < bins; ++k) ra += pa[k] > 0, rb += pb[k] > 0;
+    mi -= (double)(ra - 1) * (rb - 1) / (2.0 * n);
+  }
+  return mi;
+}
+
+std::vector<double> mutual_information_matrix(const uint64_t* counts, int ca, int cb, int bins, bool bias_correct) {
+  std::vector<double> mi((size_t)ca * cb);
+  const size_t cells = (size_t)bins * bins;
+#pragma omp parallel for schedule(static)
+  for (long e = 0; e < (long)ca * cb; ++e) mi[e] = mutual_information(counts + e * cells, bins, bias_correct);
+  return mi;
+}
+
+std::vector<float> percentile_edges(const float* values, size_t count, int bins) {
+  if (bins < 2 || bins > kStatsMaxBins)
+    throw std::invalid_argument("percentile_edges: bins must be in 2.." + std::to_string(kStatsMaxBins));
+  std::vector<float> nz;
+  nz.reserve(count);
+  for (size_t i = 0; i < count; ++i)
+    if (values[i] != 0.0f && !std::isnan(values[i])) nz.push_back(values[i]);
+  std::vector<float> edges(bins - 2, INFINITY);
+  if (nz.empty()) return edges;
+  std::sort(nz.begin(), nz.end());
+  const size_t m = nz.size();
+  for (int k = 1; k <= bins - 2; ++k) edges[k - 1] = nz[(size_t)((double)k * m / (bins - 1))];
+  return edges;
+}
+
+std::vector<int> select_samples(long image_id0, int n, int hw, uint64_t every, uint64_t seed) {
+  if (every == 0) throw std::invalid_argument("select_samples: every must be >= 1");
+  std::vector<int> keep;
+  const uint64_t stream = rng_stream("select_samples");
+  for (int i = 0; i < n; ++i)
+    for (int p = 0; p < hw; ++p) {
+      const uint64_t g = (uint64_t)(image_id0 + i) * hw + p;
+      if (rng_bits(seed, stream, g) % every == 0) keep.push_back(i * hw + p);
+    }
+  return keep;
+}
+
+}  // namespace cvg

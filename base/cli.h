@@ -1,0 +1,152 @@
+// A small flag parser shared by the tools: --name value / --name=value / boolean --flag,
+// positional arguments, generated --help, and the exit-code convention (0 ok, 1 failure,
+// 2 bad usage or input). Header-only because every tool is one main().
+#pragma once
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <map>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu_gemm.h"
+#include "base/io.h"
+
+// Written by the Makefile into build/<flavour>/version.cpp: commit, flavour, compiler, ISA.
+extern const char convergent_build[];
+
+namespace cvg::cli {
+
+using ::cvg::UsageError;
+
+class Args {
+ public:
+  Args(std::string usage, std::string about) : usage_(std::move(usage)), about_(std::move(about)) {}
+
+  // Declare an option with a default ("" = none); `is_flag` options take no value.
+  Args& opt(const std::string& name, const std::string& def, const std::string& help, bool is_flag = false) {
+    opts_[name] = {def, help, is_flag, false};
+    order_.push_back(name);
+    return *this;
+  }
+  Args& flag(const std::string& name, const std::string& help) { return opt(name, "", help, true); }
+  // `old` is another spelling of the declared option `name` (kept so older command lines still work).
+  Args& alias(const std::string& old, const std::string& name) {
+    aliases_[old] = name;
+    return *this;
+  }
+
+  // Returns false when --help or --version was printed (the tool then exits 0). Throws UsageError otherwise.
+  bool parse(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+      std::string a = argv[i];
+      if (a == "-h" || a == "--help") { print_help(); return false; }
+      if (a == "--version") { print_version(); return false; }
+      if (a.rfind("--", 0) == 0 && a.size() > 2) {
+        std::string name = a.substr(2), value;
+        bool has_eq = false;
+        if (auto eq = name.find('='); eq != std::string::npos) value = name.substr(eq + 1), name = name.substr(0, eq), has_eq = true;
+        if (auto al = aliases_.find(name); al != aliases_.end()) name = al->second;
+        auto it = opts_.find(name);
+        if (it == opts_.end()) throw UsageError("unknown option --" + name + " (see --help)");
+        Opt& o = it->second;
+        if (o.is_flag) {
+          if (has_eq) throw UsageError("--" + name + " takes no value");
+          o.value = "1";
+        } else if (has_eq) {
+          o.value = value;
+        } else {
+          if (i + 1 >= argc) throw UsageError("--" + name + " needs a value");
+          o.value = argv[++i];
+        }
+        o.given = true;
+      } else {
+        positional_.push_back(a);
+      }
+    }
+    return true;
+  }
+
+  std::string str(const std::string& name) const { return get(name).value; }
+  bool given(const std::string& name) const { return get(name).given; }
+  bool on(const std::string& name) const { return get(name).value == "1"; }
+  long long integer(const std::string& name) const {
+    const std::string& v = get(name).value;
+    char* end = nullptr;
+    long long x = std::strtoll(v.c_str(), &end, 10);
+    if (v.empty() || *end) throw UsageError("--" + name + " expects an integer, got '" + v + "'");
+    return x;
+  }
+  double real(const std::string& name) const {
+    const std::string& v = get(name).value;
+    char* end = nullptr;
+    double x = std::strtod(v.c_str(), &end);
+    if (v.empty() || *end) throw UsageError("--" + name + " expects a number, got '" + v + "'");
+    return x;
+  }
+  const std::vector<std::string>& positional() const { return positional_; }
+
+  void print_help() const {
+    std::printf("usage: %s\n\n%s\n\noptions:\n", usage_.c_str(), about_.c_str());
+    for (const auto& n : order_) {
+      const Opt& o = opts_.at(n);
+      std::string left = "--" + n + (o.is_flag ? "" : " V");
+      std::printf("  %-22s %s%s\n", left.c_str(), o.help.c_str(),
+                  (!o.is_flag && !o.value.empty()) ? (" (default: " + o.value + ")").c_str() : "");
+    }
+    std::printf("  %-22s %s\n", "-h, --help", "show this help");
+    std::printf("  %-22s %s\n", "--version", "show the build (commit, CPU-only or CUDA, compiler, ISA)");
+  }
+  static void print_version() {
+    std::printf("convergent %s; CPU GEMM kernels: %s\n", convergent_build, cpu::cpu_gemm_kernels());
+  }
+
+ private:
+  struct Opt { std::string value, help; bool is_flag, given; };
+  const Opt& get(const std::string& n) const {
+    auto it = opts_.find(n);
+    if (it == opts_.end()) throw std::logic_error("option --" + n + " not declared");
+    return it->second;
+  }
+  std::string usage_, about_;
+  std::map<std::string, Opt> opts_;
+  std::map<std::string, std::string> aliases_;
+  std::vector<std::string> order_;
+  std::vector<std::string> positional_;
+};
+
+// "a,b,,c" -> {"a", "b", "c"}
+inline std::vector<std::string> split_list(const std::string& s, char sep = ',') {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t end = s.find(sep, start);
+    if (end == std::string::npos) end = s.size();
+    if (end > start) out.push_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+// Runs a tool's body with the exit-code convention: usage and input errors -> 2, anything else -> 1,
+// each as one line "error: ..." on stderr.
+inline int run_main(const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const InputError& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 2;
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 2;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "error: out of host memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+}
+
+}  // namespace cvg::cli

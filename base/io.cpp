@@ -1,0 +1,148 @@
+#include "base/io.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+
+namespace cvg {
+
+void require_file(const std::string& path) {
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) throw InputError(path + ": cannot open (" + std::strerror(errno) + ")");
+  if (S_ISDIR(st.st_mode)) throw InputError(path + ": is a folder, expected a file");
+}
+
+std::vector<char> read_file(const std::string& path) {
+  require_file(path);
+  std::ifstream f(path, std::ios::binary | std::ios::ate);
+  if (!f) throw InputError(path + ": cannot open (" + std::strerror(errno) + ")");
+  std::streamsize n = f.tellg();
+  if (n < 0) throw InputError(path + ": cannot read");
+  std::vector<char> buf((size_t)n);
+  f.seekg(0);
+  if (n && !f.read(buf.data(), n)) throw InputError(path + ": read failed");
+  return buf;
+}
+
+void write_file_atomic(const std::string& path, const void* data, size_t bytes) {
+  std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0) throw InputError(path + ": cannot create (" + std::strerror(errno) + ")");
+  const char* p = static_cast<const char*>(data);
+  size_t left = bytes;
+  while (left > 0) {
+    ssize_t w = ::write(fd, p, left);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      std::string why = std::strerror(errno);
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      throw InputError(path + ": write failed (" + why + ")");
+    }
+    p += w, left -= (size_t)w;
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    ::unlink(tmp.c_str());
+    throw InputError(path + ": fsync/close failed (" + std::strerror(errno) + ")");
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::string why = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    throw InputError(path + ": rename failed (" + why + ")");
+  }
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (dfd < 0 || ::fsync(dfd) != 0) {
+    std::string why = std::strerror(errno);
+    if (dfd >= 0) ::close(dfd);
+    throw InputError(dir + ": fsync of the folder failed (" + why + ")");
+  }
+  ::close(dfd);
+}
+
+void append_file(const std::string& path, const std::string& text) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  if (fd < 0) throw InputError(path + ": cannot open for appending (" + std::strerror(errno) + ")");
+  const char* p = text.data();
+  size_t left = text.size();
+  while (left > 0) {
+    ssize_t w = ::write(fd, p, left);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      std::string why = w < 0 ? std::strerror(errno) : "nothing written";
+      ::close(fd);
+      throw InputError(path + ": write failed (" + why + ")");
+    }
+    p += w, left -= (size_t)w;
+  }
+  if (::close(fd) != 0) throw InputError(path + ": close failed (" + std::strerror(errno) + ")");
+}
+
+void check_path_component(const std::string& name, const std::string& what, const std::string& origin) {
+  auto bad = [&](const std::string& why) {
+    std::string shown = name.size() > 64 ? name.substr(0, 64) + "..." : name;
+    return InputError(origin + ": " + what + " '" + shown + "' " + why);
+  };
+  if (name.empty() || name.size() > 128) throw bad("must have 1 to 128 characters");
+  if (name[0] == '.') throw bad("must not start with '.'");
+  for (char ch : name)
+    if (!(std::isalnum((unsigned char)ch) || ch == '.' || ch == '_' || ch == '-' || ch == '+'))
+      throw bad("may hold only letters, digits and . _ - + (it becomes part of a file name)");
+}
+
+size_t physical_memory_bytes() {
+  long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? (size_t)pages * (size_t)page : (size_t)1 << 32;
+}
+
+FolderLock::FolderLock(const std::string& dir) {
+  const std::string path = dir + "/.lock";
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw InputError(path + ": cannot create the lock file (" + std::strerror(errno) + ")");
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    char buf[32] = {0};
+    ssize_t n = ::pread(fd_, buf, sizeof buf - 1, 0);
+    std::string holder = n > 0 ? std::string(buf, (size_t)n) : "unknown";
+    while (!holder.empty() && (holder.back() == '\n' || holder.back() == ' ')) holder.pop_back();
+    ::close(fd_);
+    fd_ = -1;
+    throw InputError(dir + ": in use by another process (pid " + holder + " holds " + path + ")");
+  }
+  std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) != (ssize_t)pid.size()) {
+    std::string why = std::strerror(errno);
+    ::close(fd_);
+    fd_ = -1;
+    throw InputError(path + ": cannot write the lock file (" + why + ")");
+  }
+}
+
+FolderLock::~FolderLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing releases the flock
+}
+
+void make_dirs(const std::string& path) {
+  std::string cur;
+  for (size_t i = 0; i <= path.size(); ++i) {
+    if (i == path.size() || path[i] == '/') {
+      if (!cur.empty() && ::mkdir(cur.c_str(), 0755) != 0 && errno != EEXIST)
+        throw InputError(cur + ": cannot create folder (" + std::strerror(errno) + ")");
+    }
+    if (i < path.size()) cur += path[i];
+  }
+}
+
+bool file_exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+}  // namespace cvg

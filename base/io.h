@@ -1,0 +1,44 @@
+// File helpers with the project's error conventions: every failure throws InputError naming the
+// file and what is wrong (tools print it as "error: ..." and exit 2); writes are atomic
+// (temporary file in the same folder, fsync, rename), so a crash never leaves a half-written file.
+#pragma once
+#include "base/errors.h"
+#include <string>
+#include <vector>
+
+namespace cvg {
+
+// Throws InputError when `path` is missing or is a folder ("<path>: is a folder, expected a file").
+void require_file(const std::string& path);
+std::vector<char> read_file(const std::string& path);
+// Temporary file path.tmp.<pid>, fsync, rename, then fsync of the folder so the rename itself survives a crash.
+void write_file_atomic(const std::string& path, const void* data, size_t bytes);
+inline void write_file_atomic(const std::string& path, const std::string& s) { write_file_atomic(path, s.data(), s.size()); }
+// mkdir -p
+void make_dirs(const std::string& path);
+bool file_exists(const std::string& path);
+// Appends to a file (created when missing), checking every write and the close: a full disk throws.
+void append_file(const std::string& path, const std::string& text);
+
+// A name read from a file (net, layer or parameter name) that will become part of a path: one path
+// component of [A-Za-z0-9._+-], 1..128 characters, not starting with '.'. Throws InputError
+// "<origin>: <what> '<name>' ..." otherwise, so no file can make us write outside our folder.
+void check_path_component(const std::string& name, const std::string& what, const std::string& origin);
+
+// Physical memory of this machine in bytes: the bound for any count a user gives.
+size_t physical_memory_bytes();
+
+// An exclusive lock (flock) on a folder, held for the object's life: DIR/.lock holds the holder's pid.
+// A second holder, in this process or another, gets InputError naming the folder and the holder's pid.
+class FolderLock {
+ public:
+  explicit FolderLock(const std::string& dir);
+  ~FolderLock();
+  FolderLock(const FolderLock&) = delete;
+  FolderLock& operator=(const FolderLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+}  // namespace cvg

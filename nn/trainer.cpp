@@ -1,0 +1,174 @@
+#include "nn/trainer.h"
+
+#include <cmath>
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "base/io.h"
+#include "base/progress.h"
+
+namespace cvg {
+
+Net::Metrics evaluate(Net& net, const Dataset& data, int batch, int threads) {
+  batch = std::min(batch, net.max_batch());
+  Loader loader(data, batch, /*shuffle=*/false, /*train_augment=*/false, /*drop_last=*/false, 0, threads);
+  ImageShape s = data.shape();
+  const std::vector<int> shape{s.c, s.h, s.w};
+  if (shape != net.input_shape())
+    throw InputError(data.describe() + ": images are not the net's input shape " + std::to_string(net.input_shape()[0]) + "x" +
+                     std::to_string(net.input_shape()[1]) + "x" + std::to_string(net.input_shape()[2]));
+  std::vector<float> x((size_t)batch * s.c * s.h * s.w);
+  std::vector<int32_t> y(batch);
+  Net::Metrics total;
+  for (size_t b = 0; b < loader.batches_per_epoch(); ++b) {
+    int n = loader.next(x.data(), y.data());
+    if (n <= 0) break;
+    net.set_batch(x.data(), y.data(), n, shape);
+    net.forward(/*train=*/false, 0);
+    total.add(net.metrics());
+  }
+  return total;
+}
+
+namespace {
+
+// On resume from iteration `iter`: keep the log records up to it, dropping those of checkpoints that
+// did not survive and a line torn by a kill, so the log tells the history of the weights resumed.
+void trim_log(const std::string& path, long long iter) {
+  if (!file_exists(path)) return;
+  const std::vector<char> bytes = read_file(path);
+  std::string kept, line;
+  for (char ch : bytes) {
+    if (ch != '\n') { line += ch; continue; }
+    nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_object() && j.contains("iteration") && j["iteration"].is_number_integer() && j["iteration"].get<long long>() <= iter)
+      kept += line + "\n";
+    line.clear();
+  }
+  if (kept.size() != bytes.size()) write_file_atomic(path, kept);
+}
+
+}  // namespace
+
+TrainResult train_net(const NetConfig& cfg, const Dataset& train, const Dataset* test, const Device& dev,
+                      const TrainOptions& opt) {
+  const SolverConfig& S = opt.solver;
+  ImageShape s = train.shape();
+  if (test && (test->shape().c != s.c || test->shape().h != s.h || test->shape().w != s.w ||
+               test->num_classes() != train.num_classes()))
+    throw InputError(test->describe() + ": does not match the training set (" + train.describe() +
+                     "): every split must have the same image shape and classes");
+  Net net(cfg, {s.c, s.h, s.w}, train.num_classes(), dev, S.batch);
+  net.init(opt.seed);
+  Loader loader(train, S.batch, /*shuffle=*/true, /*train_augment=*/true, /*drop_last=*/true, opt.order_seed, opt.loader_threads);
+  const long long per_epoch = (long long)loader.batches_per_epoch();
+  if (per_epoch == 0) throw InputError(train.describe() + ": fewer samples than one batch of " + std::to_string(S.batch));
+  make_dirs(opt.run_dir);
+  FolderLock lock(opt.run_dir);  // one writer per run folder, from here to the return
+  const std::string log_path = opt.run_dir + "/log.jsonl";
+  if (int n = remove_stale_temporaries(opt.run_dir); n > 0 && !opt.quiet)
+    std::fprintf(stderr, "%s: removed %d temporary file(s) left by a killed run\n", opt.label.c_str(), n);
+
+  long long iter = 0;
+  TrainResult res;
+  auto start_over = [&] {
+    for (const std::string& p : list_checkpoints(opt.run_dir)) std::remove(p.c_str());
+    std::remove(log_path.c_str());
+  };
+  Checkpoint ck;
+  if (opt.resume && read_newest_checkpoint(opt.run_dir, &ck, /*skip_all_damaged=*/opt.force)) {
+    if (ck.info.seed != opt.seed) throw InputError(ck.path + ": was trained with seed " + std::to_string(ck.info.seed) + ", not " + std::to_string(opt.seed));
+    ck.load_into(net);
+    iter = ck.info.iteration;
+    loader.seek(ck.info.data_epoch, ck.info.data_index);
+    res.checkpoint = ck.path;
+    trim_log(log_path, iter);
+    if (!opt.quiet) std::fprintf(stderr, "%s: resuming from %s (iteration %lld)\n", opt.label.c_str(), ck.path.c_str(), iter);
+  } else if (!list_checkpoints(opt.run_dir).empty()) {
+    if (!opt.force)
+      throw InputError(opt.run_dir + ": already holds checkpoints; use --resume to continue or --force to start over");
+    start_over();
+  }
+
+  std::vector<float> x((size_t)S.batch * s.c * s.h * s.w);
+  std::vector<int32_t> y(S.batch);
+  Net::Metrics window;  // training metrics since the last report
+  Progress bar(opt.label, S.max_iter, "img");
+  const long long start_iter = iter;
+  // A due checkpoint waits for the forward pass of the next batch: only weights that give a finite
+  // loss are written. `pending` holds its log record and the data position before that batch.
+  bool pending = false;
+  nlohmann::json pending_rec;
+  for (;;) {
+    if (iter >= S.max_iter && !pending) break;  // resumed at the very end: nothing left to do
+    const int64_t data_epoch = loader.epoch(), data_index = loader.index();
+    int n = loader.next(x.data(), y.data());
+    net.set_batch(x.data(), y.data(), n, net.input_shape());
+    net.forward(/*train=*/true, iter);
+    Net::Metrics m = net.metrics();
+    double loss = m.loss_sum / m.n;
+    if (!std::isfinite(loss) || loss > opt.explode_loss) {
+      throw DivergedError(opt.label + ": training loss became " + (std::isfinite(loss) ? "too large (" + std::to_string(loss) + ")" : std::string("NaN/Inf")) +
+                          " at iteration " + std::to_string(iter) + "; lower --lr. Last good checkpoint: " +
+                          (res.checkpoint.empty() ? std::string("none") : res.checkpoint));
+    }
+    if (pending) {
+      CheckpointInfo info;
+      info.seed = opt.seed, info.iteration = iter, info.data_spec = opt.data_spec;
+      info.data_epoch = data_epoch, info.data_index = data_index, info.order_seed = opt.order_seed;
+      info.extra = pending_rec;
+      const std::string path = opt.run_dir + "/" + checkpoint_name(iter);
+      try {
+        save_checkpoint(path, net, info);
+      } catch (const NonFiniteError& e) {
+        throw DivergedError(opt.label + ": " + e.what() + " at iteration " + std::to_string(iter) +
+                            "; lower --lr. Last good checkpoint: " + (res.checkpoint.empty() ? std::string("none") : res.checkpoint));
+      }
+      res.checkpoint = path;
+      append_file(log_path, pending_rec.dump() + "\n");
+      pending = false;
+      const bool stop = opt.stop_requested && opt.stop_requested->load();
+      if (iter == S.max_iter || stop || (opt.stop_at >= 0 && iter >= opt.stop_at)) {
+        res.interrupted = stop && iter < S.max_iter;
+        break;
+      }
+    }
+    window.add(m);
+    net.backward(iter);
+    net.sgd_step(S.lr_at(iter), S.momentum, S.weight_decay);
+    ++iter;
+
+    bool epoch_end = iter % per_epoch == 0;
+    bool last = iter == S.max_iter;
+    bool stop = (opt.stop_requested && opt.stop_requested->load()) || (opt.stop_at >= 0 && iter >= opt.stop_at);
+    if (!opt.quiet) {
+      char extra[96];
+      std::snprintf(extra, sizeof extra, "loss %.3f acc %.1f%%", window.loss_sum / window.n, 100.0 * window.top1 / window.n);
+      bar.update(iter, (double)(iter - start_iter) * S.batch, extra);
+    }
+    if (epoch_end || last || stop || (opt.snapshot > 0 && iter % opt.snapshot == 0)) {
+      nlohmann::json rec = {{"iteration", iter}, {"epoch", (double)iter / per_epoch}, {"lr", S.lr_at(iter - 1)},
+                            {"train_loss", window.loss_sum / window.n}, {"train_top1", (double)window.top1 / window.n},
+                            {"seconds", bar.seconds()}, {"images_per_s", (iter - start_iter) * S.batch / std::max(bar.seconds(), 1e-9)}};
+      res.train_loss = window.loss_sum / window.n, res.train_top1 = (double)window.top1 / window.n;
+      window = Net::Metrics();
+      if (test && opt.eval_each_epoch && (epoch_end || last)) {
+        Net::Metrics t = evaluate(net, *test, S.batch, opt.loader_threads);
+        res.test_loss = t.loss_sum / t.n, res.test_top1 = (double)t.top1 / t.n, res.test_top5 = (double)t.top5 / t.n;
+        rec["test_loss"] = res.test_loss, rec["test_top1"] = res.test_top1;
+        if (train.num_classes() > 5) rec["test_top5"] = res.test_top5;
+        if (!opt.quiet)
+          std::fprintf(stderr, "%s: iteration %lld (epoch %.2f): test top-1 %.2f%%%s\n", opt.label.c_str(), iter, (double)iter / per_epoch,
+                       100 * res.test_top1, train.num_classes() > 5 ? (", top-5 " + std::to_string(100 * res.test_top5).substr(0, 5) + "%").c_str() : "");
+      }
+      pending = true, pending_rec = rec;
+    }
+  }
+  res.iterations = iter;
+  res.seconds = bar.seconds();
+  res.images_per_s = (iter - start_iter) * S.batch / std::max(res.seconds, 1e-9);
+  return res;
+}
+
+}  // namespace cvg
