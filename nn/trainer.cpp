@@ -91,6 +91,16 @@ TrainResult train_net(const NetConfig& cfg, const Dataset& train, const Dataset*
     start_over();
   }
 
+  // The untrained net (iteration 0) is kept as the null model: bin/correlate --null untrained
+  // compares the nets as they were before any learning.
+  if (iter == 0) {
+    CheckpointInfo info;
+    info.seed = opt.seed, info.iteration = 0, info.data_spec = opt.data_spec, info.order_seed = opt.order_seed;
+    info.extra = {{"untrained", true}};
+    res.checkpoint = opt.run_dir + "/" + checkpoint_name(0);
+    save_checkpoint(res.checkpoint, net, info);
+  }
+
   std::vector<float> x((size_t)S.batch * s.c * s.h * s.w);
   std::vector<int32_t> y(S.batch);
   Net::Metrics window;  // training metrics since the last report

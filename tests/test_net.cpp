@@ -191,7 +191,15 @@ TEST_CASE("checkpoint: round trip, corruption detected, interrupted run resumes 
   opt.run_dir = temp_dir("resumed");
   opt.stop_at = 20;
   train_net(cfg, data, nullptr, Device::cpu(), opt);
-  CHECK(list_checkpoints(opt.run_dir).size() == 3);  // iterations 10, 16 (epoch end) and 20
+  CHECK(list_checkpoints(opt.run_dir).size() == 4);  // iterations 0 (untrained), 10, 16 (epoch end) and 20
+  {  // The iteration-0 checkpoint is the untrained net of this seed: the null model of bin/correlate.
+    Checkpoint ck0 = read_checkpoint(opt.run_dir + "/" + checkpoint_name(0));
+    CHECK(ck0.info.iteration == 0);
+    CHECK(ck0.info.extra.value("untrained", false));
+    std::unique_ptr<Net> loaded = ck0.make_net(Device::cpu(), 4), fresh = ck0.make_net(Device::cpu(), 4);
+    fresh->init(opt.seed);
+    CHECK(all_weights(*fresh) == all_weights(*loaded));
+  }
   // Damage the newest checkpoint: resume reports it and falls back to the one before (iteration 10).
   std::string newest = list_checkpoints(opt.run_dir)[0];
   {

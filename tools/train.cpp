@@ -56,7 +56,8 @@ int main(int argc, char** argv) {
                 "Trains one net per seed. The nets differ ONLY in their initialisation (and dropout) seed:\n"
                 "data order and augmentation are the same for all of them unless --data-seed says otherwise\n"
                 "(the paper's setting). Each net goes to OUT/<net>-seed<S>/: checkpoints ckpt-<iter>.bin\n"
-                "(atomic, checksummed; see nn/checkpoint.h for the format) and log.jsonl. A run folder is locked\n"
+                "(atomic, checksummed; see nn/checkpoint.h for the format; ckpt-000000000.bin is the untrained\n"
+                "net, the null model of correlate --null untrained) and log.jsonl. A run folder is locked\n"
                 "while training. SIGINT/SIGTERM: finish the step, write a checkpoint, exit 128+signal; a second\n"
                 "signal stops at once. Every file and JSON key: docs/OUTPUTS.md.");
     a.opt("net", "data/nets/alexnet-mini.json", "net config (data/... is also found beside the installation)")
