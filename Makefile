@@ -77,6 +77,7 @@ deps:
 
 # The AVX-512 GEMM kernels alone get AVX-512 code; kernels/cpu_gemm.cpp calls them only where the CPU has it.
 $(BUILD)/kernels/cpu_gemm_avx512.o: CXXFLAGS += -mavx512f -mavx512vl
+$(BUILD)/kernels/cpu_gemm_avx2.o: CXXFLAGS += -mavx2 -mfma
 $(BUILD)/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
@@ -204,6 +205,7 @@ FUZZ_SECONDS ?= 60
 san-test fuzz-smoke fuzz: export ASAN_OPTIONS := detect_leaks=1:abort_on_error=0:allocator_may_return_null=1
 san-test fuzz-smoke fuzz: export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
 $(SAN_DIR)/kernels/cpu_gemm_avx512.o: SAN_CXXFLAGS += -mavx512f -mavx512vl
+$(SAN_DIR)/kernels/cpu_gemm_avx2.o: SAN_CXXFLAGS += -mavx2 -mfma
 # Not product code: Debian's stb_image_write.h (JPEG writer, used by the test's image helpers)
 # shifts negative ints in its bit buffer (defined behaviour since C++20, and what every compiler does).
 $(SAN_DIR)/tests/test_data.o: SAN_CXXFLAGS += -fno-sanitize=shift-base

@@ -82,19 +82,6 @@ inline __m128 sum4(__m512 v0, __m512 v1, __m512 v2, __m512 v3) {
 
 }  // namespace
 
-size_t packed_a_floats(int m, int k) { return (size_t)(m + kMr - 1) / kMr * kMr * k; }
-
-void pack_a(bool trans, int m, int k, const float* a, int lda, float* dst) {
-  for (int i0 = 0; i0 < m; i0 += kMr) {
-    const int mr = std::min(kMr, m - i0);
-    float* panel = dst + (size_t)i0 * k;  // panel i0/kMr starts after i0/kMr full panels of kMr*k
-    for (int p = 0; p < k; ++p)
-      for (int r = 0; r < kMr; ++r)
-        panel[(size_t)p * kMr + r] =
-            r >= mr ? 0.0f : trans ? a[(size_t)p * lda + i0 + r] : a[(size_t)(i0 + r) * lda + p];
-  }
-}
-
 void gemm_packed(int m, int n, int k, const float* packed_a, const float* b, int ldb, float beta, float* c,
                  int ldc) {
   for (int p0 = 0; p0 < k; p0 += kKc) {

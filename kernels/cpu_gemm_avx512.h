@@ -7,7 +7,8 @@ namespace cvg::cpu::avx512 {
 
 constexpr int kPanelRows = 8;  // op(A) is packed in panels of this many rows, zero-padded
 
-// Floats that pack_a writes for an m x k op(A).
+// Floats that pack_a writes for an m x k op(A). These two are defined in kernels/cpu_gemm.cpp (base
+// ISA): the AVX2 kernels read the same packed panels.
 size_t packed_a_floats(int m, int k);
 // op(A) = A (m x k, rows lda apart) or, with trans, A^T (A is k x m).
 void pack_a(bool trans, int m, int k, const float* a, int lda, float* dst);

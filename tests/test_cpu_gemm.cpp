@@ -6,9 +6,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include "kernels/cpu_gemm.h"
+#include "kernels/cpu_gemm_avx2.h"
 #include "kernels/cpu_gemm_avx512.h"
 #include "tests/bounds.h"
 #include "tests/check.h"
@@ -117,4 +119,38 @@ TEST_CASE("cpu gemm: the AVX-512 kernels themselves match a double loop, strided
       }
     });
   }
+}
+
+bool cpu_has_avx2_fma() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+TEST_CASE("cpu gemm: the AVX2 kernels match a double loop, and BITWISE the AVX-512 kernels (same weights on any CPU)") {
+  if (!cpu_has_avx2_fma()) {
+    std::printf("skipped (no AVX2+FMA on this CPU): the AVX2 GEMM kernels\n");
+    return;
+  }
+  for (float beta : {0.0f, 1.0f, 0.5f}) {
+    for (bool ta : {false, true})
+      check_product("avx2 gemm_packed", ta, false, beta, [&](const Case& s, auto& a, auto& b, auto& c) {
+        std::vector<float> packed(cpu::avx512::packed_a_floats(s.m, s.k), NAN);
+        cpu::avx512::pack_a(ta, s.m, s.k, a.data(), ta ? s.m : s.k, packed.data());
+        std::vector<float> c512 = c;
+        cpu::avx2::gemm_packed(s.m, s.n, s.k, packed.data(), b.data(), s.n, beta, c.data(), s.n);
+        if (cpu_has_avx512()) {
+          cpu::avx512::gemm_packed(s.m, s.n, s.k, packed.data(), b.data(), s.n, beta, c512.data(), s.n);
+          REQUIRE(std::memcmp(c.data(), c512.data(), c.size() * sizeof(float)) == 0);
+        }
+      });
+    check_product("avx2 gemm_nt", false, true, beta, [&](const Case& s, auto& a, auto& b, auto& c) {
+      std::vector<float> c512 = c;
+      cpu::avx2::gemm_nt(s.m, s.n, s.k, a.data(), s.k, b.data(), s.k, beta, c.data(), s.n);
+      if (cpu_has_avx512()) {
+        cpu::avx512::gemm_nt(s.m, s.n, s.k, a.data(), s.k, b.data(), s.k, beta, c512.data(), s.n);
+        REQUIRE(std::memcmp(c.data(), c512.data(), c.size() * sizeof(float)) == 0);
+      }
+    });
+  }
+  if (!cpu_has_avx512()) std::printf("AVX2 GEMM checked against the double loop only (no AVX-512 here to compare bitwise)\n");
 }

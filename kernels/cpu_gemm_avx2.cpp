@@ -1,0 +1,113 @@
+// AVX2 twins of the AVX-512 GEMM kernels, bitwise equal to them (kernels/cpu_gemm_avx2.h says why).
+// This file alone is compiled with -mavx2 -mfma whatever ISA the build targets (Makefile);
+// kernels/cpu_gemm.cpp calls it only on CPUs that have both.
+//
+// What must match, element by element, is the AVX-512 file's arithmetic, not its tiling:
+//  - gemm_packed: per k block of kKc, acc = 0, then acc = fma(a[p], b[p], acc) for p in order; then
+//    acc = fma(beta, c, acc) when beta != 0 (later blocks use beta 1); store.
+//  - gemm_nt: 16 partial sums, lane l taking p = l, l+16, ... by fma; masked lanes past k add 0*0;
+//    the 16 lanes reduced by sum4's tree, ((x0+x2)+(x1+x3)) per group of 4, groups as (G0+G2)+(G1+G3);
+//    then fma(beta, c, sum) when beta != 0.
+#include "kernels/cpu_gemm_avx2.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+
+#include "kernels/cpu_gemm_avx512.h"  // kPanelRows: the packed layout both share
+
+namespace cvg::cpu::avx2 {
+namespace {
+
+constexpr int kMr = avx512::kPanelRows;  // 8 rows of C per micro-tile, as the packed panels
+constexpr int kNr = 8;                   // one 8-float vector of columns: 8 accumulators
+constexpr int kKc = 256;                 // must equal the AVX-512 file's k block
+
+inline __m256i lanes(int count) {  // the first `count` of 8 lanes set (count clamped to [0, 8])
+  const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(std::clamp(count, 0, 8)), idx);
+}
+
+// C[0:mr, 0:nr] = A_panel[kc x 8] * B[kc x nr] (+ beta C), nr <= 8.
+inline void micro_8x8(int kc, const float* a, const float* b, size_t ldb, int mr, int nr, float beta, float* c,
+                      size_t ldc) {
+  const __m256i m = lanes(nr);
+  __m256 acc[kMr];
+#pragma GCC unroll 8
+  for (int r = 0; r < kMr; ++r) acc[r] = _mm256_setzero_ps();
+  for (int p = 0; p < kc; ++p, a += kMr, b += ldb) {
+    const __m256 bv = _mm256_maskload_ps(b, m);
+#pragma GCC unroll 8
+    for (int r = 0; r < kMr; ++r) acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(a + r), bv, acc[r]);
+  }
+  const __m256 vb = _mm256_set1_ps(beta);
+  for (int r = 0; r < mr; ++r) {
+    float* row = c + r * ldc;
+    __m256 v = acc[r];
+    if (beta != 0.0f) v = _mm256_fmadd_ps(vb, _mm256_maskload_ps(row, m), v);
+    _mm256_maskstore_ps(row, m, v);
+  }
+}
+
+// The AVX-512 kernel's 16-lane reduction (sum4), lane by lane.
+inline float sum16(const float* x) {
+  float g[4];
+  for (int q = 0; q < 4; ++q) g[q] = (x[4 * q] + x[4 * q + 2]) + (x[4 * q + 1] + x[4 * q + 3]);
+  return (g[0] + g[2]) + (g[1] + g[3]);
+}
+
+}  // namespace
+
+void gemm_packed(int m, int n, int k, const float* packed_a, const float* b, int ldb, float beta, float* c,
+                 int ldc) {
+  for (int p0 = 0; p0 < k; p0 += kKc) {
+    const int kc = std::min(kKc, k - p0);
+    const float block_beta = p0 == 0 ? beta : 1.0f;
+    for (int j0 = 0; j0 < n; j0 += kNr)
+      for (int i0 = 0; i0 < m; i0 += kMr)
+        micro_8x8(kc, packed_a + (size_t)i0 * k + (size_t)p0 * kMr, b + (size_t)p0 * ldb + j0, ldb,
+                  std::min(kMr, m - i0), std::min(kNr, n - j0), block_beta, c + (size_t)i0 * ldc + j0, ldc);
+  }
+}
+
+void gemm_nt(int m, int n, int k, const float* a, int lda, const float* b, int ldb, float beta, float* c,
+             int ldc) {
+  // 2x2 tiles of C; each dot product keeps the AVX-512 kernel's 16 lanes as two 8-float halves.
+  for (int j0 = 0; j0 < n; j0 += 2) {
+    const int nr = std::min(2, n - j0);
+    const float* bj[2] = {b + (size_t)j0 * ldb, b + (size_t)(j0 + nr - 1) * ldb};
+    for (int i0 = 0; i0 < m; i0 += 2) {
+      const int mr = std::min(2, m - i0);
+      const float* ai[2] = {a + (size_t)i0 * lda, a + (size_t)(i0 + mr - 1) * lda};
+      __m256 lo[2][2], hi[2][2];
+      for (int r = 0; r < 2; ++r)
+        for (int s = 0; s < 2; ++s) lo[r][s] = hi[r][s] = _mm256_setzero_ps();
+      for (int p = 0; p < k; p += 16) {
+        const __m256i ml = lanes(k - p), mh = lanes(k - p - 8);
+        __m256 bl[2], bh[2];
+        for (int s = 0; s < 2; ++s) bl[s] = _mm256_maskload_ps(bj[s] + p, ml), bh[s] = _mm256_maskload_ps(bj[s] + p + 8, mh);
+        for (int r = 0; r < 2; ++r) {
+          const __m256 al = _mm256_maskload_ps(ai[r] + p, ml), ah = _mm256_maskload_ps(ai[r] + p + 8, mh);
+          for (int s = 0; s < 2; ++s) {
+            lo[r][s] = _mm256_fmadd_ps(al, bl[s], lo[r][s]);
+            hi[r][s] = _mm256_fmadd_ps(ah, bh[s], hi[r][s]);
+          }
+        }
+      }
+      for (int r = 0; r < mr; ++r)
+        for (int s = 0; s < nr; ++s) {
+          alignas(32) float x[16];
+          _mm256_store_ps(x, lo[r][s]);
+          _mm256_store_ps(x + 8, hi[r][s]);
+          float v = sum16(x);
+          float* out = c + (size_t)(i0 + r) * ldc + j0 + s;
+          if (beta != 0.0f) v = std::fma(beta, *out, v);
+          *out = v;
+        }
+    }
+  }
+}
+
+}  // namespace cvg::cpu::avx2
