@@ -2,7 +2,7 @@
 #   make              library + every binary in bin/ (CUDA too when nvcc is found)
 #   make CUDA=0       CPU-only engine
 #   make test         install missing Debian packages, build, run the test suite, then make test-emu
-#   make demo         train the two default nets if needed, correlate them, print the table
+#   make demo         train the four default nets if needed, correlate them, print the table
 #   make bench        CPU (and GPU when present) benchmarks -> bench/results/
 #   make gpu-check    every GPU test + short benchmark; fails without a GPU
 #   make gpu-bundle   build/gpu-bundle.tar.xz: the binaries gpu-check runs on a GPU machine that cannot build
@@ -69,7 +69,7 @@ TEST_OBJ := $(TEST_SRC:%.cpp=$(BUILD)/%.o) $(TEST_CU:%.cu=$(BUILD)/%.cu.o)
 BENCH_SRC := $(wildcard bench/*.cpp)
 BENCHES := $(patsubst bench/%.cpp,$(BIN)/%,$(BENCH_SRC))
 
-.PHONY: all deps test test-emu test-emu-mutants demo bench gpu-check gpu-bundle clean print-cuda FORCE
+.PHONY: all tools deps test test-emu test-emu-mutants demo bench gpu-check gpu-bundle clean print-cuda FORCE
 all: $(TOOLS) $(BENCHES) $(BIN)/tests
 
 deps:
@@ -157,8 +157,12 @@ test-emu-mutants: deps
 emu-mutants:
 	EMU_CXX="$(CXX) $(CPPFLAGS) $(CXXFLAGS)" EMU_LDLIBS="$(LDLIBS)" bash tests/emu/mutants.sh
 
+# The demo builds only the tools, and the CUDA flavour only when a GPU is present (the CPU engine is
+# what runs without one, and nvcc's minutes would be wasted).
+DEMO_CUDA := $(if $(filter 1,$(CUDA)),$(if $(shell nvidia-smi -L 2>/dev/null | grep -m1 GPU),1,0),$(CUDA))
+tools: $(TOOLS)
 demo: deps
-	@$(MAKE) --no-print-directory -j$(JOBS) all
+	@$(MAKE) --no-print-directory -j$(JOBS) CUDA=$(DEMO_CUDA) tools
 	bash scripts/demo.sh
 
 bench: deps
