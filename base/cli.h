@@ -7,7 +7,9 @@
 #include <functional>
 #include <map>
 #include <stdexcept>
+#include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "kernels/cpu_gemm.h"
@@ -115,6 +117,24 @@ class Args {
   std::vector<std::string> order_;
   std::vector<std::string> positional_;
 };
+
+// The machine results were computed on: CPU model, cores, the CPU GEMM kernels, the build. Printed
+// and stored with results, since float sums (hence trained weights) can depend on the GEMM kernels.
+inline std::string machine_description() {
+  std::string model = "unknown CPU";
+  if (FILE* f = std::fopen("/proc/cpuinfo", "r")) {
+    char line[512];
+    while (std::fgets(line, sizeof line, f))
+      if (std::strncmp(line, "model name", 10) == 0 && std::strchr(line, ':')) {
+        model = std::strchr(line, ':') + 2;
+        model.erase(model.find_last_not_of(" \n") + 1);
+        break;
+      }
+    std::fclose(f);
+  }
+  return model + ", " + std::to_string(std::thread::hardware_concurrency()) + " cores, CPU GEMM kernels " +
+         cpu::cpu_gemm_kernels() + "; convergent " + convergent_build;
+}
 
 // "a,b,,c" -> {"a", "b", "c"}
 inline std::vector<std::string> split_list(const std::string& s, char sep = ',') {

@@ -31,7 +31,8 @@ grep -q "iterations of batch" out.txt && fail "train printed its header before t
 R=runs/tiny-seed
 
 # Correlate three nets on the first 300 images: the header and summary.json count 300.
-$B/correlate ${R}1 ${R}2 ${R}3 --max-images 300 --out corr --threads 1 > correlate.txt 2>&1 || { cat correlate.txt; fail correlate; }
+$B/correlate ${R}1 ${R}2 ${R}3 --max-images 300 --out corr --threads 1 --per-pair --null untrained --at-iterations untrained,last \
+  > correlate.txt 2>&1 || { cat correlate.txt; fail correlate; }
 grep -q "300 of 10000 images used" correlate.txt || fail "correlate header: $(head -2 correlate.txt)"
 grep -q "^conv1 *tiny-seed2 *tiny-seed3 " correlate.txt || fail "table rows should name the runs"
 $py - <<'PY' || fail "summary.json counts"
@@ -73,7 +74,13 @@ $B/align --correlate-dir corr --layers conv1,conv2 --out align > align.txt 2>&1 
 grep -q -- "-- pair 1-2: A = tiny-seed2, B = tiny-seed3" align.txt || fail "align should say which pair each block is"
 cp -r corr partial && rm partial/summary.json
 expect_error 2 "not a complete bin/correlate output" $B/align --correlate-dir partial --out a2
-$B/correlate ${R}1 ${R}2 ${R}3 --max-images 200 --layers conv1 --out corr200 --threads 1 > /dev/null 2>&1 || fail "correlate 200"
+$B/correlate ${R}1 ${R}2 ${R}3 --max-images 200 --layers conv1 --out corr200 --threads 1 > corr200.txt 2>&1 || fail "correlate 200"
+# Three nets: one row per layer over the three pairs (with the nets' spread), then the paper's claims.
+grep -q "mean over the 3 pairs of 3 nets" corr200.txt || fail "over-pairs table: $(cat corr200.txt)"
+grep -Eq "^conv1 +0\.[0-9]{3} \[0\.[0-9]{3},0\.[0-9]{3}\]" corr200.txt || fail "over-pairs row: $(grep ^conv1 corr200.txt)"
+grep -q "cannot decide *conv1 is the best" corr200.txt || fail "claims need conv1..conv5: $(grep -A1 'conv1 is the best' corr200.txt)"
+expect_error 2 "no checkpoint at iteration 7 (it has: 0, " $B/correlate ${R}1 ${R}2 --at-iterations 7 --out c0
+expect_error 2 "--null must be none or untrained" $B/correlate ${R}1 ${R}2 --null trained --out c0
 cp -r corr mixed && rm -r mixed/conv1 && cp -r corr200/conv1 mixed/
 expect_error 2 "different bin/correlate runs are mixed" $B/align --correlate-dir mixed --out a3
 expect_error 2 "is not a bin/correlate output folder" $B/correlate ${R}1 ${R}2 --out runs

@@ -8,6 +8,7 @@
 #include "analysis/stats/correlate.h"
 #include "analysis/stats/correlate_io.h"
 #include "analysis/stats/moments_io.h"
+#include "analysis/stats/paper_claims.h"
 #include "base/npy.h"
 #include "kernels/stats.h"
 #include "nn/checkpoint.h"
@@ -24,6 +25,86 @@ static Checkpoint open_run(const std::string& path) {
   if (!read_newest_checkpoint(path, &ck))
     throw InputError(path + ": no intact checkpoint here (expected ckpt-*.bin; train with bin/train first)");
   return ck;
+}
+
+static int name_width(const std::vector<std::string>& names) {
+  size_t w = 4;
+  for (const std::string& n : names) w = std::max(w, n.size());
+  return (int)w;
+}
+
+// The table: per layer and pair, the matching scores.
+static void print_pair_table(const std::vector<LayerResult>& res, const std::vector<std::string>& names, const std::string& used) {
+    const int w = name_width(names);
+    std::printf("\nUnits matched between nets A and B (correlations of activations after ReLU over %s x positions):\n", used.c_str());
+    std::printf("%-7s %-*s %-*s %5s %5s %9s %9s %8s %8s %8s %7s %6s %5s\n", "layer", (int)w, "A", (int)w, "B", "#A", "#B",
+                "semi A>B", "semi B>A", "bipart.", "within A", "within B", "random", "mutual", "same");
+    std::vector<std::string> unmatched;
+    for (const LayerResult& r : res)
+      for (const PairResult& p : r.pairs) {
+        const json& j = p.summary;
+        std::printf("%-7s %-*s %-*s %5d %5d %9.3f %9.3f %8.3f %8.3f %8.3f %7.3f %6d %4.0f%%\n", r.name.c_str(), (int)w,
+                    names[p.a].c_str(), (int)w, names[p.b].c_str(), r.moments.units[p.a], r.moments.units[p.b],
+                    j["semi_matching_ab"].get<double>(), j["semi_matching_ba"].get<double>(), j["bipartite"].get<double>(),
+                    j["within_best_a"].get<double>(), j["within_best_b"].get<double>(), j["random_permutation_expected"].get<double>(),
+                    j["mutual_best_partners"].get<int>(), 100 * j["same_partner_semi_and_bipartite"].get<double>());
+        for (int side = 0; side < 2; ++side) {
+          const json& u = j[side ? "unmatched_b" : "unmatched_a"];
+          if (!u.empty())
+            unmatched.push_back(r.name + ": " + std::to_string(u.size()) + " units of " + names[side ? p.b : p.a] +
+                                " have no partner in " + names[side ? p.a : p.b] + " (summary.json: unmatched_" + (side ? "b" : "a") + ")");
+        }
+      }
+    std::printf("#A, #B: units (channels) per net, numbered from 0. Correlation means over units:\n"
+                "  semi A>B: each unit of A with its best partner in B (B>A: the other way round)\n"
+                "  bipart.: the best one-to-one matching (min(#A, #B) pairs); within: each unit's best partner in its own net\n"
+                "  random: mean of all A-B correlations (a random one-to-one matching's expected score; not in the paper)\n"
+                "  mutual: number of units that are each other's best partner (a count); same: %% of A's matched units\n"
+                "  whose bipartite partner is also their semi-matching (best) partner. Files and JSON keys: docs/OUTPUTS.md\n");
+    for (const std::string& u : unmatched) std::printf("  %s\n", u.c_str());
+}
+
+static std::string spread_cell(const Spread& s) {
+  char buf[64];
+  if (s.decided) std::snprintf(buf, sizeof buf, "%.3f [%.3f,%.3f]", s.mean, s.lo, s.hi);
+  else std::snprintf(buf, sizeof buf, "%.3f", s.mean);
+  return buf;
+}
+
+// Per layer, over every pair of nets: the mean, its 95% interval from resampling the nets, the
+// untrained null and the random baseline beside it, and the paper's values.
+static void print_over_pairs(const std::vector<LayerPairStats>& stats, const std::vector<LayerPairStats>& null_stats,
+                             const NetResampler& rs, const std::string& used) {
+  const int pairs = rs.nets() * (rs.nets() - 1) / 2;
+  std::printf("\nUnits matched between nets, mean over the %d pairs of %d nets [95%% interval from resampling the nets]\n"
+              "(correlations of activations after ReLU over %s x positions; --per-pair for each pair):\n",
+              pairs, rs.nets(), used.c_str());
+  std::printf("%-7s %-22s %-22s %-9s %-22s %7s %7s %7s\n", "layer", "semi-matching", "bipartite", "range", "untrained bipart.", "random",
+              "paper", "(semi)");
+  for (size_t i = 0; i < stats.size(); ++i) {
+    const LayerPairStats& l = stats[i];
+    const Spread semi = rs.spread(l.semi), bip = rs.spread(l.bipartite), rnd = rs.spread(l.random);
+    char range[32];
+    std::snprintf(range, sizeof range, "%.2f-%.2f", bip.min, bip.max);
+    std::string null = "-";
+    for (const LayerPairStats& n : null_stats)
+      if (n.layer == l.layer) null = spread_cell(rs.spread(n.bipartite));
+    const PaperFigures p = paper_figures(l.layer);
+    char paper[16] = "-", paper_semi[16] = "-";
+    if (p.bipartite >= 0) std::snprintf(paper, sizeof paper, "%.3f", p.bipartite), std::snprintf(paper_semi, sizeof paper_semi, "%.3f", p.semi);
+    std::printf("%-7s %-22s %-22s %-9s %-22s %7.3f %7s %7s\n", l.layer.c_str(), spread_cell(semi).c_str(), spread_cell(bip).c_str(),
+                range, null.c_str(), rnd.mean, paper, paper_semi);
+  }
+  std::printf("semi-matching: each unit's best partner in the other net, both directions averaged; bipartite: the best\n"
+              "one-to-one matching; range: bipartite min-max over pairs; untrained: the same nets before training (--null\n"
+              "untrained); random: a random one-to-one matching's expected score (not in the paper); paper: CaffeNet on\n"
+              "ImageNet, Net1 vs Net2, bipartite (semi) (docs/PAPER.md).\n");
+}
+
+static void print_claims(const std::vector<ClaimVerdict>& claims) {
+  std::printf("\nThe paper's claims on these nets (95%% intervals from resampling the nets; docs/PAPER.md):\n");
+  for (const ClaimVerdict& c : claims)
+    std::printf("  %-13s %s\n  %13s %s\n", c.verdict.c_str(), c.claim.c_str(), "", c.evidence.c_str());
 }
 
 int main(int argc, char** argv) {
@@ -50,6 +131,11 @@ int main(int argc, char** argv) {
         .opt("device", "auto", "cpu | cuda | cuda:N | auto")
         .opt("threads", "2", "data-loading threads")
         .opt("out", "runs/correlate", "output folder (replaced as a whole)")
+        .opt("null", "none", "none | untrained: also correlate the untrained nets of the same runs (their ckpt-000000000.bin),\n"
+             "the architecture-only null, shown beside the learned values")
+        .opt("at-iterations", "", "comma-separated checkpoints (iteration numbers, 'untrained', 'last'), e.g. 0,500,last:\n"
+             "matched correlation per layer at each (summary.json: over_training; train --snapshot N keeps them)")
+        .flag("per-pair", "print a row per pair of nets (the default with two nets); summary.json always has them")
         .alias("layer", "layers");
     if (!a.parse(argc, argv)) return 0;
     const auto& runs = a.positional();
@@ -104,41 +190,49 @@ int main(int argc, char** argv) {
     std::printf("correlate: %zu nets on %s, %s (%s split); %s used\n", nets.size(), dev.name().c_str(), data->describe().c_str(),
                 a.str("split").c_str(), used.c_str());
     for (const NetRecord& r : recs) std::printf("  net %s\n", describe(r).c_str());
+    std::printf("  machine: %s\n", cli::machine_description().c_str());
     std::vector<LayerResult> res = correlate_nets(nets, *data, opt);
 
     json meta = {{"data", data->describe()}, {"split", a.str("split")}, {"images", images}, {"split_images", data->size()},
-                 {"device", dev.name()}, {"mi_bins", opt.mi_bins}};
+                 {"device", dev.name()}, {"mi_bins", opt.mi_bins}, {"machine", cli::machine_description()}};
+    // Over pairs of nets: the spread between seeds, and the paper's claims judged by it.
+    const NetResampler resampler((int)nets.size());
+    const std::vector<LayerPairStats> stats = pair_stats(res, (int)nets.size());
+    meta["over_pairs"] = over_pairs_json(stats, resampler);
+    const std::vector<ClaimVerdict> claims = paper_claims(stats, resampler);
+    meta["paper_claims"] = json::array();
+    for (const ClaimVerdict& c : claims) meta["paper_claims"].push_back(to_json(c));
+    // The same pass over the same runs at other checkpoints: the untrained null, and over training.
+    auto pass_at = [&](const std::string& which) {
+      std::vector<std::unique_ptr<Net>> at_owned;
+      std::vector<Net*> at_nets;
+      for (const std::string& r : runs) {
+        Checkpoint ck = read_run_checkpoint(r, which);
+        at_owned.push_back(ck.make_net(dev, batch));
+        at_nets.push_back(at_owned.back().get());
+      }
+      std::printf("correlate: the same nets at checkpoint '%s'\n", which.c_str());
+      return pair_stats(correlate_nets(at_nets, *data, opt), (int)nets.size());
+    };
+    std::vector<LayerPairStats> null_stats;
+    if (a.str("null") == "untrained") {
+      null_stats = pass_at("untrained");
+      meta["null_untrained"] = over_pairs_json(null_stats, resampler);
+    } else if (a.str("null") != "none") {
+      throw cli::UsageError("--null must be none or untrained, got '" + a.str("null") + "'");
+    }
+    if (a.given("at-iterations")) {
+      meta["over_training"] = json::array();
+      for (const std::string& which : cli::split_list(a.str("at-iterations")))
+        meta["over_training"].push_back({{"checkpoint", which}, {"layers", over_pairs_json(pass_at(which), resampler)}});
+    }
     write_correlate_output(out, recs, res, meta);
 
-    // The table: per layer and pair, the matching scores.
-    size_t w = 4;
-    for (const std::string& n : names) w = std::max(w, n.size());
-    std::printf("\nUnits matched between nets A and B (correlations of activations after ReLU over %s x positions):\n", used.c_str());
-    std::printf("%-7s %-*s %-*s %5s %5s %9s %9s %8s %8s %8s %7s %6s %5s\n", "layer", (int)w, "A", (int)w, "B", "#A", "#B",
-                "semi A>B", "semi B>A", "bipart.", "within A", "within B", "random", "mutual", "same");
-    std::vector<std::string> unmatched;
-    for (const LayerResult& r : res)
-      for (const PairResult& p : r.pairs) {
-        const json& j = p.summary;
-        std::printf("%-7s %-*s %-*s %5d %5d %9.3f %9.3f %8.3f %8.3f %8.3f %7.3f %6d %4.0f%%\n", r.name.c_str(), (int)w,
-                    names[p.a].c_str(), (int)w, names[p.b].c_str(), r.moments.units[p.a], r.moments.units[p.b],
-                    j["semi_matching_ab"].get<double>(), j["semi_matching_ba"].get<double>(), j["bipartite"].get<double>(),
-                    j["within_best_a"].get<double>(), j["within_best_b"].get<double>(), j["random_permutation_expected"].get<double>(),
-                    j["mutual_best_partners"].get<int>(), 100 * j["same_partner_semi_and_bipartite"].get<double>());
-        for (int side = 0; side < 2; ++side) {
-          const json& u = j[side ? "unmatched_b" : "unmatched_a"];
-          if (!u.empty())
-            unmatched.push_back(r.name + ": " + std::to_string(u.size()) + " units of " + names[side ? p.b : p.a] +
-                                " have no partner in " + names[side ? p.a : p.b] + " (summary.json: unmatched_" + (side ? "b" : "a") + ")");
-        }
-      }
-    std::printf("#A, #B: units (channels) per net, numbered from 0. Correlation means over units:\n"
-                "  semi A>B: each unit of A with its best partner in B (B>A: the other way round)\n"
-                "  bipart.: the best one-to-one matching (min(#A, #B) pairs); within: each unit's best partner in its own net\n"
-                "  random: mean of all A-B correlations (a random one-to-one matching's expected score; not in the paper)\n"
-                "  mutual: number of units that are each other's best partner (a count); same: %% of A's matched units\n"
-                "  whose bipartite partner is also their semi-matching (best) partner. Files and JSON keys: docs/OUTPUTS.md\n");
-    for (const std::string& u : unmatched) std::printf("  %s\n", u.c_str());
+    const bool per_pair = a.on("per-pair") || nets.size() == 2;
+    if (per_pair) print_pair_table(res, names, used);
+    else print_over_pairs(stats, null_stats, resampler, used);
+    print_claims(claims);
+    const int w = name_width(names);
     bool any_mi = false;
     for (const LayerResult& r : res)
       for (const PairResult& p : r.pairs)

@@ -1,5 +1,7 @@
 #include "analysis/stats/paper_claims.h"
 
+#include "analysis/stats/correlate.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -178,6 +180,39 @@ std::vector<ClaimVerdict> paper_claims(const std::vector<LayerPairStats>& layers
     ClaimVerdict c = judge("correlation and mutual-information matchings mostly agree (conv1, conv2)", d);
     if (!need.empty()) c.verdict = "cannot decide", c.evidence = "MI was not computed for " + need[0];
     add(c, {});
+  }
+  return out;
+}
+
+std::vector<LayerPairStats> pair_stats(const std::vector<LayerResult>& layers, int k) {
+  std::vector<LayerPairStats> out;
+  for (const LayerResult& r : layers) {
+    LayerPairStats s;
+    s.layer = r.name;
+    for (PairValues* v : {&s.semi, &s.bipartite, &s.random}) v->assign((size_t)k * k, 0.0);
+    bool mi = false;
+    for (const PairResult& p : r.pairs) mi = mi || p.summary.contains("mi_agrees_with_correlation");
+    if (mi) s.mi_agree.assign((size_t)k * k, 0.0);
+    for (const PairResult& p : r.pairs) {
+      const size_t i = (size_t)std::min(p.a, p.b) * k + std::max(p.a, p.b);
+      const nlohmann::json& j = p.summary;
+      s.semi[i] = 0.5 * (j.at("semi_matching_ab").get<double>() + j.at("semi_matching_ba").get<double>());
+      s.bipartite[i] = j.at("bipartite").get<double>();
+      s.random[i] = j.at("random_permutation_expected").get<double>();
+      if (mi) s.mi_agree[i] = j.at("mi_agrees_with_correlation").get<double>();
+    }
+    out.push_back(s);
+  }
+  return out;
+}
+
+nlohmann::json over_pairs_json(const std::vector<LayerPairStats>& layers, const NetResampler& nets) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const LayerPairStats& l : layers) {
+    nlohmann::json j = {{"layer", l.layer}, {"semi", to_json(nets.spread(l.semi))}, {"bipartite", to_json(nets.spread(l.bipartite))},
+                        {"random", to_json(nets.spread(l.random))}};
+    if (!l.mi_agree.empty()) j["mi_agree"] = to_json(nets.spread(l.mi_agree));
+    out.push_back(j);
   }
   return out;
 }

@@ -52,8 +52,13 @@ PaperFigures paper_figures(const std::string& layer);
 // share of units whose MI partner is their correlation partner (empty when MI was not computed).
 struct LayerPairStats {
   std::string layer;
-  PairValues semi, bipartite, mi_agree;
+  PairValues semi, bipartite, mi_agree, random;  // random: the random-matching baseline
 };
+struct LayerResult;
+// From bin/correlate's per-layer results for `nets` nets (each pair's summary numbers).
+std::vector<LayerPairStats> pair_stats(const std::vector<LayerResult>& layers, int nets);
+// [{"layer": name, "semi": Spread, "bipartite": ..., "random": ..., "mi_agree": ...}] for summary.json.
+nlohmann::json over_pairs_json(const std::vector<LayerPairStats>& layers, const NetResampler& nets);
 
 // One of the paper's qualitative claims checked against our nets: "supported" when the 95% interval
 // of every comparison it needs is on its side of zero, "contradicted" when one is on the other side,
