@@ -58,8 +58,9 @@ TEST_CASE("layer kinds: every registered kind has all its entries, and they agre
   std::set<std::string> names;
   int heads = 0, with_units = 0;
   for (const LayerKind& k : layer_kinds()) {
-    CAPTURE(k.name);
     REQUIRE(k.name != nullptr);
+    const std::string name = k.name;
+    CAPTURE(name);
     CHECK(names.insert(k.name).second);
     const bool all_set = k.parse && k.output && k.params && k.step && k.make;
     CHECK(all_set);
