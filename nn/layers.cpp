@@ -311,14 +311,14 @@ void SoftmaxLossLayer::project(ProjectionMode, const Tensor&, const Tensor&, con
 // The registry: one row per kind, in the order error messages list them.
 const std::vector<LayerKind>& layer_kinds() {
   static const std::vector<LayerKind> kinds = {
-      // name          parse          output          params      step             make                   units  observes head
-      {"conv",         parse_conv,    conv_output,    conv_params, conv_step,      make<ConvLayer>,        true,  false,   false},
-      {"relu",         no_fields,     same_shape,     no_params,  keeps_positions, make<ReluLayer>,        false, true,    false},
-      {"maxpool",      parse_maxpool, pool_output,    no_params,  pool_step,       make<MaxPoolLayer>,     false, false,   false},
-      {"lrn",          parse_lrn,     same_shape,     no_params,  keeps_positions, make<LrnLayer>,         false, false,   false},
-      {"fc",           parse_fc,      fc_output,      fc_params,  fc_step,         make<FcLayer>,          true,  false,   false},
-      {"dropout",      parse_dropout, same_shape,     no_params,  keeps_positions, make<DropoutLayer>,     false, false,   false},
-      {"softmax_loss", no_fields,     softmax_output, no_params,  keeps_positions, make<SoftmaxLossLayer>, false, false,   true},
+      // name, parse, output, params, step, make; has_units, observes_units, head
+      {"conv",         parse_conv,    conv_output,    conv_params, conv_step,       make<ConvLayer>,        true,  false, false},
+      {"relu",         no_fields,     same_shape,     no_params,   keeps_positions, make<ReluLayer>,        false, true,  false},
+      {"maxpool",      parse_maxpool, pool_output,    no_params,   pool_step,       make<MaxPoolLayer>,     false, false, false},
+      {"lrn",          parse_lrn,     same_shape,     no_params,   keeps_positions, make<LrnLayer>,         false, false, false},
+      {"fc",           parse_fc,      fc_output,      fc_params,   fc_step,         make<FcLayer>,          true,  false, false},
+      {"dropout",      parse_dropout, same_shape,     no_params,   keeps_positions, make<DropoutLayer>,     false, false, false},
+      {"softmax_loss", no_fields,     softmax_output, no_params,   keeps_positions, make<SoftmaxLossLayer>, false, false, true},
   };
   return kinds;
 }
