@@ -6,8 +6,10 @@
 
 namespace cvg {
 
+// One layer's settings. Each kind (nn/layers.cpp) reads the fields it uses; the rest keep their
+// defaults. A new kind with a hyper-parameter no kind has yet adds its field here.
 struct LayerConfig {
-  std::string name, type;  // type: conv, relu, maxpool, lrn, fc, dropout, softmax_loss
+  std::string name, type;  // type: a layer kind of nn/layers.cpp (conv, relu, maxpool, lrn, fc, dropout, softmax_loss)
   // conv / fc
   int num_output = 0;           // fc: -1 means "the dataset's number of classes"
   int kernel_size = 1, stride = 1, pad = 0, group = 1;
@@ -19,7 +21,8 @@ struct LayerConfig {
   float alpha = 1e-4f, beta = 0.75f, k = 1.0f;
   // dropout
   float ratio = 0.5f;
-  bool has_params() const { return type == "conv" || type == "fc"; }
+  // Whether the layer has units the paper compares (conv, fc: weights and bias); asks its kind.
+  bool has_params() const;
 };
 
 struct SolverConfig {

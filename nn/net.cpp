@@ -32,27 +32,27 @@ Net::Net(const NetConfig& cfg, const std::vector<int>& input_shape, int num_clas
   for (const LayerConfig& lc : cfg.layers) {
     LayerConfig c = lc;
     if (c.num_output == -1) c.num_output = num_classes;
-    const double fan_in = c.type == "conv" ? (double)shape[0] / std::max(1, c.group) * c.kernel_size * c.kernel_size
-                          : c.type == "fc" ? (double)shape[0] * shape[1] * shape[2] : 0.0;
-    fits(4.0 * 3 * c.num_output * fan_in, c.name, "its parameters (value, momentum, gradient)");  // 0 for layers without
-    if (c.type == "conv") {
-      const double side_h = ((double)shape[1] + 2.0 * c.pad - c.kernel_size) / c.stride + 1, side_w = ((double)shape[2] + 2.0 * c.pad - c.kernel_size) / c.stride + 1;
-      fits(4.0 * 2 * max_batch * c.num_output * std::max(side_h, 1.0) * std::max(side_w, 1.0), c.name,
-           "its output of " + std::to_string((long long)side_h) + "x" + std::to_string((long long)side_w) + " (pad " + std::to_string(c.pad) + ")");
-      fits(4.0 * fan_in * std::max(side_h, 1.0) * std::max(side_w, 1.0), c.name, "its im2col workspace");
-    }
-    auto layer = make_layer(c);
-    layer->in_shape = shape;
+    const LayerKind& kind = layer_kind(c.type);
+    std::vector<int> out;
+    double param_floats = 0;
     try {
-      shape = layer->setup(shape, max_batch, dev);
+      out = kind.output(c, shape);
+      for (const std::vector<int>& p : kind.params(c, shape)) param_floats += (double)Tensor::numel_of(p);
     } catch (const InputError& e) {
       throw InputError(cfg.path + ": " + e.what());
     }
-    if (shape[0] <= 0 || shape[1] <= 0 || shape[2] <= 0)
+    if (out[0] <= 0 || out[1] <= 0 || out[2] <= 0)
       throw InputError(cfg.path + ": layer " + c.name + ": output shape is empty for this input size");
-    layer->out_shape = shape;
-    if (c.type != "conv") fits(4.0 * 2 * max_batch * shape[0] * shape[1] * shape[2], c.name, "its output");
-    ws = std::max(ws, layer->workspace_floats(dev));
+    fits(4.0 * 3 * param_floats, c.name, "its parameters (value, momentum, gradient)");  // 0 for layers without
+    const int pad = kind.step(c).pad;
+    fits(4.0 * 2 * max_batch * (double)Tensor::numel_of(out), c.name,
+         "its output of " + std::to_string(out[1]) + "x" + std::to_string(out[2]) + (pad ? " (pad " + std::to_string(pad) + ")" : ""));
+    auto layer = kind.make(c);
+    layer->setup(shape, max_batch, dev);
+    shape = out;
+    // One workspace serves every layer: only a layer that needs more than those below adds to it.
+    const size_t need = layer->workspace_floats(dev);
+    if (need > ws) fits(4.0 * (double)(need - ws), c.name, "its workspace"), ws = need;
     outputs_.emplace_back(dev, std::vector<int>{max_batch, shape[0], shape[1], shape[2]});
     grads_.emplace_back(dev, std::vector<int>{max_batch, shape[0], shape[1], shape[2]});
     layers_.push_back(std::move(layer));
@@ -80,7 +80,7 @@ void Net::init(uint64_t seed) {
 void Net::set_batch(const float* x, const int32_t* lab, int n) {
   if (n < 1 || n > max_batch_) throw std::invalid_argument("batch of " + std::to_string(n) + " samples for a net allocated for " + std::to_string(max_batch_));
   n_ = n;
-  size_t per = (size_t)in_shape_[0] * in_shape_[1] * in_shape_[2];
+  size_t per = Tensor::numel_of(in_shape_);
   device_copy(input.ptr(), dev_, x, Device::cpu(), n * per * sizeof(float));
   if (lab) device_copy(labels.data(), dev_, lab, Device::cpu(), n * sizeof(int32_t));
   else labels.zero();
@@ -163,15 +163,19 @@ int Net::layer_index(const std::string& name) const {
 std::vector<std::string> Net::unit_layers() const {
   std::vector<std::string> out;
   for (auto& l : layers_)
-    if (l->cfg.has_params()) out.push_back(l->cfg.name);
+    if (layer_kind(l->cfg.type).has_units) out.push_back(l->cfg.name);
   return out;
 }
 
-const Tensor& Net::units(const std::string& layer) const {
+int Net::units_index(const std::string& layer) const {
   int i = layer_index(layer);
-  if (!layers_[i]->cfg.has_params()) throw InputError("layer " + layer + " is not a conv or fc layer");
-  if (i + 1 < (int)layers_.size() && layers_[i + 1]->cfg.type == "relu") ++i;
-  return outputs_[i];
+  const std::string& type = layers_[i]->cfg.type;
+  if (!layer_kind(type).has_units)
+    throw InputError("layer " + layer + " is a " + type + " layer; units live in " + unit_kind_names() + " layers");
+  if (i + 1 < (int)layers_.size() && layer_kind(layers_[i + 1]->cfg.type).observes_units) ++i;
+  return i;
 }
+
+const Tensor& Net::units(const std::string& layer) const { return outputs_[units_index(layer)]; }
 
 }  // namespace cvg

@@ -43,8 +43,12 @@ class Net {
   const Tensor& output(int layer) const { return outputs_[layer]; }
   Tensor& grad(int layer) { return grads_[layer]; }
 
-  // The units the paper analyses: each conv or fc layer, observed after its ReLU when one follows.
+  // The units the paper analyses: each conv or fc layer, observed after its ReLU when one follows
+  // (the layer kinds say which, nn/layers.cpp).
   std::vector<std::string> unit_layers() const;
+  // The index of the layer whose output holds a unit layer's (post-ReLU) activations; throws
+  // InputError when `layer` has no units.
+  int units_index(const std::string& layer) const;
   // The tensor holding a unit layer's (post-ReLU) activations for the current batch.
   const Tensor& units(const std::string& layer) const;
 

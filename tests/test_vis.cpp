@@ -79,7 +79,7 @@ void check_against_brute_force(const std::string& config, const std::vector<std:
 
 }  // namespace
 
-TEST_CASE("vis: receptive field sizes of CaffeNet (PAPER.md) and alexnet-mini") {
+TEST_CASE("vis: receptive field sizes of CaffeNet (docs/PAPER.md) and alexnet-mini") {
   NetConfig caffe = load_net_config("data/nets/caffenet.json");
   const char* names[] = {"conv1", "conv2", "conv3", "conv4", "conv5"};
   const int caffe_sizes[] = {11, 51, 99, 131, 163}, mini_sizes[] = {5, 15, 27, 35, 43};

@@ -91,7 +91,7 @@ struct Direction {
   SparsePrediction sp;
 };
 
-// The paper's SGD validation losses (PAPER.md, method 4), for the comparison rows.
+// The paper's SGD validation losses (docs/PAPER.md, the sparse prediction table), for the comparison rows.
 const std::map<std::string, std::map<double, double>> kPaperLoss = {
     {"conv1", {{0, 0.170}, {1e-5, 0.169}, {1e-4, 0.162}, {1e-3, 0.172}, {1e-2, 0.485}, {1e-1, 0.519}}},
     {"conv2", {{0, 0.373}, {1e-5, 0.368}, {1e-4, 0.337}, {1e-3, 0.392}, {1e-2, 0.518}, {1e-1, 0.513}}}};
@@ -339,7 +339,7 @@ int main(int argc, char** argv) {
       bool header = false;
       for (const auto& [name, row] : kPaperLoss) {
         if (std::find(layers.begin(), layers.end(), name) == layers.end()) continue;
-        if (!header) std::printf("paper (CaffeNet on ImageNet, SGD 1x1 conv, validation loss; PAPER.md):\n"), header = true;
+        if (!header) std::printf("paper (CaffeNet on ImageNet, SGD 1x1 conv, validation loss; docs/PAPER.md):\n"), header = true;
         std::printf("%-8s %-*s", name.c_str(), w, "Net2<-Net1");
         for (double l : lopt.penalties) {
           auto it = std::find_if(row.begin(), row.end(), [&](const auto& kv) { return std::fabs(kv.first - l) <= 1e-12 * std::max(1.0, l); });

@@ -50,7 +50,7 @@ struct SparsePredictionOptions {
 // Standardised prediction of every target from all sources: G = corr(sources) [S x S] and
 // r_t = corr(sources, target t), i.e. column t of `cross` [S x T] (row-major), s_yy = 1. So
 //   mse = E[(y - w.x)^2] with y in standard units = 1 - R^2 (1 = predicting the mean, 0 = perfect),
-//   loss = f's data term = mse / 2 (0.5 = predicting zero: the paper's normalisation, see PAPER.md).
+//   loss = f's data term = mse / 2 (0.5 = predicting zero: the paper's normalisation, see docs/PAPER.md).
 // lambda = 0 is ordinary least squares solved exactly (pseudo-inverse of G through its
 // eigen-decomposition, eigenvalues <= 1e-12 of the largest treated as 0). Positive penalties are
 // solved from the largest down, each warm-started from the previous.

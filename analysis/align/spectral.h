@@ -9,7 +9,7 @@
 //                length (Ng, Jordan, Weiss 2001), then k-means: k-means++ seeding from the
 //                project's counter-based RNG with a fixed seed, several restarts, the lowest
 //                within-group sum of squares kept; so the result is deterministic.
-// PAPER.md describes no hierarchical variant, so none is built.
+// The paper (docs/PAPER.md) describes no hierarchical variant, so none is built.
 #pragma once
 #include <cstdint>
 #include <vector>

@@ -3,10 +3,6 @@
 #include <algorithm>
 #include <stdexcept>
 
-#include "kernels/act.h"
-#include "kernels/conv.h"
-#include "kernels/fc.h"
-#include "nn/dispatch.h"
 #include "base/io.h"
 #include "nn/net.h"
 
@@ -28,42 +24,9 @@ const char* projection_mode_name(ProjectionMode m) {
   return "?";
 }
 
-void relu_down(const Device& dev, ProjectionMode mode, size_t n, const float* y, const float* dy, float* dx) {
-  switch (mode) {
-    case ProjectionMode::Gradient: CVG_DISPATCH(dev, relu_backward, n, y, dy, dx); break;
-    case ProjectionMode::Deconv: CVG_DISPATCH(dev, relu_forward, n, dy, dx); break;
-    case ProjectionMode::Guided:
-      CVG_DISPATCH(dev, relu_backward, n, y, dy, dx);
-      CVG_DISPATCH(dev, relu_forward, n, dx, dx);
-      break;
-  }
-}
-
-namespace {
-
-size_t per_sample(const std::vector<int>& s) { return (size_t)s[0] * s[1] * s[2]; }
-
-ConvGeom conv_geom(const Layer& l, int n) {
-  const LayerConfig& c = l.cfg;
-  return ConvGeom{n, l.in_shape[0], l.in_shape[1], l.in_shape[2], c.num_output, c.kernel_size, c.kernel_size,
-                  c.stride, c.pad, c.group};
-}
-
-}  // namespace
-
-Projector::Projector(Net& net, const std::string& layer) : net_(net) {
-  int i = net.layer_index(layer);
-  const auto& layers = net.layers();
-  if (!layers[i]->cfg.has_params())
-    throw InputError("layer " + layer + " is a " + layers[i]->cfg.type + " layer; units live in conv and fc layers");
-  top_ = (i + 1 < (int)layers.size() && layers[i + 1]->cfg.type == "relu") ? i + 1 : i;
+Projector::Projector(Net& net, const std::string& layer) : net_(net), top_(net.units_index(layer)) {
   size_t ws = 0;
-  for (int l = 0; l <= top_; ++l) {
-    const std::string& t = layers[l]->cfg.type;
-    if (t == "conv") ws = std::max(ws, CVG_DISPATCH(net.device(), conv_workspace_floats, conv_geom(*layers[l], net.max_batch())));
-    else if (t != "fc" && t != "relu" && t != "maxpool" && t != "lrn" && t != "dropout")
-      throw InputError("layer " + layers[l]->cfg.name + ": cannot project through a " + t + " layer");
-  }
+  for (int l = 0; l <= top_; ++l) ws = std::max(ws, net.layers()[l]->workspace_floats(net.device()));
   set_current(net.device());
   ws_ = Array<float>(net.device(), ws);
   const std::vector<int>& in = net.input_shape();
@@ -77,7 +40,7 @@ std::vector<float> Projector::project_batch(const std::vector<UnitAt>& at, Proje
   const Device& dev = net_.device();
   const auto& layers = net_.layers();
   const std::vector<int>& ts = layers[top_]->out_shape;
-  const size_t per_top = per_sample(ts);
+  const size_t per_top = Tensor::numel_of(ts);
 
   // The seed: zero everywhere but the chosen activation of each sample, which keeps its value.
   Tensor& seed = net_.grad(top_);
@@ -99,34 +62,18 @@ std::vector<float> Projector::project_batch(const std::vector<UnitAt>& at, Proje
   RunContext ctx;
   ctx.n = n, ctx.train = false, ctx.seed = net_.seed(), ctx.workspace = ws_.data();
   for (int l = top_; l >= 0; --l) {
-    Layer& L = *layers[l];
     const Tensor& x = l ? net_.output(l - 1) : net_.input;
-    const Tensor& y = net_.output(l);
-    const Tensor& dy = net_.grad(l);
     Tensor& dx = l ? net_.grad(l - 1) : dinput_;
-    const std::string& t = L.cfg.type;
-    const size_t n_in = n * per_sample(L.in_shape);
-    if (t == "conv") {
-      CVG_DISPATCH(dev, conv_backward_data, conv_geom(L, n), dy.ptr(), L.params[0].value.ptr(), dx.ptr(), ws_.data());
-    } else if (t == "fc") {
-      CVG_DISPATCH(dev, fc_backward_data, n, (int)per_sample(L.in_shape), L.cfg.num_output, dy.ptr(),
-                   L.params[0].value.ptr(), dx.ptr());
-    } else if (t == "relu") {
-      relu_down(dev, mode, n_in, y.ptr(), dy.ptr(), dx.ptr());
-    } else if (t == "maxpool" || (t == "lrn" && mode != ProjectionMode::Deconv)) {
-      L.backward(x, y, dy, &dx, ctx);  // unpooling by the switches / LRN's exact backward
-    } else {  // dropout (evaluation), and lrn in deconv mode: identity
-      device_copy(dx.ptr(), dev, dy.ptr(), dev, n_in * sizeof(float));
-    }
+    layers[l]->project(mode, x, net_.output(l), net_.grad(l), dx, ctx);
   }
-  std::vector<float> out(n * per_sample(net_.input_shape()));
+  std::vector<float> out(n * Tensor::numel_of(net_.input_shape()));
   device_copy(out.data(), Device::cpu(), dinput_.ptr(), dev, out.size() * sizeof(float));
   return out;
 }
 
 std::vector<float> Projector::project(const float* images, const std::vector<UnitAt>& at, ProjectionMode mode,
                                       std::vector<float>* acts) {
-  const size_t per = per_sample(net_.input_shape());
+  const size_t per = Tensor::numel_of(net_.input_shape());
   std::vector<float> out;
   out.reserve(at.size() * per);
   if (acts) acts->clear();

@@ -3,36 +3,28 @@
 //
 // For sample i of a batch: run the net forward (evaluation mode; max pooling records its switches),
 // keep only the chosen activation (unit, y, x) of the layer's post-ReLU output, its value as the seed,
-// and go down layer by layer to the input:
+// and go down layer by layer to the input, each layer by its kind's rule (Layer::project, written
+// beside each kind in nn/layers.cpp):
 //   conv      transposed convolution with the same filters (conv_backward_data; groups respected)
 //   fc        the transposed weights (fc_backward_data)
 //   maxpool   unpooling: each value goes to its window's recorded switch (maxpool_backward)
 //   dropout   identity (evaluation mode passes values through)
-//   relu      by mode, with y the forward output of the ReLU and s the signal coming down:
-//               gradient  s * [y > 0]            (the chain rule)
-//               deconv    max(s, 0)              (Z&F: rectify the signal, ignore the forward mask)
-//               guided    max(s, 0) * [y > 0]    (guided backpropagation: both)
-//   lrn       deconv: skipped (identity), as Z&F's deconvnet has no inverse for contrast
-//             normalisation and its tiny alpha (1e-4) makes it nearly the identity anyway;
-//             gradient and guided: its exact backward (lrn_backward), so gradient mode is the true
-//             gradient of the activation with respect to the input.
+//   relu      by mode (relu_down, nn/layers.h): gradient s * [y > 0], deconv max(s, 0), guided both
+//   lrn       deconv: skipped (identity); gradient and guided: its exact backward (lrn_backward), so
+//             gradient mode is the true gradient of the activation with respect to the input.
 // The signal is linear in the seed, so a display normalised per projection does not depend on it.
 #pragma once
 #include <string>
 #include <vector>
 
-#include "nn/tensor.h"
+#include "nn/layers.h"
 
 namespace cvg {
 class Net;
 
-enum class ProjectionMode { Deconv, Guided, Gradient };
 // "deconv" | "guided" | "gradient"; throws std::invalid_argument otherwise.
 ProjectionMode parse_projection_mode(const std::string& s);
 const char* projection_mode_name(ProjectionMode m);
-
-// The ReLU rule above for n values on `dev` (dx may alias dy).
-void relu_down(const Device& dev, ProjectionMode mode, size_t n, const float* y, const float* dy, float* dx);
 
 struct UnitAt {
   int unit = 0, y = 0, x = 0;  // channel and position in the layer's output

@@ -1,6 +1,7 @@
 #include "analysis/vis/receptive_field.h"
 
 #include "base/io.h"
+#include "nn/layers.h"
 #include "nn/net.h"
 
 namespace cvg {
@@ -14,16 +15,17 @@ ReceptiveField receptive_field(const NetConfig& cfg, const std::vector<int>& inp
   ReceptiveField rf;
   rf.in_h = input.at(1), rf.in_w = input.at(2);
   for (const LayerConfig& l : cfg.layers) {
-    if (l.type == "conv" || l.type == "maxpool") {
+    const WindowStep step = layer_kind(l.type).step(l);
+    if (step.whole_input) {
+      rf.whole_input = true;
+    } else {
       // A window of k positions of this layer's input, each seeing `size` pixels `jump` apart.
       // Neighbouring positions of this layer's input see windows `jump` apart; if that exceeds
       // their size, a kernel over several of them covers pixels with gaps in between.
-      if (l.kernel_size > 1 && rf.jump > rf.size) rf.exact = false;
-      rf.offset -= l.pad * rf.jump;
-      rf.size += (l.kernel_size - 1) * rf.jump;
-      rf.jump *= l.stride;
-    } else if (l.type == "fc") {
-      rf.whole_input = true;
+      if (step.kernel > 1 && rf.jump > rf.size) rf.exact = false;
+      rf.offset -= step.pad * rf.jump;
+      rf.size += (step.kernel - 1) * rf.jump;
+      rf.jump *= step.stride;
     }
     if (l.name == layer) return rf;
   }

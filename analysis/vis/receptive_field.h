@@ -1,7 +1,7 @@
 // Receptive fields of a net's units: which input pixels can influence an output position of a layer,
-// from the layer chain's kernels, strides and paddings (conv and max pooling; ceil pooling changes how
-// many outputs there are, never where their windows sit). ReLU, LRN (across channels) and dropout
-// keep positions; an fc layer sees the whole input.
+// from the layer chain's kernels, strides and paddings (each layer kind's WindowStep, nn/layers.h:
+// conv and max pooling; ceil pooling changes how many outputs there are, never where their windows
+// sit). ReLU, LRN (across channels) and dropout keep positions; an fc layer sees the whole input.
 #pragma once
 #include <string>
 #include <vector>
