@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/cpu_gemm.h"
+#include "kernels/gemm.h"
 #include "base/io.h"
 
 // Written by the Makefile into build/<flavour>/version.cpp: commit, flavour, compiler, ISA.
@@ -99,7 +99,7 @@ class Args {
     std::printf("  %-22s %s\n", "--version", "show the build (commit, CPU-only or CUDA, compiler, ISA)");
   }
   static void print_version() {
-    std::printf("convergent %s; CPU GEMM kernels: %s\n", convergent_build, cpu::cpu_gemm_kernels());
+    std::printf("convergent %s; CPU GEMM kernels: %s\n", convergent_build, cpu::gemm_kernels());
   }
 
  private:

@@ -14,7 +14,7 @@
 
 namespace cvg::cuda {
 
-using namespace cvg::auction;
+using namespace cvg::assign_core;
 
 namespace {
 

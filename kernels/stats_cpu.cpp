@@ -1,6 +1,6 @@
 // CPU twin of the statistics family. Moments: shifted values packed into a run of at most
 // kStatsRunSamples samples ([unit, sample] layout, so runs may cross image boundaries), one
-// A B^T product per run (kernels/cpu_gemm.h) into a float32 partial, then added into float64.
+// A B^T product per run (kernels/gemm.h) into a float32 partial, then added into float64.
 
 #include <omp.h>
 
@@ -11,14 +11,14 @@
 #include <stdexcept>
 #include <string>
 
-#include "kernels/cpu_gemm.h"
+#include "kernels/gemm.h"
 #include "kernels/stats.h"
 
 namespace cvg::cpu {
 
 namespace {
 
-// Threads: only OpenMP (the engine's one pool: kernels/cpu_blas.h says why). A moment call opens
+// Threads: only OpenMP (the engine's one pool: kernels/gemm.h says why). A moment call opens
 // ONE parallel region for all its runs (waking a sleeping pool costs more than a small run's
 // work), and the steps of a run share it out with orphaned `omp for`s, which run serially when
 // called outside a region. Called from a parallel region (jobs side by side, analysis/stats/moments.cpp)

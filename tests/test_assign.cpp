@@ -185,9 +185,9 @@ void check_auction(const std::vector<double>& M, int n, int m, bool minimize, co
   // Optimal for the quantised problem: same level sum as the exact solver's on the levels.
   double lo = INFINITY, hi = -INFINITY;
   for (double x : M) lo = std::min(lo, minimize ? -x : x), hi = std::max(hi, minimize ? -x : x);
-  CHECK(rep.levels == auction::make_plan(n, m, minimize, lo, hi).K);
+  CHECK(rep.levels == assign_core::make_plan(n, m, minimize, lo, hi).K);
   std::vector<double> levels(M.size());
-  for (size_t k = 0; k < M.size(); ++k) levels[k] = auction::level_of(M[k], minimize, lo, hi - lo, rep.levels);
+  for (size_t k = 0; k < M.size(); ++k) levels[k] = assign_core::level_of(M[k], minimize, lo, hi - lo, rep.levels);
   Exact q = run_exact(levels, n, m, false);
   CHECK(matching_value(levels.data(), n, m, r2c) == q.objective);
 }

@@ -1,4 +1,4 @@
-// AVX-512 GEMM kernels (kernels/cpu_gemm_avx512.cpp). Call them only through kernels/cpu_gemm.h,
+// AVX-512 GEMM kernels (kernels/gemm_avx512.cpp). Call them only through kernels/gemm.h (cpu::),
 // which checks that the CPU has AVX-512; all matrices are row-major.
 #pragma once
 #include <cstddef>
