@@ -10,8 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "kernels/gemm.h"
+#include "base/errors.h"
 #include "base/io.h"
+#include "kernels/gemm.h"
 
 // Written by the Makefile into build/<flavour>/version.cpp: commit, flavour, compiler, ISA.
 extern const char convergent_build[];
@@ -129,15 +130,13 @@ inline std::vector<std::string> split_list(const std::string& s, char sep = ',')
   return out;
 }
 
-// Runs a tool's body with the exit-code convention: usage and input errors -> 2, anything else -> 1,
-// each as one line "error: ..." on stderr.
+// Runs a tool's body with the exit-code convention (base/errors.h): usage and input errors
+// (InputError and its kinds) -> 2, anything else -> 1, each as one line "error: ..." on stderr. A
+// std::logic_error (std::invalid_argument included) is a bug in this program, not bad input: 1.
 inline int run_main(const std::function<int()>& body) {
   try {
     return body();
   } catch (const InputError& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 2;
-  } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 2;
   } catch (const std::bad_alloc&) {

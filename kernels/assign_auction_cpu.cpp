@@ -151,13 +151,13 @@ struct Auction {
 
 AuctionReport assign_auction(const double* M, int n, int m, bool minimize, int64_t* row_to_col, void* work) {
   AuctionReport rep;
-  if (n < 0 || m < 0) throw std::invalid_argument("assign_auction: negative size");
+  if (n < 0 || m < 0) throw std::logic_error("assign_auction: negative size");
   if (n == 0 || m == 0) {
     for (int i = 0; i < n; ++i) row_to_col[i] = -1;
     rep.certified = true;
     return rep;
   }
-  if (std::max(n, m) > (1 << 28)) throw std::invalid_argument("assign_auction: matrix side above 2^28");
+  if (std::max(n, m) > (1 << 28)) throw InputError("assign_auction: matrix side above 2^28");
   Layout L = layout(n, m);
   char* base = static_cast<char*>(work);
   auto at = [&](size_t off) { return static_cast<void*>(base + off); };
