@@ -75,9 +75,9 @@ all: $(TOOLS) $(BENCHES) $(BIN)/tests
 deps:
 	@bash scripts/deps.sh
 
-# The AVX-512 GEMM kernels alone get AVX-512 code; kernels/cpu_gemm.cpp calls them only where the CPU has it.
-$(BUILD)/kernels/cpu_gemm_avx512.o: CXXFLAGS += -mavx512f -mavx512vl
-$(BUILD)/kernels/cpu_gemm_avx2.o: CXXFLAGS += -mavx2 -mfma
+# The AVX-512 GEMM kernels alone get AVX-512 code; kernels/gemm_cpu.cpp calls them only where the CPU has it.
+$(BUILD)/kernels/gemm_avx512.o: CXXFLAGS += -mavx512f -mavx512vl
+$(BUILD)/kernels/gemm_avx2.o: CXXFLAGS += -mavx2 -mfma
 $(BUILD)/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
@@ -138,6 +138,7 @@ test: deps
 	./bin/tests
 	bash scripts/check_rebuild.sh
 	bash scripts/test_openblas_path.sh
+	bash scripts/check_same_bits.sh
 	@$(MAKE) --no-print-directory san-test fuzz-smoke fault-test
 	@# The GPU test cases and the pipeline on the emulated GPU (no GPU needed; see test-emu).
 	@$(MAKE) --no-print-directory test-emu
@@ -208,8 +209,8 @@ FUZZ_SECONDS ?= 60
 # For the sanitizer targets only (the emulated GPU sets its own).
 san-test fuzz-smoke fuzz: export ASAN_OPTIONS := detect_leaks=1:abort_on_error=0:allocator_may_return_null=1
 san-test fuzz-smoke fuzz: export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
-$(SAN_DIR)/kernels/cpu_gemm_avx512.o: SAN_CXXFLAGS += -mavx512f -mavx512vl
-$(SAN_DIR)/kernels/cpu_gemm_avx2.o: SAN_CXXFLAGS += -mavx2 -mfma
+$(SAN_DIR)/kernels/gemm_avx512.o: SAN_CXXFLAGS += -mavx512f -mavx512vl
+$(SAN_DIR)/kernels/gemm_avx2.o: SAN_CXXFLAGS += -mavx2 -mfma
 # Not product code: Debian's stb_image_write.h (JPEG writer, used by the test's image helpers)
 # shifts negative ints in its bit buffer (defined behaviour since C++20, and what every compiler does).
 $(SAN_DIR)/tests/test_data.o: SAN_CXXFLAGS += -fno-sanitize=shift-base

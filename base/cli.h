@@ -12,8 +12,9 @@
 #include <thread>
 #include <vector>
 
-#include "kernels/cpu_gemm.h"
+#include "base/errors.h"
 #include "base/io.h"
+#include "kernels/gemm.h"
 
 // Written by the Makefile into build/<flavour>/version.cpp: commit, flavour, compiler, ISA.
 extern const char convergent_build[];
@@ -101,7 +102,7 @@ class Args {
     std::printf("  %-22s %s\n", "--version", "show the build (commit, CPU-only or CUDA, compiler, ISA)");
   }
   static void print_version() {
-    std::printf("convergent %s; CPU GEMM kernels: %s\n", convergent_build, cpu::cpu_gemm_kernels());
+    std::printf("convergent %s; CPU GEMM kernels: %s\n", convergent_build, cpu::gemm_kernels());
   }
 
  private:
@@ -133,7 +134,7 @@ inline std::string machine_description() {
     std::fclose(f);
   }
   return model + ", " + std::to_string(std::thread::hardware_concurrency()) + " cores, CPU GEMM kernels " +
-         cpu::cpu_gemm_kernels() + "; convergent " + convergent_build;
+         cpu::gemm_kernels() + "; convergent " + convergent_build;
 }
 
 // "a,b,,c" -> {"a", "b", "c"}
@@ -149,15 +150,13 @@ inline std::vector<std::string> split_list(const std::string& s, char sep = ',')
   return out;
 }
 
-// Runs a tool's body with the exit-code convention: usage and input errors -> 2, anything else -> 1,
-// each as one line "error: ..." on stderr.
+// Runs a tool's body with the exit-code convention (base/errors.h): usage and input errors
+// (InputError and its kinds) -> 2, anything else -> 1, each as one line "error: ..." on stderr. A
+// std::logic_error (std::invalid_argument included) is a bug in this program, not bad input: 1.
 inline int run_main(const std::function<int()>& body) {
   try {
     return body();
   } catch (const InputError& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 2;
-  } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 2;
   } catch (const std::bad_alloc&) {

@@ -3,7 +3,8 @@
 //   DivergedError, NonFiniteError                  training produced NaN/Inf              -> exit 1
 //   CudaError                                      a CUDA call failed                     -> exit 1
 //   std::logic_error                               a bug in this program                  -> exit 1
-// Every message is one line that names the file, flag or layer concerned.
+// Every message is one line that names the file, flag or layer concerned. Notes and warnings are
+// not errors: library code sends them through base/log.h, never to stderr itself.
 #pragma once
 #include <stdexcept>
 

@@ -290,8 +290,8 @@ NpyMapped::~NpyMapped() {
 }
 
 std::vector<char> npy_bytes(const NpyArray& a) {
-  if (a.itemsize() == 0) throw std::invalid_argument("write_npy: unsupported dtype '" + a.dtype + "'");
-  if (a.bytes.size() != a.numel() * a.itemsize()) throw std::invalid_argument("write_npy: data size does not match the shape");
+  if (a.itemsize() == 0) throw std::logic_error("write_npy: unsupported dtype '" + a.dtype + "'");
+  if (a.bytes.size() != a.numel() * a.itemsize()) throw std::logic_error("write_npy: data size does not match the shape");
   std::string dict = "{'descr': '" + a.dtype + "', 'fortran_order': False, 'shape': " + shape_tuple(a.shape) + ", }";
   // Pad with spaces and a final newline so the data starts on a 64-byte boundary, as numpy does.
   size_t prefix = 10;

@@ -1,18 +1,19 @@
-// A one-line progress bar on stderr with rate and ETA. On a terminal it redraws in place; when
-// stderr is a file or pipe (CI, logs) it prints a plain line every ~10% instead.
+// A one-line progress bar with rate and ETA, drawn through the log (base/log.h: stderr unless the
+// tool set a sink). On a terminal it redraws in place; when stderr is a file or pipe (CI, logs) or
+// the sink is not a terminal it prints a plain line every ~10% instead.
 #pragma once
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdio>
 #include <string>
+
+#include "base/log.h"
 
 namespace cvg {
 
 class Progress {
  public:
   Progress(std::string label, long long total, const char* unit = "it")
-      : label_(std::move(label)), unit_(unit), total_(total), tty_(isatty(2)), start_(now()) {}
+      : label_(std::move(label)), unit_(unit), total_(total), tty_(log_is_terminal()), start_(now()) {}
 
   // `done` units of `total` are finished; `items` is what the rate counts (e.g. images); `extra` is
   // appended (loss, accuracy).
@@ -33,9 +34,9 @@ class Progress {
     int fill = total_ > 0 ? (int)(width * (double)done / total_) : width;
     std::string bar(fill, '#');
     bar.resize(width, '.');
-    std::fprintf(stderr, "%s%s [%s] %lld/%lld %s %.0f %s/s ETA %s%s", tty_ ? "\r\033[K" : "", label_.c_str(),
-                 bar.c_str(), done, total_, extra.c_str(), rate, unit_, fmt_time(eta).c_str(), (tty_ && !last) ? "" : "\n");
-    std::fflush(stderr);
+    log_message(LogLevel::progress,
+                strprintf("%s%s [%s] %lld/%lld %s %.0f %s/s ETA %s%s", tty_ ? "\r\033[K" : "", label_.c_str(), bar.c_str(),
+                          done, total_, extra.c_str(), rate, unit_, fmt_time(eta).c_str(), (tty_ && !last) ? "" : "\n"));
   }
   double seconds() const { return std::chrono::duration<double>(now() - start_).count(); }
   static std::string fmt_time(double s) {

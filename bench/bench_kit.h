@@ -19,7 +19,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "kernels/cpu_gemm.h"
+#include "kernels/gemm.h"
 
 #include "bench/bench_util.h"
 #include "kernels/conv.h"
@@ -211,7 +211,7 @@ inline std::string timing_range(const Timing& t) { return fmt_num(t.min_ms, "%.3
 inline std::string cpu_run_conditions() {
   const char* p = std::getenv("OMP_WAIT_POLICY");
   return std::string("OMP_WAIT_POLICY ") + (p && *p ? p : "unset (GOMP spins, then sleeps)") + ", conv GEMM " +
-         cpu::cpu_gemm_kernels();
+         cpu::gemm_kernels();
 }
 
 // The system's 1-minute load average (the CPU figures are only as quiet as the machine).

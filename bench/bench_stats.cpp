@@ -8,6 +8,7 @@
 //  (b) the statistics pass against the forward pass it rides on: two alexnet-mini nets forward on one
 //      batch, with and without accumulating every unit layer's moments (issue 5's target: at most
 //      +30% on the CPU, +15% on the GPU); on the GPU also two CaffeNets at batch 256.
+#include <cblas.h>
 #include <omp.h>
 
 #include <cstdio>
@@ -18,7 +19,7 @@
 #include "analysis/stats/moments.h"
 #include "bench/bench_kit.h"
 #include "bench/gpu_libs.h"
-#include "kernels/cpu_blas.h"
+#include "kernels/gemm.h"
 #include "kernels/init.h"
 #include "kernels/rng.h"
 #include "nn/net.h"
@@ -90,7 +91,7 @@ json cpu_accumulate(const Shape& s, int threads, const Budget& bud) {
     cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, c, N, 1.0f, a.data(), N, 0.0f, ga.data(), c);
     cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, c, N, 1.0f, b.data(), N, 0.0f, gb.data(), c);
   }, bud);
-  openblas_set_num_threads(1);  // back to the engine's setting (kernels/cpu_blas.h)
+  openblas_set_num_threads(1);  // back to the engine's setting (kernels/gemm.h)
   return accumulate_row(s, Device::cpu(), ours, "OpenBLAS sgemm + 2 ssyrk", &base);
 }
 
@@ -192,7 +193,7 @@ int main(int argc, char** argv) {
       note += "CPU: " + machine_name(Device::cpu()) + ", " + std::to_string(threads) + " threads, " + cpu_run_conditions() +
               ", load average " + fmt_num(load, "%.1f") +
               " at start; alexnet-mini at batch 64, CaffeNet shapes at batch " + std::to_string(caffe_batch) +
-              ". Ours runs as the engine does, on OpenMP threads only (kernels/cpu_blas.h); the "
+              ". Ours runs as the engine does, on OpenMP threads only (kernels/gemm.h); the "
               "BLAS baseline runs OpenBLAS on " + std::to_string(threads) + " threads. (b) also on 1 thread: every OpenMP "
               "parallel region wakes the other thread, which on a loaded machine waits for a time slice. ";
     }

@@ -117,9 +117,9 @@ uint64_t Loader::epoch_aug_seed(uint64_t order_seed, int64_t epoch) {
 Loader::Loader(const Dataset& ds, int batch, bool shuffle, bool train_augment, bool drop_last,
                uint64_t order_seed, int threads)
     : ds_(ds), batch_(batch), shuffle_(shuffle), augment_(train_augment), order_seed_(order_seed) {
-  if (batch <= 0) throw std::invalid_argument("Loader: batch must be positive");
+  if (batch <= 0) throw std::logic_error("Loader: batch must be positive");
   if (threads < 0 || threads > kMaxThreads)
-    throw std::invalid_argument("loader threads must be in [0, " + std::to_string(kMaxThreads) + "], got " + std::to_string(threads));
+    throw std::logic_error("loader threads must be in [0, " + std::to_string(kMaxThreads) + "], got " + std::to_string(threads));
   const size_t n = ds.size();
   batches_per_epoch_ = drop_last ? n / (size_t)batch : (n + (size_t)batch - 1) / (size_t)batch;
   if (batches_per_epoch_ == 0)

@@ -14,7 +14,7 @@
 
 namespace cvg::cuda {
 
-using namespace cvg::auction;
+using namespace cvg::assign_core;
 
 namespace {
 
@@ -457,13 +457,13 @@ size_t assign_auction_workspace_bytes(int n, int m) { return n <= 0 || m <= 0 ? 
 
 AuctionReport assign_auction(const double* M, int n, int m, bool minimize, int64_t* row_to_col, void* work) {
   AuctionReport rep;
-  if (n < 0 || m < 0) throw std::invalid_argument("assign_auction: negative size");
+  if (n < 0 || m < 0) throw std::logic_error("assign_auction: negative size");
   if (n == 0 || m == 0) {
     if (n > 0) CUDA_CHECK(cudaMemset(row_to_col, 0xff, (size_t)n * sizeof(int64_t)));  // all -1
     rep.certified = true;
     return rep;
   }
-  if (std::max(n, m) > (1 << 28)) throw std::invalid_argument("assign_auction: matrix side above 2^28");
+  if (std::max(n, m) > (1 << 28)) throw InputError("assign_auction: matrix side above 2^28");
   const Layout L = layout(n, m);
   char* base = static_cast<char*>(work);
   Dev d;

@@ -9,7 +9,7 @@
 
 namespace cvg::cpu {
 
-using namespace cvg::auction;
+using namespace cvg::assign_core;
 
 size_t assign_auction_workspace_bytes(int n, int m) { return n <= 0 || m <= 0 ? 0 : layout(n, m).total; }
 
@@ -59,7 +59,7 @@ struct Auction {
       int i = list[in][k];
       if (col_of[i] >= 0) continue;
       Top2 t = person_top2(i);
-      uint64_t b = auction::forward_bid(t, price, eps, i, p.idx_bits);
+      uint64_t b = assign_core::forward_bid(t, price, eps, i, p.idx_bits);
       if (b == 0) { ++s32[kOverflow]; continue; }
       bid[t.j1] = std::max(bid[t.j1], b);
       push(out, i);
@@ -109,7 +109,7 @@ struct Auction {
       int j = list[in][k];
       if (owner[j] >= 0 || price[j] <= lambda) continue;
       Top2 t = object_top2(j);
-      Offer o = auction::reverse_offer(t, a(t.j1, j), lambda, eps, j, p.idx_bits, p.offer_offset);
+      Offer o = assign_core::reverse_offer(t, a(t.j1, j), lambda, eps, j, p.idx_bits, p.offer_offset);
       if (o.packed == 0) { price[j] = lambda; continue; }
       if (o.packed == ~uint64_t(0)) { ++s32[kOverflow]; continue; }
       offer[t.j1] = std::max(offer[t.j1], o.packed);
@@ -151,13 +151,13 @@ struct Auction {
 
 AuctionReport assign_auction(const double* M, int n, int m, bool minimize, int64_t* row_to_col, void* work) {
   AuctionReport rep;
-  if (n < 0 || m < 0) throw std::invalid_argument("assign_auction: negative size");
+  if (n < 0 || m < 0) throw std::logic_error("assign_auction: negative size");
   if (n == 0 || m == 0) {
     for (int i = 0; i < n; ++i) row_to_col[i] = -1;
     rep.certified = true;
     return rep;
   }
-  if (std::max(n, m) > (1 << 28)) throw std::invalid_argument("assign_auction: matrix side above 2^28");
+  if (std::max(n, m) > (1 << 28)) throw InputError("assign_auction: matrix side above 2^28");
   Layout L = layout(n, m);
   char* base = static_cast<char*>(work);
   auto at = [&](size_t off) { return static_cast<void*>(base + off); };

@@ -10,7 +10,7 @@
 #include "kernels/common.h"
 #include "kernels/rng.h"
 
-namespace cvg::auction {
+namespace cvg::assign_core {
 
 constexpr int kMaxLevelsLog2 = 30;  // levels fit in int32
 // Epsilon starts at 1/1024 of the benefit range and falls by 16 per phase down to 1. (Tuned on the
@@ -181,4 +181,4 @@ inline Layout layout(int n, int m) {
   return L;
 }
 
-}  // namespace cvg::auction
+}  // namespace cvg::assign_core

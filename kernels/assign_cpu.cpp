@@ -326,7 +326,7 @@ size_t assign_exact_workspace_bytes(int n, int m) { return n <= 0 || m <= 0 ? 0 
 
 double assign_exact(const double* M, int n, int m, bool minimize, int64_t* row_to_col, double* u, double* v,
                     void* work) {
-  if (n < 0 || m < 0) throw std::invalid_argument("assign_exact: negative size");
+  if (n < 0 || m < 0) throw std::logic_error("assign_exact: negative size");
   if (n == 0 || m == 0) {
     for (int i = 0; i < n; ++i) row_to_col[i] = -1;
     if (u) std::fill(u, u + n, 0.0);

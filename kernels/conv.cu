@@ -1,43 +1,44 @@
 // CUDA twin of the convolution: explicit im2col (col2im for backward-data) feeding our SGEMM
-// (kernels/gemm_cuda.h), batched over images and groups in one launch.
+// (kernels/gemm.h), batched over images and groups in one launch.
 //
 // Why im2col and not implicit GEMM: the matrix work then lives in ONE kernel, shared with the FC
 // layer and tested on its own against OpenBLAS, and the index arithmetic lives in two small, obvious
 // kernels that mirror the CPU twin line by line. The price is the im2col buffer and one extra pass
 // over it; an implicit-GEMM loader can replace im2col later without touching the GEMM's math.
 //
-// Images are processed in chunks of `nb` whose im2col fits kColBudget floats of workspace. The
-// GEMM's batch index runs over (image, group). Backward-weights sums over images INSIDE the GEMM
-// (its "segments"), split into up to kWeightSplits partial sums for parallelism when filters are
-// few; the partials are added in a fixed order afterwards. No atomics anywhere: every result is
+// Images are processed in passes of `per_pass` whose im2col fits kColBudget floats of workspace
+// (the plan's words: kernels/conv_core.h). The GEMM's batch index runs over (image, group).
+// Backward-weights sums over images INSIDE the GEMM (its "segments"), split into up to
+// kWeightPartials partial sums for parallelism when filters are few; the partials are added in a
+// fixed order afterwards. No atomics anywhere: every result is
 // deterministic run to run.
 #include <algorithm>
 
 #include "kernels/conv.h"
-#include "kernels/conv_check.h"
-#include "kernels/gemm_cuda.h"
+#include "kernels/conv_core.h"
+#include "kernels/gemm.h"
 
 namespace cvg::cuda {
 namespace {
 
-constexpr int64_t kColBudget = int64_t(1) << 25;  // 128 MiB of im2col per chunk at most
-constexpr int kWeightSplits = 16;
+constexpr int64_t kColBudget = int64_t(1) << 25;  // 128 MiB of im2col per pass at most
+using conv_core::kWeightPartials;
 
-struct Plan : ConvDims {
-  int64_t col_img;  // im2col floats per image (all groups)
-  int nb;           // images per chunk
-  int ips, splits;  // backward-weights: images per partial sum within a chunk, partials
+struct Plan : conv_core::Dims {
+  int64_t col_img;            // im2col floats per image (all groups)
+  int per_pass;               // images per pass
+  int per_partial, partials;  // backward-weights: images of a pass per partial sum, partials
 };
 
 Plan plan_of(const ConvGeom& g, const char* who) {
   Plan d;
-  static_cast<ConvDims&>(d) = conv_dims(g, who);
+  static_cast<conv_core::Dims&>(d) = conv_core::dims(g, who);
   d.col_img = d.direct ? 0 : (int64_t)g.c * g.kh * g.kw * d.P;
   int64_t nb = d.direct ? g.n : std::max<int64_t>(1, kColBudget / d.col_img);
   nb = std::min<int64_t>({nb, g.n, 65535 / g.groups});  // grid.z = images x groups <= 65535
-  d.nb = (int)std::max<int64_t>(nb, 1);
-  d.ips = (d.nb + kWeightSplits - 1) / kWeightSplits;
-  d.splits = (d.nb + d.ips - 1) / d.ips;
+  d.per_pass = (int)std::max<int64_t>(nb, 1);
+  d.per_partial = (d.per_pass + kWeightPartials - 1) / kWeightPartials;
+  d.partials = (d.per_pass + d.per_partial - 1) / d.per_partial;
   return d;
 }
 
@@ -91,10 +92,10 @@ __global__ void col2im_kernel(int nb, int c, int h, int w, int kh, int kw, int s
 }
 
 // out[i] = sum over s of parts[s][i], s in order.
-__global__ void sum_partials_kernel(int splits, int64_t size, const float* __restrict__ parts, float* __restrict__ out) {
+__global__ void sum_partials_kernel(int partials, int64_t size, const float* __restrict__ parts, float* __restrict__ out) {
   for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < size; i += (int64_t)gridDim.x * blockDim.x) {
     float s = parts[i];
-    for (int p = 1; p < splits; ++p) s += parts[p * size + i];
+    for (int p = 1; p < partials; ++p) s += parts[p * size + i];
     out[i] = s;
   }
 }
@@ -120,21 +121,22 @@ __global__ void bias_grad_kernel(int n, int k, int P, const float* __restrict__ 
 }  // namespace
 
 // Layers size the workspace once, for their largest batch, and then run smaller ones: this must
-// cover every batch up to g.n. A smaller batch has nb' <= nb images per chunk but may use MORE
-// weight partials (nb = 17 gives 9 splits, nb = 16 gives 16), at most min(nb', kWeightSplits).
+// cover every batch up to g.n. A smaller batch has per_pass' <= per_pass images per pass but may
+// use MORE weight partials (per_pass 17 gives 9 partials, 16 gives 16), at most
+// min(per_pass', kWeightPartials).
 size_t conv_workspace_floats(const ConvGeom& g) {
   const Plan d = plan_of(g, "conv_workspace_floats");
-  return (size_t)d.nb * d.col_img + (size_t)std::min(d.nb, kWeightSplits) * g.w_size();
+  return (size_t)d.per_pass * d.col_img + (size_t)std::min(d.per_pass, kWeightPartials) * g.w_size();
 }
 
 void conv_forward(const ConvGeom& g, const float* x, const float* w, const float* b, float* y, float* ws) {
   const Plan d = plan_of(g, "conv_forward");
   const int64_t x_img = (int64_t)g.c * g.h * g.w, y_img = (int64_t)g.k * d.P;
-  for (int b0 = 0; b0 < g.n; b0 += d.nb) {
-    const int nbc = std::min(d.nb, g.n - b0);
+  for (int b0 = 0; b0 < g.n; b0 += d.per_pass) {
+    const int in_pass = std::min(d.per_pass, g.n - b0);
     const float* xb = x + b0 * x_img;
     if (!d.direct) {
-      im2col_kernel<<<blocks_for((int64_t)nbc * g.c * d.P, 256), 256>>>(nbc, g.c, g.h, g.w, g.kh, g.kw, g.stride,
+      im2col_kernel<<<blocks_for((int64_t)in_pass * g.c * d.P, 256), 256>>>(in_pass, g.c, g.h, g.w, g.kh, g.kw, g.stride,
                                                                         g.pad, d.oh, d.ow, xb, ws);
       CUDA_CHECK_LAUNCH();
     }
@@ -144,7 +146,7 @@ void conv_forward(const ConvGeom& g, const float* x, const float* w, const float
     p.B = d.direct ? xb : ws, p.ldb = d.P;
     p.sB_hi = d.direct ? x_img : d.col_img, p.sB_lo = (int64_t)d.ckk * d.P;
     p.C = y + b0 * y_img, p.ldc = d.P, p.sC_hi = y_img, p.sC_lo = (int64_t)d.kg * d.P;
-    p.hi_count = nbc, p.lo_count = g.groups;
+    p.hi_count = in_pass, p.lo_count = g.groups;
     p.row_bias = b, p.s_row_bias_lo = d.kg;
     detail::gemm_batched(p);
   }
@@ -153,8 +155,8 @@ void conv_forward(const ConvGeom& g, const float* x, const float* w, const float
 void conv_backward_data(const ConvGeom& g, const float* dy, const float* w, float* dx, float* ws) {
   const Plan d = plan_of(g, "conv_backward_data");
   const int64_t x_img = (int64_t)g.c * g.h * g.w, y_img = (int64_t)g.k * d.P;
-  for (int b0 = 0; b0 < g.n; b0 += d.nb) {
-    const int nbc = std::min(d.nb, g.n - b0);
+  for (int b0 = 0; b0 < g.n; b0 += d.per_pass) {
+    const int in_pass = std::min(d.per_pass, g.n - b0);
     float* dxb = dx + b0 * x_img;
     detail::GemmBatched p;  // col[b][group] = W[group]^T dy[b][group]
     p.ta = true, p.m = d.ckk, p.n = d.P, p.k = d.kg;
@@ -162,10 +164,10 @@ void conv_backward_data(const ConvGeom& g, const float* dy, const float* w, floa
     p.B = dy + b0 * y_img, p.ldb = d.P, p.sB_hi = y_img, p.sB_lo = (int64_t)d.kg * d.P;
     p.C = d.direct ? dxb : ws, p.ldc = d.P;
     p.sC_hi = d.direct ? x_img : d.col_img, p.sC_lo = (int64_t)d.ckk * d.P;
-    p.hi_count = nbc, p.lo_count = g.groups;
+    p.hi_count = in_pass, p.lo_count = g.groups;
     detail::gemm_batched(p);
     if (!d.direct) {
-      col2im_kernel<<<blocks_for(nbc * x_img, 256), 256>>>(nbc, g.c, g.h, g.w, g.kh, g.kw, g.stride, g.pad, d.oh,
+      col2im_kernel<<<blocks_for(in_pass * x_img, 256), 256>>>(in_pass, g.c, g.h, g.w, g.kh, g.kw, g.stride, g.pad, d.oh,
                                                           d.ow, ws, dxb);
       CUDA_CHECK_LAUNCH();
     }
@@ -175,32 +177,33 @@ void conv_backward_data(const ConvGeom& g, const float* dy, const float* w, floa
 void conv_backward_weights(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db, float* ws) {
   const Plan d = plan_of(g, "conv_backward_weights");
   const int64_t x_img = (int64_t)g.c * g.h * g.w, y_img = (int64_t)g.k * d.P, wsz = (int64_t)g.w_size();
-  float* parts = ws + (int64_t)d.nb * d.col_img;  // [splits][w_size]
-  for (int b0 = 0; b0 < g.n; b0 += d.nb) {
-    const int nbc = std::min(d.nb, g.n - b0);
+  float* parts = ws + (int64_t)d.per_pass * d.col_img;  // [partials][w_size]
+  for (int b0 = 0; b0 < g.n; b0 += d.per_pass) {
+    const int in_pass = std::min(d.per_pass, g.n - b0);
     const float* xb = x + b0 * x_img;
     if (!d.direct) {
-      im2col_kernel<<<blocks_for((int64_t)nbc * g.c * d.P, 256), 256>>>(nbc, g.c, g.h, g.w, g.kh, g.kw, g.stride,
+      im2col_kernel<<<blocks_for((int64_t)in_pass * g.c * d.P, 256), 256>>>(in_pass, g.c, g.h, g.w, g.kh, g.kw, g.stride,
                                                                         g.pad, d.oh, d.ow, xb, ws);
       CUDA_CHECK_LAUNCH();
     }
-    // parts[split][group] (+)= sum over the split's images b of dy[b][group] col[b][group]^T.
-    // Every chunk has nbc <= nb images, so it touches partials [0, ceil(nbc/ips)) <= splits; the
-    // first chunk (nbc = nb) writes all of them with beta 0.
+    // parts[partial][group] (+)= sum over the partial's images b of dy[b][group] col[b][group]^T.
+    // Every pass has in_pass <= per_pass images, so it touches partials
+    // [0, ceil(in_pass / per_partial)) <= partials; the first pass (in_pass = per_pass) writes all of
+    // them with beta 0.
     detail::GemmBatched p;
     p.tb = true, p.m = d.kg, p.n = d.ckk, p.k = d.P;
     p.beta = b0 == 0 ? 0.0f : 1.0f;
     p.A = dy + b0 * y_img, p.lda = d.P;
-    p.sA_hi = d.ips * y_img, p.sA_lo = (int64_t)d.kg * d.P, p.sA_seg = y_img;
+    p.sA_hi = d.per_partial * y_img, p.sA_lo = (int64_t)d.kg * d.P, p.sA_seg = y_img;
     const int64_t col_img = d.direct ? x_img : d.col_img;
     p.B = d.direct ? xb : ws, p.ldb = d.P;
-    p.sB_hi = d.ips * col_img, p.sB_lo = (int64_t)d.ckk * d.P, p.sB_seg = col_img;
+    p.sB_hi = d.per_partial * col_img, p.sB_lo = (int64_t)d.ckk * d.P, p.sB_seg = col_img;
     p.C = parts, p.ldc = d.ckk, p.sC_hi = wsz, p.sC_lo = (int64_t)d.kg * d.ckk;
-    p.hi_count = (nbc + d.ips - 1) / d.ips, p.lo_count = g.groups;
-    p.seg_per_hi = d.ips, p.seg_total = nbc;
+    p.hi_count = (in_pass + d.per_partial - 1) / d.per_partial, p.lo_count = g.groups;
+    p.seg_per_hi = d.per_partial, p.seg_total = in_pass;
     detail::gemm_batched(p);
   }
-  sum_partials_kernel<<<blocks_for(wsz, 256), 256>>>(d.splits, wsz, parts, dw);
+  sum_partials_kernel<<<blocks_for(wsz, 256), 256>>>(d.partials, wsz, parts, dw);
   CUDA_CHECK_LAUNCH();
   if (db) {
     bias_grad_kernel<<<g.k, kSumThreads>>>(g.n, g.k, d.P, dy, db);

@@ -1,11 +1,12 @@
 // CPU twin of the convolution: im2col + a single-threaded GEMM per image and group
-// (kernels/cpu_gemm.h: our AVX-512 kernels, or OpenBLAS), OpenMP over the batch. Each thread owns
+// (kernels/gemm.h: our AVX-512 kernels, or OpenBLAS), OpenMP over the batch. Each thread owns
 // one slice of the workspace (its im2col buffer); a layer's weights are packed for the GEMM once
 // per call. Results do not depend on the number of threads:
 //  - forward and backward-data: each image is computed by one thread, start to finish;
-//  - backward-weights: the batch is cut into a FIXED number of chunks (min(n, kWeightChunks)), each
-//    chunk summed block by block (a block: one image, or several side by side when an image has few
-//    output positions) into its own partial dw/db, and the partials added in chunk order.
+//  - backward-weights: the batch is cut into a FIXED number of partials (min(n, kWeightPartials),
+//    kernels/conv_core.h), each a run of consecutive images summed per_gemm images at a time (one,
+//    or several side by side when an image has few output positions) into its own dw/db, and the
+//    partials added in order.
 // A 1x1 stride-1 unpadded conv is a plain GEMM on the input: no im2col.
 #include <omp.h>
 
@@ -14,32 +15,32 @@
 #include <vector>
 
 #include "kernels/conv.h"
-#include "kernels/conv_check.h"
-#include "kernels/cpu_gemm.h"
+#include "kernels/conv_core.h"
+#include "kernels/gemm.h"
 
 namespace cvg::cpu {
 namespace {
 
-constexpr int kWeightChunks = 16;  // partial sums for backward-weights; fixed so threads don't matter
+using conv_core::kWeightPartials;
 // Backward-weights sums over output positions (the GEMM's k). Where an image has fewer than this,
-// several images of a chunk go into one GEMM: a dot product over 49 positions is mostly overhead.
+// several images of a partial go into one GEMM: a dot product over 49 positions is mostly overhead.
 constexpr int kWeightMinK = 256;
 
-struct Dims : ConvDims {
-  int wblock;                  // images per backward-weights GEMM
-  size_t col;                  // workspace floats per thread: im2col of wblock images (+ their dy)
-  int threads, chunks;
+struct Plan : conv_core::Dims {
+  int per_gemm;                // images per backward-weights GEMM
+  size_t col;                  // workspace floats per thread: im2col of per_gemm images (+ their dy)
+  int threads, partials;
 };
 
-Dims dims_of(const ConvGeom& g, const char* who) {
-  Dims d;
-  static_cast<ConvDims&>(d) = conv_dims(g, who);
+Plan plan_of(const ConvGeom& g, const char* who) {
+  Plan d;
+  static_cast<conv_core::Dims&>(d) = conv_core::dims(g, who);
   d.threads = std::max(1, omp_get_max_threads());
-  d.chunks = std::min(g.n, kWeightChunks);
-  const int max_chunk = d.chunks ? (g.n + d.chunks - 1) / d.chunks : 1;
-  d.wblock = std::max(1, std::min(max_chunk, (kWeightMinK + d.P - 1) / std::max(d.P, 1)));
+  d.partials = std::min(g.n, kWeightPartials);
+  const int max_partial = d.partials ? (g.n + d.partials - 1) / d.partials : 1;
+  d.per_gemm = std::max(1, std::min(max_partial, (kWeightMinK + d.P - 1) / std::max(d.P, 1)));
   const size_t one = d.direct ? 0 : (size_t)d.ckk * d.P;
-  d.col = d.wblock == 1 ? one : (size_t)d.wblock * d.P * (d.ckk + g.k);
+  d.col = d.per_gemm == 1 ? one : (size_t)d.per_gemm * d.P * (d.ckk + g.k);
   return d;
 }
 
@@ -98,12 +99,12 @@ void col2im(const float* col, int cg, int h, int w, const ConvGeom& g, int oh, i
 }  // namespace
 
 size_t conv_workspace_floats(const ConvGeom& g) {
-  Dims d = dims_of(g, "conv_workspace_floats");
-  return d.threads * d.col + (size_t)d.chunks * (g.w_size() + g.k);
+  Plan d = plan_of(g, "conv_workspace_floats");
+  return d.threads * d.col + (size_t)d.partials * (g.w_size() + g.k);
 }
 
 void conv_forward(const ConvGeom& g, const float* x, const float* w, const float* b, float* y, float* ws) {
-  const Dims d = dims_of(g, "conv_forward");
+  const Plan d = plan_of(g, "conv_forward");
   std::vector<GemmLhs> wg;  // W_g: kg x ckk
   for (int gr = 0; gr < g.groups; ++gr) wg.emplace_back(false, d.kg, d.ckk, w + (size_t)gr * d.kg * d.ckk, d.ckk);
 #pragma omp parallel for schedule(static) num_threads(d.threads)
@@ -126,7 +127,7 @@ void conv_forward(const ConvGeom& g, const float* x, const float* w, const float
 }
 
 void conv_backward_data(const ConvGeom& g, const float* dy, const float* w, float* dx, float* ws) {
-  const Dims d = dims_of(g, "conv_backward_data");
+  const Plan d = plan_of(g, "conv_backward_data");
   std::vector<GemmLhs> wt;  // W_g^T: ckk x kg
   for (int gr = 0; gr < g.groups; ++gr) wt.emplace_back(true, d.ckk, d.kg, w + (size_t)gr * d.kg * d.ckk, d.ckk);
 #pragma omp parallel for schedule(static) num_threads(d.threads)
@@ -147,21 +148,21 @@ void conv_backward_data(const ConvGeom& g, const float* dy, const float* w, floa
 
 void conv_backward_weights(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db,
                            float* ws) {
-  const Dims d = dims_of(g, "conv_backward_weights");
+  const Plan d = plan_of(g, "conv_backward_weights");
   const size_t wsz = g.w_size(), part_sz = wsz + g.k;
-  float* parts = ws + d.threads * d.col;  // chunk c: dw partial [wsz], then db partial [k]
+  float* parts = ws + d.threads * d.col;  // partial p: its dw [wsz], then its db [k]
 #pragma omp parallel for schedule(static, 1) num_threads(d.threads)
-  for (int ch = 0; ch < d.chunks; ++ch) {
+  for (int part = 0; part < d.partials; ++part) {
     float* col = ws + omp_get_thread_num() * d.col;
-    float* pdw = parts + ch * part_sz;
+    float* pdw = parts + part * part_sz;
     float* pdb = pdw + wsz;
-    const int first = (int)((long long)g.n * ch / d.chunks), last = (int)((long long)g.n * (ch + 1) / d.chunks);
+    const int first = (int)((long long)g.n * part / d.partials), last = (int)((long long)g.n * (part + 1) / d.partials);
     std::fill(pdb, pdb + g.k, 0.0f);
-    for (int img0 = first; img0 < last; img0 += d.wblock) {
-      const int nb = std::min(d.wblock, last - img0);
+    for (int img0 = first; img0 < last; img0 += d.per_gemm) {
+      const int nb = std::min(d.per_gemm, last - img0);
       const size_t K = (size_t)nb * d.P;  // the GEMM's k: positions of nb images side by side
       // One image: its im2col and dy as they are. Several: both copied into [rows][K] matrices.
-      float* dyb = col + (size_t)d.wblock * d.P * d.ckk;
+      float* dyb = col + (size_t)d.per_gemm * d.P * d.ckk;
       if (nb > 1)
         for (int b = 0; b < nb; ++b)
           for (int o = 0; o < g.k; ++o)
@@ -179,7 +180,7 @@ void conv_backward_weights(const ConvGeom& g, const float* x, const float* dy, f
           B = col;
         }
         const float* A = nb > 1 ? dyb + (size_t)gr * d.kg * K : dy + ((size_t)img0 * g.k + (size_t)gr * d.kg) * d.P;
-        // dw_g (+)= dy_g col^T: [kg x K] * [K x ckk]; the chunk's first block overwrites.
+        // dw_g (+)= dy_g col^T: [kg x K] * [K x ckk]; the partial's first GEMM overwrites.
         gemm_nt(d.kg, d.ckk, (int)K, A, (int)K, B, (int)K, img0 == first ? 0.0f : 1.0f,
                 pdw + (size_t)gr * d.kg * d.ckk, d.ckk);
       }
@@ -194,12 +195,12 @@ void conv_backward_weights(const ConvGeom& g, const float* x, const float* dy, f
         }
       }
   }
-  // Add the partials in chunk order: the same sums whatever thread computed them.
+  // Add the partials in order: the same sums whatever thread computed them.
   const long long total = db ? (long long)part_sz : (long long)wsz;
-#pragma omp parallel for schedule(static) num_threads(d.threads) if (total * d.chunks > (1 << 15))
+#pragma omp parallel for schedule(static) num_threads(d.threads) if (total * d.partials > (1 << 15))
   for (long long i = 0; i < total; ++i) {
     float s = parts[i];
-    for (int ch = 1; ch < d.chunks; ++ch) s += parts[ch * part_sz + i];
+    for (int part = 1; part < d.partials; ++part) s += parts[part * part_sz + i];
     if (i < (long long)wsz) dw[i] = s;
     else db[i - wsz] = s;
   }

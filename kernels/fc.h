@@ -1,16 +1,11 @@
-// General matrix multiply and the fully-connected layer built on it.
-// gemm is row-major: C[m x n] = alpha * op(A) * op(B) + beta * C, op(A) = A^T when ta
-// (A stored k x m), lda/ldb/ldc are row strides. The CPU twin calls OpenBLAS; the CUDA twin is our
-// own tiled SGEMM (cuBLAS appears only in bench/ and tests as a baseline).
-// FC, Caffe's InnerProduct: x [n, in], w [out, in], b [out], y [n, out].
+// The fully-connected layer, Caffe's InnerProduct: x [n, in], w [out, in], b [out], y [n, out].
+// Both twins are built on the gemm family (kernels/gemm.h).
 #pragma once
 #include "kernels/common.h"
 
 namespace cvg {
 
 #define CVG_FC_TWIN_API                                                                          \
-  void gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* A, int lda,        \
-            const float* B, int ldb, float beta, float* C, int ldc);                             \
   /* y = x w^T + b; b may be null */                                                             \
   void fc_forward(int n, int in, int out, const float* x, const float* w, const float* b,       \
                   float* y);                                                                     \

@@ -1,5 +1,5 @@
 // Softmax cross-entropy and class rank, CPU twin. One row per OpenMP iteration.
-// A label outside [0, c) is a data error: the CPU twin throws std::invalid_argument naming the
+// A label outside [0, c) is a data error: the CPU twin throws InputError naming the
 // row; the GPU cannot throw, and writes NaN loss / rank -1 instead (see loss.cu).
 #include <cmath>
 #include <stdexcept>
@@ -13,8 +13,8 @@ namespace {
 void check_labels(const char* what, int n, int c, const int32_t* labels) {
   for (int i = 0; i < n; ++i)
     if (labels[i] < 0 || labels[i] >= c)
-      throw std::invalid_argument(std::string(what) + ": label " + std::to_string(labels[i]) + " of row " +
-                                  std::to_string(i) + " is outside [0, " + std::to_string(c) + ")");
+      throw InputError(std::string(what) + ": label " + std::to_string(labels[i]) + " of row " +
+                       std::to_string(i) + " is outside [0, " + std::to_string(c) + ")");
 }
 
 }  // namespace

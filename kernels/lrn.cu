@@ -4,11 +4,11 @@
 // is a runtime value); those re-reads are within a few channel planes and hit L1/L2, so DRAM
 // traffic stays one read of each input and one write of each output. The running sums are in
 // double (FP64 is ample on Hopper for a memory-bound kernel), in the CPU twin's order: sums and
-// scale match the CPU bit for bit. The column bodies live in lrn_detail.h (tested on the CPU too).
+// scale match the CPU bit for bit. The column bodies live in lrn_core.h (tested on the CPU too).
 #include <algorithm>
 
 #include "kernels/lrn.h"
-#include "kernels/lrn_detail.h"
+#include "kernels/lrn_core.h"
 
 namespace cvg::cuda {
 namespace {
@@ -21,7 +21,7 @@ __global__ void lrn_forward_kernel(LrnGeom g, const float* __restrict__ x, float
   const size_t hw = (size_t)g.h * g.w, cols = g.n * hw;
   for (size_t col = blockIdx.x * (size_t)blockDim.x + threadIdx.x; col < cols; col += (size_t)gridDim.x * blockDim.x) {
     const size_t base = (col / hw) * g.c * hw + col % hw;
-    lrn_detail::forward_column(g, hw, x + base, y + base, scale + base);
+    lrn_core::forward_column(g, hw, x + base, y + base, scale + base);
   }
 }
 
@@ -31,7 +31,7 @@ __global__ void lrn_backward_kernel(LrnGeom g, const float* __restrict__ x, cons
   const size_t hw = (size_t)g.h * g.w, cols = g.n * hw;
   for (size_t col = blockIdx.x * (size_t)blockDim.x + threadIdx.x; col < cols; col += (size_t)gridDim.x * blockDim.x) {
     const size_t base = (col / hw) * g.c * hw + col % hw;
-    lrn_detail::backward_column(g, hw, x + base, y + base, scale + base, dy + base, dx + base);
+    lrn_core::backward_column(g, hw, x + base, y + base, scale + base, dy + base, dx + base);
   }
 }
 

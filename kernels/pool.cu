@@ -4,11 +4,11 @@
 // zeroing pass, every dx written exactly once, and the sum runs in row-major window order, the
 // CPU twin's order, so the result is deterministic and bit-identical to the CPU. The cost is
 // reading the (at most ceil(k/s)^2, 4 for 3x3/2) covering windows' switches per input, all from
-// neighbouring addresses. The thread bodies live in pool_detail.h (tested on the CPU too).
+// neighbouring addresses. The thread bodies live in pool_core.h (tested on the CPU too).
 #include <algorithm>
 
 #include "kernels/pool.h"
-#include "kernels/pool_detail.h"
+#include "kernels/pool_core.h"
 
 namespace cvg::cuda {
 namespace {
@@ -20,14 +20,14 @@ __global__ void maxpool_forward_kernel(PoolGeom g, int oh_n, int ow_n, size_t to
                                        const float* __restrict__ x, float* __restrict__ y,
                                        int32_t* __restrict__ argmax) {
   for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x)
-    pool_detail::forward_one(g, oh_n, ow_n, x, i, y, argmax);
+    pool_core::forward_one(g, oh_n, ow_n, x, i, y, argmax);
 }
 
 __global__ void maxpool_backward_kernel(PoolGeom g, int oh_n, int ow_n, size_t total,
                                         const float* __restrict__ dy, const int32_t* __restrict__ argmax,
                                         float* __restrict__ dx) {
   for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x)
-    dx[i] = pool_detail::backward_one(g, oh_n, ow_n, dy, argmax, i);
+    dx[i] = pool_core::backward_one(g, oh_n, ow_n, dy, argmax, i);
 }
 
 }  // namespace

@@ -3,7 +3,7 @@
 #include <vector>
 
 #include "kernels/pool.h"
-#include "kernels/pool_detail.h"
+#include "kernels/pool_core.h"
 
 namespace cvg::cpu {
 
@@ -38,7 +38,7 @@ void maxpool_forward(const PoolGeom& g, const float* x, float* y, int32_t* argma
       int32_t* ap = argmax + (size_t)p * oh_n * ow_n;
       if (empty) {
         for (size_t i = 0; i < (size_t)oh_n * ow_n; ++i)
-          pool_detail::forward_one(g, oh_n, ow_n, xp, i, yp, ap);
+          pool_core::forward_one(g, oh_n, ow_n, xp, i, yp, ap);
         continue;
       }
       for (int ih = 0; ih < g.h; ++ih) {

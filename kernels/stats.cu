@@ -18,7 +18,7 @@ constexpr int kThreads = 256;
 
 void check_bins(int bins) {
   if (bins < 2 || bins > kStatsMaxBins)
-    throw std::invalid_argument("stats: bins must be in 2.." + std::to_string(kStatsMaxBins) + ", got " + std::to_string(bins));
+    throw std::logic_error("stats: bins must be in 2.." + std::to_string(kStatsMaxBins) + ", got " + std::to_string(bins));
 }
 
 int grid_for(size_t n, int threads = kThreads) {
@@ -478,7 +478,7 @@ void compute_bins(int n, int c, int hw, const float* x, const float* edges, int 
 
 void accumulate_marginal_hist(int n, int c, int hw, const uint8_t* bins_x, int bins, uint64_t* counts) {
   check_bins(bins);
-  if ((uint64_t)n * hw >= (1ull << 32)) throw std::invalid_argument("accumulate_marginal_hist: batch has 2^32 samples or more");
+  if ((uint64_t)n * hw >= (1ull << 32)) throw std::logic_error("accumulate_marginal_hist: batch has 2^32 samples or more");
   if (c == 0 || (size_t)n * hw == 0) return;
   marginal_hist_kernel<<<c, kThreads>>>(n, c, hw, bins_x, bins, counts);
   CUDA_CHECK_LAUNCH();
@@ -487,7 +487,7 @@ void accumulate_marginal_hist(int n, int c, int hw, const uint8_t* bins_x, int b
 void accumulate_joint_hist(int n, int ca, int cb, int hw, const uint8_t* bins_a, const uint8_t* bins_b, int bins,
                            uint64_t* counts) {
   check_bins(bins);
-  if ((uint64_t)n * hw >= (1ull << 32)) throw std::invalid_argument("accumulate_joint_hist: batch has 2^32 samples or more");
+  if ((uint64_t)n * hw >= (1ull << 32)) throw std::logic_error("accumulate_joint_hist: batch has 2^32 samples or more");
   const size_t K = (size_t)n * hw;
   if (K == 0 || ca == 0 || cb == 0) return;
   const int tiles = tiles_of(ca, JI) * tiles_of(cb, JJ);
@@ -514,7 +514,7 @@ void unit_max_per_image(int n, int c, int hw, const float* x, float* max_val, in
   const size_t rows = (size_t)n * c;
   if (rows == 0) return;
   const size_t blocks = (rows * 32 + kThreads - 1) / kThreads;
-  if (blocks > INT_MAX) throw std::invalid_argument("unit_max_per_image: batch too large");
+  if (blocks > INT_MAX) throw std::logic_error("unit_max_per_image: batch too large");
   unit_max_kernel<<<(unsigned)blocks, kThreads>>>(rows, hw, x, max_val, argmax);
   CUDA_CHECK_LAUNCH();
 }
@@ -528,7 +528,7 @@ void topk_reset(int c, int k, float* val, int* image, int* pos) {
 
 void topk_merge(int n, int c, int k, const float* max_val, const int* argmax, int image_id0, float* val, int* image,
                 int* pos) {
-  if (k < 1 || k > kStatsMaxTopK) throw std::invalid_argument("topk_merge: k must be in 1.." + std::to_string(kStatsMaxTopK));
+  if (k < 1 || k > kStatsMaxTopK) throw std::logic_error("topk_merge: k must be in 1.." + std::to_string(kStatsMaxTopK));
   if (c == 0 || n == 0) return;
   topk_merge_kernel<<<(c + 127) / 128, 128>>>(n, c, k, max_val, argmax, image_id0, val, image, pos);
   CUDA_CHECK_LAUNCH();

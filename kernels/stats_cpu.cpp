@@ -1,6 +1,6 @@
 // CPU twin of the statistics family. Moments: shifted values packed into a run of at most
 // kStatsRunSamples samples ([unit, sample] layout, so runs may cross image boundaries), one
-// A B^T product per run (kernels/cpu_gemm.h) into a float32 partial, then added into float64.
+// A B^T product per run (kernels/gemm.h) into a float32 partial, then added into float64.
 
 #include <omp.h>
 
@@ -11,14 +11,14 @@
 #include <stdexcept>
 #include <string>
 
-#include "kernels/cpu_gemm.h"
+#include "kernels/gemm.h"
 #include "kernels/stats.h"
 
 namespace cvg::cpu {
 
 namespace {
 
-// Threads: only OpenMP (the engine's one pool: kernels/cpu_blas.h says why). A moment call opens
+// Threads: only OpenMP (the engine's one pool: kernels/gemm.h says why). A moment call opens
 // ONE parallel region for all its runs (waking a sleeping pool costs more than a small run's
 // work), and the steps of a run share it out with orphaned `omp for`s, which run serially when
 // called outside a region. Called from a parallel region (jobs side by side, analysis/stats/moments.cpp)
@@ -28,7 +28,7 @@ constexpr size_t kParallelMin = 1 << 22;
 
 void check_bins(int bins) {
   if (bins < 2 || bins > kStatsMaxBins)
-    throw std::invalid_argument("stats: bins must be in 2.." + std::to_string(kStatsMaxBins) + ", got " + std::to_string(bins));
+    throw std::logic_error("stats: bins must be in 2.." + std::to_string(kStatsMaxBins) + ", got " + std::to_string(bins));
 }
 
 size_t run_length(int n, int hw) { return std::min<size_t>(kStatsRunSamples, (size_t)n * hw); }
@@ -208,7 +208,7 @@ void accumulate_marginal_hist(int n, int c, int hw, const uint8_t* bins_x, int b
 void accumulate_joint_hist(int n, int ca, int cb, int hw, const uint8_t* bins_a, const uint8_t* bins_b,
                            int bins, uint64_t* counts) {
   check_bins(bins);
-  if ((uint64_t)n * hw >= (1ull << 32)) throw std::invalid_argument("accumulate_joint_hist: batch has 2^32 samples or more");
+  if ((uint64_t)n * hw >= (1ull << 32)) throw std::logic_error("accumulate_joint_hist: batch has 2^32 samples or more");
   const int cells = bins * bins;
   // Images in groups of ~16k samples, so the rows of unit i stay in cache while every j is visited.
   const int group = std::max(1, 16384 / std::max(hw, 1));
@@ -261,7 +261,7 @@ void topk_reset(int c, int k, float* val, int* image, int* pos) {
 
 void topk_merge(int n, int c, int k, const float* max_val, const int* argmax, int image_id0, float* val,
                 int* image, int* pos) {
-  if (k < 1 || k > kStatsMaxTopK) throw std::invalid_argument("topk_merge: k must be in 1.." + std::to_string(kStatsMaxTopK));
+  if (k < 1 || k > kStatsMaxTopK) throw std::logic_error("topk_merge: k must be in 1.." + std::to_string(kStatsMaxTopK));
   for (int u = 0; u < c; ++u) {
     float* v = val + (size_t)u * k;
     int* im = image + (size_t)u * k;

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "base/io.h"
+#include "base/log.h"
 
 namespace cvg {
 
@@ -164,7 +165,7 @@ bool read_newest_checkpoint(const std::string& dir, Checkpoint* out, bool skip_a
     } catch (const NewerFormatError&) {
       throw;
     } catch (const InputError& e) {
-      std::fprintf(stderr, "warning: %s; trying the previous checkpoint\n", e.what());
+      log_warning(std::string(e.what()) + "; trying the previous checkpoint");
     }
   }
   if (!paths.empty() && !skip_all_damaged)

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "base/log.h"
 #include "kernels/common.h"
 
 namespace cvg {
@@ -105,23 +106,22 @@ Device parse_device(const std::string& spec) {
   if (spec == "cpu") return d;
   if (spec == "auto" || spec.empty()) {
     if (gpu_count() > 0) { d.kind = Device::CUDA; return d; }
-    std::fprintf(stderr, "note: no GPU found%s; running on the CPU\n",
-                 built_with_cuda() ? "" : " (built without CUDA)");
+    log_note(std::string("no GPU found") + (built_with_cuda() ? "" : " (built without CUDA)") + "; running on the CPU");
     return d;
   }
   if (spec.rfind("cuda", 0) == 0) {
     d.kind = Device::CUDA;
     if (spec.size() > 4) {
       if (spec[4] != ':' || spec.size() == 5 || spec.find_first_not_of("0123456789", 5) != std::string::npos)
-        throw std::invalid_argument("bad device '" + spec + "': expected cpu, cuda, cuda:N or auto");
+        throw InputError("bad device '" + spec + "': expected cpu, cuda, cuda:N or auto");
       d.index = std::atoi(spec.c_str() + 5);
     }
-    if (!built_with_cuda()) throw std::invalid_argument("device " + spec + " asked for, but this build has no CUDA (rebuild with nvcc present)");
+    if (!built_with_cuda()) throw InputError("device " + spec + " asked for, but this build has no CUDA (rebuild with nvcc present)");
     if (d.index >= gpu_count())
-      throw std::invalid_argument("device " + spec + " asked for, but " + std::to_string(gpu_count()) + " GPU(s) found");
+      throw InputError("device " + spec + " asked for, but " + std::to_string(gpu_count()) + " GPU(s) found");
     return d;
   }
-  throw std::invalid_argument("bad device '" + spec + "': expected cpu, cuda, cuda:N or auto");
+  throw InputError("bad device '" + spec + "': expected cpu, cuda, cuda:N or auto");
 }
 
 }  // namespace cvg

@@ -20,7 +20,7 @@ bool built_with_cuda();
 // Number of usable GPUs: 0 when built without CUDA, without a driver, or with no device.
 int gpu_count();
 // Parses "cpu", "cuda", "cuda:N", or "auto" (the GPU when one exists, else the CPU with a
-// one-line notice on stderr). Throws std::invalid_argument with a clear message otherwise, and
+// one-line notice on stderr). Throws InputError with a clear message otherwise, and
 // when a GPU is asked for that this build or machine does not have.
 Device parse_device(const std::string& spec);
 // Makes `d` current for the calling thread (no-op for the CPU).

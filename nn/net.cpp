@@ -78,7 +78,7 @@ void Net::init(uint64_t seed) {
 }
 
 void Net::set_batch(const float* x, const int32_t* lab, int n) {
-  if (n < 1 || n > max_batch_) throw std::invalid_argument("batch of " + std::to_string(n) + " samples for a net allocated for " + std::to_string(max_batch_));
+  if (n < 1 || n > max_batch_) throw std::logic_error("batch of " + std::to_string(n) + " samples for a net allocated for " + std::to_string(max_batch_));
   n_ = n;
   size_t per = Tensor::numel_of(in_shape_);
   device_copy(input.ptr(), dev_, x, Device::cpu(), n * per * sizeof(float));

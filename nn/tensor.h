@@ -35,12 +35,12 @@ class Array {
     return h;
   }
   void from_host(const T* src, size_t n) {
-    if (n != n_) throw std::invalid_argument("Array::from_host: size " + std::to_string(n) + " != " + std::to_string(n_));
+    if (n != n_) throw std::logic_error("Array::from_host: size " + std::to_string(n) + " != " + std::to_string(n_));
     device_copy(p_, dev_, src, Device::cpu(), bytes());
   }
   void from_host(const std::vector<T>& v) { from_host(v.data(), v.size()); }
   void copy_from(const Array& o) {
-    if (o.n_ != n_) throw std::invalid_argument("Array::copy_from: size mismatch");
+    if (o.n_ != n_) throw std::logic_error("Array::copy_from: size mismatch");
     device_copy(p_, dev_, o.p_, o.dev_, bytes());
   }
   Array to(const Device& d) const { Array a(d, n_); a.copy_from(*this); return a; }

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/io.h"
+#include "base/log.h"
 #include "base/progress.h"
 
 namespace cvg {
@@ -68,7 +69,7 @@ TrainResult train_net(const NetConfig& cfg, const Dataset& train, const Dataset*
   FolderLock lock(opt.run_dir);  // one writer per run folder, from here to the return
   const std::string log_path = opt.run_dir + "/log.jsonl";
   if (int n = remove_stale_temporaries(opt.run_dir); n > 0 && !opt.quiet)
-    std::fprintf(stderr, "%s: removed %d temporary file(s) left by a killed run\n", opt.label.c_str(), n);
+    log_info(strprintf("%s: removed %d temporary file(s) left by a killed run", opt.label.c_str(), n));
 
   long long iter = 0;
   TrainResult res;
@@ -84,7 +85,7 @@ TrainResult train_net(const NetConfig& cfg, const Dataset& train, const Dataset*
     loader.seek(ck.info.data_epoch, ck.info.data_index);
     res.checkpoint = ck.path;
     trim_log(log_path, iter);
-    if (!opt.quiet) std::fprintf(stderr, "%s: resuming from %s (iteration %lld)\n", opt.label.c_str(), ck.path.c_str(), iter);
+    if (!opt.quiet) log_info(strprintf("%s: resuming from %s (iteration %lld)", opt.label.c_str(), ck.path.c_str(), iter));
   } else if (!list_checkpoints(opt.run_dir).empty()) {
     if (!opt.force)
       throw InputError(opt.run_dir + ": already holds checkpoints; use --resume to continue or --force to start over");
@@ -169,8 +170,8 @@ TrainResult train_net(const NetConfig& cfg, const Dataset& train, const Dataset*
         rec["test_loss"] = res.test_loss, rec["test_top1"] = res.test_top1;
         if (train.num_classes() > 5) rec["test_top5"] = res.test_top5;
         if (!opt.quiet)
-          std::fprintf(stderr, "%s: iteration %lld (epoch %.2f): test top-1 %.2f%%%s\n", opt.label.c_str(), iter, (double)iter / per_epoch,
-                       100 * res.test_top1, train.num_classes() > 5 ? (", top-5 " + std::to_string(100 * res.test_top5).substr(0, 5) + "%").c_str() : "");
+          log_info(strprintf("%s: iteration %lld (epoch %.2f): test top-1 %.2f%%%s", opt.label.c_str(), iter, (double)iter / per_epoch,
+                             100 * res.test_top1, train.num_classes() > 5 ? (", top-5 " + std::to_string(100 * res.test_top5).substr(0, 5) + "%").c_str() : ""));
       }
       pending = true, pending_rec = rec;
     }

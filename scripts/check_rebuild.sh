@@ -15,7 +15,7 @@ build=build/cuda$(make -s print-cuda 2>/dev/null || echo 0)
 check kernels/conv.h "$build/kernels/conv_cpu.o"
 if [ "$build" = build/cuda1 ]; then
   check kernels/conv.h "$build/kernels/conv.cu.o"
-  check kernels/gemm_cuda.h "$build/kernels/conv.cu.o"
+  check kernels/gemm.h "$build/kernels/conv.cu.o"
 fi
 [ $fail -eq 0 ] && echo "rebuild check: header changes rebuild their objects ($build)"
 exit $fail

@@ -28,6 +28,9 @@ grep -q "20 iterations of batch 32 .* step 16" train.txt || fail "--iters 20 sho
 $B/train --net "$repo/tests/nets/tiny-wide.json" --seeds 1 --iters 20 --out runs --threads 1 > /dev/null 2>&1 || fail "train wide"
 expect_error 2 "already holds checkpoints" $B/train --net "$repo/tests/nets/tiny.json" --seeds 1 --iters 20 --out runs
 grep -q "iterations of batch" out.txt && fail "train printed its header before the error"
+# Bad input is InputError (base/errors.h): exit 2 and exactly one line, nothing else on stderr.
+expect_error 2 "error: bad device 'gpu0': expected cpu, cuda, cuda:N or auto" $B/train --net "$repo/tests/nets/tiny.json" --seeds 1 --iters 1 --out runs-bad --device gpu0
+[ "$(wc -l < err.txt)" -eq 1 ] || fail "a bad --device should give one line: $(cat err.txt)"
 R=runs/tiny-seed
 
 # Correlate three nets on the first 300 images: the header and summary.json count 300.

@@ -410,10 +410,10 @@ TEST_CASE("align: Lasso is exact on ill-conditioned sources (Newton steps on the
 }
 
 TEST_CASE("align: Lasso rejects bad input") {
-  CHECK_THROWS_AS(sparse_prediction(Mat(4), Mat(3), 2, 2), std::invalid_argument);
+  CHECK_THROWS_AS(sparse_prediction(Mat(4), Mat(3), 2, 2), std::logic_error);
   SparsePredictionOptions opt;
   opt.penalties = {-1};
-  CHECK_THROWS_AS(sparse_prediction(Mat{1}, Mat{0.5}, 1, 1, opt), std::invalid_argument);
+  CHECK_THROWS_AS(sparse_prediction(Mat{1}, Mat{0.5}, 1, 1, opt), std::logic_error);
   // No sources (all of a net's units dead): every target is predicted by its mean.
   const SparsePrediction none = sparse_prediction(Mat{}, Mat{}, 0, 2);
   for (size_t p = 0; p < none.penalties.size(); ++p) {

@@ -185,9 +185,9 @@ void check_auction(const std::vector<double>& M, int n, int m, bool minimize, co
   // Optimal for the quantised problem: same level sum as the exact solver's on the levels.
   double lo = INFINITY, hi = -INFINITY;
   for (double x : M) lo = std::min(lo, minimize ? -x : x), hi = std::max(hi, minimize ? -x : x);
-  CHECK(rep.levels == auction::make_plan(n, m, minimize, lo, hi).K);
+  CHECK(rep.levels == assign_core::make_plan(n, m, minimize, lo, hi).K);
   std::vector<double> levels(M.size());
-  for (size_t k = 0; k < M.size(); ++k) levels[k] = auction::level_of(M[k], minimize, lo, hi - lo, rep.levels);
+  for (size_t k = 0; k < M.size(); ++k) levels[k] = assign_core::level_of(M[k], minimize, lo, hi - lo, rep.levels);
   Exact q = run_exact(levels, n, m, false);
   CHECK(matching_value(levels.data(), n, m, r2c) == q.objective);
 }
@@ -268,8 +268,8 @@ TEST_CASE("assign: empty matrices, and the wrapper's input checks") {
   CHECK(r2c == std::vector<int64_t>(3, -1));
   std::vector<double> M = {1, 2, NAN, 4};
   CHECK_THROWS_WITH_AS(assign(M.data(), 2, 2, Solver::Exact, false, Device::cpu()),
-                       doctest::Contains("entry (1, 0) is not finite"), std::invalid_argument);
-  CHECK_THROWS_AS(parse_solver("hungarian"), std::invalid_argument);
+                       doctest::Contains("entry (1, 0) is not finite"), InputError);
+  CHECK_THROWS_AS(parse_solver("hungarian"), InputError);
   // The wrapper picks the solver and reports what ran.
   M = {1, 5, 4, 2};
   Assignment a = assign(M.data(), 2, 2, Solver::Exact, false, Device::cpu());
@@ -331,5 +331,5 @@ TEST_CASE("assign: GPU auction matches its CPU twin exactly and the exact solver
 TEST_CASE("assign: a value range that would overflow the potentials is refused") {
   std::vector<double> M = {-1e308, 1e308, 0, 1};
   CHECK_THROWS_WITH_AS(assign(M.data(), 2, 2, Solver::Exact, false, Device::cpu()), doctest::Contains("too wide"),
-                       std::invalid_argument);
+                       InputError);
 }

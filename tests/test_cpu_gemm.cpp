@@ -1,4 +1,4 @@
-// The CPU conv twin's GEMMs (kernels/cpu_gemm.h): the dispatched entry points and, where the CPU has
+// The CPU conv twin's GEMMs (kernels/gemm.h, cpu::): the dispatched entry points and, where the CPU has
 // AVX-512, our AVX-512 kernels themselves, against a double loop. Sizes straddle every tile edge
 // (8 rows, 32 columns, 16-wide k steps, 4x4 dot tiles, 256-deep k blocks). Bounds: tests/bounds.h.
 #include <doctest/doctest.h>
@@ -9,9 +9,9 @@
 #include <cstring>
 #include <string>
 
-#include "kernels/cpu_gemm.h"
-#include "kernels/cpu_gemm_avx2.h"
-#include "kernels/cpu_gemm_avx512.h"
+#include "kernels/gemm.h"
+#include "kernels/gemm_avx2.h"
+#include "kernels/gemm_avx512.h"
 #include "tests/bounds.h"
 #include "tests/check.h"
 
@@ -64,7 +64,7 @@ bool cpu_has_avx512() {
 }  // namespace
 
 TEST_CASE("cpu gemm: GemmLhs and gemm_nt match a double loop (op(A) B, A B^T; beta 0, 1, 0.5)") {
-  MESSAGE("CPU GEMM kernels in use: " << std::string(cpu::cpu_gemm_kernels()));
+  MESSAGE("CPU GEMM kernels in use: " << std::string(cpu::gemm_kernels()));
   for (float beta : {0.0f, 1.0f, 0.5f}) {
     for (bool ta : {false, true})
       check_product("GemmLhs", ta, false, beta, [&](const Case& s, auto& a, auto& b, auto& c) {

@@ -194,7 +194,7 @@ TEST_CASE("harden 5: resume stops when every checkpoint is damaged or newer, unl
 
 TEST_CASE("harden 6: counts are bounded: loader threads, declared image sizes") {
   NoiseSet data(64, 1, 8, 8);
-  CHECK_THROWS_AS(Loader(data, 8, false, false, false, 0, 100000), std::invalid_argument);
+  CHECK_THROWS_AS(Loader(data, 8, false, false, false, 0, 100000), std::logic_error);
   // A PNG header declaring 10000x10000 pixels (100 Mpixel) is refused before any pixel is decoded.
   std::string dir = fresh_dir("bigpng");
   for (const char* cls : {"a", "b"}) {

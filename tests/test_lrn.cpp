@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "kernels/lrn.h"
-#include "kernels/lrn_detail.h"
+#include "kernels/lrn_core.h"
 #include "nn/tensor.h"
 #include "tests/check.h"
 
@@ -179,8 +179,8 @@ TEST_CASE("lrn: the CUDA kernels' column bodies, run on the CPU, match the CPU t
     cpu::lrn_backward(g, x.data(), y.data(), scale.data(), dy.data(), dx.data());
     for (size_t col = 0; col < (size_t)g.n * hw; ++col) {
       const size_t base = (col / hw) * g.c * hw + col % hw;
-      lrn_detail::forward_column(g, hw, x.data() + base, y2.data() + base, scale2.data() + base);
-      lrn_detail::backward_column(g, hw, x.data() + base, y.data() + base, scale.data() + base, dy.data() + base,
+      lrn_core::forward_column(g, hw, x.data() + base, y2.data() + base, scale2.data() + base);
+      lrn_core::backward_column(g, hw, x.data() + base, y.data() + base, scale.data() + base, dy.data() + base,
                                   dx2.data() + base);
     }
     CHECK(scale2 == scale);

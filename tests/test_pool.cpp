@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "kernels/pool.h"
-#include "kernels/pool_detail.h"
+#include "kernels/pool_core.h"
 #include "nn/tensor.h"
 #include "tests/check.h"
 
@@ -182,7 +182,7 @@ TEST_CASE("pool: the gather's covering-window ranges are exactly the windows tha
     const int out_n = g.out_h();
     for (int in = 0; in < g.h; ++in) {
       int lo, hi;
-      pool_detail::covering(in, g.kernel, g.stride, g.pad, out_n, lo, hi);
+      pool_core::covering(in, g.kernel, g.stride, g.pad, out_n, lo, hi);
       for (int o = 0; o < out_n; ++o) {
         const bool covers = o * g.stride - g.pad <= in && in < o * g.stride - g.pad + g.kernel;
         CHECK(covers == (lo <= o && o < hi));
@@ -204,8 +204,8 @@ TEST_CASE("pool: the CUDA kernels' thread bodies, run on the CPU, match the CPU 
       std::vector<int32_t> arg(g.y_size()), arg2(g.y_size());
       cpu::maxpool_forward(g, x.data(), y.data(), arg.data());
       cpu::maxpool_backward(g, dy.data(), arg.data(), dx.data());
-      for (size_t i = 0; i < g.y_size(); ++i) pool_detail::forward_one(g, g.out_h(), g.out_w(), x.data(), i, y2.data(), arg2.data());
-      for (size_t i = 0; i < g.x_size(); ++i) dx2[i] = pool_detail::backward_one(g, g.out_h(), g.out_w(), dy.data(), arg.data(), i);
+      for (size_t i = 0; i < g.y_size(); ++i) pool_core::forward_one(g, g.out_h(), g.out_w(), x.data(), i, y2.data(), arg2.data());
+      for (size_t i = 0; i < g.x_size(); ++i) dx2[i] = pool_core::backward_one(g, g.out_h(), g.out_w(), dy.data(), arg.data(), i);
       CHECK(arg2 == arg);
       CHECK(y2 == y);
       CHECK(dx2 == dx);  // the gather adds in the scatter's order: the same float sums

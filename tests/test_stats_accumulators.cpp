@@ -162,7 +162,7 @@ TEST_CASE("stats accumulators: edge samples, joint histograms, MI and top-k over
   CHECK(few.result()[0].size() == 3);
 
   CHECK_THROWS_AS(JointHistogramAccumulator(Device::cpu(), {Nets::ca}, bins, {std::vector<float>(3)}),
-                  std::invalid_argument);
+                  std::logic_error);
 }
 
 TEST_CASE("stats accumulators: GPU matches CPU exactly") {

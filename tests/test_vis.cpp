@@ -559,7 +559,7 @@ TEST_CASE("vis: relu_down rules, and a projection with LRN skipped in deconv mod
     CHECK(bad == 0);
   }
   CHECK(parse_projection_mode("guided") == ProjectionMode::Guided);
-  CHECK_THROWS_AS(parse_projection_mode("lrp"), std::invalid_argument);
+  CHECK_THROWS_AS(parse_projection_mode("lrp"), InputError);
 
   // In deconv mode LRN is the identity: the signal below norm1 equals the one above it.
   Fixture f(kSmallNet, 2, 9);
@@ -577,7 +577,7 @@ TEST_CASE("vis: relu_down rules, and a projection with LRN skipped in deconv mod
   std::vector<float> below_relu1 = f.net->grad(f.index("conv1")).data.to_host();
   CHECK(*std::min_element(below_relu1.begin(), below_relu1.end()) >= 0.0f);
   CHECK_THROWS_AS(Projector(*f.net, "pool1"), InputError);
-  CHECK_THROWS_AS(proj.project_batch({{99, 0, 0}}, ProjectionMode::Deconv), std::invalid_argument);
+  CHECK_THROWS_AS(proj.project_batch({{99, 0, 0}}, ProjectionMode::Deconv), std::logic_error);
 }
 
 TEST_CASE("vis: rendering of patches, projections and pair figures") {

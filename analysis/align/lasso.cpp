@@ -158,7 +158,7 @@ double l1_norm(const double* w, int n) {
 
 LassoFit lasso_cd(const double* G, int n, const double* r, double syy, double lambda, double* w, double* g,
                   const LassoOptions& opt) {
-  if (n < 0 || lambda < 0 || !(syy >= 0)) throw std::invalid_argument("lasso_cd: bad arguments");
+  if (n < 0 || lambda < 0 || !(syy >= 0)) throw std::logic_error("lasso_cd: bad arguments");
   std::vector<int> all(n), active;
   std::iota(all.begin(), all.end(), 0);
   LassoFit fit;
@@ -251,12 +251,12 @@ double SparsePrediction::positive_fraction(int p) const {
 SparsePrediction sparse_prediction(const std::vector<double>& corr_sources, const std::vector<double>& cross, int S,
                                    int T, const SparsePredictionOptions& opt) {
   if (S < 0 || T < 0 || corr_sources.size() != (size_t)S * S || cross.size() != (size_t)S * T)
-    throw std::invalid_argument("sparse_prediction: matrix sizes do not match the unit counts");
+    throw std::logic_error("sparse_prediction: matrix sizes do not match the unit counts");
   for (double l : opt.penalties)
-    if (!(l >= 0) || !std::isfinite(l)) throw std::invalid_argument("sparse_prediction: penalties must be finite and >= 0");
+    if (!(l >= 0) || !std::isfinite(l)) throw std::logic_error("sparse_prediction: penalties must be finite and >= 0");
   if (!(opt.fit_fraction > 0 && opt.fit_fraction <= 1) || opt.path_points < 1 ||
       !(opt.path_min_ratio > 0 && opt.path_min_ratio < 1))
-    throw std::invalid_argument("sparse_prediction: bad fit_fraction / path options");
+    throw std::logic_error("sparse_prediction: bad fit_fraction / path options");
 
   SparsePrediction sp;
   sp.sources = S, sp.targets = T;

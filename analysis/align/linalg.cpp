@@ -27,7 +27,7 @@ void dgesdd_(const char* jobz, const int* m, const int* n, double* a, const int*
 namespace cvg {
 
 static void check_size(const std::vector<double>& A, size_t want, const char* who) {
-  if (A.size() != want) throw std::invalid_argument(std::string(who) + ": matrix has the wrong number of elements");
+  if (A.size() != want) throw std::logic_error(std::string(who) + ": matrix has the wrong number of elements");
 }
 
 // Row-major symmetric A, lower triangle, is column-major A with its upper triangle: uplo 'U'. The

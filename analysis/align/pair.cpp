@@ -4,6 +4,8 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "base/errors.h"
+
 namespace cvg {
 
 namespace {
@@ -34,8 +36,8 @@ std::vector<int> complement(int c, const std::vector<int>& zero) {
 
 PairMoments pair_moments(const Moments& m, int a, int b) {
   if (a < 0 || b < 0 || a >= m.nets() || b >= m.nets() || a == b)
-    throw std::invalid_argument("pair_moments: need two different nets of the moments");
-  if (!(m.count > 0)) throw std::invalid_argument("pair_moments: no samples were accumulated");
+    throw std::logic_error("pair_moments: need two different nets of the moments");
+  if (!(m.count > 0)) throw InputError("pair_moments: no samples were accumulated");
   const LayerStats st = finalize(m);
   PairMoments pm;
   pm.count = m.count;

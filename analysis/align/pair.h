@@ -24,7 +24,7 @@ struct PairMoments {
 };
 
 // Nets a and b of `m` (a != b; a > b gives the transposed view of the stored pair). Zero-variance
-// units are the ones finalize() reports. Throws std::invalid_argument for bad net numbers.
+// units are the ones finalize() reports. Throws std::logic_error for bad net numbers.
 PairMoments pair_moments(const Moments& m, int a, int b);
 
 // The joint correlation matrix [na + nb]^2 of the valid units, A's units first.

@@ -109,7 +109,7 @@ double pwcca(const Whitener& w, const std::vector<double>& u, int m, const std::
 GlobalScores global_scores(const std::vector<double>& cov_aa, int na, const std::vector<double>& cov_bb, int nb,
                            const std::vector<double>& cov_ab, const ScoreOptions& opt) {
   if (cov_aa.size() != (size_t)na * na || cov_bb.size() != (size_t)nb * nb || cov_ab.size() != (size_t)na * nb)
-    throw std::invalid_argument("global_scores: matrix sizes do not match the unit counts");
+    throw std::logic_error("global_scores: matrix sizes do not match the unit counts");
   GlobalScores s;
   if (na == 0 || nb == 0) return s;
 
@@ -127,9 +127,9 @@ GlobalScores global_scores(const std::vector<double>& cov_aa, int na, const std:
   for (int i = 0; i < na; ++i) sa[i] = std::sqrt(std::max(cov_aa[(size_t)i * na + i], 0.0));
   for (int j = 0; j < nb; ++j) sb[j] = std::sqrt(std::max(cov_bb[(size_t)j * nb + j], 0.0));
   for (double x : sa)
-    if (!(x > 0)) throw std::invalid_argument("global_scores: a unit of net A has zero variance (drop it first)");
+    if (!(x > 0)) throw std::logic_error("global_scores: a unit of net A has zero variance (drop it first)");
   for (double x : sb)
-    if (!(x > 0)) throw std::invalid_argument("global_scores: a unit of net B has zero variance (drop it first)");
+    if (!(x > 0)) throw std::logic_error("global_scores: a unit of net B has zero variance (drop it first)");
   std::vector<double> raa(cov_aa), rbb(cov_bb), rab(cov_ab);
   for (int i = 0; i < na; ++i)
     for (int j = 0; j < na; ++j) raa[(size_t)i * na + j] /= sa[i] * sa[j];

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "analysis/align/linalg.h"
+#include "base/errors.h"
 #include "kernels/rng.h"
 
 namespace cvg {
@@ -91,7 +92,7 @@ std::vector<double> seed_centres(const std::vector<double>& x, int n, int d, int
 }  // namespace
 
 std::vector<double> permuted(const std::vector<double>& J, int n, const std::vector<int>& order) {
-  if (J.size() != (size_t)n * n || order.size() != (size_t)n) throw std::invalid_argument("permuted: sizes differ");
+  if (J.size() != (size_t)n * n || order.size() != (size_t)n) throw std::logic_error("permuted: sizes differ");
   std::vector<double> out((size_t)n * n);
   for (int i = 0; i < n; ++i)
     for (int j = 0; j < n; ++j) out[(size_t)i * n + j] = J[(size_t)order[i] * n + order[j]];
@@ -100,9 +101,9 @@ std::vector<double> permuted(const std::vector<double>& J, int n, const std::vec
 
 SpectralGroups spectral_groups(const std::vector<double>& J, int n, int na, const SpectralOptions& opt) {
   if (n < 0 || na < 0 || na > n || J.size() != (size_t)n * n)
-    throw std::invalid_argument("spectral_groups: the matrix is not n x n");
-  if (opt.groups < 0 || opt.groups > n) throw std::invalid_argument("spectral_groups: --groups must be in 1..units");
-  if (opt.restarts < 1) throw std::invalid_argument("spectral_groups: restarts must be >= 1");
+    throw std::logic_error("spectral_groups: the matrix is not n x n");
+  if (opt.groups < 0 || opt.groups > n) throw InputError("spectral_groups: --groups must be in 1..units");
+  if (opt.restarts < 1) throw std::logic_error("spectral_groups: restarts must be >= 1");
   SpectralGroups sg;
   sg.n = n, sg.na = na;
   if (n == 0) return sg;

@@ -20,7 +20,7 @@ namespace cvg {
 Solver parse_solver(const std::string& name) {
   if (name == "exact") return Solver::Exact;
   if (name == "auction") return Solver::Auction;
-  throw std::invalid_argument("unknown solver '" + name + "' (expected exact or auction)");
+  throw InputError("unknown solver '" + name + "' (expected exact or auction)");
 }
 
 NpyMatrix load_matrix_npy(const std::string& path) {
@@ -73,17 +73,16 @@ double matching_value(const double* M, int n, int m, const std::vector<int64_t>&
 }
 
 Assignment assign(const double* M, int n, int m, Solver solver, bool minimize, const Device& device) {
-  if (n < 0 || m < 0) throw std::invalid_argument("assign: negative matrix size");
+  if (n < 0 || m < 0) throw std::logic_error("assign: negative matrix size");
   const size_t count = (size_t)n * m;
   double lo = count ? M[0] : 0, hi = lo;
   for (size_t k = 0; k < count; ++k) {
     double x = M[k];
     lo = x < lo ? x : lo, hi = x > hi ? x : hi;
     if (!std::isfinite(x))
-      throw std::invalid_argument("assign: entry (" + std::to_string(k / m) + ", " + std::to_string(k % m) +
-                                  ") is not finite");
+      throw InputError("assign: entry (" + std::to_string(k / m) + ", " + std::to_string(k % m) + ") is not finite");
   }
-  if (!std::isfinite(4 * (hi - lo))) throw std::invalid_argument("assign: matrix values span too wide a range (overflow)");
+  if (!std::isfinite(4 * (hi - lo))) throw InputError("assign: matrix values span too wide a range (overflow)");
   Assignment a;
   a.row_to_col.assign(n, -1);
   auto t0 = std::chrono::steady_clock::now();
@@ -112,7 +111,7 @@ Assignment assign(const double* M, int n, int m, Solver solver, bool minimize, c
     a.solver = "auction (" + device.name() + ")";
     a.auction = true;
 #else
-    throw std::invalid_argument("assign: this build has no CUDA");
+    throw InputError("assign: this build has no CUDA");
 #endif
   }
   a.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

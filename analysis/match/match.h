@@ -23,11 +23,11 @@ struct Assignment {
   AuctionReport report;             // auction only: quantisation step, error bound, certificate
 };
 
-// Solver from its name ("exact" | "auction"); throws std::invalid_argument otherwise.
+// Solver from its name ("exact" | "auction"); throws InputError otherwise.
 Solver parse_solver(const std::string& name);
 
 // `device` picks where the auction runs (a CUDA device, or the CPU for its twin); the exact solver
-// always runs on the CPU. Throws std::invalid_argument if an entry is NaN or infinite, or if the
+// always runs on the CPU. Throws InputError if an entry is NaN or infinite, or if the
 // values span more than ~1e307 (the potentials would overflow).
 Assignment assign(const double* M, int n, int m, Solver solver, bool minimize, const Device& device);
 

@@ -303,7 +303,7 @@ namespace {
 std::string pair_file(const CorrelateOutput& o, const std::string& layer, const std::string& stem, int p, int q) {
   o.layer(layer);  // names the layers when this one is not there
   const int K = (int)o.nets.size();
-  if (p == q || p < 0 || q < 0 || p >= K || q >= K) throw std::invalid_argument("pair (" + std::to_string(p) + ", " + std::to_string(q) + ") is not a pair of nets of " + o.dir);
+  if (p == q || p < 0 || q < 0 || p >= K || q >= K) throw InputError("pair (" + std::to_string(p) + ", " + std::to_string(q) + ") is not a pair of nets of " + o.dir);
   return o.dir + "/" + layer + "/" + stem + "_" + std::to_string(std::min(p, q)) + "_" + std::to_string(std::max(p, q)) + ".npy";
 }
 std::string shape_str(const std::vector<size_t>& s) {

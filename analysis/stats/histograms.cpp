@@ -14,7 +14,7 @@ namespace cvg {
 
 EdgeSampler::EdgeSampler(const Device& dev, int units, uint64_t total_samples, int capacity, uint64_t seed)
     : dev_(dev), units_(units), capacity_(capacity), seed_(seed), values_(dev, (size_t)units * capacity) {
-  if (units <= 0 || capacity <= 0) throw std::invalid_argument("EdgeSampler: units and capacity must be positive");
+  if (units <= 0 || capacity <= 0) throw std::logic_error("EdgeSampler: units and capacity must be positive");
   // Aim at 80% of the capacity, so that chance (sd ~ sqrt(capacity)) almost never overshoots it.
   every_ = std::max<uint64_t>(1, (uint64_t)std::ceil(1.25 * (double)total_samples / capacity));
 }
@@ -53,14 +53,14 @@ JointHistogramAccumulator::JointHistogramAccumulator(const Device& dev, std::vec
                                                      const std::vector<std::vector<float>>& edges)
     : dev_(dev), units_(std::move(units)), bins_(bins) {
   if (bins < 2 || bins > kStatsMaxBins)
-    throw std::invalid_argument("JointHistogramAccumulator: bins must be in 2.." + std::to_string(kStatsMaxBins));
+    throw std::logic_error("JointHistogramAccumulator: bins must be in 2.." + std::to_string(kStatsMaxBins));
   const int k = (int)units_.size();
-  if ((int)edges.size() != k) throw std::invalid_argument("JointHistogramAccumulator: one edge list per net");
+  if ((int)edges.size() != k) throw std::logic_error("JointHistogramAccumulator: one edge list per net");
   for (int p = 0; p < k; ++p) {
     const size_t c = units_[p];
     if (edges[p].size() != c * (bins - 2))
-      throw std::invalid_argument("JointHistogramAccumulator: net " + std::to_string(p) + " needs " +
-                                  std::to_string(c * (bins - 2)) + " edges, got " + std::to_string(edges[p].size()));
+      throw std::logic_error("JointHistogramAccumulator: net " + std::to_string(p) + " needs " +
+                             std::to_string(c * (bins - 2)) + " edges, got " + std::to_string(edges[p].size()));
     edges_.emplace_back(dev, std::max<size_t>(1, edges[p].size()));
     if (!edges[p].empty()) edges_.back().from_host(edges[p]);
     binned_.emplace_back();
@@ -73,7 +73,7 @@ JointHistogramAccumulator::JointHistogramAccumulator(const Device& dev, std::vec
 
 void JointHistogramAccumulator::add_batch(const std::vector<const float*>& acts, int n, int hw) {
   const int k = (int)units_.size();
-  if ((int)acts.size() != k) throw std::invalid_argument("JointHistogramAccumulator::add_batch: one activation per net");
+  if ((int)acts.size() != k) throw std::logic_error("JointHistogramAccumulator::add_batch: one activation per net");
   if (n <= 0 || hw <= 0) return;
   set_current(dev_);
   for (int p = 0; p < k; ++p) {
@@ -91,7 +91,7 @@ void JointHistogramAccumulator::add_batch(const std::vector<const float*>& acts,
 
 std::vector<uint64_t> JointHistogramAccumulator::joint(int p, int q) const {
   const int k = (int)units_.size();
-  if (!(0 <= p && p < q && q < k)) throw std::invalid_argument("JointHistogramAccumulator::joint: need 0 <= p < q < nets");
+  if (!(0 <= p && p < q && q < k)) throw std::logic_error("JointHistogramAccumulator::joint: need 0 <= p < q < nets");
   return joint_[p * k - p * (p + 1) / 2 + (q - p - 1)].to_host();
 }
 
@@ -102,7 +102,7 @@ std::vector<uint64_t> JointHistogramAccumulator::marginal(int net) const { retur
 TopKAccumulator::TopKAccumulator(const Device& dev, int units, int k)
     : dev_(dev), units_(units), k_(k), val_(dev, (size_t)units * k), image_(dev, (size_t)units * k),
       pos_(dev, (size_t)units * k) {
-  if (k < 1 || k > kStatsMaxTopK) throw std::invalid_argument("TopKAccumulator: k must be in 1.." + std::to_string(kStatsMaxTopK));
+  if (k < 1 || k > kStatsMaxTopK) throw std::logic_error("TopKAccumulator: k must be in 1.." + std::to_string(kStatsMaxTopK));
   set_current(dev_);
   CVG_DISPATCH(dev_, topk_reset, units_, k_, val_.data(), image_.data(), pos_.data());
 }

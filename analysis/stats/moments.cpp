@@ -29,13 +29,13 @@ Moments::Moments(std::vector<int> units_per_net) : units(std::move(units_per_net
 
 int Moments::pair_index(int p, int q) const {
   const int k = nets();
-  if (!(0 <= p && p < q && q < k)) throw std::invalid_argument("Moments::pair_index: need 0 <= p < q < nets");
+  if (!(0 <= p && p < q && q < k)) throw std::logic_error("Moments::pair_index: need 0 <= p < q < nets");
   return p * k - p * (p + 1) / 2 + (q - p - 1);
 }
 
 void Moments::recenter(int net, const std::vector<double>& new_shift) {
   const int c = units.at(net);
-  if ((int)new_shift.size() != c) throw std::invalid_argument("Moments::recenter: wrong number of units");
+  if ((int)new_shift.size() != c) throw std::logic_error("Moments::recenter: wrong number of units");
   std::vector<double> d(c);
   for (int u = 0; u < c; ++u) d[u] = shift[net][u] - new_shift[u];
   // Crosses and Gram first: they need the sums about the old reference.
@@ -55,7 +55,7 @@ void Moments::recenter(int net, const std::vector<double>& new_shift) {
 }
 
 void Moments::merge(const Moments& other) {
-  if (other.units != units) throw std::invalid_argument("Moments::merge: the two sets have different units");
+  if (other.units != units) throw std::logic_error("Moments::merge: the two sets have different units");
   if (other.count == 0) return;
   if (count == 0) { *this = other; return; }
   Moments o = other;
@@ -73,7 +73,7 @@ LayerStats finalize(const Moments& m) {
   LayerStats r;
   const int k = m.nets();
   const double N = m.count;
-  if (N <= 0) throw std::invalid_argument("finalize: no samples were accumulated");
+  if (N <= 0) throw std::logic_error("finalize: no samples were accumulated");
   std::vector<std::vector<double>> mc(k);   // mean about the reference
   std::vector<std::vector<double>> inv(k);  // 1/std, or 0 for a zero-variance unit
   for (int p = 0; p < k; ++p) {
@@ -129,7 +129,7 @@ MomentAccumulator::MomentAccumulator(const Device& dev, std::vector<int> units_p
   const int k = (int)units_.size();
   for (int p = 0; p < k; ++p) {
     const size_t c = units_[p];
-    if (units_[p] <= 0) throw std::invalid_argument("MomentAccumulator: every net needs at least one unit");
+    if (units_[p] <= 0) throw std::logic_error("MomentAccumulator: every net needs at least one unit");
     shift_host_.emplace_back(c, 0.0f);
     shift_.emplace_back(dev, c);
     sum_.emplace_back(dev, c), sum_.back().zero();
@@ -143,7 +143,7 @@ MomentAccumulator::MomentAccumulator(const Device& dev, std::vector<int> units_p
 
 void MomentAccumulator::add_batch(const std::vector<const float*>& acts, int n, int hw) {
   const int k = (int)units_.size();
-  if ((int)acts.size() != k) throw std::invalid_argument("MomentAccumulator::add_batch: one activation per net");
+  if ((int)acts.size() != k) throw std::logic_error("MomentAccumulator::add_batch: one activation per net");
   if (n <= 0 || hw <= 0) return;
   set_current(dev_);
   if (batches_ == 0) {  // references from this batch's moments about 0
@@ -295,7 +295,7 @@ std::vector<double> mutual_information_matrix(const uint64_t* counts, int ca, in
 
 std::vector<float> percentile_edges(const float* values, size_t count, int bins) {
   if (bins < 2 || bins > kStatsMaxBins)
-    throw std::invalid_argument("percentile_edges: bins must be in 2.." + std::to_string(kStatsMaxBins));
+    throw std::logic_error("percentile_edges: bins must be in 2.." + std::to_string(kStatsMaxBins));
   std::vector<float> nz;
   nz.reserve(count);
   for (size_t i = 0; i < count; ++i)
@@ -309,7 +309,7 @@ std::vector<float> percentile_edges(const float* values, size_t count, int bins)
 }
 
 std::vector<int> select_samples(long image_id0, int n, int hw, uint64_t every, uint64_t seed) {
-  if (every == 0) throw std::invalid_argument("select_samples: every must be >= 1");
+  if (every == 0) throw std::logic_error("select_samples: every must be >= 1");
   std::vector<int> keep;
   const uint64_t stream = rng_stream("select_samples");
   for (int i = 0; i < n; ++i)

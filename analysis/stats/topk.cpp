@@ -13,12 +13,12 @@ namespace cvg {
 std::vector<std::vector<TopTable>> topk_pass(const std::vector<Net*>& nets, const std::vector<std::string>& layers,
                                              const Dataset& data, int k, size_t limit,
                                              const std::function<void(long long, long long)>& progress, int threads) {
-  if (nets.empty() || layers.empty()) throw std::invalid_argument("topk_pass: no nets or no layers");
+  if (nets.empty() || layers.empty()) throw std::logic_error("topk_pass: no nets or no layers");
   const int batch = nets[0]->max_batch();
   std::vector<std::vector<TopKAccumulator>> trackers(nets.size());  // [net][layer]
   std::vector<std::vector<int>> widths(nets.size()), hws(nets.size());
   for (size_t i = 0; i < nets.size(); ++i) {
-    if (nets[i]->max_batch() != batch) throw std::invalid_argument("topk_pass: the nets must share one batch size");
+    if (nets[i]->max_batch() != batch) throw std::logic_error("topk_pass: the nets must share one batch size");
     for (const std::string& layer : layers) {
       const Tensor& t = nets[i]->units(layer);
       trackers[i].emplace_back(nets[i]->device(), t.dim(1), k);
@@ -26,7 +26,7 @@ std::vector<std::vector<TopTable>> topk_pass(const std::vector<Net*>& nets, cons
     }
   }
   const size_t total = limit > 0 ? std::min(limit, data.size()) : data.size();
-  if (total > (size_t)INT32_MAX) throw std::invalid_argument("topk_pass: image ids must fit in int32");
+  if (total > (size_t)INT32_MAX) throw std::logic_error("topk_pass: image ids must fit in int32");
   Loader loader(data, batch, /*shuffle*/ false, /*augment*/ false, /*drop_last*/ false, 0, threads);
   const ImageShape s = data.shape();
   std::vector<float> x((size_t)batch * s.size());

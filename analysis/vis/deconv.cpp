@@ -12,7 +12,7 @@ ProjectionMode parse_projection_mode(const std::string& s) {
   if (s == "deconv") return ProjectionMode::Deconv;
   if (s == "guided") return ProjectionMode::Guided;
   if (s == "gradient") return ProjectionMode::Gradient;
-  throw std::invalid_argument("unknown projection mode '" + s + "' (deconv | guided | gradient)");
+  throw InputError("unknown projection mode '" + s + "' (deconv | guided | gradient)");
 }
 
 const char* projection_mode_name(ProjectionMode m) {
@@ -36,7 +36,7 @@ Projector::Projector(Net& net, const std::string& layer) : net_(net), top_(net.u
 std::vector<float> Projector::project_batch(const std::vector<UnitAt>& at, ProjectionMode mode, std::vector<float>* acts) {
   const int n = (int)at.size();
   if (n < 1 || n > net_.batch())
-    throw std::invalid_argument("project_batch: " + std::to_string(n) + " requests for a batch of " + std::to_string(net_.batch()));
+    throw std::logic_error("project_batch: " + std::to_string(n) + " requests for a batch of " + std::to_string(net_.batch()));
   const Device& dev = net_.device();
   const auto& layers = net_.layers();
   const std::vector<int>& ts = layers[top_]->out_shape;
@@ -49,9 +49,9 @@ std::vector<float> Projector::project_batch(const std::vector<UnitAt>& at, Proje
   for (int i = 0; i < n; ++i) {
     const UnitAt& a = at[i];
     if (a.unit < 0 || a.unit >= ts[0] || a.y < 0 || a.y >= ts[1] || a.x < 0 || a.x >= ts[2])
-      throw std::invalid_argument("project_batch: unit " + std::to_string(a.unit) + " at (" + std::to_string(a.y) + ", " +
-                                  std::to_string(a.x) + ") is outside the layer's [" + std::to_string(ts[0]) + ", " +
-                                  std::to_string(ts[1]) + ", " + std::to_string(ts[2]) + "]");
+      throw std::logic_error("project_batch: unit " + std::to_string(a.unit) + " at (" + std::to_string(a.y) + ", " +
+                             std::to_string(a.x) + ") is outside the layer's [" + std::to_string(ts[0]) + ", " +
+                             std::to_string(ts[1]) + ", " + std::to_string(ts[2]) + "]");
     size_t off = i * per_top + ((size_t)a.unit * ts[1] + a.y) * ts[2] + a.x;
     float v = 0;
     device_copy(&v, Device::cpu(), net_.output(top_).ptr() + off, dev, sizeof(float));

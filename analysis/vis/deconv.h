@@ -22,7 +22,7 @@
 namespace cvg {
 class Net;
 
-// "deconv" | "guided" | "gradient"; throws std::invalid_argument otherwise.
+// "deconv" | "guided" | "gradient"; throws InputError otherwise.
 ProjectionMode parse_projection_mode(const std::string& s);
 const char* projection_mode_name(ProjectionMode m);
 

@@ -13,7 +13,7 @@
 #define CVG_LRN_LDG(p) (*(p))
 #endif
 
-namespace cvg::lrn_detail {
+namespace cvg::lrn_core {
 
 CVG_HD double square(float v) { return (double)v * v; }  // exact in double
 
@@ -54,4 +54,4 @@ CVG_HD void backward_column(const LrnGeom& g, size_t hw, const float* x, const f
   }
 }
 
-}  // namespace cvg::lrn_detail
+}  // namespace cvg::lrn_core

@@ -9,7 +9,7 @@
 #define CVG_POOL_LDG(p) (*(p))
 #endif
 
-namespace cvg::pool_detail {
+namespace cvg::pool_core {
 
 // Output i (flattened over planes, rows, columns): its window's first maximum in row-major
 // order, or 0 with switch -1 for an empty window (only in geometries Caffe rejects).
@@ -67,4 +67,4 @@ CVG_HD float backward_one(const PoolGeom& g, int oh_n, int ow_n, const float* dy
   return sum;
 }
 
-}  // namespace cvg::pool_detail
+}  // namespace cvg::pool_core

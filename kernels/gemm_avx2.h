@@ -1,7 +1,7 @@
-// AVX2 GEMM kernels (kernels/cpu_gemm_avx2.cpp) that give BITWISE the results of the AVX-512 ones
-// (kernels/cpu_gemm_avx512.cpp): every element of C is computed by the same chain of float FMAs and
+// AVX2 GEMM kernels (kernels/gemm_avx2.cpp) that give BITWISE the results of the AVX-512 ones
+// (kernels/gemm_avx512.cpp): every element of C is computed by the same chain of float FMAs and
 // adds in the same order, only fewer at a time. So a net trains to the same weights on any x86-64 CPU
-// with AVX2 and FMA, with or without AVX-512. Call them only through kernels/cpu_gemm.h.
+// with AVX2 and FMA, with or without AVX-512. Call them only through kernels/gemm.h.
 #pragma once
 
 namespace cvg::cpu::avx2 {

@@ -1,4 +1,4 @@
-// AVX-512 GEMM kernels (kernels/cpu_gemm_avx512.cpp). Call them only through kernels/cpu_gemm.h,
+// AVX-512 GEMM kernels (kernels/gemm_avx512.cpp). Call them only through kernels/gemm.h (cpu::),
 // which checks that the CPU has AVX-512; all matrices are row-major.
 #pragma once
 #include <cstddef>
@@ -7,7 +7,7 @@ namespace cvg::cpu::avx512 {
 
 constexpr int kPanelRows = 8;  // op(A) is packed in panels of this many rows, zero-padded
 
-// Floats that pack_a writes for an m x k op(A). These two are defined in kernels/cpu_gemm.cpp (base
+// Floats that pack_a writes for an m x k op(A). These two are defined in kernels/gemm_cpu.cpp (base
 // ISA): the AVX2 kernels read the same packed panels.
 size_t packed_a_floats(int m, int k);
 // op(A) = A (m x k, rows lda apart) or, with trans, A^T (A is k x m).

@@ -1,6 +1,6 @@
-// AVX2 twins of the AVX-512 GEMM kernels, bitwise equal to them (kernels/cpu_gemm_avx2.h says why).
+// AVX2 twins of the AVX-512 GEMM kernels, bitwise equal to them (kernels/gemm_avx2.h says why).
 // This file alone is compiled with -mavx2 -mfma whatever ISA the build targets (Makefile);
-// kernels/cpu_gemm.cpp calls it only on CPUs that have both.
+// kernels/gemm_cpu.cpp calls it only on CPUs that have both.
 //
 // What must match, element by element, is the AVX-512 file's arithmetic, not its tiling:
 //  - gemm_packed: per k block of kKc, acc = 0, then acc = fma(a[p], b[p], acc) for p in order; then
@@ -8,7 +8,7 @@
 //  - gemm_nt: 16 partial sums, lane l taking p = l, l+16, ... by fma; masked lanes past k add 0*0;
 //    the 16 lanes reduced by sum4's tree, ((x0+x2)+(x1+x3)) per group of 4, groups as (G0+G2)+(G1+G3);
 //    then fma(beta, c, sum) when beta != 0.
-#include "kernels/cpu_gemm_avx2.h"
+#include "kernels/gemm_avx2.h"
 
 #include <immintrin.h>
 
@@ -16,7 +16,7 @@
 #include <cmath>
 #include <cstddef>
 
-#include "kernels/cpu_gemm_avx512.h"  // kPanelRows: the packed layout both share
+#include "kernels/gemm_avx512.h"  // kPanelRows: the packed layout both share
 
 namespace cvg::cpu::avx2 {
 namespace {

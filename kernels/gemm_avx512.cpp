@@ -1,5 +1,5 @@
 // AVX-512 GEMM micro-kernels for the CPU conv twin. This file alone is compiled with -mavx512f
-// -mavx512vl (Makefile); kernels/cpu_gemm.cpp calls it only on CPUs that have both, so nothing
+// -mavx512vl (Makefile); kernels/gemm_cpu.cpp calls it only on CPUs that have both, so nothing
 // else in the build needs AVX-512.
 //
 // Why our own: the OpenBLAS that Debian ships picks AVX2 kernels on CPUs it does not know (Zen 4/5),
@@ -14,7 +14,7 @@
 
 #include <algorithm>
 
-#include "kernels/cpu_gemm_avx512.h"
+#include "kernels/gemm_avx512.h"
 
 namespace cvg::cpu::avx512 {
 namespace {

@@ -1,0 +1,96 @@
+// General matrix multiply, the one GEMM family under the FC, conv and stats kernels.
+// Row-major: C[m x n] = alpha * op(A) * op(B) + beta * C, op(A) = A^T when ta (A stored k x m),
+// lda/ldb/ldc are row strides; beta 0 means C is not read (NaNs in C are cleared), and k == 0 gives
+// C = beta C, as BLAS does. Negative sizes and leading dimensions shorter than a row are caller bugs
+// (std::logic_error).
+//   CPU twin (gemm_cpu.cpp): our AVX-512 kernels (gemm_avx512.cpp) where the CPU has AVX-512, their
+//     bitwise-equal AVX2 twins (gemm_avx2.cpp) where it has AVX2 and FMA, so results do not depend
+//     on the CPU; OpenBLAS (single-threaded inside our OpenMP split) elsewhere.
+//     CONVERGENT_CPU_GEMM=openblas forces OpenBLAS, =avx2 the AVX2 kernels, for comparisons.
+//   CUDA twin (gemm.cu): our own tiled SGEMM (cuBLAS appears only in bench/ and tests as a
+//     baseline), with a batched, segment-summed form that the conv twin builds on.
+#pragma once
+#include <climits>
+#include <cstdint>
+#include <vector>
+
+#include "kernels/common.h"
+
+namespace cvg {
+
+#define CVG_GEMM_TWIN_API                                                                        \
+  void gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* A, int lda,        \
+            const float* B, int ldb, float beta, float* C, int ldc);
+
+namespace cpu { CVG_GEMM_TWIN_API }
+namespace cuda { CVG_GEMM_TWIN_API }
+#undef CVG_GEMM_TWIN_API
+
+// Both twins' argument check: throws std::logic_error for negative sizes or short leading dimensions.
+void check_gemm_args(bool ta, bool tb, int m, int n, int k, int lda, int ldb, int ldc);
+
+namespace cpu {
+
+// OpenBLAS runs single-threaded inside OUR OpenMP regions: one thread pool for the whole engine
+// (two pools spinning on the same cores starve each other, and our own split keeps the rounding
+// deterministic). Every cblas call in the engine comes after this; the first call sets it once.
+void blas_single_threaded();
+
+// "avx512", "avx2" or "openblas": the kernels this process uses.
+const char* gemm_kernels();
+
+// A left operand op(A) (m x k) prepared once and multiplied by many right operands, e.g. a conv
+// layer's weights by every image's im2col matrix; single-threaded. Holds a pointer to A when
+// OpenBLAS is in use.
+class GemmLhs {
+ public:
+  GemmLhs(bool trans, int m, int k, const float* a, int lda);
+  // C[m x n] = op(A) B[k x n] + beta C.
+  void times(int n, const float* b, int ldb, float beta, float* c, int ldc) const;
+
+ private:
+  bool trans_;
+  int m_, k_, lda_;
+  const float* a_;
+  std::vector<float> packed_;  // empty when OpenBLAS is in use
+};
+
+// C[m x n] = A[m x k] B[n x k]^T + beta C; single-threaded.
+void gemm_nt(int m, int n, int k, const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc);
+
+}  // namespace cpu
+
+// The CUDA twin's batched form, for the CUDA twins of FC and conv: one SGEMM kernel that also serves
+// batched and segment-summed products, so convolution needs no kernel of its own for the matrix work.
+//
+// For every z in [0, hi_count * lo_count), with hi = z / lo_count, lo = z % lo_count:
+//   C_z = alpha * sum_{s < nseg(hi)} op(A_z + s*sA_seg) op(B_z + s*sB_seg) + beta * C_z
+//         (+ row_bias[lo*s_row_bias_lo + i]) (+ col_bias[j])
+// where X_z = X + hi*sX_hi + lo*sX_lo and nseg(hi) = min(seg_per_hi, seg_total - hi*seg_per_hi).
+// Conv uses hi for images and lo for groups; the segments sum backward-weights over images
+// inside the kernel. Plain gemm is hi_count = lo_count = 1 with one segment.
+namespace cuda::detail {
+
+struct GemmBatched {
+  bool ta = false, tb = false;
+  int m = 0, n = 0, k = 0;
+  float alpha = 1.0f, beta = 0.0f;
+  const float* A = nullptr;
+  const float* B = nullptr;
+  float* C = nullptr;
+  int lda = 0, ldb = 0, ldc = 0;
+  int hi_count = 1, lo_count = 1;
+  int64_t sA_hi = 0, sA_lo = 0, sB_hi = 0, sB_lo = 0, sC_hi = 0, sC_lo = 0;
+  int seg_per_hi = 1, seg_total = INT_MAX;
+  int64_t sA_seg = 0, sB_seg = 0;
+  const float* row_bias = nullptr;
+  int64_t s_row_bias_lo = 0;
+  const float* col_bias = nullptr;
+};
+
+// Launches on the default stream; throws CudaError on failed launches, std::logic_error on bad arguments.
+void gemm_batched(const GemmBatched& p);
+
+}  // namespace cuda::detail
+
+}  // namespace cvg
