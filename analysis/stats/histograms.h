@@ -7,7 +7,6 @@
 // edges in the second and counts the joint bins of every unit pair of every pair of nets.
 #pragma once
 #include <cstdint>
-#include <stdexcept>  // nn/tensor.h throws std::invalid_argument without including it
 #include <vector>
 
 #include "nn/tensor.h"

@@ -7,7 +7,6 @@
 // (to recentre) until moments(). Histograms and top-k: analysis/stats/histograms.h.
 #pragma once
 #include <cstdint>
-#include <stdexcept>  // nn/tensor.h throws std::invalid_argument without including it
 #include <vector>
 
 #include "nn/tensor.h"
