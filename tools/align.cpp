@@ -12,7 +12,6 @@
 
 #include "analysis/align/report.h"
 #include "analysis/stats/correlate_io.h"
-#include "analysis/stats/moments_io.h"
 #include "base/io.h"
 #include "base/cli.h"
 
@@ -214,7 +213,7 @@ int main(int argc, char** argv) {
                     {"layers", json::array()}};
     std::vector<TableRow> table;
     for (const std::string& layer : layers) {
-      const Moments m = load_moments(dir + "/" + layer + "/moments");
+      const Moments m = read_layer_moments(corr, layer);
       json lj = {{"layer", layer}, {"units", m.units}, {"samples_per_unit", m.count}, {"pairs", json::array()}};
       std::printf("\n== %s: units", layer.c_str());
       for (int u : m.units) std::printf(" %d", u);
