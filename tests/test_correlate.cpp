@@ -148,7 +148,7 @@ TEST_CASE("correlate: a net and its channel-permuted copy correlate at 1.0 under
 TEST_CASE("correlate: mismatched nets are refused with a clear message") {
   NetConfig cfg = parse_net_config(kPermNet, "perm.json");
   Net a(cfg, {1, 10, 10}, 5, Device::cpu(), 4), b(cfg, {1, 12, 12}, 5, Device::cpu(), 4);
-  CHECK_THROWS_WITH_AS(comparable_layers({&a, &b}, {}, {"seed1", "seed2"}), "seed1 and seed2 take different input shapes", InputError);
+  CHECK_THROWS_WITH_AS(comparable_layers({&a, &b}, {}, {"seed1", "seed2"}), "seed1 and seed2 take different input shapes (1x10x10 vs 1x12x12)", InputError);
   // Not a conv/fc layer, or no such layer: the message lists the layers there are.
   CHECK_THROWS_WITH_AS(comparable_layers({&a, &a}, {"pool1"}),
                        "no conv or fc layer 'pool1' in every net (the layers they share: conv1, conv2, fc3, fc4)", InputError);

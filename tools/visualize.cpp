@@ -1,8 +1,6 @@
 // bin/visualize: what matched units respond to. For a layer of two nets: each unit's top-k images
 // (one pass over the data on the device), their receptive-field patches, and the deconvnet
 // projections of those activations; PNG figures in the paper's layout plus a JSON sidecar.
-#include <sys/stat.h>
-
 #include <algorithm>
 #include <array>
 #include <cstdio>
@@ -14,7 +12,7 @@
 #include "analysis/vis/unit_pairs.h"
 #include "data/dataset.h"
 #include "kernels/stats.h"
-#include "nn/checkpoint.h"
+#include "nn/run.h"
 #include "base/io.h"
 #include "base/cli.h"
 #include "base/progress.h"
@@ -23,37 +21,6 @@ using namespace cvg;
 using nlohmann::json;
 
 namespace {
-
-bool is_dir(const std::string& p) {
-  struct stat st;
-  return stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-// A run folder (its newest intact checkpoint) or a checkpoint file.
-Checkpoint open_checkpoint(const std::string& run) {
-  if (!is_dir(run)) return read_checkpoint(run);
-  Checkpoint ck;
-  if (!read_newest_checkpoint(run, &ck)) throw InputError(run + ": no intact checkpoint (ckpt-*.bin) in this run folder");
-  return ck;
-}
-
-// The nets must be the same architecture on the same input for their units to be compared; their
-// widths (units per layer) may differ.
-void check_same_architecture(const Checkpoint& a, const Checkpoint& b) {
-  auto fail = [&](const std::string& what) {
-    throw InputError("nets differ: " + a.path + " vs " + b.path + ": " + what);
-  };
-  if (a.input != b.input) fail("input shapes differ");
-  if (a.classes != b.classes) fail("numbers of classes differ");
-  const auto &la = a.config.layers, &lb = b.config.layers;
-  if (la.size() != lb.size()) fail(std::to_string(la.size()) + " vs " + std::to_string(lb.size()) + " layers");
-  for (size_t i = 0; i < la.size(); ++i) {
-    const LayerConfig &x = la[i], &y = lb[i];
-    if (x.name != y.name || x.type != y.type || x.kernel_size != y.kernel_size ||
-        x.stride != y.stride || x.pad != y.pad || x.group != y.group)
-      fail("layer " + std::to_string(i) + " (" + x.name + " " + x.type + " vs " + y.name + " " + y.type + ") differs");
-  }
-}
 
 std::vector<int> parse_int_list(const std::string& s, const char* flag) {
   std::vector<int> out;
@@ -121,9 +88,10 @@ int main(int argc, char** argv) {
         "activation is cropped to the unit's receptive field (zero-filled past the border: black) and\n"
         "projected back to pixel space (--mode deconv: Zeiler & Fergus's deconvnet, LRN skipped; guided:\n"
         "guided backpropagation; gradient: the plain gradient), shown around mid grey, scaled per patch.\n"
-        "RUN_A/RUN_B: run folders (newest checkpoint) or checkpoint files of the same architecture (widths\n"
-        "may differ). The matched pairs come from --correlate-dir, which must hold both nets (recognised by\n"
-        "their weights, in either order: A's units are always the rows). Figures (OUT/<layer>/):\n"
+        "RUN_A/RUN_B: run folders (newest checkpoint) or checkpoint files of nets with the same input whose\n"
+        "shown layers have the same spatial size and receptive field (widths may differ). The matched\n"
+        "pairs come from --correlate-dir, which must hold both nets (recognised by their weights, in either\n"
+        "order: A's units are always the rows). Figures (OUT/<layer>/):\n"
         "best_<mode>.png and worst_<mode>.png, one column per matched pair (--pairs: pairs_<mode>.png), net\n"
         "A's unit above net B's, each a grid of its top patches above the grid of their projections; with\n"
         "--units, unit_<a|b><u>_<mode>.png per unit. Units are numbered from 0. vis_<mode>.json lists the\n"
@@ -163,33 +131,16 @@ int main(int argc, char** argv) {
     NetSide sides[2];
     for (int i = 0; i < 2; ++i) {
       sides[i].run = args.positional()[i];
-      sides[i].ck = open_checkpoint(sides[i].run);
+      sides[i].ck = open_run(sides[i].run);
       sides[i].ckpt_path = sides[i].ck.path;
     }
-    check_same_architecture(sides[0].ck, sides[1].ck);
     const NetConfig& cfg = sides[0].ck.config;
-    std::string unit_layers;
-    for (const LayerConfig& l : cfg.layers)
-      if (l.has_params()) unit_layers += (unit_layers.empty() ? "" : ", ") + l.name;
-    for (const std::string& layer : layer_names) {
-      auto it = std::find_if(cfg.layers.begin(), cfg.layers.end(), [&](const LayerConfig& l) { return l.name == layer; });
-      if (it == cfg.layers.end())
-        throw InputError(sides[0].ckpt_path + ": net " + cfg.name + " has no layer '" + layer + "' (its unit layers: " + unit_layers + ")");
-      if (!it->has_params())
-        throw InputError(sides[0].ckpt_path + ": layer " + layer + " is a " + it->type + " layer; units live in conv and fc layers (" + unit_layers + ")");
-    }
-
-    std::string spec = args.str("data");
-    if (spec.empty()) spec = sides[0].ck.info.data_spec.empty() ? "fashion-mnist" : sides[0].ck.info.data_spec;
-    std::unique_ptr<Dataset> data = open_dataset(spec, args.str("split"), args.str("data-dir"));
-    const ImageShape s = data->shape();
-    const std::vector<int>& in = sides[0].ck.input;
-    if (in != std::vector<int>{s.c, s.h, s.w})
-      throw InputError(spec + ": images are " + std::to_string(s.c) + "x" + std::to_string(s.h) + "x" + std::to_string(s.w) +
-                       " but the nets take " + std::to_string(in[0]) + "x" + std::to_string(in[1]) + "x" + std::to_string(in[2]));
-
+    const std::string spec = run_data_spec(sides[0].ck, args.str("data"));
+    std::unique_ptr<Dataset> data = open_run_data(sides[0].ck, spec, args.str("split"), args.str("data-dir"));
     const Device dev = parse_device(args.str("device"));
     for (NetSide& side : sides) side.net = side.ck.make_net(dev, batch);
+    const std::array<Net*, 2> nets = {sides[0].net.get(), sides[1].net.get()};
+    comparable_layers({nets[0], nets[1]}, layer_names, {sides[0].run, sides[1].run});
 
     // Which nets of the correlate output these are (by their weights), before the long pass.
     CorrelateOutput corr;
@@ -205,8 +156,7 @@ int main(int argc, char** argv) {
 
     std::vector<VisLayer> plans;
     for (const std::string& layer : layer_names)
-      plans.push_back(plan_layer(layer, sides[0].net->units(layer).dim(1), sides[1].net->units(layer).dim(1),
-                                 req.needs_correlate() ? &corr : nullptr, net_p, net_q, req));
+      plans.push_back(plan_layer(layer, nets, req.needs_correlate() ? &corr : nullptr, net_p, net_q, req));
 
     // The pass: top-k of every unit of every layer of both nets, on the device.
     const size_t total = limit > 0 ? std::min<size_t>(limit, data->size()) : data->size();
@@ -215,7 +165,7 @@ int main(int argc, char** argv) {
     std::fflush(stdout);  // before the progress bar on stderr
     Progress bar("top-" + std::to_string(req.k) + " pass", (long long)((total + batch - 1) / batch), "img");
     const std::vector<std::vector<TopTable>> tops = topk_pass(
-        {sides[0].net.get(), sides[1].net.get()}, layer_names, *data, req.k, total,
+        {nets[0], nets[1]}, layer_names, *data, req.k, total,
         [&](long long done, long long) { bar.update(done, (double)std::min<size_t>(done * batch, total)); },
         (int)args.integer("threads"));
 
@@ -227,7 +177,7 @@ int main(int argc, char** argv) {
     const std::array<std::string, 2> names = {side_json[0]["name"].get<std::string>(), side_json[1]["name"].get<std::string>()};
     for (size_t li = 0; li < plans.size(); ++li) {
       const VisLayer& L = plans[li];
-      VisLayerResult r = draw_layer(L, {sides[0].net.get(), sides[1].net.get()}, {&tops[0][li], &tops[1][li]}, *data, req, names);
+      VisLayerResult r = draw_layer(L, nets, {&tops[0][li], &tops[1][li]}, *data, req, names);
       json& doc = r.doc;
       doc["net"] = cfg.name, doc["net_a"] = side_json[0], doc["net_b"] = side_json[1];
       doc["data"] = spec, doc["split"] = args.str("split"), doc["images"] = total;

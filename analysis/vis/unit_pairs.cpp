@@ -11,10 +11,17 @@ namespace cvg {
 
 using json = nlohmann::json;
 
-VisLayer plan_layer(const std::string& layer, int units_a, int units_b, const CorrelateOutput* corr, int p, int q,
-                    const VisRequest& req) {
+VisLayer plan_layer(const std::string& layer, const std::array<Net*, 2>& nets, const CorrelateOutput* corr, int p,
+                    int q, const VisRequest& req) {
+  const ReceptiveField ra = receptive_field(*nets[0], layer), rb = receptive_field(*nets[1], layer);
+  if (ra.size != rb.size || ra.jump != rb.jump || ra.offset != rb.offset || ra.whole_input != rb.whole_input ||
+      ra.exact != rb.exact)
+    throw InputError("layer " + layer + ": the nets' units see different input windows (receptive field size " +
+                     std::to_string(ra.size) + ", step " + std::to_string(ra.jump) + " vs " + std::to_string(rb.size) +
+                     ", step " + std::to_string(rb.jump) + "), so their patches cannot be shown side by side");
   VisLayer L;
   L.name = layer;
+  const int units_a = nets[0]->units(layer).dim(1), units_b = nets[1]->units(layer).dim(1);
   L.units[0] = units_a, L.units[1] = units_b;
   if (req.needs_correlate() && !corr) throw std::logic_error("plan_layer: the request needs bin/correlate's output");
   if (req.best_worst) {

@@ -40,10 +40,11 @@ struct VisLayer {
 };
 
 // The layer's pairs of nets p (A) and q (B) from `corr` (null when the request needs none), read
-// before the long pass so that a missing or wrong file fails fast; UsageError for a --units unit out
-// of range. units_a, units_b: the layer's width in each net.
-VisLayer plan_layer(const std::string& layer, int units_a, int units_b, const CorrelateOutput* corr, int p, int q,
-                    const VisRequest& req);
+// before the long pass so that a missing or wrong file fails fast. The nets must be comparable in
+// the layer (nn/run.h) and their units see the same input windows (InputError otherwise: the
+// patches are cropped alike); UsageError for a --units unit out of range.
+VisLayer plan_layer(const std::string& layer, const std::array<Net*, 2>& nets, const CorrelateOutput* corr, int p,
+                    int q, const VisRequest& req);
 
 // A PNG to write, as OUT/<layer>/<file>, and what the tool says about it after "wrote <path>".
 struct VisFigure {
