@@ -4,7 +4,7 @@
 #include <cmath>
 #include <numeric>
 
-#include "analysis/stats/histograms.h"
+#include "analysis/stats/mutual_info.h"
 #include "base/io.h"
 #include "base/progress.h"
 
