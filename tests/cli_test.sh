@@ -102,6 +102,27 @@ assert [u["unit"] for u in d["shown_units"]] == [15, 19]
 PY
 grep -q "scores: CKA" align_wide.txt || fail "align global scores on different widths"
 
+# Mismatched nets are refused, by the same rules (nn/run.h), by every tool that takes several runs:
+# another input shape (RGB synthetic images), a renamed layer, other widths where they matter.
+$B/train --net "$repo/tests/nets/tiny.json" --seeds 1 --iters 2 --data synthetic:64:32 --out runs_rgb --threads 1 > /dev/null 2>&1 || fail "train rgb"
+sed 's/"conv2"/"convb"/' "$repo/tests/nets/tiny.json" > renamed.json
+$B/train --net renamed.json --seeds 1 --iters 2 --out runs_renamed --threads 1 > /dev/null 2>&1 || fail "train renamed"
+RGB=runs_rgb/tiny-seed1 REN=runs_renamed/tiny-seed1 WIDE=runs/tiny-wide-seed1
+shapes="take different input shapes (1x28x28 vs 3x32x32)"
+expect_error 2 "$shapes" $B/correlate ${R}1 $RGB --out cx
+expect_error 2 "$shapes" $B/visualize ${R}1 $RGB --layers conv1 --correlate-dir corr
+expect_error 2 "$shapes" $B/stitch interpolate ${R}1 $RGB
+expect_error 2 "$shapes" $B/stitch layers ${R}1 $RGB
+expect_error 2 "no conv or fc layer 'conv2' in every net (the layers they share: conv1, fc3, fc4)" $B/correlate ${R}1 $REN --layers conv2 --out cx
+expect_error 2 "no conv or fc layer 'conv2' in every net (the layers they share: conv1, fc3, fc4)" $B/visualize ${R}1 $REN --layers conv2 --correlate-dir corr
+expect_error 2 "parameter convb.weight [12, 4, 3, 3] does not match" $B/stitch layers ${R}1 $REN
+expect_error 2 "parameter conv2.weight [20, 4, 3, 3] does not match" $B/stitch interpolate ${R}1 $WIDE
+expect_error 2 "is not among the nets correlated in corr" $B/permute ${R}1 --correlate-dir corr --to $RGB --out px
+expect_error 2 "layer conv2: tiny-seed1 has 12 units, tiny-wide-seed1 20; permuting a net into another's order needs the same widths" \
+  $B/permute $WIDE --correlate-dir wide --to ${R}1 --out px
+expect_error 2 "nowhere: no such run folder or checkpoint file" $B/correlate ${R}1 nowhere --out cx
+[ ! -e cx ] && [ ! -e px ] || fail "a refused run left an output folder"
+
 # Export two run folders and check them with the Python module against bin/correlate.
 $B/train --export-npy ${R}1 exp1 > /dev/null && $B/train --export-npy ${R}2 exp2 > /dev/null || fail export
 $B/correlate ${R}1 ${R}2 --max-images 64 --out corr64 --threads 1 > /dev/null 2>&1 || fail "correlate 64"

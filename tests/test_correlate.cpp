@@ -148,7 +148,7 @@ TEST_CASE("correlate: a net and its channel-permuted copy correlate at 1.0 under
 TEST_CASE("correlate: mismatched nets are refused with a clear message") {
   NetConfig cfg = parse_net_config(kPermNet, "perm.json");
   Net a(cfg, {1, 10, 10}, 5, Device::cpu(), 4), b(cfg, {1, 12, 12}, 5, Device::cpu(), 4);
-  CHECK_THROWS_WITH_AS(comparable_layers({&a, &b}, {}, {"seed1", "seed2"}), "seed1 and seed2 take different input shapes", InputError);
+  CHECK_THROWS_WITH_AS(comparable_layers({&a, &b}, {}, {"seed1", "seed2"}), "seed1 and seed2 take different input shapes (1x10x10 vs 1x12x12)", InputError);
   // Not a conv/fc layer, or no such layer: the message lists the layers there are.
   CHECK_THROWS_WITH_AS(comparable_layers({&a, &a}, {"pool1"}),
                        "no conv or fc layer 'pool1' in every net (the layers they share: conv1, conv2, fc3, fc4)", InputError);
@@ -228,7 +228,7 @@ struct ThreeNets {
     }
     NoiseSet data(120);
     CorrelateOptions opt;
-    opt.batch = 32, opt.quiet = true, opt.threads = 1, opt.layers = {"conv1", "fc3"};
+    opt.batch = 32, opt.quiet = true, opt.threads = 1, opt.layers = {"conv1", "fc3"}, opt.mi_layers = {"conv1"};
     res = correlate_nets(raw, data, opt);
     write_correlate_output(out, recs, res, {{"images", 120}});
   }
@@ -259,12 +259,20 @@ TEST_CASE("correlate output: readers pick each pair's matrix by the nets' identi
         INFO(layer, " pair ", p, ",", q);
         const PairResult& stored = t.pair(li, std::min(p, q), std::max(p, q));
         // The matrix: rows are net p's units, so the stored (min, max) matrix transposed when p > q.
-        const std::vector<double> m = read_pair_matrix(o, layer, "between", p, q, c, c);
+        const std::vector<double> m = read_pair_matrix(o, layer, PairMatrix::Between, p, q, c, c);
         for (int i = 0; i < c; ++i)
           for (int j = 0; j < c; ++j) {
             const double want = p < q ? stored.between[(size_t)i * c + j] : stored.between[(size_t)j * c + i];
             REQUIRE(m[(size_t)i * c + j] == want);
           }
+        if (li == 0) {  // the MI layer: its matrix is oriented the same way
+          const std::vector<double> mi = read_pair_matrix(o, layer, PairMatrix::MutualInfo, p, q, c, c);
+          for (int i = 0; i < c; ++i)
+            for (int j = 0; j < c; ++j)
+              REQUIRE(mi[(size_t)i * c + j] == (p < q ? stored.mi[(size_t)i * c + j] : stored.mi[(size_t)j * c + i]));
+        } else {
+          CHECK_THROWS_AS(read_pair_matrix(o, layer, PairMatrix::MutualInfo, p, q, c, c), InputError);
+        }
         // The pairs: net p's unit a with net q's unit b, at their true correlation.
         const std::vector<MatchedPair> pairs = read_matched_pairs(o, layer, p, q, c, c);
         REQUIRE((int)pairs.size() == c);
@@ -277,8 +285,16 @@ TEST_CASE("correlate output: readers pick each pair's matrix by the nets' identi
         for (size_t r = 1; r < pairs.size(); ++r) CHECK(pairs[r - 1].correlation >= pairs[r].correlation);
       }
   }
+  // The raw moments of a layer, as bin/align reads them: those the pass accumulated.
+  for (int li = 0; li < 2; ++li) {
+    const Moments m = read_layer_moments(o, t.res[li].name);
+    CHECK(m.count == t.res[li].moments.count);
+    CHECK(m.units == t.res[li].moments.units);
+    CHECK(m.cross == t.res[li].moments.cross);
+  }
+  CHECK_THROWS_AS(read_layer_moments(o, "conv2"), InputError);  // not correlated
   // Pair (1, 2) is not pair (0, 1): the bug this guards against drew between_0_1 for any two nets.
-  CHECK(read_pair_matrix(o, "conv1", "between", 1, 2, 12, 12) != read_pair_matrix(o, "conv1", "between", 0, 1, 12, 12));
+  CHECK(read_pair_matrix(o, "conv1", PairMatrix::Between, 1, 2, 12, 12) != read_pair_matrix(o, "conv1", PairMatrix::Between, 0, 1, 12, 12));
   // A net that is not in the output is refused, naming the nets that are.
   Net other(t.cfg, {1, 10, 10}, 5, Device::cpu(), 4);
   other.init(99);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "analysis/stats/moments.h"
+#include "analysis/stats/mutual_info.h"
 #include "kernels/rng.h"
 #include "kernels/stats.h"
 #include "nn/tensor.h"

@@ -1,4 +1,4 @@
-// The device-side accumulators of analysis/stats/histograms.h: percentile-edge sampling, joint
+// The device-side accumulators of analysis/stats/mutual_info.h and topk.h: percentile-edge sampling, joint
 // histograms and MI over several nets, top-k images; on the CPU against naive loops, and GPU vs CPU.
 #include <doctest/doctest.h>
 
@@ -6,8 +6,9 @@
 #include <cmath>
 #include <vector>
 
-#include "analysis/stats/histograms.h"
 #include "analysis/stats/moments.h"
+#include "analysis/stats/mutual_info.h"
+#include "analysis/stats/topk.h"
 #include "kernels/stats.h"
 #include "nn/tensor.h"
 #include "tests/check.h"
@@ -21,6 +22,7 @@ namespace {
 struct Nets {
   int n, hw;
   static constexpr int ca = 7, cb = 5;
+  static constexpr int width = 12;  // of the maps: hw = h * width
   int perm[ca] = {3, 0, 6, 1, 5, 2, 4};  // C[perm[u]] = A[u]
   std::vector<float> A, B, C;
   Nets(int n_, int hw_, uint64_t seed) : n(n_), hw(hw_) {
@@ -43,7 +45,7 @@ struct Results {
   std::vector<std::vector<float>> edges;
   std::vector<std::vector<float>> samples;  // net A's kept values per unit
   std::vector<uint64_t> jab, jac, jbc, ma;
-  std::vector<std::vector<TopKAccumulator::Entry>> top;
+  TopTable top;
 };
 
 // Pass 1: edge samples and top-k; pass 2: joint histograms. Batches of `batch` images.
@@ -51,7 +53,8 @@ Results run_passes(const Device& dev, const Nets& d, int batch, int bins) {
   Results r;
   const uint64_t total = (uint64_t)d.n * d.hw;
   EdgeSampler sa(dev, Nets::ca, total, 2000, 7), sb(dev, Nets::cb, total, 2000, 7), sc(dev, Nets::ca, total, 2000, 7);
-  TopKAccumulator top(dev, Nets::ca, 9);
+  REQUIRE(d.hw % Nets::width == 0);
+  TopKAccumulator top(dev, Nets::ca, 9, Nets::width);
   Array<float> dA(dev, d.A.size()), dB(dev, d.B.size()), dC(dev, d.C.size());
   dA.from_host(d.A), dB.from_host(d.B), dC.from_host(d.C);
   auto at = [&](Array<float>& x, int c, int i0) { return x.data() + (size_t)i0 * c * d.hw; };
@@ -143,18 +146,19 @@ TEST_CASE("stats accumulators: edge samples, joint histograms, MI and top-k over
 
   // Top-k against a full sort of (max over positions, image id).
   for (int u = 0; u < Nets::ca; ++u) {
-    std::vector<TopKAccumulator::Entry> all;
+    std::vector<TopEntry> all;
     for (int i = 0; i < d.n; ++i) {
       const float* row = &d.A[((size_t)i * Nets::ca + u) * d.hw];
       const int p = (int)(std::max_element(row, row + d.hw) - row);  // first maximum
-      all.push_back({row[p], 100 + i, p});
+      all.push_back({row[p], 100 + i, p / Nets::width, p % Nets::width});
     }
     std::stable_sort(all.begin(), all.end(), [](auto& a, auto& b) { return a.value > b.value; });
     REQUIRE(r.top[u].size() == 9);
     for (int t = 0; t < 9; ++t) {
       CHECK(r.top[u][t].value == all[t].value);
       CHECK(r.top[u][t].image == all[t].image);
-      CHECK(r.top[u][t].position == all[t].position);
+      CHECK(r.top[u][t].y == all[t].y);
+      CHECK(r.top[u][t].x == all[t].x);
     }
   }
   TopKAccumulator few(Device::cpu(), 2, 9);
@@ -176,7 +180,7 @@ TEST_CASE("stats accumulators: GPU matches CPU exactly") {
   for (size_t u = 0; u < c.top.size(); ++u)
     for (size_t t = 0; t < c.top[u].size(); ++t)
       same = same && g.top[u][t].value == c.top[u][t].value && g.top[u][t].image == c.top[u][t].image &&
-             g.top[u][t].position == c.top[u][t].position;
+             g.top[u][t].y == c.top[u][t].y && g.top[u][t].x == c.top[u][t].x;
   test::record_gpu_result("stats_accumulators", same ? 0.0 : INFINITY);
   CHECK(same);
 }

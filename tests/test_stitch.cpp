@@ -19,7 +19,7 @@
 #include "nn/checkpoint.h"
 #include "base/io.h"
 #include "tests/check.h"
-#include "tools/export.h"
+#include "nn/export.h"
 
 using namespace cvg;
 using json = nlohmann::json;

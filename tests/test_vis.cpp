@@ -10,7 +10,6 @@
 #include <set>
 
 #include "analysis/vis/deconv.h"
-#include "analysis/stats/histograms.h"
 #include "base/npy.h"
 #include "analysis/vis/receptive_field.h"
 #include "analysis/stats/topk.h"
@@ -175,8 +174,8 @@ void check_tables(const std::vector<std::vector<TopEntry>>& got, const std::vect
 
 std::vector<std::vector<TopEntry>> run_topk(const Device& dev, const std::vector<float>& x, int n, int c, int h, int w,
                                             int k, const std::vector<int>& batches) {
-  // The device accumulator topk_pass uses, fed directly, converted as topk_pass converts it.
-  TopKAccumulator t(dev, c, k);
+  // The device accumulator topk_pass uses, fed directly.
+  TopKAccumulator t(dev, c, k, w);
   Array<float> buf(dev, x.size());
   buf.from_host(x);
   int first = 0;
@@ -185,12 +184,7 @@ std::vector<std::vector<TopEntry>> run_topk(const Device& dev, const std::vector
     first += b;
   }
   REQUIRE(first == n);
-  std::vector<std::vector<TopEntry>> out;
-  for (const auto& unit : t.result()) {
-    out.emplace_back();
-    for (const TopKAccumulator::Entry& e : unit) out.back().push_back({e.value, e.image, e.position / w, e.position % w});
-  }
-  return out;
+  return t.result();
 }
 
 // Random 3x10x10 images; enough for the top-k pass through a small net.

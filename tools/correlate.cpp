@@ -11,21 +11,12 @@
 #include "analysis/stats/paper_claims.h"
 #include "base/npy.h"
 #include "kernels/stats.h"
-#include "nn/checkpoint.h"
+#include "nn/run.h"
 #include "base/io.h"
 #include "base/cli.h"
 
 using namespace cvg;
 using json = nlohmann::json;
-
-// A run folder means its newest intact checkpoint; a file is taken as it is.
-static Checkpoint open_run(const std::string& path) {
-  if (path.size() >= 4 && path.substr(path.size() - 4) == ".bin") return read_checkpoint(path);
-  Checkpoint ck;
-  if (!read_newest_checkpoint(path, &ck))
-    throw InputError(path + ": no intact checkpoint here (expected ckpt-*.bin; train with bin/train first)");
-  return ck;
-}
 
 static int name_width(const std::vector<std::string>& names) {
   size_t w = 4;
@@ -158,23 +149,18 @@ int main(int argc, char** argv) {
     for (const std::string& r : runs) {
       cks.push_back(open_run(r));
       recs.push_back(net_record(cks.back(), r, (int)recs.size()));
-      if (cks.back().input != cks[0].input)
-        throw InputError(r + ": net " + cks.back().config.name + " takes other input than " + runs[0] + " (" + cks[0].config.name + ")");
       owned.push_back(cks.back().make_net(dev, batch));
       nets.push_back(owned.back().get());
     }
     make_names_unique(recs);
     std::vector<std::string> names;
     for (const NetRecord& r : recs) names.push_back(r.name);
-    std::string spec = a.given("data") ? a.str("data") : cks[0].info.data_spec;
-    std::unique_ptr<Dataset> data = open_dataset(spec, a.str("split"), a.str("data-dir"));
-    ImageShape s = data->shape();
-    if (std::vector<int>{s.c, s.h, s.w} != cks[0].input) throw InputError(spec + ": images do not have the shape the nets were trained on");
+    std::vector<std::string> layers = comparable_layers(nets, cli::split_list(a.str("layers")), names);
+    std::unique_ptr<Dataset> data = open_run_data(cks[0], a.str("data"), a.str("split"), a.str("data-dir"));
 
     CorrelateOptions opt;
-    opt.layers = cli::split_list(a.str("layers"));
+    opt.layers = layers;
     opt.mi_layers = a.str("mi-layers") == "none" ? std::vector<std::string>{} : cli::split_list(a.str("mi-layers"));
-    std::vector<std::string> layers = comparable_layers(nets, opt.layers, names);
     opt.mi_layers.erase(std::remove_if(opt.mi_layers.begin(), opt.mi_layers.end(),
                                        [&](const std::string& l) { return std::find(layers.begin(), layers.end(), l) == layers.end(); }),
                         opt.mi_layers.end());

@@ -44,14 +44,14 @@ int main(int argc, char** argv) {
     const bool eval = !a.on("no-eval");
     Device dev = parse_device(a.str("device"));
 
-    Checkpoint ck = open_run_checkpoint(a.positional()[0]);
+    Checkpoint ck = open_run(a.positional()[0]);
     std::unique_ptr<Net> net = ck.make_net(dev, batch);
     const std::string cdir = a.str("correlate-dir");
     const CorrelateOutput co = open_correlate_output(cdir);
     const int ib = co.find_net(ck, a.positional()[0]);
     int ia = -1;
     if (a.given("to")) {
-      ia = co.find_net(open_run_checkpoint(a.str("to")), a.str("to"));
+      ia = co.find_net(open_run(a.str("to")), a.str("to"));
     } else if (co.nets.size() == 2) {
       ia = 1 - ib;
     } else {

@@ -25,10 +25,13 @@ struct Nets {
 Nets open_nets(const std::vector<std::string>& runs, const Device& dev, int batch) {
   Nets n;
   for (const std::string& r : runs) {
-    n.cks.push_back(open_run_checkpoint(r));
+    n.cks.push_back(open_run(r));
     n.nets.push_back(n.cks.back().make_net(dev, batch));
-    if (n.nets.size() > 1) check_same_architecture(*n.nets[0], *n.nets.back(), runs[0], r);
   }
+  std::vector<Net*> raw;
+  for (auto& net : n.nets) raw.push_back(net.get());
+  comparable_layers(raw, {}, runs);  // the rules of every tool; stitching needs the same widths too:
+  for (size_t i = 1; i < raw.size(); ++i) check_same_architecture(*raw[0], *raw[i], runs[0], runs[i]);
   n.work = n.cks[0].make_net(dev, batch);
   return n;
 }

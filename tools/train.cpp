@@ -15,7 +15,7 @@
 #include "base/io.h"
 #include "base/cli.h"
 #include "tools/data_path.h"
-#include "tools/export.h"
+#include "nn/export.h"
 #include "base/progress.h"
 
 using namespace cvg;

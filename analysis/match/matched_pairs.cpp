@@ -8,7 +8,7 @@
 namespace cvg {
 
 std::vector<MatchedPair> read_matched_pairs(const CorrelateOutput& o, const std::string& layer, int p, int q, int ca, int cb) {
-  const std::vector<double> c = read_pair_matrix(o, layer, "between", p, q, ca, cb);
+  const std::vector<double> c = read_pair_matrix(o, layer, PairMatrix::Between, p, q, ca, cb);
   const std::vector<int64_t> m = read_pair_assignment(o, layer, p, q, ca, cb);
   std::vector<MatchedPair> pairs;
   for (int i = 0; i < ca; ++i)
@@ -23,7 +23,7 @@ std::vector<MatchedPair> read_matched_pairs(const CorrelateOutput& o, const std:
 
 std::vector<MatchedPair> chosen_pairs(const CorrelateOutput& o, const std::string& layer, int p, int q, int ca, int cb,
                                       const std::vector<std::pair<int, int>>& units) {
-  const std::vector<double> c = read_pair_matrix(o, layer, "between", p, q, ca, cb);
+  const std::vector<double> c = read_pair_matrix(o, layer, PairMatrix::Between, p, q, ca, cb);
   std::vector<MatchedPair> pairs;
   for (auto [a, b] : units) {
     if (a < 0 || a >= ca || b < 0 || b >= cb)

@@ -117,6 +117,10 @@ UnitPermutations matching_permutations(const CorrelateOutput& o, int a, int b, c
   LayerMatchings m;
   for (const std::string& layer : permutable_layers(net_b)) {
     const int units = net_b.layers()[net_b.layer_index(layer)]->cfg.num_output;
+    const int units_a = o.layer(layer).at("units").at(a).get<int>();
+    if (units_a != units)
+      throw InputError("layer " + layer + ": " + o.nets[a].name + " has " + std::to_string(units_a) + " units, " + o.nets[b].name +
+                       " " + std::to_string(units) + "; permuting a net into another's order needs the same widths");
     m[layer] = read_pair_assignment(o, layer, a, b, units, units);
   }
   return permutations_from_matching(m, net_b);

@@ -4,50 +4,13 @@
 #include <cmath>
 #include <numeric>
 
-#include "analysis/stats/histograms.h"
+#include "analysis/stats/mutual_info.h"
 #include "base/io.h"
 #include "base/progress.h"
 
 namespace cvg {
 
 using json = nlohmann::json;
-
-std::vector<std::string> comparable_layers(const std::vector<Net*>& nets, const std::vector<std::string>& wanted,
-                                           const std::vector<std::string>& names) {
-  if (nets.size() < 2) throw InputError("correlate needs at least two nets");
-  auto name = [&](size_t k) { return k < names.size() ? names[k] : "net " + std::to_string(k); };
-  const Net& ref = *nets[0];
-  for (size_t k = 1; k < nets.size(); ++k)
-    if (nets[k]->input_shape() != ref.input_shape())
-      throw InputError(name(0) + " and " + name(k) + " take different input shapes");
-  // The unit layers every net has, in the first net's order.
-  std::vector<std::string> common;
-  for (const std::string& l : ref.unit_layers()) {
-    bool everywhere = true;
-    for (size_t k = 1; k < nets.size(); ++k) {
-      const std::vector<std::string> u = nets[k]->unit_layers();
-      everywhere &= std::find(u.begin(), u.end(), l) != u.end();
-    }
-    if (everywhere) common.push_back(l);
-  }
-  std::string list;
-  for (const std::string& l : common) list += (list.empty() ? "" : ", ") + l;
-  for (const std::string& l : wanted)
-    if (std::find(common.begin(), common.end(), l) == common.end())
-      throw InputError("no conv or fc layer '" + l + "' in every net (the layers they share: " + list + ")");
-  const std::vector<std::string> layers = wanted.empty() ? common : wanted;
-  if (layers.empty()) throw InputError("the nets share no conv or fc layer (by name)");
-  // Widths may differ (rectangular correlations); the samples (positions per image) may not.
-  for (const std::string& l : layers) {
-    const Tensor& t0 = ref.units(l);
-    for (size_t k = 1; k < nets.size(); ++k) {
-      const Tensor& t = nets[k]->units(l);
-      if (t.dim(2) != t0.dim(2) || t.dim(3) != t0.dim(3))
-        throw InputError("layer " + l + ": " + name(0) + " and " + name(k) + " differ in spatial size (" + t0.shape_str() + " vs " + t.shape_str() + ")");
-    }
-  }
-  return layers;
-}
 
 namespace {
 

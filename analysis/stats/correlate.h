@@ -13,6 +13,7 @@
 #include "analysis/stats/moments.h"
 #include "data/dataset.h"
 #include "nn/net.h"
+#include "nn/run.h"  // comparable_layers: which layers the nets can be compared in
 
 namespace cvg {
 
@@ -45,12 +46,6 @@ struct LayerResult {
   LayerStats stats;
   std::vector<PairResult> pairs;  // (0,1), (0,2), ..., (1,2), ...
 };
-
-// Checks that the nets can be compared (same input shape; each layer is a conv or fc layer of every
-// net with the same spatial size, any number of units) and throws InputError naming what differs
-// (`names`: how to call the nets in messages). Default layers: the unit layers all nets share.
-std::vector<std::string> comparable_layers(const std::vector<Net*>& nets, const std::vector<std::string>& wanted,
-                                           const std::vector<std::string>& names = {});
 
 std::vector<LayerResult> correlate_nets(const std::vector<Net*>& nets, const Dataset& data, const CorrelateOptions& opt);
 

@@ -313,9 +313,9 @@ std::string shape_str(const std::vector<size_t>& s) {
 }
 }  // namespace
 
-std::vector<double> read_pair_matrix(const CorrelateOutput& o, const std::string& layer, const std::string& stem, int p,
-                                     int q, int rows, int cols) {
-  const std::string path = pair_file(o, layer, stem, p, q);
+std::vector<double> read_pair_matrix(const CorrelateOutput& o, const std::string& layer, PairMatrix which, int p, int q,
+                                     int rows, int cols) {
+  const std::string path = pair_file(o, layer, which == PairMatrix::Between ? "between" : "mi", p, q);
   const NpyArray a = read_npy(path);
   const bool flip = p > q;
   const std::vector<size_t> want = flip ? std::vector<size_t>{(size_t)cols, (size_t)rows} : std::vector<size_t>{(size_t)rows, (size_t)cols};
@@ -353,6 +353,11 @@ std::vector<int64_t> read_pair_assignment(const CorrelateOutput& o, const std::s
   for (int i = 0; i < n; ++i)
     if (stored[i] >= 0) inv[stored[i]] = i;
   return inv;
+}
+
+Moments read_layer_moments(const CorrelateOutput& o, const std::string& layer) {
+  o.layer(layer);  // names the layers when this one is not there
+  return load_moments(o.dir + "/" + layer + "/moments");
 }
 
 }  // namespace cvg

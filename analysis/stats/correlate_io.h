@@ -1,5 +1,15 @@
 // bin/correlate's output folder as one unit: which nets it holds (in order), which layers, and the
-// rule every reader follows. docs/OUTPUTS.md describes each file.
+// rule every reader follows. This module is the only code that writes or names its files; readers
+// go through the functions below. The layout (docs/OUTPUTS.md describes each file), nets k, p < q
+// numbered as in summary.json's "nets", units from 0:
+//   summary.json                     format, version, nets, layers and their per-pair summaries
+//   <layer>/mean_<k>.npy, std_<k>.npy       f8 [c_k]
+//   <layer>/within_<k>.npy                  f8 [c_k, c_k] correlations within net k
+//   <layer>/between_<p>_<q>.npy             f8 [c_p, c_q] correlations, rows net p
+//   <layer>/bipartite_<p>_<q>.npy           i8 [c_p] net q's unit matched to each of net p's (-1: none)
+//   <layer>/semi_<p>_<q>.npy, semi_<q>_<p>.npy   i8 best partner in the other net, both ways
+//   <layer>/mi_<p>_<q>.npy, mi_bipartite_<p>_<q>.npy   MI layers only: nats, the matching by MI
+//   <layer>/moments/                        raw moments (analysis/stats/moments_io.h)
 //
 // Writing is all or nothing: the tool writes into OUT.partial-<pid> and publish_output() swaps it
 // into place at the end, so a failed or interrupted run leaves the previous complete output (or
@@ -78,13 +88,18 @@ struct CorrelateOutput {
 // Opens and checks DIR (see the top of this file). InputError names what is wrong.
 CorrelateOutput open_correlate_output(const std::string& dir);
 
-// Reads a [rows, cols] float matrix stored for the pair (p, q) of nets, p != q: the file
-// <layer>/<stem>_<min>_<max>.npy, transposed when p > q, so rows are always net p's units.
-std::vector<double> read_pair_matrix(const CorrelateOutput& o, const std::string& layer, const std::string& stem, int p,
-                                     int q, int rows, int cols);
+// The [rows, cols] matrices stored per pair of nets.
+enum class PairMatrix { Between, MutualInfo };  // between_<p>_<q>.npy, mi_<p>_<q>.npy
+
+// Reads matrix `which` of the pair (p, q) of nets, p != q, transposed when p > q, so rows are always
+// net p's units.
+std::vector<double> read_pair_matrix(const CorrelateOutput& o, const std::string& layer, PairMatrix which, int p, int q,
+                                     int rows, int cols);
 // The bipartite assignment from net p's units to net q's (-1: unmatched), from
 // <layer>/bipartite_<min>_<max>.npy, inverted when p > q.
 std::vector<int64_t> read_pair_assignment(const CorrelateOutput& o, const std::string& layer, int p, int q, int rows,
                                           int cols);
+// The raw moments of `layer` (<layer>/moments/), for analyses that need no pass over the data.
+Moments read_layer_moments(const CorrelateOutput& o, const std::string& layer);
 
 }  // namespace cvg

@@ -1,13 +1,12 @@
 // Streamed activation statistics of one layer for several nets, in float64 on the host, and what
-// they give: means, standard deviations, within-net and between-net correlation matrices; mutual
-// information from joint histograms; percentile bin edges from a value subsample.
+// they give: means, standard deviations, within-net and between-net correlation matrices.
 //
 // The device side is MomentAccumulator: it owns the float64 accumulators on a Device and feeds each
 // batch's activations to the kernels of kernels/stats.h; only per-unit sums come back to the host
-// (to recentre) until moments(). Histograms and top-k: analysis/stats/histograms.h.
+// (to recentre) until moments(). Mutual information: analysis/stats/mutual_info.h; top-k:
+// analysis/stats/topk.h.
 #pragma once
 #include <cstdint>
-#include <stdexcept>
 #include <vector>
 
 #include "nn/tensor.h"
@@ -80,28 +79,5 @@ class MomentAccumulator {
   std::vector<Array<double>> sum_, sum_sq_, gram_, cross_, delta_;
   Array<char> scratch_;
 };
-
-// ---- mutual information (nats) ----------------------------------------------------------------
-// Plug-in entropy of a histogram, H = -sum p log p.
-double entropy(const uint64_t* counts, int bins);
-// MI of one bins x bins joint table [ka*bins + kb], from the table's own marginals:
-//   plug-in I = sum p_ab log(p_ab / (p_a p_b)),
-//   bias_correct: I - (Ra - 1)(Rb - 1) / (2N), Ra, Rb = the non-empty bins of each marginal
-//   (the first-order bias of the plug-in estimate: under independence 2N*I is chi-square with
-//   (Ra-1)(Rb-1) degrees of freedom). The corrected value may be slightly negative; it is not clipped.
-double mutual_information(const uint64_t* joint, int bins, bool bias_correct);
-// MI for every pair from counts [ca, cb, bins, bins] (kernels' accumulate_joint_hist layout).
-std::vector<double> mutual_information_matrix(const uint64_t* counts, int ca, int cb, int bins, bool bias_correct);
-
-// Interior bin edges (bins - 2 of them, ascending) for one unit from a sample of its values: exact
-// zeros are left to bin 0; the non-zero values are split at their quantiles k/(bins-1),
-// k = 1..bins-2 (edge = the sample's value at rank floor(k*m/(bins-1)) of its m non-zero values).
-// With no non-zero value the edges are +inf (every non-zero value then lands in bin 1).
-std::vector<float> percentile_edges(const float* values, size_t count, int bins);
-
-// A deterministic subsample for percentile_edges, independent of batching: the indices (into the
-// batch's n*hw samples) of the samples kept, sample (image id, position) being kept when
-// rng_bits(seed, stream, id*hw + position) % every == 0 (about 1 in `every`). For kernels' gather_samples.
-std::vector<int> select_samples(long image_id0, int n, int hw, uint64_t every, uint64_t seed = 0);
 
 }  // namespace cvg

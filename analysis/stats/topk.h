@@ -1,8 +1,8 @@
 // The top-k images per unit: for every unit (channel) of a layer, the k images whose maximum
 // activation over positions is highest, with that position. Each image counts once per unit, at its
-// strongest position (the paper's rule). Tracked on the nets' device by analysis/stats/histograms.h's
-// TopKAccumulator (kernels/stats.h: unit_max_per_image, topk_merge); only the final [units, k]
-// tables come to the host. Order: higher value first, ties to the lower image id (topk_better).
+// strongest position (the paper's rule). Tracked on the nets' device by TopKAccumulator
+// (kernels/stats.h: unit_max_per_image, topk_merge); only the final [units, k] tables come to the
+// host. Order: higher value first, ties to the lower image id (topk_better).
 #pragma once
 #include <functional>
 #include <string>
@@ -21,8 +21,23 @@ struct TopEntry {
 };
 
 // Per unit, its entries best first (fewer than k when fewer images were seen).
-
 using TopTable = std::vector<std::vector<TopEntry>>;
+
+// The top-k table of one layer's units, fed batch by batch with its activations on the device.
+class TopKAccumulator {
+ public:
+  // `width`: the layer's map width, to give positions as (y, x) (fc layers: 1).
+  TopKAccumulator(const Device& dev, int units, int k = 9, int width = 1);
+  // act [n, units, hw] on the device; images image_id0 .. image_id0 + n - 1.
+  void add_batch(const float* act, int image_id0, int n, int hw);
+  TopTable result() const;
+
+ private:
+  Device dev_;
+  int units_, k_, width_;
+  Array<float> val_, batch_max_;
+  Array<int> image_, pos_, batch_arg_;
+};
 
 // One ordered pass over `data` (evaluation mode, batches of the nets' max_batch), every net seeing
 // the same batch; returns per net, per layer of `layers`, the top-k table of the layer's units

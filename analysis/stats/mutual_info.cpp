@@ -1,14 +1,90 @@
-#include "analysis/stats/histograms.h"
+#include "analysis/stats/mutual_info.h"
+
+#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 #include <string>
 
-#include "analysis/stats/moments.h"
+#include "kernels/rng.h"
 #include "kernels/stats.h"
 #include "nn/dispatch.h"
 
 namespace cvg {
+
+// ---- mutual information -----------------------------------------------------------------------
+
+double entropy(const uint64_t* counts, int bins) {
+  double n = 0, h = 0;
+  for (int k = 0; k < bins; ++k) n += (double)counts[k];
+  if (n == 0) return 0;
+  for (int k = 0; k < bins; ++k)
+    if (counts[k]) {
+      const double p = (double)counts[k] / n;
+      h -= p * std::log(p);
+    }
+  return h;
+}
+
+double mutual_information(const uint64_t* joint, int bins, bool bias_correct) {
+  std::vector<double> pa(bins, 0.0), pb(bins, 0.0);
+  double n = 0;
+  for (int a = 0; a < bins; ++a)
+    for (int b = 0; b < bins; ++b) {
+      const double v = (double)joint[a * bins + b];
+      pa[a] += v, pb[b] += v, n += v;
+    }
+  if (n == 0) return 0;
+  // I = sum_ab (n_ab/N) log(n_ab N / (n_a n_b)), in counts to avoid dividing twice.
+  double mi = 0;
+  for (int a = 0; a < bins; ++a)
+    for (int b = 0; b < bins; ++b) {
+      const double v = (double)joint[a * bins + b];
+      if (v > 0) mi += v / n * std::log(v * n / (pa[a] * pb[b]));
+    }
+  if (bias_correct) {
+    int ra = 0, rb = 0;
+    for (int k = 0; k < bins; ++k) ra += pa[k] > 0, rb += pb[k] > 0;
+    mi -= (double)(ra - 1) * (rb - 1) / (2.0 * n);
+  }
+  return mi;
+}
+
+std::vector<double> mutual_information_matrix(const uint64_t* counts, int ca, int cb, int bins, bool bias_correct) {
+  std::vector<double> mi((size_t)ca * cb);
+  const size_t cells = (size_t)bins * bins;
+#pragma omp parallel for schedule(static)
+  for (long e = 0; e < (long)ca * cb; ++e) mi[e] = mutual_information(counts + e * cells, bins, bias_correct);
+  return mi;
+}
+
+std::vector<float> percentile_edges(const float* values, size_t count, int bins) {
+  if (bins < 2 || bins > kStatsMaxBins)
+    throw std::logic_error("percentile_edges: bins must be in 2.." + std::to_string(kStatsMaxBins));
+  std::vector<float> nz;
+  nz.reserve(count);
+  for (size_t i = 0; i < count; ++i)
+    if (values[i] != 0.0f && !std::isnan(values[i])) nz.push_back(values[i]);
+  std::vector<float> edges(bins - 2, INFINITY);
+  if (nz.empty()) return edges;
+  std::sort(nz.begin(), nz.end());
+  const size_t m = nz.size();
+  for (int k = 1; k <= bins - 2; ++k) edges[k - 1] = nz[(size_t)((double)k * m / (bins - 1))];
+  return edges;
+}
+
+std::vector<int> select_samples(long image_id0, int n, int hw, uint64_t every, uint64_t seed) {
+  if (every == 0) throw std::logic_error("select_samples: every must be >= 1");
+  std::vector<int> keep;
+  const uint64_t stream = rng_stream("select_samples");
+  for (int i = 0; i < n; ++i)
+    for (int p = 0; p < hw; ++p) {
+      const uint64_t g = (uint64_t)(image_id0 + i) * hw + p;
+      if (rng_bits(seed, stream, g) % every == 0) keep.push_back(i * hw + p);
+    }
+  return keep;
+}
 
 // ---- EdgeSampler --------------------------------------------------------------------------------
 
@@ -60,7 +136,7 @@ JointHistogramAccumulator::JointHistogramAccumulator(const Device& dev, std::vec
     const size_t c = units_[p];
     if (edges[p].size() != c * (bins - 2))
       throw std::logic_error("JointHistogramAccumulator: net " + std::to_string(p) + " needs " +
-                             std::to_string(c * (bins - 2)) + " edges, got " + std::to_string(edges[p].size()));
+                                  std::to_string(c * (bins - 2)) + " edges, got " + std::to_string(edges[p].size()));
     edges_.emplace_back(dev, std::max<size_t>(1, edges[p].size()));
     if (!edges[p].empty()) edges_.back().from_host(edges[p]);
     binned_.emplace_back();
@@ -96,37 +172,5 @@ std::vector<uint64_t> JointHistogramAccumulator::joint(int p, int q) const {
 }
 
 std::vector<uint64_t> JointHistogramAccumulator::marginal(int net) const { return marginal_.at(net).to_host(); }
-
-// ---- TopKAccumulator --------------------------------------------------------------------------
-
-TopKAccumulator::TopKAccumulator(const Device& dev, int units, int k)
-    : dev_(dev), units_(units), k_(k), val_(dev, (size_t)units * k), image_(dev, (size_t)units * k),
-      pos_(dev, (size_t)units * k) {
-  if (k < 1 || k > kStatsMaxTopK) throw std::logic_error("TopKAccumulator: k must be in 1.." + std::to_string(kStatsMaxTopK));
-  set_current(dev_);
-  CVG_DISPATCH(dev_, topk_reset, units_, k_, val_.data(), image_.data(), pos_.data());
-}
-
-void TopKAccumulator::add_batch(const float* act, int image_id0, int n, int hw) {
-  if (n <= 0 || hw <= 0) return;
-  set_current(dev_);
-  const size_t need = (size_t)n * units_;
-  if (batch_max_.size() < need) batch_max_ = Array<float>(dev_, need), batch_arg_ = Array<int>(dev_, need);
-  CVG_DISPATCH(dev_, unit_max_per_image, n, units_, hw, act, batch_max_.data(), batch_arg_.data());
-  CVG_DISPATCH(dev_, topk_merge, n, units_, k_, batch_max_.data(), batch_arg_.data(), image_id0, val_.data(),
-                 image_.data(), pos_.data());
-}
-
-std::vector<std::vector<TopKAccumulator::Entry>> TopKAccumulator::result() const {
-  const auto v = val_.to_host();
-  const auto im = image_.to_host(), ps = pos_.to_host();
-  std::vector<std::vector<Entry>> r(units_);
-  for (int u = 0; u < units_; ++u)
-    for (int t = 0; t < k_; ++t) {
-      const size_t e = (size_t)u * k_ + t;
-      if (im[e] >= 0) r[u].push_back({v[e], im[e], ps[e]});
-    }
-  return r;
-}
 
 }  // namespace cvg

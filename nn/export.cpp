@@ -1,25 +1,19 @@
-// Writes a checkpoint's parameters as .npy files named after their layer, so numpy and PyTorch
-// users can load our nets: DIR/conv1.weight.npy [96, 3, 11, 11] (OIHW), DIR/conv1.bias.npy [96],
-// DIR/fc6.weight.npy [4096, 9216] ([out, in], PyTorch's Linear layout), ... and DIR/config.json with
-// everything else a reimplementation needs: the net config, the input preprocessing, the pooling
-// rounding and the LRN convention (docs/OUTPUTS.md; python/convergent.py loads it into PyTorch).
-#pragma once
+#include "nn/export.h"
+
 #include <cstdio>
 #include <cstdlib>
-#include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
-#include "base/npy.h"
-#include "data/dataset.h"
-#include "nn/checkpoint.h"
 #include "base/io.h"
+#include "base/npy.h"
 
 namespace cvg {
 
+namespace {
 // The shortest decimal that reads back as the same float32.
-inline std::string fmt_float(float x) {
+std::string fmt_float(float x) {
   char buf[32];
   for (int digits = 6; digits <= 9; ++digits) {
     std::snprintf(buf, sizeof buf, "%.*g", digits, (double)x);
@@ -27,10 +21,9 @@ inline std::string fmt_float(float x) {
   }
   return buf;
 }
+}  // namespace
 
-// `data`: the dataset the net was trained on, for its normalisation constants (null: unknown, the
-// config says so).
-inline int export_checkpoint_npy(const Checkpoint& ck, const std::string& dir, const Dataset* data) {
+int export_checkpoint_npy(const Checkpoint& ck, const std::string& dir, const Dataset* data) {
   using json = nlohmann::json;
   for (const Checkpoint::View& v : ck.params())
     if (v.name.empty() || v.name.find('/') != std::string::npos || v.name[0] == '.')
