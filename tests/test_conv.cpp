@@ -264,9 +264,13 @@ TEST_CASE("conv: the workspace for a batch also covers every smaller batch (laye
 }
 
 TEST_CASE("conv: bad geometry is a clear error, not a crash") {
-  CHECK_THROWS_AS(cpu::conv_workspace_floats(geom(1, 3, 8, 8, 4, 3, 3, 1, 0, 2)), std::invalid_argument);  // 3 % 2
-  CHECK_THROWS_AS(cpu::conv_workspace_floats(geom(1, 2, 4, 4, 2, 7, 7, 1, 1, 1)), std::invalid_argument);  // too big
-  CHECK_THROWS_AS(cpu::conv_workspace_floats(geom(1, 2, 4, 4, 2, 3, 3, 0, 1, 1)), std::invalid_argument);  // stride 0
+  // The message names what is wrong, with the numbers.
+  CHECK_THROWS_WITH_AS(cpu::conv_workspace_floats(geom(1, 3, 8, 8, 4, 3, 3, 1, 0, 2)),
+                       doctest::Contains("groups 2 must divide channels 3 and filters 4"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(cpu::conv_workspace_floats(geom(1, 2, 4, 4, 2, 7, 7, 1, 1, 1)),
+                       doctest::Contains("kernel 7x7 larger than padded input 6x6"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(cpu::conv_workspace_floats(geom(1, 2, 4, 4, 2, 3, 3, 0, 1, 1)),
+                       doctest::Contains("need stride >= 1"), std::invalid_argument);
 }
 
 TEST_CASE("conv: GPU matches CPU (forward, backward data, weights, bias)") {

@@ -115,10 +115,11 @@ TEST_CASE("gemm: CPU twin matches a naive loop for all transposes, odd sizes, pa
 
 TEST_CASE("gemm: bad leading dimensions are rejected with a clear error") {
   std::vector<float> a(16), b(16), c(16);
-  CHECK_THROWS_AS(cpu::gemm(false, false, 4, 4, 4, 1, a.data(), 3, b.data(), 4, 0, c.data(), 4),
-                  std::invalid_argument);
-  CHECK_THROWS_AS(cpu::gemm(false, false, 4, 4, 4, 1, a.data(), 4, b.data(), 4, 0, c.data(), 2),
-                  std::invalid_argument);
+  // The message gives the leading dimensions, so the caller sees which one is short.
+  CHECK_THROWS_WITH_AS(cpu::gemm(false, false, 4, 4, 4, 1, a.data(), 3, b.data(), 4, 0, c.data(), 4),
+                       doctest::Contains("leading dimension smaller than a row (lda 3, ldb 4, ldc 4)"), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(cpu::gemm(false, false, 4, 4, 4, 1, a.data(), 4, b.data(), 4, 0, c.data(), 2),
+                       doctest::Contains("leading dimension smaller than a row (lda 4, ldb 4, ldc 2)"), std::invalid_argument);
 }
 
 namespace {

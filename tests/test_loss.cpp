@@ -140,9 +140,11 @@ TEST_CASE("loss: a label outside [0, c) is a clear error on the CPU") {
   std::vector<int32_t> bad{1, 3}, rank(2);
   CHECK_THROWS_WITH_AS(cpu::softmax_xent_forward(2, 3, x.data(), bad.data(), prob.data(), loss.data()),
                        "softmax_xent_forward: label 3 of row 1 is outside [0, 3)", std::invalid_argument);
-  CHECK_THROWS_AS(cpu::softmax_xent_backward(2, 3, prob.data(), bad.data(), 1.0f, d.data()), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(cpu::softmax_xent_backward(2, 3, prob.data(), bad.data(), 1.0f, d.data()),
+                       "softmax_xent_backward: label 3 of row 1 is outside [0, 3)", std::invalid_argument);
   bad[1] = -1;
-  CHECK_THROWS_AS(cpu::class_rank(2, 3, x.data(), bad.data(), rank.data()), std::invalid_argument);
+  CHECK_THROWS_WITH_AS(cpu::class_rank(2, 3, x.data(), bad.data(), rank.data()),
+                       "class_rank: label -1 of row 1 is outside [0, 3)", std::invalid_argument);
 }
 
 TEST_CASE("loss: GPU matches CPU") {
