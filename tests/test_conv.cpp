@@ -11,6 +11,7 @@
 #include "nn/tensor.h"
 #include "tests/bounds.h"
 #include "tests/check.h"
+#include "tests/grad_check.h"
 
 using namespace cvg;
 
@@ -164,26 +165,11 @@ TEST_CASE("conv: gradients match central differences of a double naive forward")
     };
     // L is linear in each variable, so the central difference is exact up to double rounding
     // (~1e-16 |L| / h, covered by atol 1e-9); the float gradient is within its rounding bound.
-    const double h = 1e-3;
-    auto check_fd = [&](const char* what, VD& p, const std::vector<float>& grad, const VD& absref, double n_terms) {
-      const size_t stride = std::max<size_t>(1, p.size() / 60);  // ~60 coordinates per tensor
-      std::vector<float> got_s;
-      VD fd_s, abs_s;
-      for (size_t i = (p.size() - 1) % stride; i < p.size(); i += stride) {
-        const double keep = p[i];
-        p[i] = keep + h;
-        const double lp = loss();
-        p[i] = keep - h;
-        const double lm = loss();
-        p[i] = keep;
-        got_s.push_back(grad[i]), fd_s.push_back((lp - lm) / (2 * h)), abs_s.push_back(absref[i]);
-      }
-      test::check_bound(what, got_s, fd_s, abs_s, test::gamma_n(n_terms), 1e-9);
-    };
     const SumLengths L = sum_lengths(g);
-    check_fd("FD dx", xd, got.dx, abs.dx, L.bd);
-    check_fd("FD dw", wd, got.dw, abs.dw, L.bw);
-    check_fd("FD db", bd, got.db, abs.db, L.bw);
+    std::vector<test::GradVar<double>> vars{{"x", &xd, got.dx, 1e-3, test::gamma_n(L.bd), 1e-9, abs.dx},
+                                            {"w", &wd, got.dw, 1e-3, test::gamma_n(L.bw), 1e-9, abs.dw},
+                                            {"b", &bd, got.db, 1e-3, test::gamma_n(L.bw), 1e-9, abs.db}};
+    test::check_gradients<double>(loss, vars, {60, 0});  // ~60 coordinates per tensor
   }
 }
 

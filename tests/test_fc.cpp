@@ -11,6 +11,7 @@
 #include "nn/tensor.h"
 #include "tests/bounds.h"
 #include "tests/check.h"
+#include "tests/grad_check.h"
 
 using namespace cvg;
 
@@ -180,23 +181,10 @@ TEST_CASE("fc: CPU twin matches naive loops, and its gradients match finite diff
     for (size_t i = 0; i < y.size(); ++i) L += rd[i] * y[i];
     return L;
   };
-  const double h = 1e-3;
-  auto fd = [&](std::vector<double>& p) {
-    std::vector<double> g(p.size());
-    for (size_t i = 0; i < p.size(); ++i) {
-      const double keep = p[i];
-      p[i] = keep + h;
-      const double lp = loss();
-      p[i] = keep - h;
-      const double lm = loss();
-      p[i] = keep;
-      g[i] = (lp - lm) / (2 * h);
-    }
-    return g;
-  };
-  test::check_bound("fc FD dx", dx, fd(xd), abs.dx, test::gamma_n(out), 1e-9);
-  test::check_bound("fc FD dw", dw, fd(wd), abs.dw, test::gamma_n(n), 1e-9);
-  test::check_bound("fc FD db", db, fd(bd), abs.db, test::gamma_n(n), 1e-9);
+  std::vector<test::GradVar<double>> vars{{"x", &xd, dx, 1e-3, test::gamma_n(out), 1e-9, abs.dx},
+                                          {"w", &wd, dw, 1e-3, test::gamma_n(n), 1e-9, abs.dw},
+                                          {"b", &bd, db, 1e-3, test::gamma_n(n), 1e-9, abs.db}};
+  test::check_gradients<double>(loss, vars, {0, 0});
 
   // A null bias is allowed and means zero.
   std::vector<float> y0((size_t)n * out, NAN);

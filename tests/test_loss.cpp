@@ -7,6 +7,7 @@
 #include "kernels/loss.h"
 #include "nn/tensor.h"
 #include "tests/check.h"
+#include "tests/grad_check.h"
 
 using namespace cvg;
 
@@ -96,18 +97,8 @@ TEST_CASE("loss: finite-difference gradient of the mean loss in double") {
     for (float v : loss) s += v;
     return s / n;
   };
-  std::vector<double> fd(x.size());
-  const float eps = 1e-2f;
-  for (size_t i = 0; i < x.size(); ++i) {
-    const float x0 = x[i], xp = x0 + eps, xm = x0 - eps;
-    x[i] = xp;
-    const double lp = mean_loss();
-    x[i] = xm;
-    const double lm = mean_loss();
-    x[i] = x0;
-    fd[i] = (lp - lm) / ((double)xp - (double)xm);
-  }
-  CHECK_ALL_CLOSE(grad, fd, 1e-4, 1e-3);
+  std::vector<test::GradVar<float>> vars{{"logits", &x, grad, 1e-2, 1e-3, 1e-4, {}}};
+  test::check_gradients<float>(mean_loss, vars, {0, 0});
 }
 
 TEST_CASE("loss: class_rank counts strictly higher logits; ties do not count") {

@@ -7,6 +7,7 @@
 #include "kernels/lrn_detail.h"
 #include "nn/tensor.h"
 #include "tests/check.h"
+#include "tests/grad_check.h"
 
 using namespace cvg;
 
@@ -122,20 +123,12 @@ TEST_CASE("lrn: finite-difference gradient in double") {
     std::vector<float> y(g.x_size()), scale(g.x_size()), grad(g.x_size());
     cpu::lrn_forward(g, x.data(), y.data(), scale.data());
     cpu::lrn_backward(g, x.data(), y.data(), scale.data(), w.data(), grad.data());
-    std::vector<double> fd(g.x_size());
-    const float eps = 0.01f * t.sigma;
-    for (size_t i = 0; i < x.size(); ++i) {
-      const float x0 = x[i], xp = x0 + eps, xm = x0 - eps;
-      x[i] = xp;
+    auto loss = [&]() {
       cpu::lrn_forward(g, x.data(), y.data(), scale.data());
-      const double lp = dot(w, y);
-      x[i] = xm;
-      cpu::lrn_forward(g, x.data(), y.data(), scale.data());
-      const double lm = dot(w, y);
-      x[i] = x0;
-      fd[i] = (lp - lm) / ((double)xp - (double)xm);
-    }
-    CHECK_ALL_CLOSE(grad, fd, 2e-4, 1e-3);
+      return dot(w, y);
+    };
+    std::vector<test::GradVar<float>> vars{{"x", &x, grad, 0.01 * t.sigma, 1e-3, 2e-4, {}}};
+    test::check_gradients<float>(loss, vars, {0, 0});
   }
 }
 
