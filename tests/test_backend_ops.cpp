@@ -535,7 +535,10 @@ void compare(const std::string& op, const Out& want, const Out& got) {
   size_t at = 0;
   for (size_t i = 0; i < want.v.size(); ++i) {
     const double c = want.v[i], g = got.v[i];
-    const double diff = std::isnan(c) && std::isnan(g) ? 0.0 : std::isnan(c) || std::isnan(g) ? INFINITY : std::fabs(g - c);
+    // Equal values (infinities included) and NaN against NaN agree; NaN against a number does not.
+    const double diff = c == g || (std::isnan(c) && std::isnan(g)) ? 0.0
+                        : std::isnan(c) || std::isnan(g)         ? INFINITY
+                                                                  : std::fabs(g - c);
     const double bound = want.factor * (want.absref.empty() ? std::fabs(c) : want.absref[i]) + want.atol;
     const double e = diff == 0 ? 0.0 : is_exact || bound == 0 ? INFINITY : diff / bound;
     max_diff = std::max(max_diff, diff);
