@@ -67,7 +67,10 @@ bool gpu_or_skip();
 // where they cannot run, prints "skipped (<lib> needs a real GPU): <test>" and returns false; else
 // returns true, and on a real GPU a missing library is the test's own failure to report.
 bool library_or_skip(const char* lib, bool available);
-// GPU-vs-CPU results are also written to the gpu-check JSON report: name, worst normalised error.
+// GPU-vs-CPU results are also written to the gpu-check JSON report: name, worst normalised error,
+// and where known the largest absolute difference and the bound it was held to.
 void record_gpu_result(const std::string& name, double worst_normalised_error);
+void record_gpu_result(const std::string& name, double worst_normalised_error, double max_abs_error,
+                       const std::string& bound);
 
 }  // namespace cvg::test

@@ -12,68 +12,11 @@
 #include "kernels/rng.h"
 #include "nn/tensor.h"
 #include "tests/check.h"
+#include "tests/shapes.h"
 
 using namespace cvg;
 
 namespace {
-
-struct Case {
-  std::string name;
-  int n, m;
-  std::vector<double> M;
-};
-
-std::vector<double> ints(int n, int m, int levels, uint64_t seed) {
-  std::vector<double> M((size_t)n * m);
-  for (size_t k = 0; k < M.size(); ++k) M[k] = (double)(rng_bits(seed, 11, k) % (uint64_t)levels);
-  return M;
-}
-
-// Random, structured and adversarial matrices. `big` adds the n ~ 1000 ones.
-std::vector<Case> cases(bool big) {
-  std::vector<Case> c;
-  auto add = [&](std::string name, int n, int m, std::vector<double> M) { c.push_back({name, n, m, std::move(M)}); };
-  add("uniform 256", 256, 256, synthetic_matrix(MatrixKind::Uniform, 256, 256, 1));
-  add("correlation 384", 384, 384, synthetic_matrix(MatrixKind::Correlation, 384, 384, 2));
-  add("rectangular 150x400", 150, 400, synthetic_matrix(MatrixKind::Correlation, 150, 400, 3));
-  add("rectangular 400x150", 400, 150, synthetic_matrix(MatrixKind::Uniform, 400, 150, 4));
-  add("one row 1x300", 1, 300, synthetic_matrix(MatrixKind::Uniform, 1, 300, 5));
-  add("one column 300x1", 300, 1, synthetic_matrix(MatrixKind::Uniform, 300, 1, 6));
-  add("all ties 200", 200, 200, std::vector<double>(200 * 200, 0.25));
-  add("all ties 90x210", 90, 210, std::vector<double>(90 * 210, -3.0));
-  {
-    std::vector<double> M(256 * 256);  // constant rows: every matching is optimal
-    for (int i = 0; i < 256; ++i)
-      for (int j = 0; j < 256; ++j) M[i * 256 + j] = std::sin((double)i);
-    add("constant rows 256", 256, 256, M);
-    for (int i = 0; i < 256; ++i)
-      for (int j = 0; j < 256; ++j) M[i * 256 + j] = std::cos((double)j);
-    add("constant columns 256", 256, 256, M);
-  }
-  {
-    std::vector<double> M = synthetic_matrix(MatrixKind::Uniform, 200, 200, 7);
-    M[37 * 200 + 150] = 1e9;  // one huge entry swamps the quantisation step
-    add("one huge entry 200", 200, 200, M);
-  }
-  {
-    std::vector<double> M = synthetic_matrix(MatrixKind::Correlation, 300, 300, 8);
-    for (double& x : M) x = -5 - 3 * x;
-    add("negative 300", 300, 300, M);
-  }
-  add("few distinct values 300", 300, 300, ints(300, 300, 3, 9));
-  add("few distinct values 120x250", 120, 250, ints(120, 250, 4, 10));
-  {
-    std::vector<double> M = synthetic_matrix(MatrixKind::Uniform, 256, 256, 11);
-    for (double& x : M) x = 1e6 + x * 1e-3;  // large offset, small spread
-    add("offset 1e6 256", 256, 256, M);
-  }
-  if (big) {
-    add("uniform 1024", 1024, 1024, synthetic_matrix(MatrixKind::Uniform, 1024, 1024, 12));
-    add("correlation 1024", 1024, 1024, synthetic_matrix(MatrixKind::Correlation, 1024, 1024, 13));
-    add("rectangular 700x1024", 700, 1024, synthetic_matrix(MatrixKind::Correlation, 700, 1024, 14));
-  }
-  return c;
-}
 
 bool is_matching(const std::vector<int64_t>& r2c, int n, int m) {
   std::vector<char> used(m, 0);
@@ -201,7 +144,7 @@ TEST_CASE("assign: exact solver and auction twin equal brute force on every smal
         uint64_t seed = 100 * n + 10 * m + kind;
         std::vector<double> M = kind == 0   ? synthetic_matrix(MatrixKind::Uniform, n, m, seed)
                                 : kind == 1 ? synthetic_matrix(MatrixKind::Correlation, n, m, seed)
-                                            : ints(n, m, 3, seed);  // many ties
+                                            : test::ints(n, m, 3, seed);  // many ties
         for (bool minimize : {false, true}) {
           CAPTURE(n); CAPTURE(m); CAPTURE(kind); CAPTURE(minimize);
           double want = brute_force(M, n, m, minimize);
@@ -222,7 +165,7 @@ TEST_CASE("assign: exact solver and auction twin equal brute force on every smal
 }
 
 TEST_CASE("assign: exact solver's optimality certificate holds on random, structured and adversarial inputs") {
-  for (const Case& c : cases(true))
+  for (const test::AssignCase& c : test::assign_cases(true))
     for (bool minimize : {false, true}) {
       CAPTURE(c.name); CAPTURE(minimize);
       Exact e = run_exact(c.M, c.n, c.m, minimize);
@@ -240,7 +183,7 @@ TEST_CASE("assign: the certificate check catches a wrong matching") {
 }
 
 TEST_CASE("assign: auction twin certifies itself and is within its bound of the exact optimum") {
-  for (const Case& c : cases(false))
+  for (const test::AssignCase& c : test::assign_cases(false))
     for (bool minimize : {false, true}) {
       CAPTURE(c.name); CAPTURE(minimize);
       Exact e = run_exact(c.M, c.n, c.m, minimize);
@@ -279,53 +222,6 @@ TEST_CASE("assign: empty matrices, and the wrapper's input checks") {
   CHECK(b.row_to_col == std::vector<int64_t>{0, 1});
   CHECK(b.objective == 3);
   CHECK(b.solver == "auction (cpu twin)");
-}
-
-TEST_CASE("assign: GPU auction matches its CPU twin exactly and the exact solver within the bound") {
-  if (!test::gpu_or_skip()) return;
-#ifdef CONVERGENT_CUDA
-  Device gpu{Device::CUDA, 0};
-  std::vector<Case> all = cases(true);
-  // The emulated GPU runs a block's 1024 threads as fibers through every round's barriers: there,
-  // the first three cases (square, square, rectangular) and the first grid-path case below (wide:
-  // forward and reverse auction).
-  all.resize(test::emu_scale(all.size(), size_t(3)));
-  const size_t single_block_cases = all.size();
-  // Sizes past one block (the grid path with its single-block tail), square and rectangular; on the
-  // emulated GPU just past one block (1024), which still takes the grid path.
-  auto add = [&](const char* kind, MatrixKind k, int n, int m, uint64_t seed) {
-    all.push_back({std::string(kind) + " " + std::to_string(n) + "x" + std::to_string(m), n, m, synthetic_matrix(k, n, m, seed)});
-  };
-  add("rectangular", MatrixKind::Correlation, test::emu_scale(1500, 500), test::emu_scale(3000, 1100), 23);  // + reverse
-  add("uniform", MatrixKind::Uniform, test::emu_scale(2048, 1100), test::emu_scale(2048, 1100), 21);
-  add("correlation", MatrixKind::Correlation, test::emu_scale(4096, 1200), test::emu_scale(4096, 1200), 22);
-  add("rectangular", MatrixKind::Uniform, test::emu_scale(3000, 1100), test::emu_scale(1200, 400), 24);
-  all.resize(single_block_cases + test::emu_scale(size_t(4), size_t(1)));
-  for (const Case& c : all)
-    for (bool minimize : {false, true}) {
-      if (c.n * (size_t)c.m > 4'000'000 && minimize) continue;  // keeps the CPU twin's share short
-      CAPTURE(c.name); CAPTURE(minimize);
-      Array<double> dM(gpu, c.M.size());
-      Array<int64_t> dr(gpu, (size_t)c.n);
-      Array<char> dw(gpu, cuda::assign_auction_workspace_bytes(c.n, c.m));
-      dM.from_host(c.M);
-      AuctionReport g = cuda::assign_auction(dM.data(), c.n, c.m, minimize, dr.data(), dw.data());
-      std::vector<int64_t> gr = dr.to_host(), cr;
-      AuctionReport h = run_auction_cpu(c.M, c.n, c.m, minimize, cr);
-      Exact e = run_exact(c.M, c.n, c.m, minimize);
-      // Same steps on integers, so the same matching, prices and rounds: compared exactly. The
-      // objectives are summed in the same fixed order, so they agree bit for bit too.
-      CHECK(gr == cr);
-      CHECK(g.objective == h.objective);
-      CHECK(g.rounds == h.rounds);
-      CHECK(g.phases == h.phases);
-      check_auction(c.M, c.n, c.m, minimize, g, gr, e.objective);
-      // Normalised error: distance from the exact optimum in units of the stated bound (<= 1 passes).
-      double loss = std::fabs(g.objective - e.objective);
-      test::record_gpu_result("assign_auction " + c.name + (minimize ? " min" : " max"),
-                              g.error_bound > 0 ? loss / g.error_bound : (loss <= 1e-9 ? 0 : INFINITY));
-    }
-#endif
 }
 
 TEST_CASE("assign: a value range that would overflow the potentials is refused") {

@@ -11,6 +11,8 @@
 #include "nn/tensor.h"
 #include "tests/bounds.h"
 #include "tests/check.h"
+#include "tests/grad_check.h"
+#include "tests/shapes.h"
 
 using namespace cvg;
 
@@ -64,18 +66,6 @@ VD dabs(const std::vector<float>& v) {
   return a;
 }
 
-// Longest float sums in the twins (CPU and CUDA alike), for gamma(N):
-//  forward: the patch dot product (ckk terms), then + bias;
-//  backward-data: W^T dy over the group's filters (kg terms), then col2im adds <= kh*kw of those;
-//  backward-weights/bias: over the batch's positions (n*P terms), as chunk or split partials.
-struct SumLengths {
-  double fwd, bd, bw;
-};
-SumLengths sum_lengths(const ConvGeom& g) {
-  const double ckk = (double)g.c / g.groups * g.kh * g.kw, kg = (double)g.k / g.groups;
-  return {ckk + 1, kg + g.kh * g.kw, (double)g.n * g.out_h() * g.out_w() + 16};
-}
-
 struct Outputs {
   std::vector<float> y, dx, dw, db;
 };
@@ -91,40 +81,13 @@ Outputs run_cpu(const ConvGeom& g, const std::vector<float>& x, const std::vecto
   return o;
 }
 
-ConvGeom geom(int n, int c, int h, int w, int k, int kh, int kw, int stride, int pad, int groups) {
-  ConvGeom g;
-  g.n = n, g.c = c, g.h = h, g.w = w, g.k = k, g.kh = kh, g.kw = kw, g.stride = stride, g.pad = pad, g.groups = groups;
-  return g;
-}
-std::string name_of(const ConvGeom& g) {
-  return std::to_string(g.n) + "x" + std::to_string(g.c) + "x" + std::to_string(g.h) + "x" + std::to_string(g.w) +
-         " k" + std::to_string(g.k) + " " + std::to_string(g.kh) + "x" + std::to_string(g.kw) + " s" +
-         std::to_string(g.stride) + " p" + std::to_string(g.pad) + " g" + std::to_string(g.groups);
-}
-
-std::vector<ConvGeom> small_geoms() {
-  return {
-      geom(2, 3, 7, 6, 4, 3, 3, 1, 1, 1),    // plain 3x3 pad 1, non-square input
-      geom(3, 4, 9, 11, 6, 3, 2, 2, 1, 2),   // kh != kw, stride 2, groups 2
-      geom(2, 6, 5, 4, 6, 1, 1, 1, 0, 3),    // 1x1 (the no-im2col path), groups 3
-      geom(2, 3, 7, 7, 2, 1, 1, 2, 0, 1),    // 1x1 with stride: im2col again
-      geom(2, 2, 10, 13, 3, 4, 3, 3, 2, 1),  // stride 3, pad 2
-      geom(2, 4, 9, 9, 4, 2, 2, 4, 0, 2),    // stride > kernel: some inputs unused, dx must be 0 there
-      geom(5, 1, 8, 8, 3, 5, 5, 1, 2, 1),    // 5x5 pad 2 on one channel
-      geom(20, 2, 6, 6, 2, 3, 3, 1, 1, 1),   // more images than weight chunks (16): chunks of 1-2
-      geom(1, 2, 3, 3, 2, 5, 5, 1, 1, 1),    // kernel as large as the padded input: 1x1 output
-      geom(40, 4, 6, 6, 6, 3, 3, 1, 1, 2),   // 36 positions: 2-3 images per backward-weights GEMM, groups 2
-      geom(40, 6, 5, 4, 6, 1, 1, 1, 0, 3),   // the same for 1x1 (inputs copied side by side), groups 3
-  };
-}
-
 void check_against_naive(const ConvGeom& g, uint64_t seed, bool with_bias) {
   auto x = test::randn(g.x_size(), seed), w = test::randn(g.w_size(), seed + 1),
        b = with_bias ? test::randn(g.k, seed + 2) : std::vector<float>{}, dy = test::randn(g.y_size(), seed + 3);
   const Outputs got = run_cpu(g, x, w, b, dy);
   const Ref want = naive_conv(g, dbl(x), dbl(w), dbl(b), dbl(dy));
   const Ref abs = naive_conv(g, dabs(x), dabs(w), dabs(b), dabs(dy));
-  const SumLengths L = sum_lengths(g);
+  const test::ConvSumLengths L = test::conv_sum_lengths(g);
   test::check_bound("forward", got.y, want.y, abs.y, test::gamma_n(L.fwd));
   test::check_bound("backward data", got.dx, want.dx, abs.dx, test::gamma_n(L.bd));
   test::check_bound("backward weights", got.dw, want.dw, abs.dw, test::gamma_n(L.bw));
@@ -135,22 +98,22 @@ void check_against_naive(const ConvGeom& g, uint64_t seed, bool with_bias) {
 
 TEST_CASE("conv: CPU twin matches a naive loop (strides, pads, groups, kh != kw, batches)") {
   uint64_t seed = 100;
-  for (const auto& g : small_geoms()) {
-    CAPTURE(name_of(g));
+  for (const auto& g : test::small_conv_geoms()) {
+    CAPTURE(test::conv_name(g));
     check_against_naive(g, seed += 10, true);
     check_against_naive(g, seed += 10, false);
   }
 }
 
 TEST_CASE("conv: CPU twin matches a naive loop on CaffeNet conv1 and conv2 shapes") {
-  SUBCASE("conv1: 227x227x3 -> 96 11x11 stride 4") { check_against_naive(geom(1, 3, 227, 227, 96, 11, 11, 4, 0, 1), 7, true); }
-  SUBCASE("conv2: 27x27x96 -> 256 5x5 pad 2 group 2") { check_against_naive(geom(1, 96, 27, 27, 256, 5, 5, 1, 2, 2), 8, true); }
+  SUBCASE("conv1: 227x227x3 -> 96 11x11 stride 4") { check_against_naive(test::conv_geom(1, 3, 227, 227, 96, 11, 11, 4, 0, 1), 7, true); }
+  SUBCASE("conv2: 27x27x96 -> 256 5x5 pad 2 group 2") { check_against_naive(test::conv_geom(1, 96, 27, 27, 256, 5, 5, 1, 2, 2), 8, true); }
 }
 
 TEST_CASE("conv: gradients match central differences of a double naive forward") {
-  for (const auto& g : small_geoms()) {
+  for (const auto& g : test::small_conv_geoms()) {
     if (g.n > 5) continue;  // the batch-heavy geometry adds nothing here but time
-    CAPTURE(name_of(g));
+    CAPTURE(test::conv_name(g));
     auto x = test::randn(g.x_size(), 1), w = test::randn(g.w_size(), 2), b = test::randn(g.k, 3),
          r = test::randn(g.y_size(), 4);
     const Outputs got = run_cpu(g, x, w, b, r);  // analytic gradients of L = <r, y> (dy = r)
@@ -164,32 +127,17 @@ TEST_CASE("conv: gradients match central differences of a double naive forward")
     };
     // L is linear in each variable, so the central difference is exact up to double rounding
     // (~1e-16 |L| / h, covered by atol 1e-9); the float gradient is within its rounding bound.
-    const double h = 1e-3;
-    auto check_fd = [&](const char* what, VD& p, const std::vector<float>& grad, const VD& absref, double n_terms) {
-      const size_t stride = std::max<size_t>(1, p.size() / 60);  // ~60 coordinates per tensor
-      std::vector<float> got_s;
-      VD fd_s, abs_s;
-      for (size_t i = (p.size() - 1) % stride; i < p.size(); i += stride) {
-        const double keep = p[i];
-        p[i] = keep + h;
-        const double lp = loss();
-        p[i] = keep - h;
-        const double lm = loss();
-        p[i] = keep;
-        got_s.push_back(grad[i]), fd_s.push_back((lp - lm) / (2 * h)), abs_s.push_back(absref[i]);
-      }
-      test::check_bound(what, got_s, fd_s, abs_s, test::gamma_n(n_terms), 1e-9);
-    };
-    const SumLengths L = sum_lengths(g);
-    check_fd("FD dx", xd, got.dx, abs.dx, L.bd);
-    check_fd("FD dw", wd, got.dw, abs.dw, L.bw);
-    check_fd("FD db", bd, got.db, abs.db, L.bw);
+    const test::ConvSumLengths L = test::conv_sum_lengths(g);
+    std::vector<test::GradVar<double>> vars{{"x", &xd, got.dx, 1e-3, test::gamma_n(L.bd), 1e-9, abs.dx},
+                                            {"w", &wd, got.dw, 1e-3, test::gamma_n(L.bw), 1e-9, abs.dw},
+                                            {"b", &bd, got.db, 1e-3, test::gamma_n(L.bw), 1e-9, abs.db}};
+    test::check_gradients<double>(loss, vars, {60, 0});  // ~60 coordinates per tensor
   }
 }
 
 TEST_CASE("conv: adjoint identities <dy, conv(x)> = <conv_backward_data(dy), x> and likewise for w") {
-  for (const auto& g : small_geoms()) {
-    CAPTURE(name_of(g));
+  for (const auto& g : test::small_conv_geoms()) {
+    CAPTURE(test::conv_name(g));
     auto x = test::randn(g.x_size(), 5), w = test::randn(g.w_size(), 6), dy = test::randn(g.y_size(), 7);
     const Outputs o = run_cpu(g, x, w, {}, dy);  // no bias: the map x -> y is linear
     double lhs = 0, rhs_x = 0, rhs_w = 0;
@@ -201,7 +149,7 @@ TEST_CASE("conv: adjoint identities <dy, conv(x)> = <conv_backward_data(dy), x> 
     const Ref abs = naive_conv(g, dabs(x), dabs(w), {}, dabs(dy));
     double S = 0;
     for (size_t i = 0; i < dy.size(); ++i) S += std::fabs(dy[i]) * abs.y[i];
-    const SumLengths L = sum_lengths(g);
+    const test::ConvSumLengths L = test::conv_sum_lengths(g);
     INFO("<dy, y> = ", lhs, ", <dx, x> = ", rhs_x, ", <dw, w> = ", rhs_w, ", S = ", S);
     CHECK(std::fabs(lhs - rhs_x) <= (test::gamma_n(L.fwd) + test::gamma_n(L.bd)) * S);
     CHECK(std::fabs(lhs - rhs_w) <= (test::gamma_n(L.fwd) + test::gamma_n(L.bw)) * S);
@@ -209,7 +157,7 @@ TEST_CASE("conv: adjoint identities <dy, conv(x)> = <conv_backward_data(dy), x> 
 }
 
 TEST_CASE("conv: CPU twin is bit-identical run to run and for 1, 2 or 3 threads") {
-  const ConvGeom g = geom(37, 3, 12, 10, 8, 3, 3, 1, 1, 1);
+  const ConvGeom g = test::conv_geom(37, 3, 12, 10, 8, 3, 3, 1, 1, 1);
   auto x = test::randn(g.x_size(), 41), w = test::randn(g.w_size(), 42), b = test::randn(g.k, 43),
        dy = test::randn(g.y_size(), 44);
   const int saved = omp_get_max_threads();
@@ -234,9 +182,9 @@ TEST_CASE("conv: CPU twin is bit-identical run to run and for 1, 2 or 3 threads"
 TEST_CASE("conv: the workspace for a batch also covers every smaller batch (layers size it once)") {
   // ConvLayer and the deconvnet allocate conv_workspace_floats(g) at the largest batch, then run
   // batches of any n below it. Host-side arithmetic only: the CUDA twin's is checked without a GPU.
-  std::vector<ConvGeom> gs = small_geoms();
-  gs.push_back(geom(1, 384, 13, 13, 256, 3, 3, 1, 1, 2));  // CaffeNet conv5: filters outweigh im2col
-  gs.push_back(geom(1, 64, 4, 4, 64, 1, 1, 1, 0, 1));      // 1x1: no im2col, partials only
+  std::vector<ConvGeom> gs = test::small_conv_geoms();
+  gs.push_back(test::conv_geom(1, 384, 13, 13, 256, 3, 3, 1, 1, 2));  // CaffeNet conv5: filters outweigh im2col
+  gs.push_back(test::conv_geom(1, 64, 4, 4, 64, 1, 1, 1, 0, 1));      // 1x1: no im2col, partials only
   struct Twin {
     const char* name;
     size_t (*floats)(const ConvGeom&);
@@ -248,7 +196,7 @@ TEST_CASE("conv: the workspace for a batch also covers every smaller batch (laye
   for (const Twin& t : twins)
     for (ConvGeom g : gs) {
       CAPTURE(std::string(t.name));
-      CAPTURE(name_of(g));
+      CAPTURE(test::conv_name(g));
       int bad_max = 0, bad_n = 0;
       for (int nmax = 1; nmax <= 70 && !bad_max; ++nmax) {
         g.n = nmax;
@@ -264,65 +212,12 @@ TEST_CASE("conv: the workspace for a batch also covers every smaller batch (laye
 }
 
 TEST_CASE("conv: bad geometry is a clear error, not a crash") {
-  CHECK_THROWS_AS(cpu::conv_workspace_floats(geom(1, 3, 8, 8, 4, 3, 3, 1, 0, 2)), std::logic_error);  // 3 % 2
-  CHECK_THROWS_AS(cpu::conv_workspace_floats(geom(1, 2, 4, 4, 2, 7, 7, 1, 1, 1)), std::logic_error);  // too big
-  CHECK_THROWS_AS(cpu::conv_workspace_floats(geom(1, 2, 4, 4, 2, 3, 3, 0, 1, 1)), std::logic_error);  // stride 0
+  // The message names what is wrong, with the numbers.
+  CHECK_THROWS_WITH_AS(cpu::conv_workspace_floats(test::conv_geom(1, 3, 8, 8, 4, 3, 3, 1, 0, 2)),
+                       doctest::Contains("groups 2 must divide channels 3 and filters 4"), std::logic_error);
+  CHECK_THROWS_WITH_AS(cpu::conv_workspace_floats(test::conv_geom(1, 2, 4, 4, 2, 7, 7, 1, 1, 1)),
+                       doctest::Contains("kernel 7x7 larger than padded input 6x6"), std::logic_error);
+  CHECK_THROWS_WITH_AS(cpu::conv_workspace_floats(test::conv_geom(1, 2, 4, 4, 2, 3, 3, 0, 1, 1)),
+                       doctest::Contains("need stride >= 1"), std::logic_error);
 }
 
-TEST_CASE("conv: GPU matches CPU (forward, backward data, weights, bias)") {
-  if (!test::gpu_or_skip()) return;
-#ifdef CONVERGENT_CUDA
-  std::vector<ConvGeom> gs = small_geoms();
-  // CaffeNet's conv1 and conv2, then workloads with several im2col chunks and weight splits. On the
-  // emulated GPU (test::emu_scale) smaller batches and maps: same kernels, strides, pads and groups,
-  // one chunk.
-  gs.push_back(geom(test::emu_scale(2, 1), 3, test::emu_scale(227, 51), test::emu_scale(227, 51), 96, 11, 11, 4, 0, 1));  // conv1
-  gs.push_back(geom(test::emu_scale(2, 1), 96, test::emu_scale(27, 13), test::emu_scale(27, 13), 256, 5, 5, 1, 2, 2));    // conv2
-  gs.push_back(geom(test::emu_scale(64, 3), 32, 14, 14, 64, 5, 5, 1, 2, 1));  // the small net's conv2 at its batch
-  gs.push_back(geom(test::emu_scale(70, 5), 16, test::emu_scale(64, 12), test::emu_scale(64, 12), 8, 4, 4, 1, 1, 1));  // 3 im2col chunks, 3 images per weight split
-  gs.push_back(geom(test::emu_scale(12, 3), 64, test::emu_scale(64, 12), test::emu_scale(64, 12), 16, 5, 5, 1, 2, 2));  // chunks of 5, 5, 2 images
-  const Device gpu{Device::CUDA, 0};
-  auto to_gpu = [&](const std::vector<float>& h) {
-    Array<float> a(gpu, std::max<size_t>(h.size(), 1));
-    if (!h.empty()) a.from_host(h);
-    return a;
-  };
-  for (const auto& g : gs) {
-    CAPTURE(name_of(g));
-    auto x = test::randn(g.x_size(), 51), w = test::randn(g.w_size(), 52), b = test::randn(g.k, 53),
-         dy = test::randn(g.y_size(), 54);
-    const Outputs cpu_o = run_cpu(g, x, w, b, dy);
-    // |.| references for the bounds from the CPU twin on absolute values; its own relative
-    // rounding (<= gamma(N) < 1e-3 here) is covered by the 1.01 factor.
-    const Outputs abs_o = run_cpu(g, test::abs_of(x), test::abs_of(w), test::abs_of(b), test::abs_of(dy));
-
-    auto gx = to_gpu(x), gw = to_gpu(w), gb = to_gpu(b), gdy = to_gpu(dy);
-    Array<float> gy(gpu, g.y_size()), gdx(gpu, g.x_size()), gdw(gpu, g.w_size()), gdb(gpu, g.k);
-    Array<float> ws(gpu, std::max<size_t>(cuda::conv_workspace_floats(g), 1));
-    cuda::conv_forward(g, gx.data(), gw.data(), gb.data(), gy.data(), ws.data());
-    cuda::conv_backward_data(g, gdy.data(), gw.data(), gdx.data(), ws.data());
-    cuda::conv_backward_weights(g, gx.data(), gdy.data(), gdw.data(), gdb.data(), ws.data());
-    device_sync(gpu);
-
-    // Both twins are within gamma(N) * absref of the exact value: they differ by at most twice that.
-    const SumLengths L = sum_lengths(g);
-    const double f = 2 * 1.01;
-    const std::string tag = " " + name_of(g);
-    test::record_gpu_result("conv_forward" + tag,
-                            test::check_bound("fwd gpu", gy.to_host(), cpu_o.y, abs_o.y, f * test::gamma_n(L.fwd)));
-    test::record_gpu_result("conv_backward_data" + tag,
-                            test::check_bound("bd gpu", gdx.to_host(), cpu_o.dx, abs_o.dx, f * test::gamma_n(L.bd)));
-    test::record_gpu_result("conv_backward_weights" + tag,
-                            test::check_bound("bw gpu", gdw.to_host(), cpu_o.dw, abs_o.dw, f * test::gamma_n(L.bw)));
-    test::record_gpu_result("conv_backward_bias" + tag,
-                            test::check_bound("db gpu", gdb.to_host(), cpu_o.db, abs_o.db, f * test::gamma_n(L.bw)));
-    // no bias: forward must not read the (null) bias
-    cuda::conv_forward(g, gx.data(), gw.data(), nullptr, gy.data(), ws.data());
-    auto y_nb = gy.to_host();
-    std::vector<float> want_nb(cpu_o.y);
-    for (size_t i = 0; i < want_nb.size(); ++i) want_nb[i] -= b[i / (g.out_h() * g.out_w()) % g.k];
-    // subtracting b again rounds once more: one more term in the bound
-    test::check_bound("fwd gpu no bias", y_nb, want_nb, abs_o.y, f * test::gamma_n(L.fwd + 2));
-  }
-#endif
-}

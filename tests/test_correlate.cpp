@@ -170,14 +170,37 @@ TEST_CASE("correlate: GPU statistics match the CPU's") {
     a.init(3), b.init(4);
     res.push_back(correlate_nets({&a, &b}, data, opt));
   }
+  REQUIRE(res[0].size() == res[1].size());
+  bool saw_mi = false;
   for (size_t l = 0; l < res[0].size(); ++l) {
+    const PairResult &c = res[0][l].pairs[0], &g = res[1][l].pairs[0];
+    CAPTURE(res[0][l].name);
+    CHECK(res[1][l].name == res[0][l].name);
     // Correlations of float32 activations whose forward passes differ by summation order (a few
     // ulps per layer): 1e-4 absolute on values in [-1, 1].
-    const auto& c = res[0][l].pairs[0].between;
-    const auto& g = res[1][l].pairs[0].between;
-    test::record_gpu_result("correlate " + res[0][l].name, test::worst_error(g, c, 1e-4, 0));
-    CHECK_ALL_CLOSE(g, c, 1e-4, 0);
+    test::record_gpu_result("correlate " + res[0][l].name, test::worst_error(g.between, c.between, 1e-4, 0));
+    CHECK_ALL_CLOSE(g.between, c.between, 1e-4, 0);
+    // Mutual information exactly where it was asked for, on both devices.
+    const bool asked = res[0][l].name == "conv1";
+    CHECK(c.mi.empty() == !asked);
+    REQUIRE(g.mi.size() == c.mi.size());
+    if (!asked) continue;
+    saw_mi = true;
+    REQUIRE(c.mi.size() == c.between.size());
+    // Both devices bin their own activations against edges drawn from those same activations, so a
+    // sample changes bins only when the devices' few-ulp difference straddles an edge: rare (about
+    // N * edges * 1e-6 ~ 0.1 samples per unit here). Moving one of N samples moves two joint and
+    // two marginal cells by 1/N, each changing its p log p term by at most (ln N + 1) / N, and the
+    // bias correction by at most one cell count, 1/(2N) per cell: allow two moved samples per pair.
+    const double N = (double)res[0][l].moments.count;
+    const double per_sample = (4 * (std::log(N) + 1) + 2) / N;
+    test::record_gpu_result("correlate mutual information " + res[0][l].name, test::worst_error(g.mi, c.mi, 2 * per_sample, 0));
+    CHECK_ALL_CLOSE(g.mi, c.mi, 2 * per_sample, 0);
+    double sum = 0;
+    for (double v : c.mi) sum += v;
+    CHECK(sum > 0);  // the units do share information: a comparison of zeros would prove nothing
   }
+  CHECK(saw_mi);
 }
 
 namespace {
@@ -341,32 +364,37 @@ TEST_CASE("correlate output: all or nothing; readers refuse partial, mixed and f
   }
   SUBCASE("a layer missing a file is refused") {
     fs::remove(t.out + "/fc3/between_1_2.npy");
-    CHECK_THROWS_AS(open_correlate_output(t.out), InputError);
+    CHECK_THROWS_WITH_AS(open_correlate_output(t.out), doctest::Contains((t.out + "/fc3/between_1_2.npy: missing").c_str()), InputError);
   }
   SUBCASE("a layer from another run (other sample count) is refused") {
     const double other = 300;
     write_npy(t.out + "/fc3/moments/count.npy", &other, {1});
-    CHECK_THROWS_AS(open_correlate_output(t.out), InputError);
+    CHECK_THROWS_WITH_AS(open_correlate_output(t.out),
+                         doctest::Contains((t.out + "/fc3/moments/count.npy: its sample count differs").c_str()), InputError);
   }
   SUBCASE("an output of the old format, which did not record its nets, is refused") {
     nlohmann::json s = nlohmann::json::parse(before);
     s.erase("format");
     write_file_atomic(t.out + "/summary.json", s.dump());
-    CHECK_THROWS_AS(open_correlate_output(t.out), InputError);
+    CHECK_THROWS_WITH_AS(open_correlate_output(t.out),
+                         doctest::Contains((t.out + "/summary.json: written by an older bin/correlate").c_str()), InputError);
   }
   SUBCASE("an assignment that is not one-to-one is refused") {
     std::vector<int64_t> twice(12, 3);
     write_npy(t.out + "/conv1/bipartite_0_1.npy", twice.data(), {12});
     const CorrelateOutput o = open_correlate_output(t.out);
-    CHECK_THROWS_AS(read_matched_pairs(o, "conv1", 0, 1, 12, 12), InputError);
-    CHECK_THROWS_AS(read_matched_pairs(o, "conv1", 0, 2, 12, 13), InputError);  // shape does not fit the nets
+    CHECK_THROWS_WITH_AS(read_matched_pairs(o, "conv1", 0, 1, 12, 12),
+                         doctest::Contains((t.out + "/conv1/bipartite_0_1.npy: column 3 is assigned twice").c_str()), InputError);
+    CHECK_THROWS_WITH_AS(read_matched_pairs(o, "conv1", 0, 2, 12, 13),  // shape does not fit the nets
+                         doctest::Contains((t.out + "/conv1/between_0_2.npy: shape [12, 12]").c_str()), InputError);
   }
   SUBCASE("--out that holds something else is never replaced") {
     const std::string foreign = t.dir + "/mine";
     make_dirs(foreign);
     write_file_atomic(foreign + "/notes.txt", std::string("keep"));
-    CHECK_THROWS_AS(check_replaceable_output(foreign), InputError);
-    CHECK_THROWS_AS(write_correlate_output(foreign, {}, t.res, {}), InputError);
+    const std::string refused = foreign + ": exists and is not a bin/correlate output folder";
+    CHECK_THROWS_WITH_AS(check_replaceable_output(foreign), doctest::Contains(refused.c_str()), InputError);
+    CHECK_THROWS_WITH_AS(write_correlate_output(foreign, {}, t.res, {}), doctest::Contains(refused.c_str()), InputError);
     CHECK(slurp(foreign + "/notes.txt") == "keep");
   }
   SUBCASE("a complete rerun replaces the old output as a whole") {

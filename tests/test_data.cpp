@@ -357,6 +357,17 @@ void save_jpg(const std::string& path, const Image& im) {
 }
 const float kMean[3] = {123, 117, 104};
 
+// Four flat colours, one per quadrant (split at w/2, h/2): where a decoded, resized, cropped image
+// lands shows orientation, mirroring and channel order; a flat area resamples to its own colour.
+const uint8_t kQuadrant[4][3] = {{200, 30, 90}, {20, 160, 240}, {250, 250, 10}, {60, 0, 130}};
+Image quadrants(int w, int h) {
+  Image im{w, h, std::vector<uint8_t>((size_t)w * h * 3)};
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x)
+      for (int c = 0; c < 3; ++c) im.px[((size_t)y * w + x) * 3 + c] = kQuadrant[2 * (y >= h / 2) + (x >= w / 2)][c];
+  return im;
+}
+
 // Output of a folder load where no resize happens (shorter side already 256): the crop at (ox, oy),
 // mirrored or not, minus the mean.
 bool is_crop(const std::vector<float>& x, const Image& im, int ox, int oy, bool mirror) {
@@ -380,10 +391,10 @@ TEST_CASE("data/folder: classes, deterministic 90/10 split, crops, mirror, resiz
   for (const auto& c : classes) fs::create_directories(dir / c);
   save_png(dir / "ant/a00.png", exact);
   for (int k = 1; k < 12; ++k) save_png(dir / ("ant/a" + std::string(k < 10 ? "0" : "") + std::to_string(k) + ".png"), make_image(40, 30, k));
-  save_jpg(dir / "bee/b0.jpg", make_image(300, 500, 3));  // portrait JPEG
+  save_jpg(dir / "bee/b0.jpg", quadrants(300, 500));      // portrait JPEG
   save_png(dir / "bee/b1.PNG", make_image(64, 64, 4));     // upscaled 4x
   write_bytes(dir / "bee/notes.txt", {'h', 'i'});          // ignored: not an image name
-  save_png(dir / "cat/c0.png", make_image(50, 20, 5));
+  save_png(dir / "cat/c0.png", quadrants(50, 20));
   fs::create_directories(dir / ".hidden");
 
   auto train = open_dataset("folder:" + dir.path, "train");
@@ -448,12 +459,35 @@ TEST_CASE("data/folder: classes, deterministic 90/10 split, crops, mirror, resiz
         CHECK(x[(size_t)227 * 227 + (size_t)y * 227 + j] == doctest::Approx(want - kMean[1]).epsilon(1e-4));
       }
   }
-  // The portrait JPEG and the tiny 50x20 PNG (upscaled 12.8x) decode, resize and crop.
-  for (size_t i : {11, 12}) {
-    auto x = load_one(*train, i);
-    double s = 0;
-    for (float v : x) s += v;
-    CHECK(std::isfinite(s));
+  // The portrait JPEG (300x500 -> 256x427, centre crop at (14, 100)) and the tiny 50x20 PNG
+  // (upscaled 12.8x to 640x256, crop at (206, 14)) decode, resize and crop: each output pixel well
+  // inside a quadrant holds that quadrant's colour minus the mean. The PNG is lossless and a flat area
+  // resamples to itself (weights sum to 1 in float: 1e-3 covers it); JPEG at quality 95 keeps a flat
+  // 8x8 block to within its quantised DC and the colour conversion's rounding: 3 levels.
+  struct Decoded {
+    size_t index;
+    int w, h, W, H;
+    double tol, margin;  // margin: source pixels kept away from the split
+  };
+  // JPEG: the 8x8 block holding the split, plus the shrinking filter's reach (1.2 source pixels);
+  // PNG: the bilinear filter's reach when enlarging (1 source pixel), plus one.
+  for (Decoded d : {Decoded{11, 300, 500, 256, 427, 3.0, 10}, Decoded{12, 50, 20, 640, 256, 1e-3, 2}}) {
+    CAPTURE(d.index);
+    auto x = load_one(*train, d.index);
+    const int ox = (d.W - 227) / 2, oy = (d.H - 227) / 2;
+    const double sx = (double)d.W / d.w, sy = (double)d.H / d.h;
+    const double cx = d.w / 2 * sx - ox, cy = d.h / 2 * sy - oy, mx = d.margin * std::max(sx, 1.0),
+                 my = d.margin * std::max(sy, 1.0);  // the split and the margin in output pixels
+    size_t checked = 0, bad = 0;
+    for (int y = 0; y < 227; ++y)
+      for (int j = 0; j < 227; ++j) {
+        if (std::fabs(j - cx) < mx || std::fabs(y - cy) < my) continue;
+        const int q = 2 * (y > cy) + (j > cx);
+        for (int c = 0; c < 3; ++c) bad += std::fabs(x[(size_t)c * 227 * 227 + (size_t)y * 227 + j] - (kQuadrant[q][c] - kMean[c])) > d.tol;
+        ++checked;
+      }
+    CHECK(bad == 0);
+    CHECK(checked > 227 * 227 / 2);
   }
 }
 

@@ -12,6 +12,7 @@
 #include "nn/tensor.h"
 #include "tests/bounds.h"
 #include "tests/check.h"
+#include "tests/grad_check.h"
 
 using namespace cvg;
 
@@ -83,14 +84,6 @@ std::vector<GemmCase> gemm_cases() {
 Mat make_A(const GemmCase& c, uint64_t s) { return c.ta ? Mat(c.k, c.m, c.m + 3, s) : Mat(c.m, c.k, c.k + 5, s); }
 Mat make_B(const GemmCase& c, uint64_t s) { return c.tb ? Mat(c.n, c.k, c.k + 2, s) : Mat(c.k, c.n, c.n + 7, s); }
 
-#ifdef CONVERGENT_CUDA
-Array<float> to_gpu(const std::vector<float>& h) {
-  Array<float> a(Device{Device::CUDA, 0}, h.size());
-  a.from_host(h);
-  return a;
-}
-#endif
-
 }  // namespace
 
 TEST_CASE("gemm: CPU twin matches a naive loop for all transposes, odd sizes, padded strides") {
@@ -116,10 +109,11 @@ TEST_CASE("gemm: CPU twin matches a naive loop for all transposes, odd sizes, pa
 
 TEST_CASE("gemm: bad leading dimensions are rejected with a clear error") {
   std::vector<float> a(16), b(16), c(16);
-  CHECK_THROWS_AS(cpu::gemm(false, false, 4, 4, 4, 1, a.data(), 3, b.data(), 4, 0, c.data(), 4),
-                  std::logic_error);
-  CHECK_THROWS_AS(cpu::gemm(false, false, 4, 4, 4, 1, a.data(), 4, b.data(), 4, 0, c.data(), 2),
-                  std::logic_error);
+  // The message gives the leading dimensions, so the caller sees which one is short.
+  CHECK_THROWS_WITH_AS(cpu::gemm(false, false, 4, 4, 4, 1, a.data(), 3, b.data(), 4, 0, c.data(), 4),
+                       doctest::Contains("leading dimension smaller than a row (lda 3, ldb 4, ldc 4)"), std::logic_error);
+  CHECK_THROWS_WITH_AS(cpu::gemm(false, false, 4, 4, 4, 1, a.data(), 4, b.data(), 4, 0, c.data(), 2),
+                       doctest::Contains("leading dimension smaller than a row (lda 4, ldb 4, ldc 2)"), std::logic_error);
 }
 
 namespace {
@@ -180,23 +174,10 @@ TEST_CASE("fc: CPU twin matches naive loops, and its gradients match finite diff
     for (size_t i = 0; i < y.size(); ++i) L += rd[i] * y[i];
     return L;
   };
-  const double h = 1e-3;
-  auto fd = [&](std::vector<double>& p) {
-    std::vector<double> g(p.size());
-    for (size_t i = 0; i < p.size(); ++i) {
-      const double keep = p[i];
-      p[i] = keep + h;
-      const double lp = loss();
-      p[i] = keep - h;
-      const double lm = loss();
-      p[i] = keep;
-      g[i] = (lp - lm) / (2 * h);
-    }
-    return g;
-  };
-  test::check_bound("fc FD dx", dx, fd(xd), abs.dx, test::gamma_n(out), 1e-9);
-  test::check_bound("fc FD dw", dw, fd(wd), abs.dw, test::gamma_n(n), 1e-9);
-  test::check_bound("fc FD db", db, fd(bd), abs.db, test::gamma_n(n), 1e-9);
+  std::vector<test::GradVar<double>> vars{{"x", &xd, dx, 1e-3, test::gamma_n(out), 1e-9, abs.dx},
+                                          {"w", &wd, dw, 1e-3, test::gamma_n(n), 1e-9, abs.dw},
+                                          {"b", &bd, db, 1e-3, test::gamma_n(n), 1e-9, abs.db}};
+  test::check_gradients<double>(loss, vars, {0, 0});
 
   // A null bias is allowed and means zero.
   std::vector<float> y0((size_t)n * out, NAN);
@@ -216,66 +197,3 @@ TEST_CASE("fc: CPU twin is bit-identical run to run") {
   CHECK(std::memcmp(da.data(), dbb.data(), da.size() * 4) == 0);
 }
 
-TEST_CASE("gemm: GPU matches CPU for all transposes, odd sizes, padded strides, both tile shapes") {
-  if (!test::gpu_or_skip()) return;
-#ifdef CONVERGENT_CUDA
-  auto cases = gemm_cases();
-  for (int t = 0; t < 4; ++t)  // 17 x 17 tiles of 128: the large-tile kernel (emulated: k over 2 tiles of 8)
-    cases.push_back({bool(t & 1), bool(t & 2), 2100, 2101, test::emu_scale(67, 11), 1.0f, 0.0f});
-  for (const auto& c : cases) {
-    CAPTURE(c.ta); CAPTURE(c.tb); CAPTURE(c.m); CAPTURE(c.n); CAPTURE(c.k);
-    Mat A = make_A(c, 1), B = make_B(c, 2), C(c.m, c.n, c.n + 1, 3);
-    auto gA = to_gpu(A.v), gB = to_gpu(B.v), gC = to_gpu(C.v);
-    std::vector<double> want, absref;
-    naive_gemm(c, A, B, C, want, absref);
-    Mat Cg = C;
-    cpu::gemm(c.ta, c.tb, c.m, c.n, c.k, c.alpha, A.v.data(), A.ld, B.v.data(), B.ld, c.beta, C.v.data(), C.ld);
-    cuda::gemm(c.ta, c.tb, c.m, c.n, c.k, c.alpha, gA.data(), A.ld, gB.data(), B.ld, c.beta, gC.data(), C.ld);
-    Cg.v = gC.to_host();
-    // Each twin is within gamma(k+3) * absref of the exact value, so they are within twice that.
-    double e = test::check_bound("gemm gpu", used_part(Cg), used_part(C), absref, 2 * test::gamma_n(c.k + 3));
-    CHECK(padding_untouched(Cg));
-    test::record_gpu_result("gemm ta=" + std::to_string(c.ta) + " tb=" + std::to_string(c.tb) + " " +
-                                std::to_string(c.m) + "x" + std::to_string(c.n) + "x" + std::to_string(c.k),
-                            e);
-  }
-#endif
-}
-
-TEST_CASE("fc: GPU matches CPU") {
-  if (!test::gpu_or_skip()) return;
-#ifdef CONVERGENT_CUDA
-  struct Shape { int n, in, out; };
-  // The small net's fc and CaffeNet's fc6 input width (emulated GPU: fewer samples and inputs).
-  for (Shape s : {Shape{7, 33, 13}, Shape{test::emu_scale(64, 5), 3136, 500},
-                  Shape{test::emu_scale(256, 3), test::emu_scale(9216, 1500), 129}}) {
-    CAPTURE(s.n); CAPTURE(s.in); CAPTURE(s.out);
-    auto x = test::randn((size_t)s.n * s.in, 31), w = test::randn((size_t)s.out * s.in, 32),
-         b = test::randn(s.out, 33), dy = test::randn((size_t)s.n * s.out, 34);
-    std::vector<float> y((size_t)s.n * s.out), dx((size_t)s.n * s.in), dw((size_t)s.out * s.in), db(s.out);
-    cpu::fc_forward(s.n, s.in, s.out, x.data(), w.data(), b.data(), y.data());
-    cpu::fc_backward_data(s.n, s.in, s.out, dy.data(), w.data(), dx.data());
-    cpu::fc_backward_weights(s.n, s.in, s.out, x.data(), dy.data(), dw.data(), db.data());
-    // absolute-value references for the bounds, computed by the CPU twin on |inputs| (its own
-    // relative error, ~1e-4 at most here, is covered by the 1.01 factor below)
-    auto ax = test::abs_of(x), aw = test::abs_of(w), ab = test::abs_of(b), ady = test::abs_of(dy);
-    std::vector<float> ay(y.size()), adx(dx.size()), adw(dw.size()), adb(db.size());
-    cpu::fc_forward(s.n, s.in, s.out, ax.data(), aw.data(), ab.data(), ay.data());
-    cpu::fc_backward_data(s.n, s.in, s.out, ady.data(), aw.data(), adx.data());
-    cpu::fc_backward_weights(s.n, s.in, s.out, ax.data(), ady.data(), adw.data(), adb.data());
-
-    auto gx = to_gpu(x), gw = to_gpu(w), gb = to_gpu(b), gdy = to_gpu(dy);
-    Array<float> gy(gx.device(), y.size()), gdx(gx.device(), dx.size()), gdw(gx.device(), dw.size()),
-        gdb(gx.device(), db.size());
-    cuda::fc_forward(s.n, s.in, s.out, gx.data(), gw.data(), gb.data(), gy.data());
-    cuda::fc_backward_data(s.n, s.in, s.out, gdy.data(), gw.data(), gdx.data());
-    cuda::fc_backward_weights(s.n, s.in, s.out, gx.data(), gdy.data(), gdw.data(), gdb.data());
-    const double f = 2 * 1.01;  // two twins, each within gamma(N) * absref of the exact value
-    std::string tag = " " + std::to_string(s.n) + "x" + std::to_string(s.in) + "->" + std::to_string(s.out);
-    test::record_gpu_result("fc_forward" + tag, test::check_bound("fc fwd gpu", gy.to_host(), y, ay, f * test::gamma_n(s.in + 1)));
-    test::record_gpu_result("fc_backward_data" + tag, test::check_bound("fc bd gpu", gdx.to_host(), dx, adx, f * test::gamma_n(s.out)));
-    test::record_gpu_result("fc_backward_weights" + tag, test::check_bound("fc bw gpu", gdw.to_host(), dw, adw, f * test::gamma_n(s.n)));
-    test::record_gpu_result("fc_backward_bias" + tag, test::check_bound("fc db gpu", gdb.to_host(), db, adb, f * test::gamma_n(s.n)));
-  }
-#endif
-}

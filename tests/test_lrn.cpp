@@ -7,33 +7,12 @@
 #include "kernels/lrn_core.h"
 #include "nn/tensor.h"
 #include "tests/check.h"
+#include "tests/grad_check.h"
+#include "tests/shapes.h"
 
 using namespace cvg;
 
 namespace {
-
-struct Case {
-  LrnGeom g;
-  float sigma;  // std of the input: large enough that the normalisation is visibly nonlinear
-  const char* name;
-};
-
-LrnGeom lrn(int n, int c, int h, int w, int size, float alpha, float beta, float k) {
-  LrnGeom g;
-  g.n = n, g.c = c, g.h = h, g.w = w, g.size = size, g.alpha = alpha, g.beta = beta, g.k = k;
-  return g;
-}
-
-// CaffeNet's constants (on inputs of the size conv1/conv2 produce, so alpha/size * sum x^2 ~ 0.1),
-// a large alpha with size 3, an even size (the backward window is then the mirror of forward's),
-// windows wider than the channel count, and 9x11 planes (more than one 64-pixel block).
-std::vector<Case> cases() {
-  return {{lrn(2, 16, 5, 7, 5, 1e-4f, 0.75f, 1.0f), 30.0f, "caffenet size 5"},
-          {lrn(2, 7, 9, 11, 3, 1.0f, 0.75f, 2.0f), 1.0f, "size 3 alpha 1"},
-          {lrn(1, 9, 3, 4, 4, 0.5f, 0.6f, 1.0f), 1.0f, "even size 4"},
-          {lrn(2, 3, 2, 3, 5, 2.0f, 0.75f, 1.0f), 1.0f, "size 5 > 3 channels"},
-          {lrn(2, 1, 3, 3, 5, 2.0f, 0.75f, 1.0f), 1.0f, "size 5, one channel"}};
-}
 
 int pre_of(const LrnGeom& g) { return (g.size - 1) / 2; }
 
@@ -62,7 +41,7 @@ double dot(const std::vector<float>& a, const std::vector<float>& b) {
 }  // namespace
 
 TEST_CASE("lrn: CPU forward matches the naive formula in double") {
-  for (const Case& t : cases()) {
+  for (const test::LrnCase& t : test::lrn_cases()) {
     CAPTURE(t.name);
     const LrnGeom& g = t.g;
     auto x = test::randn(g.x_size(), 1, t.sigma);
@@ -83,7 +62,7 @@ TEST_CASE("lrn: CPU forward matches the naive formula in double") {
 }
 
 TEST_CASE("lrn: CPU backward matches the closed form written naively in double") {
-  for (const Case& t : cases()) {
+  for (const test::LrnCase& t : test::lrn_cases()) {
     CAPTURE(t.name);
     const LrnGeom& g = t.g;
     const size_t hw = (size_t)g.h * g.w;
@@ -115,32 +94,24 @@ TEST_CASE("lrn: finite-difference gradient in double") {
   // L(x) = <w, lrn(x)>; central difference with eps = 1% of the input's std. Truncation error is
   // ~(eps/sigma)^2 ~ 1e-4 relative; the float rounding of the ~size outputs that move is
   // ~size * 6e-8 * |y| / (2 eps) ~ 1e-5 absolute. A wrong window or factor errs by O(0.1).
-  for (const Case& t : cases()) {
+  for (const test::LrnCase& t : test::lrn_cases()) {
     CAPTURE(t.name);
     const LrnGeom& g = t.g;
     auto x = test::randn(g.x_size(), 4, t.sigma), w = test::randn(g.x_size(), 5);
     std::vector<float> y(g.x_size()), scale(g.x_size()), grad(g.x_size());
     cpu::lrn_forward(g, x.data(), y.data(), scale.data());
     cpu::lrn_backward(g, x.data(), y.data(), scale.data(), w.data(), grad.data());
-    std::vector<double> fd(g.x_size());
-    const float eps = 0.01f * t.sigma;
-    for (size_t i = 0; i < x.size(); ++i) {
-      const float x0 = x[i], xp = x0 + eps, xm = x0 - eps;
-      x[i] = xp;
+    auto loss = [&]() {
       cpu::lrn_forward(g, x.data(), y.data(), scale.data());
-      const double lp = dot(w, y);
-      x[i] = xm;
-      cpu::lrn_forward(g, x.data(), y.data(), scale.data());
-      const double lm = dot(w, y);
-      x[i] = x0;
-      fd[i] = (lp - lm) / ((double)xp - (double)xm);
-    }
-    CHECK_ALL_CLOSE(grad, fd, 2e-4, 1e-3);
+      return dot(w, y);
+    };
+    std::vector<test::GradVar<float>> vars{{"x", &x, grad, 0.01 * t.sigma, 1e-3, 2e-4, {}}};
+    test::check_gradients<float>(loss, vars, {0, 0});
   }
 }
 
 TEST_CASE("lrn: linearised adjoint <dy, J v> == <J^T dy, v>, J v by finite differences in double") {
-  for (const Case& t : cases()) {
+  for (const test::LrnCase& t : test::lrn_cases()) {
     CAPTURE(t.name);
     const LrnGeom& g = t.g;
     auto x = test::randn(g.x_size(), 6, t.sigma), v = test::randn(g.x_size(), 7), dy = test::randn(g.x_size(), 8);
@@ -168,7 +139,7 @@ TEST_CASE("lrn: linearised adjoint <dy, J v> == <J^T dy, v>, J v by finite diffe
 TEST_CASE("lrn: the CUDA kernels' column bodies, run on the CPU, match the CPU twin exactly") {
   // lrn.cu's threads run these bodies; the same operations in the same order as the CPU twin, so
   // on the host (same powf) every bit agrees. No GPU is needed to test the GPU's window walk.
-  for (const Case& t : cases()) {
+  for (const test::LrnCase& t : test::lrn_cases()) {
     CAPTURE(t.name);
     const LrnGeom& g = t.g;
     const size_t hw = (size_t)g.h * g.w;
@@ -189,47 +160,3 @@ TEST_CASE("lrn: the CUDA kernels' column bodies, run on the CPU, match the CPU t
   }
 }
 
-TEST_CASE("lrn: GPU matches CPU") {
-  if (!test::gpu_or_skip()) return;
-#ifdef CONVERGENT_CUDA
-  struct GpuCase {
-    LrnGeom g;
-    float sigma;
-    const char* name;
-  };
-  // CaffeNet's norm1 (96 x 27 x 27) and norm2 (256 x 13 x 13), plus the small cases above.
-  std::vector<GpuCase> gcases{{lrn(4, 96, 27, 27, 5, 1e-4f, 0.75f, 1.0f), 30.0f, "caffenet norm1"},
-                              {lrn(2, 256, 13, 13, 5, 1e-4f, 0.75f, 1.0f), 30.0f, "caffenet norm2"}};
-  for (const Case& t : cases()) gcases.push_back({t.g, t.sigma, t.name});
-  Device gpu{Device::CUDA, 0};
-  for (const GpuCase& t : gcases) {
-    CAPTURE(t.name);
-    const LrnGeom& g = t.g;
-    const size_t n = g.x_size();
-    auto x = test::randn(n, 9, t.sigma), dy = test::randn(n, 10);
-    std::vector<float> y(n), scale(n), dx(n);
-    cpu::lrn_forward(g, x.data(), y.data(), scale.data());
-    cpu::lrn_backward(g, x.data(), y.data(), scale.data(), dy.data(), dx.data());
-    Array<float> dX(gpu, n), dY(gpu, n), dS(gpu, n), dDY(gpu, n), dDX(gpu, n);
-    dX.from_host(x), dDY.from_host(dy);
-    cuda::lrn_forward(g, dX.data(), dY.data(), dS.data());
-    auto gy = dY.to_host(), gs = dS.to_host();
-    // Backward on the CPU's own forward outputs, so it is compared on identical inputs.
-    dY.from_host(y), dS.from_host(scale);
-    cuda::lrn_backward(g, dX.data(), dY.data(), dS.data(), dDY.data(), dDX.data());
-    auto gdx = dDX.to_host();
-    // scale is bit-identical: both devices sum the exact double squares in the same order and
-    // round the same fma once (lrn_cpu.cpp). y differs only through powf (CUDA <= 4 ulp, glibc
-    // < 1 ulp) and one product: <= 6 ulp = 7e-7 relative; allow 1e-6.
-    CHECK(gs == scale);
-    test::record_gpu_result(std::string("lrn_forward scale ") + t.name, gs == scale ? 0.0 : 1e30);
-    test::record_gpu_result(std::string("lrn_forward y ") + t.name, test::worst_error(gy, y, 1e-30, 1e-6));
-    CHECK_ALL_CLOSE(gy, y, 1e-30, 1e-6);
-    // dx = dy * powf(scale, -beta) - c x acc, with acc bit-identical: the powf term differs by
-    // <= 6 ulp of |dy| * scale^-beta <= |dy| <= ~5 here (k >= 1), i.e. <= 4e-6 absolute, even
-    // where the two terms cancel.
-    test::record_gpu_result(std::string("lrn_backward ") + t.name, test::worst_error(gdx, dx, 4e-6, 1e-6));
-    CHECK_ALL_CLOSE(gdx, dx, 4e-6, 1e-6);
-  }
-#endif
-}

@@ -9,6 +9,7 @@
 
 #include "base/png.h"
 #include "nn/trainer.h"
+#include "kernels/init.h"
 #include "kernels/rng.h"
 #include "nn/checkpoint.h"
 #include "base/io.h"
@@ -165,13 +166,47 @@ TEST_CASE("net: seeds change the initialisation and nothing else") {
   NetConfig cfg = parse_net_config(kTinyNet, "tiny.json");
   Net a(cfg, {1, 12, 12}, 4, Device::cpu(), 4), b(cfg, {1, 12, 12}, 4, Device::cpu(), 4);
   a.init(1), b.init(2);
-  auto wa = all_weights(a), wb = all_weights(b);
-  size_t differ = 0;
-  for (size_t i = 0; i < wa.size(); ++i) differ += wa[i] != wb[i];
-  // Gaussian weights differ; constant biases are equal.
-  size_t biases = 0;
-  for (Param* p : a.params()) if (p->init_std == 0) biases += p->value.numel();
-  CHECK(differ == wa.size() - biases);
+  CHECK(a.seed() == 1);
+  CHECK(b.seed() == 2);
+  const auto pa = a.params(), pb = b.params();
+  REQUIRE(pa.size() == pb.size());
+  REQUIRE(!pa.empty());
+  size_t gaussian = 0;
+  for (size_t k = 0; k < pa.size(); ++k) {
+    const Param &x = *pa[k], &y = *pb[k];
+    CAPTURE(x.name);
+    // Everything but the drawn values is the config's: names, shapes, multipliers, init rules.
+    CHECK(x.name == y.name);
+    CHECK(x.shape == y.shape);
+    CHECK(x.value.shape == y.value.shape);
+    CHECK(x.lr_mult == y.lr_mult);
+    CHECK(x.decay_mult == y.decay_mult);
+    CHECK(x.init_std == y.init_std);
+    CHECK(x.init_bias == y.init_bias);
+    // The solver state starts at zero for both seeds.
+    for (const Param* p : {&x, &y})
+      for (float m : p->momentum.data.to_host()) REQUIRE(m == 0.0f);
+    const auto va = x.value.data.to_host(), vb = y.value.data.to_host();
+    REQUIRE(va.size() == vb.size());
+    if (x.init_std > 0) {
+      ++gaussian;
+      // Each Gaussian tensor is the draw keyed by (seed, its own name), whatever its position in
+      // the net, so every element differs between the seeds.
+      std::vector<float> want_a(va.size()), want_b(vb.size());
+      cpu::fill_gaussian(va.size(), want_a.data(), 0.0f, x.init_std, 1, rng_stream(x.name.c_str()));
+      cpu::fill_gaussian(vb.size(), want_b.data(), 0.0f, y.init_std, 2, rng_stream(y.name.c_str()));
+      CHECK(va == want_a);
+      CHECK(vb == want_b);
+      size_t same = 0;
+      for (size_t i = 0; i < va.size(); ++i) same += va[i] == vb[i];
+      CHECK(same == 0);
+    } else {
+      CHECK(va == std::vector<float>(va.size(), x.init_bias));  // constants: equal for every seed
+      CHECK(vb == va);
+    }
+  }
+  CHECK(gaussian > 0);
+  CHECK(gaussian < pa.size());  // the tiny net has both kinds
 }
 
 TEST_CASE("checkpoint: round trip, corruption detected, interrupted run resumes bit-identically") {
@@ -224,7 +259,7 @@ TEST_CASE("checkpoint: round trip, corruption detected, interrupted run resumes 
     auto bytes = read_file(straight.checkpoint);
     write_file_atomic(trunc, bytes.data(), bytes.size() / 2);
   }
-  CHECK_THROWS_AS(read_checkpoint(trunc), InputError);
+  CHECK_THROWS_WITH_AS(read_checkpoint(trunc), doctest::Contains((trunc + ": ").c_str()), InputError);
   write_file_atomic(trunc, std::string("hello world, not a checkpoint at all"));
   CHECK_THROWS_WITH_AS(read_checkpoint(trunc), (trunc + ": not a convergent checkpoint (bad magic)").c_str(), InputError);
 }

@@ -17,6 +17,7 @@
 #include "kernels/stats.h"
 #include "nn/tensor.h"
 #include "tests/check.h"
+#include "tests/shapes.h"
 
 using namespace cvg;
 
@@ -215,21 +216,6 @@ double scaled_error(const std::vector<double>& got, const std::vector<double>& w
   return w;
 }
 
-// Float32 products summed over runs of at most 4096 samples (CPU; 256 on the GPU) before float64:
-// the rounding error of one run is about eps32*sqrt(run)*sum|products| ~ 4e-6 relative to the
-// absolute sum (random-walk), far below the deterministic worst case run*eps32 ~ 2.4e-4. 2e-5 is
-// 5x the typical error and catches any wrong term (which costs O(1) relative).
-constexpr double kCrossRtol = 2e-5;
-
-struct CrossCase {
-  int n, ca, cb, hw;
-};
-// Odd sizes: partial 64-tiles, runs crossing image boundaries (K = 4500 > 4096), fc (hw = 1),
-// maps smaller than a 16-sample GPU tile (hw = 3, 9),
-// one-split and many-split GPU launches.
-const CrossCase kCrossCases[] = {{3, 70, 65, 1500}, {37, 5, 3, 1}, {300, 130, 67, 1}, {4, 130, 130, 200},
-                                 {25, 130, 17, 300}, {1, 1, 1, 1}, {40, 20, 30, 9}, {7, 66, 70, 3}, {2000, 9, 7, 3}};
-
 std::vector<float> shifted_randn(size_t count, uint64_t seed, float mean, float std) {
   return test::randn(count, seed, std, mean);
 }
@@ -297,7 +283,7 @@ TEST_CASE("stats: 4.2M streamed samples match a float64 two-pass reference (GPU)
 }
 
 TEST_CASE("stats: cross-products, Gram and sums match naive float64 loops") {
-  for (const CrossCase& c : kCrossCases) {
+  for (const test::CrossCase& c : test::kCrossCases) {
     CAPTURE(c.n); CAPTURE(c.ca); CAPTURE(c.cb); CAPTURE(c.hw);
     auto a = shifted_randn((size_t)c.n * c.ca * c.hw, 11, 30.0f, 2.0f);
     auto b = shifted_randn((size_t)c.n * c.cb * c.hw, 12, -5.0f, 0.5f);
@@ -308,14 +294,14 @@ TEST_CASE("stats: cross-products, Gram and sums match naive float64 loops") {
     std::vector<char> scratch(cpu::cross_scratch_bytes(c.n, c.ca, c.cb, c.hw));
     cpu::accumulate_cross(c.n, c.ca, c.cb, c.hw, a.data(), ra.data(), b.data(), rb.data(), scratch.data(), got.data());
     for (double& g : got) g -= 1.0;
-    CHECK(scaled_error(got, want, scale, kCrossRtol) <= 1.0);
+    CHECK(scaled_error(got, want, scale, test::kCrossRtol) <= 1.0);
 
     naive_cross(c.n, c.ca, c.ca, c.hw, a, ra, a, ra, want, scale);
     std::vector<double> gram((size_t)c.ca * c.ca, 0.0);
     scratch.resize(cpu::gram_scratch_bytes(c.n, c.ca, c.hw));
     std::vector<double> gsum(c.ca, 0.0), gsq(c.ca, 0.0);
     cpu::accumulate_gram(c.n, c.ca, c.hw, a.data(), ra.data(), scratch.data(), gram.data(), gsum.data(), gsq.data());
-    CHECK(scaled_error(gram, want, scale, kCrossRtol) <= 1.0);
+    CHECK(scaled_error(gram, want, scale, test::kCrossRtol) <= 1.0);
     bool symmetric = true;
     for (int i = 0; i < c.ca; ++i)
       for (int j = 0; j < c.ca; ++j) symmetric &= gram[i * c.ca + j] == gram[j * c.ca + i];
@@ -439,23 +425,6 @@ TEST_CASE("stats: pair indexing of Moments covers every pair once") {
 
 namespace {
 
-// ReLU-like values with exact zeros and a few values sitting exactly on an edge.
-std::vector<float> relu_data(size_t count, uint64_t seed) {
-  auto v = test::randn(count, seed, 1.0f, 0.2f);
-  for (float& x : v) x = x < 0 ? 0.0f : x;
-  return v;
-}
-
-std::vector<float> edges_for(int c, int bins, uint64_t seed) {
-  std::vector<float> e((size_t)c * (bins - 2));
-  for (int u = 0; u < c; ++u) {
-    auto r = test::randu(bins - 2, seed + u, 0.05f, 2.0f);
-    std::sort(r.begin(), r.end());
-    std::copy(r.begin(), r.end(), e.begin() + (size_t)u * (bins - 2));
-  }
-  return e;
-}
-
 int naive_bin(float v, const float* e, int bins) {
   if (v == 0.0f) return 0;
   int b = 1;
@@ -471,8 +440,8 @@ TEST_CASE("stats: bins, marginal and joint histograms match naive loops") {
     // plain ints, not a structured binding: clang before 16 cannot capture those (CAPTURE's lambda)
     const int n = dims[0], ca = dims[1], cb = dims[2], hw = dims[3];
     CAPTURE(n); CAPTURE(ca); CAPTURE(cb); CAPTURE(hw);
-    auto a = relu_data((size_t)n * ca * hw, 21), b = relu_data((size_t)n * cb * hw, 22);
-    auto ea = edges_for(ca, bins, 100), eb = edges_for(cb, bins, 200);
+    auto a = test::relu_data((size_t)n * ca * hw, 21), b = test::relu_data((size_t)n * cb * hw, 22);
+    auto ea = test::edges_for(ca, bins, 100), eb = test::edges_for(cb, bins, 200);
     a[0] = ea[3];  // image 0, unit 0, position 0 sits exactly on edge 3: it belongs above it
     std::vector<uint8_t> ba(a.size()), bb(b.size());
     cpu::compute_bins(n, ca, hw, a.data(), ea.data(), bins, ba.data());
@@ -518,7 +487,7 @@ TEST_CASE("stats: mutual information against a naive formula, self-MI = entropy,
 
   // Streamed through the kernels: a unit with itself, and independent units.
   const int n = 50, c = 12, hw = 2000, nb = 10;  // 100k samples
-  auto x = relu_data((size_t)n * c * hw, 31);
+  auto x = test::relu_data((size_t)n * c * hw, 31);
   std::vector<float> edges;
   for (int u = 0; u < c; ++u) {
     std::vector<float> vals;
@@ -635,179 +604,3 @@ TEST_CASE("stats: per-unit top-k images match a full sort, ties to the lower ima
   CHECK(std::isinf(v2[2]));
 }
 
-// ---- GPU vs CPU, every CUDA entry point -------------------------------------------------------
-
-#ifdef CONVERGENT_CUDA
-TEST_CASE("stats: GPU moments kernels match the CPU twin and the float64 reference") {
-  if (!test::gpu_or_skip()) return;
-  Device gpu{Device::CUDA, 0};
-  double worst_cross = 0, worst_gram = 0, worst_sums = 0;
-  for (const CrossCase& c : kCrossCases) {
-    CAPTURE(c.n); CAPTURE(c.ca); CAPTURE(c.cb); CAPTURE(c.hw);
-    auto a = shifted_randn((size_t)c.n * c.ca * c.hw, 11, 30.0f, 2.0f);
-    auto b = shifted_randn((size_t)c.n * c.cb * c.hw, 12, -5.0f, 0.5f);
-    auto ra = test::randu(c.ca, 13, 29, 31), rb = test::randu(c.cb, 14, -6, -4);
-    Array<float> da(gpu, a.size()), db(gpu, b.size()), dra(gpu, ra.size()), drb(gpu, rb.size());
-    da.from_host(a), db.from_host(b), dra.from_host(ra), drb.from_host(rb);
-    std::vector<double> want, scale;
-    // Same bound as the CPU (kCrossRtol): the GPU's float32 runs are shorter (256 samples).
-    naive_cross(c.n, c.ca, c.cb, c.hw, a, ra, b, rb, want, scale);
-    std::vector<double> init((size_t)c.ca * c.cb, 1.0);
-    Array<double> dcross(gpu, init.size());
-    dcross.from_host(init);
-    Array<char> scratch(gpu, std::max<size_t>(1, cuda::cross_scratch_bytes(c.n, c.ca, c.cb, c.hw)));
-    cuda::accumulate_cross(c.n, c.ca, c.cb, c.hw, da.data(), dra.data(), db.data(), drb.data(), scratch.data(),
-                           dcross.data());
-    auto got = dcross.to_host();
-    for (double& g : got) g -= 1.0;
-    worst_cross = std::max(worst_cross, scaled_error(got, want, scale, kCrossRtol));
-
-    naive_cross(c.n, c.ca, c.ca, c.hw, a, ra, a, ra, want, scale);
-    Array<double> dgram(gpu, (size_t)c.ca * c.ca);
-    dgram.zero();
-    Array<char> gscratch(gpu, std::max<size_t>(1, cuda::gram_scratch_bytes(c.n, c.ca, c.hw)));
-    Array<double> dgsum(gpu, c.ca), dgsq(gpu, c.ca);
-    dgsum.zero(), dgsq.zero();
-    cuda::accumulate_gram(c.n, c.ca, c.hw, da.data(), dra.data(), gscratch.data(), dgram.data(), dgsum.data(),
-                          dgsq.data());
-    auto gram = dgram.to_host();
-    worst_gram = std::max(worst_gram, scaled_error(gram, want, scale, kCrossRtol));
-    bool symmetric = true;
-    for (int i = 0; i < c.ca; ++i)
-      for (int j = 0; j < c.ca; ++j) symmetric &= gram[i * c.ca + j] == gram[j * c.ca + i];
-    CHECK(symmetric);
-
-    // Sums: the same float32 differences (exact float ops on both), float64 products and adds in
-    // another order: float64 rounding only, 1e-12 of the sum of magnitudes.
-    std::vector<double> cpu_sums(c.ca, 0.0), cpu_sq(c.ca, 0.0), abs_sums(c.ca, 0.0);
-    cpu::accumulate_sums(c.n, c.ca, c.hw, a.data(), ra.data(), cpu_sums.data(), cpu_sq.data());
-    for (size_t e = 0; e < a.size(); ++e) abs_sums[e / c.hw % c.ca] += std::fabs((double)a[e] - ra[e / c.hw % c.ca]);
-    Array<double> dsums(gpu, c.ca), dsq(gpu, c.ca);
-    dsums.zero(), dsq.zero();
-    cuda::accumulate_sums(c.n, c.ca, c.hw, da.data(), dra.data(), dsums.data(), dsq.data());
-    worst_sums = std::max(worst_sums, scaled_error(dsums.to_host(), cpu_sums, abs_sums, 1e-12));
-    worst_sums = std::max(worst_sums, scaled_error(dsq.to_host(), cpu_sq, cpu_sq, 1e-12));
-    worst_sums = std::max(worst_sums, scaled_error(dgsum.to_host(), cpu_sums, abs_sums, 1e-12));
-    worst_sums = std::max(worst_sums, scaled_error(dgsq.to_host(), cpu_sq, cpu_sq, 1e-12));
-    Array<double> dplain(gpu, c.ca);
-    dplain.zero();
-    std::vector<double> plain(c.ca, 0.0);
-    cpu::accumulate_sums(c.n, c.ca, c.hw, a.data(), nullptr, plain.data(), nullptr);
-    cuda::accumulate_sums(c.n, c.ca, c.hw, da.data(), nullptr, dplain.data(), nullptr);
-    std::vector<double> abs_plain(c.ca, 0.0);
-    for (size_t e = 0; e < a.size(); ++e) abs_plain[e / c.hw % c.ca] += std::fabs(a[e]);
-    worst_sums = std::max(worst_sums, scaled_error(dplain.to_host(), plain, abs_plain, 1e-12));
-  }
-  test::record_gpu_result("stats_accumulate_cross", worst_cross);
-  test::record_gpu_result("stats_accumulate_gram", worst_gram);
-  test::record_gpu_result("stats_accumulate_sums", worst_sums);
-  CHECK(worst_cross <= 1.0);
-  CHECK(worst_gram <= 1.0);
-  CHECK(worst_sums <= 1.0);
-
-  // Recentring: elementwise float64, the same formula; the GPU may contract to FMA (one rounding
-  // of a float64 sum of three O(N*d*s) terms): 1e-14 relative.
-  const int ca = 70, cb = 33;
-  auto r = test::randn((size_t)ca * cb + 2 * (ca + cb), 5);
-  std::vector<double> cross(r.begin(), r.begin() + ca * cb), sa(ca), da_(ca), sb(cb), db_(cb);
-  for (int i = 0; i < ca; ++i) sa[i] = 100 * r[ca * cb + i], da_[i] = r[ca * cb + ca + i];
-  for (int j = 0; j < cb; ++j) sb[j] = 100 * r[ca * cb + 2 * ca + j], db_[j] = r[ca * cb + 2 * ca + cb + j];
-  Array<double> dc(gpu, cross.size()), dsa(gpu, ca), dda(gpu, ca), dsb(gpu, cb), ddb(gpu, cb);
-  dc.from_host(cross), dsa.from_host(sa), dda.from_host(da_), dsb.from_host(sb), ddb.from_host(db_);
-  cpu::recenter_cross(ca, cb, 1000.0, sa.data(), da_.data(), sb.data(), db_.data(), cross.data());
-  cuda::recenter_cross(ca, cb, 1000.0, dsa.data(), dda.data(), dsb.data(), ddb.data(), dc.data());
-  cpu::recenter_sums(ca, 1000.0, da_.data(), sa.data());
-  cuda::recenter_sums(ca, 1000.0, dda.data(), dsa.data());
-  const double w1 = test::worst_error(dc.to_host(), cross, 1e-10, 1e-14);
-  const double w2 = test::worst_error(dsa.to_host(), sa, 1e-10, 1e-14);
-  test::record_gpu_result("stats_recenter", std::max(w1, w2));
-  CHECK(w1 <= 1.0);
-  CHECK(w2 <= 1.0);
-}
-
-TEST_CASE("stats: GPU histograms, subsample and top-k match the CPU twin exactly") {
-  if (!test::gpu_or_skip()) return;
-  Device gpu{Device::CUDA, 0};
-  // Integer results: compared exactly (a mismatch counts as an infinite error).
-  auto exact = [](bool same) { return same ? 0.0 : INFINITY; };
-  double worst = 0;
-  for (const auto& dims :
-       std::vector<std::array<int, 5>>{{3, 5, 7, 50, 10}, {41, 9, 20, 1, 10}, {6, 17, 33, 700, 16}, {2, 3, 2, 9000, 2}}) {
-    const int n = dims[0], ca = dims[1], cb = dims[2], hw = dims[3], bins = dims[4];  // see the CPU histogram test
-    CAPTURE(n); CAPTURE(ca); CAPTURE(cb); CAPTURE(hw); CAPTURE(bins);
-    auto a = relu_data((size_t)n * ca * hw, 41), b = relu_data((size_t)n * cb * hw, 42);
-    auto ea = edges_for(ca, bins, 300), eb = edges_for(cb, bins, 400);
-    Array<float> da(gpu, a.size()), db(gpu, b.size()), dea(gpu, std::max<size_t>(1, ea.size())),
-        deb(gpu, std::max<size_t>(1, eb.size()));
-    da.from_host(a), db.from_host(b);
-    if (!ea.empty()) dea.from_host(ea), deb.from_host(eb);
-    std::vector<uint8_t> ba(a.size()), bb(b.size());
-    cpu::compute_bins(n, ca, hw, a.data(), ea.data(), bins, ba.data());
-    cpu::compute_bins(n, cb, hw, b.data(), eb.data(), bins, bb.data());
-    Array<uint8_t> dba(gpu, ba.size()), dbb(gpu, bb.size());
-    cuda::compute_bins(n, ca, hw, da.data(), dea.data(), bins, dba.data());
-    cuda::compute_bins(n, cb, hw, db.data(), deb.data(), bins, dbb.data());
-    CHECK(dba.to_host() == ba);
-    CHECK(dbb.to_host() == bb);
-    worst = std::max({worst, exact(dba.to_host() == ba), exact(dbb.to_host() == bb)});
-
-    std::vector<uint64_t> joint((size_t)ca * cb * bins * bins, 3);
-    Array<uint64_t> djoint(gpu, joint.size());
-    djoint.from_host(joint);
-    cpu::accumulate_joint_hist(n, ca, cb, hw, ba.data(), bb.data(), bins, joint.data());
-    cuda::accumulate_joint_hist(n, ca, cb, hw, dba.data(), dbb.data(), bins, djoint.data());
-    CHECK(djoint.to_host() == joint);
-    worst = std::max(worst, exact(djoint.to_host() == joint));
-
-    std::vector<uint64_t> marg((size_t)ca * bins, 2);
-    Array<uint64_t> dmarg(gpu, marg.size());
-    dmarg.from_host(marg);
-    cpu::accumulate_marginal_hist(n, ca, hw, ba.data(), bins, marg.data());
-    cuda::accumulate_marginal_hist(n, ca, hw, dba.data(), bins, dmarg.data());
-    CHECK(dmarg.to_host() == marg);
-    worst = std::max(worst, exact(dmarg.to_host() == marg));
-
-    auto idx = select_samples(0, n, hw, 3, 9);
-    const int cap = (int)idx.size() + 5;
-    std::vector<float> out((size_t)ca * cap, -1.0f);
-    Array<float> dout(gpu, out.size());
-    dout.from_host(out);
-    Array<int> didx(gpu, std::max<size_t>(1, idx.size()));
-    if (!idx.empty()) didx.from_host(idx);
-    cpu::gather_samples(n, ca, hw, a.data(), (int)idx.size(), idx.data(), cap, 2, out.data());
-    cuda::gather_samples(n, ca, hw, da.data(), (int)idx.size(), didx.data(), cap, 2, dout.data());
-    CHECK(dout.to_host() == out);
-    worst = std::max(worst, exact(dout.to_host() == out));
-  }
-  test::record_gpu_result("stats_histograms_and_gather", worst);
-
-  // Top-k: ties everywhere (a coarse grid of values), a -inf row and a NaN.
-  const int c = 37, hw = 45, k = 9, batch = 16, images = 100;
-  std::vector<float> all((size_t)images * c * hw);
-  for (size_t e = 0; e < all.size(); ++e) all[e] = std::floor(rng_uniform(3, 5, e) * 30.0f);
-  for (int p = 0; p < hw; ++p) all[((size_t)3 * c + 1) * hw + p] = -INFINITY;
-  all[((size_t)4 * c + 1) * hw + 2] = NAN;
-  std::vector<float> val(c * k), mv(batch * c);
-  std::vector<int> img(c * k), pos(c * k), am(batch * c);
-  Array<float> dval(gpu, val.size()), dmv(gpu, mv.size()), dall(gpu, all.size());
-  Array<int> dimg(gpu, img.size()), dpos(gpu, pos.size()), dam(gpu, am.size());
-  dall.from_host(all);
-  cpu::topk_reset(c, k, val.data(), img.data(), pos.data());
-  cuda::topk_reset(c, k, dval.data(), dimg.data(), dpos.data());
-  bool max_same = true;
-  for (int b0 = 0; b0 < images; b0 += batch) {
-    const int n = std::min(batch, images - b0);
-    cpu::unit_max_per_image(n, c, hw, &all[(size_t)b0 * c * hw], mv.data(), am.data());
-    cuda::unit_max_per_image(n, c, hw, dall.data() + (size_t)b0 * c * hw, dmv.data(), dam.data());
-    auto gmv = dmv.to_host();
-    auto gam = dam.to_host();
-    for (int e = 0; e < n * c; ++e) max_same &= gmv[e] == mv[e] && gam[e] == am[e];
-    cpu::topk_merge(n, c, k, mv.data(), am.data(), b0, val.data(), img.data(), pos.data());
-    cuda::topk_merge(n, c, k, dmv.data(), dam.data(), b0, dval.data(), dimg.data(), dpos.data());
-  }
-  CHECK(max_same);
-  const bool topk_same = dval.to_host() == val && dimg.to_host() == img && dpos.to_host() == pos;
-  CHECK(topk_same);
-  test::record_gpu_result("stats_topk", std::max(exact(max_same), exact(topk_same)));
-}
-#endif

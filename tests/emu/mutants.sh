@@ -42,23 +42,23 @@ mutant "global write one past the end" kernels/sgd.cu \
   's/threadIdx\.x; i < n; i \+=/threadIdx.x; i <= n; i +=/' 'sgd:*GPU*' 'AddressSanitizer: heap-buffer-overflow'
 mutant "static shared array too small" kernels/stats.cu \
   's/__shared__ double warp_total\[kThreads \/ 32\];/__shared__ double warp_total[kThreads \/ 32 - 1];/' \
-  'stats: GPU moments*' 'AddressSanitizer: heap-buffer-overflow|runtime error: index [0-9]+ out of bounds'
+  'stats: GPU twin*' 'AddressSanitizer: heap-buffer-overflow|runtime error: index [0-9]+ out of bounds'
 mutant "dynamic shared memory 64 bytes short" kernels/stats.cu \
-  's/\(size_t\)\(JI \+ JJ\) \* JROW;/(size_t)(JI + JJ) * JROW - 64;/' 'stats: GPU histograms*' 'AddressSanitizer: heap-buffer-overflow'
+  's/\(size_t\)\(JI \+ JJ\) \* JROW;/(size_t)(JI + JJ) * JROW - 64;/' 'stats: GPU twin*' 'AddressSanitizer: heap-buffer-overflow'
 mutant "missing __syncthreads" kernels/stats.cu \
-  '33{n;s/^  __syncthreads\(\);$/  \/\/ barrier removed/}' 'stats: GPU moments*' 'ERROR: CHECK'
+  '33{n;s/^  __syncthreads\(\);$/  \/\/ barrier removed/}' 'stats: GPU twin*' 'ERROR: CHECK'
 mutant "barrier inside a divergent if" kernels/stats.cu \
   '33,34{N;s/if \(lane == 0\) warp_total\[warp\] = v;\n  __syncthreads\(\);/if (lane == 0) { warp_total[warp] = v; __syncthreads(); }/}' \
-  'stats: GPU moments*' 'emu: error: (divergent barrier|__syncthreads)'
+  'stats: GPU twin*' 'emu: error: (divergent barrier|__syncthreads)'
 mutant "shuffle mask omitting participating lanes" kernels/loss.cu \
   's/fmaxf\(v, __shfl_xor_sync\(0xffffffffu, v, o\)\)/fmaxf(v, __shfl_xor_sync(0x0000ffffu, v, o))/' 'loss:*GPU*' \
   'emu: error: __shfl_xor_sync'
 # Two launch checks as well: dynamic shared memory above 48 KB without cudaFuncSetAttribute, and a
 # block larger than the kernel's __launch_bounds__.
 mutant "dynamic shared memory above 48 KB without the attribute" kernels/stats.cu \
-  's/if \(smem > 48 \* 1024\)/if (false)/' 'stats: GPU histograms*' 'emu: error: [0-9]+ bytes of dynamic shared memory, above 48 KB'
+  's/if \(smem > 48 \* 1024\)/if (false)/' 'stats: GPU twin*' 'emu: error: [0-9]+ bytes of dynamic shared memory, above 48 KB'
 mutant "block above __launch_bounds__" kernels/stats.cu \
-  's/__launch_bounds__\(JT\) joint_hist_kernel/__launch_bounds__(64) joint_hist_kernel/' 'stats: GPU histograms*' \
+  's/__launch_bounds__\(JT\) joint_hist_kernel/__launch_bounds__(64) joint_hist_kernel/' 'stats: GPU twin*' \
   "emu: error: block of 128 threads exceeds the kernel's __launch_bounds__"
 echo "mutants: $caught of $total caught"
 [ "$caught" -eq "$total" ] && [ "$total" -eq 8 ]
