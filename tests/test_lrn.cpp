@@ -61,6 +61,30 @@ double dot(const std::vector<float>& a, const std::vector<float>& b) {
 
 }  // namespace
 
+TEST_CASE("lrn: s^-0.75 by square roots is pow in double rounded to float, with powf's special values") {
+  // Two correctly rounded sqrts, a product and a division in double: relative error ~4e-16 before
+  // the one rounding to float, so the result is the nearest float to s^-0.75 except where that
+  // value lies within ~4e-16 of a tie (none among these); a wrong exponent or float arithmetic
+  // (~2 ulp) would miss.
+  int tested = 0;
+  for (double e = -37; e <= 37; e += 0.013) {
+    const float s = (float)std::pow(10.0, e);
+    const float got = lrn_detail::pow_minus_075(s);
+    CHECK(got == (float)std::pow((double)s, -0.75));
+    ++tested;
+  }
+  CHECK(tested > 5000);
+  CHECK(std::isinf(lrn_detail::pow_minus_075(0.0f)));
+  CHECK(lrn_detail::pow_minus_075(INFINITY) == 0.0f);
+  CHECK(std::isnan(lrn_detail::pow_minus_075(NAN)));
+  CHECK(std::isnan(lrn_detail::pow_minus_075(-1.0f)));
+  CHECK(lrn_detail::pow_minus_075(1.0f) == 1.0f);
+  CHECK(lrn_detail::pow_minus_075(16.0f) == 0.125f);
+  // Any other beta: powf itself.
+  CHECK(lrn_detail::neg_pow(3.7f, 0.6f) == powf(3.7f, -0.6f));
+  CHECK(lrn_detail::neg_pow(3.7f, 0.75f) == lrn_detail::pow_minus_075(3.7f));
+}
+
 TEST_CASE("lrn: CPU forward matches the naive formula in double") {
   for (const Case& t : cases()) {
     CAPTURE(t.name);
@@ -72,7 +96,7 @@ TEST_CASE("lrn: CPU forward matches the naive formula in double") {
     naive_forward(g, x, want_scale, want_y);
     // scale: a double sum rounded once to float (<= 1 ulp = 1.2e-7 relative).
     CHECK_ALL_CLOSE(scale, want_scale, 1e-30, 1.2e-7);
-    // y = x * powf(scale, -beta): scale's rounding, powf (< 1 ulp in glibc) and the product: <= 4 ulp.
+    // y = x * scale^-beta: scale's rounding, the power (<= 1 ulp: sqrts or glibc's powf) and the product: <= 4 ulp.
     CHECK_ALL_CLOSE(y, want_y, 1e-30, 5e-7);
     // The nonlinearity is really exercised: some y differ from x * k^-beta by more than 1%.
     size_t visible = 0;
@@ -167,7 +191,7 @@ TEST_CASE("lrn: linearised adjoint <dy, J v> == <J^T dy, v>, J v by finite diffe
 
 TEST_CASE("lrn: the CUDA kernels' column bodies, run on the CPU, match the CPU twin exactly") {
   // lrn.cu's threads run these bodies; the same operations in the same order as the CPU twin, so
-  // on the host (same powf) every bit agrees. No GPU is needed to test the GPU's window walk.
+  // on the host (same powf, same square roots) every bit agrees. No GPU is needed to test the GPU's window walk.
   for (const Case& t : cases()) {
     CAPTURE(t.name);
     const LrnGeom& g = t.g;
@@ -219,13 +243,14 @@ TEST_CASE("lrn: GPU matches CPU") {
     cuda::lrn_backward(g, dX.data(), dY.data(), dS.data(), dDY.data(), dDX.data());
     auto gdx = dDX.to_host();
     // scale is bit-identical: both devices sum the exact double squares in the same order and
-    // round the same fma once (lrn_cpu.cpp). y differs only through powf (CUDA <= 4 ulp, glibc
-    // < 1 ulp) and one product: <= 6 ulp = 7e-7 relative; allow 1e-6.
+    // round the same fma once (lrn_cpu.cpp). y differs only through the power: none for beta 0.75
+    // (square roots, correctly rounded on both), powf otherwise (CUDA <= 4 ulp, glibc < 1 ulp)
+    // and one product: <= 6 ulp = 7e-7 relative; allow 1e-6.
     CHECK(gs == scale);
     test::record_gpu_result(std::string("lrn_forward scale ") + t.name, gs == scale ? 0.0 : 1e30);
     test::record_gpu_result(std::string("lrn_forward y ") + t.name, test::worst_error(gy, y, 1e-30, 1e-6));
     CHECK_ALL_CLOSE(gy, y, 1e-30, 1e-6);
-    // dx = dy * powf(scale, -beta) - c x acc, with acc bit-identical: the powf term differs by
+    // dx = dy * scale^-beta - c x acc, with acc bit-identical: the power term differs (beta != 0.75) by
     // <= 6 ulp of |dy| * scale^-beta <= |dy| <= ~5 here (k >= 1), i.e. <= 4e-6 absolute, even
     // where the two terms cancel.
     test::record_gpu_result(std::string("lrn_backward ") + t.name, test::worst_error(gdx, dx, 4e-6, 1e-6));
