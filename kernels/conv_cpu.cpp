@@ -59,19 +59,36 @@ void im2col(const float* x, int cg, int h, int w, const ConvGeom& g, int oh, int
     for (int i = 0; i < g.kh; ++i)
       for (int j = 0; j < g.kw; ++j) {
         float* row = col + ((size_t)(c * g.kh + i) * g.kw + j) * ld;
+        const float* xc = x + (size_t)c * h * w;
         int lo, hi;
         valid_range(j, w, ow, s, p, lo, hi);
-        for (int oy = 0; oy < oh; ++oy, row += ow) {
-          int iy = oy * s - p + i;
-          if (iy < 0 || iy >= h) {
-            std::fill(row, row + ow, 0.0f);
-            continue;
-          }
-          const float* src = x + ((size_t)c * h + iy) * w;  // input column of ox: ox*s - p + j >= 0
-          std::fill(row, row + lo, 0.0f);
-          if (s == 1) std::memcpy(row + lo, src + (lo - p + j), sizeof(float) * (hi - lo));
-          else for (int ox = lo; ox < hi; ++ox) row[ox] = src[ox * s - p + j];
-          std::fill(row + hi, row + ow, 0.0f);
+        // Output rows whose input row oy*s - p + i lies inside [0, h): [y0, y1).
+        int y0, y1;
+        valid_range(i, h, oh, s, p, y0, y1);
+        std::fill(row, row + (size_t)y0 * ow, 0.0f);
+        std::fill(row + (size_t)y1 * ow, row + (size_t)oh * ow, 0.0f);
+        if (s == 1 && ow == w) {
+          // Stride 1, rows as long as the input's: the valid rows are the plane shifted by
+          // (i - p) rows and (j - p) columns, one copy; the columns that wrapped into the
+          // neighbouring row (ox outside [lo, hi)) are zeroed after.
+          const long shift = (long)(i - p) * w + (j - p);
+          const long d0 = std::max<long>((long)y0 * ow, -shift), d1 = std::min<long>((long)y1 * ow, (long)h * w - shift);
+          if (d1 > d0) std::memcpy(row + d0, xc + d0 + shift, sizeof(float) * (d1 - d0));
+          if (lo > 0 || hi < ow)
+            for (int oy = y0; oy < y1; ++oy) {
+              float* r = row + (size_t)oy * ow;
+              for (int ox = 0; ox < lo; ++ox) r[ox] = 0.0f;
+              for (int ox = hi; ox < ow; ++ox) r[ox] = 0.0f;
+            }
+          continue;
+        }
+        for (int oy = y0; oy < y1; ++oy) {
+          float* r = row + (size_t)oy * ow;
+          const float* src = xc + (size_t)(oy * s - p + i) * w;  // input column of ox: ox*s - p + j >= 0
+          std::fill(r, r + lo, 0.0f);
+          if (s == 1) std::memcpy(r + lo, src + (lo - p + j), sizeof(float) * (hi - lo));
+          else for (int ox = lo; ox < hi; ++ox) r[ox] = src[ox * s - p + j];
+          std::fill(r + hi, r + ow, 0.0f);
         }
       }
 }
@@ -90,7 +107,10 @@ void col2im(const float* col, int cg, int h, int w, const ConvGeom& g, int oh, i
           int iy = oy * s - p + i;
           if (iy < 0 || iy >= h) continue;
           float* dst = dx + ((size_t)c * h + iy) * w;
-          for (int ox = lo; ox < hi; ++ox) dst[ox * s - p + j] += row[ox];
+          if (s == 1)
+            for (int ox = lo; ox < hi; ++ox) dst[ox - p + j] += row[ox];  // contiguous: vectorises
+          else
+            for (int ox = lo; ox < hi; ++ox) dst[ox * s - p + j] += row[ox];
         }
       }
 }
