@@ -93,6 +93,21 @@ void im2col(const float* x, int cg, int h, int w, const ConvGeom& g, int oh, int
       }
 }
 
+// v[0] + ... + v[n-1] in 16 lanes (v[q] into lane q % 16), the lanes then added pairwise: it
+// vectorises where one serial chain of float adds would wait on every add, and the order is the
+// code's, whatever the ISA or the thread count.
+float row_sum(const float* v, int n) {
+  constexpr int kLanes = 16;
+  float lane[kLanes] = {};
+  int q = 0;
+  for (; q + kLanes <= n; q += kLanes)
+    for (int l = 0; l < kLanes; ++l) lane[l] += v[q + l];
+  for (int l = 0; q + l < n; ++l) lane[l] += v[q + l];
+  for (int half = kLanes / 2; half > 0; half /= 2)
+    for (int l = 0; l < half; ++l) lane[l] += lane[l + half];
+  return lane[0];
+}
+
 // The adjoint of im2col: dx[c][iy][ix] += every col entry that im2col copied from it. dx is zeroed
 // by the caller; the fixed loop order makes the sum deterministic.
 void col2im(const float* col, int cg, int h, int w, const ConvGeom& g, int oh, int ow, float* dx) {
@@ -207,11 +222,7 @@ void conv_backward_weights(const ConvGeom& g, const float* x, const float* dy, f
     if (db)  // per image, in order
       for (int img = first; img < last; ++img) {
         const float* dyi = dy + (size_t)img * g.k * d.P;
-        for (int o = 0; o < g.k; ++o) {
-          float s = 0;
-          for (int q = 0; q < d.P; ++q) s += dyi[(size_t)o * d.P + q];
-          pdb[o] += s;
-        }
+        for (int o = 0; o < g.k; ++o) pdb[o] += row_sum(dyi + (size_t)o * d.P, d.P);
       }
   }
   // Add the partials in chunk order: the same sums whatever thread computed them.
