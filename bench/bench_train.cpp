@@ -7,6 +7,9 @@
 // The input is fixed random data already on the device (no data loading in either).
 #include <omp.h>
 
+#include <time.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -53,6 +56,65 @@ Result time_ours(const NetConfig& cfg, int classes, int batch, const Device& dev
   return r;
 }
 
+// --per-layer: one training step driven layer by layer (what Net::forward/backward do), each pass
+// timed on its own, best (min) over `iters` steps of its wall time and of the process's CPU time.
+// On a loaded machine wall times mean little; with --threads 1 the CPU time is the work itself
+// (with more threads it also counts OpenMP's spin-waiting).
+void per_layer(const NetConfig& cfg, int classes, int batch, int iters) {
+  Net net(cfg, cfg.input, classes, Device::cpu(), batch);
+  net.init(1);
+  const size_t per = (size_t)cfg.input[0] * cfg.input[1] * cfg.input[2];
+  std::vector<float> x((size_t)batch * per);
+  cpu::fill_gaussian(x.size(), x.data(), 0.0f, 1.0f, 3, 0xda7a);
+  std::vector<int32_t> labels(batch);
+  for (int i = 0; i < batch; ++i) labels[i] = i % classes;
+  net.set_batch(x.data(), labels.data(), batch);
+  const auto& layers = net.layers();
+  const size_t L = layers.size();
+  struct Best {
+    double wall = 1e30, cpu = 1e30;
+  };
+  std::vector<Best> fwd(L + 1), bwd(L + 1);  // [L]: the SGD step, in fwd
+  Best step;
+  auto cpu_now = [] {
+    timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return t.tv_sec + 1e-9 * t.tv_nsec;
+  };
+  auto timed = [&](Best& b, bool keep, const auto& fn) {
+    const double w0 = omp_get_wtime(), c0 = cpu_now();
+    fn();
+    if (keep) b.wall = std::min(b.wall, omp_get_wtime() - w0), b.cpu = std::min(b.cpu, cpu_now() - c0);
+  };
+  const SolverConfig& s = cfg.solver;
+  for (int it = -1; it < iters; ++it)  // it = -1: warm-up, not kept
+    timed(step, it >= 0, [&] {
+      RunContext c = net.ctx(true, it + 1);
+      for (size_t i = 0; i < L; ++i)  // outputs are the net's own tensors, written by the layers as in Net::forward
+        timed(fwd[i], it >= 0, [&] { layers[i]->forward(i ? net.output(i - 1) : net.input, const_cast<Tensor&>(net.output(i)), c); });
+      for (size_t i = L; i-- > 0;)
+        timed(bwd[i], it >= 0, [&] {
+          layers[i]->backward(i ? net.output(i - 1) : net.input, net.output(i), net.grad(i), i ? &net.grad(i - 1) : nullptr, c);
+        });
+      timed(fwd[L], it >= 0, [&] { net.sgd_step(s.base_lr, s.momentum, s.weight_decay); });
+    });
+  double wall = 0, cpu = 0;
+  for (size_t i = 0; i <= L; ++i) wall += fwd[i].wall + (i < L ? bwd[i].wall : 0), cpu += fwd[i].cpu + (i < L ? bwd[i].cpu : 0);
+  std::printf("\n%s batch %d, %d threads, best of %d steps, ms per pass (wall / process CPU time)\n", cfg.name.c_str(), batch,
+              omp_get_max_threads(), iters);
+  std::printf("%-8s %-13s %17s %17s %9s\n", "layer", "type", "forward", "backward", "cpu share");
+  for (size_t i = 0; i <= L; ++i) {
+    const bool sgd = i == L;
+    const Best f = fwd[i], b = sgd ? Best{0, 0} : bwd[i];
+    std::printf("%-8s %-13s %8.3f /%8.3f %8.3f /%8.3f %8.1f%%\n", sgd ? "sgd" : layers[i]->cfg.name.c_str(),
+                sgd ? "update" : layers[i]->cfg.type.c_str(), 1e3 * f.wall, 1e3 * f.cpu, 1e3 * b.wall, 1e3 * b.cpu,
+                100 * (f.cpu + b.cpu) / cpu);
+  }
+  std::printf("sum of best passes: wall %.2f ms = %.0f img/s, CPU %.2f ms = %.0f img/s per CPU-second\n", 1e3 * wall,
+              batch / wall, 1e3 * cpu, batch / cpu);
+  std::printf("whole step, best: wall %.2f ms = %.0f img/s, CPU %.2f ms\n", 1e3 * step.wall, batch / step.wall, 1e3 * step.cpu);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -67,8 +129,22 @@ int main(int argc, char** argv) {
         .flag("no-torch", "skip the PyTorch baselines")
         .flag("cpu-only", "skip the GPU section")
         .flag("gpu-only", "skip the CPU section")
-        .flag("with-cpu", "run the CPU section in a --quick run on a GPU machine too (skipped by default there)");
+        .flag("with-cpu", "run the CPU section in a --quick run on a GPU machine too (skipped by default there)")
+        .flag("per-layer", "instead: time each layer's forward and backward in a CPU training step (best wall and CPU time of --iters steps)")
+        .opt("net", "data/nets/alexnet-mini.json", "--per-layer: the net")
+        .opt("batch", "64", "--per-layer: the batch")
+        .opt("classes", "10", "--per-layer: classes of the last fc")
+        .opt("iters", "20", "--per-layer: timed steps");
     if (!args.parse(argc, argv)) return 0;
+    if (args.on("per-layer")) {
+      const int threads = (int)args.integer("threads"), batch = (int)args.integer("batch"), iters = (int)args.integer("iters");
+      const int classes = (int)args.integer("classes");
+      if (threads < 1 || batch < 1 || iters < 1 || classes < 1)
+        throw cli::UsageError("--threads, --batch, --classes and --iters must be >= 1");
+      omp_set_num_threads(threads);
+      per_layer(load_net_config(args.str("net")), classes, batch, iters);
+      return 0;
+    }
     const bool quick = args.on("quick");
     const int threads = (int)args.integer("threads");
     if (threads < 1) throw cli::UsageError("--threads must be >= 1");

@@ -60,21 +60,53 @@ void im2col(const float* x, int cg, int h, int w, const ConvGeom& g, int oh, int
     for (int i = 0; i < g.kh; ++i)
       for (int j = 0; j < g.kw; ++j) {
         float* row = col + ((size_t)(c * g.kh + i) * g.kw + j) * ld;
+        const float* xc = x + (size_t)c * h * w;
         int lo, hi;
         valid_range(j, w, ow, s, p, lo, hi);
-        for (int oy = 0; oy < oh; ++oy, row += ow) {
-          int iy = oy * s - p + i;
-          if (iy < 0 || iy >= h) {
-            std::fill(row, row + ow, 0.0f);
-            continue;
-          }
-          const float* src = x + ((size_t)c * h + iy) * w;  // input column of ox: ox*s - p + j >= 0
-          std::fill(row, row + lo, 0.0f);
-          if (s == 1) std::memcpy(row + lo, src + (lo - p + j), sizeof(float) * (hi - lo));
-          else for (int ox = lo; ox < hi; ++ox) row[ox] = src[ox * s - p + j];
-          std::fill(row + hi, row + ow, 0.0f);
+        // Output rows whose input row oy*s - p + i lies inside [0, h): [y0, y1).
+        int y0, y1;
+        valid_range(i, h, oh, s, p, y0, y1);
+        std::fill(row, row + (size_t)y0 * ow, 0.0f);
+        std::fill(row + (size_t)y1 * ow, row + (size_t)oh * ow, 0.0f);
+        if (s == 1 && ow == w) {
+          // Stride 1, rows as long as the input's: the valid rows are the plane shifted by
+          // (i - p) rows and (j - p) columns, one copy; the columns that wrapped into the
+          // neighbouring row (ox outside [lo, hi)) are zeroed after.
+          const long shift = (long)(i - p) * w + (j - p);
+          const long d0 = std::max<long>((long)y0 * ow, -shift), d1 = std::min<long>((long)y1 * ow, (long)h * w - shift);
+          if (d1 > d0) std::memcpy(row + d0, xc + d0 + shift, sizeof(float) * (d1 - d0));
+          if (lo > 0 || hi < ow)
+            for (int oy = y0; oy < y1; ++oy) {
+              float* r = row + (size_t)oy * ow;
+              for (int ox = 0; ox < lo; ++ox) r[ox] = 0.0f;
+              for (int ox = hi; ox < ow; ++ox) r[ox] = 0.0f;
+            }
+          continue;
+        }
+        for (int oy = y0; oy < y1; ++oy) {
+          float* r = row + (size_t)oy * ow;
+          const float* src = xc + (size_t)(oy * s - p + i) * w;  // input column of ox: ox*s - p + j >= 0
+          std::fill(r, r + lo, 0.0f);
+          if (s == 1) std::memcpy(r + lo, src + (lo - p + j), sizeof(float) * (hi - lo));
+          else for (int ox = lo; ox < hi; ++ox) r[ox] = src[ox * s - p + j];
+          std::fill(r + hi, r + ow, 0.0f);
         }
       }
+}
+
+// v[0] + ... + v[n-1] in 16 lanes (v[q] into lane q % 16), the lanes then added pairwise: it
+// vectorises where one serial chain of float adds would wait on every add, and the order is the
+// code's, whatever the ISA or the thread count.
+float row_sum(const float* v, int n) {
+  constexpr int kLanes = 16;
+  float lane[kLanes] = {};
+  int q = 0;
+  for (; q + kLanes <= n; q += kLanes)
+    for (int l = 0; l < kLanes; ++l) lane[l] += v[q + l];
+  for (int l = 0; q + l < n; ++l) lane[l] += v[q + l];
+  for (int half = kLanes / 2; half > 0; half /= 2)
+    for (int l = 0; l < half; ++l) lane[l] += lane[l + half];
+  return lane[0];
 }
 
 // The adjoint of im2col: dx[c][iy][ix] += every col entry that im2col copied from it. dx is zeroed
@@ -91,7 +123,10 @@ void col2im(const float* col, int cg, int h, int w, const ConvGeom& g, int oh, i
           int iy = oy * s - p + i;
           if (iy < 0 || iy >= h) continue;
           float* dst = dx + ((size_t)c * h + iy) * w;
-          for (int ox = lo; ox < hi; ++ox) dst[ox * s - p + j] += row[ox];
+          if (s == 1)
+            for (int ox = lo; ox < hi; ++ox) dst[ox - p + j] += row[ox];  // contiguous: vectorises
+          else
+            for (int ox = lo; ox < hi; ++ox) dst[ox * s - p + j] += row[ox];
         }
       }
 }
@@ -188,11 +223,7 @@ void conv_backward_weights(const ConvGeom& g, const float* x, const float* dy, f
     if (db)  // per image, in order
       for (int img = first; img < last; ++img) {
         const float* dyi = dy + (size_t)img * g.k * d.P;
-        for (int o = 0; o < g.k; ++o) {
-          float s = 0;
-          for (int q = 0; q < d.P; ++q) s += dyi[(size_t)o * d.P + q];
-          pdb[o] += s;
-        }
+        for (int o = 0; o < g.k; ++o) pdb[o] += row_sum(dyi + (size_t)o * d.P, d.P);
       }
   }
   // Add the partials in order: the same sums whatever thread computed them.

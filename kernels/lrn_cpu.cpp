@@ -11,11 +11,20 @@
 #include <cmath>
 
 #include "kernels/lrn.h"
+#include "kernels/lrn_core.h"
 
 namespace cvg::cpu {
 namespace {
 constexpr int kBlock = 64;  // pixels per column block: 64 double sums on the stack
+
+// pw[p] = s[p]^-beta (lrn_core::neg_pow), with the beta test out of the loop so it vectorises.
+void neg_pows(int np, const float* s, float beta, float* pw) {
+  if (beta == 0.75f)
+    for (int p = 0; p < np; ++p) pw[p] = lrn_core::pow_minus_075(s[p]);
+  else
+    for (int p = 0; p < np; ++p) pw[p] = powf(s[p], -beta);
 }
+}  // namespace
 
 void lrn_forward(const LrnGeom& g, const float* x, float* y, float* scale) {
   const int C = g.c, pre = (g.size - 1) / 2, post = g.size - 1 - pre;
@@ -37,14 +46,13 @@ void lrn_forward(const LrnGeom& g, const float* x, float* y, float* scale) {
         for (int p = 0; p < np; ++p) acc[p] += (double)xb[head * hw + p] * xb[head * hw + p];
       if (tail >= 0)
         for (int p = 0; p < np; ++p) acc[p] -= (double)xb[tail * hw + p] * xb[tail * hw + p];
-      for (int p = 0; p < np; ++p) {
-        const size_t i = base + ch * hw + p;
-        // Rounding can leave a tiny negative residue once large squares leave the window: clamp
-        // it (NaN still propagates) so scale^-beta stays defined even with k = 0.
-        const float s = (float)std::fma(coeff, acc[p] < 0.0 ? 0.0 : acc[p], (double)g.k);
-        scale[i] = s;
-        y[i] = x[i] * powf(s, -g.beta);
-      }
+      float* sc = scale + base + ch * hw;
+      // Rounding can leave a tiny negative residue once large squares leave the window: clamp
+      // it (NaN still propagates) so scale^-beta stays defined even with k = 0.
+      for (int p = 0; p < np; ++p) sc[p] = (float)std::fma(coeff, acc[p] < 0.0 ? 0.0 : acc[p], (double)g.k);
+      float pw[kBlock];
+      neg_pows(np, sc, g.beta, pw);
+      for (int p = 0; p < np; ++p) y[base + ch * hw + p] = x[base + ch * hw + p] * pw[p];
     }
   }
 }
@@ -71,10 +79,11 @@ void lrn_backward(const LrnGeom& g, const float* x, const float* y, const float*
         for (int p = 0; p < np; ++p) acc[p] += r(base + head * hw + p);
       if (tail >= 0)
         for (int p = 0; p < np; ++p) acc[p] -= r(base + tail * hw + p);
+      float pw[kBlock];
+      neg_pows(np, scale + base + ch * hw, g.beta, pw);
       for (int p = 0; p < np; ++p) {
         const size_t i = base + ch * hw + p;
-        const float pw = powf(scale[i], -g.beta);
-        dx[i] = (float)std::fma((double)dy[i], (double)pw, -coeff * (double)x[i] * acc[p]);
+        dx[i] = (float)std::fma((double)dy[i], (double)pw[p], -coeff * (double)x[i] * acc[p]);
       }
     }
   }

@@ -35,6 +35,8 @@ class Net {
     void add(const Metrics& o) { loss_sum += o.loss_sum, top1 += o.top1, top5 += o.top5, n += o.n; }
   };
   Metrics metrics() const;  // of the last forward (copies n losses and ranks to the host)
+  // What forward/backward hand every layer (bench_train --per-layer drives the layers itself).
+  RunContext ctx(bool train, long long iter);
 
   std::vector<Param*> params();
   size_t num_params() const;
@@ -63,7 +65,6 @@ class Net {
   Array<int32_t> labels;
 
  private:
-  RunContext ctx(bool train, long long iter);
   NetConfig cfg_;
   Device dev_;
   int max_batch_, n_ = 0, classes_;

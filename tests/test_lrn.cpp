@@ -40,6 +40,30 @@ double dot(const std::vector<float>& a, const std::vector<float>& b) {
 
 }  // namespace
 
+TEST_CASE("lrn: s^-0.75 by square roots is pow in double rounded to float, with powf's special values") {
+  // Two correctly rounded sqrts, a product and a division in double: relative error ~4e-16 before
+  // the one rounding to float, so the result is the nearest float to s^-0.75 except where that
+  // value lies within ~4e-16 of a tie (none among these); a wrong exponent or float arithmetic
+  // (~2 ulp) would miss.
+  int tested = 0;
+  for (double e = -37; e <= 37; e += 0.013) {
+    const float s = (float)std::pow(10.0, e);
+    const float got = lrn_core::pow_minus_075(s);
+    CHECK(got == (float)std::pow((double)s, -0.75));
+    ++tested;
+  }
+  CHECK(tested > 5000);
+  CHECK(std::isinf(lrn_core::pow_minus_075(0.0f)));
+  CHECK(lrn_core::pow_minus_075(INFINITY) == 0.0f);
+  CHECK(std::isnan(lrn_core::pow_minus_075(NAN)));
+  CHECK(std::isnan(lrn_core::pow_minus_075(-1.0f)));
+  CHECK(lrn_core::pow_minus_075(1.0f) == 1.0f);
+  CHECK(lrn_core::pow_minus_075(16.0f) == 0.125f);
+  // Any other beta: powf itself.
+  CHECK(lrn_core::neg_pow(3.7f, 0.6f) == powf(3.7f, -0.6f));
+  CHECK(lrn_core::neg_pow(3.7f, 0.75f) == lrn_core::pow_minus_075(3.7f));
+}
+
 TEST_CASE("lrn: CPU forward matches the naive formula in double") {
   for (const test::LrnCase& t : test::lrn_cases()) {
     CAPTURE(t.name);
@@ -51,7 +75,7 @@ TEST_CASE("lrn: CPU forward matches the naive formula in double") {
     naive_forward(g, x, want_scale, want_y);
     // scale: a double sum rounded once to float (<= 1 ulp = 1.2e-7 relative).
     CHECK_ALL_CLOSE(scale, want_scale, 1e-30, 1.2e-7);
-    // y = x * powf(scale, -beta): scale's rounding, powf (< 1 ulp in glibc) and the product: <= 4 ulp.
+    // y = x * scale^-beta: scale's rounding, the power (<= 1 ulp: sqrts or glibc's powf) and the product: <= 4 ulp.
     CHECK_ALL_CLOSE(y, want_y, 1e-30, 5e-7);
     // The nonlinearity is really exercised: some y differ from x * k^-beta by more than 1%.
     size_t visible = 0;
@@ -138,7 +162,7 @@ TEST_CASE("lrn: linearised adjoint <dy, J v> == <J^T dy, v>, J v by finite diffe
 
 TEST_CASE("lrn: the CUDA kernels' column bodies, run on the CPU, match the CPU twin exactly") {
   // lrn.cu's threads run these bodies; the same operations in the same order as the CPU twin, so
-  // on the host (same powf) every bit agrees. No GPU is needed to test the GPU's window walk.
+  // on the host (same powf, same square roots) every bit agrees. No GPU is needed to test the GPU's window walk.
   for (const test::LrnCase& t : test::lrn_cases()) {
     CAPTURE(t.name);
     const LrnGeom& g = t.g;
