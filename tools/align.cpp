@@ -15,6 +15,7 @@
 
 #include "analysis/align/lasso.h"
 #include "analysis/align/pair.h"
+#include "analysis/align/score_intervals.h"
 #include "analysis/align/scores.h"
 #include "analysis/align/spectral.h"
 #include "analysis/stats/correlate_io.h"
@@ -124,7 +125,10 @@ int main(int argc, char** argv) {
         .opt("max-groups", "0", "largest k the eigengap may pick (0: a quarter of the units)")
         .opt("penalties", "0,1e-5,1e-4,1e-3,10^-2.6,1e-2,1e-1", "Lasso penalties, comma-separated (10^x allowed)")
         .opt("fraction", "0.9", "per target: fewest inputs reaching this fraction of the unpenalised R^2")
-        .opt("lasso-max-units", "1024", "skip the Lasso for layers with more units than this (cost ~ units^3)");
+        .opt("lasso-max-units", "1024", "skip the Lasso for layers with more units than this (cost ~ units^3)")
+        .opt("bootstrap", "200", "95% intervals of the global scores over this many resamples of the block moments\n"
+                                 "bin/correlate stored (moments/blocks/; none there or 0: no intervals)")
+        .opt("bootstrap-seed", "1", "seed of the resampling");
     if (!args.parse(argc, argv)) return 0;
     if (!args.positional().empty()) throw cli::UsageError("unexpected argument '" + args.positional()[0] + "' (see --help)");
     if (!args.given("correlate-dir")) throw cli::UsageError("--correlate-dir is required (see --help)");
@@ -174,6 +178,9 @@ int main(int argc, char** argv) {
 
     for (const std::string& layer : layers) {
       const Moments m = load_moments(dir + "/" + layer + "/moments");
+      const int resamples = (int)args.integer("bootstrap");
+      if (resamples < 0) throw cli::UsageError("--bootstrap must be >= 0");
+      const std::vector<Moments> blocks = resamples > 0 ? load_block_moments(dir + "/" + layer + "/moments/blocks", m) : std::vector<Moments>{};
       json lj = {{"layer", layer}, {"units", m.units}, {"samples_per_unit", m.count}, {"pairs", json::array()}};
       std::printf("\n== %s: units", layer.c_str());
       for (int u : m.units) std::printf(" %d", u);
@@ -277,6 +284,16 @@ int main(int argc, char** argv) {
                       "PWCCA %.4f | Procrustes %.4f\n",
                       s.cka, s.cca_mean, (int)s.cca.size(), s.cca.empty() ? NAN : s.cca[0], s.svcca_mean, s.svcca_dims_a,
                       s.svcca_dims_b, s.pwcca, s.procrustes);
+          if (!blocks.empty()) {
+            const json iv = global_score_intervals(blocks, p, q, resamples, (uint64_t)args.integer("bootstrap-seed"));
+            std::printf("  95%% intervals (%d resamples of %zu blocks, %.1f s): CKA [%.4f, %.4f] | CCA [%.4f, %.4f] | SVCCA [%.4f, %.4f] | "
+                        "PWCCA [%.4f, %.4f] | Procrustes [%.4f, %.4f]\n", resamples, blocks.size(), iv["seconds"].get<double>(),
+                        iv["cka_linear"][0].get<double>(), iv["cka_linear"][1].get<double>(), iv["cca_mean"][0].get<double>(),
+                        iv["cca_mean"][1].get<double>(), iv["svcca_mean"][0].get<double>(), iv["svcca_mean"][1].get<double>(),
+                        iv["pwcca"][0].get<double>(), iv["pwcca"][1].get<double>(), iv["procrustes"][0].get<double>(),
+                        iv["procrustes"][1].get<double>());
+            pj["scores_interval"] = iv;
+          }
           write_npy(pdir + "/cca.npy", s.cca.data(), {s.cca.size()});
           write_npy(pdir + "/svcca.npy", s.svcca.data(), {s.svcca.size()});
           pj["scores"] = {{"cka_linear", s.cka},

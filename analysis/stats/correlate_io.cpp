@@ -189,10 +189,14 @@ void write_correlate_output(const std::string& out, const std::vector<NetRecord>
         write_vec(dir + "/within_" + std::to_string(k) + ".npy", r.stats.within[k], {c, c});
       }
       save_moments(dir + "/moments", r.moments);
+      save_block_moments(dir + "/moments/blocks", r.blocks);
       json lj = {{"layer", r.name}, {"units", U}, {"samples_per_unit", r.moments.count}, {"positions", r.hw}, {"pairs", json::array()}};
-      json zero = json::array();
-      for (const auto& z : r.stats.zero_variance) zero.push_back(z);
+      json zero = json::array(), dead = json::array();
+      for (const auto& z : r.stats.zero_variance) zero.push_back(z), dead.push_back(z.size());
       lj["zero_variance_units"] = zero;
+      lj["dead_units"] = dead;
+      if (!r.bootstrap.is_null()) lj["bootstrap"] = r.bootstrap;
+      if (!r.multiway.is_null()) lj["multiway"] = r.multiway;
       for (const PairResult& p : r.pairs) {
         const std::string tag = std::to_string(p.a) + "_" + std::to_string(p.b);
         const size_t ca = U[p.a], cb = U[p.b];
