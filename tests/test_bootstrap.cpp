@@ -5,6 +5,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "analysis/align/score_intervals.h"
 #include "analysis/match/multiway.h"
 #include "analysis/stats/bootstrap.h"
 #include "analysis/stats/correlate.h"
@@ -251,4 +252,20 @@ TEST_CASE("multiway: cycle consistency and universal units of planted matchings"
   CHECK(d.live == std::vector<int>{2, 3, 3});
   CHECK(d.consistent[0] == 0);
   CHECK(d.universal.size() == 1);
+}
+
+TEST_CASE("bootstrap: global-score intervals of a net and its copy are [1, 1] (CKA, CCA) and [0, 0] (Procrustes)") {
+  const std::vector<int> units = {3, 3};
+  auto g = [](int k, long i, int u, int p) -> float { return (float)normal(9, (uint64_t)i * 3 + u) + (u == 2 ? 0.5f * (float)normal(9, i * 3) : 0.f); };
+  const auto acts = make_acts(units, 400, 1, g);
+  const std::vector<Moments> bm = accumulate(Device::cpu(), units, 1, acts, iota_images(400), 8).block_moments();
+  const nlohmann::json iv = global_score_intervals(bm, 0, 1, 30, 3);
+  for (const char* k : {"cka_linear", "cca_mean", "pwcca"}) {
+    INFO(k);
+    CHECK(iv[k][0].get<double>() == doctest::Approx(1).epsilon(1e-9));
+    CHECK(iv[k][1].get<double>() == doctest::Approx(1).epsilon(1e-9));
+  }
+  CHECK(iv["procrustes"][1].get<double>() < 1e-9);
+  CHECK(iv["resamples"] == 30);
+  CHECK(global_score_intervals(bm, 0, 1, 30, 3)["cka_linear"] == iv["cka_linear"]);
 }

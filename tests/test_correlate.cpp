@@ -189,7 +189,15 @@ TEST_CASE("correlate: three permuted copies of one net are fully cycle-consisten
       CHECK(pj["mutual_best_partners"][1].get<double>() == c);
       CHECK(pj["random_permutation_expected"][0].get<double>() <= pj["random_permutation_expected"][1].get<double>());
     }
+    CHECK(bootstrap_layer(r.blocks, 20, opt.bootstrap_seed)["pairs"] == r.bootstrap["pairs"]);  // seeded: reproducible
   }
+  // Block moments that would not fit are refused before the pass.
+  opt.memory_limit = 1 << 20;
+  opt.blocks = 4096;
+  // conv2: 3 x (16^2 + 2 x 16) + 3 x 16 x 16 doubles, fc3 the same with 20: 4152 doubles per block, twice.
+  CHECK_THROWS_WITH_AS(correlate_nets({nets[0].get(), nets[1].get(), nets[2].get()}, data, opt),
+                       "--blocks 4096: the block moments need 259 MiB but 1 MiB of memory are available; use fewer "
+                       "--blocks, fewer nets or --layers", InputError);
 }
 
 TEST_CASE("correlate: mismatched nets are refused with a clear message") {

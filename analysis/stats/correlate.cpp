@@ -285,10 +285,11 @@ std::vector<LayerResult> correlate_nets(const std::vector<Net*>& nets, const Dat
     units_per_layer.emplace_back();
     for (Net* n : nets) units_per_layer.back().push_back(n->units(l).dim(1));
   }
-  const size_t block_bytes = block_memory_bytes(units_per_layer, opt.blocks), avail = available_host_bytes();
+  const size_t block_bytes = block_memory_bytes(units_per_layer, opt.blocks);
+  const size_t avail = opt.memory_limit ? opt.memory_limit : available_host_bytes();
   if (opt.blocks > 0 && avail > 0 && block_bytes > avail)
     throw InputError("--blocks " + std::to_string(opt.blocks) + ": the block moments need " + std::to_string(block_bytes >> 20) +
-                     " MiB but " + std::to_string(avail >> 20) + " MiB of memory are available; use fewer blocks, fewer nets or --layers");
+                     " MiB but " + std::to_string(avail >> 20) + " MiB of memory are available; use fewer --blocks, fewer nets or --layers");
   for (size_t l = 0; l < layers.size(); ++l) {
     Layer& w = work[l];
     const Tensor& t = nets[0]->units(layers[l]);

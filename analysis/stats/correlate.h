@@ -27,6 +27,7 @@ struct CorrelateOptions {
   long long max_images = -1;           // -1: the whole split
   Solver solver = Solver::Exact;
   int blocks = 0;                      // blocks of images for the bootstrap (0: none)
+  size_t memory_limit = 0;             // bytes the block moments may take (0: the memory available now)
   int bootstrap = 0;                   // resamples (needs blocks; matchings re-solved exactly)
   uint64_t bootstrap_seed = 1;
   double universal_threshold = 0.5;    // multi-way matching (3 nets or more)
