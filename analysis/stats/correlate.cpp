@@ -123,7 +123,8 @@ const std::vector<ScoreField> kIntervalScores = {
     {"within_best_b", &PairScores::within_b},      {"random_permutation_expected", &PairScores::random},
     {"mutual_best_partners", &PairScores::mutual}};
 
-PairResult compare_pair(const LayerStats& s, const std::vector<int>& units, int a, int b, Solver solver, const Device& dev) {
+PairResult compare_pair(const LayerStats& s, const std::vector<int>& units, int a, int b, Solver solver, const Device& dev,
+                        bool summary) {
   PairResult r;
   r.a = a, r.b = b;
   if (!(0 <= a && a < b && b < (int)units.size())) throw std::logic_error("compare_pair: bad pair");
@@ -158,6 +159,7 @@ PairResult compare_pair(const LayerStats& s, const std::vector<int>& units, int 
   sc.random = live_cells ? live_sum / live_cells : NAN;
   sc.mutual = mutual;
   sc.same = matched ? (double)same / matched : NAN;
+  if (!summary) return r;
 
   std::vector<std::pair<double, int>> pairs;
   for (int i = 0; i < ca; ++i)
@@ -185,11 +187,11 @@ PairResult compare_pair(const LayerStats& s, const std::vector<int>& units, int 
   return r;
 }
 
-LayerScores score_layer(const Moments& m, Solver solver, const Device& dev) {
+LayerScores score_layer(const Moments& m, Solver solver, const Device& dev, bool summaries) {
   LayerScores r;
   r.stats = finalize(m);
   for (int p = 0; p < m.nets(); ++p)
-    for (int q = p + 1; q < m.nets(); ++q) r.pairs.push_back(compare_pair(r.stats, m.units, p, q, solver, dev));
+    for (int q = p + 1; q < m.nets(); ++q) r.pairs.push_back(compare_pair(r.stats, m.units, p, q, solver, dev, summaries));
   return r;
 }
 
@@ -206,7 +208,7 @@ json bootstrap_layer(const std::vector<Moments>& blocks, int resamples, uint64_t
   double matching_seconds = 0;
   const std::vector<std::vector<double>> reps = bootstrap_replicates(blocks, resamples, seed, [&](const Moments& m) {
     std::vector<double> v;
-    for (const PairResult& p : score_layer(m, Solver::Exact, Device::cpu()).pairs) {
+    for (const PairResult& p : score_layer(m, Solver::Exact, Device::cpu(), /*summaries=*/false).pairs) {
       for (const ScoreField& f : kIntervalScores) v.push_back(p.scores.*f.field);
 #pragma omp atomic
       matching_seconds += p.bipartite.seconds;

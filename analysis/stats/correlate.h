@@ -68,7 +68,8 @@ struct LayerScores {
   LayerStats stats;
   std::vector<PairResult> pairs;
 };
-LayerScores score_layer(const Moments& m, Solver solver, const Device& dev);
+// `summaries`: also each pair's summary JSON (a bootstrap replicate needs only the scores).
+LayerScores score_layer(const Moments& m, Solver solver, const Device& dev, bool summaries = true);
 
 struct LayerResult {
   std::string name;
@@ -91,7 +92,8 @@ std::vector<LayerResult> correlate_nets(const std::vector<Net*>& nets, const Dat
 
 // Per-pair matchings and scores from the finished statistics (also used by tests), and
 // `summary`: the scores, dead units, unmatched units, the matched pairs sorted best first.
-PairResult compare_pair(const LayerStats& s, const std::vector<int>& units, int a, int b, Solver solver, const Device& dev);
+PairResult compare_pair(const LayerStats& s, const std::vector<int>& units, int a, int b, Solver solver, const Device& dev,
+                        bool summary = true);
 
 // Bytes the block moments of these layers need (units per net per layer): the accumulators and
 // their host copy. correlate_nets refuses (InputError) when they exceed the memory available.
