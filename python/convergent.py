@@ -234,12 +234,13 @@ class CorrelateOutput:
         return self._pair(layer, "mi", a, b)
 
     def semi(self, layer, a, b):
-        """For each unit of a, its best partner (highest correlation) in b."""
+        """For each unit of a, its best partner (highest correlation) in b (-1: a dead, zero-variance unit;
+        dead units of b are nobody's partner)."""
         p, q = self.net(a), self.net(b)
         return Labelled(self._file(layer, "semi", p, q), self.nets[p], self.nets[q])
 
     def bipartite(self, layer, a, b):
-        """For each unit of a, its partner in b in the one-to-one matching (-1: unmatched)."""
+        """For each unit of a, its partner in b in the one-to-one matching (-1: unmatched, or a dead unit)."""
         p, q = self.net(a), self.net(b)
         m = self._file(layer, "bipartite", min(p, q), max(p, q))
         if p > q:

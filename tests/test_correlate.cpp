@@ -9,6 +9,7 @@
 
 #include "analysis/align/pair.h"
 #include "analysis/align/scores.h"
+#include "analysis/stats/bootstrap.h"
 #include "analysis/stats/correlate.h"
 #include "analysis/stats/correlate_io.h"
 #include "analysis/match/matched_pairs.h"
@@ -143,6 +144,60 @@ TEST_CASE("correlate: a net and its channel-permuted copy correlate at 1.0 under
       CHECK(p.summary["mi_agrees_with_correlation"].get<double>() == 1.0);
     }
   }
+}
+
+TEST_CASE("correlate: three permuted copies of one net are fully cycle-consistent, every unit universal; with intervals") {
+  NetConfig cfg = parse_net_config(kPermNet, "perm.json");
+  std::vector<std::unique_ptr<Net>> nets;
+  for (int k = 0; k < 3; ++k) nets.push_back(std::make_unique<Net>(cfg, std::vector<int>{1, 10, 10}, 5, Device::cpu(), 32));
+  nets[0]->init(3);
+  nets[1]->init(4), nets[2]->init(5);  // then overwritten with a's permuted weights
+  permute_into(*nets[0], *nets[1], 77);
+  permute_into(*nets[0], *nets[2], 91);
+  NoiseSet data(160);
+  CorrelateOptions opt;
+  opt.batch = 32, opt.quiet = true, opt.threads = 1, opt.layers = {"conv2", "fc3"};
+  opt.blocks = 5, opt.bootstrap = 20, opt.universal_threshold = 0.99;
+  std::vector<LayerResult> res = correlate_nets({nets[0].get(), nets[1].get(), nets[2].get()}, data, opt);
+  for (const LayerResult& r : res) {
+    INFO("layer ", r.name);
+    const int c = r.moments.units[0];
+    REQUIRE(r.multiway.is_object());
+    CHECK(r.multiway["cycle_consistent_fraction"].get<double>() == 1.0);
+    CHECK(r.multiway["universal_units"].size() == (size_t)c);
+    CHECK(r.blocks.size() == 5);
+    REQUIRE(r.bootstrap["pairs"].size() == 3);
+    // Every replicate matches the copies at 1, all live units mutually (a unit active in few
+    // images can be dead in a resample that leaves out its blocks).
+    const auto w = bootstrap_weights(5, 20, opt.bootstrap_seed);
+    std::vector<std::vector<double>> semi(3);
+    for (int rep = 0; rep < 20; ++rep) {
+      const LayerScores sc = score_layer(weighted_moments(r.blocks, w[rep]), Solver::Exact, Device::cpu());
+      for (size_t i = 0; i < sc.pairs.size(); ++i) {
+        const PairResult& p = sc.pairs[i];
+        CHECK(p.scores.bipartite > 1 - 1e-5);
+        CHECK(p.scores.mutual == c - (double)sc.stats.zero_variance[p.a].size());
+        semi[i].push_back(p.scores.semi_ab);
+      }
+    }
+    for (size_t i = 0; i < 3; ++i) {  // the intervals are those replicates'
+      const auto& pj = r.bootstrap["pairs"][i];
+      const Interval want = percentile_interval(semi[i]);
+      CHECK(pj["semi_matching_ab"][0].get<double>() == want.lo);
+      CHECK(pj["semi_matching_ab"][1].get<double>() == want.hi);
+      CHECK(pj["bipartite"][0].get<double>() > 1 - 1e-5);
+      CHECK(pj["mutual_best_partners"][1].get<double>() == c);
+      CHECK(pj["random_permutation_expected"][0].get<double>() <= pj["random_permutation_expected"][1].get<double>());
+    }
+    CHECK(bootstrap_layer(r.blocks, 20, opt.bootstrap_seed)["pairs"] == r.bootstrap["pairs"]);  // seeded: reproducible
+  }
+  // Block moments that would not fit are refused before the pass.
+  opt.memory_limit = 1 << 20;
+  opt.blocks = 4096;
+  // conv2: 3 x (16^2 + 2 x 16) + 3 x 16 x 16 doubles, fc3 the same with 20: 4152 doubles per block, twice.
+  CHECK_THROWS_WITH_AS(correlate_nets({nets[0].get(), nets[1].get(), nets[2].get()}, data, opt),
+                       "--blocks 4096: the block moments need 259 MiB but 1 MiB of memory are available; use fewer "
+                       "--blocks, fewer nets or --layers", InputError);
 }
 
 TEST_CASE("correlate: mismatched nets are refused with a clear message") {

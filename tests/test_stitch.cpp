@@ -434,10 +434,16 @@ TEST_CASE("permute: a matching that is missing or not one-to-one is refused") {
   LayerMatchings missing = m;
   missing.erase("conv2");
   CHECK(error_of([&] { permutations_from_matching(missing, *b); }) == "layer conv2: no matching of its units");
+  // Dead units (-1) get the leftover units in order.
   LayerMatchings partial = m;
-  partial["conv1"] = {0, 1, 2, 3, 4, 5, 6, -1};
-  CHECK(error_of([&] { permutations_from_matching(partial, *b); }) ==
-        "layer conv1: the bipartite matching pairs 7 of 8 units; a permutation needs all of them");
+  partial["conv1"] = {3, -1, 2, 1, 4, 5, 6, -1};
+  CHECK(permutations_from_matching(partial, *b).at("conv1") == std::vector<int>{3, 0, 2, 1, 4, 5, 6, 7});
+  LayerMatchings twice = m;
+  twice["conv1"] = {0, 1, 2, 3, 4, 5, 6, 6};
+  CHECK(error_of([&] { permutations_from_matching(twice, *b); }) == "layer conv1: the matching is not one-to-one (unit 6)");
+  LayerMatchings short_ = m;
+  short_["conv1"].pop_back();
+  CHECK(error_of([&] { permutations_from_matching(short_, *b); }) == "layer conv1: the matching has 7 entries for 8 units");
 }
 
 TEST_CASE("stitch: the barrier is the largest loss above the line between the end points") {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "analysis/align/report.h"
+#include "analysis/align/score_intervals.h"
 #include "analysis/stats/correlate_io.h"
 #include "base/io.h"
 #include "base/cli.h"
@@ -168,7 +169,10 @@ int main(int argc, char** argv) {
         .opt("max-groups", "0", "largest k the eigengap may pick (0: a quarter of the units)")
         .opt("penalties", "0,1e-5,1e-4,1e-3,10^-2.6,1e-2,1e-1", "Lasso penalties, comma-separated (10^x allowed)")
         .opt("fraction", "0.9", "per target: fewest inputs reaching this fraction of the unpenalised R^2")
-        .opt("lasso-max-units", "1024", "skip the Lasso for layers with more units than this (cost ~ units^3)");
+        .opt("lasso-max-units", "1024", "skip the Lasso for layers with more units than this (cost ~ units^3)")
+        .opt("bootstrap", "200", "95% intervals of the global scores over this many resamples of the block moments\n"
+                                 "bin/correlate stored (moments/blocks/; none there or 0: no intervals)")
+        .opt("bootstrap-seed", "1", "seed of the resampling");
     if (!args.parse(argc, argv)) return 0;
     if (!args.positional().empty()) throw cli::UsageError("unexpected argument '" + args.positional()[0] + "' (see --help)");
     if (!args.given("correlate-dir")) throw cli::UsageError("--correlate-dir is required (see --help)");
@@ -214,6 +218,9 @@ int main(int argc, char** argv) {
     std::vector<TableRow> table;
     for (const std::string& layer : layers) {
       const Moments m = read_layer_moments(corr, layer);
+      const int resamples = (int)args.integer("bootstrap");
+      if (resamples < 0) throw cli::UsageError("--bootstrap must be >= 0");
+      const std::vector<Moments> blocks = resamples > 0 ? read_layer_block_moments(corr, layer, m) : std::vector<Moments>{};
       json lj = {{"layer", layer}, {"units", m.units}, {"samples_per_unit", m.count}, {"pairs", json::array()}};
       std::printf("\n== %s: units", layer.c_str());
       for (int u : m.units) std::printf(" %d", u);
@@ -224,7 +231,18 @@ int main(int argc, char** argv) {
           make_dirs(pdir);
           const AlignPairReport r = align_pair(m, p, q, net_names[p], net_names[q], opt);
           print_pair(r, opt);
-          lj["pairs"].push_back(write_pair_report(r, pdir));
+          json pj = write_pair_report(r, pdir);
+          if (!blocks.empty()) {
+            const json iv = global_score_intervals(blocks, p, q, resamples, (uint64_t)args.integer("bootstrap-seed"));
+            std::printf("  95%% intervals (%d resamples of %zu blocks, %.1f s): CKA [%.4f, %.4f] | CCA [%.4f, %.4f] | SVCCA [%.4f, %.4f] | "
+                        "PWCCA [%.4f, %.4f] | Procrustes [%.4f, %.4f]\n", resamples, blocks.size(), iv["seconds"].get<double>(),
+                        iv["cka_linear"][0].get<double>(), iv["cka_linear"][1].get<double>(), iv["cca_mean"][0].get<double>(),
+                        iv["cca_mean"][1].get<double>(), iv["svcca_mean"][0].get<double>(), iv["svcca_mean"][1].get<double>(),
+                        iv["pwcca"][0].get<double>(), iv["pwcca"][1].get<double>(), iv["procrustes"][0].get<double>(),
+                        iv["procrustes"][1].get<double>());
+            pj["scores_interval"] = iv;
+          }
+          lj["pairs"].push_back(pj);
           for (const PredictionDirection& d : r.directions) table.push_back({layer, d.label, loss_per_penalty(d.sp)});
         }
       summary["layers"].push_back(lj);

@@ -1,5 +1,6 @@
 // bin/correlate: how similar are the units of nets trained from different seeds? One fused pass of
 // activation statistics, correlation matrices, semi- and bipartite matching, mutual information.
+#include <cmath>
 #include <cstdio>
 #include <sstream>
 
@@ -17,6 +18,87 @@
 
 using namespace cvg;
 using json = nlohmann::json;
+
+// Per layer, how many units of each net never vary (left out of every matching and mean).
+static void print_dead_units(const std::vector<LayerResult>& res, const std::vector<std::string>& names) {
+  std::string lines;
+  for (const LayerResult& r : res) {
+    std::string l;
+    for (size_t k = 0; k < names.size(); ++k)
+      if (!r.stats.zero_variance[k].empty()) l += " " + names[k] + " " + std::to_string(r.stats.zero_variance[k].size());
+    if (!l.empty()) lines += "  " + r.name + ":" + l + "\n";
+  }
+  if (lines.empty()) std::printf("dead units (zero variance): none\n");
+  else std::printf("dead units (zero variance; left out of the matchings and means, partner -1 in the files):\n%s", lines.c_str());
+}
+
+// The 95% intervals per layer and pair, then the layer-vs-layer comparisons they support.
+static void print_intervals(const std::vector<LayerResult>& res, const std::vector<std::string>& names, size_t w) {
+  const json& b0 = res.at(0).bootstrap;
+  std::printf("\n95%% intervals (block bootstrap: %d resamples of %d blocks of images, seed %llu; matchings re-solved):\n",
+              b0["resamples"].get<int>(), b0["blocks"].get<int>(), (unsigned long long)b0["seed"].get<uint64_t>());
+  std::printf("%-7s %-*s %-*s %15s %15s %15s %15s %15s %15s %9s\n", "layer", (int)w, "A", (int)w, "B", "semi A>B", "semi B>A",
+              "bipart.", "within A", "within B", "random", "mutual");
+  double seconds = 0, matching = 0;
+  for (const LayerResult& r : res) {
+    seconds += r.bootstrap["seconds"].get<double>(), matching += r.bootstrap["matching_seconds"].get<double>();
+    for (size_t i = 0; i < r.pairs.size(); ++i) {
+      const json& j = r.bootstrap["pairs"][i];
+      std::printf("%-7s %-*s %-*s", r.name.c_str(), (int)w, names[r.pairs[i].a].c_str(), (int)w, names[r.pairs[i].b].c_str());
+      for (const ScoreField& f : kIntervalScores) {
+        const double lo = j[f.key][0].is_number() ? j[f.key][0].get<double>() : NAN;
+        const double hi = j[f.key][1].is_number() ? j[f.key][1].get<double>() : NAN;
+        if (std::string(f.key) == "mutual_best_partners") std::printf(" %4.0f..%-4.0f", lo, hi);
+        else std::printf("  [%5.3f,%5.3f]", lo, hi);
+      }
+      std::printf("\n");
+    }
+  }
+  std::printf("bootstrap: %.1f s wall for all layers, of which exact matchings %.1f CPU-s (summed over threads)\n", seconds, matching);
+  // Supported differences: layer L above layer M when their intervals do not overlap.
+  for (const char* key : {"semi_matching_ab", "bipartite"})
+    for (size_t i = 0; i < res.at(0).pairs.size(); ++i) {
+      std::string line;
+      for (const LayerResult& r : res) {
+        std::string above;
+        for (const LayerResult& o : res) {
+          const json &x = r.bootstrap["pairs"][i][key], &y = o.bootstrap["pairs"][i][key];
+          if (&r != &o && x[0].is_number() && y[1].is_number() && x[0].get<double>() > y[1].get<double>()) above += " " + o.name;
+        }
+        if (!above.empty()) line += "    " + r.name + " >" + above + "\n";
+      }
+      std::printf("supported by non-overlapping intervals, %s, %s-%s:\n%s", key, names[res[0].pairs[i].a].c_str(),
+                  names[res[0].pairs[i].b].c_str(), line.empty() ? "    none\n" : line.c_str());
+    }
+}
+
+// Three nets or more: cycle consistency and universal units per layer.
+static void print_multiway(const std::vector<LayerResult>& res, const std::vector<std::string>& names) {
+  for (const LayerResult& r : res) {
+    if (r.multiway.is_null()) continue;
+    const json& m = r.multiway;
+    std::printf("%s multiway (%zu nets): %.0f%% of units cycle-consistent over every triple; %zu of %s's units universal (partner >= %.2f in every other net)\n",
+                r.name.c_str(), names.size(), 100 * m["cycle_consistent_fraction"].get<double>(), m["universal_units"].size(),
+                names[0].c_str(), m["universal_threshold"].get<double>());
+  }
+}
+
+// With the per-pair tables off: how wide the image bootstrap's intervals are, beside the nets' spread.
+static void print_image_spread(const std::vector<LayerResult>& res) {
+  const json& b0 = res.at(0).bootstrap;
+  std::printf("\nImage sampling (block bootstrap: %d resamples of %d blocks, matchings re-solved), bipartite 95%% interval\n"
+              "half-width, mean over pairs (per pair: --per-pair, summary.json \"bootstrap\"):", b0["resamples"].get<int>(),
+              b0["blocks"].get<int>());
+  for (const LayerResult& r : res) {
+    double w = 0;
+    int n = 0;
+    for (const json& j : r.bootstrap["pairs"])
+      if (j["bipartite"][0].is_number() && j["bipartite"][1].is_number())
+        w += 0.5 * (j["bipartite"][1].get<double>() - j["bipartite"][0].get<double>()), ++n;
+    std::printf(" %s %.3f", r.name.c_str(), n ? w / n : NAN);
+  }
+  std::printf("\n");
+}
 
 static int name_width(const std::vector<std::string>& names) {
   size_t w = 4;
@@ -50,6 +132,7 @@ static void print_pair_table(const std::vector<LayerResult>& res, const std::vec
                 "  semi A>B: each unit of A with its best partner in B (B>A: the other way round)\n"
                 "  bipart.: the best one-to-one matching (min(#A, #B) pairs); within: each unit's best partner in its own net\n"
                 "  random: mean of all A-B correlations (a random one-to-one matching's expected score; not in the paper)\n"
+                "  Dead (zero-variance) units take no part: not in the means, nobody's partner (counts below).\n"
                 "  mutual: number of units that are each other's best partner (a count); same: %% of A's matched units\n"
                 "  whose bipartite partner is also their semi-matching (best) partner. Files and JSON keys: docs/OUTPUTS.md\n");
     for (const std::string& u : unmatched) std::printf("  %s\n", u.c_str());
@@ -119,6 +202,14 @@ int main(int argc, char** argv) {
         .opt("batch", "128", "images per batch")
         .opt("max-images", "", "use only the first N images of the split (default: all)")
         .opt("solver", "exact", "bipartite matching: exact (CPU) | auction (GPU when present)")
+        .opt("blocks", "32", "blocks of images for the bootstrap (runs of 16 images dealt to the blocks in turn); 0 = off.\n"
+                             "Memory: blocks x (sum over layers of the nets' c^2 and the pairs' c_p c_q) float64, twice\n"
+                             "(accumulators + host copy), refused when it exceeds the memory available; the same on disk\n"
+                             "(moments/blocks/). alexnet-mini: about 120 MiB for 2 nets, 410 MiB for 4 at 32 blocks")
+        .opt("bootstrap", "200", "bootstrap resamples of the blocks for 95% intervals (0 = none; needs --blocks >= 2)")
+        .opt("bootstrap-seed", "1", "seed of the resampling (the same seed gives the same intervals)")
+        .opt("universal-threshold", "0.5", "3 nets or more: a unit is universal when its bipartite partner in every other net\n"
+                                           "correlates with it at least this much")
         .opt("device", "auto", "cpu | cuda | cuda:N | auto")
         .opt("threads", "2", "data-loading threads")
         .opt("out", "runs/correlate", "output folder (replaced as a whole)")
@@ -171,6 +262,15 @@ int main(int argc, char** argv) {
     opt.solver = parse_solver(a.str("solver"));
     opt.threads = (int)a.integer("threads");
 
+    opt.blocks = (int)a.integer("blocks");
+    opt.bootstrap = (int)a.integer("bootstrap");
+    if (opt.blocks < 0 || opt.blocks > 4096) throw cli::UsageError("--blocks must be in [0, 4096]");
+    if (opt.bootstrap < 0) throw cli::UsageError("--bootstrap must be >= 0");
+    if (opt.bootstrap > 0 && opt.blocks < 2) throw cli::UsageError("--bootstrap needs --blocks of at least 2 (or --bootstrap 0)");
+    opt.bootstrap_seed = (uint64_t)a.integer("bootstrap-seed");
+    opt.universal_threshold = a.real("universal-threshold");
+    if (!(opt.universal_threshold >= -1 && opt.universal_threshold <= 1)) throw cli::UsageError("--universal-threshold must be in [-1, 1]");
+
     const size_t images = max_images > 0 ? std::min<size_t>(data->size(), (size_t)max_images) : data->size();
     const std::string used = std::to_string(images) + (images < data->size() ? " of " + std::to_string(data->size()) : "") + " images";
     std::printf("correlate: %zu nets on %s, %s (%s split); %s used\n", nets.size(), dev.name().c_str(), data->describe().c_str(),
@@ -198,7 +298,9 @@ int main(int argc, char** argv) {
         at_nets.push_back(at_owned.back().get());
       }
       std::printf("correlate: the same nets at checkpoint '%s'\n", which.c_str());
-      return pair_stats(correlate_nets(at_nets, *data, opt), (int)nets.size());
+      CorrelateOptions at_opt = opt;
+      at_opt.blocks = at_opt.bootstrap = 0;  // point estimates: the intervals are the main pass's
+      return pair_stats(correlate_nets(at_nets, *data, at_opt), (int)nets.size());
     };
     std::vector<LayerPairStats> null_stats;
     if (a.str("null") == "untrained") {
@@ -217,6 +319,14 @@ int main(int argc, char** argv) {
     const bool per_pair = a.on("per-pair") || nets.size() == 2;
     if (per_pair) print_pair_table(res, names, used);
     else print_over_pairs(stats, null_stats, resampler, used);
+    print_dead_units(res, names);
+    if (opt.bootstrap > 0 && !res.at(0).bootstrap.is_null()) {
+      if (per_pair) print_intervals(res, names, name_width(names));
+      else print_image_spread(res);
+    } else if (opt.bootstrap > 0) {
+      std::printf("no bootstrap intervals: the %zu images fill fewer than 2 blocks (runs of %d images)\n", images, kBlockRun);
+    }
+    print_multiway(res, names);
     print_claims(claims);
     const int w = name_width(names);
     bool any_mi = false;

@@ -101,13 +101,23 @@ UnitPermutations permutations_from_matching(const LayerMatchings& row_to_col, co
     const int units = b.layers()[b.layer_index(layer)]->cfg.num_output;
     auto it = row_to_col.find(layer);
     if (it == row_to_col.end()) throw InputError("layer " + layer + ": no matching of its units");
+    const std::vector<int64_t>& m = it->second;
+    if ((int)m.size() != units)
+      throw InputError("layer " + layer + ": the matching has " + std::to_string(m.size()) + " entries for " +
+                       std::to_string(units) + " units");
     std::vector<int> p(units, -1);
-    int matched = 0;
-    for (size_t i = 0; i < it->second.size() && (int)i < units; ++i)
-      if (it->second[i] >= 0 && it->second[i] < units) p[i] = (int)it->second[i], ++matched;
-    if ((int)it->second.size() != units || matched != units)
-      throw InputError("layer " + layer + ": the bipartite matching pairs " + std::to_string(matched) + " of " +
-                       std::to_string(units) + " units; a permutation needs all of them");
+    std::vector<char> used(units, 0);
+    for (int i = 0; i < units; ++i) {
+      if (m[i] < 0) continue;
+      if (m[i] >= units || used[m[i]]) throw InputError("layer " + layer + ": the matching is not one-to-one (unit " + std::to_string(m[i]) + ")");
+      p[i] = (int)m[i], used[m[i]] = 1;
+    }
+    int next = 0;  // unmatched (dead) units: B's leftover units, in order
+    for (int i = 0; i < units; ++i)
+      if (p[i] < 0) {
+        while (used[next]) ++next;
+        p[i] = next, used[next] = 1;
+      }
     perms[layer] = p;
   }
   return perms;

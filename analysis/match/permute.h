@@ -29,7 +29,9 @@ void permute_units(Net& net, const UnitPermutations& perms);
 
 // The permutations that put net B's units into net A's order, for every permutable layer of `b`,
 // from a one-to-one matching per layer: row_to_col[layer][i] = the unit of B matched to A's unit i.
-// Throws InputError when a layer is missing or its matching does not cover every unit.
+// Units without a partner (-1: dead units, which bin/correlate leaves out of the matching) are
+// paired in ascending order with B's units left over. Throws InputError when a layer is missing,
+// its matching has the wrong length, or it is not one-to-one.
 using LayerMatchings = std::map<std::string, std::vector<int64_t>>;
 UnitPermutations permutations_from_matching(const LayerMatchings& row_to_col, const Net& b);
 

@@ -189,10 +189,14 @@ void write_correlate_output(const std::string& out, const std::vector<NetRecord>
         write_vec(dir + "/within_" + std::to_string(k) + ".npy", r.stats.within[k], {c, c});
       }
       save_moments(dir + "/moments", r.moments);
+      save_block_moments(dir + "/moments/blocks", r.blocks);
       json lj = {{"layer", r.name}, {"units", U}, {"samples_per_unit", r.moments.count}, {"positions", r.hw}, {"pairs", json::array()}};
-      json zero = json::array();
-      for (const auto& z : r.stats.zero_variance) zero.push_back(z);
+      json zero = json::array(), dead = json::array();
+      for (const auto& z : r.stats.zero_variance) zero.push_back(z), dead.push_back(z.size());
       lj["zero_variance_units"] = zero;
+      lj["dead_units"] = dead;
+      if (!r.bootstrap.is_null()) lj["bootstrap"] = r.bootstrap;
+      if (!r.multiway.is_null()) lj["multiway"] = r.multiway;
       for (const PairResult& p : r.pairs) {
         const std::string tag = std::to_string(p.a) + "_" + std::to_string(p.b);
         const size_t ca = U[p.a], cb = U[p.b];
@@ -358,6 +362,11 @@ std::vector<int64_t> read_pair_assignment(const CorrelateOutput& o, const std::s
 Moments read_layer_moments(const CorrelateOutput& o, const std::string& layer) {
   o.layer(layer);  // names the layers when this one is not there
   return load_moments(o.dir + "/" + layer + "/moments");
+}
+
+std::vector<Moments> read_layer_block_moments(const CorrelateOutput& o, const std::string& layer, const Moments& total) {
+  o.layer(layer);
+  return load_block_moments(o.dir + "/" + layer + "/moments/blocks", total);
 }
 
 }  // namespace cvg

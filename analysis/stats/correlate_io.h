@@ -101,5 +101,8 @@ std::vector<int64_t> read_pair_assignment(const CorrelateOutput& o, const std::s
                                           int cols);
 // The raw moments of `layer` (<layer>/moments/), for analyses that need no pass over the data.
 Moments read_layer_moments(const CorrelateOutput& o, const std::string& layer);
+// The layer's block moments (moments/blocks/, bin/correlate --blocks), checked against `total`; empty
+// when the run stored none.
+std::vector<Moments> read_layer_block_moments(const CorrelateOutput& o, const std::string& layer, const Moments& total);
 
 }  // namespace cvg

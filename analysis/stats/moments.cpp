@@ -123,39 +123,75 @@ float choose_shift(double mean, double mean_square) {
   return (float)mean;
 }
 
-MomentAccumulator::MomentAccumulator(const Device& dev, std::vector<int> units_per_net)
-    : dev_(dev), units_(std::move(units_per_net)) {
+MomentAccumulator::MomentAccumulator(const Device& dev, std::vector<int> units_per_net, int blocks)
+    : dev_(dev), units_(std::move(units_per_net)), blocks_(blocks) {
   const int k = (int)units_.size();
+  if (blocks < 0) throw std::logic_error("MomentAccumulator: blocks must be >= 0");
   for (int p = 0; p < k; ++p) {
     const size_t c = units_[p];
     if (units_[p] <= 0) throw std::logic_error("MomentAccumulator: every net needs at least one unit");
     shift_host_.emplace_back(c, 0.0f);
     shift_.emplace_back(dev, c);
-    sum_.emplace_back(dev, c), sum_.back().zero();
-    sum_sq_.emplace_back(dev, c), sum_sq_.back().zero();
-    gram_.emplace_back(dev, c * c), gram_.back().zero();
     delta_.emplace_back(dev, c);
   }
-  for (int p = 0; p < k; ++p)
-    for (int q = p + 1; q < k; ++q) cross_.emplace_back(dev, (size_t)units_[p] * units_[q]), cross_.back().zero();
+  slots_.resize(std::max(1, blocks));
+  for (Slot& s : slots_) {
+    for (int p = 0; p < k; ++p) {
+      const size_t c = units_[p];
+      s.sum.emplace_back(dev, c), s.sum.back().zero();
+      s.sum_sq.emplace_back(dev, c), s.sum_sq.back().zero();
+      s.gram.emplace_back(dev, c * c), s.gram.back().zero();
+    }
+    for (int p = 0; p < k; ++p)
+      for (int q = p + 1; q < k; ++q) s.cross.emplace_back(dev, (size_t)units_[p] * units_[q]), s.cross.back().zero();
+  }
 }
 
-void MomentAccumulator::add_batch(const std::vector<const float*>& acts, int n, int hw) {
+size_t MomentAccumulator::bytes(const std::vector<int>& units, int blocks) {
+  size_t doubles = 0;
+  for (size_t p = 0; p < units.size(); ++p) {
+    doubles += (size_t)units[p] * units[p] + 2 * (size_t)units[p];
+    for (size_t q = p + 1; q < units.size(); ++q) doubles += (size_t)units[p] * units[q];
+  }
+  return doubles * sizeof(double) * std::max(1, blocks);
+}
+
+void MomentAccumulator::add_batch(const std::vector<const float*>& acts, int n, int hw, long image0) {
   const int k = (int)units_.size();
   if ((int)acts.size() != k) throw std::logic_error("MomentAccumulator::add_batch: one activation per net");
   if (n <= 0 || hw <= 0) return;
   set_current(dev_);
   if (batches_ == 0) {  // references from this batch's moments about 0
+    Slot& s0 = slots_[0];
     for (int p = 0; p < k; ++p) {
       const int c = units_[p];
-      CVG_DISPATCH(dev_, accumulate_sums, n, c, hw, acts[p], nullptr, sum_[p].data(), sum_sq_[p].data());
-      auto s = sum_[p].to_host(), s2 = sum_sq_[p].to_host();
+      CVG_DISPATCH(dev_, accumulate_sums, n, c, hw, acts[p], nullptr, s0.sum[p].data(), s0.sum_sq[p].data());
+      auto s = s0.sum[p].to_host(), s2 = s0.sum_sq[p].to_host();
       const double K = (double)n * hw;
       for (int u = 0; u < c; ++u) shift_host_[p][u] = choose_shift(s[u] / K, s2[u] / K);
       shift_[p].from_host(shift_host_[p]);
-      sum_[p].zero(), sum_sq_[p].zero();
+      s0.sum[p].zero(), s0.sum_sq[p].zero();
     }
   }
+  if (blocks_ == 0) {
+    add_run(slots_[0], acts, n, hw);
+  } else {  // each run of images of one block, at its place in the batch (NCHW: images are contiguous)
+    for (int i0 = 0; i0 < n;) {
+      const long img = image0 + i0;
+      const int i1 = (int)std::min<long>(n, (img / kBlockRun + 1) * kBlockRun - image0);
+      std::vector<const float*> part(k);
+      for (int p = 0; p < k; ++p) part[p] = acts[p] + (size_t)i0 * units_[p] * hw;
+      add_run(slots_[block_of_image(img, blocks_)], part, i1 - i0, hw);
+      i0 = i1;
+    }
+  }
+  count_ += (double)n * hw;
+  ++batches_;
+  if (batches_ >= 2 && (batches_ & (batches_ - 1)) == 0) recenter();
+}
+
+void MomentAccumulator::add_run(Slot& slot, const std::vector<const float*>& acts, int n, int hw) {
+  const int k = (int)units_.size();
   // The products: each net's Gram matrix and each pair's cross-products, independent jobs (pair
   // index q > p; q < 0 for net p's Gram). Crosses first: they are the largest.
   struct Job {
@@ -183,10 +219,10 @@ void MomentAccumulator::add_batch(const std::vector<const float*>& acts, int n, 
   auto run = [&](const Job& j, char* scratch) {
     if (j.q < 0)
       CVG_DISPATCH(dev_, accumulate_gram, n, units_[j.p], hw, acts[j.p], shift_[j.p].data(), scratch,
-                     gram_[j.p].data(), sum_[j.p].data(), sum_sq_[j.p].data());
+                     slot.gram[j.p].data(), slot.sum[j.p].data(), slot.sum_sq[j.p].data());
     else
       CVG_DISPATCH(dev_, accumulate_cross, n, units_[j.p], units_[j.q], hw, acts[j.p], shift_[j.p].data(),
-                     acts[j.q], shift_[j.q].data(), scratch, cross_[j.pair].data());
+                     acts[j.q], shift_[j.q].data(), scratch, slot.cross[j.pair].data());
   };
   if (side_by_side) {
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
@@ -194,56 +230,76 @@ void MomentAccumulator::add_batch(const std::vector<const float*>& acts, int n, 
   } else {
     for (const Job& j : jobs) run(j, scratch_.data());
   }
-  count_ += (double)n * hw;
-  ++batches_;
-  if (batches_ >= 2 && (batches_ & (batches_ - 1)) == 0) recenter();
+  slot.count += (double)n * hw;
 }
 
 void MomentAccumulator::recenter() {
   const int k = (int)units_.size();
   const double N = count_;
-  std::vector<std::vector<double>> sums(k), sqs(k);
+  // The new references from the totals over the blocks; then every block moves to them.
+  std::vector<std::vector<std::vector<double>>> sums(slots_.size()), sqs(slots_.size());
+  for (size_t b = 0; b < slots_.size(); ++b)
+    for (int p = 0; p < k; ++p) sums[b].push_back(slots_[b].sum[p].to_host()), sqs[b].push_back(slots_[b].sum_sq[p].to_host());
   for (int p = 0; p < k; ++p) {
-    sums[p] = sum_[p].to_host(), sqs[p] = sum_sq_[p].to_host();
     std::vector<double> d(units_[p]);
     for (int u = 0; u < units_[p]; ++u) {
-      const double r = shift_host_[p][u], m = sums[p][u] / N, var = sqs[p][u] / N - m * m;
+      double s = 0, s2 = 0;
+      for (size_t b = 0; b < slots_.size(); ++b) s += sums[b][p][u], s2 += sqs[b][p][u];
+      const double r = shift_host_[p][u], m = s / N, var = s2 / N - m * m;
       const float fresh = choose_shift(r + m, var + (r + m) * (r + m));
       d[u] = r - (double)fresh;  // exact: both are floats
       shift_host_[p][u] = fresh;
     }
     delta_[p].from_host(d);
   }
-  // Grams and crosses need the sums about the old references: they go first.
-  int pair = 0;
-  for (int p = 0; p < k; ++p) {
-    CVG_DISPATCH(dev_, recenter_cross, units_[p], units_[p], N, sum_[p].data(), delta_[p].data(),
-                   sum_[p].data(), delta_[p].data(), gram_[p].data());
-    for (int q = p + 1; q < k; ++q, ++pair)
-      CVG_DISPATCH(dev_, recenter_cross, units_[p], units_[q], N, sum_[p].data(), delta_[p].data(),
-                     sum_[q].data(), delta_[q].data(), cross_[pair].data());
-  }
-  for (int p = 0; p < k; ++p) {
-    const auto d = delta_[p].to_host();
-    for (int u = 0; u < units_[p]; ++u) {
-      sqs[p][u] += 2 * d[u] * sums[p][u] + N * d[u] * d[u];  // sum of (x - r + d)^2
-      sums[p][u] += N * d[u];
+  for (size_t b = 0; b < slots_.size(); ++b) {
+    Slot& s = slots_[b];
+    const double n = s.count;
+    // Grams and crosses need the sums about the old references: they go first.
+    int pair = 0;
+    for (int p = 0; p < k; ++p) {
+      CVG_DISPATCH(dev_, recenter_cross, units_[p], units_[p], n, s.sum[p].data(), delta_[p].data(),
+                     s.sum[p].data(), delta_[p].data(), s.gram[p].data());
+      for (int q = p + 1; q < k; ++q, ++pair)
+        CVG_DISPATCH(dev_, recenter_cross, units_[p], units_[q], n, s.sum[p].data(), delta_[p].data(),
+                       s.sum[q].data(), delta_[q].data(), s.cross[pair].data());
     }
-    sum_[p].from_host(sums[p]), sum_sq_[p].from_host(sqs[p]);
-    shift_[p].from_host(shift_host_[p]);
+    for (int p = 0; p < k; ++p) {
+      const auto d = delta_[p].to_host();
+      std::vector<double>&sm = sums[b][p], &sq = sqs[b][p];
+      for (int u = 0; u < units_[p]; ++u) {
+        sq[u] += 2 * d[u] * sm[u] + n * d[u] * d[u];  // sum of (x - r + d)^2
+        sm[u] += n * d[u];
+      }
+      s.sum[p].from_host(sm), s.sum_sq[p].from_host(sq);
+    }
   }
+  for (int p = 0; p < k; ++p) shift_[p].from_host(shift_host_[p]);
+}
+
+Moments MomentAccumulator::slot_moments(const Slot& s) const {
+  Moments m(units_);
+  m.count = s.count;
+  for (size_t p = 0; p < units_.size(); ++p) {
+    m.shift[p].assign(shift_host_[p].begin(), shift_host_[p].end());
+    m.sum[p] = s.sum[p].to_host();
+    m.gram[p] = s.gram[p].to_host();
+  }
+  for (size_t e = 0; e < s.cross.size(); ++e) m.cross[e] = s.cross[e].to_host();
+  return m;
 }
 
 Moments MomentAccumulator::moments() const {
-  Moments m(units_);
-  m.count = count_;
-  for (size_t p = 0; p < units_.size(); ++p) {
-    m.shift[p].assign(shift_host_[p].begin(), shift_host_[p].end());
-    m.sum[p] = sum_[p].to_host();
-    m.gram[p] = gram_[p].to_host();
-  }
-  for (size_t e = 0; e < cross_.size(); ++e) m.cross[e] = cross_[e].to_host();
+  Moments m = slot_moments(slots_[0]);
+  for (size_t b = 1; b < slots_.size(); ++b) m.merge(slot_moments(slots_[b]));
   return m;
+}
+
+std::vector<Moments> MomentAccumulator::block_moments() const {
+  std::vector<Moments> r;
+  if (blocks_ > 0)
+    for (const Slot& s : slots_) r.push_back(slot_moments(s));
+  return r;
 }
 
 }  // namespace cvg

@@ -56,27 +56,48 @@ LayerStats finalize(const Moments& m);
 constexpr double kZeroShiftMaxCancellation = 16;
 float choose_shift(double mean, double mean_square);
 
+// Blocks of images for the bootstrap: runs of kBlockRun consecutive images are dealt to the blocks
+// in turn, so image i is in block (i / kBlockRun) % blocks. Every block spans the whole dataset
+// (exchangeable blocks even when the data are sorted, say by class), and a batch splits into runs
+// that are contiguous in memory, which the moment kernels take as they are.
+constexpr int kBlockRun = 16;
+inline int block_of_image(long image, int blocks) { return (int)((image / kBlockRun) % blocks); }
+
 // Accumulates Moments on a device: per batch, per net its sums and Gram, per pair of nets the
 // cross-products. The references come from the first batch (choose_shift); at batches 2, 4, 8, ...
 // they are chosen again from the running moments (recentring), so float32 terms stay O(std) even
-// when the data drift.
+// when the data drift. With `blocks` > 0 the sums are kept per block of images (block_of_image), on
+// the device, all about the same references: blocks times the memory, the same arithmetic.
 class MomentAccumulator {
  public:
-  MomentAccumulator(const Device& dev, std::vector<int> units_per_net);
-  // acts[net] on the accumulator's device, NCHW [n, units[net], hw] (fc: hw = 1).
-  void add_batch(const std::vector<const float*>& acts, int n, int hw);
-  Moments moments() const;  // copies the accumulators to the host
+  MomentAccumulator(const Device& dev, std::vector<int> units_per_net, int blocks = 0);
+  // acts[net] on the accumulator's device, NCHW [n, units[net], hw] (fc: hw = 1); the images are
+  // image0 .. image0 + n - 1 (which picks their blocks).
+  void add_batch(const std::vector<const float*>& acts, int n, int hw, long image0 = 0);
+  Moments moments() const;  // copies the accumulators to the host (with blocks: their sum)
+  // Per block, its moments (all with the same shift); empty without blocks.
+  std::vector<Moments> block_moments() const;
   const Device& device() const { return dev_; }
+  // Device bytes of the accumulators of `blocks` blocks (0: one set) for these units.
+  static size_t bytes(const std::vector<int>& units_per_net, int blocks);
 
  private:
+  struct Slot {  // the sums of one block (or of everything, without blocks)
+    double count = 0;
+    std::vector<Array<double>> sum, sum_sq, gram, cross;
+  };
+  void add_run(Slot& s, const std::vector<const float*>& acts, int n, int hw);
   void recenter();
+  Moments slot_moments(const Slot& s) const;
   Device dev_;
   std::vector<int> units_;
+  int blocks_ = 0;
   double count_ = 0;
   long batches_ = 0;
   std::vector<std::vector<float>> shift_host_;
   std::vector<Array<float>> shift_;
-  std::vector<Array<double>> sum_, sum_sq_, gram_, cross_, delta_;
+  std::vector<Slot> slots_;
+  std::vector<Array<double>> delta_;
   Array<char> scratch_;
 };
 

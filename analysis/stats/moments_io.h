@@ -17,4 +17,12 @@ void save_moments(const std::string& dir, const Moments& m);
 // Throws InputError naming the folder or file when something is missing or inconsistent.
 Moments load_moments(const std::string& dir);
 
+// The moments per block of images (bootstrap), in one folder with a leading block axis: count.npy
+// [B], sum_<k>.npy [B, c_k], gram_<k>.npy [B, c_k, c_k], cross_<p>_<q>.npy [B, c_p, c_q]. Every
+// block has the reference shift of the total moments (its shift_<k>.npy is not repeated here).
+void save_block_moments(const std::string& dir, const std::vector<Moments>& blocks);
+// `total`: the layer's moments (units and shift). An absent folder gives no blocks; a damaged one
+// throws InputError.
+std::vector<Moments> load_block_moments(const std::string& dir, const Moments& total);
+
 }  // namespace cvg
