@@ -44,12 +44,19 @@ class Args {
   bool parse(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
       std::string a = argv[i];
-      if (a == "-h" || a == "--help") { print_help(); return false; }
-      if (a == "--version") { print_version(); return false; }
+      if (a == "-h" || a == "--help") {
+        print_help();
+        return false;
+      }
+      if (a == "--version") {
+        print_version();
+        return false;
+      }
       if (a.rfind("--", 0) == 0 && a.size() > 2) {
         std::string name = a.substr(2), value;
         bool has_eq = false;
-        if (auto eq = name.find('='); eq != std::string::npos) value = name.substr(eq + 1), name = name.substr(0, eq), has_eq = true;
+        if (auto eq = name.find('='); eq != std::string::npos)
+          value = name.substr(eq + 1), name = name.substr(0, eq), has_eq = true;
         if (auto al = aliases_.find(name); al != aliases_.end()) name = al->second;
         auto it = opts_.find(name);
         if (it == opts_.end()) throw UsageError("unknown option --" + name + " (see --help)");
@@ -101,12 +108,13 @@ class Args {
     std::printf("  %-22s %s\n", "-h, --help", "show this help");
     std::printf("  %-22s %s\n", "--version", "show the build (commit, CPU-only or CUDA, compiler, ISA)");
   }
-  static void print_version() {
-    std::printf("convergent %s; CPU GEMM kernels: %s\n", convergent_build, cpu::gemm_kernels());
-  }
+  static void print_version() { std::printf("convergent %s; CPU GEMM kernels: %s\n", convergent_build, cpu::gemm_kernels()); }
 
  private:
-  struct Opt { std::string value, help; bool is_flag, given; };
+  struct Opt {
+    std::string value, help;
+    bool is_flag, given;
+  };
   const Opt& get(const std::string& n) const {
     auto it = opts_.find(n);
     if (it == opts_.end()) throw std::logic_error("option --" + n + " not declared");
@@ -133,8 +141,8 @@ inline std::string machine_description() {
       }
     std::fclose(f);
   }
-  return model + ", " + std::to_string(std::thread::hardware_concurrency()) + " cores, CPU GEMM kernels " +
-         cpu::gemm_kernels() + "; convergent " + convergent_build;
+  return model + ", " + std::to_string(std::thread::hardware_concurrency()) + " cores, CPU GEMM kernels " + cpu::gemm_kernels() +
+         "; convergent " + convergent_build;
 }
 
 // "a,b,,c" -> {"a", "b", "c"}

@@ -42,13 +42,17 @@ struct HeaderParser {
   [[noreturn]] void fail(const std::string& what) const {
     throw InputError(name + ": bad .npy header (" + what + "): " + s.substr(0, 120));
   }
-  void skip_ws() { while (i < s.size() && std::isspace((unsigned char)s[i])) ++i; }
+  void skip_ws() {
+    while (i < s.size() && std::isspace((unsigned char)s[i])) ++i;
+  }
   bool eat(char c) {
     skip_ws();
     if (i < s.size() && s[i] == c) return ++i, true;
     return false;
   }
-  void expect(char c) { if (!eat(c)) fail(std::string("expected '") + c + "'"); }
+  void expect(char c) {
+    if (!eat(c)) fail(std::string("expected '") + c + "'");
+  }
   std::string str() {
     skip_ws();
     if (i >= s.size() || (s[i] != '\'' && s[i] != '"')) fail("expected a string");
@@ -80,7 +84,10 @@ struct HeaderParser {
       // Python writes a trailing 'L' for longs in old files.
       if (i < s.size() && s[i] == 'L') ++i;
       dims.push_back(v);
-      if (!eat(',')) { expect(')'); break; }
+      if (!eat(',')) {
+        expect(')');
+        break;
+      }
     }
     return dims;
   }
@@ -102,17 +109,18 @@ void parse_header(const std::string& h, const std::string& name, NpyArray& a) {
     } else {
       p.fail("unknown key '" + key + "'");
     }
-    if (!p.eat(',')) { p.expect('}'); break; }
+    if (!p.eat(',')) {
+      p.expect('}');
+      break;
+    }
   }
   if (!have_descr || !have_order || !have_shape) p.fail("needs descr, fortran_order and shape");
   if (fortran) throw InputError(name + ": Fortran-order arrays are not supported (save with numpy.ascontiguousarray)");
   // One-byte types have no byte order: numpy writes '|', others may write '<' or '='.
   if (a.dtype.size() == 3 && (a.dtype[0] == '<' || a.dtype[0] == '=') && a.dtype[2] == '1') a.dtype[0] = '|';
   if (dtype_size(a.dtype) == 0) {
-    if (!a.dtype.empty() && a.dtype[0] == '>')
-      throw InputError(name + ": big-endian dtype '" + a.dtype + "' is not supported");
-    throw InputError(name + ": unsupported dtype '" + a.dtype +
-                     "' (need float32/64, int8/16/32/64, uint8/16/32/64 or bool)");
+    if (!a.dtype.empty() && a.dtype[0] == '>') throw InputError(name + ": big-endian dtype '" + a.dtype + "' is not supported");
+    throw InputError(name + ": unsupported dtype '" + a.dtype + "' (need float32/64, int8/16/32/64, uint8/16/32/64 or bool)");
   }
 }
 
@@ -131,20 +139,30 @@ std::vector<Out> convert(const NpyArray& a) {
       out[k] = (Out)v;
     }
   };
-  if (a.dtype == "<f4") copy_as(float{});
-  else if (a.dtype == "<f8") copy_as(double{});
-  else if (a.dtype == "<i4") copy_as(int32_t{});
-  else if (a.dtype == "<i8") copy_as(int64_t{});
-  else if (a.dtype == "<u4") copy_as(uint32_t{});
-  else if (a.dtype == "<u8") copy_as(uint64_t{});
-  else if (a.dtype == "<i2") copy_as(int16_t{});
-  else if (a.dtype == "<u2") copy_as(uint16_t{});
-  else if (a.dtype == "|u1") copy_as(uint8_t{});
-  else if (a.dtype == "|i1") copy_as(int8_t{});
+  if (a.dtype == "<f4")
+    copy_as(float{});
+  else if (a.dtype == "<f8")
+    copy_as(double{});
+  else if (a.dtype == "<i4")
+    copy_as(int32_t{});
+  else if (a.dtype == "<i8")
+    copy_as(int64_t{});
+  else if (a.dtype == "<u4")
+    copy_as(uint32_t{});
+  else if (a.dtype == "<u8")
+    copy_as(uint64_t{});
+  else if (a.dtype == "<i2")
+    copy_as(int16_t{});
+  else if (a.dtype == "<u2")
+    copy_as(uint16_t{});
+  else if (a.dtype == "|u1")
+    copy_as(uint8_t{});
+  else if (a.dtype == "|i1")
+    copy_as(int8_t{});
   else if (a.dtype == "|b1") {  // a byte each; numpy reads any nonzero byte as True (a bool load of 2..255 is UB)
     for (size_t k = 0; k < n; ++k) out[k] = (Out)(p[k] != 0);
-  }
-  else throw std::logic_error("NpyArray: unknown dtype " + a.dtype);
+  } else
+    throw std::logic_error("NpyArray: unknown dtype " + a.dtype);
   return out;
 }
 
@@ -209,8 +227,7 @@ size_t parse_head(const char* head, size_t head_size, size_t file_size, const st
   size_t need = numel * item, have = file_size - prefix - header_len;
   if (have < need)
     throw InputError(name + ": truncated data (" + std::to_string(have) + " of " + std::to_string(need) + " bytes)");
-  if (have > need)
-    throw InputError(name + ": " + std::to_string(have - need) + " unexpected bytes after the array data");
+  if (have > need) throw InputError(name + ": " + std::to_string(have - need) + " unexpected bytes after the array data");
   return prefix + header_len;
 }
 
@@ -219,7 +236,9 @@ struct OpenNpy {
   int fd = -1;
   std::string path;
   NpyArray meta;  // shape and dtype, no bytes
-  ~OpenNpy() { if (fd >= 0) ::close(fd); }
+  ~OpenNpy() {
+    if (fd >= 0) ::close(fd);
+  }
 
   size_t file_size = 0, data_at = 0;
 

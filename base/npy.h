@@ -1,6 +1,7 @@
 // NumPy .npy files: the project's format for matrices and vectors (numpy.load reads them directly).
 // Reads versions 1.0 and 2.0, C order, little-endian float32/float64, signed and unsigned integers of
-// 1, 2, 4 and 8 bytes, and bool; anything else (Fortran order, big-endian, other dtypes, truncated or corrupt files) throws InputError
+// 1, 2, 4 and 8 bytes, and bool; anything else (Fortran order, big-endian, other dtypes, truncated or corrupt files) throws
+// InputError
 // "<file>: <what is wrong>". Writes version 1.0 (2.0 for huge headers), header padded to 64 bytes,
 // atomically (temporary file + rename).
 #pragma once

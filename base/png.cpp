@@ -44,7 +44,10 @@ void write_png(const std::string& path, const Image& img) {
 }
 
 void diverging_color(double v, double vmin, double vmax, uint8_t out[3]) {
-  if (std::isnan(v)) { out[0] = out[1] = out[2] = 128; return; }
+  if (std::isnan(v)) {
+    out[0] = out[1] = out[2] = 128;
+    return;
+  }
   double mid = (vmin + vmax) / 2, half = (vmax - vmin) / 2;
   double t = half > 0 ? std::clamp((v - mid) / half, -1.0, 1.0) : 0.0;
   // white at the middle, towards (178, 24, 43) red above and (33, 102, 172) blue below

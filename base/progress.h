@@ -35,15 +35,18 @@ class Progress {
     std::string bar(fill, '#');
     bar.resize(width, '.');
     log_message(LogLevel::progress,
-                strprintf("%s%s [%s] %lld/%lld %s %.0f %s/s ETA %s%s", tty_ ? "\r\033[K" : "", label_.c_str(), bar.c_str(),
-                          done, total_, extra.c_str(), rate, unit_, fmt_time(eta).c_str(), (tty_ && !last) ? "" : "\n"));
+                strprintf("%s%s [%s] %lld/%lld %s %.0f %s/s ETA %s%s", tty_ ? "\r\033[K" : "", label_.c_str(), bar.c_str(), done,
+                          total_, extra.c_str(), rate, unit_, fmt_time(eta).c_str(), (tty_ && !last) ? "" : "\n"));
   }
   double seconds() const { return std::chrono::duration<double>(now() - start_).count(); }
   static std::string fmt_time(double s) {
     char buf[32];
-    if (s >= 3600) std::snprintf(buf, sizeof buf, "%dh%02dm", (int)s / 3600, ((int)s / 60) % 60);
-    else if (s >= 60) std::snprintf(buf, sizeof buf, "%dm%02ds", (int)s / 60, (int)s % 60);
-    else std::snprintf(buf, sizeof buf, "%.0fs", s);
+    if (s >= 3600)
+      std::snprintf(buf, sizeof buf, "%dh%02dm", (int)s / 3600, ((int)s / 60) % 60);
+    else if (s >= 60)
+      std::snprintf(buf, sizeof buf, "%dm%02ds", (int)s / 60, (int)s % 60);
+    else
+      std::snprintf(buf, sizeof buf, "%.0fs", s);
     return buf;
   }
 

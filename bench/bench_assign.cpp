@@ -41,15 +41,16 @@ int repeats_for(int n, int base) { return n <= 384 ? base * 5 : n <= 1024 ? base
 std::string run_command(const std::string& cmd, int& status) {
   std::string out;
   FILE* p = popen(cmd.c_str(), "r");
-  if (!p) { status = -1; return out; }
+  if (!p) {
+    status = -1;
+    return out;
+  }
   char buf[4096];
   size_t got;
   while ((got = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, got);
   status = pclose(p);
   return out;
 }
-
-
 
 }  // namespace
 
@@ -78,7 +79,8 @@ int main(int argc, char** argv) {
     const int rounds = std::max(1, (int)args.integer("rounds"));
     char host[256] = "host";
     gethostname(host, sizeof host - 1);
-    const std::string out = args.given("out") ? args.str("out") : "bench/results/assign-" + std::string(host) + "-" + bench::today() + ".json";
+    const std::string out =
+        args.given("out") ? args.str("out") : "bench/results/assign-" + std::string(host) + "-" + bench::today() + ".json";
     const bool gpu = gpu_count() > 0;
     const std::string tmp = "/tmp/bench_assign_" + std::to_string(::getpid());
     make_dirs(tmp);
@@ -125,7 +127,8 @@ int main(int argc, char** argv) {
       // One call per size so each gets its own repeat count; the solvers run on the very same files.
       for (Row& r : rows) {
         int status = 0;
-        std::string js = run_command("python3 bench/lsa_baselines.py " + std::to_string(r.reps) + " " + r.file + " 2>/dev/null", status);
+        std::string js =
+            run_command("python3 bench/lsa_baselines.py " + std::to_string(r.reps) + " " + r.file + " 2>/dev/null", status);
         if (status != 0 || js.empty()) {
           std::printf("python baselines: skipped (python3 with numpy not found, exit status %d)\n",
                       WIFEXITED(status) ? WEXITSTATUS(status) : -1);
@@ -184,7 +187,8 @@ int main(int argc, char** argv) {
     };
     std::printf("assignment benchmark (maximise, square, best of %d rounds x repeats): %s\n", rounds,
                 bench::machine_name(Device::cpu()).c_str());
-    std::printf("GPU: %s; python baselines: %s\n", gpu ? Device{Device::CUDA, 0}.name().c_str() : "none", versions.dump().c_str());
+    std::printf("GPU: %s; python baselines: %s\n", gpu ? Device{Device::CUDA, 0}.name().c_str() : "none",
+                versions.dump().c_str());
     std::printf("%-12s %6s %10s %10s %10s %10s %9s %10s %9s\n", "matrix", "n", "exact ms", "lap ms", "lapjv ms", "scipy ms",
                 "best/ours", "auction ms", "auct/ex");
     nlohmann::json results = nlohmann::json::array();
@@ -192,9 +196,10 @@ int main(int argc, char** argv) {
       auto py = [&](const std::string& s) { return r.py_ms.count(s) ? r.py_ms.at(s) : NAN; };
       // The faster of the two JV codes (lap, lapjv): the bar the exact solver is held to.
       double jv = std::fmin(py("lap"), py("lapjv"));
-      std::printf("%-12s %6d %10.3f %10s %10s %10s %9s %10s %9s\n", r.kind.c_str(), r.n, r.exact_ms, num(py("lap"), "%.3f").c_str(),
-                  num(py("lapjv"), "%.3f").c_str(), num(py("scipy"), "%.3f").c_str(), num(jv / r.exact_ms, "%.2f").c_str(),
-                  num(r.auction_ms, "%.3f").c_str(), num(r.auction_ms / r.exact_ms, "%.3f").c_str());
+      std::printf("%-12s %6d %10.3f %10s %10s %10s %9s %10s %9s\n", r.kind.c_str(), r.n, r.exact_ms,
+                  num(py("lap"), "%.3f").c_str(), num(py("lapjv"), "%.3f").c_str(), num(py("scipy"), "%.3f").c_str(),
+                  num(jv / r.exact_ms, "%.2f").c_str(), num(r.auction_ms, "%.3f").c_str(),
+                  num(r.auction_ms / r.exact_ms, "%.3f").c_str());
       nlohmann::json e = {{"matrix", r.kind}, {"n", r.n}, {"exact_ms", r.exact_ms}, {"objective", r.objective}};
       for (const std::string& s : py_solvers)
         if (!std::isnan(py(s))) e[s + "_ms"] = py(s);
@@ -209,15 +214,19 @@ int main(int argc, char** argv) {
     auto slash = out.rfind('/');
     if (slash != std::string::npos) make_dirs(out.substr(0, slash));
     const std::string machine = gpu ? Device{Device::CUDA, 0}.name() : bench::machine_name(Device::cpu());
-    bench::write_results(out, "assign", machine,
-                         {"matrix", "n", "exact_ms", "lap_ms", "lapjv_ms", "scipy_ms", "fastest_jv_over_exact", "scipy_over_exact",
-                          "auction_ms", "auction_over_exact", "auction_error_bound", "auction_gap", "auction_certified"},
-                         results,
-                         "Square matrices, maximising; exact = our JV solver (CPU, double), auction = our GPU auction (median). "
-                         "CPU times are the best over " + std::to_string(rounds) + " interleaved rounds of repeats; "
-                         "fastest_jv_over_exact = min(lap, lapjv) / exact (> 1: ours faster). lapjv casts the float64 "
-                         "matrix to float32 and solves that. Python baselines: " + versions.dump() + ".",
-                         {{"baselines", versions}, {"baselines_skipped", skipped}});
+    bench::write_results(
+        out, "assign", machine,
+        {"matrix", "n", "exact_ms", "lap_ms", "lapjv_ms", "scipy_ms", "fastest_jv_over_exact", "scipy_over_exact", "auction_ms",
+         "auction_over_exact", "auction_error_bound", "auction_gap", "auction_certified"},
+        results,
+        "Square matrices, maximising; exact = our JV solver (CPU, double), auction = our GPU auction (median). "
+        "CPU times are the best over " +
+            std::to_string(rounds) +
+            " interleaved rounds of repeats; "
+            "fastest_jv_over_exact = min(lap, lapjv) / exact (> 1: ours faster). lapjv casts the float64 "
+            "matrix to float32 and solves that. Python baselines: " +
+            versions.dump() + ".",
+        {{"baselines", versions}, {"baselines_skipped", skipped}});
     return 0;
   });
 }

@@ -34,7 +34,7 @@ struct Budget {
   double min_repeat_ms = 2;  // a repeat runs the op `inner` times to last at least this long
   double budget_ms = 300;    // all repeats together, about
   int min_repeats = 3, max_repeats = 30;
-  bool warmup = true;        // an untimed call first (lazy init, page faults); off for slow naive loops
+  bool warmup = true;  // an untimed call first (lazy init, page faults); off for slow naive loops
 };
 
 struct Plan {
@@ -80,8 +80,8 @@ inline Timing measure(const std::function<void()>& fn, const Budget& b, const De
 // ---- net shapes -----------------------------------------------------------------------------------
 
 struct LayerShape {
-  LayerConfig cfg;          // num_output resolved ("classes" -> the class count)
-  std::vector<int> in, out; // per sample [c, h, w]
+  LayerConfig cfg;           // num_output resolved ("classes" -> the class count)
+  std::vector<int> in, out;  // per sample [c, h, w]
 };
 
 // The per-sample input and output shape of every layer, by the same rules as nn/layers.cpp
@@ -121,7 +121,10 @@ inline std::vector<LayerShape> layer_shapes(const NetConfig& net, std::vector<in
 inline std::string run_command(const std::string& cmd, int& code) {
   std::string out;
   FILE* p = popen(cmd.c_str(), "r");
-  if (!p) { code = -1; return out; }
+  if (!p) {
+    code = -1;
+    return out;
+  }
   char buf[4096];
   size_t got;
   while ((got = fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, got);
@@ -150,14 +153,20 @@ inline nlohmann::json last_json_object(const std::string& text) {
 // A helper script shipped in bench/: found from the working directory (the repository root, where
 // make bench runs) or next to the binary (bin/../bench/). Empty when neither exists.
 inline std::string find_script(const std::string& name) {
-  if (FILE* f = std::fopen(("bench/" + name).c_str(), "r")) { std::fclose(f); return "bench/" + name; }
+  if (FILE* f = std::fopen(("bench/" + name).c_str(), "r")) {
+    std::fclose(f);
+    return "bench/" + name;
+  }
   char exe[4096];
   ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (len > 0) {
     std::string dir(exe, (size_t)len);
     dir = dir.substr(0, dir.rfind('/'));
     const std::string p = dir + "/../bench/" + name;
-    if (FILE* f = std::fopen(p.c_str(), "r")) { std::fclose(f); return p; }
+    if (FILE* f = std::fopen(p.c_str(), "r")) {
+      std::fclose(f);
+      return p;
+    }
   }
   return "";
 }

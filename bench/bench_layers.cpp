@@ -51,7 +51,9 @@ struct LayerCase {
   float p = 0.5f;
 };
 
-std::string dims(const std::vector<int>& s) { return std::to_string(s[0]) + "x" + std::to_string(s[1]) + "x" + std::to_string(s[2]); }
+std::string dims(const std::vector<int>& s) {
+  return std::to_string(s[0]) + "x" + std::to_string(s[1]) + "x" + std::to_string(s[2]);
+}
 
 std::vector<LayerCase> layers_of(const NetConfig& cfg, int classes, int n) {
   std::vector<LayerCase> out;
@@ -177,8 +179,8 @@ void fill_rates(json& r, const Work& w, double ms) {
 // Times our twin (`ours`) and the naive loop (`naive` on `m` of the n images, scaled), checks them
 // against each other on those m images (`ours_m` computes ours on the subset into `got`).
 void time_cpu_pass(json& row, const Work& w, const Settings& s, int n, int m, const std::function<void()>& ours,
-                   const std::function<void()>& naive, const std::function<void()>& ours_m, const float* got,
-                   const float* want, size_t check_n) {
+                   const std::function<void()>& naive, const std::function<void()>& ours_m, const float* got, const float* want,
+                   size_t check_n) {
   const Timing t = measure(ours, s.ours);
   row["ours_ms"] = t.median_ms, row["range"] = timing_range(t);
   fill_rates(row, w, t.median_ms);
@@ -186,7 +188,8 @@ void time_cpu_pass(json& row, const Work& w, const Settings& s, int n, int m, co
   const double naive_ms = tn.median_ms * n / m;
   row["naive_ms"] = naive_ms;
   row["vs_naive"] = naive_ms / t.median_ms;
-  if (m < n) row["shape"] = row["shape"].get<std::string>() + " (naive: " + std::to_string(m) + " of " + std::to_string(n) + ", scaled)";
+  if (m < n)
+    row["shape"] = row["shape"].get<std::string>() + " (naive: " + std::to_string(m) + " of " + std::to_string(n) + ", scaled)";
   ours_m();
   const double err = rel_error(got, want, check_n);
   row["check"] = fmt_num(err, "%.1e");
@@ -205,26 +208,29 @@ std::vector<CpuResult> cpu_layer(const LayerCase& L, const Settings& s) {
     auto x = host_noise(g.x_size()), w = host_noise(g.w_size(), 1), dy = host_noise(g.y_size(), 2);
     std::vector<float> y(g.y_size()), dx(g.x_size()), dw(g.w_size()), ws(cpu::conv_workspace_floats(g));
     std::vector<float> ref_y(gm.y_size()), ref_dx(gm.x_size()), ref_dw(g.w_size()), sub_dw(g.w_size());
-    json spec = {{"n", g.n}, {"c", g.c}, {"h", g.h}, {"w", g.w}, {"k", g.k}, {"kernel", g.kh}, {"stride", g.stride},
-                 {"pad", g.pad}, {"groups", g.groups}};
+    json spec = {{"n", g.n},       {"c", g.c},           {"h", g.h},     {"w", g.w},          {"k", g.k},
+                 {"kernel", g.kh}, {"stride", g.stride}, {"pad", g.pad}, {"groups", g.groups}};
     for (const std::string& pass : passes_of("conv")) {
       json row = base_row(L, pass, "cpu");
       const Work wk = work_of(L, pass);
       if (pass == "forward")
-        time_cpu_pass(row, wk, s, g.n, m, [&] { cpu::conv_forward(g, x.data(), w.data(), nullptr, y.data(), ws.data()); },
-                      [&] { naive::conv_forward(gm, x.data(), w.data(), ref_y.data()); },
-                      [&] { cpu::conv_forward(gm, x.data(), w.data(), nullptr, y.data(), ws.data()); }, y.data(), ref_y.data(),
-                      gm.y_size());
+        time_cpu_pass(
+            row, wk, s, g.n, m, [&] { cpu::conv_forward(g, x.data(), w.data(), nullptr, y.data(), ws.data()); },
+            [&] { naive::conv_forward(gm, x.data(), w.data(), ref_y.data()); },
+            [&] { cpu::conv_forward(gm, x.data(), w.data(), nullptr, y.data(), ws.data()); }, y.data(), ref_y.data(),
+            gm.y_size());
       else if (pass == "backward_data")
-        time_cpu_pass(row, wk, s, g.n, m, [&] { cpu::conv_backward_data(g, dy.data(), w.data(), dx.data(), ws.data()); },
-                      [&] { naive::conv_backward_data(gm, dy.data(), w.data(), ref_dx.data()); },
-                      [&] { cpu::conv_backward_data(gm, dy.data(), w.data(), dx.data(), ws.data()); }, dx.data(),
-                      ref_dx.data(), gm.x_size());
+        time_cpu_pass(
+            row, wk, s, g.n, m, [&] { cpu::conv_backward_data(g, dy.data(), w.data(), dx.data(), ws.data()); },
+            [&] { naive::conv_backward_data(gm, dy.data(), w.data(), ref_dx.data()); },
+            [&] { cpu::conv_backward_data(gm, dy.data(), w.data(), dx.data(), ws.data()); }, dx.data(), ref_dx.data(),
+            gm.x_size());
       else
-        time_cpu_pass(row, wk, s, g.n, m, [&] { cpu::conv_backward_weights(g, x.data(), dy.data(), dw.data(), nullptr, ws.data()); },
-                      [&] { naive::conv_backward_weights(gm, x.data(), dy.data(), ref_dw.data()); },
-                      [&] { cpu::conv_backward_weights(gm, x.data(), dy.data(), sub_dw.data(), nullptr, ws.data()); },
-                      sub_dw.data(), ref_dw.data(), g.w_size());
+        time_cpu_pass(
+            row, wk, s, g.n, m, [&] { cpu::conv_backward_weights(g, x.data(), dy.data(), dw.data(), nullptr, ws.data()); },
+            [&] { naive::conv_backward_weights(gm, x.data(), dy.data(), ref_dw.data()); },
+            [&] { cpu::conv_backward_weights(gm, x.data(), dy.data(), sub_dw.data(), nullptr, ws.data()); }, sub_dw.data(),
+            ref_dw.data(), g.w_size());
       json sp = spec;
       sp["op"] = "conv_" + pass;
       out.push_back({row, sp});
@@ -239,20 +245,21 @@ std::vector<CpuResult> cpu_layer(const LayerCase& L, const Settings& s) {
       json row = base_row(L, pass, "cpu");
       const Work wk = work_of(L, pass);
       if (pass == "forward")
-        time_cpu_pass(row, wk, s, n, m, [&] { cpu::fc_forward(n, in, o, x.data(), w.data(), nullptr, y.data()); },
-                      [&] { naive::fc_forward(m, in, o, x.data(), w.data(), ref_y.data()); },
-                      [&] { cpu::fc_forward(m, in, o, x.data(), w.data(), nullptr, y.data()); }, y.data(), ref_y.data(),
-                      ref_y.size());
+        time_cpu_pass(
+            row, wk, s, n, m, [&] { cpu::fc_forward(n, in, o, x.data(), w.data(), nullptr, y.data()); },
+            [&] { naive::fc_forward(m, in, o, x.data(), w.data(), ref_y.data()); },
+            [&] { cpu::fc_forward(m, in, o, x.data(), w.data(), nullptr, y.data()); }, y.data(), ref_y.data(), ref_y.size());
       else if (pass == "backward_data")
-        time_cpu_pass(row, wk, s, n, m, [&] { cpu::fc_backward_data(n, in, o, dy.data(), w.data(), dx.data()); },
-                      [&] { naive::fc_backward_data(m, in, o, dy.data(), w.data(), ref_dx.data()); },
-                      [&] { cpu::fc_backward_data(m, in, o, dy.data(), w.data(), dx.data()); }, dx.data(), ref_dx.data(),
-                      ref_dx.size());
+        time_cpu_pass(
+            row, wk, s, n, m, [&] { cpu::fc_backward_data(n, in, o, dy.data(), w.data(), dx.data()); },
+            [&] { naive::fc_backward_data(m, in, o, dy.data(), w.data(), ref_dx.data()); },
+            [&] { cpu::fc_backward_data(m, in, o, dy.data(), w.data(), dx.data()); }, dx.data(), ref_dx.data(), ref_dx.size());
       else
-        time_cpu_pass(row, wk, s, n, m, [&] { cpu::fc_backward_weights(n, in, o, x.data(), dy.data(), dw.data(), nullptr); },
-                      [&] { naive::fc_backward_weights(m, in, o, x.data(), dy.data(), ref_dw.data()); },
-                      [&] { cpu::fc_backward_weights(m, in, o, x.data(), dy.data(), sub_dw.data(), nullptr); },
-                      sub_dw.data(), ref_dw.data(), ref_dw.size());
+        time_cpu_pass(
+            row, wk, s, n, m, [&] { cpu::fc_backward_weights(n, in, o, x.data(), dy.data(), dw.data(), nullptr); },
+            [&] { naive::fc_backward_weights(m, in, o, x.data(), dy.data(), ref_dw.data()); },
+            [&] { cpu::fc_backward_weights(m, in, o, x.data(), dy.data(), sub_dw.data(), nullptr); }, sub_dw.data(),
+            ref_dw.data(), ref_dw.size());
       out.push_back({row, {{"op", "fc_" + pass}, {"n", n}, {"in", in}, {"out", o}}});
     }
   } else if (L.kind == "maxpool") {
@@ -265,13 +272,13 @@ std::vector<CpuResult> cpu_layer(const LayerCase& L, const Settings& s) {
     for (const std::string& pass : passes_of("maxpool")) {
       json row = base_row(L, pass, "cpu");
       if (pass == "forward")
-        time_cpu_pass(row, work_of(L, pass), s, 1, 1, [&] { cpu::maxpool_forward(g, x.data(), y.data(), am.data()); },
-                      [&] { naive::maxpool_forward(g, x.data(), ref_y.data(), ref_am.data()); }, [] {}, y.data(),
-                      ref_y.data(), y.size());
+        time_cpu_pass(
+            row, work_of(L, pass), s, 1, 1, [&] { cpu::maxpool_forward(g, x.data(), y.data(), am.data()); },
+            [&] { naive::maxpool_forward(g, x.data(), ref_y.data(), ref_am.data()); }, [] {}, y.data(), ref_y.data(), y.size());
       else
-        time_cpu_pass(row, work_of(L, pass), s, 1, 1, [&] { cpu::maxpool_backward(g, dy.data(), am.data(), dx.data()); },
-                      [&] { naive::maxpool_backward(g, dy.data(), am.data(), ref_dx.data()); }, [] {}, dx.data(),
-                      ref_dx.data(), dx.size());
+        time_cpu_pass(
+            row, work_of(L, pass), s, 1, 1, [&] { cpu::maxpool_backward(g, dy.data(), am.data(), dx.data()); },
+            [&] { naive::maxpool_backward(g, dy.data(), am.data(), ref_dx.data()); }, [] {}, dx.data(), ref_dx.data(), dx.size());
       json sp = spec;
       sp["op"] = "maxpool_" + pass;
       out.push_back({row, sp});
@@ -281,18 +288,19 @@ std::vector<CpuResult> cpu_layer(const LayerCase& L, const Settings& s) {
     auto x = host_noise(g.x_size()), dy = host_noise(g.x_size(), 2);
     std::vector<float> y(g.x_size()), sc(g.x_size()), dx(g.x_size()), ref_y(g.x_size()), ref_sc(g.x_size()), ref_dx(g.x_size());
     cpu::lrn_forward(g, x.data(), y.data(), sc.data());
-    json spec = {{"n", g.n}, {"c", g.c}, {"h", g.h}, {"w", g.w}, {"size", g.size}, {"alpha", g.alpha}, {"beta", g.beta}, {"k", g.k}};
+    json spec = {{"n", g.n},       {"c", g.c},         {"h", g.h},       {"w", g.w},
+                 {"size", g.size}, {"alpha", g.alpha}, {"beta", g.beta}, {"k", g.k}};
     for (const std::string& pass : passes_of("lrn")) {
       json row = base_row(L, pass, "cpu");
       if (pass == "forward")
-        time_cpu_pass(row, work_of(L, pass), s, 1, 1, [&] { cpu::lrn_forward(g, x.data(), y.data(), sc.data()); },
-                      [&] { naive::lrn_forward(g, x.data(), ref_y.data(), ref_sc.data()); }, [] {}, y.data(), ref_y.data(),
-                      y.size());
+        time_cpu_pass(
+            row, work_of(L, pass), s, 1, 1, [&] { cpu::lrn_forward(g, x.data(), y.data(), sc.data()); },
+            [&] { naive::lrn_forward(g, x.data(), ref_y.data(), ref_sc.data()); }, [] {}, y.data(), ref_y.data(), y.size());
       else
-        time_cpu_pass(row, work_of(L, pass), s, 1, 1,
-                      [&] { cpu::lrn_backward(g, x.data(), y.data(), sc.data(), dy.data(), dx.data()); },
-                      [&] { naive::lrn_backward(g, x.data(), y.data(), sc.data(), dy.data(), ref_dx.data()); }, [] {},
-                      dx.data(), ref_dx.data(), dx.size());
+        time_cpu_pass(
+            row, work_of(L, pass), s, 1, 1, [&] { cpu::lrn_backward(g, x.data(), y.data(), sc.data(), dy.data(), dx.data()); },
+            [&] { naive::lrn_backward(g, x.data(), y.data(), sc.data(), dy.data(), ref_dx.data()); }, [] {}, dx.data(),
+            ref_dx.data(), dx.size());
       json sp = spec;
       sp["op"] = "lrn_" + pass;
       out.push_back({row, sp});
@@ -319,7 +327,8 @@ std::vector<CpuResult> cpu_layer(const LayerCase& L, const Settings& s) {
       else
         ours = [&] { cpu::dropout_backward(n, L.p, kSeed, kStream, dy.data(), dx.data()); },
         nv = [&] { naive::dropout_backward(n, L.p, kSeed, kStream, dy.data(), ref.data()); };
-      time_cpu_pass(row, wk, s, 1, 1, ours, nv, [] {}, got, ref.data(), n);
+      time_cpu_pass(
+          row, wk, s, 1, 1, ours, nv, [] {}, got, ref.data(), n);
       json sp = {{"op", L.kind + "_" + pass}, {"count", n}};
       if (!relu) sp["p"] = L.p;
       out.push_back({row, sp});
@@ -330,9 +339,9 @@ std::vector<CpuResult> cpu_layer(const LayerCase& L, const Settings& s) {
     auto w2 = w, v2 = v;
     json row = base_row(L, "update", "cpu");
     // Both walk the same number of updates from the same start, so their w can be compared.
-    time_cpu_pass(row, work_of(L, "update"), s, 1, 1, [&] { cpu::sgd_update(n, w.data(), v.data(), g.data(), kLr, kMomentum, kDecay); },
-                  [&] { naive::sgd_update(n, w2.data(), v2.data(), g.data(), kLr, kMomentum, kDecay); }, [] {}, v.data(),
-                  v2.data(), 0);
+    time_cpu_pass(
+        row, work_of(L, "update"), s, 1, 1, [&] { cpu::sgd_update(n, w.data(), v.data(), g.data(), kLr, kMomentum, kDecay); },
+        [&] { naive::sgd_update(n, w2.data(), v2.data(), g.data(), kLr, kMomentum, kDecay); }, [] {}, v.data(), v2.data(), 0);
     row.erase("check");  // the two ran different numbers of steps: nothing to compare
     out.push_back({row, {{"op", "sgd_update"}, {"count", n}}});
   }
@@ -343,7 +352,10 @@ std::vector<CpuResult> cpu_layer(const LayerCase& L, const Settings& s) {
 // ("" when unavailable, with one line saying why).
 std::string torch_baselines(std::vector<CpuResult>& res, const Settings& s, const std::string& tmpdir) {
   const std::string script = find_script("torch_ops.py");
-  if (script.empty()) { std::printf("bench/torch_ops.py not found: skipping PyTorch baselines\n"); return ""; }
+  if (script.empty()) {
+    std::printf("bench/torch_ops.py not found: skipping PyTorch baselines\n");
+    return "";
+  }
   json specs = json::array();
   for (size_t i = 0; i < res.size(); ++i)
     if (!res[i].torch_spec.is_null()) {
@@ -361,12 +373,21 @@ std::string torch_baselines(std::vector<CpuResult>& res, const Settings& s, cons
   int code = 0;
   const std::string text = run_command(cmd, code);
   std::remove(path.c_str());
-  if (code == 3) { std::printf("PyTorch not importable: skipping PyTorch baselines\n"); return ""; }
+  if (code == 3) {
+    std::printf("PyTorch not importable: skipping PyTorch baselines\n");
+    return "";
+  }
   const json j = last_json_object(text);
-  if (code != 0 || j.is_null()) { std::printf("bench/torch_ops.py failed (exit %d): skipping PyTorch baselines\n", code); return ""; }
+  if (code != 0 || j.is_null()) {
+    std::printf("bench/torch_ops.py failed (exit %d): skipping PyTorch baselines\n", code);
+    return "";
+  }
   for (const json& r : j["results"]) {
     json& row = res.at(r["id"].get<size_t>()).row;
-    if (r.contains("error")) { row["torch_ms"] = "error"; continue; }
+    if (r.contains("error")) {
+      row["torch_ms"] = "error";
+      continue;
+    }
     const double ms = r["median_ms"].get<double>();
     row["torch_ms"] = ms;
     row["vs_torch"] = ms / row["ours_ms"].get<double>();
@@ -430,7 +451,11 @@ std::vector<json> gpu_layer(const LayerCase& L, GpuCtx& G, const Settings& s) {
     CudnnConvPlan plan;
     std::string plan_error;
     if (G.cudnn) {
-      try { plan = G.cudnn->plan(g); } catch (const std::exception& e) { plan_error = e.what(); }
+      try {
+        plan = G.cudnn->plan(g);
+      } catch (const std::exception& e) {
+        plan_error = e.what();
+      }
     }
     for (const std::string& pass : passes_of("conv")) {
       json row = base_row(L, pass, "gpu");
@@ -456,9 +481,12 @@ std::vector<json> gpu_layer(const LayerCase& L, GpuCtx& G, const Settings& s) {
         try {
           cws = Array<char>(d, std::max<size_t>(need, 1));
           ref = Array<float>(d, out->size());
-          if (pass == "forward") base = [&] { G.cudnn->forward(plan, x.data(), w.data(), ref.data(), cws.data()); };
-          else if (pass == "backward_data") base = [&] { G.cudnn->backward_data(plan, dy.data(), w.data(), ref.data(), cws.data()); };
-          else base = [&] { G.cudnn->backward_filter(plan, x.data(), dy.data(), ref.data(), cws.data()); };
+          if (pass == "forward")
+            base = [&] { G.cudnn->forward(plan, x.data(), w.data(), ref.data(), cws.data()); };
+          else if (pass == "backward_data")
+            base = [&] { G.cudnn->backward_data(plan, dy.data(), w.data(), ref.data(), cws.data()); };
+          else
+            base = [&] { G.cudnn->backward_filter(plan, x.data(), dy.data(), ref.data(), cws.data()); };
         } catch (const std::exception& e) {
           row["baseline"] = std::string("cuDNN skipped: ") + e.what();
         }
@@ -505,8 +533,10 @@ std::vector<json> gpu_layer(const LayerCase& L, GpuCtx& G, const Settings& s) {
     cuda::maxpool_forward(g, x.data(), y.data(), am.data());
     for (const std::string& pass : passes_of("maxpool")) {
       json row = base_row(L, pass, "gpu");
-      if (pass == "forward") gpu_pass(row, work_of(L, pass), G, s, [&] { cuda::maxpool_forward(g, x.data(), y.data(), am.data()); }, "", {});
-      else gpu_pass(row, work_of(L, pass), G, s, [&] { cuda::maxpool_backward(g, dy.data(), am.data(), dx.data()); }, "", {});
+      if (pass == "forward")
+        gpu_pass(row, work_of(L, pass), G, s, [&] { cuda::maxpool_forward(g, x.data(), y.data(), am.data()); }, "", {});
+      else
+        gpu_pass(row, work_of(L, pass), G, s, [&] { cuda::maxpool_backward(g, dy.data(), am.data(), dx.data()); }, "", {});
       rows.push_back(row);
     }
   } else if (L.kind == "lrn") {
@@ -516,9 +546,11 @@ std::vector<json> gpu_layer(const LayerCase& L, GpuCtx& G, const Settings& s) {
     cuda::lrn_forward(g, x.data(), y.data(), sc.data());
     for (const std::string& pass : passes_of("lrn")) {
       json row = base_row(L, pass, "gpu");
-      if (pass == "forward") gpu_pass(row, work_of(L, pass), G, s, [&] { cuda::lrn_forward(g, x.data(), y.data(), sc.data()); }, "", {});
+      if (pass == "forward")
+        gpu_pass(row, work_of(L, pass), G, s, [&] { cuda::lrn_forward(g, x.data(), y.data(), sc.data()); }, "", {});
       else
-        gpu_pass(row, work_of(L, pass), G, s, [&] { cuda::lrn_backward(g, x.data(), y.data(), sc.data(), dy.data(), dx.data()); }, "", {});
+        gpu_pass(row, work_of(L, pass), G, s, [&] { cuda::lrn_backward(g, x.data(), y.data(), sc.data(), dy.data(), dx.data()); },
+                 "", {});
       rows.push_back(row);
     }
   } else if (L.kind == "relu" || L.kind == "dropout") {
@@ -529,10 +561,14 @@ std::vector<json> gpu_layer(const LayerCase& L, GpuCtx& G, const Settings& s) {
     for (const std::string& pass : passes_of(L.kind)) {
       json row = base_row(L, pass, "gpu");
       std::function<void()> ours;
-      if (L.kind == "relu" && pass == "forward") ours = [&] { cuda::relu_forward(n, x.data(), y.data()); };
-      else if (L.kind == "relu") ours = [&] { cuda::relu_backward(n, y.data(), dy.data(), dx.data()); };
-      else if (pass == "forward") ours = [&] { cuda::dropout_forward(n, L.p, kSeed, kStream, x.data(), y.data()); };
-      else ours = [&] { cuda::dropout_backward(n, L.p, kSeed, kStream, dy.data(), dx.data()); };
+      if (L.kind == "relu" && pass == "forward")
+        ours = [&] { cuda::relu_forward(n, x.data(), y.data()); };
+      else if (L.kind == "relu")
+        ours = [&] { cuda::relu_backward(n, y.data(), dy.data(), dx.data()); };
+      else if (pass == "forward")
+        ours = [&] { cuda::dropout_forward(n, L.p, kSeed, kStream, x.data(), y.data()); };
+      else
+        ours = [&] { cuda::dropout_backward(n, L.p, kSeed, kStream, dy.data(), dx.data()); };
       gpu_pass(row, work_of(L, pass), G, s, ours, "", {});
       rows.push_back(row);
     }
@@ -540,7 +576,8 @@ std::vector<json> gpu_layer(const LayerCase& L, GpuCtx& G, const Settings& s) {
     const size_t n = L.count;
     auto w = dev_noise(d, n), v = dev_noise(d, n, 1), g = dev_noise(d, n, 2);
     json row = base_row(L, "update", "gpu");
-    gpu_pass(row, work_of(L, "update"), G, s, [&] { cuda::sgd_update(n, w.data(), v.data(), g.data(), kLr, kMomentum, kDecay); }, "", {});
+    gpu_pass(row, work_of(L, "update"), G, s, [&] { cuda::sgd_update(n, w.data(), v.data(), g.data(), kLr, kMomentum, kDecay); },
+             "", {});
     rows.push_back(row);
   }
   return rows;
@@ -603,14 +640,16 @@ int main(int argc, char** argv) {
       std::printf("\nCPU: %s, %d threads, %s, load average %.1f at start; PyTorch: %s\n", machine_name(Device::cpu()).c_str(),
                   s.threads, cpu_run_conditions().c_str(), load, torch.empty() ? "absent" : torch.c_str());
       std::printf("vs_naive / vs_torch = their time / ours (> 1: ours faster); check = max |ours - naive| / max |naive|\n");
-      print_table({"net", "batch", "layer", "op", "ours_ms", "range", "naive_ms", "vs_naive", "torch_ms", "vs_torch", "gflop_s", "gb_s", "check"},
+      print_table({"net", "batch", "layer", "op", "ours_ms", "range", "naive_ms", "vs_naive", "torch_ms", "vs_torch", "gflop_s",
+                   "gb_s", "check"},
                   cpu_rows);
       for (auto& r : cpu_rows) rows.push_back(r);
       note += "CPU (" + machine_name(Device::cpu()) + ", " + std::to_string(s.threads) + " threads, " + cpu_run_conditions() +
-              ", load average " + fmt_num(load, "%.1f") +
-              " at start): CaffeNet at batch " + std::to_string(nets[1].cpu_batches[0]) +
+              ", load average " + fmt_num(load, "%.1f") + " at start): CaffeNet at batch " +
+              std::to_string(nets[1].cpu_batches[0]) +
               " to keep the run short. naive = textbook loops, single-threaded; on conv/fc timed on a subset of the batch "
-              "and scaled (noted in shape). PyTorch: " + (torch.empty() ? "absent" : torch) + ". ";
+              "and scaled (noted in shape). PyTorch: " +
+              (torch.empty() ? "absent" : torch) + ". ";
     }
 #ifdef CONVERGENT_CUDA
     if (!args.on("cpu-only") && gpu_count() > 0) {
@@ -618,9 +657,15 @@ int main(int argc, char** argv) {
       set_current(G.dev);
       G.peaks = gpu_peaks(0);
       G.cudnn = std::make_unique<Cudnn>();
-      if (!G.cudnn->load()) { std::printf("cuDNN not found: skipping cuDNN baselines (%s)\n", G.cudnn->why().c_str()); G.cudnn.reset(); }
+      if (!G.cudnn->load()) {
+        std::printf("cuDNN not found: skipping cuDNN baselines (%s)\n", G.cudnn->why().c_str());
+        G.cudnn.reset();
+      }
       G.cublas = std::make_unique<Cublas>();
-      if (!G.cublas->load()) { std::printf("cuBLAS not found: skipping cuBLAS baselines (%s)\n", G.cublas->why().c_str()); G.cublas.reset(); }
+      if (!G.cublas->load()) {
+        std::printf("cuBLAS not found: skipping cuBLAS baselines (%s)\n", G.cublas->why().c_str());
+        G.cublas.reset();
+      }
       json gpu_rows = json::array();
       for (const NetCase& nc : nets) {
         const NetConfig cfg = load_net_config(nc.path);
@@ -631,19 +676,21 @@ int main(int argc, char** argv) {
             for (json& r : gpu_layer(L, G, s)) gpu_rows.push_back(r);
           }
       }
-      std::printf("\nGPU: %s; FP32 peak %.1f TFLOP/s = %s; bandwidth %.0f GB/s = %s\n", G.peaks.name.c_str(), G.peaks.fp32_gflops / 1e3,
-                  G.peaks.flops_formula.c_str(), G.peaks.bandwidth_gbs, G.peaks.bandwidth_source.c_str());
+      std::printf("\nGPU: %s; FP32 peak %.1f TFLOP/s = %s; bandwidth %.0f GB/s = %s\n", G.peaks.name.c_str(),
+                  G.peaks.fp32_gflops / 1e3, G.peaks.flops_formula.c_str(), G.peaks.bandwidth_gbs,
+                  G.peaks.bandwidth_source.c_str());
       std::printf("cuDNN %s (CUDNN_FMA_MATH: strict FP32, no TF32), cuBLAS %s (CUBLAS_DEFAULT_MATH: no TF32)\n",
                   G.cudnn ? G.cudnn->version().c_str() : "absent", G.cublas ? G.cublas->version().c_str() : "absent");
       std::printf("vs_base = baseline time / ours (> 1: ours faster); of_peak = ours / the FP32 peak (conv, fc) or bandwidth\n");
-      print_table({"net", "batch", "layer", "op", "ours_ms", "range", "baseline", "base_ms", "vs_base", "gflop_s", "gb_s", "of_peak",
-                   "base_of_peak", "check"},
+      print_table({"net", "batch", "layer", "op", "ours_ms", "range", "baseline", "base_ms", "vs_base", "gflop_s", "gb_s",
+                   "of_peak", "base_of_peak", "check"},
                   gpu_rows);
       for (auto& r : gpu_rows) rows.push_back(r);
-      note += "GPU " + G.peaks.name + ": FP32 peak " + fmt_num(G.peaks.fp32_gflops / 1e3, "%.1f") + " TFLOP/s (" + G.peaks.flops_formula +
-              "), memory " + fmt_num(G.peaks.bandwidth_gbs, "%.0f") + " GB/s (" + G.peaks.bandwidth_source + "). cuDNN " +
-              (G.cudnn ? G.cudnn->version() : "absent") + " in CUDNN_FMA_MATH (no TF32), fastest algo by cudnnFind; cuBLAS " +
-              (G.cublas ? G.cublas->version() : "absent") + " SGEMM in CUBLAS_DEFAULT_MATH. ";
+      note += "GPU " + G.peaks.name + ": FP32 peak " + fmt_num(G.peaks.fp32_gflops / 1e3, "%.1f") + " TFLOP/s (" +
+              G.peaks.flops_formula + "), memory " + fmt_num(G.peaks.bandwidth_gbs, "%.0f") + " GB/s (" +
+              G.peaks.bandwidth_source + "). cuDNN " + (G.cudnn ? G.cudnn->version() : "absent") +
+              " in CUDNN_FMA_MATH (no TF32), fastest algo by cudnnFind; cuBLAS " + (G.cublas ? G.cublas->version() : "absent") +
+              " SGEMM in CUBLAS_DEFAULT_MATH. ";
     } else if (!args.on("cpu-only")) {
       std::printf("no GPU: skipping the GPU section\n");
     }
@@ -655,10 +702,11 @@ int main(int argc, char** argv) {
     if (args.given("out") && !args.str("out").empty()) {
       const std::string out = args.str("out");
       if (auto sl = out.rfind('/'); sl != std::string::npos) make_dirs(out.substr(0, sl));
-      write_results(out, "layers", machine_name(gpu_count() > 0 && !args.on("cpu-only") ? Device{Device::CUDA, 0} : Device::cpu()),
-                    {"device", "net", "batch", "layer", "op", "shape", "ours_ms", "range", "naive_ms", "vs_naive", "torch_ms", "vs_torch",
-                     "baseline", "base_ms", "vs_base", "gflop_s", "gb_s", "of_peak", "base_of_peak", "check"},
-                    rows, note);
+      write_results(
+          out, "layers", machine_name(gpu_count() > 0 && !args.on("cpu-only") ? Device{Device::CUDA, 0} : Device::cpu()),
+          {"device",   "net",      "batch",    "layer",   "op",      "shape",   "ours_ms", "range",   "naive_ms",     "vs_naive",
+           "torch_ms", "vs_torch", "baseline", "base_ms", "vs_base", "gflop_s", "gb_s",    "of_peak", "base_of_peak", "check"},
+          rows, note);
     }
     return 0;
   });

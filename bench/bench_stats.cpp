@@ -60,9 +60,16 @@ double stats_flops(const Shape& s) {
 
 json accumulate_row(const Shape& s, const Device& dev, const Timing& ours, const std::string& base, const Timing* tb) {
   const double f = stats_flops(s);
-  json r = {{"device", dev.is_cuda() ? "gpu" : "cpu"}, {"part", "accumulate vs BLAS"}, {"net", s.net}, {"layer", s.layer},
-            {"batch", s.n}, {"units", s.c}, {"samples", (long long)s.n * s.hw}, {"ours_ms", ours.median_ms},
-            {"range", timing_range(ours)}, {"gflop_s", f / (ours.median_ms * 1e-3) / 1e9}};
+  json r = {{"device", dev.is_cuda() ? "gpu" : "cpu"},
+            {"part", "accumulate vs BLAS"},
+            {"net", s.net},
+            {"layer", s.layer},
+            {"batch", s.n},
+            {"units", s.c},
+            {"samples", (long long)s.n * s.hw},
+            {"ours_ms", ours.median_ms},
+            {"range", timing_range(ours)},
+            {"gflop_s", f / (ours.median_ms * 1e-3) / 1e9}};
   if (tb) {
     r["baseline"] = base;
     r["base_ms"] = tb->median_ms;
@@ -86,11 +93,13 @@ json cpu_accumulate(const Shape& s, int threads, const Budget& bud) {
   // The baseline gets the data already in [units, samples] rows (a layout favour: ours packs NCHW).
   const int N = s.n * s.hw, c = s.c;
   std::vector<float> cross((size_t)c * c), ga((size_t)c * c), gb((size_t)c * c);
-  const Timing base = measure([&] {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, c, c, N, 1.0f, a.data(), N, b.data(), N, 0.0f, cross.data(), c);
-    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, c, N, 1.0f, a.data(), N, 0.0f, ga.data(), c);
-    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, c, N, 1.0f, b.data(), N, 0.0f, gb.data(), c);
-  }, bud);
+  const Timing base = measure(
+      [&] {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, c, c, N, 1.0f, a.data(), N, b.data(), N, 0.0f, cross.data(), c);
+        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, c, N, 1.0f, a.data(), N, 0.0f, ga.data(), c);
+        cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, c, N, 1.0f, b.data(), N, 0.0f, gb.data(), c);
+      },
+      bud);
   openblas_set_num_threads(1);  // back to the engine's setting (kernels/gemm.h)
   return accumulate_row(s, Device::cpu(), ours, "OpenBLAS sgemm + 2 ssyrk", &base);
 }
@@ -105,11 +114,13 @@ json gpu_accumulate(const Shape& s, const Device& dev, Cublas* cb, const Budget&
   if (!cb) return accumulate_row(s, dev, ours, "", nullptr);
   const int N = s.n * s.hw, c = s.c;
   Array<float> cross(dev, (size_t)c * c), ga(dev, (size_t)c * c), gb(dev, (size_t)c * c);
-  const Timing base = measure([&] {
-    cb->gemm(false, true, c, c, N, a.data(), N, b.data(), N, cross.data(), c);
-    cb->gram(c, N, a.data(), ga.data());
-    cb->gram(c, N, b.data(), gb.data());
-  }, bud, dev);
+  const Timing base = measure(
+      [&] {
+        cb->gemm(false, true, c, c, N, a.data(), N, b.data(), N, cross.data(), c);
+        cb->gram(c, N, a.data(), ga.data());
+        cb->gram(c, N, b.data(), gb.data());
+      },
+      bud, dev);
   return accumulate_row(s, dev, ours, "cuBLAS sgemm + 2 ssyrk", &base);
 }
 #endif
@@ -131,20 +142,30 @@ json stats_pass(const std::string& path, int classes, int batch, const Device& d
   }
   auto forward = [&] { A.forward(false, 0), B.forward(false, 0); };
   const Timing fwd = measure(forward, bud, dev);
-  const Timing with = measure([&] {
-    forward();
-    for (size_t i = 0; i < layers.size(); ++i) {
-      const Tensor& ta = A.units(layers[i]);
-      const Tensor& tb = B.units(layers[i]);
-      acc[i]->add_batch({ta.ptr(), tb.ptr()}, batch, ta.dim(2) * ta.dim(3));
-    }
-  }, bud, dev);
+  const Timing with = measure(
+      [&] {
+        forward();
+        for (size_t i = 0; i < layers.size(); ++i) {
+          const Tensor& ta = A.units(layers[i]);
+          const Tensor& tb = B.units(layers[i]);
+          acc[i]->add_batch({ta.ptr(), tb.ptr()}, batch, ta.dim(2) * ta.dim(3));
+        }
+      },
+      bud, dev);
   const double cost = with.median_ms / fwd.median_ms - 1;
-  return {{"device", dev.is_cuda() ? "gpu" : "cpu"}, {"part", "stats pass vs forward"}, {"net", cfg.name + " x2"},
-          {"layer", std::to_string(layers.size()) + " unit layers"}, {"batch", batch}, {"forward_ms", fwd.median_ms},
+  return {{"device", dev.is_cuda() ? "gpu" : "cpu"},
+          {"part", "stats pass vs forward"},
+          {"net", cfg.name + " x2"},
+          {"layer", std::to_string(layers.size()) + " unit layers"},
+          {"batch", batch},
+          {"forward_ms", fwd.median_ms},
           {"threads", dev.is_cuda() ? json(nullptr) : json(threads)},
-          {"range", timing_range(fwd)}, {"with_stats_ms", with.median_ms}, {"with_stats_range", timing_range(with)},
-          {"stats_cost", cost}, {"target", target}, {"meets_target", cost <= target ? "yes" : "no"}};
+          {"range", timing_range(fwd)},
+          {"with_stats_ms", with.median_ms},
+          {"with_stats_range", timing_range(with)},
+          {"stats_cost", cost},
+          {"target", target},
+          {"meets_target", cost <= target ? "yes" : "no"}};
 }
 
 }  // namespace
@@ -191,10 +212,12 @@ int main(int argc, char** argv) {
         rows.push_back(cpu_accumulate(s, threads, bud));
       }
       note += "CPU: " + machine_name(Device::cpu()) + ", " + std::to_string(threads) + " threads, " + cpu_run_conditions() +
-              ", load average " + fmt_num(load, "%.1f") +
-              " at start; alexnet-mini at batch 64, CaffeNet shapes at batch " + std::to_string(caffe_batch) +
+              ", load average " + fmt_num(load, "%.1f") + " at start; alexnet-mini at batch 64, CaffeNet shapes at batch " +
+              std::to_string(caffe_batch) +
               ". Ours runs as the engine does, on OpenMP threads only (kernels/gemm.h); the "
-              "BLAS baseline runs OpenBLAS on " + std::to_string(threads) + " threads. (b) also on 1 thread: every OpenMP "
+              "BLAS baseline runs OpenBLAS on " +
+              std::to_string(threads) +
+              " threads. (b) also on 1 thread: every OpenMP "
               "parallel region wakes the other thread, which on a loaded machine waits for a time slice. ";
     }
 #ifdef CONVERGENT_CUDA
@@ -203,7 +226,10 @@ int main(int argc, char** argv) {
       set_current(dev);
       const Budget bud = quick ? Budget{1, 150, 5, 20} : Budget{2, 600, 10, 50};
       auto cb = std::make_unique<Cublas>();
-      if (!cb->load()) { std::printf("cuBLAS not found: skipping cuBLAS baselines (%s)\n", cb->why().c_str()); cb.reset(); }
+      if (!cb->load()) {
+        std::printf("cuBLAS not found: skipping cuBLAS baselines (%s)\n", cb->why().c_str());
+        cb.reset();
+      }
       std::vector<Shape> shapes = conv_shapes("data/nets/alexnet-mini.json", 10, 256);
       for (const Shape& s : conv_shapes("data/nets/caffenet.json", 1000, 256)) shapes.push_back(s);
       const GpuPeaks pk = gpu_peaks(0);
@@ -214,38 +240,43 @@ int main(int argc, char** argv) {
         r["of_peak"] = r["gflop_s"].get<double>() / pk.fp32_gflops;
         rows.push_back(r);
       }
-      for (const auto& [path, classes] : std::vector<std::pair<std::string, int>>{{"data/nets/alexnet-mini.json", 10}, {"data/nets/caffenet.json", 1000}}) {
+      for (const auto& [path, classes] :
+           std::vector<std::pair<std::string, int>>{{"data/nets/alexnet-mini.json", 10}, {"data/nets/caffenet.json", 1000}}) {
         std::printf("gpu stats pass %s x2\n", path.c_str());
         std::fflush(stdout);
         rows.push_back(stats_pass(path, classes, 256, dev, bud, 0.15));
       }
       note += "GPU " + pk.name + ": batch 256 for every shape and both nets; cuBLAS " + (cb ? cb->version() : "absent") +
-              " in CUBLAS_DEFAULT_MATH (no TF32); of_peak = ours / FP32 peak " + fmt_num(pk.fp32_gflops / 1e3, "%.1f") + " TFLOP/s (" +
-              pk.flops_formula + "). ";
+              " in CUBLAS_DEFAULT_MATH (no TF32); of_peak = ours / FP32 peak " + fmt_num(pk.fp32_gflops / 1e3, "%.1f") +
+              " TFLOP/s (" + pk.flops_formula + "). ";
     } else if (!args.on("cpu-only")) {
       std::printf("no GPU: skipping the GPU section\n");
     }
 #else
     if (!args.on("cpu-only")) std::printf("built without CUDA: skipping the GPU section\n");
 #endif
-    note += "(a) vs_base = BLAS time / ours (> 1: ours faster); FLOPs counted for both: cross 2Nc^2 + two Gram triangles Nc(c+1). "
-            "(b) stats_cost = time with stats / forward-only time - 1, two nets forward in eval mode on the same random batch.";
+    note +=
+        "(a) vs_base = BLAS time / ours (> 1: ours faster); FLOPs counted for both: cross 2Nc^2 + two Gram triangles Nc(c+1). "
+        "(b) stats_cost = time with stats / forward-only time - 1, two nets forward in eval mode on the same random batch.";
     std::printf("\n(a) moment accumulation (two nets, one layer) vs the same products in BLAS; vs_base = BLAS time / ours\n");
     json a = json::array(), b = json::array();
     for (const auto& r : rows) (r["part"] == "accumulate vs BLAS" ? a : b).push_back(r);
-    print_table({"device", "net", "layer", "batch", "units", "samples", "ours_ms", "range", "baseline", "base_ms", "vs_base", "gflop_s",
-                 "base_gflop_s", "of_peak"},
+    print_table({"device", "net", "layer", "batch", "units", "samples", "ours_ms", "range", "baseline", "base_ms", "vs_base",
+                 "gflop_s", "base_gflop_s", "of_peak"},
                 a);
     std::printf("\n(b) statistics pass vs forward pass (two nets, every unit layer); %s, load average %.1f at start\n",
                 cpu_run_conditions().c_str(), load);
-    print_table({"device", "net", "batch", "threads", "forward_ms", "range", "with_stats_ms", "with_stats_range", "stats_cost", "target", "meets_target"}, b);
+    print_table({"device", "net", "batch", "threads", "forward_ms", "range", "with_stats_ms", "with_stats_range", "stats_cost",
+                 "target", "meets_target"},
+                b);
     if (args.given("out") && !args.str("out").empty()) {
       const std::string out = args.str("out");
       if (auto sl = out.rfind('/'); sl != std::string::npos) make_dirs(out.substr(0, sl));
       const bool gpu = gpu_count() > 0 && !args.on("cpu-only");
       write_results(out, "stats", machine_name(gpu ? Device{Device::CUDA, 0} : Device::cpu()),
-                    {"device", "part", "net", "layer", "batch", "units", "samples", "ours_ms", "range", "baseline", "base_ms", "vs_base",
-                     "gflop_s", "base_gflop_s", "of_peak", "threads", "forward_ms", "with_stats_ms", "stats_cost", "target", "meets_target"},
+                    {"device",  "part",    "net",        "layer",         "batch",      "units",   "samples",
+                     "ours_ms", "range",   "baseline",   "base_ms",       "vs_base",    "gflop_s", "base_gflop_s",
+                     "of_peak", "threads", "forward_ms", "with_stats_ms", "stats_cost", "target",  "meets_target"},
                     rows, note);
     }
     return 0;

@@ -46,12 +46,14 @@ Result time_ours(const NetConfig& cfg, int classes, int batch, const Device& dev
   const SolverConfig& s = cfg.solver;
   long long it = 0;
   Result r;
-  r.train = measure([&] {
-    net.forward(true, it);
-    net.backward(it);
-    net.sgd_step(s.base_lr, s.momentum, s.weight_decay);
-    ++it;
-  }, b, dev);
+  r.train = measure(
+      [&] {
+        net.forward(true, it);
+        net.backward(it);
+        net.sgd_step(s.base_lr, s.momentum, s.weight_decay);
+        ++it;
+      },
+      b, dev);
   r.forward = measure([&] { net.forward(false, 0); }, b, dev);
   return r;
 }
@@ -91,7 +93,8 @@ void per_layer(const NetConfig& cfg, int classes, int batch, int iters) {
     timed(step, it >= 0, [&] {
       RunContext c = net.ctx(true, it + 1);
       for (size_t i = 0; i < L; ++i)  // outputs are the net's own tensors, written by the layers as in Net::forward
-        timed(fwd[i], it >= 0, [&] { layers[i]->forward(i ? net.output(i - 1) : net.input, const_cast<Tensor&>(net.output(i)), c); });
+        timed(fwd[i], it >= 0,
+              [&] { layers[i]->forward(i ? net.output(i - 1) : net.input, const_cast<Tensor&>(net.output(i)), c); });
       for (size_t i = L; i-- > 0;)
         timed(bwd[i], it >= 0, [&] {
           layers[i]->backward(i ? net.output(i - 1) : net.input, net.output(i), net.grad(i), i ? &net.grad(i - 1) : nullptr, c);
@@ -130,7 +133,8 @@ int main(int argc, char** argv) {
         .flag("cpu-only", "skip the GPU section")
         .flag("gpu-only", "skip the CPU section")
         .flag("with-cpu", "run the CPU section in a --quick run on a GPU machine too (skipped by default there)")
-        .flag("per-layer", "instead: time each layer's forward and backward in a CPU training step (best wall and CPU time of --iters steps)")
+        .flag("per-layer",
+              "instead: time each layer's forward and backward in a CPU training step (best wall and CPU time of --iters steps)")
         .opt("net", "data/nets/alexnet-mini.json", "--per-layer: the net")
         .opt("batch", "64", "--per-layer: the batch")
         .opt("classes", "10", "--per-layer: classes of the last fc")
@@ -188,15 +192,19 @@ int main(int argc, char** argv) {
           // As many repeats as ours got, within PyTorch's own limits.
           const int reps = std::max(3, std::min(ours.train.repeats, 20));
           const std::string t = std::to_string(threads);
-          std::string cmd = "OMP_NUM_THREADS=" + t + " python3 " + script + " --net " + c.path + " --batch " + std::to_string(c.batch) +
-                            " --classes " + std::to_string(c.classes) + " --device " + (sec.dev.is_cuda() ? "cuda" : "cpu") +
-                            " --repeats " + std::to_string(reps) + (sec.dev.is_cuda() ? "" : " --threads " + t) + " 2>/dev/null";
+          std::string cmd = "OMP_NUM_THREADS=" + t + " python3 " + script + " --net " + c.path + " --batch " +
+                            std::to_string(c.batch) + " --classes " + std::to_string(c.classes) + " --device " +
+                            (sec.dev.is_cuda() ? "cuda" : "cpu") + " --repeats " + std::to_string(reps) +
+                            (sec.dev.is_cuda() ? "" : " --threads " + t) + " 2>/dev/null";
           int code = 0;
           const std::string text = run_command(cmd, code);
           torch = last_json_object(text);
-          if (code == 3) why_no_torch = "PyTorch not importable: skipping PyTorch baselines", std::printf("%s\n", why_no_torch.c_str());
-          else if (code != 0 || torch.is_null()) std::printf("bench/pytorch_nets.py failed (exit %d) on %s\n", code, c.path.c_str()), torch = nullptr;
-          else torch_version = torch.value("torch", "?");
+          if (code == 3)
+            why_no_torch = "PyTorch not importable: skipping PyTorch baselines", std::printf("%s\n", why_no_torch.c_str());
+          else if (code != 0 || torch.is_null())
+            std::printf("bench/pytorch_nets.py failed (exit %d) on %s\n", code, c.path.c_str()), torch = nullptr;
+          else
+            torch_version = torch.value("torch", "?");
         }
         for (const char* pass : {"train", "forward"}) {
           const Timing& t = std::string(pass) == "train" ? ours.train : ours.forward;
@@ -221,21 +229,22 @@ int main(int argc, char** argv) {
         }
       }
     }
-    const std::vector<std::string> cols = {"device", "net", "batch", "pass", "ours_ms", "range", "ours_img_s",
-                                           "torch_ms", "torch_range", "torch_img_s", "vs_torch"};
+    const std::vector<std::string> cols = {"device",     "net",      "batch",       "pass",        "ours_ms", "range",
+                                           "ours_img_s", "torch_ms", "torch_range", "torch_img_s", "vs_torch"};
     std::printf("\ntraining step and forward pass: vs_torch = our images/s / PyTorch's (> 1: ours faster)\n");
-    std::printf("CPU: %s, %d threads, %s, load average %.1f at start; PyTorch %s\n", machine_name(Device::cpu()).c_str(),
-                threads, cpu_run_conditions().c_str(), load,
-                torch_version.empty() ? "absent" : torch_version.c_str());
+    std::printf("CPU: %s, %d threads, %s, load average %.1f at start; PyTorch %s\n", machine_name(Device::cpu()).c_str(), threads,
+                cpu_run_conditions().c_str(), load, torch_version.empty() ? "absent" : torch_version.c_str());
     print_table(cols, rows);
-    std::string note = "Images/s of a training step (forward + backward + SGD momentum) and a forward-only pass, input already on the device. ";
+    std::string note =
+        "Images/s of a training step (forward + backward + SGD momentum) and a forward-only pass, input already on the device. ";
     if (ran_cpu)
-      note += "CPU: " + machine_name(Device::cpu()) + ", " + std::to_string(threads) + " threads for both, " + cpu_run_conditions() +
-              ", load average " + fmt_num(load, "%.1f") +
-              " at start; CaffeNet at batch " + std::to_string(cpu_caffe) + " on the CPU to keep the run short. ";
+      note += "CPU: " + machine_name(Device::cpu()) + ", " + std::to_string(threads) + " threads for both, " +
+              cpu_run_conditions() + ", load average " + fmt_num(load, "%.1f") + " at start; CaffeNet at batch " +
+              std::to_string(cpu_caffe) + " on the CPU to keep the run short. ";
     if (sections.size() > (ran_cpu ? 1u : 0u))
       note += "GPU " + Device{Device::CUDA, 0}.name() + ": CaffeNet at 256, PyTorch strict FP32 (TF32 off, cudnn.benchmark on). ";
-    note += "PyTorch: " + (torch_version.empty() ? std::string("absent") : torch_version) + ". vs_torch = PyTorch's time / ours (> 1: ours faster).";
+    note += "PyTorch: " + (torch_version.empty() ? std::string("absent") : torch_version) +
+            ". vs_torch = PyTorch's time / ours (> 1: ours faster).";
     if (args.given("out") && !args.str("out").empty()) {
       const std::string out = args.str("out");
       if (auto sl = out.rfind('/'); sl != std::string::npos) make_dirs(out.substr(0, sl));

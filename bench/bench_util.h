@@ -54,7 +54,10 @@ inline std::string machine_name(const Device& dev) {
   std::string cpu = "cpu";
   std::ifstream f("/proc/cpuinfo");
   for (std::string line; std::getline(f, line);)
-    if (line.rfind("model name", 0) == 0) { cpu = line.substr(line.find(':') + 2); break; }
+    if (line.rfind("model name", 0) == 0) {
+      cpu = line.substr(line.find(':') + 2);
+      break;
+    }
   return cpu + ", " + std::to_string(cores) + " cores";
 }
 
@@ -71,8 +74,10 @@ inline std::string cpu_isa() {
   std::string isa;
   for (std::string line; std::getline(f, line);)
     if (line.rfind("flags", 0) == 0) {
-      for (const char* flag : {"sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16", "amx_tile"})
-        if ((line + " ").find(std::string(" ") + flag + " ") != std::string::npos) isa += (isa.empty() ? "" : " ") + std::string(flag);
+      for (const char* flag :
+           {"sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16", "amx_tile"})
+        if ((line + " ").find(std::string(" ") + flag + " ") != std::string::npos)
+          isa += (isa.empty() ? "" : " ") + std::string(flag);
       break;
     }
   return isa.empty() ? "unknown" : isa;

@@ -47,11 +47,17 @@ inline GpuPeaks gpu_peaks(int device = 0) {
                          " bit / 8 (cudaDevAttrMemoryClockRate, cudaDevAttrGlobalMemoryBusWidth)";
   } else {
     const std::string n = p.name;
-    struct Known { const char* key; double gbs; };
-    const Known table[] = {{"H200", 4800}, {"H100 PCIe", 2000}, {"H100 NVL", 3900}, {"H100", 3350},
-                           {"A100-SXM4-80GB", 2039}, {"A100", 1555}};
+    struct Known {
+      const char* key;
+      double gbs;
+    };
+    const Known table[] = {{"H200", 4800}, {"H100 PCIe", 2000},      {"H100 NVL", 3900},
+                           {"H100", 3350}, {"A100-SXM4-80GB", 2039}, {"A100", 1555}};
     for (const Known& k : table)
-      if (n.find(k.key) != std::string::npos) { p.bandwidth_gbs = k.gbs; break; }
+      if (n.find(k.key) != std::string::npos) {
+        p.bandwidth_gbs = k.gbs;
+        break;
+      }
     p.bandwidth_source = p.bandwidth_gbs > 0 ? "datasheet value for " + n + " (the clock attribute read 0)" : "unknown";
   }
   int lanes = 64;  // FP32 lanes per SM: 64 on sm_60/70/80, 128 on sm_86/89/90 and later
@@ -81,7 +87,10 @@ class Cublas {
   // Loads the library and creates a handle; false (and the reason in why()) when it cannot.
   bool load() {
     lib_ = open_first({"libcublas.so.13", "libcublas.so.12", "libcublas.so"});
-    if (!lib_) { why_ = "libcublas.so.13 not found"; return false; }
+    if (!lib_) {
+      why_ = "libcublas.so.13 not found";
+      return false;
+    }
     try {
       bind(lib_, create_, "cublasCreate_v2");
       bind(lib_, destroy_, "cublasDestroy_v2");
@@ -89,8 +98,15 @@ class Cublas {
       bind(lib_, sgemm_, "cublasSgemm_v2");
       bind(lib_, ssyrk_, "cublasSsyrk_v2");
       bind(lib_, version_, "cublasGetVersion_v2");
-    } catch (const std::exception& e) { why_ = e.what(); return false; }
-    if (create_(&h_) != CUBLAS_STATUS_SUCCESS) { why_ = "cublasCreate failed"; h_ = nullptr; return false; }
+    } catch (const std::exception& e) {
+      why_ = e.what();
+      return false;
+    }
+    if (create_(&h_) != CUBLAS_STATUS_SUCCESS) {
+      why_ = "cublasCreate failed";
+      h_ = nullptr;
+      return false;
+    }
     check(set_math_(h_, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
     int v = 0;
     version_(h_, &v);
@@ -108,9 +124,9 @@ class Cublas {
   void gemm(bool ta, bool tb, int m, int n, int k, const float* A, int lda, const float* B, int ldb, float* C, int ldc,
             float beta = 0.0f) {
     const float one = 1.0f;
-    check(sgemm_(h_, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &one, B, ldb, A, lda, &beta,
-                 C, ldc),
-          "cublasSgemm");
+    check(
+        sgemm_(h_, tb ? CUBLAS_OP_T : CUBLAS_OP_N, ta ? CUBLAS_OP_T : CUBLAS_OP_N, n, m, k, &one, B, ldb, A, lda, &beta, C, ldc),
+        "cublasSgemm");
   }
   // The Gram of a row-major [c x N] matrix X: the upper triangle of G = X X^T (row-major), which
   // column-major cuBLAS sees as X^T (N x c, ld N): G = (X^T)^T (X^T), trans = T.
@@ -153,7 +169,10 @@ class Cudnn {
  public:
   bool load() {
     lib_ = open_first({"libcudnn.so.9", "libcudnn.so"});
-    if (!lib_) { why_ = "libcudnn.so.9 not found"; return false; }
+    if (!lib_) {
+      why_ = "libcudnn.so.9 not found";
+      return false;
+    }
     try {
       bind(lib_, create_, "cudnnCreate");
       bind(lib_, destroy_, "cudnnDestroy");
@@ -179,8 +198,15 @@ class Cudnn {
       bind(lib_, conv_fwd_, "cudnnConvolutionForward");
       bind(lib_, conv_bwd_data_, "cudnnConvolutionBackwardData");
       bind(lib_, conv_bwd_filter_, "cudnnConvolutionBackwardFilter");
-    } catch (const std::exception& e) { why_ = e.what(); return false; }
-    if (create_(&h_) != CUDNN_STATUS_SUCCESS) { why_ = "cudnnCreate failed"; h_ = nullptr; return false; }
+    } catch (const std::exception& e) {
+      why_ = e.what();
+      return false;
+    }
+    if (create_(&h_) != CUDNN_STATUS_SUCCESS) {
+      why_ = "cudnnCreate failed";
+      h_ = nullptr;
+      return false;
+    }
     return true;
   }
   ~Cudnn() {
@@ -207,7 +233,8 @@ class Cudnn {
     {
       cudnnConvolutionFwdAlgoPerf_t r[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
       int got = 0;
-      check(find_fwd_(h_, p.x, p.w, p.conv, p.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, r), "cudnnFindConvolutionForwardAlgorithm");
+      check(find_fwd_(h_, p.x, p.w, p.conv, p.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &got, r),
+            "cudnnFindConvolutionForwardAlgorithm");
       if (int i = pick(r, got); i >= 0) {
         p.fwd = r[i].algo, p.fwd_ok = true, p.fwd_algo = describe((int)r[i].algo, r[i].mathType);
         check(ws_fwd_(h_, p.x, p.w, p.conv, p.y, p.fwd, &p.fwd_ws), "cudnnGetConvolutionForwardWorkspaceSize");
@@ -220,7 +247,8 @@ class Cudnn {
             "cudnnFindConvolutionBackwardDataAlgorithm");
       if (int i = pick(r, got); i >= 0) {
         p.bwd_data = r[i].algo, p.bwd_data_ok = true, p.bwd_data_algo = describe((int)r[i].algo, r[i].mathType);
-        check(ws_bwd_data_(h_, p.w, p.y, p.conv, p.x, p.bwd_data, &p.bwd_data_ws), "cudnnGetConvolutionBackwardDataWorkspaceSize");
+        check(ws_bwd_data_(h_, p.w, p.y, p.conv, p.x, p.bwd_data, &p.bwd_data_ws),
+              "cudnnGetConvolutionBackwardDataWorkspaceSize");
       }
     }
     {

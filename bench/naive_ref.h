@@ -28,8 +28,8 @@ inline void conv_forward(const ConvGeom& g, const float* x, const float* w, floa
               for (int j = 0; j < g.kw; ++j) {
                 const int iy = oy * g.stride - g.pad + i, ix = ox * g.stride - g.pad + j;
                 if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) continue;
-                s += x[(((size_t)n * g.c + grp * cg + c) * g.h + iy) * g.w + ix] *
-                     w[(((size_t)k * cg + c) * g.kh + i) * g.kw + j];
+                s +=
+                    x[(((size_t)n * g.c + grp * cg + c) * g.h + iy) * g.w + ix] * w[(((size_t)k * cg + c) * g.kh + i) * g.kw + j];
               }
           y[(((size_t)n * g.k + k) * oh + oy) * ow + ox] = s;
         }
@@ -50,7 +50,8 @@ inline void conv_backward_data(const ConvGeom& g, const float* dy, const float* 
               for (int j = 0; j < g.kw; ++j) {
                 const int iy = oy * g.stride - g.pad + i, ix = ox * g.stride - g.pad + j;
                 if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) continue;
-                dx[(((size_t)n * g.c + grp * cg + c) * g.h + iy) * g.w + ix] += d * w[(((size_t)k * cg + c) * g.kh + i) * g.kw + j];
+                dx[(((size_t)n * g.c + grp * cg + c) * g.h + iy) * g.w + ix] +=
+                    d * w[(((size_t)k * cg + c) * g.kh + i) * g.kw + j];
               }
         }
     }
@@ -70,7 +71,8 @@ inline void conv_backward_weights(const ConvGeom& g, const float* x, const float
               for (int ox = 0; ox < ow; ++ox) {
                 const int iy = oy * g.stride - g.pad + i, ix = ox * g.stride - g.pad + j;
                 if (iy < 0 || iy >= g.h || ix < 0 || ix >= g.w) continue;
-                s += x[(((size_t)n * g.c + grp * cg + c) * g.h + iy) * g.w + ix] * dy[(((size_t)n * g.k + k) * oh + oy) * ow + ox];
+                s +=
+                    x[(((size_t)n * g.c + grp * cg + c) * g.h + iy) * g.w + ix] * dy[(((size_t)n * g.k + k) * oh + oy) * ow + ox];
               }
             dw[(((size_t)k * cg + c) * g.kh + i) * g.kw + j] += s;
           }

@@ -37,8 +37,8 @@ std::unique_ptr<Dataset> open_cifar(int classes, const std::string& dir_in, cons
                          " is outside 0..19");
       const int label = p[label_bytes - 1];
       if (label >= classes)
-        throw InputError(path + ": label " + std::to_string(label) + " of record " + std::to_string(i) +
-                         " is outside 0.." + std::to_string(classes - 1));
+        throw InputError(path + ": label " + std::to_string(label) + " of record " + std::to_string(i) + " is outside 0.." +
+                         std::to_string(classes - 1));
       labels.push_back(label);
       pixels.insert(pixels.end(), p + label_bytes, p + record);
     }

@@ -12,9 +12,13 @@ std::string describe_set(const std::string& name, size_t n, ImageShape s, int cl
          std::to_string(s.w) + ", " + std::to_string(classes) + " classes";
 }
 
-ByteImages::ByteImages(std::string name, ImageShape shape, int classes, Normalisation norm,
-                       std::vector<uint8_t> pixels, std::vector<int32_t> labels)
-    : name_(std::move(name)), shape_(shape), classes_(classes), norm_(norm), pixels_(std::move(pixels)),
+ByteImages::ByteImages(std::string name, ImageShape shape, int classes, Normalisation norm, std::vector<uint8_t> pixels,
+                       std::vector<int32_t> labels)
+    : name_(std::move(name)),
+      shape_(shape),
+      classes_(classes),
+      norm_(norm),
+      pixels_(std::move(pixels)),
       labels_(std::move(labels)) {}
 
 std::string ByteImages::describe() const { return describe_set(name_, size(), shape_, classes_); }

@@ -65,8 +65,7 @@ class Dataset {
   virtual int32_t load(size_t i, float* out, bool train, uint64_t aug_seed) const = 0;
 };
 
-std::unique_ptr<Dataset> open_dataset(const std::string& spec, const std::string& split,
-                                      const std::string& data_dir = "");
+std::unique_ptr<Dataset> open_dataset(const std::string& spec, const std::string& split, const std::string& data_dir = "");
 
 // Batches in an order that is a pure function of (order_seed, epoch).
 //
@@ -88,8 +87,7 @@ std::unique_ptr<Dataset> open_dataset(const std::string& spec, const std::string
 // The dataset must outlive the loader. next(), seek() and batch_indices() are for one calling thread.
 class Loader {
  public:
-  Loader(const Dataset& ds, int batch, bool shuffle, bool train_augment, bool drop_last,
-         uint64_t order_seed, int threads = 2);
+  Loader(const Dataset& ds, int batch, bool shuffle, bool train_augment, bool drop_last, uint64_t order_seed, int threads = 2);
   ~Loader();
   Loader(const Loader&) = delete;
   Loader& operator=(const Loader&) = delete;

@@ -33,10 +33,8 @@ std::string find_file(const std::string& dir, const std::string& base, const std
 
 void check_size(const std::string& path, size_t have, uint64_t want, const std::string& what) {
   if (have < want)
-    throw InputError(path + ": truncated: " + std::to_string(have) + " bytes, but " + what + " needs " +
-                     std::to_string(want));
-  if (have > want)
-    throw InputError(path + ": " + std::to_string(have - want) + " bytes of trailing data after " + what);
+    throw InputError(path + ": truncated: " + std::to_string(have) + " bytes, but " + what + " needs " + std::to_string(want));
+  if (have > want) throw InputError(path + ": " + std::to_string(have - want) + " bytes of trailing data after " + what);
 }
 
 }  // namespace
@@ -57,7 +55,7 @@ std::vector<uint8_t> read_maybe_gz(const std::string& path) {
   int err = Z_OK;
   const char* msg = gzerror(f, &err);
   // Z_BUF_ERROR at the end means the gzip stream stopped early (zlib keeps what it decoded).
-  std::string why = err == Z_OK        ? ""
+  std::string why = err == Z_OK          ? ""
                     : err == Z_BUF_ERROR ? "truncated gzip data"
                     : err == Z_ERRNO     ? std::string("read failed (") + std::strerror(errno) + ")"
                                          : std::string("corrupt gzip data (") + msg + ")";
@@ -67,8 +65,8 @@ std::vector<uint8_t> read_maybe_gz(const std::string& path) {
   return out;
 }
 
-std::unique_ptr<Dataset> open_idx(const std::string& name, const std::string& dir, const std::string& split,
-                                  Normalisation norm, const std::string& hint) {
+std::unique_ptr<Dataset> open_idx(const std::string& name, const std::string& dir, const std::string& split, Normalisation norm,
+                                  const std::string& hint) {
   const std::string prefix = split == "train" ? "train" : "t10k";
   const std::string img_path = find_file(dir, prefix + "-images-idx3-ubyte", hint);
   const std::string lbl_path = find_file(dir, prefix + "-labels-idx1-ubyte", hint);
@@ -97,8 +95,8 @@ std::unique_ptr<Dataset> open_idx(const std::string& name, const std::string& di
   for (uint32_t i = 0; i < n; ++i) {
     labels[i] = lbl[8 + i];
     if (labels[i] >= kClasses)
-      throw InputError(lbl_path + ": label " + std::to_string(labels[i]) + " of image " + std::to_string(i) +
-                       " is outside 0.." + std::to_string(kClasses - 1));
+      throw InputError(lbl_path + ": label " + std::to_string(labels[i]) + " of image " + std::to_string(i) + " is outside 0.." +
+                       std::to_string(kClasses - 1));
   }
   img.erase(img.begin(), img.begin() + 16);
   img.shrink_to_fit();

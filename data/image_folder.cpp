@@ -65,7 +65,7 @@ void check_jpeg_huffman_tables(const std::vector<char>& file, const std::string&
   // A JPEG to stb: 0xFF, any number of 0xFF fill bytes, then the start-of-image marker 0xD8.
   size_t soi = 0;
   while (soi < n && b[soi] == 0xFF) ++soi;
-  if (soi == 0 || soi >= n || b[soi] != 0xD8) return;  // not a JPEG
+  if (soi == 0 || soi >= n || b[soi] != 0xD8) return;              // not a JPEG
   auto at = [&](size_t k) -> size_t { return k < n ? b[k] : 0; };  // stb reads zeros past the end
   for (size_t i = 2; i + 1 < n; ++i) {
     if (b[i] != 0xFF || b[i + 1] != 0xC4) continue;
@@ -75,7 +75,8 @@ void check_jpeg_huffman_tables(const std::vector<char>& file, const std::string&
       size_t codes = 0;
       for (size_t k = 1; k <= 16; ++k) codes += at(p + k);
       if (codes > 256)
-        throw InputError(path + ": corrupt JPEG (a Huffman table declares " + std::to_string(codes) + " codes, at most 256 exist)");
+        throw InputError(path + ": corrupt JPEG (a Huffman table declares " + std::to_string(codes) +
+                         " codes, at most 256 exist)");
       p += 17 + codes;
       left -= 17 + (long)codes;
     }
@@ -91,7 +92,8 @@ void check_png_chunks(const std::vector<char>& file, const std::string& path) {
   for (size_t p = 8; p + 8 <= n;) {
     const size_t len = (size_t)b[p] << 24 | (size_t)b[p + 1] << 16 | (size_t)b[p + 2] << 8 | b[p + 3];
     if (len > n - p - 8)
-      throw InputError(path + ": truncated PNG (a chunk declares " + std::to_string(len) + " bytes, " + std::to_string(n - p - 8) + " remain)");
+      throw InputError(path + ": truncated PNG (a chunk declares " + std::to_string(len) + " bytes, " +
+                       std::to_string(n - p - 8) + " remain)");
     p += 12 + len;
   }
 }
@@ -103,8 +105,10 @@ void check_pnm_header(const std::vector<char>& file, const std::string& path) {
   size_t p = 2;
   for (int field = 0; field < 3 && p < file.size(); ++field) {
     while (p < file.size() && (std::isspace((unsigned char)file[p]) || file[p] == '#')) {
-      if (file[p] == '#') while (p < file.size() && file[p] != '\n' && file[p] != '\r') ++p;
-      else ++p;
+      if (file[p] == '#')
+        while (p < file.size() && file[p] != '\n' && file[p] != '\r') ++p;
+      else
+        ++p;
     }
     size_t digits = 0;
     while (p < file.size() && std::isdigit((unsigned char)file[p])) ++p, ++digits;
@@ -146,10 +150,13 @@ Axis make_axis(int in, int out, int first, int len) {
 
 class ImageFolder : public Dataset {
  public:
-  ImageFolder(std::string name, std::vector<std::string> paths, std::vector<int32_t> labels, int classes, int resize,
-              int crop)
-      : name_(std::move(name)), paths_(std::move(paths)), labels_(std::move(labels)), classes_(classes),
-        resize_(resize), crop_(crop) {}
+  ImageFolder(std::string name, std::vector<std::string> paths, std::vector<int32_t> labels, int classes, int resize, int crop)
+      : name_(std::move(name)),
+        paths_(std::move(paths)),
+        labels_(std::move(labels)),
+        classes_(classes),
+        resize_(resize),
+        crop_(crop) {}
   size_t size() const override { return paths_.size(); }
   int num_classes() const override { return classes_; }
   ImageShape shape() const override { return {3, crop_, crop_}; }
@@ -186,7 +193,8 @@ class ImageFolder : public Dataset {
       throw InputError(path + ": cannot decode image (" + (why ? why : "unknown error") + ")");
     }
     // stb accepts a PNM header of height 0 ("P6 2 0 255"): no pixels to resample from.
-    if (w <= 0 || h <= 0) throw InputError(path + ": image of " + std::to_string(w) + "x" + std::to_string(h) + " pixels is empty");
+    if (w <= 0 || h <= 0)
+      throw InputError(path + ": image of " + std::to_string(w) + "x" + std::to_string(h) + " pixels is empty");
     // Shorter side -> resize_, aspect ratio kept.
     const int W = w <= h ? resize_ : std::max(resize_, (int)std::lround((double)w * resize_ / h));
     const int H = h <= w ? resize_ : std::max(resize_, (int)std::lround((double)h * resize_ / w));
@@ -275,8 +283,8 @@ std::unique_ptr<Dataset> open_image_folder(const std::string& dir, const std::st
     }
   }
   if (paths.empty()) throw InputError(dir + ": no " + split + " images");
-  return std::make_unique<ImageFolder>("folder " + dir + " " + split, std::move(paths), std::move(labels),
-                                       (int)classes.size(), resize, crop);
+  return std::make_unique<ImageFolder>("folder " + dir + " " + split, std::move(paths), std::move(labels), (int)classes.size(),
+                                       resize, crop);
 }
 
 }  // namespace cvg::data

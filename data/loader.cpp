@@ -20,7 +20,7 @@
 namespace cvg {
 
 namespace {
-constexpr int kDepth = 3;  // batches decoded ahead
+constexpr int kDepth = 3;          // batches decoded ahead
 constexpr int kMaxThreads = 1024;  // far above any machine's cores, far below exhausting process ids
 const uint64_t kOrderStream = rng_stream("loader/order");
 const uint64_t kAugmentStream = rng_stream("loader/augment");
@@ -53,8 +53,7 @@ struct Loader::Prefetcher {
   bool stop = false;
   size_t chunk = 1;
 
-  Prefetcher(const Dataset& d, bool aug, int nthreads, int batch)
-      : ds(d), augment(aug), sample(d.shape().size()) {
+  Prefetcher(const Dataset& d, bool aug, int nthreads, int batch) : ds(d), augment(aug), sample(d.shape().size()) {
     // Chunks small enough to spread one batch over every thread, large enough that locking is rare.
     chunk = (size_t)std::clamp(batch / (4 * nthreads), 1, 32);
     for (int k = 0; k < kDepth; ++k) {
@@ -96,8 +95,7 @@ struct Loader::Prefetcher {
       std::exception_ptr err;
       try {
         Slot& s = *t.slot;
-        for (size_t k = t.begin; k < t.end; ++k)
-          s.y[k] = ds.load(s.idx[k], s.x.data() + k * sample, augment, s.aug_seed);
+        for (size_t k = t.begin; k < t.end; ++k) s.y[k] = ds.load(s.idx[k], s.x.data() + k * sample, augment, s.aug_seed);
       } catch (...) {
         err = std::current_exception();
       }
@@ -114,16 +112,14 @@ uint64_t Loader::epoch_aug_seed(uint64_t order_seed, int64_t epoch) {
   return rng_bits(order_seed, kAugmentStream, (uint64_t)epoch);
 }
 
-Loader::Loader(const Dataset& ds, int batch, bool shuffle, bool train_augment, bool drop_last,
-               uint64_t order_seed, int threads)
+Loader::Loader(const Dataset& ds, int batch, bool shuffle, bool train_augment, bool drop_last, uint64_t order_seed, int threads)
     : ds_(ds), batch_(batch), shuffle_(shuffle), augment_(train_augment), order_seed_(order_seed) {
   if (batch <= 0) throw std::logic_error("Loader: batch must be positive");
   if (threads < 0 || threads > kMaxThreads)
     throw std::logic_error("loader threads must be in [0, " + std::to_string(kMaxThreads) + "], got " + std::to_string(threads));
   const size_t n = ds.size();
   batches_per_epoch_ = drop_last ? n / (size_t)batch : (n + (size_t)batch - 1) / (size_t)batch;
-  if (batches_per_epoch_ == 0)
-    throw InputError(ds.describe() + ": fewer samples than one batch of " + std::to_string(batch));
+  if (batches_per_epoch_ == 0) throw InputError(ds.describe() + ": fewer samples than one batch of " + std::to_string(batch));
   if (threads > 0) {
     prefetch_ = std::make_unique<Prefetcher>(ds, train_augment, threads, batch);
     seek(0, 0);

@@ -35,12 +35,11 @@ std::string describe_set(const std::string& name, size_t n, ImageShape s, int cl
 
 // IDX images + labels of a split ("train" -> train-*, "test" -> t10k-*), plain or .gz. `hint` is
 // appended to the error when the files are missing.
-std::unique_ptr<Dataset> open_idx(const std::string& name, const std::string& dir, const std::string& split,
-                                  Normalisation norm, const std::string& hint = "");
+std::unique_ptr<Dataset> open_idx(const std::string& name, const std::string& dir, const std::string& split, Normalisation norm,
+                                  const std::string& hint = "");
 // CIFAR binary, classes 10 or 100.
 std::unique_ptr<Dataset> open_cifar(int classes, const std::string& dir, const std::string& split);
-std::unique_ptr<Dataset> open_image_folder(const std::string& dir, const std::string& split, int resize = 256,
-                                           int crop = 227);
+std::unique_ptr<Dataset> open_image_folder(const std::string& dir, const std::string& split, int resize = 256, int crop = 227);
 std::unique_ptr<Dataset> open_synthetic(const std::string& split, size_t n_train, size_t n_test = 2000);
 
 // Whole file, gunzipped when it is gzip (zlib reads plain files as they are).

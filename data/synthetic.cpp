@@ -36,12 +36,18 @@ RGB hsv(float h, float s, float v) {
   const float f = h * 6.0f - std::floor(h * 6.0f);
   const float p = v * (1 - s), q = v * (1 - s * f), t = v * (1 - s * (1 - f));
   switch ((int)(h * 6.0f) % 6) {
-    case 0: return {v, t, p};
-    case 1: return {q, v, p};
-    case 2: return {p, v, t};
-    case 3: return {p, q, v};
-    case 4: return {t, p, v};
-    default: return {v, p, q};
+    case 0:
+      return {v, t, p};
+    case 1:
+      return {q, v, p};
+    case 2:
+      return {p, v, t};
+    case 3:
+      return {p, q, v};
+    case 4:
+      return {t, p, v};
+    default:
+      return {v, p, q};
   }
 }
 
@@ -86,8 +92,14 @@ class Synthetic : public Dataset {
       const float u = dx * ca + dy * sa, v = -dx * sa + dy * ca;  // along / across the orientation
       switch (label) {
         case 0:
-        case 1: { const float r = 5 + 4 * s; return dx * dx + dy * dy < r * r; }
-        case 2: { const float a = 4.5f + 3.5f * s; return std::fabs(u) < a && std::fabs(v) < a; }
+        case 1: {
+          const float r = 5 + 4 * s;
+          return dx * dx + dy * dy < r * r;
+        }
+        case 2: {
+          const float a = 4.5f + 3.5f * s;
+          return std::fabs(u) < a && std::fabs(v) < a;
+        }
         case 3: {
           const float inradius = 3 + 2 * s;  // equilateral: half the circumradius
           for (int k = 0; k < 3; ++k) {
@@ -98,7 +110,8 @@ class Synthetic : public Dataset {
         }
         case 4:
         case 5:
-        case 6: return std::fabs(u) < bar_len / 2 && std::fabs(v) < bar_w / 2;
+        case 6:
+          return std::fabs(u) < bar_len / 2 && std::fabs(v) < bar_w / 2;
         case 7:
         case 8: {
           const float r = 8 + 4 * s;

@@ -6,19 +6,21 @@
 
 namespace cvg {
 
-#define CVG_ACT_TWIN_API                                                                         \
-  /* y = max(x, 0); y may alias x */                                                             \
-  void relu_forward(size_t n, const float* x, float* y);                                         \
-  /* dx = dy where y > 0, else 0; dx may alias dy */                                             \
-  void relu_backward(size_t n, const float* y, const float* dy, float* dx);                      \
-  /* y = x / (1 - p) where kept, else 0 (inverted dropout); y may alias x */                     \
-  void dropout_forward(size_t n, float p, uint64_t seed, uint64_t stream, const float* x,        \
-                       float* y);                                                                \
-  void dropout_backward(size_t n, float p, uint64_t seed, uint64_t stream, const float* dy,      \
-                        float* dx);
+#define CVG_ACT_TWIN_API                                                                             \
+  /* y = max(x, 0); y may alias x */                                                                 \
+  void relu_forward(size_t n, const float* x, float* y);                                             \
+  /* dx = dy where y > 0, else 0; dx may alias dy */                                                 \
+  void relu_backward(size_t n, const float* y, const float* dy, float* dx);                          \
+  /* y = x / (1 - p) where kept, else 0 (inverted dropout); y may alias x */                         \
+  void dropout_forward(size_t n, float p, uint64_t seed, uint64_t stream, const float* x, float* y); \
+  void dropout_backward(size_t n, float p, uint64_t seed, uint64_t stream, const float* dy, float* dx);
 
-namespace cpu { CVG_ACT_TWIN_API }
-namespace cuda { CVG_ACT_TWIN_API }
+namespace cpu {
+CVG_ACT_TWIN_API
+}
+namespace cuda {
+CVG_ACT_TWIN_API
+}
 #undef CVG_ACT_TWIN_API
 
 }  // namespace cvg

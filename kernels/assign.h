@@ -56,10 +56,10 @@ struct AuctionReport {
   bool certified = false;  // complete matching in 1-CS: optimal for the quantised problem
 };
 
-#define CVG_ASSIGN_AUCTION_API                                                             \
-  size_t assign_auction_workspace_bytes(int n, int m);                                    \
-  /* row_to_col: n entries. cuda::: M, row_to_col and work are device pointers; the call  \
-     synchronises and returns the report on the host. */                                   \
+#define CVG_ASSIGN_AUCTION_API                                                           \
+  size_t assign_auction_workspace_bytes(int n, int m);                                   \
+  /* row_to_col: n entries. cuda::: M, row_to_col and work are device pointers; the call \
+     synchronises and returns the report on the host. */                                 \
   AuctionReport assign_auction(const double* M, int n, int m, bool minimize, int64_t* row_to_col, void* work);
 
 namespace cpu {
@@ -68,8 +68,7 @@ CVG_ASSIGN_AUCTION_API
 size_t assign_exact_workspace_bytes(int n, int m);
 // Returns the objective (sum of matched M). row_to_col: n entries; u: n and v: m potentials, may be
 // null. Runs in O(min(n,m)^2 max(n,m)) worst case, far less on typical matrices.
-double assign_exact(const double* M, int n, int m, bool minimize, int64_t* row_to_col, double* u, double* v,
-                    void* work);
+double assign_exact(const double* M, int n, int m, bool minimize, int64_t* row_to_col, double* u, double* v, void* work);
 }  // namespace cpu
 
 namespace cuda {

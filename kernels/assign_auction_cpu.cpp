@@ -60,7 +60,10 @@ struct Auction {
       if (col_of[i] >= 0) continue;
       Top2 t = person_top2(i);
       uint64_t b = assign_core::forward_bid(t, price, eps, i, p.idx_bits);
-      if (b == 0) { ++s32[kOverflow]; continue; }
+      if (b == 0) {
+        ++s32[kOverflow];
+        continue;
+      }
       bid[t.j1] = std::max(bid[t.j1], b);
       push(out, i);
       s32[kFlag] = 1;
@@ -73,8 +76,10 @@ struct Auction {
       if (b == 0) continue;
       bid[j] = 0;
       int w = (int)(b & mask()), o = owner[j];
-      if (o >= 0) col_of[o] = -1, push(out, o);
-      else --s32[kUnassigned];
+      if (o >= 0)
+        col_of[o] = -1, push(out, o);
+      else
+        --s32[kUnassigned];
       owner[j] = w, col_of[w] = j, price[j] = (int64_t)(b >> p.idx_bits);
     }
     end_round(in, true);
@@ -110,8 +115,14 @@ struct Auction {
       if (owner[j] >= 0 || price[j] <= lambda) continue;
       Top2 t = object_top2(j);
       Offer o = assign_core::reverse_offer(t, a(t.j1, j), lambda, eps, j, p.idx_bits, p.offer_offset);
-      if (o.packed == 0) { price[j] = lambda; continue; }
-      if (o.packed == ~uint64_t(0)) { ++s32[kOverflow]; continue; }
+      if (o.packed == 0) {
+        price[j] = lambda;
+        continue;
+      }
+      if (o.packed == ~uint64_t(0)) {
+        ++s32[kOverflow];
+        continue;
+      }
       offer[t.j1] = std::max(offer[t.j1], o.packed);
       push(out, j);
       s32[kFlag] = 1;
@@ -179,8 +190,10 @@ AuctionReport assign_auction(const double* M, int n, int m, bool minimize, int64
   for (int r = 0; r < n; ++r)
     for (int c = 0; c < m; ++c) {
       int32_t l = level_of(M[(size_t)r * m + c], minimize, p.lo, p.range, p.K);
-      if (p.persons_are_rows) A.level[(size_t)r * m + c] = l;
-      else A.level[(size_t)c * n + r] = l;
+      if (p.persons_are_rows)
+        A.level[(size_t)r * m + c] = l;
+      else
+        A.level[(size_t)c * n + r] = l;
     }
   rep.levels = p.K;
   rep.quantum = quantum(p);
@@ -213,7 +226,8 @@ AuctionReport assign_auction(const double* M, int n, int m, bool minimize, int64
         if (A.s32[kOverflow]) break;
       }
     }
-    if (A.s32[kOverflow]) throw std::runtime_error("assign_auction: price overflow or no convergence (a bug: the plan bounds both)");
+    if (A.s32[kOverflow])
+      throw std::runtime_error("assign_auction: price overflow or no convergence (a bug: the plan bounds both)");
     if (eps == 1) break;
   }
   rep.rounds = A.s64[kRounds];

@@ -17,21 +17,21 @@ constexpr int kMaxLevelsLog2 = 30;  // levels fit in int32
 // CPU twin's round and bid counts for n = 1024 and 4096: fewer rounds and bids than 8 and C/8.)
 constexpr int64_t kEpsFactor = 16;
 constexpr int64_t kEps0Fraction = 1024;
-constexpr int kPartials = 1024;     // min/max partial results (one per block on the GPU)
-constexpr int kSumLanes = 1024;     // fixed-order objective sum: 1024 strided partials, then a tree
+constexpr int kPartials = 1024;  // min/max partial results (one per block on the GPU)
+constexpr int kSumLanes = 1024;  // fixed-order objective sum: 1024 strided partials, then a tree
 
 // Everything the rounds need, fixed before they start.
 struct Plan {
-  int n = 0, m = 0;            // M's rows and columns
-  int P = 0, Q = 0;            // persons (smaller side) and objects (larger side)
+  int n = 0, m = 0;  // M's rows and columns
+  int P = 0, Q = 0;  // persons (smaller side) and objects (larger side)
   bool persons_are_rows = true;
-  int idx_bits = 1;            // bits of a person or object index in a packed bid
-  int64_t K = 0;               // quantisation levels
-  int64_t scale = 1;           // P + 1: benefit = level * scale
-  double lo = 0, range = 0;    // of s*M
+  int idx_bits = 1;          // bits of a person or object index in a packed bid
+  int64_t K = 0;             // quantisation levels
+  int64_t scale = 1;         // P + 1: benefit = level * scale
+  double lo = 0, range = 0;  // of s*M
   bool minimize = false;
-  int64_t eps0 = 1;            // first phase's epsilon
-  int64_t offer_offset = 0;    // reverse offers pack profit + offset (> 0)
+  int64_t eps0 = 1;          // first phase's epsilon
+  int64_t offer_offset = 0;  // reverse offers pack profit + offset (> 0)
 };
 
 CVG_HD int bit_length(uint64_t x) {
@@ -57,7 +57,7 @@ inline Plan make_plan(int n, int m, bool minimize, double lo, double hi) {
   if (!(p.range > 0)) p.range = 0;  // all values equal: every matching is optimal
   int64_t C = p.K * p.scale;
   p.eps0 = C / kEps0Fraction > 1 && p.range > 0 ? C / kEps0Fraction : 1;  // all equal: one phase suffices
-  p.offer_offset = int64_t(1) << (62 - p.idx_bits);  // profits lie in (-4C, C]
+  p.offer_offset = int64_t(1) << (62 - p.idx_bits);                       // profits lie in (-4C, C]
   return p;
 }
 
@@ -106,12 +106,16 @@ CVG_HD void top2_merge(Top2& a, const Top2& b) {
 }
 // The key is needed only if v could be the best (v >= v1).
 CVG_HD void person_scan(Top2& t, int64_t v, int i, int j) {
-  if (v >= t.v1) top2_add(t, v, person_key(i, j), j);
-  else if (v > t.v2) t.v2 = v;
+  if (v >= t.v1)
+    top2_add(t, v, person_key(i, j), j);
+  else if (v > t.v2)
+    t.v2 = v;
 }
 CVG_HD void object_scan(Top2& t, int64_t v, int j, int i) {
-  if (v >= t.v1) top2_add(t, v, object_key(j, i), i);
-  else if (v > t.v2) t.v2 = v;
+  if (v >= t.v1)
+    top2_add(t, v, object_key(j, i), i);
+  else if (v > t.v2)
+    t.v2 = v;
 }
 
 CVG_HD int64_t benefit(const int32_t* level, int Q, int64_t scale, int i, int j) {
@@ -137,8 +141,7 @@ struct Offer {
   uint64_t packed;
   int64_t price;
 };
-CVG_HD Offer reverse_offer(const Top2& t, int64_t a_best, int64_t lambda, int64_t eps, int j, int idx_bits,
-                           int64_t offset) {
+CVG_HD Offer reverse_offer(const Top2& t, int64_t a_best, int64_t lambda, int64_t eps, int j, int idx_bits, int64_t offset) {
   if (lambda >= t.v1 - eps) return Offer{0, lambda};
   int64_t second = t.v2 == INT64_MIN ? lambda : t.v2 - eps;  // P == 1: no second person
   int64_t price = second > lambda ? second : lambda;

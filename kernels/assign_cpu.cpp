@@ -17,22 +17,24 @@ namespace {
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
 template <bool NEG>
-inline double cost(const double* row, size_t j) { return NEG ? -row[j] : row[j]; }
+inline double cost(const double* row, size_t j) {
+  return NEG ? -row[j] : row[j];
+}
 
 // Per-problem arrays, carved from the caller's workspace.
 struct Work {
-  double* T;        // transposed copy (n > m only)
-  double* v;        // column potentials
-  double* vv;       // v for unscanned columns, -inf once scanned, so relaxations skip them
-  double* d;        // shortest-path distances; +inf once scanned, so the minimum skips them
-  double* scan_d;   // distance of each scanned column, in scan order
-  double* uc;       // row potentials
-  int64_t* pred;    // row before each column on its shortest path (also: column reduction argmin)
-  int32_t* y;       // column -> row, -1 free
-  int32_t* scanned; // scanned columns, in order
-  int32_t* x;       // row -> column, -1 free
+  double* T;         // transposed copy (n > m only)
+  double* v;         // column potentials
+  double* vv;        // v for unscanned columns, -inf once scanned, so relaxations skip them
+  double* d;         // shortest-path distances; +inf once scanned, so the minimum skips them
+  double* scan_d;    // distance of each scanned column, in scan order
+  double* uc;        // row potentials
+  int64_t* pred;     // row before each column on its shortest path (also: column reduction argmin)
+  int32_t* y;        // column -> row, -1 free
+  int32_t* scanned;  // scanned columns, in order
+  int32_t* x;        // row -> column, -1 free
   int32_t* free_rows;
-  int32_t* count;   // column reduction: columns won by each row
+  int32_t* count;  // column reduction: columns won by each row
 };
 
 struct Sizes {
@@ -41,7 +43,11 @@ struct Sizes {
 
 Sizes sizes(int n, int m) {
   size_t rows = (size_t)std::min(n, m), cols = (size_t)std::max(n, m), off = 0;
-  auto take = [&](size_t bytes) { size_t at = off; off += (bytes + 63) / 64 * 64; return at; };
+  auto take = [&](size_t bytes) {
+    size_t at = off;
+    off += (bytes + 63) / 64 * 64;
+    return at;
+  };
   Sizes s;
   s.T = take(n > m ? (size_t)n * m * sizeof(double) : 0);
   s.v = take(cols * 8), s.vv = take(cols * 8), s.d = take(cols * 8);
@@ -242,7 +248,7 @@ class Solver {
         w_.free_rows[nfree++] = i;
       } else if (w_.count[i] == 1 && cols_ >= 2) {
         int j1 = w_.x[i];
-        v[j1] = -kInf;  // masks column j1: its reduced cost becomes +inf
+        v[j1] = -kInf;                                       // masks column j1: its reduced cost becomes +inf
         double mu = min2_reduced<NEG>(row(i), cols_, v).u1;  // least reduced cost over the other columns
         v[j1] = cost<NEG>(row(i), j1) - mu;
       }
@@ -277,8 +283,10 @@ class Solver {
       w_.x[i] = j1, w_.y[j1] = i;
       if (i0 >= 0) {
         w_.x[i0] = -1;
-        if (lowers) fr[--k] = i0;
-        else fr[out++] = i0;
+        if (lowers)
+          fr[--k] = i0;
+        else
+          fr[out++] = i0;
       }
     }
     return out;
@@ -324,8 +332,7 @@ class Solver {
 
 size_t assign_exact_workspace_bytes(int n, int m) { return n <= 0 || m <= 0 ? 0 : sizes(n, m).total; }
 
-double assign_exact(const double* M, int n, int m, bool minimize, int64_t* row_to_col, double* u, double* v,
-                    void* work) {
+double assign_exact(const double* M, int n, int m, bool minimize, int64_t* row_to_col, double* u, double* v, void* work) {
   if (n < 0 || m < 0) throw std::logic_error("assign_exact: negative size");
   if (n == 0 || m == 0) {
     for (int i = 0; i < n; ++i) row_to_col[i] = -1;
@@ -335,13 +342,12 @@ double assign_exact(const double* M, int n, int m, bool minimize, int64_t* row_t
   }
   Sizes s = sizes(n, m);
   char* base = static_cast<char*>(work);
-  Work w{reinterpret_cast<double*>(base + s.T),       reinterpret_cast<double*>(base + s.v),
-         reinterpret_cast<double*>(base + s.vv),      reinterpret_cast<double*>(base + s.d),
-         reinterpret_cast<double*>(base + s.scan_d),
-         reinterpret_cast<double*>(base + s.uc),      reinterpret_cast<int64_t*>(base + s.pred),
-         reinterpret_cast<int32_t*>(base + s.y),      reinterpret_cast<int32_t*>(base + s.scanned),
-         reinterpret_cast<int32_t*>(base + s.x),      reinterpret_cast<int32_t*>(base + s.free_rows),
-         reinterpret_cast<int32_t*>(base + s.count)};
+  Work w{reinterpret_cast<double*>(base + s.T),          reinterpret_cast<double*>(base + s.v),
+         reinterpret_cast<double*>(base + s.vv),         reinterpret_cast<double*>(base + s.d),
+         reinterpret_cast<double*>(base + s.scan_d),     reinterpret_cast<double*>(base + s.uc),
+         reinterpret_cast<int64_t*>(base + s.pred),      reinterpret_cast<int32_t*>(base + s.y),
+         reinterpret_cast<int32_t*>(base + s.scanned),   reinterpret_cast<int32_t*>(base + s.x),
+         reinterpret_cast<int32_t*>(base + s.free_rows), reinterpret_cast<int32_t*>(base + s.count)};
   const bool transposed = n > m;
   const int rows = std::min(n, m), cols = std::max(n, m);
   const double* A = M;
@@ -354,20 +360,26 @@ double assign_exact(const double* M, int n, int m, bool minimize, int64_t* row_t
           for (int j = j0; j < std::min(m, j0 + B); ++j) w.T[(size_t)j * n + i] = M[(size_t)i * m + j];
     A = w.T, ld = (size_t)n;
   }
-  if (minimize) Solver<false>(A, ld, rows, cols, w).run();
-  else Solver<true>(A, ld, rows, cols, w).run();
+  if (minimize)
+    Solver<false>(A, ld, rows, cols, w).run();
+  else
+    Solver<true>(A, ld, rows, cols, w).run();
 
   // Back to the caller's orientation and sense (costs were s*M with s = -1 when maximising).
   const double sgn = minimize ? 1.0 : -1.0;
   if (!transposed) {
     for (int i = 0; i < n; ++i) row_to_col[i] = w.x[i];
-    if (u) for (int i = 0; i < n; ++i) u[i] = sgn * w.uc[i];
-    if (v) for (int j = 0; j < m; ++j) v[j] = sgn * w.v[j];
+    if (u)
+      for (int i = 0; i < n; ++i) u[i] = sgn * w.uc[i];
+    if (v)
+      for (int j = 0; j < m; ++j) v[j] = sgn * w.v[j];
   } else {
     for (int i = 0; i < n; ++i) row_to_col[i] = -1;
     for (int r = 0; r < rows; ++r) row_to_col[w.x[r]] = r;
-    if (u) for (int i = 0; i < n; ++i) u[i] = sgn * w.v[i];
-    if (v) for (int j = 0; j < m; ++j) v[j] = sgn * w.uc[j];
+    if (u)
+      for (int i = 0; i < n; ++i) u[i] = sgn * w.v[i];
+    if (v)
+      for (int j = 0; j < m; ++j) v[j] = sgn * w.uc[j];
   }
   double objective = 0;
   for (int i = 0; i < n; ++i)

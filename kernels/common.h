@@ -18,12 +18,12 @@
 
 #if defined(__CUDACC__) || defined(CONVERGENT_CUDA)
 #include <cuda_runtime_api.h>
-#define CUDA_CHECK(expr)                                                                       \
-  do {                                                                                         \
-    cudaError_t cvg_err_ = (expr);                                                             \
-    if (cvg_err_ != cudaSuccess)                                                               \
-      throw ::cvg::CudaError(std::string("CUDA error: ") + cudaGetErrorString(cvg_err_) +      \
-                             " in " #expr " at " __FILE__ ":" + std::to_string(__LINE__));     \
+#define CUDA_CHECK(expr)                                                                                                     \
+  do {                                                                                                                       \
+    cudaError_t cvg_err_ = (expr);                                                                                           \
+    if (cvg_err_ != cudaSuccess)                                                                                             \
+      throw ::cvg::CudaError(std::string("CUDA error: ") + cudaGetErrorString(cvg_err_) + " in " #expr " at " __FILE__ ":" + \
+                             std::to_string(__LINE__));                                                                      \
   } while (0)
 // After a kernel launch: catches bad launch configurations at once (asynchronous faults surface
 // at the next synchronising call, which is CUDA_CHECKed too).

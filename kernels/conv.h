@@ -22,20 +22,21 @@ struct ConvGeom {
 // the default stream. `ws` is scratch of conv_workspace_floats(g) floats on the same device
 // (each twin says how much it needs; it also suffices for any smaller g.n, as layers size it
 // once for their largest batch). Outputs are overwritten, never accumulated into.
-#define CVG_CONV_TWIN_API                                                                        \
-  size_t conv_workspace_floats(const ConvGeom& g);                                               \
-  /* y = x (*) w + b; b may be null */                                                           \
-  void conv_forward(const ConvGeom& g, const float* x, const float* w, const float* b, float* y, \
-                    float* ws);                                                                  \
-  /* dx = transposed convolution of dy with the same filters */                                  \
-  void conv_backward_data(const ConvGeom& g, const float* dy, const float* w, float* dx,         \
-                          float* ws);                                                            \
-  /* dw = sum over batch and positions of dy (x) patches; db = sum of dy (db may be null) */     \
-  void conv_backward_weights(const ConvGeom& g, const float* x, const float* dy, float* dw,      \
-                             float* db, float* ws);
+#define CVG_CONV_TWIN_API                                                                                    \
+  size_t conv_workspace_floats(const ConvGeom& g);                                                           \
+  /* y = x (*) w + b; b may be null */                                                                       \
+  void conv_forward(const ConvGeom& g, const float* x, const float* w, const float* b, float* y, float* ws); \
+  /* dx = transposed convolution of dy with the same filters */                                              \
+  void conv_backward_data(const ConvGeom& g, const float* dy, const float* w, float* dx, float* ws);         \
+  /* dw = sum over batch and positions of dy (x) patches; db = sum of dy (db may be null) */                 \
+  void conv_backward_weights(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db, float* ws);
 
-namespace cpu { CVG_CONV_TWIN_API }
-namespace cuda { CVG_CONV_TWIN_API }
+namespace cpu {
+CVG_CONV_TWIN_API
+}
+namespace cuda {
+CVG_CONV_TWIN_API
+}
 #undef CVG_CONV_TWIN_API
 
 }  // namespace cvg

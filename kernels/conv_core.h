@@ -22,8 +22,8 @@ inline void check_geom(const ConvGeom& g, const char* who) {
     fail("sizes must be positive (n, c, h, w, k, kh, kw)");
   if (g.stride < 1 || g.pad < 0 || g.groups < 1) fail("need stride >= 1, pad >= 0, groups >= 1");
   if (g.c % g.groups || g.k % g.groups)
-    fail("groups " + std::to_string(g.groups) + " must divide channels " + std::to_string(g.c) +
-         " and filters " + std::to_string(g.k));
+    fail("groups " + std::to_string(g.groups) + " must divide channels " + std::to_string(g.c) + " and filters " +
+         std::to_string(g.k));
   if (g.h + 2 * g.pad < g.kh || g.w + 2 * g.pad < g.kw)
     fail("kernel " + std::to_string(g.kh) + "x" + std::to_string(g.kw) + " larger than padded input " +
          std::to_string(g.h + 2 * g.pad) + "x" + std::to_string(g.w + 2 * g.pad));

@@ -27,8 +27,8 @@ using conv_core::kWeightPartials;
 constexpr int kWeightMinK = 256;
 
 struct Plan : conv_core::Dims {
-  int per_gemm;                // images per backward-weights GEMM
-  size_t col;                  // workspace floats per thread: im2col of per_gemm images (+ their dy)
+  int per_gemm;  // images per backward-weights GEMM
+  size_t col;    // workspace floats per thread: im2col of per_gemm images (+ their dy)
   int threads, partials;
 };
 
@@ -87,8 +87,10 @@ void im2col(const float* x, int cg, int h, int w, const ConvGeom& g, int oh, int
           float* r = row + (size_t)oy * ow;
           const float* src = xc + (size_t)(oy * s - p + i) * w;  // input column of ox: ox*s - p + j >= 0
           std::fill(r, r + lo, 0.0f);
-          if (s == 1) std::memcpy(r + lo, src + (lo - p + j), sizeof(float) * (hi - lo));
-          else for (int ox = lo; ox < hi; ++ox) r[ox] = src[ox * s - p + j];
+          if (s == 1)
+            std::memcpy(r + lo, src + (lo - p + j), sizeof(float) * (hi - lo));
+          else
+            for (int ox = lo; ox < hi; ++ox) r[ox] = src[ox * s - p + j];
           std::fill(r + hi, r + ow, 0.0f);
         }
       }
@@ -181,8 +183,7 @@ void conv_backward_data(const ConvGeom& g, const float* dy, const float* w, floa
   }
 }
 
-void conv_backward_weights(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db,
-                           float* ws) {
+void conv_backward_weights(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db, float* ws) {
   const Plan d = plan_of(g, "conv_backward_weights");
   const size_t wsz = g.w_size(), part_sz = wsz + g.k;
   float* parts = ws + d.threads * d.col;  // partial p: its dw [wsz], then its db [k]
@@ -216,8 +217,7 @@ void conv_backward_weights(const ConvGeom& g, const float* x, const float* dy, f
         }
         const float* A = nb > 1 ? dyb + (size_t)gr * d.kg * K : dy + ((size_t)img0 * g.k + (size_t)gr * d.kg) * d.P;
         // dw_g (+)= dy_g col^T: [kg x K] * [K x ckk]; the partial's first GEMM overwrites.
-        gemm_nt(d.kg, d.ckk, (int)K, A, (int)K, B, (int)K, img0 == first ? 0.0f : 1.0f,
-                pdw + (size_t)gr * d.kg * d.ckk, d.ckk);
+        gemm_nt(d.kg, d.ckk, (int)K, A, (int)K, B, (int)K, img0 == first ? 0.0f : 1.0f, pdw + (size_t)gr * d.kg * d.ckk, d.ckk);
       }
     }
     if (db)  // per image, in order
@@ -232,8 +232,10 @@ void conv_backward_weights(const ConvGeom& g, const float* x, const float* dy, f
   for (long long i = 0; i < total; ++i) {
     float s = parts[i];
     for (int part = 1; part < d.partials; ++part) s += parts[part * part_sz + i];
-    if (i < (long long)wsz) dw[i] = s;
-    else db[i - wsz] = s;
+    if (i < (long long)wsz)
+      dw[i] = s;
+    else
+      db[i - wsz] = s;
   }
 }
 

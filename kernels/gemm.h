@@ -18,12 +18,16 @@
 
 namespace cvg {
 
-#define CVG_GEMM_TWIN_API                                                                        \
-  void gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* A, int lda,        \
-            const float* B, int ldb, float beta, float* C, int ldc);
+#define CVG_GEMM_TWIN_API                                                                                                     \
+  void gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* A, int lda, const float* B, int ldb, float beta, \
+            float* C, int ldc);
 
-namespace cpu { CVG_GEMM_TWIN_API }
-namespace cuda { CVG_GEMM_TWIN_API }
+namespace cpu {
+CVG_GEMM_TWIN_API
+}
+namespace cuda {
+CVG_GEMM_TWIN_API
+}
 #undef CVG_GEMM_TWIN_API
 
 // Both twins' argument check: throws std::logic_error for negative sizes or short leading dimensions.

@@ -31,8 +31,7 @@ inline __m256i lanes(int count) {  // the first `count` of 8 lanes set (count cl
 }
 
 // C[0:mr, 0:nr] = A_panel[kc x 8] * B[kc x nr] (+ beta C), nr <= 8.
-inline void micro_8x8(int kc, const float* a, const float* b, size_t ldb, int mr, int nr, float beta, float* c,
-                      size_t ldc) {
+inline void micro_8x8(int kc, const float* a, const float* b, size_t ldb, int mr, int nr, float beta, float* c, size_t ldc) {
   const __m256i m = lanes(nr);
   __m256 acc[kMr];
 #pragma GCC unroll 8
@@ -60,20 +59,18 @@ inline float sum16(const float* x) {
 
 }  // namespace
 
-void gemm_packed(int m, int n, int k, const float* packed_a, const float* b, int ldb, float beta, float* c,
-                 int ldc) {
+void gemm_packed(int m, int n, int k, const float* packed_a, const float* b, int ldb, float beta, float* c, int ldc) {
   for (int p0 = 0; p0 < k; p0 += kKc) {
     const int kc = std::min(kKc, k - p0);
     const float block_beta = p0 == 0 ? beta : 1.0f;
     for (int j0 = 0; j0 < n; j0 += kNr)
       for (int i0 = 0; i0 < m; i0 += kMr)
-        micro_8x8(kc, packed_a + (size_t)i0 * k + (size_t)p0 * kMr, b + (size_t)p0 * ldb + j0, ldb,
-                  std::min(kMr, m - i0), std::min(kNr, n - j0), block_beta, c + (size_t)i0 * ldc + j0, ldc);
+        micro_8x8(kc, packed_a + (size_t)i0 * k + (size_t)p0 * kMr, b + (size_t)p0 * ldb + j0, ldb, std::min(kMr, m - i0),
+                  std::min(kNr, n - j0), block_beta, c + (size_t)i0 * ldc + j0, ldc);
   }
 }
 
-void gemm_nt(int m, int n, int k, const float* a, int lda, const float* b, int ldb, float beta, float* c,
-             int ldc) {
+void gemm_nt(int m, int n, int k, const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc) {
   // 2x2 tiles of C; each dot product keeps the AVX-512 kernel's 16 lanes as two 8-float halves.
   for (int j0 = 0; j0 < n; j0 += 2) {
     const int nr = std::min(2, n - j0);

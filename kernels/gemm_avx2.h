@@ -7,10 +7,8 @@
 namespace cvg::cpu::avx2 {
 
 // C[m x n] = op(A) B[k x n] + beta C, op(A) packed as avx512::pack_a packs it (panels of 8 rows); k > 0.
-void gemm_packed(int m, int n, int k, const float* packed_a, const float* b, int ldb, float beta, float* c,
-                 int ldc);
+void gemm_packed(int m, int n, int k, const float* packed_a, const float* b, int ldb, float beta, float* c, int ldc);
 // C[m x n] = A[m x k] B[n x k]^T + beta C; k > 0.
-void gemm_nt(int m, int n, int k, const float* a, int lda, const float* b, int ldb, float beta, float* c,
-             int ldc);
+void gemm_nt(int m, int n, int k, const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc);
 
 }  // namespace cvg::cpu::avx2

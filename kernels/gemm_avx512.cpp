@@ -29,8 +29,7 @@ inline __mmask16 lanes(int count) {  // the first `count` of 16 lanes (count cla
 
 // C[0:mr, 0:nr] = A_panel[kc x 8] * B[kc x nr] (+ beta C). B rows are ldb apart; lanes past nr
 // are masked off on load and store, rows past mr are computed on A's zero padding and dropped.
-inline void micro_8x32(int kc, const float* a, const float* b, size_t ldb, int mr, int nr, float beta,
-                       float* c, size_t ldc) {
+inline void micro_8x32(int kc, const float* a, const float* b, size_t ldb, int mr, int nr, float beta, float* c, size_t ldc) {
   const __mmask16 m0 = lanes(nr), m1 = lanes(nr - 16);
   __m512 lo[kMr], hi[kMr];
 #pragma GCC unroll 8
@@ -73,8 +72,8 @@ inline void micro_8x32(int kc, const float* a, const float* b, size_t ldb, int m
 inline __m128 sum4(__m512 v0, __m512 v1, __m512 v2, __m512 v3) {
   const __m512 t01 = _mm512_add_ps(_mm512_unpacklo_ps(v0, v1), _mm512_unpackhi_ps(v0, v1));
   const __m512 t23 = _mm512_add_ps(_mm512_unpacklo_ps(v2, v3), _mm512_unpackhi_ps(v2, v3));
-  const __m512 u = _mm512_add_ps(_mm512_shuffle_ps(t01, t23, _MM_SHUFFLE(1, 0, 1, 0)),
-                                 _mm512_shuffle_ps(t01, t23, _MM_SHUFFLE(3, 2, 3, 2)));
+  const __m512 u =
+      _mm512_add_ps(_mm512_shuffle_ps(t01, t23, _MM_SHUFFLE(1, 0, 1, 0)), _mm512_shuffle_ps(t01, t23, _MM_SHUFFLE(3, 2, 3, 2)));
   const __m256 upper = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(u), 1));  // AVX512F only
   const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(u), upper);
   return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
@@ -82,20 +81,18 @@ inline __m128 sum4(__m512 v0, __m512 v1, __m512 v2, __m512 v3) {
 
 }  // namespace
 
-void gemm_packed(int m, int n, int k, const float* packed_a, const float* b, int ldb, float beta, float* c,
-                 int ldc) {
+void gemm_packed(int m, int n, int k, const float* packed_a, const float* b, int ldb, float beta, float* c, int ldc) {
   for (int p0 = 0; p0 < k; p0 += kKc) {
     const int kc = std::min(kKc, k - p0);
     const float block_beta = p0 == 0 ? beta : 1.0f;  // later k blocks add to the first one's sum
     for (int j0 = 0; j0 < n; j0 += kNr)
       for (int i0 = 0; i0 < m; i0 += kMr)
-        micro_8x32(kc, packed_a + (size_t)i0 * k + (size_t)p0 * kMr, b + (size_t)p0 * ldb + j0, ldb,
-                   std::min(kMr, m - i0), std::min(kNr, n - j0), block_beta, c + (size_t)i0 * ldc + j0, ldc);
+        micro_8x32(kc, packed_a + (size_t)i0 * k + (size_t)p0 * kMr, b + (size_t)p0 * ldb + j0, ldb, std::min(kMr, m - i0),
+                   std::min(kNr, n - j0), block_beta, c + (size_t)i0 * ldc + j0, ldc);
   }
 }
 
-void gemm_nt(int m, int n, int k, const float* a, int lda, const float* b, int ldb, float beta, float* c,
-             int ldc) {
+void gemm_nt(int m, int n, int k, const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc) {
   // 4x4 tiles of C, each a set of 16 dot products vectorised along k. Rows past m or n re-read the
   // tile's first row (always valid) and are never stored.
   for (int j0 = 0; j0 < n; j0 += 4) {

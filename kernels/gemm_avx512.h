@@ -13,10 +13,8 @@ size_t packed_a_floats(int m, int k);
 // op(A) = A (m x k, rows lda apart) or, with trans, A^T (A is k x m).
 void pack_a(bool trans, int m, int k, const float* a, int lda, float* dst);
 // C[m x n] = op(A) B[k x n] + beta C, op(A) packed by pack_a; k > 0.
-void gemm_packed(int m, int n, int k, const float* packed_a, const float* b, int ldb, float beta, float* c,
-                 int ldc);
+void gemm_packed(int m, int n, int k, const float* packed_a, const float* b, int ldb, float beta, float* c, int ldc);
 // C[m x n] = A[m x k] B[n x k]^T + beta C; k > 0.
-void gemm_nt(int m, int n, int k, const float* a, int lda, const float* b, int ldb, float beta, float* c,
-             int ldc);
+void gemm_nt(int m, int n, int k, const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc);
 
 }  // namespace cvg::cpu::avx512

@@ -94,12 +94,10 @@ void blas_single_threaded() {
   (void)once;
 }
 
-const char* gemm_kernels() {
-  return kernels() == Kernels::avx512 ? "avx512" : kernels() == Kernels::avx2 ? "avx2" : "openblas";
-}
+const char* gemm_kernels() { return kernels() == Kernels::avx512 ? "avx512" : kernels() == Kernels::avx2 ? "avx2" : "openblas"; }
 
-void gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* A, int lda, const float* B, int ldb,
-          float beta, float* C, int ldc) {
+void gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* A, int lda, const float* B, int ldb, float beta,
+          float* C, int ldc) {
   check_gemm_args(ta, tb, m, n, k, lda, ldb, ldc);
   if (m == 0 || n == 0) return;
   if (k == 0 || alpha == 0.0f) return scale(m, n, beta, C, ldc);
@@ -135,8 +133,7 @@ void gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* A, in
   for (int p = 0; p < parts; ++p) {
     const int lo = p * step, len = std::min(side, lo + step) - lo;
     if (split_n)  // columns [lo, lo+len) of op(B) and C
-      cblas_sgemm(CblasRowMajor, TA, TB, m, len, k, alpha, A, lda, B + (tb ? (size_t)lo * ldb : lo), ldb, beta,
-                  C + lo, ldc);
+      cblas_sgemm(CblasRowMajor, TA, TB, m, len, k, alpha, A, lda, B + (tb ? (size_t)lo * ldb : lo), ldb, beta, C + lo, ldc);
     else  // rows [lo, lo+len) of op(A) and C
       cblas_sgemm(CblasRowMajor, TA, TB, len, n, k, alpha, A + (ta ? lo : (size_t)lo * lda), lda, B, ldb, beta,
                   C + (size_t)lo * ldc, ldc);
@@ -155,8 +152,7 @@ void GemmLhs::times(int n, const float* b, int ldb, float beta, float* c, int ld
   if (k_ == 0) return scale(m_, n, beta, c, ldc);
   if (!packed_.empty()) return packed_times(m_, n, k_, packed_.data(), b, ldb, beta, c, ldc);
   blas_single_threaded();
-  cblas_sgemm(CblasRowMajor, trans_ ? CblasTrans : CblasNoTrans, CblasNoTrans, m_, n, k_, 1.0f, a_, lda_, b, ldb,
-              beta, c, ldc);
+  cblas_sgemm(CblasRowMajor, trans_ ? CblasTrans : CblasNoTrans, CblasNoTrans, m_, n, k_, 1.0f, a_, lda_, b, ldb, beta, c, ldc);
 }
 
 void gemm_nt(int m, int n, int k, const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc) {
@@ -180,8 +176,7 @@ void pack_a(bool trans, int m, int k, const float* a, int lda, float* dst) {
     float* panel = dst + (size_t)i0 * k;  // panel i0/kMr starts after i0/kMr full panels of kMr*k
     for (int p = 0; p < k; ++p)
       for (int r = 0; r < kMr; ++r)
-        panel[(size_t)p * kMr + r] =
-            r >= mr ? 0.0f : trans ? a[(size_t)p * lda + i0 + r] : a[(size_t)(i0 + r) * lda + p];
+        panel[(size_t)p * kMr + r] = r >= mr ? 0.0f : trans ? a[(size_t)p * lda + i0 + r] : a[(size_t)(i0 + r) * lda + p];
   }
 }
 

@@ -13,8 +13,8 @@ namespace {
 void check_labels(const char* what, int n, int c, const int32_t* labels) {
   for (int i = 0; i < n; ++i)
     if (labels[i] < 0 || labels[i] >= c)
-      throw InputError(std::string(what) + ": label " + std::to_string(labels[i]) + " of row " +
-                       std::to_string(i) + " is outside [0, " + std::to_string(c) + ")");
+      throw InputError(std::string(what) + ": label " + std::to_string(labels[i]) + " of row " + std::to_string(i) +
+                       " is outside [0, " + std::to_string(c) + ")");
 }
 
 }  // namespace

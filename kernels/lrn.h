@@ -13,15 +13,18 @@ struct LrnGeom {
   size_t x_size() const { return (size_t)n * c * h * w; }
 };
 
-#define CVG_LRN_TWIN_API                                                                        \
-  /* scale (same shape as x) is saved for backward */                                           \
-  void lrn_forward(const LrnGeom& g, const float* x, float* y, float* scale);                   \
+#define CVG_LRN_TWIN_API                                                                                 \
+  /* scale (same shape as x) is saved for backward */                                                    \
+  void lrn_forward(const LrnGeom& g, const float* x, float* y, float* scale);                            \
   /* dx_i = dy_i scale_i^-beta - (2 alpha beta / size) x_i sum_{j: i in window(j)} dy_j y_j / scale_j */ \
-  void lrn_backward(const LrnGeom& g, const float* x, const float* y, const float* scale,       \
-                    const float* dy, float* dx);
+  void lrn_backward(const LrnGeom& g, const float* x, const float* y, const float* scale, const float* dy, float* dx);
 
-namespace cpu { CVG_LRN_TWIN_API }
-namespace cuda { CVG_LRN_TWIN_API }
+namespace cpu {
+CVG_LRN_TWIN_API
+}
+namespace cuda {
+CVG_LRN_TWIN_API
+}
 #undef CVG_LRN_TWIN_API
 
 }  // namespace cvg

@@ -50,8 +50,8 @@ CVG_HD double ratio(const float* dy, const float* y, const float* scale, size_t 
 }
 
 // Backward sums dy_j y_j / scale_j over {j : i in window(j)} = [i - post, i + pre].
-CVG_HD void backward_column(const LrnGeom& g, size_t hw, const float* x, const float* y, const float* scale,
-                            const float* dy, float* dx) {
+CVG_HD void backward_column(const LrnGeom& g, size_t hw, const float* x, const float* y, const float* scale, const float* dy,
+                            float* dx) {
   const int C = g.c, pre = (g.size - 1) / 2, post = g.size - 1 - pre;
   const double coeff = 2.0 * g.alpha * g.beta / g.size;
   double acc = 0.0;

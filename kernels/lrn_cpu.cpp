@@ -57,8 +57,7 @@ void lrn_forward(const LrnGeom& g, const float* x, float* y, float* scale) {
   }
 }
 
-void lrn_backward(const LrnGeom& g, const float* x, const float* y, const float* scale, const float* dy,
-                  float* dx) {
+void lrn_backward(const LrnGeom& g, const float* x, const float* y, const float* scale, const float* dy, float* dx) {
   const int C = g.c, pre = (g.size - 1) / 2, post = g.size - 1 - pre;
   const size_t hw = (size_t)g.h * g.w;
   const size_t nblk = (hw + kBlock - 1) / kBlock;

@@ -12,7 +12,7 @@ struct PoolGeom {
   int kernel = 2, stride = 2, pad = 0;
   static int out_dim(int in, int kernel, int stride, int pad) {
     int o = (in + 2 * pad - kernel + stride - 1) / stride + 1;  // ceil
-    if (pad > 0 && (o - 1) * stride >= in + pad) --o;          // window must start inside the image
+    if (pad > 0 && (o - 1) * stride >= in + pad) --o;           // window must start inside the image
     return o;
   }
   int out_h() const { return out_dim(h, kernel, stride, pad); }
@@ -21,13 +21,17 @@ struct PoolGeom {
   size_t y_size() const { return (size_t)n * c * out_h() * out_w(); }
 };
 
-#define CVG_POOL_TWIN_API                                                                   \
-  void maxpool_forward(const PoolGeom& g, const float* x, float* y, int32_t* argmax);      \
-  /* dx overwritten: each dy goes to its window's argmax; overlapping windows add up */     \
+#define CVG_POOL_TWIN_API                                                               \
+  void maxpool_forward(const PoolGeom& g, const float* x, float* y, int32_t* argmax);   \
+  /* dx overwritten: each dy goes to its window's argmax; overlapping windows add up */ \
   void maxpool_backward(const PoolGeom& g, const float* dy, const int32_t* argmax, float* dx);
 
-namespace cpu { CVG_POOL_TWIN_API }
-namespace cuda { CVG_POOL_TWIN_API }
+namespace cpu {
+CVG_POOL_TWIN_API
+}
+namespace cuda {
+CVG_POOL_TWIN_API
+}
 #undef CVG_POOL_TWIN_API
 
 }  // namespace cvg

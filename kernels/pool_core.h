@@ -13,8 +13,7 @@ namespace cvg::pool_core {
 
 // Output i (flattened over planes, rows, columns): its window's first maximum in row-major
 // order, or 0 with switch -1 for an empty window (only in geometries Caffe rejects).
-CVG_HD void forward_one(const PoolGeom& g, int oh_n, int ow_n, const float* x, size_t i, float* y,
-                        int32_t* argmax) {
+CVG_HD void forward_one(const PoolGeom& g, int oh_n, int ow_n, const float* x, size_t i, float* y, int32_t* argmax) {
   const int ow = (int)(i % ow_n);
   const size_t t = i / ow_n;
   const int oh = (int)(t % oh_n);
@@ -48,8 +47,7 @@ CVG_HD void covering(int in, int kernel, int stride, int pad, int out_n, int& lo
 
 // Input i's gradient as a gather: the sum of dy over the covering windows whose switch is i, in
 // row-major window order (the order in which the CPU twin's scatter adds them).
-CVG_HD float backward_one(const PoolGeom& g, int oh_n, int ow_n, const float* dy, const int32_t* argmax,
-                          size_t i) {
+CVG_HD float backward_one(const PoolGeom& g, int oh_n, int ow_n, const float* dy, const int32_t* argmax, size_t i) {
   const int iw = (int)(i % g.w);
   const size_t t = i / g.w;
   const int ih = (int)(t % g.h);

@@ -37,8 +37,7 @@ void maxpool_forward(const PoolGeom& g, const float* x, float* y, int32_t* argma
       float* yp = y + (size_t)p * oh_n * ow_n;
       int32_t* ap = argmax + (size_t)p * oh_n * ow_n;
       if (empty) {
-        for (size_t i = 0; i < (size_t)oh_n * ow_n; ++i)
-          pool_core::forward_one(g, oh_n, ow_n, xp, i, yp, ap);
+        for (size_t i = 0; i < (size_t)oh_n * ow_n; ++i) pool_core::forward_one(g, oh_n, ow_n, xp, i, yp, ap);
         continue;
       }
       for (int ih = 0; ih < g.h; ++ih) {

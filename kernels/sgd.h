@@ -6,11 +6,14 @@
 
 namespace cvg {
 
-#define CVG_SGD_TWIN_API \
-  void sgd_update(size_t n, float* w, float* v, const float* g, float lr, float momentum, float wd);
+#define CVG_SGD_TWIN_API void sgd_update(size_t n, float* w, float* v, const float* g, float lr, float momentum, float wd);
 
-namespace cpu { CVG_SGD_TWIN_API }
-namespace cuda { CVG_SGD_TWIN_API }
+namespace cpu {
+CVG_SGD_TWIN_API
+}
+namespace cuda {
+CVG_SGD_TWIN_API
+}
 #undef CVG_SGD_TWIN_API
 
 }  // namespace cvg

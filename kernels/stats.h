@@ -45,58 +45,57 @@ CVG_HD int stats_bin_of(float v, const float* unit_edges, int bins) {
   return b;
 }
 
-#define CVG_STATS_TWIN_API                                                                        \
-  /* ---- moments ---- */                                                                         \
-  /* sum[u] += sum over samples of (x - shift[u]) and sum_sq[u] += sum of (x - shift[u])^2,   */ \
-  /* each skipped when null: float32 differences, float64 products and sums. shift may be null */ \
-  /* (zero). No scratch. */                                                                       \
-  void accumulate_sums(int n, int c, int hw, const float* x, const float* shift, double* sum,    \
-                       double* sum_sq);                                                           \
-  /* cross[i*cb + j] += sum over samples of (a_i - shift_a[i]) (b_j - shift_b[j]).            */ \
-  /* scratch: cross_scratch_bytes(...) bytes, 16-byte aligned (may be 0 -> scratch unused). */    \
-  size_t cross_scratch_bytes(int n, int ca, int cb, int hw);                                     \
-  void accumulate_cross(int n, int ca, int cb, int hw, const float* a, const float* shift_a,     \
-                        const float* b, const float* shift_b, void* scratch, double* cross);     \
-  /* The within-net Gram, cross of x with itself; computes one triangle, writes both halves   */ \
-  /* (the result is exactly symmetric). sum / sum_sq (may be null): as accumulate_sums, in the */ \
-  /* same pass over x. */                                                                         \
-  size_t gram_scratch_bytes(int n, int c, int hw);                                               \
-  void accumulate_gram(int n, int c, int hw, const float* x, const float* shift, void* scratch,  \
-                       double* gram, double* sum, double* sum_sq);                               \
-  /* Moving the reference from r_old to r_new, delta = r_old - r_new (float64), count = N so  */ \
-  /* far: cross += delta_a sum_b^T + sum_a delta_b^T + N delta_a delta_b^T (sums BEFORE their  */ \
-  /* own update, so call recenter_cross first), then sum += N delta. */                           \
-  void recenter_cross(int ca, int cb, double count, const double* sum_a, const double* delta_a,  \
-                      const double* sum_b, const double* delta_b, double* cross);                \
-  void recenter_sums(int c, double count, const double* delta, double* sum);                     \
-  /* ---- histograms for mutual information ---- */                                               \
-  /* out[n, c, hw] = stats_bin_of(x, edges + u*(bins-2), bins); edges [c, bins-2] ascending.   */ \
-  void compute_bins(int n, int c, int hw, const float* x, const float* edges, int bins,          \
-                    uint8_t* out);                                                                \
-  /* counts[u*bins + k] += samples of unit u in bin k. */                                         \
-  void accumulate_marginal_hist(int n, int c, int hw, const uint8_t* bins_x, int bins,           \
-                                uint64_t* counts);                                                \
-  /* counts[((i*cb + j)*bins + ka)*bins + kb] += samples with a_i in bin ka and b_j in bin kb,  */ \
-  /* for every pair (i, j). Requires n*hw < 2^32. */                                              \
-  void accumulate_joint_hist(int n, int ca, int cb, int hw, const uint8_t* bins_a,               \
-                             const uint8_t* bins_b, int bins, uint64_t* counts);                 \
-  /* A deterministic value subsample for percentile edges: for j < count, sample s = index[j]  */ \
-  /* (0 <= s < n*hw, image s/hw, position s%hw): out[u*capacity + offset + j] = x_u(s).       */ \
-  void gather_samples(int n, int c, int hw, const float* x, int count, const int* index,         \
-                      int capacity, int offset, float* out);                                      \
-  /* ---- top-k images per unit ---- */                                                           \
-  /* max_val[i*c + u] = max over positions of x[i, u, :], argmax[i*c + u] its position (the   */ \
-  /* lowest on ties; NaNs ignored; -1 when the row is all NaN). */                               \
-  void unit_max_per_image(int n, int c, int hw, const float* x, float* max_val, int* argmax);    \
-  /* Empties the [c, k] tables: val = -inf, image = pos = -1. */                                  \
-  void topk_reset(int c, int k, float* val, int* image, int* pos);                               \
-  /* Merges a batch's candidates (image ids image_id0 + i) into each unit's table, kept sorted  */ \
-  /* best first by topk_better. */                                                                \
-  void topk_merge(int n, int c, int k, const float* max_val, const int* argmax, int image_id0,   \
-                  float* val, int* image, int* pos);
+#define CVG_STATS_TWIN_API                                                                                                      \
+  /* ---- moments ---- */                                                                                                       \
+  /* sum[u] += sum over samples of (x - shift[u]) and sum_sq[u] += sum of (x - shift[u])^2,   */                                \
+  /* each skipped when null: float32 differences, float64 products and sums. shift may be null */                               \
+  /* (zero). No scratch. */                                                                                                     \
+  void accumulate_sums(int n, int c, int hw, const float* x, const float* shift, double* sum, double* sum_sq);                  \
+  /* cross[i*cb + j] += sum over samples of (a_i - shift_a[i]) (b_j - shift_b[j]).            */                                \
+  /* scratch: cross_scratch_bytes(...) bytes, 16-byte aligned (may be 0 -> scratch unused). */                                  \
+  size_t cross_scratch_bytes(int n, int ca, int cb, int hw);                                                                    \
+  void accumulate_cross(int n, int ca, int cb, int hw, const float* a, const float* shift_a, const float* b,                    \
+                        const float* shift_b, void* scratch, double* cross);                                                    \
+  /* The within-net Gram, cross of x with itself; computes one triangle, writes both halves   */                                \
+  /* (the result is exactly symmetric). sum / sum_sq (may be null): as accumulate_sums, in the */                               \
+  /* same pass over x. */                                                                                                       \
+  size_t gram_scratch_bytes(int n, int c, int hw);                                                                              \
+  void accumulate_gram(int n, int c, int hw, const float* x, const float* shift, void* scratch, double* gram, double* sum,      \
+                       double* sum_sq);                                                                                         \
+  /* Moving the reference from r_old to r_new, delta = r_old - r_new (float64), count = N so  */                                \
+  /* far: cross += delta_a sum_b^T + sum_a delta_b^T + N delta_a delta_b^T (sums BEFORE their  */                               \
+  /* own update, so call recenter_cross first), then sum += N delta. */                                                         \
+  void recenter_cross(int ca, int cb, double count, const double* sum_a, const double* delta_a, const double* sum_b,            \
+                      const double* delta_b, double* cross);                                                                    \
+  void recenter_sums(int c, double count, const double* delta, double* sum);                                                    \
+  /* ---- histograms for mutual information ---- */                                                                             \
+  /* out[n, c, hw] = stats_bin_of(x, edges + u*(bins-2), bins); edges [c, bins-2] ascending.   */                               \
+  void compute_bins(int n, int c, int hw, const float* x, const float* edges, int bins, uint8_t* out);                          \
+  /* counts[u*bins + k] += samples of unit u in bin k. */                                                                       \
+  void accumulate_marginal_hist(int n, int c, int hw, const uint8_t* bins_x, int bins, uint64_t* counts);                       \
+  /* counts[((i*cb + j)*bins + ka)*bins + kb] += samples with a_i in bin ka and b_j in bin kb,  */                              \
+  /* for every pair (i, j). Requires n*hw < 2^32. */                                                                            \
+  void accumulate_joint_hist(int n, int ca, int cb, int hw, const uint8_t* bins_a, const uint8_t* bins_b, int bins,             \
+                             uint64_t* counts);                                                                                 \
+  /* A deterministic value subsample for percentile edges: for j < count, sample s = index[j]  */                               \
+  /* (0 <= s < n*hw, image s/hw, position s%hw): out[u*capacity + offset + j] = x_u(s).       */                                \
+  void gather_samples(int n, int c, int hw, const float* x, int count, const int* index, int capacity, int offset, float* out); \
+  /* ---- top-k images per unit ---- */                                                                                         \
+  /* max_val[i*c + u] = max over positions of x[i, u, :], argmax[i*c + u] its position (the   */                                \
+  /* lowest on ties; NaNs ignored; -1 when the row is all NaN). */                                                              \
+  void unit_max_per_image(int n, int c, int hw, const float* x, float* max_val, int* argmax);                                   \
+  /* Empties the [c, k] tables: val = -inf, image = pos = -1. */                                                                \
+  void topk_reset(int c, int k, float* val, int* image, int* pos);                                                              \
+  /* Merges a batch's candidates (image ids image_id0 + i) into each unit's table, kept sorted  */                              \
+  /* best first by topk_better. */                                                                                              \
+  void topk_merge(int n, int c, int k, const float* max_val, const int* argmax, int image_id0, float* val, int* image, int* pos);
 
-namespace cpu { CVG_STATS_TWIN_API }
-namespace cuda { CVG_STATS_TWIN_API }
+namespace cpu {
+CVG_STATS_TWIN_API
+}
+namespace cuda {
+CVG_STATS_TWIN_API
+}
 #undef CVG_STATS_TWIN_API
 
 }  // namespace cvg

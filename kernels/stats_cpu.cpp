@@ -36,8 +36,7 @@ size_t run_length(int n, int hw) { return std::min<size_t>(kStatsRunSamples, (si
 // out[u*L + j] = x_u(s0 + j) - shift[u] for the L samples starting at sample s0; adds the
 // differences (and their squares) to sum / sum_sq when given. Memory-bound; units shared out, each
 // unit's sums in one thread, in sample order.
-void pack_run(int c, int hw, const float* x, const float* shift, size_t s0, size_t L, float* out, double* sum,
-              double* sum_sq) {
+void pack_run(int c, int hw, const float* x, const float* shift, size_t s0, size_t L, float* out, double* sum, double* sum_sq) {
   if (hw == 1) {  // fc: sample j is row s0 + j of [n, c]; transpose in 32 x 32 blocks
     constexpr int T = 32;
 #pragma omp for schedule(static)
@@ -93,8 +92,7 @@ void run_products(int m, int n, size_t L, const float* a, const float* b, float*
 #pragma omp for schedule(dynamic, 1)
   for (int bi = 0; bi < blocks; ++bi) {
     const int i0 = bi * kRows, rows = std::min(kRows, m - i0), j0 = upper ? i0 : 0;
-    gemm_nt(rows, n - j0, (int)L, a + (size_t)i0 * L, (int)L, b + (size_t)j0 * L, (int)L, 0.0f,
-            partial + (size_t)i0 * n + j0, n);
+    gemm_nt(rows, n - j0, (int)L, a + (size_t)i0 * L, (int)L, b + (size_t)j0 * L, (int)L, 0.0f, partial + (size_t)i0 * n + j0, n);
   }
 }
 
@@ -122,8 +120,8 @@ size_t cross_scratch_bytes(int n, int ca, int cb, int hw) {
   return sizeof(float) * ((size_t)ca * cb + (size_t)(ca + cb) * L);
 }
 
-void accumulate_cross(int n, int ca, int cb, int hw, const float* a, const float* shift_a,
-                      const float* b, const float* shift_b, void* scratch, double* cross) {
+void accumulate_cross(int n, int ca, int cb, int hw, const float* a, const float* shift_a, const float* b, const float* shift_b,
+                      void* scratch, double* cross) {
   const size_t K = (size_t)n * hw, Lmax = run_length(n, hw);
   if (K == 0 || ca == 0 || cb == 0) return;
   float* partial = static_cast<float*>(scratch);
@@ -141,12 +139,10 @@ void accumulate_cross(int n, int ca, int cb, int hw, const float* a, const float
   }
 }
 
-size_t gram_scratch_bytes(int n, int c, int hw) {
-  return sizeof(float) * ((size_t)c * c + (size_t)c * run_length(n, hw));
-}
+size_t gram_scratch_bytes(int n, int c, int hw) { return sizeof(float) * ((size_t)c * c + (size_t)c * run_length(n, hw)); }
 
-void accumulate_gram(int n, int c, int hw, const float* x, const float* shift, void* scratch, double* gram,
-                     double* sum, double* sum_sq) {
+void accumulate_gram(int n, int c, int hw, const float* x, const float* shift, void* scratch, double* gram, double* sum,
+                     double* sum_sq) {
   const size_t K = (size_t)n * hw, Lmax = run_length(n, hw);
   if (K == 0 || c == 0) return;
   float* partial = static_cast<float*>(scratch);
@@ -171,8 +167,8 @@ void accumulate_gram(int n, int c, int hw, const float* x, const float* shift, v
   }
 }
 
-void recenter_cross(int ca, int cb, double count, const double* sum_a, const double* delta_a,
-                    const double* sum_b, const double* delta_b, double* cross) {
+void recenter_cross(int ca, int cb, double count, const double* sum_a, const double* delta_a, const double* sum_b,
+                    const double* delta_b, double* cross) {
   for (int i = 0; i < ca; ++i)
     for (int j = 0; j < cb; ++j)
       cross[(size_t)i * cb + j] += delta_a[i] * sum_b[j] + sum_a[i] * delta_b[j] + count * (delta_a[i] * delta_b[j]);
@@ -205,8 +201,8 @@ void accumulate_marginal_hist(int n, int c, int hw, const uint8_t* bins_x, int b
   }
 }
 
-void accumulate_joint_hist(int n, int ca, int cb, int hw, const uint8_t* bins_a, const uint8_t* bins_b,
-                           int bins, uint64_t* counts) {
+void accumulate_joint_hist(int n, int ca, int cb, int hw, const uint8_t* bins_a, const uint8_t* bins_b, int bins,
+                           uint64_t* counts) {
   check_bins(bins);
   if ((uint64_t)n * hw >= (1ull << 32)) throw std::logic_error("accumulate_joint_hist: batch has 2^32 samples or more");
   const int cells = bins * bins;
@@ -233,8 +229,7 @@ void accumulate_joint_hist(int n, int ca, int cb, int hw, const uint8_t* bins_a,
   }
 }
 
-void gather_samples(int n, int c, int hw, const float* x, int count, const int* index, int capacity,
-                    int offset, float* out) {
+void gather_samples(int n, int c, int hw, const float* x, int count, const int* index, int capacity, int offset, float* out) {
   for (int u = 0; u < c; ++u)
     for (int j = 0; j < count; ++j) {
       const size_t s = (size_t)index[j], img = s / hw, pos = s - img * hw;
@@ -259,8 +254,7 @@ void topk_reset(int c, int k, float* val, int* image, int* pos) {
   for (size_t e = 0; e < (size_t)c * k; ++e) val[e] = -INFINITY, image[e] = -1, pos[e] = -1;
 }
 
-void topk_merge(int n, int c, int k, const float* max_val, const int* argmax, int image_id0, float* val,
-                int* image, int* pos) {
+void topk_merge(int n, int c, int k, const float* max_val, const int* argmax, int image_id0, float* val, int* image, int* pos) {
   if (k < 1 || k > kStatsMaxTopK) throw std::logic_error("topk_merge: k must be in 1.." + std::to_string(kStatsMaxTopK));
   for (int u = 0; u < c; ++u) {
     float* v = val + (size_t)u * k;

@@ -18,7 +18,9 @@ static const char kMagic[8] = {'C', 'V', 'G', 'C', 'K', 'P', 'T', '1'};
 static const uint32_t kVersion = 1;
 
 template <class T>
-static void put(std::string& s, T v) { s.append(reinterpret_cast<const char*>(&v), sizeof v); }
+static void put(std::string& s, T v) {
+  s.append(reinterpret_cast<const char*>(&v), sizeof v);
+}
 
 void save_checkpoint(const std::string& path, Net& net, const CheckpointInfo& info) {
   json h;
@@ -50,7 +52,8 @@ void save_checkpoint(const std::string& path, Net& net, const CheckpointInfo& in
       std::vector<float> v = t->data.to_host();
       for (float x : v)
         if (!std::isfinite(x))
-          throw NonFiniteError(path + ": not written: parameter " + p->name + (t == &p->value ? "" : " (momentum)") + " holds NaN/Inf");
+          throw NonFiniteError(path + ": not written: parameter " + p->name + (t == &p->value ? "" : " (momentum)") +
+                               " holds NaN/Inf");
       out.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(float));
     }
   }
@@ -69,7 +72,8 @@ Checkpoint read_checkpoint(const std::string& path) {
   if (version > kVersion)
     throw NewerFormatError(path + ": written by a newer convergent (checkpoint format version " + std::to_string(version) +
                            ", this build reads " + std::to_string(kVersion) + "); use a newer bin/ to read it");
-  if (version != kVersion) throw bad("checkpoint format version " + std::to_string(version) + ", this build reads " + std::to_string(kVersion));
+  if (version != kVersion)
+    throw bad("checkpoint format version " + std::to_string(version) + ", this build reads " + std::to_string(kVersion));
   if (hlen > b.size() - 24) throw bad("truncated (header runs past the end)");
   uint32_t stored;
   std::memcpy(&stored, b.data() + b.size() - 4, 4);
@@ -99,10 +103,12 @@ Checkpoint read_checkpoint(const std::string& path) {
     for (const json& p : c.header.at("params")) {
       check_path_component(p.at("name").get<std::string>(), "parameter name", path);
       const json& shape = p.at("shape");
-      if (!shape.is_array() || shape.empty() || shape.size() > 4) throw bad("parameter shape must have 1 to 4 dimensions: " + shape.dump());
+      if (!shape.is_array() || shape.empty() || shape.size() > 4)
+        throw bad("parameter shape must have 1 to 4 dimensions: " + shape.dump());
       for (const json& d : shape)
         if (!d.is_number_integer() || d.get<long long>() <= 0 || d.get<long long>() > (1LL << 30))
-          throw bad("parameter " + p.at("name").get<std::string>() + ": shape entries must be positive integers, got " + shape.dump());
+          throw bad("parameter " + p.at("name").get<std::string>() + ": shape entries must be positive integers, got " +
+                    shape.dump());
       if (!p.at("offset").is_number_unsigned()) throw bad("parameter offset must be a non-negative integer");
     }
   } catch (const json::exception& e) {
@@ -129,7 +135,8 @@ std::vector<Checkpoint::View> Checkpoint::params() const {
     std::vector<int> shape = p.at("shape").get<std::vector<int>>();
     size_t n = 1;
     for (int d : shape) n = d > 0 && n <= payload.size() ? n * (size_t)d : payload.size() + 1;
-    if (off > payload.size() || n > payload.size() || 2 * n > payload.size() - off) throw InputError(path + ": parameter " + p.at("name").get<std::string>() + " runs past the payload");
+    if (off > payload.size() || n > payload.size() || 2 * n > payload.size() - off)
+      throw InputError(path + ": parameter " + p.at("name").get<std::string>() + " runs past the payload");
     out.push_back({p.at("name").get<std::string>(), shape, payload.data() + off});
   }
   return out;
@@ -142,7 +149,8 @@ void Checkpoint::load_into(Net& net) const {
     throw InputError(path + ": holds " + std::to_string(views.size()) + " parameters, the net has " + std::to_string(ps.size()));
   for (size_t i = 0; i < ps.size(); ++i) {
     if (views[i].name != ps[i]->name || views[i].shape != ps[i]->shape)
-      throw InputError(path + ": parameter " + views[i].name + " does not match the net's " + ps[i]->name + " " + ps[i]->value.shape_str());
+      throw InputError(path + ": parameter " + views[i].name + " does not match the net's " + ps[i]->name + " " +
+                       ps[i]->value.shape_str());
     size_t n = ps[i]->value.numel();
     ps[i]->value.data.from_host(views[i].values, n);
     ps[i]->momentum.data.from_host(views[i].values + n, n);
@@ -179,7 +187,8 @@ int remove_stale_temporaries(const std::string& dir) {
   if (DIR* d = opendir(dir.c_str())) {
     while (dirent* e = readdir(d)) {
       std::string name = e->d_name;
-      if (name.rfind("ckpt-", 0) == 0 && name.find(".tmp.") != std::string::npos && std::remove((dir + "/" + name).c_str()) == 0) ++n;
+      if (name.rfind("ckpt-", 0) == 0 && name.find(".tmp.") != std::string::npos && std::remove((dir + "/" + name).c_str()) == 0)
+        ++n;
     }
     closedir(d);
   }
@@ -208,7 +217,8 @@ std::vector<std::string> list_checkpoints(const std::string& dir) {
 
 Checkpoint read_run_checkpoint(const std::string& run, const std::string& which) {
   std::string dir = run;
-  if (dir.size() > 4 && dir.substr(dir.size() - 4) == ".bin") dir = dir.find('/') == std::string::npos ? "." : dir.substr(0, dir.rfind('/'));
+  if (dir.size() > 4 && dir.substr(dir.size() - 4) == ".bin")
+    dir = dir.find('/') == std::string::npos ? "." : dir.substr(0, dir.rfind('/'));
   auto have = [&] {
     std::string s;
     for (const std::string& p : list_checkpoints(dir)) {
@@ -236,7 +246,9 @@ Checkpoint read_run_checkpoint(const std::string& run, const std::string& which)
   const std::string path = dir + "/" + checkpoint_name(it);
   if (!file_exists(path))
     throw InputError(dir + ": no checkpoint at iteration " + std::to_string(it) + " (it has: " + have() +
-                     (untrained ? "; runs trained before the untrained net was kept have none: train again" : "; bin/train --snapshot N keeps more") + ")");
+                     (untrained ? "; runs trained before the untrained net was kept have none: train again"
+                                : "; bin/train --snapshot N keeps more") +
+                     ")");
   Checkpoint ck = read_checkpoint(path);
   if (untrained && !ck.info.extra.value("untrained", false))
     throw InputError(path + ": not an untrained net (imported or written by another tool), so it cannot serve as the null model");

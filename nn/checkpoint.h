@@ -51,7 +51,11 @@ struct Checkpoint {
   // Loads into an existing net; names and shapes must match.
   void load_into(Net& net) const;
   // Each parameter's values: name, shape, data (for export).
-  struct View { std::string name; std::vector<int> shape; const float* values; };
+  struct View {
+    std::string name;
+    std::vector<int> shape;
+    const float* values;
+  };
   std::vector<View> params() const;
 };
 Checkpoint read_checkpoint(const std::string& path);

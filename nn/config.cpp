@@ -85,7 +85,8 @@ static NetConfig parse_checked(const std::string& text, const std::string& origi
     if (!names.insert(L.name).second) throw InputError(origin + ": layer " + L.name + ": duplicate name");
     bool last = i + 1 == j["layers"].size();
     if (layer_kind(L.type).head != last)
-      throw InputError(origin + ": layer " + L.name + ": " + head_kind_name() + " must be the last layer, and the last layer must be " + head_kind_name());
+      throw InputError(origin + ": layer " + L.name + ": " + head_kind_name() +
+                       " must be the last layer, and the last layer must be " + head_kind_name());
     c.layers.push_back(L);
   }
   if (j.contains("solver")) {

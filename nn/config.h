@@ -11,9 +11,9 @@ namespace cvg {
 struct LayerConfig {
   std::string name, type;  // type: a layer kind of nn/layers.cpp (conv, relu, maxpool, lrn, fc, dropout, softmax_loss)
   // conv / fc
-  int num_output = 0;           // fc: -1 means "the dataset's number of classes"
+  int num_output = 0;  // fc: -1 means "the dataset's number of classes"
   int kernel_size = 1, stride = 1, pad = 0, group = 1;
-  float weight_std = 0.01f;     // < 0: He/MSRA, std = sqrt(2 / fan_in)
+  float weight_std = 0.01f;  // < 0: He/MSRA, std = sqrt(2 / fan_in)
   float bias = 0.0f;
   float lr_mult[2] = {1, 2}, decay_mult[2] = {1, 0};  // weights, bias (Caffe's convention)
   // lrn
@@ -38,7 +38,7 @@ struct NetConfig {
   std::vector<int> input;  // default [c, h, w]; a dataset's shape overrides it
   std::vector<LayerConfig> layers;
   SolverConfig solver;
-  std::string json;        // the file's text, stored in checkpoints
+  std::string json;  // the file's text, stored in checkpoints
 };
 
 // Throws InputError("<file>: layer <name>: <problem>").

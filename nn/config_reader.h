@@ -14,8 +14,8 @@ namespace cvg {
 
 // Bounds on sizes in a config: far above any real net, far below what would overflow an int or
 // exhaust memory before the net could say which field is wrong.
-constexpr int kMaxDim = 1 << 16;       // input sides and channels, num_output, group
-constexpr int kMaxWindow = 1 << 12;    // kernel_size, stride, pad, local_size
+constexpr int kMaxDim = 1 << 16;     // input sides and channels, num_output, group
+constexpr int kMaxWindow = 1 << 12;  // kernel_size, stride, pad, local_size
 constexpr int kMaxBatch = 1 << 16;
 
 // A JSON integer (unsigned ones may exceed long long) in [lo, hi].

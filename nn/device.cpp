@@ -50,28 +50,34 @@ void* device_alloc(const Device& d, size_t bytes) {
     cudaGetLastError();
     size_t free_b = 0, total_b = 0;
     cudaMemGetInfo(&free_b, &total_b);
-    throw CudaError("out of GPU memory: cudaMalloc of " + std::to_string(bytes >> 20) + " MiB on " +
-                    d.name() + " failed (" + cudaGetErrorString(e) + ", " +
-                    std::to_string(free_b >> 20) + " MiB free)");
+    throw CudaError("out of GPU memory: cudaMalloc of " + std::to_string(bytes >> 20) + " MiB on " + d.name() + " failed (" +
+                    cudaGetErrorString(e) + ", " + std::to_string(free_b >> 20) + " MiB free)");
   }
   return p;
 }
 
 void device_free(const Device& d, void* p) {
   if (!p) return;
-  if (d.is_cuda()) cudaFree(p);  // never throws: called from destructors
-  else std::free(p);
+  if (d.is_cuda())
+    cudaFree(p);  // never throws: called from destructors
+  else
+    std::free(p);
 }
 
 void device_memset0(const Device& d, void* p, size_t bytes) {
   if (!bytes) return;
-  if (d.is_cuda()) CUDA_CHECK(cudaMemset(p, 0, bytes));
-  else std::memset(p, 0, bytes);
+  if (d.is_cuda())
+    CUDA_CHECK(cudaMemset(p, 0, bytes));
+  else
+    std::memset(p, 0, bytes);
 }
 
 void device_copy(void* dst, const Device& dd, const void* src, const Device& sd, size_t bytes) {
   if (!bytes) return;
-  if (!dd.is_cuda() && !sd.is_cuda()) { std::memcpy(dst, src, bytes); return; }
+  if (!dd.is_cuda() && !sd.is_cuda()) {
+    std::memcpy(dst, src, bytes);
+    return;
+  }
   CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDefault));
 }
 
@@ -84,7 +90,9 @@ bool built_with_cuda() { return false; }
 int gpu_count() { return 0; }
 std::string Device::name() const { return kind == CPU ? "cpu" : "cuda:" + std::to_string(index); }
 static void no_cuda() { throw std::runtime_error("this build has no CUDA support (built with CUDA=0)"); }
-void set_current(const Device& d) { if (d.is_cuda()) no_cuda(); }
+void set_current(const Device& d) {
+  if (d.is_cuda()) no_cuda();
+}
 void* device_alloc(const Device& d, size_t bytes) {
   if (d.is_cuda()) no_cuda();
   if (bytes == 0) return nullptr;
@@ -93,7 +101,10 @@ void* device_alloc(const Device& d, size_t bytes) {
   return p;
 }
 void device_free(const Device&, void* p) { std::free(p); }
-void device_memset0(const Device& d, void* p, size_t bytes) { if (d.is_cuda()) no_cuda(); if (bytes) std::memset(p, 0, bytes); }
+void device_memset0(const Device& d, void* p, size_t bytes) {
+  if (d.is_cuda()) no_cuda();
+  if (bytes) std::memset(p, 0, bytes);
+}
 void device_copy(void* dst, const Device& dd, const void* src, const Device& sd, size_t bytes) {
   if (dd.is_cuda() || sd.is_cuda()) no_cuda();
   if (bytes) std::memcpy(dst, src, bytes);
@@ -105,7 +116,10 @@ Device parse_device(const std::string& spec) {
   Device d;
   if (spec == "cpu") return d;
   if (spec == "auto" || spec.empty()) {
-    if (gpu_count() > 0) { d.kind = Device::CUDA; return d; }
+    if (gpu_count() > 0) {
+      d.kind = Device::CUDA;
+      return d;
+    }
     log_note(std::string("no GPU found") + (built_with_cuda() ? "" : " (built without CUDA)") + "; running on the CPU");
     return d;
   }
@@ -116,7 +130,8 @@ Device parse_device(const std::string& spec) {
         throw InputError("bad device '" + spec + "': expected cpu, cuda, cuda:N or auto");
       d.index = std::atoi(spec.c_str() + 5);
     }
-    if (!built_with_cuda()) throw InputError("device " + spec + " asked for, but this build has no CUDA (rebuild with nvcc present)");
+    if (!built_with_cuda())
+      throw InputError("device " + spec + " asked for, but this build has no CUDA (rebuild with nvcc present)");
     if (d.index >= gpu_count())
       throw InputError("device " + spec + " asked for, but " + std::to_string(gpu_count()) + " GPU(s) found");
     return d;

@@ -55,25 +55,30 @@ int export_checkpoint_npy(const Checkpoint& ck, const std::string& dir, const Da
     pre["note"] = "the training dataset could not be opened at export time; its constants are unknown";
   }
   json cfg = json::parse(ck.config.json, nullptr, false);
-  json doc = {{"format", "convergent-export"},
-              {"version", 1},
-              {"net", cfg.is_discarded() ? json(ck.config.json) : cfg},
-              {"net_name", ck.config.name},
-              {"input", ck.input},
-              {"classes", ck.classes},
-              {"checkpoint", ck.path},
-              {"seed", ck.info.seed},
-              {"iteration", ck.info.iteration},
-              {"parameters", params},
-              {"weight_layout", {{"conv", "[out, in / group, kh, kw] (OIHW); groups split channels as Caffe and PyTorch do"},
-                                 {"fc", "[out, in]; in = the previous output flattened in C, H, W order"}}},
-              {"preprocessing", pre},
-              {"pooling", {{"rounding", "ceil"},
-                           {"output_size", "ceil((in + 2 pad - kernel) / stride) + 1, less one when the last window would start in the padding"},
-                           {"pytorch", "nn.MaxPool2d(kernel, stride, pad, ceil_mode=True)"}}},
-              {"lrn", {{"formula", "y_c = x_c * (k + alpha / size * sum over channels c - size/2 .. c + size/2 of x^2) ^ -beta"},
-                       {"pytorch", "nn.LocalResponseNorm(size, alpha, beta, k) (same alpha / size convention)"}}},
-              {"activations", "conv and fc layers are followed by the ReLU named after them in net.layers; dropout acts in training only"}};
+  json doc = {
+      {"format", "convergent-export"},
+      {"version", 1},
+      {"net", cfg.is_discarded() ? json(ck.config.json) : cfg},
+      {"net_name", ck.config.name},
+      {"input", ck.input},
+      {"classes", ck.classes},
+      {"checkpoint", ck.path},
+      {"seed", ck.info.seed},
+      {"iteration", ck.info.iteration},
+      {"parameters", params},
+      {"weight_layout",
+       {{"conv", "[out, in / group, kh, kw] (OIHW); groups split channels as Caffe and PyTorch do"},
+        {"fc", "[out, in]; in = the previous output flattened in C, H, W order"}}},
+      {"preprocessing", pre},
+      {"pooling",
+       {{"rounding", "ceil"},
+        {"output_size", "ceil((in + 2 pad - kernel) / stride) + 1, less one when the last window would start in the padding"},
+        {"pytorch", "nn.MaxPool2d(kernel, stride, pad, ceil_mode=True)"}}},
+      {"lrn",
+       {{"formula", "y_c = x_c * (k + alpha / size * sum over channels c - size/2 .. c + size/2 of x^2) ^ -beta"},
+        {"pytorch", "nn.LocalResponseNorm(size, alpha, beta, k) (same alpha / size convention)"}}},
+      {"activations",
+       "conv and fc layers are followed by the ReLU named after them in net.layers; dropout acts in training only"}};
   write_file_atomic(dir + "/config.json", doc.dump(1) + "\n");
   return (int)params.size();
 }

@@ -120,7 +120,10 @@ std::vector<NamedTensor> parse_safetensors(const uint8_t* data, size_t size) {
     const uint8_t* p = payload + begin;
     t.values.resize(numel);
     if (item == 4) {
-      if (numel) std::memcpy(t.values.data(), p, numel * 4);  // an empty vector's data() may be null  // little-endian host, as the rest of the project assumes
+      if (numel)
+        std::memcpy(
+            t.values.data(), p,
+            numel * 4);  // an empty vector's data() may be null  // little-endian host, as the rest of the project assumes
     } else {
       for (size_t i = 0; i < numel; ++i) {
         uint16_t h = (uint16_t)(p[2 * i] | p[2 * i + 1] << 8);
@@ -192,14 +195,12 @@ std::map<std::string, std::string> read_name_map(const std::string& path) {
   return m;
 }
 
-void rename_tensors(std::vector<NamedTensor>& tensors, const std::map<std::string, std::string>& map,
-                    const std::string& origin) {
+void rename_tensors(std::vector<NamedTensor>& tensors, const std::map<std::string, std::string>& map, const std::string& origin) {
   std::set<std::string> seen;
   for (NamedTensor& t : tensors) {
     auto it = map.find(t.name);
     std::string to = it == map.end() ? t.name : it->second;
-    if (!seen.insert(to).second)
-      throw InputError(origin + ": two tensors are named '" + to + "' (after the name map)");
+    if (!seen.insert(to).second) throw InputError(origin + ": two tensors are named '" + to + "' (after the name map)");
     t.name = to;
   }
 }
@@ -226,8 +227,8 @@ void load_tensors(Net& net, const std::vector<NamedTensor>& tensors, const std::
     }
     const NamedTensor& t = *it->second;
     if (t.shape != p->shape)
-      throw InputError(origin + ": tensor '" + t.name + "' of layer " + p->name.substr(0, p->name.find('.')) + ": expected shape " +
-                       shape_string(p->shape) + ", found " + shape_string(t.shape));
+      throw InputError(origin + ": tensor '" + t.name + "' of layer " + p->name.substr(0, p->name.find('.')) +
+                       ": expected shape " + shape_string(p->shape) + ", found " + shape_string(t.shape));
     used.insert(p->name);
   }
   std::vector<std::string> extra;
@@ -239,8 +240,8 @@ void load_tensors(Net& net, const std::vector<NamedTensor>& tensors, const std::
     return s;
   };
   if (!missing.empty())
-    throw InputError(origin + ": missing tensor" + (missing.size() > 1 ? "s " : " ") + list(missing) + " of net " + net.config().name +
-                     (extra.empty() ? "" : " (unused: " + list(extra) + "; a name map may be needed)"));
+    throw InputError(origin + ": missing tensor" + (missing.size() > 1 ? "s " : " ") + list(missing) + " of net " +
+                     net.config().name + (extra.empty() ? "" : " (unused: " + list(extra) + "; a name map may be needed)"));
   if (!extra.empty())
     throw InputError(origin + ": extra tensor" + (extra.size() > 1 ? "s " : " ") + list(extra) + ", not parameters of net " +
                      net.config().name);

@@ -38,8 +38,7 @@ std::vector<NamedTensor> read_weights(const std::string& path);
 std::map<std::string, std::string> read_name_map(const std::string& path);
 // Renames tensors through the map; a name the map lacks keeps its name. Two tensors that end up
 // with the same name are an error.
-void rename_tensors(std::vector<NamedTensor>& tensors, const std::map<std::string, std::string>& map,
-                    const std::string& origin);
+void rename_tensors(std::vector<NamedTensor>& tensors, const std::map<std::string, std::string>& map, const std::string& origin);
 
 // The number of classes the tensors imply: dim 0 of the weight of an fc layer whose num_output is
 // "classes"; -1 when the config has no such layer or the tensors lack its weight.

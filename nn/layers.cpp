@@ -21,8 +21,8 @@ namespace {
 using Shape = std::vector<int>;
 
 [[noreturn]] void bad_shape(const LayerConfig& c, const Shape& in, const std::string& why) {
-  throw InputError("layer " + c.name + " (" + c.type + "): input [" + std::to_string(in[0]) + ", " +
-                   std::to_string(in[1]) + ", " + std::to_string(in[2]) + "]: " + why);
+  throw InputError("layer " + c.name + " (" + c.type + "): input [" + std::to_string(in[0]) + ", " + std::to_string(in[1]) +
+                   ", " + std::to_string(in[2]) + "]: " + why);
 }
 
 // Weight std from the config: a number, or He/MSRA sqrt(2 / fan_in) when weight_std < 0.
@@ -51,7 +51,9 @@ Shape same_shape(const LayerConfig&, const Shape& in) { return in; }
 std::vector<Shape> no_params(const LayerConfig&, const Shape&) { return {}; }
 WindowStep keeps_positions(const LayerConfig&) { return {}; }
 template <class L>
-std::unique_ptr<Layer> make(const LayerConfig& c) { return std::make_unique<L>(c); }
+std::unique_ptr<Layer> make(const LayerConfig& c) {
+  return std::make_unique<L>(c);
+}
 
 // The signal passes unchanged (n samples of the layer's input).
 void pass_through(const Layer& l, const Tensor& dy, Tensor& dx, int n) {
@@ -63,15 +65,22 @@ void parse_weights_and_bias(ConfigReader& r, LayerConfig& c, bool classes_allowe
   using json = nlohmann::json;
   r.used.insert("num_output");
   const json& no = r.j.contains("num_output") ? r.j.at("num_output") : json();
-  if (no.is_string() && no.get<std::string>() == "classes" && classes_allowed) c.num_output = -1;
-  else if (in_range(no, 1, kMaxDim)) c.num_output = no.get<int>();
-  else r.fail("'num_output' must be a positive integer" + std::string(classes_allowed ? " or \"classes\"" : "") + " (at most 65536), got " + no.dump());
+  if (no.is_string() && no.get<std::string>() == "classes" && classes_allowed)
+    c.num_output = -1;
+  else if (in_range(no, 1, kMaxDim))
+    c.num_output = no.get<int>();
+  else
+    r.fail("'num_output' must be a positive integer" + std::string(classes_allowed ? " or \"classes\"" : "") +
+           " (at most 65536), got " + no.dump());
   r.used.insert("weight_std");
   if (r.j.contains("weight_std")) {
     const json& s = r.j.at("weight_std");
-    if (s.is_string() && s.get<std::string>() == "msra") c.weight_std = -1;
-    else if (s.is_number() && s.get<double>() > 0 && s.get<double>() < 1e30) c.weight_std = s.get<float>();
-    else r.fail("'weight_std' must be a positive number or \"msra\", got " + s.dump());
+    if (s.is_string() && s.get<std::string>() == "msra")
+      c.weight_std = -1;
+    else if (s.is_number() && s.get<double>() > 0 && s.get<double>() < 1e30)
+      c.weight_std = s.get<float>();
+    else
+      r.fail("'weight_std' must be a positive number or \"msra\", got " + s.dump());
   }
   c.bias = r.real("bias", 0.0f);
   r.pair("lr_mult", c.lr_mult);
@@ -110,13 +119,19 @@ class ConvLayer : public Layer {
   ConvGeom g;
   void prepare(int max_batch, const Device&) override { g = conv_geom(cfg, in_shape, max_batch); }
   size_t workspace_floats(const Device& dev) const override { return CVG_DISPATCH(dev, conv_workspace_floats, g); }
-  ConvGeom at(int n) const { ConvGeom r = g; r.n = n; return r; }
+  ConvGeom at(int n) const {
+    ConvGeom r = g;
+    r.n = n;
+    return r;
+  }
   void forward(const Tensor& x, Tensor& y, const RunContext& ctx) override {
-    CVG_DISPATCH(x.device(), conv_forward, at(ctx.n), x.ptr(), params[0].value.ptr(), params[1].value.ptr(), y.ptr(), ctx.workspace);
+    CVG_DISPATCH(x.device(), conv_forward, at(ctx.n), x.ptr(), params[0].value.ptr(), params[1].value.ptr(), y.ptr(),
+                 ctx.workspace);
   }
   void backward(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx, const RunContext& ctx) override {
     const Device& d = x.device();
-    CVG_DISPATCH(d, conv_backward_weights, at(ctx.n), x.ptr(), dy.ptr(), params[0].grad.ptr(), params[1].grad.ptr(), ctx.workspace);
+    CVG_DISPATCH(d, conv_backward_weights, at(ctx.n), x.ptr(), dy.ptr(), params[0].grad.ptr(), params[1].grad.ptr(),
+                 ctx.workspace);
     if (dx) CVG_DISPATCH(d, conv_backward_data, at(ctx.n), dy.ptr(), params[0].value.ptr(), dx->ptr(), ctx.workspace);
   }
   void project(ProjectionMode, const Tensor& x, const Tensor&, const Tensor& dy, Tensor& dx, const RunContext& ctx) override {
@@ -147,11 +162,13 @@ class FcLayer : public Layer {
     out_features = cfg.num_output;
   }
   void forward(const Tensor& x, Tensor& y, const RunContext& ctx) override {
-    CVG_DISPATCH(x.device(), fc_forward, ctx.n, in_features, out_features, x.ptr(), params[0].value.ptr(), params[1].value.ptr(), y.ptr());
+    CVG_DISPATCH(x.device(), fc_forward, ctx.n, in_features, out_features, x.ptr(), params[0].value.ptr(), params[1].value.ptr(),
+                 y.ptr());
   }
   void backward(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx, const RunContext& ctx) override {
     const Device& d = x.device();
-    CVG_DISPATCH(d, fc_backward_weights, ctx.n, in_features, out_features, x.ptr(), dy.ptr(), params[0].grad.ptr(), params[1].grad.ptr());
+    CVG_DISPATCH(d, fc_backward_weights, ctx.n, in_features, out_features, x.ptr(), dy.ptr(), params[0].grad.ptr(),
+                 params[1].grad.ptr());
     if (dx) CVG_DISPATCH(d, fc_backward_data, ctx.n, in_features, out_features, dy.ptr(), params[0].value.ptr(), dx->ptr());
   }
   void project(ProjectionMode, const Tensor& x, const Tensor&, const Tensor& dy, Tensor& dx, const RunContext& ctx) override {
@@ -172,7 +189,8 @@ class ReluLayer : public Layer {
   void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx, const RunContext& ctx) override {
     if (dx) CVG_DISPATCH(x.device(), relu_backward, count(ctx), y.ptr(), dy.ptr(), dx->ptr());
   }
-  void project(ProjectionMode mode, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, const RunContext& ctx) override {
+  void project(ProjectionMode mode, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx,
+               const RunContext& ctx) override {
     relu_down(x.device(), mode, count(ctx), y.ptr(), dy.ptr(), dx.ptr());
   }
 };
@@ -192,8 +210,10 @@ class DropoutLayer : public Layer {
   // A fresh mask per (net seed, layer, iteration); evaluation passes the input through.
   uint64_t stream(const RunContext& ctx) const { return rng_stream(cfg.name.c_str(), mix64((uint64_t)ctx.iter)); }
   void forward(const Tensor& x, Tensor& y, const RunContext& ctx) override {
-    if (ctx.train) CVG_DISPATCH(x.device(), dropout_forward, count(ctx), cfg.ratio, ctx.seed, stream(ctx), x.ptr(), y.ptr());
-    else pass_through(*this, x, y, ctx.n);
+    if (ctx.train)
+      CVG_DISPATCH(x.device(), dropout_forward, count(ctx), cfg.ratio, ctx.seed, stream(ctx), x.ptr(), y.ptr());
+    else
+      pass_through(*this, x, y, ctx.n);
   }
   void backward(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx, const RunContext& ctx) override {
     if (dx) CVG_DISPATCH(x.device(), dropout_backward, count(ctx), cfg.ratio, ctx.seed, stream(ctx), dy.ptr(), dx->ptr());
@@ -231,7 +251,11 @@ class MaxPoolLayer : public Layer {
     g = pool_geom(cfg, in_shape, max_batch);
     argmax = Array<int32_t>(dev, g.y_size());
   }
-  PoolGeom at(int n) const { PoolGeom r = g; r.n = n; return r; }
+  PoolGeom at(int n) const {
+    PoolGeom r = g;
+    r.n = n;
+    return r;
+  }
   void forward(const Tensor& x, Tensor& y, const RunContext& ctx) override {
     CVG_DISPATCH(x.device(), maxpool_forward, at(ctx.n), x.ptr(), y.ptr(), argmax.data());
   }
@@ -266,16 +290,23 @@ class LrnLayer : public Layer {
     g = LrnGeom{max_batch, in_shape[0], in_shape[1], in_shape[2], cfg.local_size, cfg.alpha, cfg.beta, cfg.k};
     scale = Array<float>(dev, g.x_size());
   }
-  LrnGeom at(int n) const { LrnGeom r = g; r.n = n; return r; }
+  LrnGeom at(int n) const {
+    LrnGeom r = g;
+    r.n = n;
+    return r;
+  }
   void forward(const Tensor& x, Tensor& y, const RunContext& ctx) override {
     CVG_DISPATCH(x.device(), lrn_forward, at(ctx.n), x.ptr(), y.ptr(), scale.data());
   }
   void backward(const Tensor& x, const Tensor& y, const Tensor& dy, Tensor* dx, const RunContext& ctx) override {
     if (dx) CVG_DISPATCH(x.device(), lrn_backward, at(ctx.n), x.ptr(), y.ptr(), scale.data(), dy.ptr(), dx->ptr());
   }
-  void project(ProjectionMode mode, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx, const RunContext& ctx) override {
-    if (mode == ProjectionMode::Deconv) pass_through(*this, dy, dx, ctx.n);
-    else backward(x, y, dy, &dx, ctx);
+  void project(ProjectionMode mode, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx,
+               const RunContext& ctx) override {
+    if (mode == ProjectionMode::Deconv)
+      pass_through(*this, dy, dx, ctx.n);
+    else
+      backward(x, y, dy, &dx, ctx);
   }
 };
 
@@ -312,13 +343,13 @@ void SoftmaxLossLayer::project(ProjectionMode, const Tensor&, const Tensor&, con
 const std::vector<LayerKind>& layer_kinds() {
   static const std::vector<LayerKind> kinds = {
       // name, parse, output, params, step, make; has_units, observes_units, head
-      {"conv",         parse_conv,    conv_output,    conv_params, conv_step,       make<ConvLayer>,        true,  false, false},
-      {"relu",         no_fields,     same_shape,     no_params,   keeps_positions, make<ReluLayer>,        false, true,  false},
-      {"maxpool",      parse_maxpool, pool_output,    no_params,   pool_step,       make<MaxPoolLayer>,     false, false, false},
-      {"lrn",          parse_lrn,     same_shape,     no_params,   keeps_positions, make<LrnLayer>,         false, false, false},
-      {"fc",           parse_fc,      fc_output,      fc_params,   fc_step,         make<FcLayer>,          true,  false, false},
-      {"dropout",      parse_dropout, same_shape,     no_params,   keeps_positions, make<DropoutLayer>,     false, false, false},
-      {"softmax_loss", no_fields,     softmax_output, no_params,   keeps_positions, make<SoftmaxLossLayer>, false, false, true},
+      {"conv", parse_conv, conv_output, conv_params, conv_step, make<ConvLayer>, true, false, false},
+      {"relu", no_fields, same_shape, no_params, keeps_positions, make<ReluLayer>, false, true, false},
+      {"maxpool", parse_maxpool, pool_output, no_params, pool_step, make<MaxPoolLayer>, false, false, false},
+      {"lrn", parse_lrn, same_shape, no_params, keeps_positions, make<LrnLayer>, false, false, false},
+      {"fc", parse_fc, fc_output, fc_params, fc_step, make<FcLayer>, true, false, false},
+      {"dropout", parse_dropout, same_shape, no_params, keeps_positions, make<DropoutLayer>, false, false, false},
+      {"softmax_loss", no_fields, softmax_output, no_params, keeps_positions, make<SoftmaxLossLayer>, false, false, true},
   };
   return kinds;
 }
@@ -369,8 +400,12 @@ const std::vector<int>& Layer::setup(const std::vector<int>& in, int max_batch, 
 
 void relu_down(const Device& dev, ProjectionMode mode, size_t n, const float* y, const float* dy, float* dx) {
   switch (mode) {
-    case ProjectionMode::Gradient: CVG_DISPATCH(dev, relu_backward, n, y, dy, dx); break;
-    case ProjectionMode::Deconv: CVG_DISPATCH(dev, relu_forward, n, dy, dx); break;
+    case ProjectionMode::Gradient:
+      CVG_DISPATCH(dev, relu_backward, n, y, dy, dx);
+      break;
+    case ProjectionMode::Deconv:
+      CVG_DISPATCH(dev, relu_forward, n, dy, dx);
+      break;
     case ProjectionMode::Guided:
       CVG_DISPATCH(dev, relu_backward, n, y, dy, dx);
       CVG_DISPATCH(dev, relu_forward, n, dx, dx);

@@ -28,10 +28,10 @@ struct Param {
 };
 
 struct RunContext {
-  int n = 0;            // samples in this batch (<= the allocated batch)
-  bool train = false;   // dropout on, and gradients wanted
-  uint64_t seed = 0;    // the net's seed (dropout masks)
-  long long iter = 0;   // the iteration (dropout masks differ per iteration)
+  int n = 0;                   // samples in this batch (<= the allocated batch)
+  bool train = false;          // dropout on, and gradients wanted
+  uint64_t seed = 0;           // the net's seed (dropout masks)
+  long long iter = 0;          // the iteration (dropout masks differ per iteration)
   float* workspace = nullptr;  // scratch shared by all layers, on the net's device
 };
 
@@ -117,8 +117,8 @@ class SoftmaxLossLayer : public Layer {
   void project(ProjectionMode mode, const Tensor& x, const Tensor& y, const Tensor& dy, Tensor& dx,
                const RunContext& ctx) override;
   const Array<int32_t>* labels = nullptr;  // set by the net, [max_batch] on the net's device
-  Array<float> loss;                        // [max_batch]
-  Array<int32_t> rank;                      // [max_batch]
+  Array<float> loss;                       // [max_batch]
+  Array<int32_t> rank;                     // [max_batch]
 
  protected:
   void prepare(int max_batch, const Device& dev) override;

@@ -26,8 +26,9 @@ Net::Net(const NetConfig& cfg, const std::vector<int>& input_shape, int num_clas
   auto fits = [&](double bytes, const std::string& layer, const std::string& what) {
     total += bytes;
     if (total > budget)
-      throw InputError(cfg.path + ": layer " + layer + ": " + what + " would take the net to " + std::to_string((long long)(total / (1 << 20))) +
-                       " MiB, more than this machine's " + std::to_string((long long)(budget / (1 << 20))) + " MiB");
+      throw InputError(cfg.path + ": layer " + layer + ": " + what + " would take the net to " +
+                       std::to_string((long long)(total / (1 << 20))) + " MiB, more than this machine's " +
+                       std::to_string((long long)(budget / (1 << 20))) + " MiB");
   };
   for (const LayerConfig& lc : cfg.layers) {
     LayerConfig c = lc;
@@ -46,7 +47,8 @@ Net::Net(const NetConfig& cfg, const std::vector<int>& input_shape, int num_clas
     fits(4.0 * 3 * param_floats, c.name, "its parameters (value, momentum, gradient)");  // 0 for layers without
     const int pad = kind.step(c).pad;
     fits(4.0 * 2 * max_batch * (double)Tensor::numel_of(out), c.name,
-         "its output of " + std::to_string(out[1]) + "x" + std::to_string(out[2]) + (pad ? " (pad " + std::to_string(pad) + ")" : ""));
+         "its output of " + std::to_string(out[1]) + "x" + std::to_string(out[2]) +
+             (pad ? " (pad " + std::to_string(pad) + ")" : ""));
     auto layer = kind.make(c);
     layer->setup(shape, max_batch, dev);
     shape = out;
@@ -70,20 +72,25 @@ void Net::init(uint64_t seed) {
   seed_ = seed;
   for (Param* p : params()) {
     std::vector<float> h(p->value.numel());
-    if (p->init_std > 0) cpu::fill_gaussian(h.size(), h.data(), 0.0f, p->init_std, seed, rng_stream(p->name.c_str()));
-    else cpu::fill_constant(h.size(), h.data(), p->init_bias);
+    if (p->init_std > 0)
+      cpu::fill_gaussian(h.size(), h.data(), 0.0f, p->init_std, seed, rng_stream(p->name.c_str()));
+    else
+      cpu::fill_constant(h.size(), h.data(), p->init_bias);
     p->value.data.from_host(h);
     p->momentum.data.zero();
   }
 }
 
 void Net::set_batch(const float* x, const int32_t* lab, int n) {
-  if (n < 1 || n > max_batch_) throw std::logic_error("batch of " + std::to_string(n) + " samples for a net allocated for " + std::to_string(max_batch_));
+  if (n < 1 || n > max_batch_)
+    throw std::logic_error("batch of " + std::to_string(n) + " samples for a net allocated for " + std::to_string(max_batch_));
   n_ = n;
   size_t per = Tensor::numel_of(in_shape_);
   device_copy(input.ptr(), dev_, x, Device::cpu(), n * per * sizeof(float));
-  if (lab) device_copy(labels.data(), dev_, lab, Device::cpu(), n * sizeof(int32_t));
-  else labels.zero();
+  if (lab)
+    device_copy(labels.data(), dev_, lab, Device::cpu(), n * sizeof(int32_t));
+  else
+    labels.zero();
 }
 
 void Net::set_batch(const float* x, const int32_t* lab, int n, const std::vector<int>& sample_shape) {
@@ -124,8 +131,8 @@ void Net::backward(long long iter) {
 
 void Net::sgd_step(float lr, float momentum, float weight_decay) {
   for (Param* p : params())
-    CVG_DISPATCH(dev_, sgd_update, p->value.numel(), p->value.ptr(), p->momentum.ptr(), p->grad.ptr(),
-                 lr * p->lr_mult, momentum, weight_decay * p->decay_mult);
+    CVG_DISPATCH(dev_, sgd_update, p->value.numel(), p->value.ptr(), p->momentum.ptr(), p->grad.ptr(), lr * p->lr_mult, momentum,
+                 weight_decay * p->decay_mult);
 }
 
 Net::Metrics Net::metrics() const {

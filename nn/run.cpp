@@ -59,7 +59,8 @@ std::vector<std::string> comparable_layers(const std::vector<Net*>& nets, const 
     for (size_t k = 1; k < nets.size(); ++k) {
       const Tensor& t = nets[k]->units(l);
       if (t.dim(2) != t0.dim(2) || t.dim(3) != t0.dim(3))
-        throw InputError("layer " + l + ": " + name(0) + " and " + name(k) + " differ in spatial size (" + t0.shape_str() + " vs " + t.shape_str() + ")");
+        throw InputError("layer " + l + ": " + name(0) + " and " + name(k) + " differ in spatial size (" + t0.shape_str() +
+                         " vs " + t.shape_str() + ")");
     }
   }
   return layers;

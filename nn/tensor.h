@@ -18,7 +18,11 @@ class Array {
   Array(const Array&) = delete;
   Array& operator=(const Array&) = delete;
   Array(Array&& o) noexcept { swap(o); }
-  Array& operator=(Array&& o) noexcept { Array t(std::move(o)); swap(t); return *this; }
+  Array& operator=(Array&& o) noexcept {
+    Array t(std::move(o));
+    swap(t);
+    return *this;
+  }
   ~Array() { device_free(dev_, p_); }
 
   T* data() { return p_; }
@@ -43,10 +47,18 @@ class Array {
     if (o.n_ != n_) throw std::logic_error("Array::copy_from: size mismatch");
     device_copy(p_, dev_, o.p_, o.dev_, bytes());
   }
-  Array to(const Device& d) const { Array a(d, n_); a.copy_from(*this); return a; }
+  Array to(const Device& d) const {
+    Array a(d, n_);
+    a.copy_from(*this);
+    return a;
+  }
 
  private:
-  void swap(Array& o) noexcept { std::swap(dev_, o.dev_); std::swap(n_, o.n_); std::swap(p_, o.p_); }
+  void swap(Array& o) noexcept {
+    std::swap(dev_, o.dev_);
+    std::swap(n_, o.n_);
+    std::swap(p_, o.p_);
+  }
   Device dev_;
   size_t n_ = 0;
   T* p_ = nullptr;

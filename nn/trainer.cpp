@@ -41,7 +41,10 @@ void trim_log(const std::string& path, long long iter) {
   const std::vector<char> bytes = read_file(path);
   std::string kept, line;
   for (char ch : bytes) {
-    if (ch != '\n') { line += ch; continue; }
+    if (ch != '\n') {
+      line += ch;
+      continue;
+    }
     nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (j.is_object() && j.contains("iteration") && j["iteration"].is_number_integer() && j["iteration"].get<long long>() <= iter)
       kept += line + "\n";
@@ -56,8 +59,8 @@ TrainResult train_net(const NetConfig& cfg, const Dataset& train, const Dataset*
                       const TrainOptions& opt) {
   const SolverConfig& S = opt.solver;
   ImageShape s = train.shape();
-  if (test && (test->shape().c != s.c || test->shape().h != s.h || test->shape().w != s.w ||
-               test->num_classes() != train.num_classes()))
+  if (test &&
+      (test->shape().c != s.c || test->shape().h != s.h || test->shape().w != s.w || test->num_classes() != train.num_classes()))
     throw InputError(test->describe() + ": does not match the training set (" + train.describe() +
                      "): every split must have the same image shape and classes");
   Net net(cfg, {s.c, s.h, s.w}, train.num_classes(), dev, S.batch);
@@ -79,7 +82,8 @@ TrainResult train_net(const NetConfig& cfg, const Dataset& train, const Dataset*
   };
   Checkpoint ck;
   if (opt.resume && read_newest_checkpoint(opt.run_dir, &ck, /*skip_all_damaged=*/opt.force)) {
-    if (ck.info.seed != opt.seed) throw InputError(ck.path + ": was trained with seed " + std::to_string(ck.info.seed) + ", not " + std::to_string(opt.seed));
+    if (ck.info.seed != opt.seed)
+      throw InputError(ck.path + ": was trained with seed " + std::to_string(ck.info.seed) + ", not " + std::to_string(opt.seed));
     ck.load_into(net);
     iter = ck.info.iteration;
     loader.seek(ck.info.data_epoch, ck.info.data_index);
@@ -120,7 +124,8 @@ TrainResult train_net(const NetConfig& cfg, const Dataset& train, const Dataset*
     Net::Metrics m = net.metrics();
     double loss = m.loss_sum / m.n;
     if (!std::isfinite(loss) || loss > opt.explode_loss) {
-      throw DivergedError(opt.label + ": training loss became " + (std::isfinite(loss) ? "too large (" + std::to_string(loss) + ")" : std::string("NaN/Inf")) +
+      throw DivergedError(opt.label + ": training loss became " +
+                          (std::isfinite(loss) ? "too large (" + std::to_string(loss) + ")" : std::string("NaN/Inf")) +
                           " at iteration " + std::to_string(iter) + "; lower --lr. Last good checkpoint: " +
                           (res.checkpoint.empty() ? std::string("none") : res.checkpoint));
     }
@@ -133,8 +138,9 @@ TrainResult train_net(const NetConfig& cfg, const Dataset& train, const Dataset*
       try {
         save_checkpoint(path, net, info);
       } catch (const NonFiniteError& e) {
-        throw DivergedError(opt.label + ": " + e.what() + " at iteration " + std::to_string(iter) +
-                            "; lower --lr. Last good checkpoint: " + (res.checkpoint.empty() ? std::string("none") : res.checkpoint));
+        throw DivergedError(
+            opt.label + ": " + e.what() + " at iteration " + std::to_string(iter) +
+            "; lower --lr. Last good checkpoint: " + (res.checkpoint.empty() ? std::string("none") : res.checkpoint));
       }
       res.checkpoint = path;
       append_file(log_path, pending_rec.dump() + "\n");
@@ -159,9 +165,13 @@ TrainResult train_net(const NetConfig& cfg, const Dataset& train, const Dataset*
       bar.update(iter, (double)(iter - start_iter) * S.batch, extra);
     }
     if (epoch_end || last || stop || (opt.snapshot > 0 && iter % opt.snapshot == 0)) {
-      nlohmann::json rec = {{"iteration", iter}, {"epoch", (double)iter / per_epoch}, {"lr", S.lr_at(iter - 1)},
-                            {"train_loss", window.loss_sum / window.n}, {"train_top1", (double)window.top1 / window.n},
-                            {"seconds", bar.seconds()}, {"images_per_s", (iter - start_iter) * S.batch / std::max(bar.seconds(), 1e-9)}};
+      nlohmann::json rec = {{"iteration", iter},
+                            {"epoch", (double)iter / per_epoch},
+                            {"lr", S.lr_at(iter - 1)},
+                            {"train_loss", window.loss_sum / window.n},
+                            {"train_top1", (double)window.top1 / window.n},
+                            {"seconds", bar.seconds()},
+                            {"images_per_s", (iter - start_iter) * S.batch / std::max(bar.seconds(), 1e-9)}};
       res.train_loss = window.loss_sum / window.n, res.train_top1 = (double)window.top1 / window.n;
       window = Net::Metrics();
       if (test && opt.eval_each_epoch && (epoch_end || last)) {
@@ -170,8 +180,10 @@ TrainResult train_net(const NetConfig& cfg, const Dataset& train, const Dataset*
         rec["test_loss"] = res.test_loss, rec["test_top1"] = res.test_top1;
         if (train.num_classes() > 5) rec["test_top5"] = res.test_top5;
         if (!opt.quiet)
-          log_info(strprintf("%s: iteration %lld (epoch %.2f): test top-1 %.2f%%%s", opt.label.c_str(), iter, (double)iter / per_epoch,
-                             100 * res.test_top1, train.num_classes() > 5 ? (", top-5 " + std::to_string(100 * res.test_top5).substr(0, 5) + "%").c_str() : ""));
+          log_info(strprintf(
+              "%s: iteration %lld (epoch %.2f): test top-1 %.2f%%%s", opt.label.c_str(), iter, (double)iter / per_epoch,
+              100 * res.test_top1,
+              train.num_classes() > 5 ? (", top-5 " + std::to_string(100 * res.test_top5).substr(0, 5) + "%").c_str() : ""));
       }
       pending = true, pending_rec = rec;
     }

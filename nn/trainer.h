@@ -12,20 +12,20 @@
 namespace cvg {
 
 struct TrainOptions {
-  std::string run_dir;         // checkpoints ckpt-*.bin and log.jsonl go here; locked while training
-  std::string data_spec;       // recorded in checkpoints
-  uint64_t seed = 1;           // the net's seed: initialisation and dropout
-  uint64_t order_seed = 0;     // data order and augmentation: the same for every net by default
-  SolverConfig solver;         // lr schedule, momentum, decay, batch, max_iter (= iterations to run)
-  long long snapshot = 0;      // checkpoint every this many iterations (0: at each epoch end), and at the end
+  std::string run_dir;      // checkpoints ckpt-*.bin and log.jsonl go here; locked while training
+  std::string data_spec;    // recorded in checkpoints
+  uint64_t seed = 1;        // the net's seed: initialisation and dropout
+  uint64_t order_seed = 0;  // data order and augmentation: the same for every net by default
+  SolverConfig solver;      // lr schedule, momentum, decay, batch, max_iter (= iterations to run)
+  long long snapshot = 0;   // checkpoint every this many iterations (0: at each epoch end), and at the end
   bool eval_each_epoch = true;
-  bool resume = false;         // continue from the newest valid checkpoint in run_dir
-  bool force = false;          // start over, deleting the folder's checkpoints and log (also when every one is damaged)
+  bool resume = false;  // continue from the newest valid checkpoint in run_dir
+  bool force = false;   // start over, deleting the folder's checkpoints and log (also when every one is damaged)
   int loader_threads = 2;
-  std::string label;           // progress-bar label
-  bool quiet = false;          // no progress bar
-  long long stop_at = -1;      // tests: return after this iteration as if interrupted (after its checkpoint)
-  float explode_loss = 1e3f;   // a training loss above this (or NaN/Inf) stops the run
+  std::string label;          // progress-bar label
+  bool quiet = false;         // no progress bar
+  long long stop_at = -1;     // tests: return after this iteration as if interrupted (after its checkpoint)
+  float explode_loss = 1e3f;  // a training loss above this (or NaN/Inf) stops the run
   // Polled once per step (e.g. set by a signal handler): when true, the run finishes the step,
   // writes a checkpoint and returns with TrainResult::interrupted.
   const std::atomic<bool>* stop_requested = nullptr;
@@ -36,7 +36,7 @@ struct TrainResult {
   double train_loss = 0, train_top1 = 0;
   double test_loss = 0, test_top1 = 0, test_top5 = 0;
   double seconds = 0, images_per_s = 0;
-  std::string checkpoint;  // the last one written
+  std::string checkpoint;    // the last one written
   bool interrupted = false;  // stopped early by stop_requested
 };
 

@@ -36,14 +36,13 @@ double bound_ratio(const G& got, const W& want, const R& absref, double factor, 
 
 // CHECKs got ~= want within factor * absref + atol elementwise; returns the worst normalised error.
 template <class G, class W, class R>
-double check_bound(const std::string& what, const G& got, const W& want, const R& absref, double factor,
-                   double atol = 1e-30) {
+double check_bound(const std::string& what, const G& got, const W& want, const R& absref, double factor, double atol = 1e-30) {
   REQUIRE(got.size() == want.size());
   REQUIRE(absref.size() == want.size());
   size_t at = 0;
   double worst = bound_ratio(got, want, absref, factor, atol, &at);
-  INFO(what, ": worst normalised error ", worst, " at ", at, ": got ", (double)got[at], ", want ",
-       (double)want[at], ", bound ", factor * std::fabs((double)absref[at]) + atol);
+  INFO(what, ": worst normalised error ", worst, " at ", at, ": got ", (double)got[at], ", want ", (double)want[at], ", bound ",
+       factor * std::fabs((double)absref[at]) + atol);
   CHECK(worst <= 1.0);
   return worst;
 }

@@ -35,19 +35,21 @@ double worst_error(const A& a, const B& b, double atol, double rtol) {
 }
 
 // CHECK that got ~= want elementwise; on failure reports the first offending index and values.
-#define CHECK_ALL_CLOSE(got, want, atol, rtol)                                                   \
-  do {                                                                                           \
-    const auto& g_ = (got);                                                                      \
-    const auto& w_ = (want);                                                                     \
-    REQUIRE(g_.size() == w_.size());                                                             \
-    size_t bad_ = 0, first_ = 0;                                                                 \
-    for (size_t i_ = 0; i_ < w_.size(); ++i_) {                                                  \
-      double d_ = std::fabs((double)g_[i_] - (double)w_[i_]);                                    \
-      if (!(d_ <= (atol) + (rtol) * std::fabs((double)w_[i_]))) { if (!bad_++) first_ = i_; }    \
-    }                                                                                            \
+#define CHECK_ALL_CLOSE(got, want, atol, rtol)                                                       \
+  do {                                                                                               \
+    const auto& g_ = (got);                                                                          \
+    const auto& w_ = (want);                                                                         \
+    REQUIRE(g_.size() == w_.size());                                                                 \
+    size_t bad_ = 0, first_ = 0;                                                                     \
+    for (size_t i_ = 0; i_ < w_.size(); ++i_) {                                                      \
+      double d_ = std::fabs((double)g_[i_] - (double)w_[i_]);                                        \
+      if (!(d_ <= (atol) + (rtol)*std::fabs((double)w_[i_]))) {                                      \
+        if (!bad_++) first_ = i_;                                                                    \
+      }                                                                                              \
+    }                                                                                                \
     INFO("first mismatch at ", first_, ": got ", (double)g_[first_], ", want ", (double)w_[first_]); \
-    INFO("worst normalised error ", cvg::test::worst_error(g_, w_, (atol), (rtol)));             \
-    CHECK(bad_ == 0);                                                                            \
+    INFO("worst normalised error ", cvg::test::worst_error(g_, w_, (atol), (rtol)));                 \
+    CHECK(bad_ == 0);                                                                                \
   } while (0)
 
 #ifdef CONVERGENT_CUDA_EMU
@@ -58,7 +60,9 @@ constexpr bool kEmulatedGpu = false;
 // The one place a GPU test case may shrink: `full` on a real GPU, `emulated` on the emulated one,
 // where every GPU thread is a fiber (~1e5-1e6 threads/s). Sizes shrink; assertions never do.
 template <class T>
-constexpr T emu_scale(T full, T emulated) { return kEmulatedGpu ? emulated : full; }
+constexpr T emu_scale(T full, T emulated) {
+  return kEmulatedGpu ? emulated : full;
+}
 
 // True when a GPU is present. Otherwise prints "skipped (no GPU): <test>" and returns false, or,
 // under `make gpu-check` (CONVERGENT_REQUIRE_GPU=1), fails the test.
@@ -70,7 +74,6 @@ bool library_or_skip(const char* lib, bool available);
 // GPU-vs-CPU results are also written to the gpu-check JSON report: name, worst normalised error,
 // and where known the largest absolute difference and the bound it was held to.
 void record_gpu_result(const std::string& name, double worst_normalised_error);
-void record_gpu_result(const std::string& name, double worst_normalised_error, double max_abs_error,
-                       const std::string& bound);
+void record_gpu_result(const std::string& name, double worst_normalised_error, double max_abs_error, const std::string& bound);
 
 }  // namespace cvg::test

@@ -34,14 +34,13 @@ struct GradVar {
 };
 
 struct GradCheckOptions {
-  size_t coords_per_var = 0;   // 0: every coordinate; else about this many, evenly spread (last included)
-  double max_skipped = 0.05;   // at most this fraction of the checked coordinates may sit on a kink
+  size_t coords_per_var = 0;  // 0: every coordinate; else about this many, evenly spread (last included)
+  double max_skipped = 0.05;  // at most this fraction of the checked coordinates may sit on a kink
 };
 
 // CHECKs every variable within its bound; returns the worst normalised error over all of them.
 template <class T>
-double check_gradients(const std::function<double()>& loss, std::vector<GradVar<T>>& vars,
-                       const GradCheckOptions& opt = {}) {
+double check_gradients(const std::function<double()>& loss, std::vector<GradVar<T>>& vars, const GradCheckOptions& opt = {}) {
   double worst_all = 0;
   for (GradVar<T>& v : vars) {
     std::vector<T>& p = *v.value;

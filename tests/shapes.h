@@ -31,9 +31,9 @@ inline ConvGeom conv_geom(int n, int c, int h, int w, int k, int kh, int kw, int
 }
 
 inline std::string conv_name(const ConvGeom& g) {
-  return std::to_string(g.n) + "x" + std::to_string(g.c) + "x" + std::to_string(g.h) + "x" + std::to_string(g.w) +
-         " k" + std::to_string(g.k) + " " + std::to_string(g.kh) + "x" + std::to_string(g.kw) + " s" +
-         std::to_string(g.stride) + " p" + std::to_string(g.pad) + " g" + std::to_string(g.groups);
+  return std::to_string(g.n) + "x" + std::to_string(g.c) + "x" + std::to_string(g.h) + "x" + std::to_string(g.w) + " k" +
+         std::to_string(g.k) + " " + std::to_string(g.kh) + "x" + std::to_string(g.kw) + " s" + std::to_string(g.stride) + " p" +
+         std::to_string(g.pad) + " g" + std::to_string(g.groups);
 }
 
 // Small geometries covering every path of both twins.
@@ -183,8 +183,9 @@ struct CrossCase {
 // Odd sizes: partial 64-tiles, runs crossing image boundaries (K = 4500 > 4096), fc (hw = 1),
 // maps smaller than a 16-sample GPU tile (hw = 3, 9),
 // one-split and many-split GPU launches.
-inline const CrossCase kCrossCases[] = {{3, 70, 65, 1500}, {37, 5, 3, 1}, {300, 130, 67, 1}, {4, 130, 130, 200},
-                                 {25, 130, 17, 300}, {1, 1, 1, 1}, {40, 20, 30, 9}, {7, 66, 70, 3}, {2000, 9, 7, 3}};
+inline const CrossCase kCrossCases[] = {{3, 70, 65, 1500},  {37, 5, 3, 1},      {300, 130, 67, 1},
+                                        {4, 130, 130, 200}, {25, 130, 17, 300}, {1, 1, 1, 1},
+                                        {40, 20, 30, 9},    {7, 66, 70, 3},     {2000, 9, 7, 3}};
 
 // ReLU-like values with exact zeros and a few values sitting exactly on an edge.
 inline std::vector<float> relu_data(size_t count, uint64_t seed) {

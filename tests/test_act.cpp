@@ -117,4 +117,3 @@ TEST_CASE("dropout: backward uses forward's mask (adjoint identity <dy, D x> == 
   CHECK(std::fabs(dot(dy, dx_) - dot(dxb, x)) <= 3e-7 * mag);
   for (size_t i = 0; i < n; ++i) CHECK((dx_[i] == 0) == (dxb[i] == 0));  // same elements dropped
 }
-

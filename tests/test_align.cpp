@@ -229,7 +229,8 @@ TEST_CASE("align: LAPACK eigen-decomposition and SVD reconstruct their matrices"
     Mat back((size_t)rows * cols, 0.0);
     for (int k = 0; k < d.k; ++k)
       for (int i = 0; i < rows; ++i)
-        for (int j = 0; j < cols; ++j) back[(size_t)i * cols + j] += d.s[k] * d.u[(size_t)k * rows + i] * d.v[(size_t)k * cols + j];
+        for (int j = 0; j < cols; ++j)
+          back[(size_t)i * cols + j] += d.s[k] * d.u[(size_t)k * rows + i] * d.v[(size_t)k * cols + j];
     CHECK_ALL_CLOSE(back, C, 1e-12, 0);
     CHECK_ALL_CLOSE(singular_values(C, rows, cols), d.s, 1e-12, 0);
     CHECK(std::is_sorted(d.s.rbegin(), d.s.rend()));
@@ -492,8 +493,7 @@ TEST_CASE("align: spectral clustering recovers planted blocks of a correlation m
   const SpectralGroups sg = spectral_groups(J, n, Planted::na);
   const Mat P = permuted(J, n, sg.order);
   for (int i = 0; i < n; ++i)
-    for (int j = 0; j < n; ++j)
-      CHECK((P[(size_t)i * n + j] > 0.3) == (sg.label[sg.order[i]] == sg.label[sg.order[j]]));
+    for (int j = 0; j < n; ++j) CHECK((P[(size_t)i * n + j] > 0.3) == (sg.label[sg.order[i]] == sg.label[sg.order[j]]));
   // Deterministic.
   CHECK(spectral_groups(J, n, Planted::na).label == sg.label);
 }
@@ -580,8 +580,10 @@ TEST_CASE("align: every analysis from accumulated moments equals the same from r
     for (int u = 0; u < Planted::n; ++u) {
       const double gain = 1.0 + 0.1 * (u % 7);
       const double v = std::max(0.0, gain * Z[(size_t)s * k + pl.label[u]] + 0.5 * E[(size_t)s * (na + nb) + u] + 0.2);
-      if (u < na) X[(size_t)s * na + u] = v;
-      else Y[(size_t)s * nb + (u - na)] = v;
+      if (u < na)
+        X[(size_t)s * na + u] = v;
+      else
+        Y[(size_t)s * nb + (u - na)] = v;
     }
   const int dead = nb - 1;  // Y's last unit stays 0
   const Moments m = accumulate(X, Y, N, na, nb, 16, 12);
@@ -782,8 +784,8 @@ TEST_CASE("align: cuSOLVER eigen-decomposition matches LAPACK (GPU)") {
   const double err = test::worst_error(gpu.values, cpu.values, 1e-11, 0);
   double worst_vec = 0;
   for (int k = 0; k < n; ++k) {
-    const double gap = std::min(k > 0 ? cpu.values[k] - cpu.values[k - 1] : INFINITY,
-                                k + 1 < n ? cpu.values[k + 1] - cpu.values[k] : INFINITY);
+    const double gap =
+        std::min(k > 0 ? cpu.values[k] - cpu.values[k - 1] : INFINITY, k + 1 < n ? cpu.values[k + 1] - cpu.values[k] : INFINITY);
     if (gap < 1e-3) continue;
     double d = 0;
     for (int i = 0; i < n; ++i) d += gpu.vectors[(size_t)k * n + i] * cpu.vectors[(size_t)k * n + i];

@@ -77,8 +77,7 @@ void check_certificate(const std::vector<double>& M, int n, int m, bool minimize
   REQUIRE(is_matching(e.r2c, n, m));
   double worst_feasibility = 0, worst_slack = 0, worst_sign = 0;
   for (int i = 0; i < n; ++i)
-    for (int j = 0; j < m; ++j)
-      worst_feasibility = std::max(worst_feasibility, s * (M[(size_t)i * m + j] - e.u[i] - e.v[j]));
+    for (int j = 0; j < m; ++j) worst_feasibility = std::max(worst_feasibility, s * (M[(size_t)i * m + j] - e.u[i] - e.v[j]));
   for (int i = 0; i < n; ++i)
     if (e.r2c[i] >= 0) worst_slack = std::max(worst_slack, std::fabs(e.u[i] + e.v[e.r2c[i]] - M[(size_t)i * m + e.r2c[i]]));
   if (n != m) {  // the larger side's potentials
@@ -146,7 +145,10 @@ TEST_CASE("assign: exact solver and auction twin equal brute force on every smal
                                 : kind == 1 ? synthetic_matrix(MatrixKind::Correlation, n, m, seed)
                                             : test::ints(n, m, 3, seed);  // many ties
         for (bool minimize : {false, true}) {
-          CAPTURE(n); CAPTURE(m); CAPTURE(kind); CAPTURE(minimize);
+          CAPTURE(n);
+          CAPTURE(m);
+          CAPTURE(kind);
+          CAPTURE(minimize);
           double want = brute_force(M, n, m, minimize);
           Exact e = run_exact(M, n, m, minimize);
           CHECK(e.objective == doctest::Approx(want).epsilon(1e-13));
@@ -167,7 +169,8 @@ TEST_CASE("assign: exact solver and auction twin equal brute force on every smal
 TEST_CASE("assign: exact solver's optimality certificate holds on random, structured and adversarial inputs") {
   for (const test::AssignCase& c : test::assign_cases(true))
     for (bool minimize : {false, true}) {
-      CAPTURE(c.name); CAPTURE(minimize);
+      CAPTURE(c.name);
+      CAPTURE(minimize);
       Exact e = run_exact(c.M, c.n, c.m, minimize);
       check_certificate(c.M, c.n, c.m, minimize, e);
     }
@@ -185,7 +188,8 @@ TEST_CASE("assign: the certificate check catches a wrong matching") {
 TEST_CASE("assign: auction twin certifies itself and is within its bound of the exact optimum") {
   for (const test::AssignCase& c : test::assign_cases(false))
     for (bool minimize : {false, true}) {
-      CAPTURE(c.name); CAPTURE(minimize);
+      CAPTURE(c.name);
+      CAPTURE(minimize);
       Exact e = run_exact(c.M, c.n, c.m, minimize);
       std::vector<int64_t> r2c;
       AuctionReport rep = run_auction_cpu(c.M, c.n, c.m, minimize, r2c);
@@ -226,6 +230,5 @@ TEST_CASE("assign: empty matrices, and the wrapper's input checks") {
 
 TEST_CASE("assign: a value range that would overflow the potentials is refused") {
   std::vector<double> M = {-1e308, 1e308, 0, 1};
-  CHECK_THROWS_WITH_AS(assign(M.data(), 2, 2, Solver::Exact, false, Device::cpu()), doctest::Contains("too wide"),
-                       InputError);
+  CHECK_THROWS_WITH_AS(assign(M.data(), 2, 2, Solver::Exact, false, Device::cpu()), doctest::Contains("too wide"), InputError);
 }

@@ -57,8 +57,8 @@ struct Out {
 using Outs = std::vector<Out>;
 
 struct Case {
-  std::string family;  // kernels/<family>.h
-  std::string op;      // op and shape: the name in the gpu-check JSON
+  std::string family;                      // kernels/<family>.h
+  std::string op;                          // op and shape: the name in the gpu-check JSON
   std::function<Outs(const Device&)> run;  // the op on that device's twin; outputs on the host
 };
 
@@ -75,7 +75,9 @@ VD get(const Array<T>& a, size_t from = 0, size_t count = SIZE_MAX) {
   return VD(h.begin() + from, h.begin() + end);
 }
 template <class V>
-VD dbl(const V& v) { return VD(v.begin(), v.end()); }
+VD dbl(const V& v) {
+  return VD(v.begin(), v.end());
+}
 Out exact(std::string name, VD v) { return {std::move(name), std::move(v), 0, 0, {}}; }
 Out within(std::string name, VD v, double factor, double atol, VD absref = {}) {
   return {std::move(name), std::move(v), factor, atol, std::move(absref)};
@@ -167,16 +169,21 @@ void conv_rows(std::vector<Case>& t) {
   std::vector<ConvGeom> gs = test::small_conv_geoms();
   // CaffeNet's conv1 and conv2, then workloads with several im2col chunks and weight splits. On the
   // emulated GPU smaller batches and maps: same kernels, strides, pads and groups, one chunk.
-  gs.push_back(test::conv_geom(test::emu_scale(2, 1), 3, test::emu_scale(227, 51), test::emu_scale(227, 51), 96, 11, 11, 4, 0, 1));
+  gs.push_back(
+      test::conv_geom(test::emu_scale(2, 1), 3, test::emu_scale(227, 51), test::emu_scale(227, 51), 96, 11, 11, 4, 0, 1));
   gs.push_back(test::conv_geom(test::emu_scale(2, 1), 96, test::emu_scale(27, 13), test::emu_scale(27, 13), 256, 5, 5, 1, 2, 2));
   gs.push_back(test::conv_geom(test::emu_scale(64, 3), 32, 14, 14, 64, 5, 5, 1, 2, 1));  // the small net's conv2 at its batch
-  gs.push_back(test::conv_geom(test::emu_scale(70, 5), 16, test::emu_scale(64, 12), test::emu_scale(64, 12), 8, 4, 4, 1, 1, 1));  // 3 im2col chunks, 3 images per weight split
-  gs.push_back(test::conv_geom(test::emu_scale(12, 3), 64, test::emu_scale(64, 12), test::emu_scale(64, 12), 16, 5, 5, 1, 2, 2));  // chunks of 5, 5, 2 images
+  gs.push_back(test::conv_geom(test::emu_scale(70, 5), 16, test::emu_scale(64, 12), test::emu_scale(64, 12), 8, 4, 4, 1, 1,
+                               1));  // 3 im2col chunks, 3 images per weight split
+  gs.push_back(test::conv_geom(test::emu_scale(12, 3), 64, test::emu_scale(64, 12), test::emu_scale(64, 12), 16, 5, 5, 1, 2,
+                               2));  // chunks of 5, 5, 2 images
   for (const ConvGeom& g : gs)
     t.push_back({"conv", "conv " + test::conv_name(g), [g](const Device& d) {
                    const VF x = test::randn(g.x_size(), 51), w = test::randn(g.w_size(), 52), b = test::randn(g.k, 53),
                             dy = test::randn(g.y_size(), 54);
-                   struct R { VD y, y0, dx, dw, db; };
+                   struct R {
+                     VD y, y0, dx, dw, db;
+                   };
                    auto run = [&](const VF& x, const VF& w, const VF& b, const VF& dy) {
                      Array<float> X = put(d, x), W = put(d, w), B = put(d, b), DY = put(d, dy);
                      Array<float> y(d, g.y_size()), dx(d, g.x_size()), dw(d, g.w_size()), db(d, g.k);
@@ -234,8 +241,8 @@ VF padded(int rows, int cols, int ld, uint64_t seed) {
 }
 void gemm_rows(std::vector<Case>& t) {
   for (const GemmShape& s : gemm_shapes()) {
-    const std::string name = "gemm ta=" + std::to_string(s.ta) + " tb=" + std::to_string(s.tb) + " " +
-                             std::to_string(s.m) + "x" + std::to_string(s.n) + "x" + std::to_string(s.k);
+    const std::string name = "gemm ta=" + std::to_string(s.ta) + " tb=" + std::to_string(s.tb) + " " + std::to_string(s.m) + "x" +
+                             std::to_string(s.n) + "x" + std::to_string(s.k);
     t.push_back({"gemm", name, [s](const Device& d) {
                    // Stored shapes: A is m x k (k x m when ta), B is k x n (n x k when tb); odd paddings on every ld.
                    const int ar = s.ta ? s.k : s.m, ac = s.ta ? s.m : s.k, br = s.tb ? s.n : s.k, bc = s.tb ? s.k : s.n;
@@ -258,30 +265,32 @@ void gemm_rows(std::vector<Case>& t) {
 
 // ---- fc: y = x w^T + b sums in + 1 terms, dx sums out, dw and db sum over the batch.
 void fc_rows(std::vector<Case>& t) {
-  struct Shape { int n, in, out; };
+  struct Shape {
+    int n, in, out;
+  };
   // The small net's fc and CaffeNet's fc6 input width (emulated GPU: fewer samples and inputs).
   for (Shape s : {Shape{7, 33, 13}, Shape{test::emu_scale(64, 5), 3136, 500},
                   Shape{test::emu_scale(256, 3), test::emu_scale(9216, 1500), 129}})
-    t.push_back({"fc", "fc " + std::to_string(s.n) + "x" + std::to_string(s.in) + "->" + std::to_string(s.out),
-                 [s](const Device& d) {
-                   const VF x = test::randn((size_t)s.n * s.in, 31), w = test::randn((size_t)s.out * s.in, 32),
-                            b = test::randn(s.out, 33), dy = test::randn((size_t)s.n * s.out, 34);
-                   auto run = [&](const VF& x, const VF& w, const VF& b, const VF& dy) {
-                     Array<float> X = put(d, x), W = put(d, w), B = put(d, b), DY = put(d, dy);
-                     Array<float> y(d, (size_t)s.n * s.out), dx(d, x.size()), dw(d, w.size()), db(d, s.out);
-                     CVG_DISPATCH(d, fc_forward, s.n, s.in, s.out, X.data(), W.data(), B.data(), y.data());
-                     CVG_DISPATCH(d, fc_backward_data, s.n, s.in, s.out, DY.data(), W.data(), dx.data());
-                     CVG_DISPATCH(d, fc_backward_weights, s.n, s.in, s.out, X.data(), DY.data(), dw.data(), db.data());
-                     return std::vector<VD>{get(y), get(dx), get(dw), get(db)};
-                   };
-                   const auto r = run(x, w, b, dy);
-                   std::vector<VD> a(4);
-                   if (!d.is_cuda()) a = run(test::abs_of(x), test::abs_of(w), test::abs_of(b), test::abs_of(dy));
-                   return Outs{within("forward", r[0], kTwins * test::gamma_n(s.in + 1), 0, a[0]),
-                               within("backward data", r[1], kTwins * test::gamma_n(s.out), 0, a[1]),
-                               within("backward weights", r[2], kTwins * test::gamma_n(s.n), 0, a[2]),
-                               within("backward bias", r[3], kTwins * test::gamma_n(s.n), 0, a[3])};
-                 }});
+    t.push_back(
+        {"fc", "fc " + std::to_string(s.n) + "x" + std::to_string(s.in) + "->" + std::to_string(s.out), [s](const Device& d) {
+           const VF x = test::randn((size_t)s.n * s.in, 31), w = test::randn((size_t)s.out * s.in, 32),
+                    b = test::randn(s.out, 33), dy = test::randn((size_t)s.n * s.out, 34);
+           auto run = [&](const VF& x, const VF& w, const VF& b, const VF& dy) {
+             Array<float> X = put(d, x), W = put(d, w), B = put(d, b), DY = put(d, dy);
+             Array<float> y(d, (size_t)s.n * s.out), dx(d, x.size()), dw(d, w.size()), db(d, s.out);
+             CVG_DISPATCH(d, fc_forward, s.n, s.in, s.out, X.data(), W.data(), B.data(), y.data());
+             CVG_DISPATCH(d, fc_backward_data, s.n, s.in, s.out, DY.data(), W.data(), dx.data());
+             CVG_DISPATCH(d, fc_backward_weights, s.n, s.in, s.out, X.data(), DY.data(), dw.data(), db.data());
+             return std::vector<VD>{get(y), get(dx), get(dw), get(db)};
+           };
+           const auto r = run(x, w, b, dy);
+           std::vector<VD> a(4);
+           if (!d.is_cuda()) a = run(test::abs_of(x), test::abs_of(w), test::abs_of(b), test::abs_of(dy));
+           return Outs{within("forward", r[0], kTwins * test::gamma_n(s.in + 1), 0, a[0]),
+                       within("backward data", r[1], kTwins * test::gamma_n(s.out), 0, a[1]),
+                       within("backward weights", r[2], kTwins * test::gamma_n(s.n), 0, a[2]),
+                       within("backward bias", r[3], kTwins * test::gamma_n(s.n), 0, a[3])};
+         }});
 }
 
 // ---- init: the family has no CUDA twin: parameters are drawn on the host and uploaded
@@ -305,8 +314,8 @@ void loss_rows(std::vector<Case>& t) {
     t.push_back({"loss", "softmax_xent 37x" + std::to_string(c), [c](const Device& d) {
                    const int n = 37;
                    VF x = test::randn((size_t)n * c, 9, 3.0f);
-                   for (int j = 0; j < c; ++j) x[j] = j % 3 ? -1e38f : 1e38f;        // row 0: huge, stays finite
-                   for (int j = 0; j < c; ++j) x[c + j] = std::floor(x[c + j]);     // row 1: ties for class_rank
+                   for (int j = 0; j < c; ++j) x[j] = j % 3 ? -1e38f : 1e38f;    // row 0: huge, stays finite
+                   for (int j = 0; j < c; ++j) x[c + j] = std::floor(x[c + j]);  // row 1: ties for class_rank
                    const std::vector<int32_t> label = test::labels_for(n, c, 10);
                    // Backward runs on the CPU's prob, so it is compared on identical inputs.
                    VF prob_cpu((size_t)n * c), loss_cpu(n);
@@ -334,25 +343,24 @@ void lrn_rows(std::vector<Case>& t) {
                                    {test::lrn_geom(2, 256, 13, 13, 5, 1e-4f, 0.75f, 1.0f), 30.0f, "caffenet norm2"}};
   for (const test::LrnCase& c : test::lrn_cases()) cases.push_back(c);
   for (const test::LrnCase& c : cases)
-    t.push_back({"lrn", std::string("lrn ") + c.name, [c](const Device& d) {
-                   const LrnGeom& g = c.g;
-                   const size_t n = g.x_size();
-                   const VF x = test::randn(n, 9, c.sigma), dy = test::randn(n, 10);
-                   // Backward runs on the CPU's forward outputs, so it is compared on identical inputs.
-                   VF y_cpu(n), scale_cpu(n);
-                   cpu::lrn_forward(g, x.data(), y_cpu.data(), scale_cpu.data());
-                   Array<float> X = put(d, x), y(d, n), scale(d, n), Y = put(d, y_cpu), S = put(d, scale_cpu),
-                                DY = put(d, dy), dx(d, n);
-                   CVG_DISPATCH(d, lrn_forward, g, X.data(), y.data(), scale.data());
-                   CVG_DISPATCH(d, lrn_backward, g, X.data(), Y.data(), S.data(), DY.data(), dx.data());
-                   // scale: both sum the exact double squares in the same order and round the same fma
-                   // once (lrn_core.h): exact. y differs only through powf (CUDA <= 4 ulp, glibc < 1 ulp)
-                   // and one product: <= 6 ulp = 7e-7 relative; 1e-6. dx = dy powf(scale, -beta) - c x acc
-                   // with acc bit-identical: the powf term differs by <= 6 ulp of |dy| scale^-beta <= |dy|
-                   // <= ~5 here (k >= 1), so <= 4e-6 absolute even where the two terms cancel.
-                   return Outs{exact("scale", get(scale)), within("y", get(y), 1e-6, 1e-30),
-                               within("backward", get(dx), 1e-6, 4e-6)};
-                 }});
+    t.push_back(
+        {"lrn", std::string("lrn ") + c.name, [c](const Device& d) {
+           const LrnGeom& g = c.g;
+           const size_t n = g.x_size();
+           const VF x = test::randn(n, 9, c.sigma), dy = test::randn(n, 10);
+           // Backward runs on the CPU's forward outputs, so it is compared on identical inputs.
+           VF y_cpu(n), scale_cpu(n);
+           cpu::lrn_forward(g, x.data(), y_cpu.data(), scale_cpu.data());
+           Array<float> X = put(d, x), y(d, n), scale(d, n), Y = put(d, y_cpu), S = put(d, scale_cpu), DY = put(d, dy), dx(d, n);
+           CVG_DISPATCH(d, lrn_forward, g, X.data(), y.data(), scale.data());
+           CVG_DISPATCH(d, lrn_backward, g, X.data(), Y.data(), S.data(), DY.data(), dx.data());
+           // scale: both sum the exact double squares in the same order and round the same fma
+           // once (lrn_core.h): exact. y differs only through powf (CUDA <= 4 ulp, glibc < 1 ulp)
+           // and one product: <= 6 ulp = 7e-7 relative; 1e-6. dx = dy powf(scale, -beta) - c x acc
+           // with acc bit-identical: the powf term differs by <= 6 ulp of |dy| scale^-beta <= |dy|
+           // <= ~5 here (k >= 1), so <= 4e-6 absolute even where the two terms cancel.
+           return Outs{exact("scale", get(scale)), within("y", get(y), 1e-6, 1e-30), within("backward", get(dx), 1e-6, 4e-6)};
+         }});
 }
 
 // ---- pool: exact. Forward only selects and both break ties by the first maximum in row-major
@@ -360,9 +368,10 @@ void lrn_rows(std::vector<Case>& t) {
 // with no multiply to fuse: the same float sums.
 void pool_rows(std::vector<Case>& t) {
   auto add = [&](const PoolGeom& g, bool ties, const std::string& what) {
-    t.push_back({"pool", "maxpool " + what + " " + std::to_string(g.n) + "x" + std::to_string(g.c) + "x" +
-                             std::to_string(g.h) + "x" + std::to_string(g.w) + " k" + std::to_string(g.kernel) +
-                             " s" + std::to_string(g.stride) + " p" + std::to_string(g.pad),
+    t.push_back({"pool",
+                 "maxpool " + what + " " + std::to_string(g.n) + "x" + std::to_string(g.c) + "x" + std::to_string(g.h) + "x" +
+                     std::to_string(g.w) + " k" + std::to_string(g.kernel) + " s" + std::to_string(g.stride) + " p" +
+                     std::to_string(g.pad),
                  [=](const Device& d) {
                    Array<float> x = put(d, ties ? test::tie_heavy(g.x_size(), 13) : test::randn(g.x_size(), 11)),
                                 dy = put(d, test::randn(g.y_size(), 12)), y(d, g.y_size()), dx(d, g.x_size());
@@ -408,8 +417,9 @@ void stats_rows(std::vector<Case>& t) {
   // values (relative rounding <= kCrossRtol, covered by 1.01). Sums: the same float32 differences,
   // float64 products and adds in another order: float64 rounding only, 1e-12 of the sum of magnitudes.
   for (const test::CrossCase& c : test::kCrossCases)
-    t.push_back({"stats", "moments n" + std::to_string(c.n) + " ca" + std::to_string(c.ca) + " cb" +
-                              std::to_string(c.cb) + " hw" + std::to_string(c.hw),
+    t.push_back({"stats",
+                 "moments n" + std::to_string(c.n) + " ca" + std::to_string(c.ca) + " cb" + std::to_string(c.cb) + " hw" +
+                     std::to_string(c.hw),
                  [c](const Device& d) {
                    const VF a = test::randn((size_t)c.n * c.ca * c.hw, 11, 2.0f, 30.0f),
                             b = test::randn((size_t)c.n * c.cb * c.hw, 12, 0.5f, -5.0f);
@@ -419,8 +429,8 @@ void stats_rows(std::vector<Case>& t) {
                      Array<float> A = put(d, a), B = put(d, b), RA = put(d, ra), RB = put(d, rb);
                      Array<double> out = put(d, VD((size_t)ca * cb, 1.0));  // accumulates into what is there
                      Array<char> scratch(d, std::max<size_t>(1, CVG_DISPATCH(d, cross_scratch_bytes, c.n, ca, cb, c.hw)));
-                     CVG_DISPATCH(d, accumulate_cross, c.n, ca, cb, c.hw, A.data(), ra.empty() ? nullptr : RA.data(),
-                                  B.data(), rb.empty() ? nullptr : RB.data(), scratch.data(), out.data());
+                     CVG_DISPATCH(d, accumulate_cross, c.n, ca, cb, c.hw, A.data(), ra.empty() ? nullptr : RA.data(), B.data(),
+                                  rb.empty() ? nullptr : RB.data(), scratch.data(), out.data());
                      VD r = get(out);
                      for (double& v : r) v -= 1.0;
                      return r;
@@ -470,9 +480,11 @@ void stats_rows(std::vector<Case>& t) {
                }});
   // Histograms and the subsample: integers and copies, exact. Dims {n, ca, cb, hw, bins}: see the
   // CPU histogram test; 16 bins on 33 units needs the dynamic shared memory above 48 KB.
-  for (const auto& dims : std::vector<std::array<int, 5>>{{3, 5, 7, 50, 10}, {41, 9, 20, 1, 10}, {6, 17, 33, 700, 16}, {2, 3, 2, 9000, 2}})
-    t.push_back({"stats", "histograms n" + std::to_string(dims[0]) + " ca" + std::to_string(dims[1]) + " cb" +
-                              std::to_string(dims[2]) + " hw" + std::to_string(dims[3]) + " bins" + std::to_string(dims[4]),
+  for (const auto& dims :
+       std::vector<std::array<int, 5>>{{3, 5, 7, 50, 10}, {41, 9, 20, 1, 10}, {6, 17, 33, 700, 16}, {2, 3, 2, 9000, 2}})
+    t.push_back({"stats",
+                 "histograms n" + std::to_string(dims[0]) + " ca" + std::to_string(dims[1]) + " cb" + std::to_string(dims[2]) +
+                     " hw" + std::to_string(dims[3]) + " bins" + std::to_string(dims[4]),
                  [dims](const Device& d) {
                    const int n = dims[0], ca = dims[1], cb = dims[2], hw = dims[3], bins = dims[4];
                    const VF a = test::relu_data((size_t)n * ca * hw, 41), b = test::relu_data((size_t)n * cb * hw, 42);
@@ -508,19 +520,20 @@ void stats_rows(std::vector<Case>& t) {
                  for (int b0 = 0; b0 < images; b0 += batch) {
                    const int n = std::min(batch, images - b0);
                    CVG_DISPATCH(d, unit_max_per_image, n, c, hw, X.data() + (size_t)b0 * c * hw, mv.data(), am.data());
-                   for (const VD& v : {get(mv, 0, (size_t)n * c), get(am, 0, (size_t)n * c)}) maxima.insert(maxima.end(), v.begin(), v.end());
+                   for (const VD& v : {get(mv, 0, (size_t)n * c), get(am, 0, (size_t)n * c)})
+                     maxima.insert(maxima.end(), v.begin(), v.end());
                    CVG_DISPATCH(d, topk_merge, n, c, k, mv.data(), am.data(), b0, val.data(), img.data(), pos.data());
                  }
-                 return Outs{exact("unit_max_per_image", maxima), exact("topk value", get(val)),
-                             exact("topk image", get(img)), exact("topk position", get(pos))};
+                 return Outs{exact("unit_max_per_image", maxima), exact("topk value", get(val)), exact("topk image", get(img)),
+                             exact("topk position", get(pos))};
                }});
 }
 
 // The table: every kernel family, in kernels/ order.
 std::vector<Case> backend_cases() {
   std::vector<Case> t;
-  for (auto rows : {act_rows, assign_rows, conv_rows, fc_rows, gemm_rows, init_rows, loss_rows, lrn_rows, pool_rows,
-                    sgd_rows, stats_rows})
+  for (auto rows :
+       {act_rows, assign_rows, conv_rows, fc_rows, gemm_rows, init_rows, loss_rows, lrn_rows, pool_rows, sgd_rows, stats_rows})
     rows(t);
   return t;
 }
@@ -538,8 +551,8 @@ void compare(const std::string& op, const Out& want, const Out& got) {
     const double c = want.v[i], g = got.v[i];
     // Equal values (infinities included) and NaN against NaN agree; NaN against a number does not.
     const double diff = c == g || (std::isnan(c) && std::isnan(g)) ? 0.0
-                        : std::isnan(c) || std::isnan(g)         ? INFINITY
-                                                                  : std::fabs(g - c);
+                        : std::isnan(c) || std::isnan(g)           ? INFINITY
+                                                                   : std::fabs(g - c);
     const double bound = want.factor * (want.absref.empty() ? std::fabs(c) : want.absref[i]) + want.atol;
     const double e = diff == 0 ? 0.0 : is_exact || bound == 0 ? INFINITY : diff / bound;
     max_diff = std::max(max_diff, diff);
@@ -548,9 +561,11 @@ void compare(const std::string& op, const Out& want, const Out& got) {
   INFO("worst normalised error ", worst, " at ", at, ": gpu ", got.v[at], ", cpu ", want.v[at], ", bound ", bound_at);
   CHECK(worst <= 1.0);
   char bound[160];
-  if (is_exact) std::snprintf(bound, sizeof bound, "exact");
-  else std::snprintf(bound, sizeof bound, "|gpu - cpu| <= %.3g * %s + %.3g", want.factor,
-                     want.absref.empty() ? "|cpu|" : "absref", want.atol);
+  if (is_exact)
+    std::snprintf(bound, sizeof bound, "exact");
+  else
+    std::snprintf(bound, sizeof bound, "|gpu - cpu| <= %.3g * %s + %.3g", want.factor, want.absref.empty() ? "|cpu|" : "absref",
+                  want.atol);
   test::record_gpu_result(op + ": " + want.name, worst, max_diff, bound);
 }
 #endif

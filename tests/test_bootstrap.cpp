@@ -43,8 +43,7 @@ MomentAccumulator accumulate(const Device& dev, const std::vector<int>& units, i
     for (int k = 0; k < (int)units.size(); ++k) {
       const size_t per = (size_t)units[k] * hw;
       std::vector<float> host((size_t)batch * per, 0.0f);
-      for (int i = 0; i < n; ++i)
-        std::copy_n(acts[k].begin() + order[i0 + i] * per, per, host.begin() + i * per);
+      for (int i = 0; i < n; ++i) std::copy_n(acts[k].begin() + order[i0 + i] * per, per, host.begin() + i * per);
       buf[k].from_host(host);
       ptrs.push_back(buf[k].data());
     }
@@ -131,7 +130,7 @@ TEST_CASE("bootstrap: a replicate from weighted block moments is the statistic r
     CHECK(bm[b].count == images * hw);
   }
   const std::vector<std::vector<double>> weights = bootstrap_weights(blocks, 3, 42);
-  CHECK(weights == bootstrap_weights(blocks, 3, 42));  // seeded
+  CHECK(weights == bootstrap_weights(blocks, 3, 42));        // seeded
   CHECK(weights[0] == bootstrap_weights(blocks, 1, 42)[0]);  // replicate r does not depend on how many
   for (const std::vector<double>& w : weights) {
     CHECK(std::accumulate(w.begin(), w.end(), 0.0) == blocks);
@@ -159,7 +158,8 @@ TEST_CASE("bootstrap: a replicate from weighted block moments is the statistic r
       }
     const double r = (sab / N - sa / N * sb / N) / std::sqrt((saa / N - sa / N * sa / N) * (sbb / N - sb / N * sb / N));
     CHECK(sw.between[0][1 * 2 + 0] == doctest::Approx(r).epsilon(1e-13));
-    const LayerScores a = score_layer(weighted, Solver::Exact, Device::cpu()), d = score_layer(direct, Solver::Exact, Device::cpu());
+    const LayerScores a = score_layer(weighted, Solver::Exact, Device::cpu()),
+                      d = score_layer(direct, Solver::Exact, Device::cpu());
     for (const ScoreField& f : kIntervalScores) {
       INFO(f.key);
       CHECK(a.pairs[0].scores.*f.field == doctest::Approx(d.pairs[0].scores.*f.field).epsilon(1e-13));
@@ -256,7 +256,9 @@ TEST_CASE("multiway: cycle consistency and universal units of planted matchings"
 
 TEST_CASE("bootstrap: global-score intervals of a net and its copy are [1, 1] (CKA, CCA) and [0, 0] (Procrustes)") {
   const std::vector<int> units = {3, 3};
-  auto g = [](int k, long i, int u, int p) -> float { return (float)normal(9, (uint64_t)i * 3 + u) + (u == 2 ? 0.5f * (float)normal(9, i * 3) : 0.f); };
+  auto g = [](int k, long i, int u, int p) -> float {
+    return (float)normal(9, (uint64_t)i * 3 + u) + (u == 2 ? 0.5f * (float)normal(9, i * 3) : 0.f);
+  };
   const auto acts = make_acts(units, 400, 1, g);
   const std::vector<Moments> bm = accumulate(Device::cpu(), units, 1, acts, iota_images(400), 8).block_moments();
   const nlohmann::json iv = global_score_intervals(bm, 0, 1, 30, 3);

@@ -70,10 +70,10 @@ struct Outputs {
   std::vector<float> y, dx, dw, db;
 };
 // Runs the CPU twin, outputs pre-filled with NaN so that "overwritten" is tested too.
-Outputs run_cpu(const ConvGeom& g, const std::vector<float>& x, const std::vector<float>& w,
-                const std::vector<float>& b, const std::vector<float>& dy) {
-  Outputs o{std::vector<float>(g.y_size(), NAN), std::vector<float>(g.x_size(), NAN),
-            std::vector<float>(g.w_size(), NAN), std::vector<float>(g.k, NAN)};
+Outputs run_cpu(const ConvGeom& g, const std::vector<float>& x, const std::vector<float>& w, const std::vector<float>& b,
+                const std::vector<float>& dy) {
+  Outputs o{std::vector<float>(g.y_size(), NAN), std::vector<float>(g.x_size(), NAN), std::vector<float>(g.w_size(), NAN),
+            std::vector<float>(g.k, NAN)};
   std::vector<float> ws(cpu::conv_workspace_floats(g), NAN);
   cpu::conv_forward(g, x.data(), w.data(), b.empty() ? nullptr : b.data(), o.y.data(), ws.data());
   cpu::conv_backward_data(g, dy.data(), w.data(), o.dx.data(), ws.data());
@@ -106,16 +106,19 @@ TEST_CASE("conv: CPU twin matches a naive loop (strides, pads, groups, kh != kw,
 }
 
 TEST_CASE("conv: CPU twin matches a naive loop on CaffeNet conv1 and conv2 shapes") {
-  SUBCASE("conv1: 227x227x3 -> 96 11x11 stride 4") { check_against_naive(test::conv_geom(1, 3, 227, 227, 96, 11, 11, 4, 0, 1), 7, true); }
-  SUBCASE("conv2: 27x27x96 -> 256 5x5 pad 2 group 2") { check_against_naive(test::conv_geom(1, 96, 27, 27, 256, 5, 5, 1, 2, 2), 8, true); }
+  SUBCASE("conv1: 227x227x3 -> 96 11x11 stride 4") {
+    check_against_naive(test::conv_geom(1, 3, 227, 227, 96, 11, 11, 4, 0, 1), 7, true);
+  }
+  SUBCASE("conv2: 27x27x96 -> 256 5x5 pad 2 group 2") {
+    check_against_naive(test::conv_geom(1, 96, 27, 27, 256, 5, 5, 1, 2, 2), 8, true);
+  }
 }
 
 TEST_CASE("conv: gradients match central differences of a double naive forward") {
   for (const auto& g : test::small_conv_geoms()) {
     if (g.n > 5) continue;  // the batch-heavy geometry adds nothing here but time
     CAPTURE(test::conv_name(g));
-    auto x = test::randn(g.x_size(), 1), w = test::randn(g.w_size(), 2), b = test::randn(g.k, 3),
-         r = test::randn(g.y_size(), 4);
+    auto x = test::randn(g.x_size(), 1), w = test::randn(g.w_size(), 2), b = test::randn(g.k, 3), r = test::randn(g.y_size(), 4);
     const Outputs got = run_cpu(g, x, w, b, r);  // analytic gradients of L = <r, y> (dy = r)
     const Ref abs = naive_conv(g, dabs(x), dabs(w), dabs(b), dabs(r));
     VD xd = dbl(x), wd = dbl(w), bd = dbl(b), rd = dbl(r);
@@ -220,4 +223,3 @@ TEST_CASE("conv: bad geometry is a clear error, not a crash") {
   CHECK_THROWS_WITH_AS(cpu::conv_workspace_floats(test::conv_geom(1, 2, 4, 4, 2, 3, 3, 0, 1, 1)),
                        doctest::Contains("need stride >= 1"), std::logic_error);
 }
-

@@ -197,13 +197,15 @@ TEST_CASE("correlate: three permuted copies of one net are fully cycle-consisten
   // conv2: 3 x (16^2 + 2 x 16) + 3 x 16 x 16 doubles, fc3 the same with 20: 4152 doubles per block, twice.
   CHECK_THROWS_WITH_AS(correlate_nets({nets[0].get(), nets[1].get(), nets[2].get()}, data, opt),
                        "--blocks 4096: the block moments need 259 MiB but 1 MiB of memory are available; use fewer "
-                       "--blocks, fewer nets or --layers", InputError);
+                       "--blocks, fewer nets or --layers",
+                       InputError);
 }
 
 TEST_CASE("correlate: mismatched nets are refused with a clear message") {
   NetConfig cfg = parse_net_config(kPermNet, "perm.json");
   Net a(cfg, {1, 10, 10}, 5, Device::cpu(), 4), b(cfg, {1, 12, 12}, 5, Device::cpu(), 4);
-  CHECK_THROWS_WITH_AS(comparable_layers({&a, &b}, {}, {"seed1", "seed2"}), "seed1 and seed2 take different input shapes (1x10x10 vs 1x12x12)", InputError);
+  CHECK_THROWS_WITH_AS(comparable_layers({&a, &b}, {}, {"seed1", "seed2"}),
+                       "seed1 and seed2 take different input shapes (1x10x10 vs 1x12x12)", InputError);
   // Not a conv/fc layer, or no such layer: the message lists the layers there are.
   CHECK_THROWS_WITH_AS(comparable_layers({&a, &a}, {"pool1"}),
                        "no conv or fc layer 'pool1' in every net (the layers they share: conv1, conv2, fc3, fc4)", InputError);
@@ -356,8 +358,10 @@ TEST_CASE("correlate output: readers pick each pair's matrix by the nets' identi
         REQUIRE((int)pairs.size() == c);
         for (const MatchedPair& mp : pairs) {
           const int64_t partner = p < q ? stored.bipartite.row_to_col[mp.a] : -2;
-          if (p < q) CHECK(partner == mp.b);
-          else CHECK(stored.bipartite.row_to_col[mp.b] == mp.a);
+          if (p < q)
+            CHECK(partner == mp.b);
+          else
+            CHECK(stored.bipartite.row_to_col[mp.b] == mp.a);
           CHECK(mp.correlation == m[(size_t)mp.a * c + mp.b]);
         }
         for (size_t r = 1; r < pairs.size(); ++r) CHECK(pairs[r - 1].correlation >= pairs[r].correlation);
@@ -372,7 +376,8 @@ TEST_CASE("correlate output: readers pick each pair's matrix by the nets' identi
   }
   CHECK_THROWS_AS(read_layer_moments(o, "conv2"), InputError);  // not correlated
   // Pair (1, 2) is not pair (0, 1): the bug this guards against drew between_0_1 for any two nets.
-  CHECK(read_pair_matrix(o, "conv1", PairMatrix::Between, 1, 2, 12, 12) != read_pair_matrix(o, "conv1", PairMatrix::Between, 0, 1, 12, 12));
+  CHECK(read_pair_matrix(o, "conv1", PairMatrix::Between, 1, 2, 12, 12) !=
+        read_pair_matrix(o, "conv1", PairMatrix::Between, 0, 1, 12, 12));
   // A net that is not in the output is refused, naming the nets that are.
   Net other(t.cfg, {1, 10, 10}, 5, Device::cpu(), 4);
   other.init(99);
@@ -384,7 +389,8 @@ TEST_CASE("correlate output: readers pick each pair's matrix by the nets' identi
     CHECK(std::string(e.what()).find("not among the nets correlated") != std::string::npos);
     CHECK(std::string(e.what()).find("2 = seed3") != std::string::npos);
   }
-  CHECK_THROWS_WITH_AS(o.layer("conv2"), (t.out + ": no layer 'conv2' in this bin/correlate output (its layers: conv1, fc3)").c_str(), InputError);
+  CHECK_THROWS_WITH_AS(o.layer("conv2"),
+                       (t.out + ": no layer 'conv2' in this bin/correlate output (its layers: conv1, fc3)").c_str(), InputError);
   // Chosen pairs: the correlation of exactly those units, in the asked orientation.
   const std::vector<MatchedPair> chosen = chosen_pairs(o, "conv1", 2, 0, 12, 12, {{5, 3}, {0, 11}});
   CHECK(chosen[0].correlation == t.pair(0, 0, 2).between[3 * 12 + 5]);
@@ -408,18 +414,21 @@ TEST_CASE("correlate output: all or nothing; readers refuse partial, mixed and f
     CHECK_THROWS_AS(write_correlate_output(t.out, recs, bad, {{"images", 7}}), InputError);
     CHECK(slurp(t.out + "/summary.json") == before);
     CHECK_NOTHROW(open_correlate_output(t.out));
-    for (const auto& e : fs::directory_iterator(t.dir)) CHECK(e.path().filename().string().find(".partial-") == std::string::npos);
+    for (const auto& e : fs::directory_iterator(t.dir))
+      CHECK(e.path().filename().string().find(".partial-") == std::string::npos);
     CHECK(!fs::exists(t.dir + "/escape"));
   }
   SUBCASE("a folder without summary.json (an interrupted run) is refused") {
     fs::remove(t.out + "/summary.json");
-    CHECK_THROWS_WITH_AS(open_correlate_output(t.out),
-                         (t.out + ": no summary.json: not a complete bin/correlate output (an interrupted run, or the wrong folder)").c_str(),
-                         InputError);
+    CHECK_THROWS_WITH_AS(
+        open_correlate_output(t.out),
+        (t.out + ": no summary.json: not a complete bin/correlate output (an interrupted run, or the wrong folder)").c_str(),
+        InputError);
   }
   SUBCASE("a layer missing a file is refused") {
     fs::remove(t.out + "/fc3/between_1_2.npy");
-    CHECK_THROWS_WITH_AS(open_correlate_output(t.out), doctest::Contains((t.out + "/fc3/between_1_2.npy: missing").c_str()), InputError);
+    CHECK_THROWS_WITH_AS(open_correlate_output(t.out), doctest::Contains((t.out + "/fc3/between_1_2.npy: missing").c_str()),
+                         InputError);
   }
   SUBCASE("a layer from another run (other sample count) is refused") {
     const double other = 300;
@@ -475,7 +484,7 @@ TEST_CASE("correlate: nets of different widths (a net and its planted widened co
   NetConfig wcfg = parse_net_config(wide_json, "wide.json");
   Net a(cfg, {1, 10, 10}, 5, Device::cpu(), 32), b(wcfg, {1, 10, 10}, 5, Device::cpu(), 32);
   a.init(5);
-  b.init(6);  // the 4 extra conv1 units keep b's own random weights: noise units
+  b.init(6);                                                // the 4 extra conv1 units keep b's own random weights: noise units
   const std::vector<int> perm = random_permutation(12, 7);  // b's unit perm[i] is a's unit i
   auto& la = a.layers();
   auto& lb = b.layers();

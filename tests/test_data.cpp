@@ -154,7 +154,8 @@ TEST_CASE("data/idx: every bad file gives InputError naming the file") {
   SUBCASE("missing") {
     fs::remove(lbl);
     check_input_error(open, lbl, "not found");
-    check_input_error([&] { open_dataset("mnist:" + dir.path + "/nowhere", "test"); }, "nowhere/t10k-images-idx3-ubyte", "not found");
+    check_input_error([&] { open_dataset("mnist:" + dir.path + "/nowhere", "test"); }, "nowhere/t10k-images-idx3-ubyte",
+                      "not found");
   }
   SUBCASE("bad magic") {
     write_bytes(img, idx_images(6, 3, 3, 0x801));
@@ -390,10 +391,11 @@ TEST_CASE("data/folder: classes, deterministic 90/10 split, crops, mirror, resiz
   const Image exact = make_image(400, 256, 11);  // shorter side 256: no resampling, crops are exact
   for (const auto& c : classes) fs::create_directories(dir / c);
   save_png(dir / "ant/a00.png", exact);
-  for (int k = 1; k < 12; ++k) save_png(dir / ("ant/a" + std::string(k < 10 ? "0" : "") + std::to_string(k) + ".png"), make_image(40, 30, k));
-  save_jpg(dir / "bee/b0.jpg", quadrants(300, 500));      // portrait JPEG
-  save_png(dir / "bee/b1.PNG", make_image(64, 64, 4));     // upscaled 4x
-  write_bytes(dir / "bee/notes.txt", {'h', 'i'});          // ignored: not an image name
+  for (int k = 1; k < 12; ++k)
+    save_png(dir / ("ant/a" + std::string(k < 10 ? "0" : "") + std::to_string(k) + ".png"), make_image(40, 30, k));
+  save_jpg(dir / "bee/b0.jpg", quadrants(300, 500));    // portrait JPEG
+  save_png(dir / "bee/b1.PNG", make_image(64, 64, 4));  // upscaled 4x
+  write_bytes(dir / "bee/notes.txt", {'h', 'i'});       // ignored: not an image name
   save_png(dir / "cat/c0.png", quadrants(50, 20));
   fs::create_directories(dir / ".hidden");
 
@@ -483,7 +485,8 @@ TEST_CASE("data/folder: classes, deterministic 90/10 split, crops, mirror, resiz
       for (int j = 0; j < 227; ++j) {
         if (std::fabs(j - cx) < mx || std::fabs(y - cy) < my) continue;
         const int q = 2 * (y > cy) + (j > cx);
-        for (int c = 0; c < 3; ++c) bad += std::fabs(x[(size_t)c * 227 * 227 + (size_t)y * 227 + j] - (kQuadrant[q][c] - kMean[c])) > d.tol;
+        for (int c = 0; c < 3; ++c)
+          bad += std::fabs(x[(size_t)c * 227 * 227 + (size_t)y * 227 + j] - (kQuadrant[q][c] - kMean[c])) > d.tol;
         ++checked;
       }
     CHECK(bad == 0);

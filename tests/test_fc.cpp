@@ -91,7 +91,12 @@ TEST_CASE("gemm: CPU twin matches a naive loop for all transposes, odd sizes, pa
     const int saved = omp_get_max_threads();
     omp_set_num_threads(threads);
     for (const auto& c : gemm_cases()) {
-      CAPTURE(c.ta); CAPTURE(c.tb); CAPTURE(c.m); CAPTURE(c.n); CAPTURE(c.k); CAPTURE(threads);
+      CAPTURE(c.ta);
+      CAPTURE(c.tb);
+      CAPTURE(c.m);
+      CAPTURE(c.n);
+      CAPTURE(c.k);
+      CAPTURE(threads);
       Mat A = make_A(c, 1), B = make_B(c, 2), C(c.m, c.n, c.n + 1, 3);
       if (c.beta == 0)
         for (int i = 0; i < c.m; ++i)  // beta 0 must overwrite C, NaN included
@@ -121,8 +126,8 @@ namespace {
 struct FcRef {
   std::vector<double> y, dx, dw, db;  // y = x w^T + b and the gradients of <r, y>
 };
-FcRef naive_fc(int n, int in, int out, const std::vector<double>& x, const std::vector<double>& w,
-               const std::vector<double>& b, const std::vector<double>& r) {
+FcRef naive_fc(int n, int in, int out, const std::vector<double>& x, const std::vector<double>& w, const std::vector<double>& b,
+               const std::vector<double>& r) {
   FcRef f{std::vector<double>((size_t)n * out), std::vector<double>((size_t)n * in, 0.0),
           std::vector<double>((size_t)out * in, 0.0), std::vector<double>(out, 0.0)};
   for (int i = 0; i < n; ++i)
@@ -196,4 +201,3 @@ TEST_CASE("fc: CPU twin is bit-identical run to run") {
   CHECK(std::memcmp(a.data(), b.data(), a.size() * 4) == 0);
   CHECK(std::memcmp(da.data(), dbb.data(), da.size() * 4) == 0);
 }
-

@@ -118,8 +118,8 @@ TEST_CASE("harden 1: a test split of another image shape is refused, and set_bat
   Net net(cfg, {1, 8, 8}, 2, Device::cpu(), 4);
   CHECK_THROWS_AS(evaluate(net, test_big, 4, 0), InputError);
   std::vector<float> x(4 * 81);
-  CHECK_THROWS_WITH_AS(net.set_batch(x.data(), nullptr, 4, {1, 9, 9}), "hard.json: samples of shape 1x9x9 fed to a net built for 1x8x8",
-                       InputError);
+  CHECK_THROWS_WITH_AS(net.set_batch(x.data(), nullptr, 4, {1, 9, 9}),
+                       "hard.json: samples of shape 1x9x9 fed to a net built for 1x8x8", InputError);
 }
 
 TEST_CASE("harden 2: after divergence the named checkpoint holds finite weights and resumes at a sane lr") {
@@ -173,7 +173,8 @@ TEST_CASE("harden 5: resume stops when every checkpoint is damaged or newer, unl
   TrainOptions opt = quiet_options(cfg, dir);
   opt.resume = true;
   // Newer format: named as such, never "damaged", left untouched.
-  craft(ck, ck, [](json&) {}, 2);
+  craft(
+      ck, ck, [](json&) {}, 2);
   std::vector<char> before = read_file(ck);
   std::string msg = error_of([&] { train_net(cfg, data, nullptr, Device::cpu(), opt); });
   CHECK(msg.find("written by a newer convergent (checkpoint format version 2") != std::string::npos);
@@ -225,8 +226,7 @@ TEST_CASE("harden 7: names from files are one safe path component") {
     s.replace(s.find(from), from.size(), to);
     return error_of([&] { parse_net_config(s, "x.json"); });
   };
-  CHECK(with("\"name\": \"hard\"", "\"name\": \"../../escape\"") ==
-        "x.json: net name '../../escape' must not start with '.'");
+  CHECK(with("\"name\": \"hard\"", "\"name\": \"../../escape\"") == "x.json: net name '../../escape' must not start with '.'");
   CHECK(with("\"name\": \"hard\"", "\"name\": \"a/b\"").find("net name 'a/b' may hold only") != std::string::npos);
   CHECK(with("\"conv1\"", "\"c/../../x\"").find("layer name 'c/../../x' may hold only") != std::string::npos);
   // A checkpoint with a valid checksum and a parameter named ../../x is refused on reading.
@@ -248,9 +248,12 @@ TEST_CASE("harden 8: config integers must be integers in range, naming the field
         "x.json: layer conv1: 'num_output' must be a positive integer (at most 65536), got 4294967328");
   CHECK(err("\"kernel_size\": 3", "\"kernel_size\": 2.5") ==
         "x.json: layer conv1: 'kernel_size' must be an integer in [1, 4096], got 2.5");
-  CHECK(err("\"kernel_size\": 3", "\"kernel_size\": 3, \"stride\": 4294967297").find("'stride' must be an integer") != std::string::npos);
-  CHECK(err("\"batch\": 8", "\"batch\": 4294967304") == "x.json: solver: 'batch' must be an integer in [1, 65536], got 4294967304");
-  CHECK(err("\"kernel_size\": 3", "\"kernel_size\": 3, \"pad\": 100000").find("'pad' must be an integer in [0, 4096]") != std::string::npos);
+  CHECK(err("\"kernel_size\": 3", "\"kernel_size\": 3, \"stride\": 4294967297").find("'stride' must be an integer") !=
+        std::string::npos);
+  CHECK(err("\"batch\": 8", "\"batch\": 4294967304") ==
+        "x.json: solver: 'batch' must be an integer in [1, 65536], got 4294967304");
+  CHECK(err("\"kernel_size\": 3", "\"kernel_size\": 3, \"pad\": 100000").find("'pad' must be an integer in [0, 4096]") !=
+        std::string::npos);
   CHECK(err("\"input\": [1, 8, 8]", "\"input\": [1, -8, 8]").find("'input' must be an integer") != std::string::npos);
   CHECK(err("\"base_lr\": 0.01", "\"base_lr\": 1e39").find("'base_lr' must be a finite number") != std::string::npos);
 }
@@ -263,7 +266,8 @@ TEST_CASE("harden 9: writes are checked: a full disk fails the log append and th
   NoiseSet data(64, 1, 8, 8);
   TrainOptions opt = quiet_options(cfg, dir);
   opt.force = true;
-  CHECK(error_of([&] { train_net(cfg, data, nullptr, Device::cpu(), opt); }).find("No space left on device") != std::string::npos);
+  CHECK(error_of([&] { train_net(cfg, data, nullptr, Device::cpu(), opt); }).find("No space left on device") !=
+        std::string::npos);
 }
 
 TEST_CASE("harden 10: messages name the bad input: a folder for a file, negative iterations and shapes") {
@@ -352,7 +356,8 @@ TEST_CASE("harden fuzz: a JPEG Huffman table of more than 256 codes is refused b
   // out of bounds for 'stbi_uc[257]'), in the decoder and, for a table before the frame header, in
   // stbi_info already.
   // stb also accepts 0xFF fill bytes before the start-of-image marker (crash-jpeg-huffman-after-fill-bytes).
-  for (const char* name : {"crash-jpeg-huffman-over-256", "crash-jpeg-huffman-in-header", "crash-jpeg-huffman-after-fill-bytes"}) {
+  for (const char* name :
+       {"crash-jpeg-huffman-over-256", "crash-jpeg-huffman-in-header", "crash-jpeg-huffman-after-fill-bytes"}) {
     CAPTURE(name);
     std::vector<char> jpeg = read_file(std::string("fuzz/corpus/image/") + name);
     std::string dir = fresh_dir("huffman");

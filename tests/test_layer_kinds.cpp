@@ -30,7 +30,11 @@ struct Example {
 const std::map<std::string, Example>& examples() {
   static const std::map<std::string, Example> e = {
       // (6 + 2 - 3) / 2 + 1 = 3; two groups of one input channel each
-      {"conv", {R"("num_output": 4, "kernel_size": 3, "stride": 2, "pad": 1, "group": 2)", {4, 3, 3}, {{4, 1, 3, 3}, {4}}, {3, 2, 1, false}}},
+      {"conv",
+       {R"("num_output": 4, "kernel_size": 3, "stride": 2, "pad": 1, "group": 2)",
+        {4, 3, 3},
+        {{4, 1, 3, 3}, {4}},
+        {3, 2, 1, false}}},
       {"relu", {"", {2, 6, 6}, {}, {1, 1, 0, false}}},
       // ceil((6 - 3) / 2) + 1 = 3
       {"maxpool", {R"("kernel_size": 3, "stride": 2)", {2, 3, 3}, {}, {3, 2, 0, false}}},
@@ -47,8 +51,9 @@ const std::map<std::string, Example>& examples() {
 NetConfig example_net(const LayerKind& kind) {
   const Example& e = examples().at(kind.name);
   std::string x = R"({"name": "x", "type": ")" + std::string(kind.name) + "\"" + (e.fields.empty() ? "" : ", " + e.fields) + "}";
-  std::string layers = kind.head ? R"({"name": "f", "type": "fc", "num_output": "classes"}, {"name": "x", "type": "softmax_loss"})"
-                                 : x + R"(, {"name": "f", "type": "fc", "num_output": "classes"}, {"name": "loss", "type": "softmax_loss"})";
+  std::string layers =
+      kind.head ? R"({"name": "f", "type": "fc", "num_output": "classes"}, {"name": "x", "type": "softmax_loss"})"
+                : x + R"(, {"name": "f", "type": "fc", "num_output": "classes"}, {"name": "loss", "type": "softmax_loss"})";
   return parse_net_config(R"({"name": "k", "input": [2, 6, 6], "layers": [)" + layers + "]}", "k.json");
 }
 
@@ -91,8 +96,10 @@ TEST_CASE("layer kinds: every registered kind has all its entries, and they agre
     for (size_t p = 0; p < e.params.size(); ++p) CHECK(L.params[p].shape == e.params[p]);
     CHECK(k.has_units == !e.params.empty());  // the units the paper compares are those of conv and fc
     CHECK(lc.has_params() == k.has_units);
-    if (k.has_units) CHECK(net.units_index("x") == i);  // no ReLU above x here: observed at its own output
-    else CHECK_THROWS_AS(net.units_index("x"), InputError);
+    if (k.has_units)
+      CHECK(net.units_index("x") == i);  // no ReLU above x here: observed at its own output
+    else
+      CHECK_THROWS_AS(net.units_index("x"), InputError);
 
     // The projection rule: in gradient mode it is the layer's backward in evaluation (exactly: the
     // same kernel call), except dropout, whose evaluation forward is the identity; it writes every
@@ -118,8 +125,10 @@ TEST_CASE("layer kinds: every registered kind has all its entries, and they agre
       for (float v : h) not_finite += !std::isfinite(v);
       CHECK(not_finite == 0);
     }
-    if (std::string(k.name) == "dropout") back.data.copy_from(dy.data);
-    else L.backward(x, net.output(i), dy, &back, ctx);
+    if (std::string(k.name) == "dropout")
+      back.data.copy_from(dy.data);
+    else
+      L.backward(x, net.output(i), dy, &back, ctx);
     CHECK(dx.data.to_host() == back.data.to_host());
   }
   CHECK(heads == 1);
@@ -130,7 +139,8 @@ TEST_CASE("layer kinds: every registered kind has all its entries, and they agre
 TEST_CASE("layer kinds: an unknown kind in a net config is named, with the known ones") {
   const char* known = "(expected conv, relu, maxpool, lrn, fc, dropout, softmax_loss)";
   CHECK_THROWS_WITH_AS(parse_net_config(R"({"name": "n", "input": [1, 8, 8], "layers": [{"name": "c1", "type": "convolution"},
-                                           {"name": "loss", "type": "softmax_loss"}]})", "x.json"),
+                                           {"name": "loss", "type": "softmax_loss"}]})",
+                                        "x.json"),
                        (std::string("x.json: layer c1: unknown type 'convolution' ") + known).c_str(), InputError);
   CHECK_THROWS_WITH_AS(layer_kind("sigmoid"), (std::string("unknown layer type 'sigmoid' ") + known).c_str(), InputError);
   CHECK(find_layer_kind("") == nullptr);
@@ -141,7 +151,8 @@ TEST_CASE("layer kinds: an unknown kind in a net config is named, with the known
   // Units: a layer without them is refused with the kinds that have them.
   NetConfig cfg = parse_net_config(R"({"name": "n", "input": [1, 8, 8], "layers": [
       {"name": "c1", "type": "conv", "num_output": 2, "kernel_size": 3}, {"name": "r1", "type": "relu"},
-      {"name": "f", "type": "fc", "num_output": "classes"}, {"name": "loss", "type": "softmax_loss"}]})", "u.json");
+      {"name": "f", "type": "fc", "num_output": "classes"}, {"name": "loss", "type": "softmax_loss"}]})",
+                                   "u.json");
   Net net(cfg, {1, 8, 8}, 3, Device::cpu(), 1);
   CHECK(net.units_index("c1") == net.layer_index("r1"));  // observed after the ReLU
   CHECK(net.units_index("f") == net.layer_index("f"));

@@ -35,7 +35,12 @@ struct Captured {
 }  // namespace
 
 TEST_CASE("errors: bad input exits 2, a bug or a failure exits 1") {
-  auto code = [](auto thrower) { return cli::run_main([&]() -> int { thrower(); return 0; }); };
+  auto code = [](auto thrower) {
+    return cli::run_main([&]() -> int {
+      thrower();
+      return 0;
+    });
+  };
   CHECK(code([] { throw InputError("bad file"); }) == 2);
   CHECK(code([] { throw UsageError("--x needs a value"); }) == 2);
   CHECK(code([] { throw NewerFormatError("newer checkpoint"); }) == 2);

@@ -15,8 +15,8 @@ using namespace cvg;
 namespace {
 
 // Softmax and -log p[label] in double, max-subtracted.
-void naive_softmax(int n, int c, const std::vector<float>& x, const std::vector<int32_t>& label,
-                   std::vector<double>& prob, std::vector<double>& loss) {
+void naive_softmax(int n, int c, const std::vector<float>& x, const std::vector<int32_t>& label, std::vector<double>& prob,
+                   std::vector<double>& loss) {
   prob.assign((size_t)n * c, 0), loss.assign(n, 0);
   for (int i = 0; i < n; ++i) {
     double m = x[(size_t)i * c];
@@ -50,9 +50,9 @@ TEST_CASE("loss: CPU softmax cross-entropy matches a naive double softmax") {
 TEST_CASE("loss: huge logits neither overflow nor lose the loss of an underflowed class") {
   // Unsubtracted, expf(1e4) or expf(1e38) is inf and the softmax NaN.
   const int n = 3, c = 4;
-  std::vector<float> x{1e4f, 1e4f - 1, 1e4f - 2, -1e4f,   // moderate spread at a huge offset
-                       1e38f, -1e38f, 0.0f, 1e38f,        // true class ~2e38 below the max
-                       3e38f, 3e38f, 3e38f, 3e38f};       // all equal near FLT_MAX: uniform
+  std::vector<float> x{1e4f,  1e4f - 1, 1e4f - 2, -1e4f,   // moderate spread at a huge offset
+                       1e38f, -1e38f,   0.0f,     1e38f,   // true class ~2e38 below the max
+                       3e38f, 3e38f,    3e38f,    3e38f};  // all equal near FLT_MAX: uniform
   std::vector<int32_t> label{0, 1, 2};
   std::vector<float> prob(n * c), loss(n);
   std::vector<double> want_prob, want_loss;
@@ -98,10 +98,10 @@ TEST_CASE("loss: finite-difference gradient of the mean loss in double") {
 
 TEST_CASE("loss: class_rank counts strictly higher logits; ties do not count") {
   const int n = 5, c = 4;
-  std::vector<float> x{1, 2, 2, 3,  // label 1: only the 3 is higher (the other 2 ties) -> 1
-                       5, 5, 5, 5,  // all tied -> 0
-                       0, 1, 2, 3,  // label 0, the lowest -> 3
-                       9, 1, 2, 3,  // label 0, the highest -> 0
+  std::vector<float> x{1, 2, 2, 3,   // label 1: only the 3 is higher (the other 2 ties) -> 1
+                       5, 5, 5, 5,   // all tied -> 0
+                       0, 1, 2, 3,   // label 0, the lowest -> 3
+                       9, 1, 2, 3,   // label 0, the highest -> 0
                        2, 2, 1, 2};  // label 2 below three tied 2s -> 3
   std::vector<int32_t> label{1, 2, 0, 0, 2}, rank(n);
   cpu::class_rank(n, c, x.data(), label.data(), rank.data());

@@ -79,8 +79,7 @@ TEST_CASE("lrn: CPU forward matches the naive formula in double") {
     CHECK_ALL_CLOSE(y, want_y, 1e-30, 5e-7);
     // The nonlinearity is really exercised: some y differ from x * k^-beta by more than 1%.
     size_t visible = 0;
-    for (size_t i = 0; i < x.size(); ++i)
-      visible += std::fabs(want_scale[i] - g.k) > 0.01 * g.k;
+    for (size_t i = 0; i < x.size(); ++i) visible += std::fabs(want_scale[i] - g.k) > 0.01 * g.k;
     CHECK(visible > x.size() / 4);
   }
 }
@@ -176,11 +175,10 @@ TEST_CASE("lrn: the CUDA kernels' column bodies, run on the CPU, match the CPU t
       const size_t base = (col / hw) * g.c * hw + col % hw;
       lrn_core::forward_column(g, hw, x.data() + base, y2.data() + base, scale2.data() + base);
       lrn_core::backward_column(g, hw, x.data() + base, y.data() + base, scale.data() + base, dy.data() + base,
-                                  dx2.data() + base);
+                                dx2.data() + base);
     }
     CHECK(scale2 == scale);
     CHECK(y2 == y);
     CHECK(dx2 == dx);
   }
 }
-

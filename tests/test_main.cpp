@@ -47,8 +47,11 @@ void record_gpu_result(const std::string& name, double worst) {
 void record_gpu_result(const std::string& name, double worst, double max_abs_error, const std::string& bound) {
   // JSON has no infinity: an unbounded error (a mismatch where exact was required) is written as null.
   auto finite = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
-  g_gpu_results.push_back({{"name", name}, {"worst_normalised_error", finite(worst)}, {"max_abs_error", finite(max_abs_error)},
-                           {"bound", bound}, {"pass", worst <= 1.0}});
+  g_gpu_results.push_back({{"name", name},
+                           {"worst_normalised_error", finite(worst)},
+                           {"max_abs_error", finite(max_abs_error)},
+                           {"bound", bound},
+                           {"pass", worst <= 1.0}});
 }
 
 struct ClosingLine : doctest::IReporter {
@@ -81,7 +84,7 @@ int main(int argc, char** argv) {
   }
   // Last, after doctest's own summary: the line CI reads.
   int skipped = (int)cvg::test::g_skipped.size();
-  std::printf("tests: %d passed, %d failed, %d skipped\n", cvg::test::g_ran - cvg::test::g_failed - skipped,
-              cvg::test::g_failed, skipped);
+  std::printf("tests: %d passed, %d failed, %d skipped\n", cvg::test::g_ran - cvg::test::g_failed - skipped, cvg::test::g_failed,
+              skipped);
   return rc;
 }

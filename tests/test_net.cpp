@@ -35,10 +35,10 @@ class TinySet : public Dataset {
     int r = 2 + (int)(rng_uniform(seed_, 1, i) * 8), c = 2 + (int)(rng_uniform(seed_, 2, i) * 8);
     for (int y = 0; y < 12; ++y)
       for (int x = 0; x < 12; ++x) {
-        bool on = label == 0 ? (y == r && std::abs(x - c) <= 2)
-                : label == 1 ? (x == c && std::abs(y - r) <= 2)
-                : label == 2 ? (y - r == x - c && std::abs(y - r) <= 2)
-                             : (std::abs(y - r) <= 1 && std::abs(x - c) <= 1);
+        bool on = label == 0   ? (y == r && std::abs(x - c) <= 2)
+                  : label == 1 ? (x == c && std::abs(y - r) <= 2)
+                  : label == 2 ? (y - r == x - c && std::abs(y - r) <= 2)
+                               : (std::abs(y - r) <= 1 && std::abs(x - c) <= 1);
         out[y * 12 + x] = (on ? 1.0f : 0.0f) + 0.2f * (rng_uniform(seed_, 3 + i, y * 12 + x) - 0.5f);
       }
     return label;
@@ -95,20 +95,30 @@ TEST_CASE("config: errors name the file, the layer and the problem") {
     }
     return std::string("no error");
   };
-  CHECK(err("{") .find("x.json: not valid JSON") == 0);
+  CHECK(err("{").find("x.json: not valid JSON") == 0);
   std::string base = R"({"name":"n","input":[1,8,8],"layers":[LAYER,{"name":"loss","type":"softmax_loss"}]})";
-  auto with = [&](const std::string& layer) { std::string s = base; return s.replace(s.find("LAYER"), 5, layer); };
-  CHECK(err(with(R"({"name":"c1","type":"conv","num_output":0})")) == "x.json: layer c1: 'num_output' must be a positive integer (at most 65536), got 0");
+  auto with = [&](const std::string& layer) {
+    std::string s = base;
+    return s.replace(s.find("LAYER"), 5, layer);
+  };
+  CHECK(err(with(R"({"name":"c1","type":"conv","num_output":0})")) ==
+        "x.json: layer c1: 'num_output' must be a positive integer (at most 65536), got 0");
   CHECK(err(with(R"({"name":"c1","type":"convv"})")).find("x.json: layer c1: unknown type 'convv'") == 0);
-  CHECK(err(with(R"({"name":"c1","type":"conv","num_output":4,"kernal_size":3})")) == "x.json: layer c1: unknown field 'kernal_size'");
-  CHECK(err(with(R"({"name":"n1","type":"lrn","local_size":4})")) == "x.json: layer n1: 'local_size' must be odd (Caffe's across-channel LRN)");
+  CHECK(err(with(R"({"name":"c1","type":"conv","num_output":4,"kernal_size":3})")) ==
+        "x.json: layer c1: unknown field 'kernal_size'");
+  CHECK(err(with(R"({"name":"n1","type":"lrn","local_size":4})")) ==
+        "x.json: layer n1: 'local_size' must be odd (Caffe's across-channel LRN)");
   // A shape problem is found when the net is built, and names the layer too.
-  NetConfig c = parse_net_config(with(R"({"name":"c1","type":"conv","num_output":4,"kernel_size":3,"group":3},{"name":"f","type":"fc","num_output":"classes"})"), "x.json");
+  NetConfig c = parse_net_config(
+      with(
+          R"({"name":"c1","type":"conv","num_output":4,"kernel_size":3,"group":3},{"name":"f","type":"fc","num_output":"classes"})"),
+      "x.json");
   try {
     Net net(c, {2, 8, 8}, 10, Device::cpu(), 2);
     FAIL("expected an error");
   } catch (const InputError& e) {
-    CHECK(std::string(e.what()).find("x.json: layer c1 (conv): input [2, 8, 8]: input channels and num_output must both divide by group 3") == 0);
+    CHECK(std::string(e.what()).find(
+              "x.json: layer c1 (conv): input [2, 8, 8]: input channels and num_output must both divide by group 3") == 0);
   }
 }
 

@@ -126,26 +126,25 @@ TEST_CASE("npy: corrupt or unsupported files are rejected with the file name and
   std::vector<char> v3 = handmade(ok, x, sizeof x);
   v3[6] = 3;
   CHECK(error_of(v3).find("unsupported .npy version 3.0") != std::string::npos);
-  CHECK(error_of(handmade("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", x, sizeof x))
-            .find("Fortran-order") != std::string::npos);
-  CHECK(error_of(handmade("{'descr': '>f4', 'fortran_order': False, 'shape': (2, 2), }", x, sizeof x))
-            .find("big-endian") != std::string::npos);
+  CHECK(error_of(handmade("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }", x, sizeof x)).find("Fortran-order") !=
+        std::string::npos);
+  CHECK(error_of(handmade("{'descr': '>f4', 'fortran_order': False, 'shape': (2, 2), }", x, sizeof x)).find("big-endian") !=
+        std::string::npos);
   CHECK(error_of(handmade("{'descr': '<c8', 'fortran_order': False, 'shape': (2,), }", x, sizeof x))
             .find("unsupported dtype '<c8'") != std::string::npos);
-  CHECK(error_of(handmade("{'descr': '<f2', 'fortran_order': False, 'shape': (4,), }", x, 8))
-            .find("unsupported dtype") != std::string::npos);
-  CHECK(error_of(handmade("{'descr': '<f4', 'fortran_order': False}", x, sizeof x)).find("bad .npy header") !=
+  CHECK(error_of(handmade("{'descr': '<f2', 'fortran_order': False, 'shape': (4,), }", x, 8)).find("unsupported dtype") !=
         std::string::npos);
-  CHECK(error_of(handmade("{'descr': '<f4', 'fortran_order': False, 'shape': (2, -2), }", x, sizeof x))
-            .find("bad .npy header") != std::string::npos);
-  CHECK(error_of(handmade("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), 'x': 1}", x, sizeof x))
-            .find("unknown key") != std::string::npos);
+  CHECK(error_of(handmade("{'descr': '<f4', 'fortran_order': False}", x, sizeof x)).find("bad .npy header") != std::string::npos);
+  CHECK(error_of(handmade("{'descr': '<f4', 'fortran_order': False, 'shape': (2, -2), }", x, sizeof x)).find("bad .npy header") !=
+        std::string::npos);
+  CHECK(
+      error_of(handmade("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), 'x': 1}", x, sizeof x)).find("unknown key") !=
+      std::string::npos);
   CHECK(error_of(handmade("not a dict", x, sizeof x)).find("bad .npy header") != std::string::npos);
-  CHECK(error_of(handmade("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999, 99999999999, 99999999999), }",
-                          x, sizeof x))
+  CHECK(error_of(
+            handmade("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999, 99999999999, 99999999999), }", x, sizeof x))
             .find("too large") != std::string::npos);
-  CHECK_THROWS_WITH_AS(read_npy("/nonexistent/dir/m.npy"), doctest::Contains("/nonexistent/dir/m.npy: cannot open"),
-                       InputError);
+  CHECK_THROWS_WITH_AS(read_npy("/nonexistent/dir/m.npy"), doctest::Contains("/nonexistent/dir/m.npy: cannot open"), InputError);
 }
 
 TEST_CASE("npy: read_matrix_npy converts integer and bool matrices of every width") {
@@ -161,7 +160,8 @@ TEST_CASE("npy: read_matrix_npy converts integer and bool matrices of every widt
   // Hand-made files for the dtypes our writer does not produce, as numpy lays them out.
   auto check = [&](const char* descr, const void* data, size_t bytes, std::vector<double> want) {
     CAPTURE(descr);
-    std::vector<char> f = handmade(std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': (2, 2), }", data, bytes);
+    std::vector<char> f =
+        handmade(std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': (2, 2), }", data, bytes);
     write_file_atomic(path, f.data(), f.size());
     CHECK(read_matrix_npy(path, n, m) == want);
   };

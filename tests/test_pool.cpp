@@ -131,7 +131,8 @@ TEST_CASE("pool: finite-difference gradient in double, skipping inputs near a ti
   // L(x) = <w, maxpool(x)>. Away from ties it is linear in each input, so the central difference is
   // exact up to double rounding; an input whose +-eps perturbation flips any switch sits in the kink
   // window and is skipped (and there must be few of those).
-  for (const PoolGeom& g : {test::pool_geom(1, 2, 13, 13, 3, 2, 0), test::pool_geom(2, 2, 7, 9, 3, 2, 1), test::pool_geom(1, 1, 8, 8, 4, 3, 2)}) {
+  for (const PoolGeom& g :
+       {test::pool_geom(1, 2, 13, 13, 3, 2, 0), test::pool_geom(2, 2, 7, 9, 3, 2, 1), test::pool_geom(1, 1, 8, 8, 4, 3, 2)}) {
     auto x = test::randn(g.x_size(), 9), w = test::randn(g.y_size(), 10);
     std::vector<float> y(g.y_size()), grad(g.x_size());
     std::vector<int32_t> arg(g.y_size()), arg2(g.y_size());
@@ -174,7 +175,8 @@ TEST_CASE("pool: the CUDA kernels' thread bodies, run on the CPU, match the CPU 
       std::vector<int32_t> arg(g.y_size()), arg2(g.y_size());
       cpu::maxpool_forward(g, x.data(), y.data(), arg.data());
       cpu::maxpool_backward(g, dy.data(), arg.data(), dx.data());
-      for (size_t i = 0; i < g.y_size(); ++i) pool_core::forward_one(g, g.out_h(), g.out_w(), x.data(), i, y2.data(), arg2.data());
+      for (size_t i = 0; i < g.y_size(); ++i)
+        pool_core::forward_one(g, g.out_h(), g.out_w(), x.data(), i, y2.data(), arg2.data());
       for (size_t i = 0; i < g.x_size(); ++i) dx2[i] = pool_core::backward_one(g, g.out_h(), g.out_w(), dy.data(), arg.data(), i);
       CHECK(arg2 == arg);
       CHECK(y2 == y);
@@ -182,4 +184,3 @@ TEST_CASE("pool: the CUDA kernels' thread bodies, run on the CPU, match the CPU 
     }
   }
 }
-

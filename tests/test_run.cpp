@@ -22,8 +22,8 @@ namespace {
 // A one-conv net whose conv1 keeps the 8x8 map with kernel `k` and padding (k - 1) / 2.
 NetConfig conv_net(int k) {
   const std::string json = R"({"name": "k)" + std::to_string(k) + R"(", "input": [1, 8, 8], "layers": [
-    {"name": "conv1", "type": "conv", "num_output": 4, "kernel_size": )" + std::to_string(k) + R"(, "pad": )" +
-                           std::to_string((k - 1) / 2) + R"(, "weight_std": 0.1, "bias": 0},
+    {"name": "conv1", "type": "conv", "num_output": 4, "kernel_size": )" +
+                           std::to_string(k) + R"(, "pad": )" + std::to_string((k - 1) / 2) + R"(, "weight_std": 0.1, "bias": 0},
     {"name": "relu1", "type": "relu"},
     {"name": "fc2", "type": "fc", "num_output": "classes", "weight_std": 0.1},
     {"name": "loss", "type": "softmax_loss"}]})";
@@ -45,14 +45,16 @@ TEST_CASE("open_run: a missing path and a folder without checkpoints are refused
   const std::string dir = "/tmp/cvg-open-run-" + std::to_string(getpid());
   fs::create_directories(dir);
   CHECK(error_of([&] { open_run(dir + "/nowhere"); }) == dir + "/nowhere: no such run folder or checkpoint file");
-  CHECK(error_of([&] { open_run(dir); }) == dir + ": no intact checkpoint here (expected ckpt-*.bin; train with bin/train first)");
+  CHECK(error_of([&] { open_run(dir); }) ==
+        dir + ": no intact checkpoint here (expected ckpt-*.bin; train with bin/train first)");
   fs::remove_all(dir);
 }
 
 TEST_CASE("comparable nets: other input shapes and other spatial sizes are refused; other widths are not") {
   Net a(conv_net(3), {1, 8, 8}, 3, Device::cpu(), 2), b(conv_net(3), {1, 9, 9}, 3, Device::cpu(), 2);
-  CHECK(error_of([&] { comparable_layers({&a, &b}, {"conv1"}, {"A", "B"}); }) ==
-        "A and B take different input shapes (1x8x8 vs 1x9x9)");
+  CHECK(error_of([&] {
+          comparable_layers({&a, &b}, {"conv1"}, {"A", "B"});
+        }) == "A and B take different input shapes (1x8x8 vs 1x9x9)");
   NetConfig wide = conv_net(3);
   wide.layers[0].num_output = 6;
   Net w(wide, {1, 8, 8}, 3, Device::cpu(), 2);
@@ -61,7 +63,9 @@ TEST_CASE("comparable nets: other input shapes and other spatial sizes are refus
   NetConfig strided = conv_net(3);
   strided.layers[0].stride = 2;
   Net c(strided, {1, 8, 8}, 3, Device::cpu(), 2);
-  CHECK(error_of([&] { comparable_layers({&a, &c}, {"conv1"}, {"A", "C"}); }).find("layer conv1: A and C differ in spatial size") == 0);
+  CHECK(error_of([&] {
+          comparable_layers({&a, &c}, {"conv1"}, {"A", "C"});
+        }).find("layer conv1: A and C differ in spatial size") == 0);
 }
 
 TEST_CASE("visualize: nets whose units see different input windows are refused before the pass") {
@@ -70,7 +74,9 @@ TEST_CASE("visualize: nets whose units see different input windows are refused b
   REQUIRE(comparable_layers({&a, &b}, {"conv1"}) == std::vector<std::string>{"conv1"});
   VisRequest req;
   req.best_worst = false, req.units = {0};
-  CHECK(error_of([&] { plan_layer("conv1", {&a, &b}, nullptr, 0, 1, req); }) ==
+  CHECK(error_of([&] {
+          plan_layer("conv1", {&a, &b}, nullptr, 0, 1, req);
+        }) ==
         "layer conv1: the nets' units see different input windows (receptive field size 3, step 1 vs 5, step 1), so "
         "their patches cannot be shown side by side");
   const VisLayer L = plan_layer("conv1", {&a, &a}, nullptr, 0, 1, req);

@@ -33,4 +33,3 @@ TEST_CASE("sgd: zero gradient and zero decay leave momentum decaying geometrical
   CHECK(w[0] == 0.5f);
   CHECK(w[1] == 2.5f);
 }
-

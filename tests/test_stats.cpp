@@ -33,7 +33,7 @@ struct Stream {
   static constexpr int n = 16, hw = 4096, batches = test::emu_scale(64, 2), ca = 16, cb = 12;
   static constexpr uint64_t seed = 2016;
   int perm[ca] = {5, 12, 0, 9, 14, 3, 7, 1, 15, 10, 2, 13, 6, 11, 4, 8};  // C[perm[u]] = A[u]
-  float w[ca][4];  // latent mixing weights
+  float w[ca][4];                                                         // latent mixing weights
 
   Stream() {
     for (int u = 0; u < ca; ++u)
@@ -169,9 +169,12 @@ double check_against_reference(const LayerStats& st) {
     for (int v = 0; v < U; ++v) {
       const int net2 = v < ca ? 0 : 1, k2 = v < ca ? v : v - ca;
       double got;
-      if (net == net2) got = st.within[net][(size_t)k * (net ? cb : ca) + k2];
-      else if (net == 0) got = st.between[0][(size_t)k * cb + k2];
-      else continue;  // B vs A is the transpose of A vs B
+      if (net == net2)
+        got = st.within[net][(size_t)k * (net ? cb : ca) + k2];
+      else if (net == 0)
+        got = st.between[0][(size_t)k * cb + k2];
+      else
+        continue;  // B vs A is the transpose of A vs B
       bad += !close(got, r.corr[(size_t)u * U + v], 1e-6, 0.0);
     }
   }
@@ -284,7 +287,10 @@ TEST_CASE("stats: 4.2M streamed samples match a float64 two-pass reference (GPU)
 
 TEST_CASE("stats: cross-products, Gram and sums match naive float64 loops") {
   for (const test::CrossCase& c : test::kCrossCases) {
-    CAPTURE(c.n); CAPTURE(c.ca); CAPTURE(c.cb); CAPTURE(c.hw);
+    CAPTURE(c.n);
+    CAPTURE(c.ca);
+    CAPTURE(c.cb);
+    CAPTURE(c.hw);
     auto a = shifted_randn((size_t)c.n * c.ca * c.hw, 11, 30.0f, 2.0f);
     auto b = shifted_randn((size_t)c.n * c.cb * c.hw, 12, -5.0f, 0.5f);
     auto ra = test::randu(c.ca, 13, 29, 31), rb = test::randu(c.cb, 14, -6, -4);
@@ -330,8 +336,7 @@ TEST_CASE("stats: cross-products, Gram and sums match naive float64 loops") {
     CHECK(scaled_error(gsq, want_sq, want_sq, 1e-12) <= 1.0);
     std::vector<double> plain(c.ca, 0.0);
     cpu::accumulate_sums(c.n, c.ca, c.hw, a.data(), nullptr, plain.data(), nullptr);  // no shift, no squares
-    for (int u = 0; u < c.ca; ++u)
-      CHECK(plain[u] == doctest::Approx(want_sums[u] + (double)ra[u] * c.n * c.hw).epsilon(1e-9));
+    for (int u = 0; u < c.ca; ++u) CHECK(plain[u] == doctest::Approx(want_sums[u] + (double)ra[u] * c.n * c.hw).epsilon(1e-9));
   }
 }
 
@@ -342,8 +347,8 @@ TEST_CASE("stats: recentring is exact algebra (kernels and Moments)") {
   std::vector<double> x((size_t)N * ca), y((size_t)N * cb);
   for (size_t e = 0; e < x.size(); ++e) x[e] = 10 + std::sin(0.37 * e);
   for (size_t e = 0; e < y.size(); ++e) y[e] = -3 + std::cos(0.91 * e);
-  auto sums = [&](const std::vector<double>& rx, const std::vector<double>& ry, std::vector<double>& sx,
-                  std::vector<double>& sy, std::vector<double>& cxy) {
+  auto sums = [&](const std::vector<double>& rx, const std::vector<double>& ry, std::vector<double>& sx, std::vector<double>& sy,
+                  std::vector<double>& cxy) {
     sx.assign(ca, 0), sy.assign(cb, 0), cxy.assign(ca * cb, 0);
     for (int s = 0; s < N; ++s) {
       for (int i = 0; i < ca; ++i) sx[i] += x[s * ca + i] - rx[i];
@@ -439,7 +444,10 @@ TEST_CASE("stats: bins, marginal and joint histograms match naive loops") {
   for (const auto& dims : std::vector<std::array<int, 4>>{{3, 5, 7, 50}, {41, 9, 20, 1}, {2, 17, 3, 300}}) {
     // plain ints, not a structured binding: clang before 16 cannot capture those (CAPTURE's lambda)
     const int n = dims[0], ca = dims[1], cb = dims[2], hw = dims[3];
-    CAPTURE(n); CAPTURE(ca); CAPTURE(cb); CAPTURE(hw);
+    CAPTURE(n);
+    CAPTURE(ca);
+    CAPTURE(cb);
+    CAPTURE(hw);
     auto a = test::relu_data((size_t)n * ca * hw, 21), b = test::relu_data((size_t)n * cb * hw, 22);
     auto ea = test::edges_for(ca, bins, 100), eb = test::edges_for(cb, bins, 200);
     a[0] = ea[3];  // image 0, unit 0, position 0 sits exactly on edge 3: it belongs above it
@@ -526,8 +534,8 @@ TEST_CASE("stats: mutual information against a naive formula, self-MI = entropy,
 
 TEST_CASE("stats: percentile edges and the deterministic subsample") {
   std::vector<float> v = {0, 0, 0, 5, 1, 4, 2, 3, 0, 6, 8, 7, 9};  // non-zero: 1..9
-  auto e = percentile_edges(v.data(), v.size(), 5);                 // 3 edges, quartiles of 9 values
-  CHECK(e == std::vector<float>{3, 5, 7});                          // ranks floor(k*9/4) = 2, 4, 6
+  auto e = percentile_edges(v.data(), v.size(), 5);                // 3 edges, quartiles of 9 values
+  CHECK(e == std::vector<float>{3, 5, 7});                         // ranks floor(k*9/4) = 2, 4, 6
   std::vector<float> zeros(10, 0.0f);
   auto ez = percentile_edges(zeros.data(), zeros.size(), 4);
   CHECK(std::isinf(ez[0]));
@@ -565,7 +573,7 @@ TEST_CASE("stats: per-unit top-k images match a full sort, ties to the lower ima
   std::vector<float> all((size_t)images * c * hw);
   for (size_t e = 0; e < all.size(); ++e) all[e] = std::floor(rng_uniform(3, 4, e) * 20.0f) - 5.0f;
   for (int p = 0; p < hw; ++p) all[((size_t)7 * c + 2) * hw + p] = -INFINITY;  // an all -inf row
-  all[((size_t)8 * c + 2) * hw + 3] = NAN;                                    // a NaN is ignored
+  all[((size_t)8 * c + 2) * hw + 3] = NAN;                                     // a NaN is ignored
   std::vector<float> val(c * k), mv(batch * c);
   std::vector<int> img(c * k), pos(c * k), am(batch * c);
   cpu::topk_reset(c, k, val.data(), img.data(), pos.data());
@@ -575,7 +583,10 @@ TEST_CASE("stats: per-unit top-k images match a full sort, ties to the lower ima
     cpu::topk_merge(n, c, k, mv.data(), am.data(), 1000 + b0, val.data(), img.data(), pos.data());
   }
   for (int u = 0; u < c; ++u) {
-    struct E { float v; int img, pos; };
+    struct E {
+      float v;
+      int img, pos;
+    };
     std::vector<E> es;
     for (int i = 0; i < images; ++i) {
       E e{-INFINITY, 1000 + i, -1};
@@ -587,7 +598,8 @@ TEST_CASE("stats: per-unit top-k images match a full sort, ties to the lower ima
     }
     std::stable_sort(es.begin(), es.end(), [](const E& a, const E& b) { return a.v > b.v; });  // ids ascending kept
     for (int t = 0; t < k; ++t) {
-      CAPTURE(u); CAPTURE(t);
+      CAPTURE(u);
+      CAPTURE(t);
       CHECK(val[u * k + t] == es[t].v);
       CHECK(img[u * k + t] == es[t].img);
       CHECK(pos[u * k + t] == es[t].pos);
@@ -603,4 +615,3 @@ TEST_CASE("stats: per-unit top-k images match a full sort, ties to the lower ima
   CHECK(i2[2] == -1);
   CHECK(std::isinf(v2[2]));
 }
-

@@ -22,7 +22,7 @@ namespace {
 struct Nets {
   int n, hw;
   static constexpr int ca = 7, cb = 5;
-  static constexpr int width = 12;  // of the maps: hw = h * width
+  static constexpr int width = 12;       // of the maps: hw = h * width
   int perm[ca] = {3, 0, 6, 1, 5, 2, 4};  // C[perm[u]] = A[u]
   std::vector<float> A, B, C;
   Nets(int n_, int hw_, uint64_t seed) : n(n_), hw(hw_) {
@@ -35,8 +35,7 @@ struct Nets {
     }
     C.resize(A.size());
     for (int i = 0; i < n; ++i)
-      for (int u = 0; u < ca; ++u)
-        std::copy_n(&A[((size_t)i * ca + u) * hw], hw, &C[((size_t)i * ca + perm[u]) * hw]);
+      for (int u = 0; u < ca; ++u) std::copy_n(&A[((size_t)i * ca + u) * hw], hw, &C[((size_t)i * ca + perm[u]) * hw]);
   }
   const float* batch(const std::vector<float>& x, int c, int i0) const { return &x[(size_t)i0 * c * hw]; }
 };
@@ -165,8 +164,7 @@ TEST_CASE("stats accumulators: edge samples, joint histograms, MI and top-k over
   few.add_batch(d.A.data(), 0, 3, d.hw);  // 3 images (A's memory read as 2 units): 3 entries per unit
   CHECK(few.result()[0].size() == 3);
 
-  CHECK_THROWS_AS(JointHistogramAccumulator(Device::cpu(), {Nets::ca}, bins, {std::vector<float>(3)}),
-                  std::logic_error);
+  CHECK_THROWS_AS(JointHistogramAccumulator(Device::cpu(), {Nets::ca}, bins, {std::vector<float>(3)}), std::logic_error);
 }
 
 TEST_CASE("stats accumulators: GPU matches CPU exactly") {
@@ -175,8 +173,7 @@ TEST_CASE("stats accumulators: GPU matches CPU exactly") {
   const int bins = 10;
   Results c = run_passes(Device::cpu(), d, 7, bins), g = run_passes(Device{Device::CUDA, 0}, d, 7, bins);
   // Integer counts, gathered values and top-k entries: no arithmetic differs, so exact equality.
-  bool same = g.samples == c.samples && g.edges == c.edges && g.jab == c.jab && g.jac == c.jac && g.jbc == c.jbc &&
-              g.ma == c.ma;
+  bool same = g.samples == c.samples && g.edges == c.edges && g.jab == c.jab && g.jac == c.jac && g.jbc == c.jbc && g.ma == c.ma;
   for (size_t u = 0; u < c.top.size(); ++u)
     for (size_t t = 0; t < c.top[u].size(); ++t)
       same = same && g.top[u][t].value == c.top[u][t].value && g.top[u][t].image == c.top[u][t].image &&

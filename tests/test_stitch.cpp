@@ -136,7 +136,8 @@ std::vector<int> reversal(int n) {
 // A planted permutation that commutes with the LRN layers: reversals for conv1 and conv2 (the
 // symmetric window keeps its set of channels, edges included), random ones for conv3 and fc4.
 UnitPermutations planted() {
-  return {{"conv1", reversal(8)}, {"conv2", reversal(10)}, {"conv3", random_permutation(12, 1)}, {"fc4", random_permutation(16, 2)}};
+  return {
+      {"conv1", reversal(8)}, {"conv2", reversal(10)}, {"conv3", random_permutation(12, 1)}, {"fc4", random_permutation(16, 2)}};
 }
 
 // bin/correlate's files for a matching of A (rows) to B (columns): correlation 1 on the pairs.
@@ -191,7 +192,8 @@ TEST_CASE("import: exported .npy files give back the checkpoint's weights bit fo
   CHECK(bit_identical(values(*back), values(*net)));
   CHECK(bit_identical(values(*back, true), std::vector<float>(values(*net).size(), 0.0f)));
   // A second import into the same (now non-empty) folder is refused; nothing half-written is left.
-  CHECK(error_of([&] { write_run_folder(run, *imported, info); }) == run + ": exists and is not empty (remove it or choose another --out)");
+  CHECK(error_of([&] { write_run_folder(run, *imported, info); }) ==
+        run + ": exists and is not empty (remove it or choose another --out)");
   CHECK(!file_exists(run + ".tmp." + std::to_string(::getpid())));
   std::system(("rm -rf " + dir).c_str());
 }
@@ -207,7 +209,11 @@ TEST_CASE("import: safetensors with PyTorch names and f32/f16/bf16 tensors") {
   for (Param* p : net->params()) {
     std::vector<float> v = p->value.data.to_host();
     const bool bias = p->name.find(".bias") != std::string::npos, fc = p->name.rfind("fc", 0) == 0;
-    RawTensor t{"features." + std::to_string(k++) + (bias ? ".bias" : ".weight"), bias ? "F16" : fc ? "BF16" : "F32", p->shape, ""};
+    RawTensor t{"features." + std::to_string(k++) + (bias ? ".bias" : ".weight"),
+                bias ? "F16"
+                : fc ? "BF16"
+                     : "F32",
+                p->shape, ""};
     if (t.dtype == "F32") {
       t.bytes = f32_bytes(v);
     } else if (t.dtype == "BF16") {
@@ -258,7 +264,8 @@ TEST_CASE("import: safetensors with PyTorch names and f32/f16/bf16 tensors") {
 TEST_CASE("import: f16 conversion covers subnormals, zeros, infinities and NaN") {
   // 2^-24 (smallest subnormal), 1023 * 2^-24 (largest subnormal), 2^-14 (smallest normal), -0, 1, -2,
   // 65504 (largest), +inf, NaN.
-  std::string file = safetensors_bytes({{"x", "F16", {9}, u16_bytes({0x0001, 0x03ff, 0x0400, 0x8000, 0x3c00, 0xc000, 0x7bff, 0x7c00, 0x7e00})}});
+  std::string file =
+      safetensors_bytes({{"x", "F16", {9}, u16_bytes({0x0001, 0x03ff, 0x0400, 0x8000, 0x3c00, 0xc000, 0x7bff, 0x7c00, 0x7e00})}});
   std::vector<NamedTensor> ts = parse(file);
   REQUIRE(ts.size() == 1);
   const std::vector<float>& v = ts[0].values;
@@ -284,15 +291,20 @@ TEST_CASE("import: bad files, names and shapes are errors that name the tensor")
     change(ts);
     return error_of([&] { load_tensors(*net, ts, "w.safetensors"); });
   };
-  CHECK(with([](auto& ts) { ts[2].shape = {10, 8, 3, 2}; }) ==
-        "w.safetensors: tensor 'conv2.weight' of layer conv2: expected shape [10, 8, 3, 3], found [10, 8, 3, 2]");
+  CHECK(with([](auto& ts) {
+          ts[2].shape = {10, 8, 3, 2};
+        }) == "w.safetensors: tensor 'conv2.weight' of layer conv2: expected shape [10, 8, 3, 3], found [10, 8, 3, 2]");
   CHECK(with([](auto& ts) { ts.erase(ts.begin() + 3); }) == "w.safetensors: missing tensor 'conv2.bias' of net stitchnet");
   CHECK(with([](auto& ts) { ts[3].name = "conv2.b"; }) ==
         "w.safetensors: missing tensor 'conv2.bias' of net stitchnet (unused: 'conv2.b'; a name map may be needed)");
-  CHECK(with([](auto& ts) { ts.push_back({"fc9.weight", {1}, {0}}); }) == "w.safetensors: extra tensor 'fc9.weight', not parameters of net stitchnet");
+  CHECK(with([](auto& ts) {
+          ts.push_back({"fc9.weight", {1}, {0}});
+        }) == "w.safetensors: extra tensor 'fc9.weight', not parameters of net stitchnet");
   CHECK(with([](auto& ts) { ts.push_back(ts[0]); }) == "w.safetensors: tensor 'conv1.weight' appears twice");
   std::vector<NamedTensor> two = {ok[0], ok[1]};
-  CHECK(error_of([&] { rename_tensors(two, {{"conv1.bias", "conv1.weight"}}, "f"); }) == "f: two tensors are named 'conv1.weight' (after the name map)");
+  CHECK(error_of([&] {
+          rename_tensors(two, {{"conv1.bias", "conv1.weight"}}, "f");
+        }) == "f: two tensors are named 'conv1.weight' (after the name map)");
 
   // Malformed safetensors bytes: each is refused with what is wrong, never read out of bounds.
   const std::string good = safetensors_bytes({{"t", "F32", {2}, f32_bytes({1, 2})}});
@@ -304,8 +316,10 @@ TEST_CASE("import: bad files, names and shapes are errors that name the tensor")
   CHECK(err(good.substr(0, 5)) == "not a safetensors file (shorter than its 8-byte header length)");
   CHECK(err(good.substr(0, 20)).find("runs past the end of the file") != std::string::npos);
   CHECK(err(good.substr(0, good.size() - 1)) == "tensor 't': data_offsets [0, 8] outside the 7-byte data section");
-  CHECK(err(safetensors_bytes({{"t", "F64", {1}, std::string(8, '\0')}})) == "tensor 't': dtype F64 (F32, F16 and BF16 are accepted)");
-  CHECK(err(safetensors_bytes({{"t", "F32", {3}, f32_bytes({1, 2})}})) == "tensor 't': 8 bytes for shape [3] of F32 (expected 12)");
+  CHECK(err(safetensors_bytes({{"t", "F64", {1}, std::string(8, '\0')}})) ==
+        "tensor 't': dtype F64 (F32, F16 and BF16 are accepted)");
+  CHECK(err(safetensors_bytes({{"t", "F32", {3}, f32_bytes({1, 2})}})) ==
+        "tensor 't': 8 bytes for shape [3] of F32 (expected 12)");
   std::string bad_json = good;
   bad_json[8] = '[';
   CHECK(err(bad_json) == "header is not valid JSON");
@@ -339,7 +353,9 @@ TEST_CASE("permute: a planted permutation that commutes with LRN leaves outputs 
   // Bad permutations are refused.
   CHECK(error_of([&] { permute_units(*c, {{"fc5", reversal(kClasses)}}); }).find("layer fc5: not a permutable layer") == 0);
   CHECK(error_of([&] { permute_units(*c, {{"conv1", {0, 1, 2}}}); }) == "layer conv1: permutation of 3 units, the layer has 8");
-  CHECK(error_of([&] { permute_units(*c, {{"conv1", {0, 1, 2, 3, 4, 5, 6, 6}}}); }) == "layer conv1: not a permutation of its 8 units (unit 6)");
+  CHECK(error_of([&] {
+          permute_units(*c, {{"conv1", {0, 1, 2, 3, 4, 5, 6, 6}}});
+        }) == "layer conv1: not a permutation of its 8 units (unit 6)");
   CHECK(permutable_layers(*a) == std::vector<std::string>{"conv1", "conv2", "conv3", "fc4"});
 }
 
@@ -347,11 +363,16 @@ TEST_CASE("permute: units may not move across channel groups") {
   NetConfig cfg = parse_net_config(R"({"name": "g", "input": [1, 6, 6], "layers": [
     {"name": "conv1", "type": "conv", "num_output": 4, "kernel_size": 3},
     {"name": "conv2", "type": "conv", "num_output": 4, "kernel_size": 3, "group": 2},
-    {"name": "fc3", "type": "fc", "num_output": "classes"}, {"name": "loss", "type": "softmax_loss"}]})", "g.json");
+    {"name": "fc3", "type": "fc", "num_output": "classes"}, {"name": "loss", "type": "softmax_loss"}]})",
+                                   "g.json");
   Net net(cfg, {1, 6, 6}, 2, Device::cpu(), 1);
   net.init(1);
-  CHECK(error_of([&] { permute_units(net, {{"conv1", {3, 2, 1, 0}}}); }) == "layer conv2: the permutation moves unit 3 across channel groups");
-  CHECK(error_of([&] { permute_units(net, {{"conv2", {2, 1, 0, 3}}}); }) == "layer conv2: the permutation moves unit 2 across channel groups");
+  CHECK(error_of([&] {
+          permute_units(net, {{"conv1", {3, 2, 1, 0}}});
+        }) == "layer conv2: the permutation moves unit 3 across channel groups");
+  CHECK(error_of([&] {
+          permute_units(net, {{"conv2", {2, 1, 0, 3}}});
+        }) == "layer conv2: the permutation moves unit 2 across channel groups");
   // Inside the groups it is fine, and the function is unchanged (no LRN here).
   Net copy(cfg, {1, 6, 6}, 2, Device::cpu(), 1);
   copy.init(1);
@@ -384,7 +405,7 @@ TEST_CASE("permute, interpolate, stitch: the matching of a planted permutation u
   set_momenta(*a), set_momenta(*bp);
   permute_units(*bp, p);
   permute_units(*bp, back);
-  CHECK(bit_identical(values(*bp), values(*a)));  // permuting only moves floats
+  CHECK(bit_identical(values(*bp), values(*a)));              // permuting only moves floats
   CHECK(bit_identical(values(*bp, true), values(*a, true)));  // momenta move with their weights
 
   // Interpolating with the permuted-back copy: every point is A up to the rounding of
@@ -456,7 +477,8 @@ TEST_CASE("stitch: the barrier is the largest loss above the line between the en
   // Nets of different architectures are refused.
   NetConfig other = parse_net_config(R"({"name": "o", "input": [1, 12, 12], "layers": [
     {"name": "conv1", "type": "conv", "num_output": 4, "kernel_size": 3},
-    {"name": "fc2", "type": "fc", "num_output": "classes"}, {"name": "loss", "type": "softmax_loss"}]})", "o.json");
+    {"name": "fc2", "type": "fc", "num_output": "classes"}, {"name": "loss", "type": "softmax_loss"}]})",
+                                     "o.json");
   Net o(other, kInput, kClasses, Device::cpu(), 1);
   auto a = make_net(1);
   CHECK(error_of([&] { check_same_architecture(*a, o, "A", "B"); }) == "B: 4 parameters, A has 10 (different architectures)");
@@ -481,7 +503,8 @@ TEST_CASE("stitch --fit: the identity-initialised 1x1 layer starts at the plain 
   auto fit = fit_stitch(*a, *b, "conv3", data, opt);
   Net::Metrics fitted = evaluate(*fit, data, 32, 1);
   Net::Metrics ma = evaluate(*a, data, 32, 1);
-  INFO("loss of the plain stitch ", plain.loss_sum / plain.n, ", fitted ", fitted.loss_sum / fitted.n, ", A ", ma.loss_sum / ma.n);
+  INFO("loss of the plain stitch ", plain.loss_sum / plain.n, ", fitted ", fitted.loss_sum / fitted.n, ", A ",
+       ma.loss_sum / ma.n);
   // The 1x1 layer can express the inverse permutation, which gives A's own loss; trained on the
   // labels it must do at least that well, and so better than the plain (mis-ordered) stitch.
   CHECK(fitted.loss_sum < ma.loss_sum);

@@ -49,8 +49,8 @@ void check_against_brute_force(const std::string& config, const std::vector<std:
   NetConfig cfg = load_net_config(config);
   const int h = cfg.input[1], w = cfg.input[2];
   auto net = skeleton(cfg, h, w);
-  const int probes[][2] = {{0, 0}, {0, w - 1}, {h - 1, 0}, {h - 1, w - 1}, {h / 2, w / 2}, {1, 2},
-                           {h - 2, 5}, {3, w - 4}, {h / 3, 2 * w / 3}, {(2 * h) / 3 + 1, 7}};
+  const int probes[][2] = {{0, 0}, {0, w - 1}, {h - 1, 0}, {h - 1, w - 1},     {h / 2, w / 2},
+                           {1, 2}, {h - 2, 5}, {3, w - 4}, {h / 3, 2 * w / 3}, {(2 * h) / 3 + 1, 7}};
   for (const auto& p : probes) {
     std::vector<float> x((size_t)h * w, 0.0f);
     x[(size_t)p[0] * w + p[1]] = 1.0f;
@@ -98,7 +98,8 @@ TEST_CASE("vis: receptive field sizes of CaffeNet (docs/PAPER.md) and alexnet-mi
   NetConfig holes = parse_net_config(R"({"name":"h","input":[1,9,9],"layers":[
       {"name":"s","type":"conv","num_output":1,"kernel_size":1,"stride":2},
       {"name":"c","type":"conv","num_output":1,"kernel_size":3},
-      {"name":"f","type":"fc","num_output":"classes"},{"name":"l","type":"softmax_loss"}]})", "holes.json");
+      {"name":"f","type":"fc","num_output":"classes"},{"name":"l","type":"softmax_loss"}]})",
+                                     "holes.json");
   CHECK(receptive_field(holes, {1, 9, 9}, "s").exact);
   CHECK(!receptive_field(holes, {1, 9, 9}, "c").exact);
 }
@@ -172,8 +173,8 @@ void check_tables(const std::vector<std::vector<TopEntry>>& got, const std::vect
   CHECK(bad == 0);
 }
 
-std::vector<std::vector<TopEntry>> run_topk(const Device& dev, const std::vector<float>& x, int n, int c, int h, int w,
-                                            int k, const std::vector<int>& batches) {
+std::vector<std::vector<TopEntry>> run_topk(const Device& dev, const std::vector<float>& x, int n, int c, int h, int w, int k,
+                                            const std::vector<int>& batches) {
   // The device accumulator topk_pass uses, fed directly.
   TopKAccumulator t(dev, c, k, w);
   Array<float> buf(dev, x.size());
@@ -234,7 +235,8 @@ TEST_CASE("vis: the top-k pass over a dataset matches per-image activations") {
   std::vector<TopTable> tops = topk_pass({&a, &b}, "conv2", data, 9, limit, {}, 0);
   REQUIRE(tops.size() == 2);
   // Several layers in one pass: each layer's table is the one a pass of its own gives.
-  std::vector<std::vector<TopTable>> multi = topk_pass({&a, &b}, std::vector<std::string>{"conv1", "conv2"}, data, 9, limit, {}, 0);
+  std::vector<std::vector<TopTable>> multi =
+      topk_pass({&a, &b}, std::vector<std::string>{"conv1", "conv2"}, data, 9, limit, {}, 0);
   REQUIRE(multi.size() == 2);
   check_tables(multi[0][1], tops[0]);
   check_tables(multi[1][1], tops[1]);
@@ -442,10 +444,14 @@ TEST_CASE("vis: unpooling puts each value exactly at its window's recorded switc
   const std::vector<int>& ps = f.net->layers()[ip]->out_shape;  // [3, 6, 6]: ceil((12-3)/2) + 1, the last window clipped
   REQUIRE(ps[1] == 6);
   std::vector<UnitAt> cand = positive_positions(f.host(ip), 0, ps, 1000), at;
-  for (size_t i = 0; i < cand.size() && (int)at.size() < batch; i += std::max<size_t>(1, cand.size() / batch)) at.push_back(cand[i]);
+  for (size_t i = 0; i < cand.size() && (int)at.size() < batch; i += std::max<size_t>(1, cand.size() / batch))
+    at.push_back(cand[i]);
   bool corner = false;
   for (const UnitAt& a : cand)
-    if (a.y == 5 && a.x == 5 && (int)at.size() == batch) { at.back() = a, corner = true; break; }
+    if (a.y == 5 && a.x == 5 && (int)at.size() == batch) {
+      at.back() = a, corner = true;
+      break;
+    }
   CHECK(corner);
   REQUIRE(!at.empty());
   for (ProjectionMode mode : {ProjectionMode::Deconv, ProjectionMode::Gradient}) {
@@ -519,9 +525,9 @@ TEST_CASE("vis: deconv and guided differ from the gradient exactly at the ReLU r
     want[1][i] = std::max(s, 0.0f);
     want[2][i] = y1[i] > 0 ? std::max(s, 0.0f) : 0.0f;
     for (int m = 0; m < 3; ++m) bad += rule_of[m][i] != want[m][i];
-    gd += s > 0 && y1[i] == 0;   // deconv passes what the forward mask blocks
-    gg += s < 0 && y1[i] > 0;    // the gradient passes a negative signal that deconv and guided drop
-    dg += s > 0 && y1[i] > 0;    // all three agree here
+    gd += s > 0 && y1[i] == 0;  // deconv passes what the forward mask blocks
+    gg += s < 0 && y1[i] > 0;   // the gradient passes a negative signal that deconv and guided drop
+    dg += s > 0 && y1[i] > 0;   // all three agree here
   }
   CHECK(bad == 0);
   CHECK(gd > 0);
@@ -560,8 +566,9 @@ TEST_CASE("vis: relu_down rules, and a projection with LRN skipped in deconv mod
   f.net->set_batch(f.images.data(), nullptr, 2);
   f.net->forward(false, 0);
   const int n1 = f.index("norm1");
-  std::vector<UnitAt> at = {positive_positions(f.host(f.index("relu2")), 0, f.net->layers()[f.index("relu2")]->out_shape, 1).at(0),
-                            positive_positions(f.host(f.index("relu2")), 1, f.net->layers()[f.index("relu2")]->out_shape, 1).at(0)};
+  std::vector<UnitAt> at = {
+      positive_positions(f.host(f.index("relu2")), 0, f.net->layers()[f.index("relu2")]->out_shape, 1).at(0),
+      positive_positions(f.host(f.index("relu2")), 1, f.net->layers()[f.index("relu2")]->out_shape, 1).at(0)};
   Projector proj(*f.net, "conv2");
   std::vector<float> p = proj.project_batch(at, ProjectionMode::Deconv);
   CHECK(f.net->grad(n1).data.to_host() == f.net->grad(n1 - 1).data.to_host());
@@ -583,7 +590,7 @@ TEST_CASE("vis: rendering of patches, projections and pair figures") {
   Image p = render_projection(x, 1, 2, 2);
   CHECK(p.at(1, 0)[0] == 128);  // zero is mid grey
   CHECK(p.at(1, 1)[0] == 255);  // the peak |v| maps to 128 + 127
-  CHECK(p.at(0, 0)[0] == 65);  // -2 of peak 4 -> 128 - 63.5 = 64.5, rounded half away from zero
+  CHECK(p.at(0, 0)[0] == 65);   // -2 of peak 4 -> 128 - 63.5 = 64.5, rounded half away from zero
   CHECK(display_scale(5) == 10);
   CHECK(display_scale(163) == 1);
   UnitView v;
@@ -614,7 +621,6 @@ TEST_CASE("vis: rendering of patches, projections and pair figures") {
     for (int x = 0; x < lab.w; ++x) header_dark += lab.at(x, y)[0] == 0;
   CHECK(header_dark > 50);
   CHECK(text_width("\xc3\xa9") == text_width("??"));  // non-ASCII becomes '?', never out of the font's table
-
 }
 
 TEST_CASE("vis: GPU and CPU agree (top-k, ReLU rules, projections)") {
@@ -658,7 +664,8 @@ TEST_CASE("vis: GPU and CPU agree (top-k, ReLU rules, projections)") {
     for (float v : want) peak = std::max(peak, (double)std::fabs(v));
     REQUIRE(peak > 0);
     CHECK_ALL_CLOSE(got, want, 1e-4 * peak, 0.0);
-    test::record_gpu_result(std::string("vis projection ") + projection_mode_name(m), test::worst_error(got, want, 1e-4 * peak, 0.0));
+    test::record_gpu_result(std::string("vis projection ") + projection_mode_name(m),
+                            test::worst_error(got, want, 1e-4 * peak, 0.0));
   }
 #endif
 }

@@ -47,9 +47,12 @@ std::string penalty_label(double l) {
   if (l == 0) return "0";
   const double e = std::log10(l);
   char buf[32];
-  if (std::fabs(e - std::round(e)) < 1e-9) std::snprintf(buf, sizeof buf, "1e%d", (int)std::round(e));
-  else if (std::fabs(e * 10 - std::round(e * 10)) < 1e-9) std::snprintf(buf, sizeof buf, "10^%.1f", e);
-  else std::snprintf(buf, sizeof buf, "%.3g", l);
+  if (std::fabs(e - std::round(e)) < 1e-9)
+    std::snprintf(buf, sizeof buf, "1e%d", (int)std::round(e));
+  else if (std::fabs(e * 10 - std::round(e * 10)) < 1e-9)
+    std::snprintf(buf, sizeof buf, "10^%.1f", e);
+  else
+    std::snprintf(buf, sizeof buf, "%.3g", l);
   return buf;
 }
 
@@ -75,9 +78,10 @@ void print_direction(const PredictionDirection& d) {
   std::printf("\n  %-12s  positive:", "");
   for (int k = 0; k < P; ++k) std::printf(" %7.0f%%", 100 * sp.positive_fraction(k));
   std::printf("\n");
-  if (d.unconverged) std::printf("  %-12s  warning: %d fits stopped at the sweep limit (their duality gaps are in the JSON)\n", "", d.unconverged);
-  std::printf("  %-12s  inputs for %.0f%% of the unpenalised R^2: median %.1f, mean %.2f, <= 4 inputs for %d of %d targets\n",
-              "", 100 * sp.fit_fraction, d.median_inputs, d.mean_inputs, d.at_most_4, sp.targets);
+  if (d.unconverged)
+    std::printf("  %-12s  warning: %d fits stopped at the sweep limit (their duality gaps are in the JSON)\n", "", d.unconverged);
+  std::printf("  %-12s  inputs for %.0f%% of the unpenalised R^2: median %.1f, mean %.2f, <= 4 inputs for %d of %d targets\n", "",
+              100 * sp.fit_fraction, d.median_inputs, d.mean_inputs, d.at_most_4, sp.targets);
 }
 
 void print_pair(const AlignPairReport& r, const AlignOptions& opt) {
@@ -95,14 +99,16 @@ void print_pair(const AlignPairReport& r, const AlignOptions& opt) {
   }
   for (const PredictionDirection& d : r.directions) print_direction(d);
   const GlobalScores& s = r.scores;
-  std::printf("  scores: CKA %.4f | CCA mean %.4f (%d canonical corr., top %.3f) | SVCCA %.4f (%d/%d dims) | "
-              "PWCCA %.4f | Procrustes %.4f\n",
-              s.cka, s.cca_mean, (int)s.cca.size(), s.cca.empty() ? NAN : s.cca[0], s.svcca_mean, s.svcca_dims_a,
-              s.svcca_dims_b, s.pwcca, s.procrustes);
+  std::printf(
+      "  scores: CKA %.4f | CCA mean %.4f (%d canonical corr., top %.3f) | SVCCA %.4f (%d/%d dims) | "
+      "PWCCA %.4f | Procrustes %.4f\n",
+      s.cka, s.cca_mean, (int)s.cca.size(), s.cca.empty() ? NAN : s.cca[0], s.svcca_mean, s.svcca_dims_a, s.svcca_dims_b, s.pwcca,
+      s.procrustes);
   const SpectralGroups& g = r.groups;
   std::printf("  groups: %d (%s), %d mixed (units of both nets), %d single units; sizes", g.k,
               g.k_from_eigengap ? "eigengap" : "--groups", g.mixed, r.single_units);
-  for (size_t k = 0; k < std::min<size_t>(g.groups.size(), 12); ++k) std::printf(" %d+%d", g.groups[k].from_a, g.groups[k].from_b);
+  for (size_t k = 0; k < std::min<size_t>(g.groups.size(), 12); ++k)
+    std::printf(" %d+%d", g.groups[k].from_a, g.groups[k].from_b);
   std::printf("%s\n", g.groups.size() > 12 ? " ..." : "");
 }
 
@@ -131,14 +137,18 @@ void print_loss_table(const std::vector<TableRow>& table, const std::vector<std:
     if (!header) std::printf("paper (CaffeNet on ImageNet, SGD 1x1 conv, validation loss; docs/PAPER.md):\n"), header = true;
     std::printf("%-8s %-*s", name.c_str(), w, "Net2<-Net1");
     for (double l : penalties) {
-      auto it = std::find_if(row.begin(), row.end(), [&](const auto& kv) { return std::fabs(kv.first - l) <= 1e-12 * std::max(1.0, l); });
-      if (it == row.end()) std::printf(" %8s", "-");
-      else std::printf(" %8.3f", it->second);
+      auto it = std::find_if(row.begin(), row.end(),
+                             [&](const auto& kv) { return std::fabs(kv.first - l) <= 1e-12 * std::max(1.0, l); });
+      if (it == row.end())
+        std::printf(" %8s", "-");
+      else
+        std::printf(" %8.3f", it->second);
     }
     std::printf("\n");
   }
-  std::printf("Penalties act on our per-target objective; the paper's penalty scale (Caffe's L1 decay on its\n"
-              "summed loss) is not directly comparable, so compare shapes, not columns.\n");
+  std::printf(
+      "Penalties act on our per-target objective; the paper's penalty scale (Caffe's L1 decay on its\n"
+      "summed loss) is not directly comparable, so compare shapes, not columns.\n");
 }
 
 }  // namespace
@@ -170,8 +180,9 @@ int main(int argc, char** argv) {
         .opt("penalties", "0,1e-5,1e-4,1e-3,10^-2.6,1e-2,1e-1", "Lasso penalties, comma-separated (10^x allowed)")
         .opt("fraction", "0.9", "per target: fewest inputs reaching this fraction of the unpenalised R^2")
         .opt("lasso-max-units", "1024", "skip the Lasso for layers with more units than this (cost ~ units^3)")
-        .opt("bootstrap", "200", "95% intervals of the global scores over this many resamples of the block moments\n"
-                                 "bin/correlate stored (moments/blocks/; none there or 0: no intervals)")
+        .opt("bootstrap", "200",
+             "95% intervals of the global scores over this many resamples of the block moments\n"
+             "bin/correlate stored (moments/blocks/; none there or 0: no intervals)")
         .opt("bootstrap-seed", "1", "seed of the resampling");
     if (!args.parse(argc, argv)) return 0;
     if (!args.positional().empty()) throw cli::UsageError("unexpected argument '" + args.positional()[0] + "' (see --help)");
@@ -203,18 +214,20 @@ int main(int argc, char** argv) {
     make_dirs(out);
     std::printf("align: %s, %zu layers\n", dir.c_str(), layers.size());
     for (const NetRecord& r : corr.nets) std::printf("  net %s\n", describe(r).c_str());
-    std::printf("Lasso loss = (1/2) mean over target units of E[(y - w.x)^2], y and x standardised (0.5 = predicting\n"
-                "the mean); fitted and evaluated on the same samples (in-sample, exact).\n");
+    std::printf(
+        "Lasso loss = (1/2) mean over target units of E[(y - w.x)^2], y and x standardised (0.5 = predicting\n"
+        "the mean); fitted and evaluated on the same samples (in-sample, exact).\n");
 
-    json summary = {{"correlate_dir", dir},
-                    {"nets", net_names},
-                    {"penalties", lopt.penalties},
-                    {"fit_fraction", lopt.fit_fraction},
-                    {"lasso_loss", "(1/2) mean over targets of E[(y - w.x)^2], standardised units; 0.5 = predicting the mean"},
-                    {"spectral_affinity", "|corr| off the diagonal, normalised Laplacian, NJW row-normalised embedding, k-means++ (seeded)"},
-                    {"cca_rank_cut", ScoreOptions{}.rank_cut},
-                    {"svcca_variance_kept", ScoreOptions{}.svcca_keep},
-                    {"layers", json::array()}};
+    json summary = {
+        {"correlate_dir", dir},
+        {"nets", net_names},
+        {"penalties", lopt.penalties},
+        {"fit_fraction", lopt.fit_fraction},
+        {"lasso_loss", "(1/2) mean over targets of E[(y - w.x)^2], standardised units; 0.5 = predicting the mean"},
+        {"spectral_affinity", "|corr| off the diagonal, normalised Laplacian, NJW row-normalised embedding, k-means++ (seeded)"},
+        {"cca_rank_cut", ScoreOptions{}.rank_cut},
+        {"svcca_variance_kept", ScoreOptions{}.svcca_keep},
+        {"layers", json::array()}};
     std::vector<TableRow> table;
     for (const std::string& layer : layers) {
       const Moments m = read_layer_moments(corr, layer);
@@ -234,12 +247,14 @@ int main(int argc, char** argv) {
           json pj = write_pair_report(r, pdir);
           if (!blocks.empty()) {
             const json iv = global_score_intervals(blocks, p, q, resamples, (uint64_t)args.integer("bootstrap-seed"));
-            std::printf("  95%% intervals (%d resamples of %zu blocks, %.1f s): CKA [%.4f, %.4f] | CCA [%.4f, %.4f] | SVCCA [%.4f, %.4f] | "
-                        "PWCCA [%.4f, %.4f] | Procrustes [%.4f, %.4f]\n", resamples, blocks.size(), iv["seconds"].get<double>(),
-                        iv["cka_linear"][0].get<double>(), iv["cka_linear"][1].get<double>(), iv["cca_mean"][0].get<double>(),
-                        iv["cca_mean"][1].get<double>(), iv["svcca_mean"][0].get<double>(), iv["svcca_mean"][1].get<double>(),
-                        iv["pwcca"][0].get<double>(), iv["pwcca"][1].get<double>(), iv["procrustes"][0].get<double>(),
-                        iv["procrustes"][1].get<double>());
+            std::printf(
+                "  95%% intervals (%d resamples of %zu blocks, %.1f s): CKA [%.4f, %.4f] | CCA [%.4f, %.4f] | SVCCA [%.4f, %.4f] "
+                "| "
+                "PWCCA [%.4f, %.4f] | Procrustes [%.4f, %.4f]\n",
+                resamples, blocks.size(), iv["seconds"].get<double>(), iv["cka_linear"][0].get<double>(),
+                iv["cka_linear"][1].get<double>(), iv["cca_mean"][0].get<double>(), iv["cca_mean"][1].get<double>(),
+                iv["svcca_mean"][0].get<double>(), iv["svcca_mean"][1].get<double>(), iv["pwcca"][0].get<double>(),
+                iv["pwcca"][1].get<double>(), iv["procrustes"][0].get<double>(), iv["procrustes"][1].get<double>());
             pj["scores_interval"] = iv;
           }
           lj["pairs"].push_back(pj);

@@ -28,8 +28,10 @@ static void print_dead_units(const std::vector<LayerResult>& res, const std::vec
       if (!r.stats.zero_variance[k].empty()) l += " " + names[k] + " " + std::to_string(r.stats.zero_variance[k].size());
     if (!l.empty()) lines += "  " + r.name + ":" + l + "\n";
   }
-  if (lines.empty()) std::printf("dead units (zero variance): none\n");
-  else std::printf("dead units (zero variance; left out of the matchings and means, partner -1 in the files):\n%s", lines.c_str());
+  if (lines.empty())
+    std::printf("dead units (zero variance): none\n");
+  else
+    std::printf("dead units (zero variance; left out of the matchings and means, partner -1 in the files):\n%s", lines.c_str());
 }
 
 // The 95% intervals per layer and pair, then the layer-vs-layer comparisons they support.
@@ -48,13 +50,16 @@ static void print_intervals(const std::vector<LayerResult>& res, const std::vect
       for (const ScoreField& f : kIntervalScores) {
         const double lo = j[f.key][0].is_number() ? j[f.key][0].get<double>() : NAN;
         const double hi = j[f.key][1].is_number() ? j[f.key][1].get<double>() : NAN;
-        if (std::string(f.key) == "mutual_best_partners") std::printf(" %4.0f..%-4.0f", lo, hi);
-        else std::printf("  [%5.3f,%5.3f]", lo, hi);
+        if (std::string(f.key) == "mutual_best_partners")
+          std::printf(" %4.0f..%-4.0f", lo, hi);
+        else
+          std::printf("  [%5.3f,%5.3f]", lo, hi);
       }
       std::printf("\n");
     }
   }
-  std::printf("bootstrap: %.1f s wall for all layers, of which exact matchings %.1f CPU-s (summed over threads)\n", seconds, matching);
+  std::printf("bootstrap: %.1f s wall for all layers, of which exact matchings %.1f CPU-s (summed over threads)\n", seconds,
+              matching);
   // Supported differences: layer L above layer M when their intervals do not overlap.
   for (const char* key : {"semi_matching_ab", "bipartite"})
     for (size_t i = 0; i < res.at(0).pairs.size(); ++i) {
@@ -77,18 +82,21 @@ static void print_multiway(const std::vector<LayerResult>& res, const std::vecto
   for (const LayerResult& r : res) {
     if (r.multiway.is_null()) continue;
     const json& m = r.multiway;
-    std::printf("%s multiway (%zu nets): %.0f%% of units cycle-consistent over every triple; %zu of %s's units universal (partner >= %.2f in every other net)\n",
-                r.name.c_str(), names.size(), 100 * m["cycle_consistent_fraction"].get<double>(), m["universal_units"].size(),
-                names[0].c_str(), m["universal_threshold"].get<double>());
+    std::printf(
+        "%s multiway (%zu nets): %.0f%% of units cycle-consistent over every triple; %zu of %s's units universal (partner >= "
+        "%.2f in every other net)\n",
+        r.name.c_str(), names.size(), 100 * m["cycle_consistent_fraction"].get<double>(), m["universal_units"].size(),
+        names[0].c_str(), m["universal_threshold"].get<double>());
   }
 }
 
 // With the per-pair tables off: how wide the image bootstrap's intervals are, beside the nets' spread.
 static void print_image_spread(const std::vector<LayerResult>& res) {
   const json& b0 = res.at(0).bootstrap;
-  std::printf("\nImage sampling (block bootstrap: %d resamples of %d blocks, matchings re-solved), bipartite 95%% interval\n"
-              "half-width, mean over pairs (per pair: --per-pair, summary.json \"bootstrap\"):", b0["resamples"].get<int>(),
-              b0["blocks"].get<int>());
+  std::printf(
+      "\nImage sampling (block bootstrap: %d resamples of %d blocks, matchings re-solved), bipartite 95%% interval\n"
+      "half-width, mean over pairs (per pair: --per-pair, summary.json \"bootstrap\"):",
+      b0["resamples"].get<int>(), b0["blocks"].get<int>());
   for (const LayerResult& r : res) {
     double w = 0;
     int n = 0;
@@ -107,41 +115,48 @@ static int name_width(const std::vector<std::string>& names) {
 }
 
 // The table: per layer and pair, the matching scores.
-static void print_pair_table(const std::vector<LayerResult>& res, const std::vector<std::string>& names, const std::string& used) {
-    const int w = name_width(names);
-    std::printf("\nUnits matched between nets A and B (correlations of activations after ReLU over %s x positions):\n", used.c_str());
-    std::printf("%-7s %-*s %-*s %5s %5s %9s %9s %8s %8s %8s %7s %6s %5s\n", "layer", (int)w, "A", (int)w, "B", "#A", "#B",
-                "semi A>B", "semi B>A", "bipart.", "within A", "within B", "random", "mutual", "same");
-    std::vector<std::string> unmatched;
-    for (const LayerResult& r : res)
-      for (const PairResult& p : r.pairs) {
-        const json& j = p.summary;
-        std::printf("%-7s %-*s %-*s %5d %5d %9.3f %9.3f %8.3f %8.3f %8.3f %7.3f %6d %4.0f%%\n", r.name.c_str(), (int)w,
-                    names[p.a].c_str(), (int)w, names[p.b].c_str(), r.moments.units[p.a], r.moments.units[p.b],
-                    j["semi_matching_ab"].get<double>(), j["semi_matching_ba"].get<double>(), j["bipartite"].get<double>(),
-                    j["within_best_a"].get<double>(), j["within_best_b"].get<double>(), j["random_permutation_expected"].get<double>(),
-                    j["mutual_best_partners"].get<int>(), 100 * j["same_partner_semi_and_bipartite"].get<double>());
-        for (int side = 0; side < 2; ++side) {
-          const json& u = j[side ? "unmatched_b" : "unmatched_a"];
-          if (!u.empty())
-            unmatched.push_back(r.name + ": " + std::to_string(u.size()) + " units of " + names[side ? p.b : p.a] +
-                                " have no partner in " + names[side ? p.a : p.b] + " (summary.json: unmatched_" + (side ? "b" : "a") + ")");
-        }
+static void print_pair_table(const std::vector<LayerResult>& res, const std::vector<std::string>& names,
+                             const std::string& used) {
+  const int w = name_width(names);
+  std::printf("\nUnits matched between nets A and B (correlations of activations after ReLU over %s x positions):\n",
+              used.c_str());
+  std::printf("%-7s %-*s %-*s %5s %5s %9s %9s %8s %8s %8s %7s %6s %5s\n", "layer", (int)w, "A", (int)w, "B", "#A", "#B",
+              "semi A>B", "semi B>A", "bipart.", "within A", "within B", "random", "mutual", "same");
+  std::vector<std::string> unmatched;
+  for (const LayerResult& r : res)
+    for (const PairResult& p : r.pairs) {
+      const json& j = p.summary;
+      std::printf("%-7s %-*s %-*s %5d %5d %9.3f %9.3f %8.3f %8.3f %8.3f %7.3f %6d %4.0f%%\n", r.name.c_str(), (int)w,
+                  names[p.a].c_str(), (int)w, names[p.b].c_str(), r.moments.units[p.a], r.moments.units[p.b],
+                  j["semi_matching_ab"].get<double>(), j["semi_matching_ba"].get<double>(), j["bipartite"].get<double>(),
+                  j["within_best_a"].get<double>(), j["within_best_b"].get<double>(),
+                  j["random_permutation_expected"].get<double>(), j["mutual_best_partners"].get<int>(),
+                  100 * j["same_partner_semi_and_bipartite"].get<double>());
+      for (int side = 0; side < 2; ++side) {
+        const json& u = j[side ? "unmatched_b" : "unmatched_a"];
+        if (!u.empty())
+          unmatched.push_back(r.name + ": " + std::to_string(u.size()) + " units of " + names[side ? p.b : p.a] +
+                              " have no partner in " + names[side ? p.a : p.b] + " (summary.json: unmatched_" +
+                              (side ? "b" : "a") + ")");
       }
-    std::printf("#A, #B: units (channels) per net, numbered from 0. Correlation means over units:\n"
-                "  semi A>B: each unit of A with its best partner in B (B>A: the other way round)\n"
-                "  bipart.: the best one-to-one matching (min(#A, #B) pairs); within: each unit's best partner in its own net\n"
-                "  random: mean of all A-B correlations (a random one-to-one matching's expected score; not in the paper)\n"
-                "  Dead (zero-variance) units take no part: not in the means, nobody's partner (counts below).\n"
-                "  mutual: number of units that are each other's best partner (a count); same: %% of A's matched units\n"
-                "  whose bipartite partner is also their semi-matching (best) partner. Files and JSON keys: docs/OUTPUTS.md\n");
-    for (const std::string& u : unmatched) std::printf("  %s\n", u.c_str());
+    }
+  std::printf(
+      "#A, #B: units (channels) per net, numbered from 0. Correlation means over units:\n"
+      "  semi A>B: each unit of A with its best partner in B (B>A: the other way round)\n"
+      "  bipart.: the best one-to-one matching (min(#A, #B) pairs); within: each unit's best partner in its own net\n"
+      "  random: mean of all A-B correlations (a random one-to-one matching's expected score; not in the paper)\n"
+      "  Dead (zero-variance) units take no part: not in the means, nobody's partner (counts below).\n"
+      "  mutual: number of units that are each other's best partner (a count); same: %% of A's matched units\n"
+      "  whose bipartite partner is also their semi-matching (best) partner. Files and JSON keys: docs/OUTPUTS.md\n");
+  for (const std::string& u : unmatched) std::printf("  %s\n", u.c_str());
 }
 
 static std::string spread_cell(const Spread& s) {
   char buf[64];
-  if (s.decided) std::snprintf(buf, sizeof buf, "%.3f [%.3f,%.3f]", s.mean, s.lo, s.hi);
-  else std::snprintf(buf, sizeof buf, "%.3f", s.mean);
+  if (s.decided)
+    std::snprintf(buf, sizeof buf, "%.3f [%.3f,%.3f]", s.mean, s.lo, s.hi);
+  else
+    std::snprintf(buf, sizeof buf, "%.3f", s.mean);
   return buf;
 }
 
@@ -150,11 +165,12 @@ static std::string spread_cell(const Spread& s) {
 static void print_over_pairs(const std::vector<LayerPairStats>& stats, const std::vector<LayerPairStats>& null_stats,
                              const NetResampler& rs, const std::string& used) {
   const int pairs = rs.nets() * (rs.nets() - 1) / 2;
-  std::printf("\nUnits matched between nets, mean over the %d pairs of %d nets [95%% interval from resampling the nets]\n"
-              "(correlations of activations after ReLU over %s x positions; --per-pair for each pair):\n",
-              pairs, rs.nets(), used.c_str());
-  std::printf("%-7s %-22s %-22s %-9s %-22s %7s %7s %7s\n", "layer", "semi-matching", "bipartite", "range", "untrained bipart.", "random",
-              "paper", "(semi)");
+  std::printf(
+      "\nUnits matched between nets, mean over the %d pairs of %d nets [95%% interval from resampling the nets]\n"
+      "(correlations of activations after ReLU over %s x positions; --per-pair for each pair):\n",
+      pairs, rs.nets(), used.c_str());
+  std::printf("%-7s %-22s %-22s %-9s %-22s %7s %7s %7s\n", "layer", "semi-matching", "bipartite", "range", "untrained bipart.",
+              "random", "paper", "(semi)");
   for (size_t i = 0; i < stats.size(); ++i) {
     const LayerPairStats& l = stats[i];
     const Spread semi = rs.spread(l.semi), bip = rs.spread(l.bipartite), rnd = rs.spread(l.random);
@@ -165,14 +181,16 @@ static void print_over_pairs(const std::vector<LayerPairStats>& stats, const std
       if (n.layer == l.layer) null = spread_cell(rs.spread(n.bipartite));
     const PaperFigures p = paper_figures(l.layer);
     char paper[16] = "-", paper_semi[16] = "-";
-    if (p.bipartite >= 0) std::snprintf(paper, sizeof paper, "%.3f", p.bipartite), std::snprintf(paper_semi, sizeof paper_semi, "%.3f", p.semi);
-    std::printf("%-7s %-22s %-22s %-9s %-22s %7.3f %7s %7s\n", l.layer.c_str(), spread_cell(semi).c_str(), spread_cell(bip).c_str(),
-                range, null.c_str(), rnd.mean, paper, paper_semi);
+    if (p.bipartite >= 0)
+      std::snprintf(paper, sizeof paper, "%.3f", p.bipartite), std::snprintf(paper_semi, sizeof paper_semi, "%.3f", p.semi);
+    std::printf("%-7s %-22s %-22s %-9s %-22s %7.3f %7s %7s\n", l.layer.c_str(), spread_cell(semi).c_str(),
+                spread_cell(bip).c_str(), range, null.c_str(), rnd.mean, paper, paper_semi);
   }
-  std::printf("semi-matching: each unit's best partner in the other net, both directions averaged; bipartite: the best\n"
-              "one-to-one matching; range: bipartite min-max over pairs; untrained: the same nets before training (--null\n"
-              "untrained); random: a random one-to-one matching's expected score (not in the paper); paper: CaffeNet on\n"
-              "ImageNet, Net1 vs Net2, bipartite (semi) (docs/PAPER.md).\n");
+  std::printf(
+      "semi-matching: each unit's best partner in the other net, both directions averaged; bipartite: the best\n"
+      "one-to-one matching; range: bipartite min-max over pairs; untrained: the same nets before training (--null\n"
+      "untrained); random: a random one-to-one matching's expected score (not in the paper); paper: CaffeNet on\n"
+      "ImageNet, Net1 vs Net2, bipartite (semi) (docs/PAPER.md).\n");
 }
 
 static void print_claims(const std::vector<ClaimVerdict>& claims) {
@@ -202,20 +220,24 @@ int main(int argc, char** argv) {
         .opt("batch", "128", "images per batch")
         .opt("max-images", "", "use only the first N images of the split (default: all)")
         .opt("solver", "exact", "bipartite matching: exact (CPU) | auction (GPU when present)")
-        .opt("blocks", "32", "blocks of images for the bootstrap (runs of 16 images dealt to the blocks in turn); 0 = off.\n"
-                             "Memory: blocks x (sum over layers of the nets' c^2 and the pairs' c_p c_q) float64, twice\n"
-                             "(accumulators + host copy), refused when it exceeds the memory available; the same on disk\n"
-                             "(moments/blocks/). alexnet-mini: about 120 MiB for 2 nets, 410 MiB for 4 at 32 blocks")
+        .opt("blocks", "32",
+             "blocks of images for the bootstrap (runs of 16 images dealt to the blocks in turn); 0 = off.\n"
+             "Memory: blocks x (sum over layers of the nets' c^2 and the pairs' c_p c_q) float64, twice\n"
+             "(accumulators + host copy), refused when it exceeds the memory available; the same on disk\n"
+             "(moments/blocks/). alexnet-mini: about 120 MiB for 2 nets, 410 MiB for 4 at 32 blocks")
         .opt("bootstrap", "200", "bootstrap resamples of the blocks for 95% intervals (0 = none; needs --blocks >= 2)")
         .opt("bootstrap-seed", "1", "seed of the resampling (the same seed gives the same intervals)")
-        .opt("universal-threshold", "0.5", "3 nets or more: a unit is universal when its bipartite partner in every other net\n"
-                                           "correlates with it at least this much")
+        .opt("universal-threshold", "0.5",
+             "3 nets or more: a unit is universal when its bipartite partner in every other net\n"
+             "correlates with it at least this much")
         .opt("device", "auto", "cpu | cuda | cuda:N | auto")
         .opt("threads", "2", "data-loading threads")
         .opt("out", "runs/correlate", "output folder (replaced as a whole)")
-        .opt("null", "none", "none | untrained: also correlate the untrained nets of the same runs (their ckpt-000000000.bin),\n"
+        .opt("null", "none",
+             "none | untrained: also correlate the untrained nets of the same runs (their ckpt-000000000.bin),\n"
              "the architecture-only null, shown beside the learned values")
-        .opt("at-iterations", "", "comma-separated checkpoints (iteration numbers, 'untrained', 'last'), e.g. 0,500,last:\n"
+        .opt("at-iterations", "",
+             "comma-separated checkpoints (iteration numbers, 'untrained', 'last'), e.g. 0,500,last:\n"
              "matched correlation per layer at each (summary.json: over_training; train --snapshot N keeps them)")
         .flag("per-pair", "print a row per pair of nets (the default with two nets); summary.json always has them")
         .alias("layer", "layers");
@@ -252,11 +274,13 @@ int main(int argc, char** argv) {
     CorrelateOptions opt;
     opt.layers = layers;
     opt.mi_layers = a.str("mi-layers") == "none" ? std::vector<std::string>{} : cli::split_list(a.str("mi-layers"));
-    opt.mi_layers.erase(std::remove_if(opt.mi_layers.begin(), opt.mi_layers.end(),
-                                       [&](const std::string& l) { return std::find(layers.begin(), layers.end(), l) == layers.end(); }),
-                        opt.mi_layers.end());
+    opt.mi_layers.erase(
+        std::remove_if(opt.mi_layers.begin(), opt.mi_layers.end(),
+                       [&](const std::string& l) { return std::find(layers.begin(), layers.end(), l) == layers.end(); }),
+        opt.mi_layers.end());
     opt.mi_bins = (int)a.integer("mi-bins");
-    if (opt.mi_bins < 3 || opt.mi_bins > kStatsMaxBins) throw cli::UsageError("--mi-bins must be in [3, " + std::to_string(kStatsMaxBins) + "]");
+    if (opt.mi_bins < 3 || opt.mi_bins > kStatsMaxBins)
+      throw cli::UsageError("--mi-bins must be in [3, " + std::to_string(kStatsMaxBins) + "]");
     opt.batch = batch;
     opt.max_images = max_images;
     opt.solver = parse_solver(a.str("solver"));
@@ -269,18 +293,25 @@ int main(int argc, char** argv) {
     if (opt.bootstrap > 0 && opt.blocks < 2) throw cli::UsageError("--bootstrap needs --blocks of at least 2 (or --bootstrap 0)");
     opt.bootstrap_seed = (uint64_t)a.integer("bootstrap-seed");
     opt.universal_threshold = a.real("universal-threshold");
-    if (!(opt.universal_threshold >= -1 && opt.universal_threshold <= 1)) throw cli::UsageError("--universal-threshold must be in [-1, 1]");
+    if (!(opt.universal_threshold >= -1 && opt.universal_threshold <= 1))
+      throw cli::UsageError("--universal-threshold must be in [-1, 1]");
 
     const size_t images = max_images > 0 ? std::min<size_t>(data->size(), (size_t)max_images) : data->size();
-    const std::string used = std::to_string(images) + (images < data->size() ? " of " + std::to_string(data->size()) : "") + " images";
+    const std::string used =
+        std::to_string(images) + (images < data->size() ? " of " + std::to_string(data->size()) : "") + " images";
     std::printf("correlate: %zu nets on %s, %s (%s split); %s used\n", nets.size(), dev.name().c_str(), data->describe().c_str(),
                 a.str("split").c_str(), used.c_str());
     for (const NetRecord& r : recs) std::printf("  net %s\n", describe(r).c_str());
     std::printf("  machine: %s\n", cli::machine_description().c_str());
     std::vector<LayerResult> res = correlate_nets(nets, *data, opt);
 
-    json meta = {{"data", data->describe()}, {"split", a.str("split")}, {"images", images}, {"split_images", data->size()},
-                 {"device", dev.name()}, {"mi_bins", opt.mi_bins}, {"machine", cli::machine_description()}};
+    json meta = {{"data", data->describe()},
+                 {"split", a.str("split")},
+                 {"images", images},
+                 {"split_images", data->size()},
+                 {"device", dev.name()},
+                 {"mi_bins", opt.mi_bins},
+                 {"machine", cli::machine_description()}};
     // Over pairs of nets: the spread between seeds, and the paper's claims judged by it.
     const NetResampler resampler((int)nets.size());
     const std::vector<LayerPairStats> stats = pair_stats(res, (int)nets.size());
@@ -317,12 +348,16 @@ int main(int argc, char** argv) {
     write_correlate_output(out, recs, res, meta);
 
     const bool per_pair = a.on("per-pair") || nets.size() == 2;
-    if (per_pair) print_pair_table(res, names, used);
-    else print_over_pairs(stats, null_stats, resampler, used);
+    if (per_pair)
+      print_pair_table(res, names, used);
+    else
+      print_over_pairs(stats, null_stats, resampler, used);
     print_dead_units(res, names);
     if (opt.bootstrap > 0 && !res.at(0).bootstrap.is_null()) {
-      if (per_pair) print_intervals(res, names, name_width(names));
-      else print_image_spread(res);
+      if (per_pair)
+        print_intervals(res, names, name_width(names));
+      else
+        print_image_spread(res);
     } else if (opt.bootstrap > 0) {
       std::printf("no bootstrap intervals: the %zu images fill fewer than 2 blocks (runs of %d images)\n", images, kBlockRun);
     }
@@ -333,17 +368,21 @@ int main(int argc, char** argv) {
     for (const LayerResult& r : res)
       for (const PairResult& p : r.pairs)
         if (!p.mi.empty()) {
-          if (!any_mi) std::printf("\nMutual information (nats; %d bins per unit: exact zeros + percentiles; Miller-Madow corrected):\n"
-                                   "%-7s %-*s %-*s %10s %9s %9s\n", opt.mi_bins, "layer", (int)w, "A", (int)w, "B", "MI bipart.", "same", "top-8");
+          if (!any_mi)
+            std::printf(
+                "\nMutual information (nats; %d bins per unit: exact zeros + percentiles; Miller-Madow corrected):\n"
+                "%-7s %-*s %-*s %10s %9s %9s\n",
+                opt.mi_bins, "layer", (int)w, "A", (int)w, "B", "MI bipart.", "same", "top-8");
           any_mi = true;
           const json& j = p.summary;
-          std::printf("%-7s %-*s %-*s %10.4f %8.0f%% %7d/8\n", r.name.c_str(), (int)w, names[p.a].c_str(), (int)w, names[p.b].c_str(),
-                      j["mi_bipartite_mean_nats"].get<double>(), 100 * j["mi_agrees_with_correlation"].get<double>(),
-                      j["mi_same_in_top8_correlation_pairs"].get<int>());
+          std::printf("%-7s %-*s %-*s %10.4f %8.0f%% %7d/8\n", r.name.c_str(), (int)w, names[p.a].c_str(), (int)w,
+                      names[p.b].c_str(), j["mi_bipartite_mean_nats"].get<double>(),
+                      100 * j["mi_agrees_with_correlation"].get<double>(), j["mi_same_in_top8_correlation_pairs"].get<int>());
         }
     if (any_mi)
-      std::printf("MI bipart.: mean MI of the one-to-one matching by MI; same: %% of units whose MI partner is their\n"
-                  "correlation partner; top-8: of the 8 best correlation pairs, how many MI matches the same way.\n");
+      std::printf(
+          "MI bipart.: mean MI of the one-to-one matching by MI; same: %% of units whose MI partner is their\n"
+          "correlation partner; top-8: of the 8 best correlation pairs, how many MI matches the same way.\n");
     std::printf("\nwrote %s/ (summary.json and per-layer .npy; net k of between_<p>_<q>.npy is \"nets\"[k])\n", out.c_str());
     return 0;
   });

@@ -37,7 +37,8 @@ int main(int argc, char** argv) {
     const Solver solver = parse_solver(args.str("solver"));
     const bool minimize = args.on("minimize");
     Device device = Device::cpu();
-    if (solver == Solver::Auction) device = parse_device(args.str("device"));
+    if (solver == Solver::Auction)
+      device = parse_device(args.str("device"));
     else if (args.given("device") && args.str("device") != "cpu" && args.str("device") != "auto")
       std::printf("note: the exact solver runs on the CPU; --device %s ignored\n", args.str("device").c_str());
 
@@ -63,10 +64,10 @@ int main(int argc, char** argv) {
     std::printf("read: %.3f ms\n", read_ms);
     std::printf("solve: %.3f ms\n", a.seconds * 1e3);
     if (a.auction)
-      std::printf("auction: quantisation step %.3g (%lld levels), objective within %.3g of the real optimum; "
-                  "certified optimal for the quantised matrix; %d phases, %lld rounds\n",
-                  a.report.quantum, (long long)a.report.levels, a.report.error_bound, a.report.phases,
-                  (long long)a.report.rounds);
+      std::printf(
+          "auction: quantisation step %.3g (%lld levels), objective within %.3g of the real optimum; "
+          "certified optimal for the quantised matrix; %d phases, %lld rounds\n",
+          a.report.quantum, (long long)a.report.levels, a.report.error_bound, a.report.phases, (long long)a.report.rounds);
     // Matched pairs: all in row order, or the best few (by matched value in the problem's sense).
     std::vector<int> rows;
     for (int i = 0; i < n; ++i)
@@ -79,8 +80,7 @@ int main(int argc, char** argv) {
                        [&](int p, int q) { return minimize ? value(p) < value(q) : value(p) > value(q); });
     }
     if (listed > 0) {
-      std::printf("%s (row -> column: value; rows and columns are 0-based):\n",
-                  args.on("all-pairs") ? "pairs" : "best pairs");
+      std::printf("%s (row -> column: value; rows and columns are 0-based):\n", args.on("all-pairs") ? "pairs" : "best pairs");
       for (size_t k = 0; k < listed; ++k)
         std::printf("  %d -> %lld: %.6g\n", rows[k], (long long)a.row_to_col[rows[k]], value(rows[k]));
     }

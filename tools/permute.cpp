@@ -63,14 +63,18 @@ int main(int argc, char** argv) {
     std::unique_ptr<Dataset> data;
     if (eval) data = open_eval_data(ck, a.str("data"), a.str("split"), a.str("data-dir"), a.integer("max-images"));
 
-    json summary = {{"net", ck.path}, {"correlate_dir", cdir}, {"net_a", co.nets[ia].name}, {"net_b", co.nets[ib].name},
+    json summary = {{"net", ck.path},
+                    {"correlate_dir", cdir},
+                    {"net_a", co.nets[ia].name},
+                    {"net_b", co.nets[ib].name},
                     {"layers", json::array()}};
     Net::Metrics before, after;
     if (eval) before = evaluate(*net, *data, batch, threads);
     permute_units(*net, perms);
     if (eval) after = evaluate(*net, *data, batch, threads);
 
-    std::printf("permute: %s into net A's order by %s\n%-7s %6s %12s\n", ck.path.c_str(), cdir.c_str(), "layer", "units", "units moved");
+    std::printf("permute: %s into net A's order by %s\n%-7s %6s %12s\n", ck.path.c_str(), cdir.c_str(), "layer", "units",
+                "units moved");
     for (const auto& [layer, p] : perms) {
       int moved = 0;
       for (size_t i = 0; i < p.size(); ++i) moved += p[i] != (int)i;
@@ -84,8 +88,9 @@ int main(int argc, char** argv) {
       summary["data"] = data->describe() + " (" + a.str("split") + ")";
       summary["original"] = metrics(before);
       summary["permuted"] = metrics(after);
-      std::printf("%s accuracy (%s): original %.4f, permuted %.4f (loss %.5f -> %.5f)\n", a.str("split").c_str(), data->describe().c_str(),
-                  (double)before.top1 / before.n, (double)after.top1 / after.n, before.loss_sum / before.n, after.loss_sum / after.n);
+      std::printf("%s accuracy (%s): original %.4f, permuted %.4f (loss %.5f -> %.5f)\n", a.str("split").c_str(),
+                  data->describe().c_str(), (double)before.top1 / before.n, (double)after.top1 / after.n,
+                  before.loss_sum / before.n, after.loss_sum / after.n);
     }
 
     CheckpointInfo info = ck.info;

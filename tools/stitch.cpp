@@ -53,19 +53,21 @@ void write_rows(const std::string& path, const std::vector<std::vector<double>>&
 
 int main(int argc, char** argv) {
   return cli::run_main([&] {
-    cli::Args a("stitch interpolate RUN_A RUN_B [--permuted RUN_B_PERMUTED] [options]\n       stitch layers RUN_A RUN_B_PERMUTED [options]",
-                "interpolate: test loss and accuracy of the weight average (1-t)A + tB for t = 0, 1/steps, ..., 1, and\n"
-                "  with --permuted also of (1-t)A + tB' with B' = B permuted into A's order (bin/permute); the barrier\n"
-                "  of each curve is the largest loss above the straight line between its end points. Writes\n"
-                "  OUT/interpolate.json, OUT/interpolate_loss.npy and OUT/interpolate_top1.npy ([curves, steps+1], float64;\n"
-                "  row 0 plain, row 1 permuted).\n"
-                "layers: for each conv or fc layer L but the classifier, the net made of A's layers up to and including L\n"
-                "  and B's after L (no retraining); its test loss and accuracy. Writes OUT/layers.json,\n"
-                "  OUT/layers_loss.npy and OUT/layers_top1.npy ([layers], float64). With --fit N, also a 1x1 stitching\n"
-                "  layer between A's part and B's (identity at the start) trained for N SGD iterations on the training\n"
-                "  split with everything else frozen: layers_fit_loss.npy, layers_fit_top1.npy.\n"
-                "A run is a run folder (its newest checkpoint) or a ckpt-*.bin file; the nets must share an architecture.\n"
-                "Every file and JSON key: docs/OUTPUTS.md.");
+    cli::Args a(
+        "stitch interpolate RUN_A RUN_B [--permuted RUN_B_PERMUTED] [options]\n       stitch layers RUN_A RUN_B_PERMUTED "
+        "[options]",
+        "interpolate: test loss and accuracy of the weight average (1-t)A + tB for t = 0, 1/steps, ..., 1, and\n"
+        "  with --permuted also of (1-t)A + tB' with B' = B permuted into A's order (bin/permute); the barrier\n"
+        "  of each curve is the largest loss above the straight line between its end points. Writes\n"
+        "  OUT/interpolate.json, OUT/interpolate_loss.npy and OUT/interpolate_top1.npy ([curves, steps+1], float64;\n"
+        "  row 0 plain, row 1 permuted).\n"
+        "layers: for each conv or fc layer L but the classifier, the net made of A's layers up to and including L\n"
+        "  and B's after L (no retraining); its test loss and accuracy. Writes OUT/layers.json,\n"
+        "  OUT/layers_loss.npy and OUT/layers_top1.npy ([layers], float64). With --fit N, also a 1x1 stitching\n"
+        "  layer between A's part and B's (identity at the start) trained for N SGD iterations on the training\n"
+        "  split with everything else frozen: layers_fit_loss.npy, layers_fit_top1.npy.\n"
+        "A run is a run folder (its newest checkpoint) or a ckpt-*.bin file; the nets must share an architecture.\n"
+        "Every file and JSON key: docs/OUTPUTS.md.");
     a.opt("permuted", "", "interpolate: net B permuted into A's order (bin/permute's output)")
         .opt("steps", "10", "interpolate: intervals between t = 0 and t = 1")
         .opt("fit", "0", "layers: iterations of training a 1x1 stitching layer per L (0: none)")
@@ -88,7 +90,8 @@ int main(int argc, char** argv) {
     const long long fit = a.integer("fit");
     if (fit < 0) throw cli::UsageError("--fit must be a non-negative number of iterations");
     if (interp && fit) throw cli::UsageError("--fit belongs to `layers`");
-    if (!interp && a.given("permuted")) throw cli::UsageError("--permuted belongs to interpolate; `layers` takes the permuted net as RUN_B");
+    if (!interp && a.given("permuted"))
+      throw cli::UsageError("--permuted belongs to interpolate; `layers` takes the permuted net as RUN_B");
     const int batch = (int)a.integer("batch"), threads = (int)a.integer("threads"), steps = (int)a.integer("steps");
     if (batch <= 0 || threads <= 0) throw cli::UsageError("--batch and --threads must be positive");
     if (steps < 1 || steps > 1000) throw cli::UsageError("--steps must be in [1, 1000]");
@@ -97,14 +100,16 @@ int main(int argc, char** argv) {
     std::vector<std::string> runs = {pos[1], pos[2]};
     if (interp && a.given("permuted")) runs.push_back(a.str("permuted"));
     Nets n = open_nets(runs, dev, batch);
-    std::unique_ptr<Dataset> data = open_eval_data(n.cks[0], a.str("data"), a.str("split"), a.str("data-dir"), a.integer("max-images"));
+    std::unique_ptr<Dataset> data =
+        open_eval_data(n.cks[0], a.str("data"), a.str("split"), a.str("data-dir"), a.integer("max-images"));
     const std::string out = a.str("out");
     make_dirs(out);
     json summary = {{"a", n.cks[0].path}, {"b", n.cks[1].path}, {"data", data->describe() + " (" + a.str("split") + ")"}};
 
     if (interp) {
       std::printf("stitch interpolate: %s -> %s on %s\n", runs[0].c_str(), runs[1].c_str(), data->describe().c_str());
-      std::vector<std::vector<CurvePoint>> curves = {interpolation_curve(*n.nets[0], *n.nets[1], *n.work, *data, steps, batch, threads)};
+      std::vector<std::vector<CurvePoint>> curves = {
+          interpolation_curve(*n.nets[0], *n.nets[1], *n.work, *data, steps, batch, threads)};
       if (runs.size() == 3) curves.push_back(interpolation_curve(*n.nets[0], *n.nets[2], *n.work, *data, steps, batch, threads));
       json t = json::array();
       for (const CurvePoint& p : curves[0]) t.push_back(p.t);

@@ -27,7 +27,8 @@ static std::vector<uint64_t> parse_seeds(const std::string& s) {
       throw cli::UsageError("--seeds expects comma-separated non-negative integers, got '" + s + "'");
     errno = 0;
     unsigned long long v = std::strtoull(tok.c_str(), nullptr, 10);
-    if (errno == ERANGE) throw cli::UsageError("--seeds: '" + tok + "' is too large (seeds are 64-bit: at most 18446744073709551615)");
+    if (errno == ERANGE)
+      throw cli::UsageError("--seeds: '" + tok + "' is too large (seeds are 64-bit: at most 18446744073709551615)");
     out.push_back(v);
   }
   if (out.empty()) throw cli::UsageError("--seeds is empty");
@@ -78,7 +79,8 @@ int main(int argc, char** argv) {
         .opt("out", "runs", "output folder")
         .flag("resume", "continue each net from its newest valid checkpoint")
         .flag("force", "start over even if the run folder already has checkpoints (with --resume: when all are damaged)")
-        .opt("export-npy", "", "write every parameter of CKPT (a checkpoint or run folder) as DIR/<layer>.<weight|bias>.npy\n"
+        .opt("export-npy", "",
+             "write every parameter of CKPT (a checkpoint or run folder) as DIR/<layer>.<weight|bias>.npy\n"
              "                         and DIR/config.json (net, preprocessing; docs/OUTPUTS.md), then exit");
     if (!a.parse(argc, argv)) return 0;
 
@@ -122,16 +124,21 @@ int main(int argc, char** argv) {
     const double batch_bytes = (double)S.batch * train->shape().size() * sizeof(float);
     if (batch_bytes > physical_memory_bytes() / 4.0)
       throw cli::UsageError("--batch " + std::to_string(S.batch) + ": one batch of " + train->describe() + " needs " +
-                            std::to_string((long long)(batch_bytes / (1 << 20))) + " MiB, more than a quarter of this machine's memory");
+                            std::to_string((long long)(batch_bytes / (1 << 20))) +
+                            " MiB, more than a quarter of this machine's memory");
     long long per_epoch = (long long)(train->size() / S.batch);
-    if (a.given("iters")) S.max_iter = a.integer("iters");
-    else S.max_iter = (long long)(a.real("epochs") * per_epoch);
+    if (a.given("iters"))
+      S.max_iter = a.integer("iters");
+    else
+      S.max_iter = (long long)(a.real("epochs") * per_epoch);
     if (S.max_iter <= 0) throw cli::UsageError("nothing to train: 0 iterations");
     if (a.given("lr")) S.base_lr = (float)a.real("lr");
     if (a.given("momentum")) S.momentum = (float)a.real("momentum");
     if (a.given("weight-decay")) S.weight_decay = (float)a.real("weight-decay");
-    if (a.given("lr-step")) S.stepsize = a.integer("lr-step");
-    else S.stepsize = std::max(1LL, S.max_iter * 4 / 5);  // --iters and --epochs alike
+    if (a.given("lr-step"))
+      S.stepsize = a.integer("lr-step");
+    else
+      S.stepsize = std::max(1LL, S.max_iter * 4 / 5);  // --iters and --epochs alike
     if (!(S.base_lr > 0) || S.stepsize <= 0) throw cli::UsageError("--lr and --lr-step must be positive");
     opt.data_spec = a.str("data");
     opt.order_seed = (uint64_t)a.integer("data-seed");
@@ -140,7 +147,8 @@ int main(int argc, char** argv) {
     const long long max_threads = 4 * std::max(1u, std::thread::hardware_concurrency());
     const long long threads = a.integer("threads");
     if (threads < 0 || threads > max_threads)
-      throw cli::UsageError("--threads must be in [0, " + std::to_string(max_threads) + "] (4 per CPU core), got " + a.str("threads"));
+      throw cli::UsageError("--threads must be in [0, " + std::to_string(max_threads) + "] (4 per CPU core), got " +
+                            a.str("threads"));
     opt.loader_threads = (int)threads;
     opt.force = a.on("force");
     opt.stop_requested = &g_stop;
@@ -155,9 +163,9 @@ int main(int argc, char** argv) {
       if (!opt.resume && !a.on("force") && !list_checkpoints(run_dir).empty())
         throw InputError(run_dir + ": already holds checkpoints; use --resume to continue or --force to start over");
     }
-    std::printf("%s on %s: %s; %lld iterations of batch %d (%.2f epochs), lr %g step %lld\n",
-                cfg.name.c_str(), dev.name().c_str(), train->describe().c_str(), S.max_iter, S.batch,
-                (double)S.max_iter / std::max(per_epoch, 1LL), S.base_lr, S.stepsize);
+    std::printf("%s on %s: %s; %lld iterations of batch %d (%.2f epochs), lr %g step %lld\n", cfg.name.c_str(),
+                dev.name().c_str(), train->describe().c_str(), S.max_iter, S.batch, (double)S.max_iter / std::max(per_epoch, 1LL),
+                S.base_lr, S.stepsize);
     for (uint64_t seed : seeds) {
       opt.seed = seed;
       opt.run_dir = a.str("out") + "/" + cfg.name + "-seed" + std::to_string(seed);
@@ -169,8 +177,7 @@ int main(int argc, char** argv) {
         return 128 + g_signal.load();
       }
       std::printf("%s: %lld iterations in %s (%.0f images/s); test top-1 %.2f%%; checkpoint %s\n", opt.label.c_str(),
-                  r.iterations, Progress::fmt_time(r.seconds).c_str(), r.images_per_s, 100 * r.test_top1,
-                  r.checkpoint.c_str());
+                  r.iterations, Progress::fmt_time(r.seconds).c_str(), r.images_per_s, 100 * r.test_top1, r.checkpoint.c_str());
     }
     return 0;
   });

@@ -41,7 +41,9 @@ std::vector<std::pair<int, int>> parse_pairs(const std::string& s) {
   for (const std::string& tok : cli::split_list(s)) {
     const size_t colon = tok.find(':');
     const std::string a = tok.substr(0, colon), b = colon == std::string::npos ? "" : tok.substr(colon + 1);
-    auto ok = [](const std::string& x) { return !x.empty() && x.size() <= 9 && x.find_first_not_of("0123456789") == std::string::npos; };
+    auto ok = [](const std::string& x) {
+      return !x.empty() && x.size() <= 9 && x.find_first_not_of("0123456789") == std::string::npos;
+    };
     if (!ok(a) || !ok(b)) throw cli::UsageError("--pairs expects UNIT_A:UNIT_B,... (e.g. 5:39,7:2), got '" + s + "'");
     out.push_back({std::stoi(a), std::stoi(b)});
   }
@@ -81,23 +83,22 @@ struct NetSide {
 
 int main(int argc, char** argv) {
   return cli::run_main([&] {
-    cli::Args args(
-        "visualize RUN_A RUN_B --layers L[,L2...] [options]",
-        "Shows what the units of a layer of two nets respond to. One pass over the data finds, for every\n"
-        "unit, the k images that excite it most (each image once, at its strongest position). Each\n"
-        "activation is cropped to the unit's receptive field (zero-filled past the border: black) and\n"
-        "projected back to pixel space (--mode deconv: Zeiler & Fergus's deconvnet, LRN skipped; guided:\n"
-        "guided backpropagation; gradient: the plain gradient), shown around mid grey, scaled per patch.\n"
-        "RUN_A/RUN_B: run folders (newest checkpoint) or checkpoint files of nets with the same input whose\n"
-        "shown layers have the same spatial size and receptive field (widths may differ). The matched\n"
-        "pairs come from --correlate-dir, which must hold both nets (recognised by their weights, in either\n"
-        "order: A's units are always the rows). Figures (OUT/<layer>/):\n"
-        "best_<mode>.png and worst_<mode>.png, one column per matched pair (--pairs: pairs_<mode>.png), net\n"
-        "A's unit above net B's, each a grid of its top patches above the grid of their projections; with\n"
-        "--units, unit_<a|b><u>_<mode>.png per unit. Units are numbered from 0. vis_<mode>.json lists the\n"
-        "pairs, correlations, image ids, positions and activations. Several layers (--layers conv1,conv3)\n"
-        "share one pass over the data. Every file and JSON key: docs/OUTPUTS.md.\n"
-        "Exit codes: 0 ok, 1 failure, 2 bad input.");
+    cli::Args args("visualize RUN_A RUN_B --layers L[,L2...] [options]",
+                   "Shows what the units of a layer of two nets respond to. One pass over the data finds, for every\n"
+                   "unit, the k images that excite it most (each image once, at its strongest position). Each\n"
+                   "activation is cropped to the unit's receptive field (zero-filled past the border: black) and\n"
+                   "projected back to pixel space (--mode deconv: Zeiler & Fergus's deconvnet, LRN skipped; guided:\n"
+                   "guided backpropagation; gradient: the plain gradient), shown around mid grey, scaled per patch.\n"
+                   "RUN_A/RUN_B: run folders (newest checkpoint) or checkpoint files of nets with the same input whose\n"
+                   "shown layers have the same spatial size and receptive field (widths may differ). The matched\n"
+                   "pairs come from --correlate-dir, which must hold both nets (recognised by their weights, in either\n"
+                   "order: A's units are always the rows). Figures (OUT/<layer>/):\n"
+                   "best_<mode>.png and worst_<mode>.png, one column per matched pair (--pairs: pairs_<mode>.png), net\n"
+                   "A's unit above net B's, each a grid of its top patches above the grid of their projections; with\n"
+                   "--units, unit_<a|b><u>_<mode>.png per unit. Units are numbered from 0. vis_<mode>.json lists the\n"
+                   "pairs, correlations, image ids, positions and activations. Several layers (--layers conv1,conv3)\n"
+                   "share one pass over the data. Every file and JSON key: docs/OUTPUTS.md.\n"
+                   "Exit codes: 0 ok, 1 failure, 2 bad input.");
     args.opt("layers", "", "the layer(s) to show: conv or fc layers, comma-separated (e.g. conv3 or conv1,conv2)")
         .opt("correlate-dir", "runs/correlate", "bin/correlate's output folder")
         .opt("data", "", "dataset spec (default: the one net A was trained on)")
@@ -150,8 +151,8 @@ int main(int argc, char** argv) {
       net_p = corr.find_net(sides[0].ck, sides[0].run);
       net_q = corr.find_net(sides[1].ck, sides[1].run);
       if (net_p == net_q) throw InputError("RUN_A and RUN_B are the same net (" + describe(corr.nets[net_p]) + ")");
-      std::printf("A = %s, B = %s (nets %d and %d of %s)\n", corr.nets[net_p].name.c_str(), corr.nets[net_q].name.c_str(),
-                  net_p, net_q, corr.dir.c_str());
+      std::printf("A = %s, B = %s (nets %d and %d of %s)\n", corr.nets[net_p].name.c_str(), corr.nets[net_q].name.c_str(), net_p,
+                  net_q, corr.dir.c_str());
     }
 
     std::vector<VisLayer> plans;
@@ -171,9 +172,13 @@ int main(int argc, char** argv) {
 
     json side_json[2];
     for (int i = 0; i < 2; ++i)
-      side_json[i] = {{"name", req.needs_correlate() ? corr.nets[i ? net_q : net_p].name : net_record(sides[i].ck, sides[i].run, i).name}, {"run", sides[i].run}, {"checkpoint", sides[i].ckpt_path},
-                      {"seed", sides[i].ck.info.seed}, {"iteration", sides[i].ck.info.iteration},
-                      {"correlate_index", req.needs_correlate() ? json(i ? net_q : net_p) : json(nullptr)}};
+      side_json[i] = {
+          {"name", req.needs_correlate() ? corr.nets[i ? net_q : net_p].name : net_record(sides[i].ck, sides[i].run, i).name},
+          {"run", sides[i].run},
+          {"checkpoint", sides[i].ckpt_path},
+          {"seed", sides[i].ck.info.seed},
+          {"iteration", sides[i].ck.info.iteration},
+          {"correlate_index", req.needs_correlate() ? json(i ? net_q : net_p) : json(nullptr)}};
     const std::array<std::string, 2> names = {side_json[0]["name"].get<std::string>(), side_json[1]["name"].get<std::string>()};
     for (size_t li = 0; li < plans.size(); ++li) {
       const VisLayer& L = plans[li];

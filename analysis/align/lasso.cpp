@@ -110,8 +110,8 @@ bool cholesky(std::vector<double>& A, int m) {
 //              f decreases along this segment because it stays inside the orthant where f is that
 //              quadratic: a guaranteed descent step.
 // Returns false when G_AA is numerically singular (then coordinate descent carries on alone).
-bool newton_candidates(const double* G, int n, const double* r, double lambda, const double* w,
-                       std::vector<double>& projected, std::vector<double>& clipped) {
+bool newton_candidates(const double* G, int n, const double* r, double lambda, const double* w, std::vector<double>& projected,
+                       std::vector<double>& clipped) {
   std::vector<int> act;
   for (int j = 0; j < n; ++j)
     if (w[j] != 0) act.push_back(j);
@@ -140,8 +140,10 @@ bool newton_candidates(const double* G, int n, const double* r, double lambda, c
   for (int a = 0; a < m; ++a) {
     const double wa = w[act[a]];
     const bool kept = (wa > 0) == (z[a] > 0) && z[a] != 0;
-    if (kept) projected[act[a]] = z[a];
-    else if (wa / (wa - z[a]) < t) t = wa / (wa - z[a]), first = a;
+    if (kept)
+      projected[act[a]] = z[a];
+    else if (wa / (wa - z[a]) < t)
+      t = wa / (wa - z[a]), first = a;
   }
   for (int a = 0; a < m; ++a) clipped[act[a]] += t * (z[a] - w[act[a]]);
   if (first >= 0) clipped[act[first]] = 0.0;
@@ -248,8 +250,8 @@ double SparsePrediction::positive_fraction(int p) const {
   return nz ? (double)pos / nz : NAN;
 }
 
-SparsePrediction sparse_prediction(const std::vector<double>& corr_sources, const std::vector<double>& cross, int S,
-                                   int T, const SparsePredictionOptions& opt) {
+SparsePrediction sparse_prediction(const std::vector<double>& corr_sources, const std::vector<double>& cross, int S, int T,
+                                   const SparsePredictionOptions& opt) {
   if (S < 0 || T < 0 || corr_sources.size() != (size_t)S * S || cross.size() != (size_t)S * T)
     throw std::logic_error("sparse_prediction: matrix sizes do not match the unit counts");
   for (double l : opt.penalties)

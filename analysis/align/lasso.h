@@ -20,9 +20,9 @@ struct LassoOptions {
 };
 
 struct LassoFit {
-  double mse = 0;       // E[(y - w.x)^2] at the returned w
-  double gap = 0;       // duality gap f(w) - (dual bound) >= f(w) - min f; for lambda = 0 (no
-                        // useful dual bound) max_j g_j^2 / G_jj instead, g = r - G w
+  double mse = 0;  // E[(y - w.x)^2] at the returned w
+  double gap = 0;  // duality gap f(w) - (dual bound) >= f(w) - min f; for lambda = 0 (no
+                   // useful dual bound) max_j g_j^2 / G_jj instead, g = r - G w
   int sweeps = 0;
   int newton_steps = 0;  // exact solves on the active set (see align_lasso.cpp)
   bool converged = false;
@@ -56,13 +56,13 @@ struct SparsePredictionOptions {
 // solved from the largest down, each warm-started from the previous.
 struct SparsePrediction {
   int sources = 0, targets = 0;
-  std::vector<double> penalties;                // as given
-  std::vector<std::vector<double>> mse;         // [penalty][target]
-  std::vector<std::vector<int>> nonzero;        // [penalty][target] weights != 0
-  std::vector<std::vector<int>> positive;       // [penalty][target] weights > 0
-  std::vector<std::vector<double>> gap;         // [penalty][target] duality gap (0 for exact solves)
-  std::vector<std::vector<float>> weights;      // [penalty][target * S + source] when keep_weights
-  std::vector<int> unconverged;                 // [penalty] targets that hit max_sweeps
+  std::vector<double> penalties;            // as given
+  std::vector<std::vector<double>> mse;     // [penalty][target]
+  std::vector<std::vector<int>> nonzero;    // [penalty][target] weights != 0
+  std::vector<std::vector<int>> positive;   // [penalty][target] weights > 0
+  std::vector<std::vector<double>> gap;     // [penalty][target] duality gap (0 for exact solves)
+  std::vector<std::vector<float>> weights;  // [penalty][target * S + source] when keep_weights
+  std::vector<int> unconverged;             // [penalty] targets that hit max_sweeps
   // Per target: R^2 of the unpenalised fit; the number of non-zero weights of the first fit on its
   // descending path whose R^2 reaches fit_fraction of it (the path's resolution: path_points log-
   // spaced penalties per target from its lambda_max = max_j |r_j| down to path_min_ratio of it; the
@@ -72,13 +72,13 @@ struct SparsePrediction {
   std::vector<double> penalty_for_fraction;
   double fit_fraction = 0;
 
-  double mean_loss(int p) const;      // mean over targets of mse / 2
+  double mean_loss(int p) const;  // mean over targets of mse / 2
   double mean_mse(int p) const;
   double mean_nonzero(int p) const;
   double positive_fraction(int p) const;  // of all non-zero weights
 };
 
-SparsePrediction sparse_prediction(const std::vector<double>& corr_sources, const std::vector<double>& cross, int S,
-                                   int T, const SparsePredictionOptions& opt = {});
+SparsePrediction sparse_prediction(const std::vector<double>& corr_sources, const std::vector<double>& cross, int S, int T,
+                                   const SparsePredictionOptions& opt = {});
 
 }  // namespace cvg

@@ -19,9 +19,8 @@
 extern "C" {
 void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a, const int* lda, double* w, double* work,
              const int* lwork, int* iwork, const int* liwork, int* info, size_t jobz_len, size_t uplo_len);
-void dgesdd_(const char* jobz, const int* m, const int* n, double* a, const int* lda, double* s, double* u,
-             const int* ldu, double* vt, const int* ldvt, double* work, const int* lwork, int* iwork, int* info,
-             size_t jobz_len);
+void dgesdd_(const char* jobz, const int* m, const int* n, double* a, const int* lda, double* s, double* u, const int* ldu,
+             double* vt, const int* ldvt, double* work, const int* lwork, int* iwork, int* info, size_t jobz_len);
 }
 
 namespace cvg {
@@ -56,8 +55,8 @@ static SymEig sym_eig_lapack(const std::vector<double>& A, int n, bool want_vect
 
 SymEig sym_eig(const std::vector<double>& A, int n, bool want_vectors, const EigOptions& opt) {
   check_size(A, (size_t)n * n, "sym_eig");
-  const bool gpu_wanted = opt.where == EigOptions::Gpu ||
-                          (opt.where == EigOptions::Auto && n >= opt.gpu_min_n && gpu_count() > 0);
+  const bool gpu_wanted =
+      opt.where == EigOptions::Gpu || (opt.where == EigOptions::Auto && n >= opt.gpu_min_n && gpu_count() > 0);
   if (gpu_wanted) {
     std::string why;
     if (cusolver_available(&why)) return sym_eig_cusolver(A, n, want_vectors, 0);
@@ -78,13 +77,11 @@ std::vector<double> singular_values(const std::vector<double>& A, int rows, int 
   int info = 0, lwork = -1;
   double work_query = 0, dummy = 0;
   std::vector<int> iwork(8 * (size_t)k);
-  dgesdd_(&jobz, &m, &n, a.data(), &ld, s.data(), &dummy, &one, &dummy, &one, &work_query, &lwork, iwork.data(),
-          &info, 1);
+  dgesdd_(&jobz, &m, &n, a.data(), &ld, s.data(), &dummy, &one, &dummy, &one, &work_query, &lwork, iwork.data(), &info, 1);
   if (info != 0) throw std::runtime_error("dgesdd workspace query failed (info " + std::to_string(info) + ")");
   lwork = std::max(1, (int)work_query);
   std::vector<double> work(lwork);
-  dgesdd_(&jobz, &m, &n, a.data(), &ld, s.data(), &dummy, &one, &dummy, &one, work.data(), &lwork, iwork.data(),
-          &info, 1);
+  dgesdd_(&jobz, &m, &n, a.data(), &ld, s.data(), &dummy, &one, &dummy, &one, work.data(), &lwork, iwork.data(), &info, 1);
   if (info != 0) throw std::runtime_error("dgesdd failed to converge (info " + std::to_string(info) + ")");
   return s;
 }
@@ -105,13 +102,11 @@ Svd svd(const std::vector<double>& A, int rows, int cols) {
   double work_query = 0;
   std::vector<double> up((size_t)m * k), vt((size_t)k * n);
   std::vector<int> iwork(8 * (size_t)k);
-  dgesdd_(&jobz, &m, &n, a.data(), &m, r.s.data(), up.data(), &m, vt.data(), &k, &work_query, &lwork, iwork.data(),
-          &info, 1);
+  dgesdd_(&jobz, &m, &n, a.data(), &m, r.s.data(), up.data(), &m, vt.data(), &k, &work_query, &lwork, iwork.data(), &info, 1);
   if (info != 0) throw std::runtime_error("dgesdd workspace query failed (info " + std::to_string(info) + ")");
   lwork = std::max(1, (int)work_query);
   std::vector<double> work(lwork);
-  dgesdd_(&jobz, &m, &n, a.data(), &m, r.s.data(), up.data(), &m, vt.data(), &k, work.data(), &lwork, iwork.data(),
-          &info, 1);
+  dgesdd_(&jobz, &m, &n, a.data(), &m, r.s.data(), up.data(), &m, vt.data(), &k, work.data(), &lwork, iwork.data(), &info, 1);
   if (info != 0) throw std::runtime_error("dgesdd failed to converge (info " + std::to_string(info) + ")");
   r.v = std::move(up);  // column i of U' (contiguous) = row i of v
   r.u.resize((size_t)k * n);
@@ -153,13 +148,19 @@ const Cusolver& cusolver() {
   static Cusolver c;
   static std::once_flag once;
   std::call_once(once, [] {
-    if (gpu_count() == 0) { c.error = "no GPU"; return; }
+    if (gpu_count() == 0) {
+      c.error = "no GPU";
+      return;
+    }
     for (const char* name : {"libcusolver.so.12", "libcusolver.so.11", "libcusolver.so",
                              "/usr/local/cuda/lib64/libcusolver.so.12", "/usr/local/cuda/lib64/libcusolver.so"}) {
       c.lib = dlopen(name, RTLD_NOW | RTLD_LOCAL);
       if (c.lib) break;
     }
-    if (!c.lib) { c.error = std::string("dlopen libcusolver failed: ") + dlerror(); return; }
+    if (!c.lib) {
+      c.error = std::string("dlopen libcusolver failed: ") + dlerror();
+      return;
+    }
     c.create = (decltype(c.create))dlsym(c.lib, "cusolverDnCreate");
     c.destroy = (decltype(c.destroy))dlsym(c.lib, "cusolverDnDestroy");
     c.syevd_buffer = (decltype(c.syevd_buffer))dlsym(c.lib, "cusolverDnDsyevd_bufferSize");
@@ -215,8 +216,7 @@ SymEig sym_eig_cusolver(const std::vector<double>& A, int n, bool want_vectors, 
   const cusolverEigMode_t jobz = want_vectors ? CUSOLVER_EIG_MODE_VECTOR : CUSOLVER_EIG_MODE_NOVECTOR;
   const cublasFillMode_t uplo = CUBLAS_FILL_MODE_UPPER;
   int lwork = 0;
-  if (c.syevd_buffer(handle, jobz, uplo, n, (const double*)a.p, n, (const double*)w.p, &lwork) !=
-      CUSOLVER_STATUS_SUCCESS)
+  if (c.syevd_buffer(handle, jobz, uplo, n, (const double*)a.p, n, (const double*)w.p, &lwork) != CUSOLVER_STATUS_SUCCESS)
     throw std::runtime_error("cusolverDnDsyevd_bufferSize failed");
   DeviceBuffer work(dev, (size_t)std::max(lwork, 1) * sizeof(double));
   if (c.syevd(handle, jobz, uplo, n, (double*)a.p, n, (double*)w.p, (double*)work.p, lwork, (int*)info_d.p) !=

@@ -72,8 +72,7 @@ PairMoments pair_moments(const Moments& m, int a, int b) {
       pm.cov_ab[(size_t)i * nb + j] = s / N - (m.sum[a][ua] / N) * (m.sum[b][ub] / N);
     }
 
-  auto correlate = [](const std::vector<double>& cov, const std::vector<double>& sr, const std::vector<double>& sc,
-                      bool square) {
+  auto correlate = [](const std::vector<double>& cov, const std::vector<double>& sr, const std::vector<double>& sc, bool square) {
     const size_t r = sr.size(), c = sc.size();
     std::vector<double> out(r * c);
     for (size_t i = 0; i < r; ++i)

@@ -9,9 +9,9 @@
 namespace cvg {
 
 struct PairMoments {
-  int units_a = 0, units_b = 0;          // all units of each net
-  std::vector<int> valid_a, valid_b;     // the units that vary (indices into all units), ascending
-  std::vector<int> zero_a, zero_b;       // the zero-variance units, left out of every analysis
+  int units_a = 0, units_b = 0;       // all units of each net
+  std::vector<int> valid_a, valid_b;  // the units that vary (indices into all units), ascending
+  std::vector<int> zero_a, zero_b;    // the zero-variance units, left out of every analysis
   int na() const { return (int)valid_a.size(); }
   int nb() const { return (int)valid_b.size(); }
   // Over the valid units only, row-major, population normalisation (divisor N):

@@ -65,8 +65,11 @@ json direction_json(const PredictionDirection& d, const std::string& dir) {
           {"targets", T},
           {"sources", S},
           {"per_penalty", per},
-          {"inputs_for_fraction", {{"fraction", sp.fit_fraction}, {"median", nan_safe(d.median_inputs)},
-                                   {"mean", nan_safe(d.mean_inputs)}, {"at_most_4", d.at_most_4}}},
+          {"inputs_for_fraction",
+           {{"fraction", sp.fit_fraction},
+            {"median", nan_safe(d.median_inputs)},
+            {"mean", nan_safe(d.mean_inputs)},
+            {"at_most_4", d.at_most_4}}},
           {"files", stem + "_*.npy (rows: penalties as listed; targets and sources: valid units, see units_a/b.npy)"}};
 }
 
@@ -95,7 +98,8 @@ AlignPairReport align_pair(const Moments& m, int p, int q, const std::string& ne
   r.n = na + nb;
   r.groups = spectral_groups(r.joint, r.n, na, opt.spectral);
   int at = 0;
-  for (const UnitGroup& G : r.groups.groups) at += (int)G.nodes.size(), r.cuts.push_back(at), r.single_units += G.nodes.size() == 1;
+  for (const UnitGroup& G : r.groups.groups)
+    at += (int)G.nodes.size(), r.cuts.push_back(at), r.single_units += G.nodes.size() == 1;
   // The report keeps the unit lists; the covariance blocks are no longer needed.
   for (std::vector<double>* v : {&pm.cov_aa, &pm.cov_bb, &pm.cov_ab, &pm.corr_aa, &pm.corr_bb, &pm.corr_ab})
     std::vector<double>().swap(*v);
@@ -138,12 +142,16 @@ json write_pair_report(const AlignPairReport& r, const std::string& dir) {
   for (const UnitGroup& G : g.groups) {
     std::vector<int> ua, ub;
     for (int node : G.nodes) (node < pm.na() ? ua.push_back(pm.valid_a[node]) : ub.push_back(pm.valid_b[node - pm.na()]));
-    gj.push_back({{"units_a", ua}, {"units_b", ub}, {"mean_corr", nan_safe(G.mean_corr)},
-                  {"mean_abs_corr", nan_safe(G.mean_abs_corr)}, {"mean_between_net_corr", nan_safe(G.mean_between)}});
+    gj.push_back({{"units_a", ua},
+                  {"units_b", ub},
+                  {"mean_corr", nan_safe(G.mean_corr)},
+                  {"mean_abs_corr", nan_safe(G.mean_abs_corr)},
+                  {"mean_between_net_corr", nan_safe(G.mean_between)}});
   }
-  pj["groups"] = {{"k", g.k}, {"chosen_by", g.k_from_eigengap ? "eigengap" : "--groups"}, {"mixed", g.mixed},
-                  {"laplacian_eigenvalues", g.laplacian_eigenvalues}, {"groups", gj},
-                  {"files", dir + "/joint.png (natural order, line between the nets), joint_grouped.png (group-sorted)"}};
+  pj["groups"] = {
+      {"k", g.k},         {"chosen_by", g.k_from_eigengap ? "eigengap" : "--groups"},
+      {"mixed", g.mixed}, {"laplacian_eigenvalues", g.laplacian_eigenvalues},
+      {"groups", gj},     {"files", dir + "/joint.png (natural order, line between the nets), joint_grouped.png (group-sorted)"}};
   return pj;
 }
 

@@ -24,8 +24,8 @@ struct AlignOptions {
 
 // One direction of the sparse prediction: the target net's units from all of the source net's.
 struct PredictionDirection {
-  std::string label;       // "seed2<-seed1": target <- source, by the nets' names
-  std::string file_stem;   // "lasso_1_from_0": target and source by their indices in the output
+  std::string label;      // "seed2<-seed1": target <- source, by the nets' names
+  std::string file_stem;  // "lasso_1_from_0": target and source by their indices in the output
   SparsePrediction sp;
   double median_inputs = 0, mean_inputs = 0;  // of sp.units_for_fraction (NaN without targets)
   int at_most_4 = 0;                          // targets reaching the fraction with <= 4 inputs
@@ -33,17 +33,17 @@ struct PredictionDirection {
 };
 
 struct AlignPairReport {
-  int p = 0, q = 1;                 // net indices in the correlate output: A = p, B = q
+  int p = 0, q = 1;  // net indices in the correlate output: A = p, B = q
   std::string net_a, net_b;
-  PairMoments pm;                   // its matrices are released once the analyses are done
-  bool lasso_skipped = false;       // more units than AlignOptions::lasso_max_units
+  PairMoments pm;                               // its matrices are released once the analyses are done
+  bool lasso_skipped = false;                   // more units than AlignOptions::lasso_max_units
   std::vector<PredictionDirection> directions;  // B<-A, then A<-B (none when skipped)
   GlobalScores scores;
-  int n = 0;                        // joint units (valid units of A, then of B)
-  std::vector<double> joint;        // [n * n] joint correlation matrix
+  int n = 0;                  // joint units (valid units of A, then of B)
+  std::vector<double> joint;  // [n * n] joint correlation matrix
   SpectralGroups groups;
-  std::vector<int> cuts;            // cumulative group sizes: the lines of the grouped heatmap
-  int single_units = 0;             // groups of one unit
+  std::vector<int> cuts;  // cumulative group sizes: the lines of the grouped heatmap
+  int single_units = 0;   // groups of one unit
 };
 
 // Nets p < q of moments `m` (of one layer), called net_a and net_b.

@@ -27,9 +27,9 @@ double trace(const std::vector<double>& m, int n) {
 // kept eigen-pairs (descending eigenvalue).
 struct Whitener {
   int n = 0, kept = 0;
-  std::vector<double> rows;    // [kept x n]
-  std::vector<double> values;  // [kept]
-  std::vector<double> vectors; // [kept x n] unit eigenvectors
+  std::vector<double> rows;     // [kept x n]
+  std::vector<double> values;   // [kept]
+  std::vector<double> vectors;  // [kept x n] unit eigenvectors
 };
 
 Whitener make_whitener(const SymEig& eig, int kept_count) {
@@ -81,9 +81,7 @@ std::vector<double> whitened_cross(const Whitener& wa, const Whitener& wb, const
   return matmul(wa.rows, t, wa.kept, wa.n, wb.kept);
 }
 
-double mean(const std::vector<double>& v) {
-  return v.empty() ? 0.0 : std::accumulate(v.begin(), v.end(), 0.0) / v.size();
-}
+double mean(const std::vector<double>& v) { return v.empty() ? 0.0 : std::accumulate(v.begin(), v.end(), 0.0) / v.size(); }
 
 // PWCCA with one net's canonical variates h_i = z . a_i (z its standardised units, a_i = W u_i):
 // alpha_i = sum_j |Cov(x_j, h_i)| = sum_j std_j |(R a_i)_j| and R a_i = sum_k sqrt(e_k) u_i[k] v_k.

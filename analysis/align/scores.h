@@ -20,16 +20,16 @@
 namespace cvg {
 
 struct ScoreOptions {
-  double rank_cut = 1e-6;     // CCA: relative eigenvalue below which a direction counts as null
-  double svcca_keep = 0.99;   // SVCCA: fraction of each net's variance kept
+  double rank_cut = 1e-6;    // CCA: relative eigenvalue below which a direction counts as null
+  double svcca_keep = 0.99;  // SVCCA: fraction of each net's variance kept
 };
 
 struct GlobalScores {
   double cka = 0;
-  std::vector<double> cca;       // canonical correlations, descending (min(rank_a, rank_b) of them)
+  std::vector<double> cca;  // canonical correlations, descending (min(rank_a, rank_b) of them)
   int cca_rank_a = 0, cca_rank_b = 0;
   double cca_mean = 0;
-  std::vector<double> svcca;     // canonical correlations of the reduced representations
+  std::vector<double> svcca;  // canonical correlations of the reduced representations
   int svcca_dims_a = 0, svcca_dims_b = 0;
   double svcca_mean = 0;
   double pwcca_a = 0, pwcca_b = 0;  // weights from net A's / net B's canonical variates

@@ -78,7 +78,10 @@ std::vector<double> seed_centres(const std::vector<double>& x, int n, int d, int
       double t = uniform() * total;
       for (int i = 0; i < n; ++i) {
         t -= nearest[i];
-        if (t < 0) { pick = i; break; }
+        if (t < 0) {
+          pick = i;
+          break;
+        }
       }
     } else {
       pick = c % n;
@@ -100,8 +103,7 @@ std::vector<double> permuted(const std::vector<double>& J, int n, const std::vec
 }
 
 SpectralGroups spectral_groups(const std::vector<double>& J, int n, int na, const SpectralOptions& opt) {
-  if (n < 0 || na < 0 || na > n || J.size() != (size_t)n * n)
-    throw std::logic_error("spectral_groups: the matrix is not n x n");
+  if (n < 0 || na < 0 || na > n || J.size() != (size_t)n * n) throw std::logic_error("spectral_groups: the matrix is not n x n");
   if (opt.groups < 0 || opt.groups > n) throw InputError("spectral_groups: --groups must be in 1..units");
   if (opt.restarts < 1) throw std::logic_error("spectral_groups: restarts must be >= 1");
   SpectralGroups sg;
@@ -163,8 +165,7 @@ SpectralGroups spectral_groups(const std::vector<double>& J, int n, int na, cons
   // Groups: A's nodes then B's (each ascending), largest group first.
   std::vector<UnitGroup> groups(k);
   for (int i = 0; i < n; ++i) groups[best_label[i]].nodes.push_back(i);
-  groups.erase(std::remove_if(groups.begin(), groups.end(), [](const UnitGroup& g) { return g.nodes.empty(); }),
-               groups.end());
+  groups.erase(std::remove_if(groups.begin(), groups.end(), [](const UnitGroup& g) { return g.nodes.empty(); }), groups.end());
   std::stable_sort(groups.begin(), groups.end(), [](const UnitGroup& a, const UnitGroup& b) {
     return a.nodes.size() != b.nodes.size() ? a.nodes.size() > b.nodes.size() : a.nodes[0] < b.nodes[0];
   });

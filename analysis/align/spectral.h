@@ -17,7 +17,7 @@
 namespace cvg {
 
 struct SpectralOptions {
-  int groups = 0;      // 0: choose by the eigengap
+  int groups = 0;  // 0: choose by the eigengap
   int min_groups = 2;
   int max_groups = 0;  // 0: n / 4 (at least min_groups, at most n - 1)
   int restarts = 10;

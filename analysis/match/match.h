@@ -20,7 +20,7 @@ struct Assignment {
   double seconds = 0;               // wall time of the solve (with transfers to and from the GPU)
   std::string solver;               // "exact (cpu)", "auction (cuda:0 ...)", "auction (cpu twin)"
   bool auction = false;
-  AuctionReport report;             // auction only: quantisation step, error bound, certificate
+  AuctionReport report;  // auction only: quantisation step, error bound, certificate
 };
 
 // Solver from its name ("exact" | "auction"); throws InputError otherwise.

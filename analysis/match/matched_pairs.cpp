@@ -28,7 +28,8 @@ std::vector<MatchedPair> chosen_pairs(const CorrelateOutput& o, const std::strin
   for (auto [a, b] : units) {
     if (a < 0 || a >= ca || b < 0 || b >= cb)
       throw InputError("--pairs " + std::to_string(a) + ":" + std::to_string(b) + ": " + layer + " has units 0.." +
-                       std::to_string(ca - 1) + " in " + o.nets[p].name + " and 0.." + std::to_string(cb - 1) + " in " + o.nets[q].name);
+                       std::to_string(ca - 1) + " in " + o.nets[p].name + " and 0.." + std::to_string(cb - 1) + " in " +
+                       o.nets[q].name);
     pairs.push_back({a, b, c[(size_t)a * cb + b]});
   }
   return pairs;

@@ -9,7 +9,7 @@
 namespace cvg {
 
 struct MatchedPair {
-  int a = 0, b = 0;          // unit of net p, its partner in net q
+  int a = 0, b = 0;  // unit of net p, its partner in net q
   double correlation = 0;
 };
 

@@ -5,8 +5,8 @@
 namespace cvg {
 
 Multiway multiway_matching(const std::vector<int>& units, const std::vector<std::vector<int>>& dead,
-                           const std::vector<std::vector<int64_t>>& matching,
-                           const std::vector<std::vector<double>>& between, double threshold) {
+                           const std::vector<std::vector<int64_t>>& matching, const std::vector<std::vector<double>>& between,
+                           double threshold) {
   const int K = (int)units.size();
   if (K < 3) throw std::logic_error("multiway_matching: needs at least three nets");
   if ((int)matching.size() != K * (K - 1) / 2 || between.size() != matching.size())

@@ -15,9 +15,9 @@ struct UniversalUnit {
 };
 
 struct Multiway {
-  std::vector<int> consistent;      // per net: its live units that are cycle-consistent
-  std::vector<int> live;            // per net: units that are not dead
-  double consistent_fraction = 0;   // sum of consistent / sum of live, over all nets
+  std::vector<int> consistent;           // per net: its live units that are cycle-consistent
+  std::vector<int> live;                 // per net: units that are not dead
+  double consistent_fraction = 0;        // sum of consistent / sum of live, over all nets
   std::vector<UniversalUnit> universal;  // net 0's universal units, in unit order
 };
 
@@ -25,7 +25,7 @@ struct Multiway {
 // matching[pair] and between[pair] for the pairs p < q in the order (0,1), (0,2), ..., (1,2), ...:
 // row_to_col from p's units to q's (-1: none) and the [c_p, c_q] correlations.
 Multiway multiway_matching(const std::vector<int>& units, const std::vector<std::vector<int>>& dead,
-                           const std::vector<std::vector<int64_t>>& matching,
-                           const std::vector<std::vector<double>>& between, double threshold);
+                           const std::vector<std::vector<int64_t>>& matching, const std::vector<std::vector<double>>& between,
+                           double threshold);
 
 }  // namespace cvg

@@ -33,11 +33,13 @@ int next_param_layer(const Net& net, int i) {
 
 void check_permutation(const std::string& layer, const std::vector<int>& p, int units) {
   if ((int)p.size() != units)
-    throw InputError("layer " + layer + ": permutation of " + std::to_string(p.size()) + " units, the layer has " + std::to_string(units));
+    throw InputError("layer " + layer + ": permutation of " + std::to_string(p.size()) + " units, the layer has " +
+                     std::to_string(units));
   std::vector<char> seen(units, 0);
   for (int v : p) {
     if (v < 0 || v >= units || seen[v]++)
-      throw InputError("layer " + layer + ": not a permutation of its " + std::to_string(units) + " units (unit " + std::to_string(v) + ")");
+      throw InputError("layer " + layer + ": not a permutation of its " + std::to_string(units) + " units (unit " +
+                       std::to_string(v) + ")");
   }
 }
 
@@ -64,7 +66,8 @@ void permute_units(Net& net, const UnitPermutations& perms) {
     const std::string& name = entry.first;
     const std::vector<int>& p = entry.second;  // a named reference: lambdas below capture it (clang 14)
     if (std::find(allowed.begin(), allowed.end(), name) == allowed.end())
-      throw InputError("layer " + name + ": not a permutable layer of net " + net.config().name + " (a conv or fc layer other than the classifier)");
+      throw InputError("layer " + name + ": not a permutable layer of net " + net.config().name +
+                       " (a conv or fc layer other than the classifier)");
     const int li = net.layer_index(name);
     Layer& l = *net.layers()[li];
     Layer& next = *net.layers()[next_param_layer(net, li)];
@@ -109,7 +112,8 @@ UnitPermutations permutations_from_matching(const LayerMatchings& row_to_col, co
     std::vector<char> used(units, 0);
     for (int i = 0; i < units; ++i) {
       if (m[i] < 0) continue;
-      if (m[i] >= units || used[m[i]]) throw InputError("layer " + layer + ": the matching is not one-to-one (unit " + std::to_string(m[i]) + ")");
+      if (m[i] >= units || used[m[i]])
+        throw InputError("layer " + layer + ": the matching is not one-to-one (unit " + std::to_string(m[i]) + ")");
       p[i] = (int)m[i], used[m[i]] = 1;
     }
     int next = 0;  // unmatched (dead) units: B's leftover units, in order
@@ -129,8 +133,9 @@ UnitPermutations matching_permutations(const CorrelateOutput& o, int a, int b, c
     const int units = net_b.layers()[net_b.layer_index(layer)]->cfg.num_output;
     const int units_a = o.layer(layer).at("units").at(a).get<int>();
     if (units_a != units)
-      throw InputError("layer " + layer + ": " + o.nets[a].name + " has " + std::to_string(units_a) + " units, " + o.nets[b].name +
-                       " " + std::to_string(units) + "; permuting a net into another's order needs the same widths");
+      throw InputError("layer " + layer + ": " + o.nets[a].name + " has " + std::to_string(units_a) + " units, " +
+                       o.nets[b].name + " " + std::to_string(units) +
+                       "; permuting a net into another's order needs the same widths");
     m[layer] = read_pair_assignment(o, layer, a, b, units, units);
   }
   return permutations_from_matching(m, net_b);

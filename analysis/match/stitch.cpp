@@ -14,8 +14,8 @@ void check_same_architecture(Net& a, Net& b, const std::string& name_a, const st
                      " (different architectures)");
   for (size_t i = 0; i < pa.size(); ++i)
     if (pa[i]->name != pb[i]->name || pa[i]->shape != pb[i]->shape)
-      throw InputError(name_b + ": parameter " + pb[i]->name + " " + pb[i]->value.shape_str() + " does not match " + name_a + "'s " +
-                       pa[i]->name + " " + pa[i]->value.shape_str());
+      throw InputError(name_b + ": parameter " + pb[i]->name + " " + pb[i]->value.shape_str() + " does not match " + name_a +
+                       "'s " + pa[i]->name + " " + pa[i]->value.shape_str());
 }
 
 void interpolate_params(Net& a, Net& b, float t, Net& out) {

@@ -58,8 +58,8 @@ std::vector<char> live_units(int c, const std::vector<int>& dead) {
 }
 
 // The best one-to-one matching of the live rows and columns; dead ones get -1.
-Assignment assign_live(const std::vector<double>& C, int ca, int cb, const std::vector<char>& la,
-                       const std::vector<char>& lb, Solver solver, const Device& dev) {
+Assignment assign_live(const std::vector<double>& C, int ca, int cb, const std::vector<char>& la, const std::vector<char>& lb,
+                       Solver solver, const Device& dev) {
   std::vector<int> rows, cols;
   for (int i = 0; i < ca; ++i)
     if (la[i]) rows.push_back(i);
@@ -82,8 +82,8 @@ Assignment assign_live(const std::vector<double>& C, int ca, int cb, const std::
 
 const std::vector<ScoreField> kIntervalScores = {
     {"semi_matching_ab", &PairScores::semi_ab},   {"semi_matching_ba", &PairScores::semi_ba},
-    {"bipartite", &PairScores::bipartite},         {"within_best_a", &PairScores::within_a},
-    {"within_best_b", &PairScores::within_b},      {"random_permutation_expected", &PairScores::random},
+    {"bipartite", &PairScores::bipartite},        {"within_best_a", &PairScores::within_a},
+    {"within_best_b", &PairScores::within_b},     {"random_permutation_expected", &PairScores::random},
     {"mutual_best_partners", &PairScores::mutual}};
 
 PairResult compare_pair(const LayerStats& s, const std::vector<int>& units, int a, int b, Solver solver, const Device& dev,
@@ -127,15 +127,18 @@ PairResult compare_pair(const LayerStats& s, const std::vector<int>& units, int 
   std::vector<std::pair<double, int>> pairs;
   for (int i = 0; i < ca; ++i)
     if (r.bipartite.row_to_col[i] >= 0) pairs.push_back({C[(size_t)i * cb + r.bipartite.row_to_col[i]], i});
-  std::sort(pairs.begin(), pairs.end(), [](auto& x, auto& y) { return x.first > y.first || (x.first == y.first && x.second < y.second); });
+  std::sort(pairs.begin(), pairs.end(),
+            [](auto& x, auto& y) { return x.first > y.first || (x.first == y.first && x.second < y.second); });
   json sorted = json::array();
   for (auto& [v, i] : pairs) sorted.push_back({{"unit_a", i}, {"unit_b", r.bipartite.row_to_col[i]}, {"corr", v}});
   // Live units left without a partner: nets of different widths match min(live a, live b) units.
   std::vector<int> unmatched_a, unmatched_b;
   std::vector<char> used(cb, 0);
   for (int i = 0; i < ca; ++i)
-    if (r.bipartite.row_to_col[i] >= 0) used[r.bipartite.row_to_col[i]] = 1;
-    else if (la[i]) unmatched_a.push_back(i);
+    if (r.bipartite.row_to_col[i] >= 0)
+      used[r.bipartite.row_to_col[i]] = 1;
+    else if (la[i])
+      unmatched_a.push_back(i);
   for (int j = 0; j < cb; ++j)
     if (!used[j] && lb[j]) unmatched_b.push_back(j);
   r.summary = {{"nets", {a, b}}, {"units", {ca, cb}}};
@@ -191,8 +194,9 @@ json bootstrap_layer(const std::vector<Moments>& blocks, int resamples, uint64_t
       pairs.push_back(pj);
     }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  return {{"resamples", resamples}, {"blocks", blocks.size()}, {"seed", seed}, {"level", 0.95}, {"seconds", seconds},
-          {"matching_seconds", matching_seconds}, {"pairs", pairs}};
+  return {{"resamples", resamples}, {"blocks", blocks.size()}, {"seed", seed},
+          {"level", 0.95},          {"seconds", seconds},      {"matching_seconds", matching_seconds},
+          {"pairs", pairs}};
 }
 
 namespace {
@@ -216,8 +220,11 @@ json multiway_json(const LayerResult& r, double threshold) {
   const Multiway m = multiway_matching(r.moments.units, r.stats.zero_variance, matching, between, threshold);
   json universal = json::array();
   for (const UniversalUnit& u : m.universal) universal.push_back({{"unit", u.unit}, {"partners", u.partner}, {"corr", u.corr}});
-  return {{"cycle_consistent_fraction", m.consistent_fraction}, {"cycle_consistent", m.consistent}, {"live_units", m.live},
-          {"universal_threshold", threshold}, {"universal_units", universal}};
+  return {{"cycle_consistent_fraction", m.consistent_fraction},
+          {"cycle_consistent", m.consistent},
+          {"live_units", m.live},
+          {"universal_threshold", threshold},
+          {"universal_units", universal}};
 }
 
 }  // namespace
@@ -254,7 +261,8 @@ std::vector<LayerResult> correlate_nets(const std::vector<Net*>& nets, const Dat
   const size_t avail = opt.memory_limit ? opt.memory_limit : available_host_bytes();
   if (opt.blocks > 0 && avail > 0 && block_bytes > avail)
     throw InputError("--blocks " + std::to_string(opt.blocks) + ": the block moments need " + std::to_string(block_bytes >> 20) +
-                     " MiB but " + std::to_string(avail >> 20) + " MiB of memory are available; use fewer --blocks, fewer nets or --layers");
+                     " MiB but " + std::to_string(avail >> 20) +
+                     " MiB of memory are available; use fewer --blocks, fewer nets or --layers");
   for (size_t l = 0; l < layers.size(); ++l) {
     Layer& w = work[l];
     const Tensor& t = nets[0]->units(layers[l]);
@@ -262,7 +270,8 @@ std::vector<LayerResult> correlate_nets(const std::vector<Net*>& nets, const Dat
     w.result.hw = t.dim(2) * t.dim(3);
     w.moments = std::make_unique<MomentAccumulator>(dev, units_per_layer[l], opt.blocks);
     if (std::find(opt.mi_layers.begin(), opt.mi_layers.end(), layers[l]) != opt.mi_layers.end())
-      for (int k = 0; k < K; ++k) w.samplers.emplace_back(dev, units_per_layer[l][k], (uint64_t)images * w.result.hw, opt.mi_samples);
+      for (int k = 0; k < K; ++k)
+        w.samplers.emplace_back(dev, units_per_layer[l][k], (uint64_t)images * w.result.hw, opt.mi_samples);
   }
   auto activations = [&](const std::string& layer) {
     std::vector<const float*> acts;

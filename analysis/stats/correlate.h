@@ -25,13 +25,13 @@ struct CorrelateOptions {
   int mi_samples = 20000;              // per unit, for the percentile bin edges (first pass)
   int batch = 128;
   int threads = 2;
-  long long max_images = -1;           // -1: the whole split
+  long long max_images = -1;  // -1: the whole split
   Solver solver = Solver::Exact;
-  int blocks = 0;                      // blocks of images for the bootstrap (0: none)
-  size_t memory_limit = 0;             // bytes the block moments may take (0: the memory available now)
-  int bootstrap = 0;                   // resamples (needs blocks; matchings re-solved exactly)
+  int blocks = 0;           // blocks of images for the bootstrap (0: none)
+  size_t memory_limit = 0;  // bytes the block moments may take (0: the memory available now)
+  int bootstrap = 0;        // resamples (needs blocks; matchings re-solved exactly)
   uint64_t bootstrap_seed = 1;
-  double universal_threshold = 0.5;    // multi-way matching (3 nets or more)
+  double universal_threshold = 0.5;  // multi-way matching (3 nets or more)
   bool quiet = false;
 };
 
@@ -53,14 +53,14 @@ struct ScoreField {
 extern const std::vector<ScoreField> kIntervalScores;
 
 struct PairResult {
-  int a = 0, b = 1;                      // net indices
-  std::vector<double> between;           // [ca * cb] correlations
-  std::vector<int64_t> semi_ab, semi_ba; // each unit's best partner in the other net (-1: dead unit)
-  Assignment bipartite;                  // row (unit of a) -> unit of b (-1: unmatched or dead)
+  int a = 0, b = 1;                       // net indices
+  std::vector<double> between;            // [ca * cb] correlations
+  std::vector<int64_t> semi_ab, semi_ba;  // each unit's best partner in the other net (-1: dead unit)
+  Assignment bipartite;                   // row (unit of a) -> unit of b (-1: unmatched or dead)
   PairScores scores;
-  std::vector<double> mi;                // [ca * cb] nats, bias-corrected; empty unless MI was asked
+  std::vector<double> mi;  // [ca * cb] nats, bias-corrected; empty unless MI was asked
   Assignment mi_bipartite;
-  nlohmann::json summary;                // the numbers bin/correlate prints and writes
+  nlohmann::json summary;  // the numbers bin/correlate prints and writes
 };
 
 // Everything per layer that follows from its moments: one call for the estimate, one per bootstrap
@@ -74,9 +74,9 @@ LayerScores score_layer(const Moments& m, Solver solver, const Device& dev, bool
 
 struct LayerResult {
   std::string name;
-  int hw = 1;                     // positions per image (samples per image per unit)
+  int hw = 1;  // positions per image (samples per image per unit)
   Moments moments;
-  std::vector<Moments> blocks;    // per block of images that got images (empty without blocks)
+  std::vector<Moments> blocks;  // per block of images that got images (empty without blocks)
   LayerStats stats;
   std::vector<PairResult> pairs;  // (0,1), (0,2), ..., (1,2), ...
   nlohmann::json bootstrap;       // intervals (null without a bootstrap or with < 2 blocks); see bootstrap_layer

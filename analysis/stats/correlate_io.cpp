@@ -91,9 +91,14 @@ void make_names_unique(std::vector<NetRecord>& nets) {
 }
 
 json to_json(const NetRecord& r) {
-  return {{"index", r.index},     {"name", r.name},           {"run", r.run},
-          {"checkpoint", r.checkpoint}, {"seed", r.seed},     {"iteration", r.iteration},
-          {"weights_crc32", r.weights_crc32}, {"config", r.config}};
+  return {{"index", r.index},
+          {"name", r.name},
+          {"run", r.run},
+          {"checkpoint", r.checkpoint},
+          {"seed", r.seed},
+          {"iteration", r.iteration},
+          {"weights_crc32", r.weights_crc32},
+          {"config", r.config}};
 }
 
 std::string describe(const NetRecord& r) {
@@ -106,8 +111,9 @@ void check_replaceable_output(const std::string& out) {
   if (!fs::exists(out, ec)) return;
   if (!fs::is_directory(out, ec)) throw InputError(out + ": exists and is not a folder; choose another --out");
   if (fs::is_empty(out, ec) || looks_like_correlate_output(out)) return;
-  throw InputError(out + ": exists and is not a bin/correlate output folder (no summary.json of ours); bin/correlate "
-                         "replaces --out as a whole, so choose a new or empty folder");
+  throw InputError(out +
+                   ": exists and is not a bin/correlate output folder (no summary.json of ours); bin/correlate "
+                   "replaces --out as a whole, so choose a new or empty folder");
 }
 
 std::string partial_output_dir(const std::string& out) {
@@ -137,10 +143,12 @@ void publish_output(const std::string& partial, const std::string& out) {
       remove_tree(partial);  // now the old output
       return;
     }
-    if (errno != EINVAL && errno != ENOSYS) throw std::runtime_error(o + ": cannot replace it with the new output: " + std::strerror(errno));
+    if (errno != EINVAL && errno != ENOSYS)
+      throw std::runtime_error(o + ": cannot replace it with the new output: " + std::strerror(errno));
     // A filesystem without the atomic exchange: move the old output aside first (OUT is briefly absent).
     const std::string old = o + ".old-" + std::to_string(getpid());
-    if (std::rename(o.c_str(), old.c_str()) != 0) throw std::runtime_error(o + ": cannot move the old output aside: " + std::strerror(errno));
+    if (std::rename(o.c_str(), old.c_str()) != 0)
+      throw std::runtime_error(o + ": cannot move the old output aside: " + std::strerror(errno));
     if (std::rename(partial.c_str(), o.c_str()) != 0) {
       const int e = errno;
       std::rename(old.c_str(), o.c_str());
@@ -165,11 +173,13 @@ bool plain_name(const std::string& n) {
     if (!(std::isalnum((unsigned char)c) || c == '_' || c == '-' || c == '.')) return false;
   return true;
 }
-void write_vec(const std::string& path, const std::vector<double>& v, std::vector<size_t> shape) { write_npy(path, v.data(), shape); }
+void write_vec(const std::string& path, const std::vector<double>& v, std::vector<size_t> shape) {
+  write_npy(path, v.data(), shape);
+}
 }  // namespace
 
-void write_correlate_output(const std::string& out, const std::vector<NetRecord>& nets,
-                            const std::vector<LayerResult>& results, const json& meta) {
+void write_correlate_output(const std::string& out, const std::vector<NetRecord>& nets, const std::vector<LayerResult>& results,
+                            const json& meta) {
   check_replaceable_output(out);
   const std::string partial = partial_output_dir(out);
   try {
@@ -178,7 +188,8 @@ void write_correlate_output(const std::string& out, const std::vector<NetRecord>
     summary["layers"] = json::array();
     for (const NetRecord& r : nets) summary["nets"].push_back(to_json(r));
     for (const LayerResult& r : results) {
-      if (!plain_name(r.name)) throw InputError("layer name '" + r.name + "' cannot be a folder name (letters, digits, _ - . only)");
+      if (!plain_name(r.name))
+        throw InputError("layer name '" + r.name + "' cannot be a folder name (letters, digits, _ - . only)");
       const std::string dir = partial + "/" + r.name;
       make_dirs(dir);
       const std::vector<int>& U = r.moments.units;
@@ -190,7 +201,8 @@ void write_correlate_output(const std::string& out, const std::vector<NetRecord>
       }
       save_moments(dir + "/moments", r.moments);
       save_block_moments(dir + "/moments/blocks", r.blocks);
-      json lj = {{"layer", r.name}, {"units", U}, {"samples_per_unit", r.moments.count}, {"positions", r.hw}, {"pairs", json::array()}};
+      json lj = {
+          {"layer", r.name}, {"units", U}, {"samples_per_unit", r.moments.count}, {"positions", r.hw}, {"pairs", json::array()}};
       json zero = json::array(), dead = json::array();
       for (const auto& z : r.stats.zero_variance) zero.push_back(z), dead.push_back(z.size());
       lj["zero_variance_units"] = zero;
@@ -286,14 +298,17 @@ CorrelateOutput open_correlate_output(const std::string& dir) {
         for (const char* f : {"mean", "std", "within"}) need.push_back(std::string(f) + "_" + std::to_string(k) + ".npy");
       for (int p = 0; p < K; ++p)
         for (int q = p + 1; q < K; ++q)
-          for (const char* f : {"between", "bipartite", "semi"}) need.push_back(std::string(f) + "_" + std::to_string(p) + "_" + std::to_string(q) + ".npy");
+          for (const char* f : {"between", "bipartite", "semi"})
+            need.push_back(std::string(f) + "_" + std::to_string(p) + "_" + std::to_string(q) + ".npy");
       for (const std::string& f : need)
         if (!file_exists(ld + "/" + f))
-          throw InputError(ld + "/" + f + ": missing, though summary.json lists layer " + name + ": an incomplete or mixed bin/correlate output; run bin/correlate again");
+          throw InputError(ld + "/" + f + ": missing, though summary.json lists layer " + name +
+                           ": an incomplete or mixed bin/correlate output; run bin/correlate again");
       const NpyArray count = read_npy(ld + "/moments/count.npy");
       const double want = l.at("samples_per_unit").get<double>();
       if (count.numel() != 1 || count.to_double()[0] != want)
-        throw InputError(ld + "/moments/count.npy: its sample count differs from summary.json's (" + std::to_string((long long)want) +
+        throw InputError(ld + "/moments/count.npy: its sample count differs from summary.json's (" +
+                         std::to_string((long long)want) +
                          "): files of different bin/correlate runs are mixed here; run bin/correlate again");
       o.layers.push_back(name);
     }
@@ -307,7 +322,8 @@ namespace {
 std::string pair_file(const CorrelateOutput& o, const std::string& layer, const std::string& stem, int p, int q) {
   o.layer(layer);  // names the layers when this one is not there
   const int K = (int)o.nets.size();
-  if (p == q || p < 0 || q < 0 || p >= K || q >= K) throw InputError("pair (" + std::to_string(p) + ", " + std::to_string(q) + ") is not a pair of nets of " + o.dir);
+  if (p == q || p < 0 || q < 0 || p >= K || q >= K)
+    throw InputError("pair (" + std::to_string(p) + ", " + std::to_string(q) + ") is not a pair of nets of " + o.dir);
   return o.dir + "/" + layer + "/" + stem + "_" + std::to_string(std::min(p, q)) + "_" + std::to_string(std::max(p, q)) + ".npy";
 }
 std::string shape_str(const std::vector<size_t>& s) {
@@ -317,12 +333,13 @@ std::string shape_str(const std::vector<size_t>& s) {
 }
 }  // namespace
 
-std::vector<double> read_pair_matrix(const CorrelateOutput& o, const std::string& layer, PairMatrix which, int p, int q,
-                                     int rows, int cols) {
+std::vector<double> read_pair_matrix(const CorrelateOutput& o, const std::string& layer, PairMatrix which, int p, int q, int rows,
+                                     int cols) {
   const std::string path = pair_file(o, layer, which == PairMatrix::Between ? "between" : "mi", p, q);
   const NpyArray a = read_npy(path);
   const bool flip = p > q;
-  const std::vector<size_t> want = flip ? std::vector<size_t>{(size_t)cols, (size_t)rows} : std::vector<size_t>{(size_t)rows, (size_t)cols};
+  const std::vector<size_t> want =
+      flip ? std::vector<size_t>{(size_t)cols, (size_t)rows} : std::vector<size_t>{(size_t)rows, (size_t)cols};
   if (a.dtype != "<f8" && a.dtype != "<f4") throw InputError(path + ": dtype " + a.dtype + ", expected float64");
   if (a.shape != want)
     throw InputError(path + ": shape " + shape_str(a.shape) + ", but the nets' layer has " + std::to_string(flip ? cols : rows) +
@@ -335,22 +352,24 @@ std::vector<double> read_pair_matrix(const CorrelateOutput& o, const std::string
   return t;
 }
 
-std::vector<int64_t> read_pair_assignment(const CorrelateOutput& o, const std::string& layer, int p, int q, int rows,
-                                          int cols) {
+std::vector<int64_t> read_pair_assignment(const CorrelateOutput& o, const std::string& layer, int p, int q, int rows, int cols) {
   const std::string path = pair_file(o, layer, "bipartite", p, q);
   const NpyArray a = read_npy(path);
   const bool flip = p > q;
   const int n = flip ? cols : rows, m = flip ? rows : cols;
   if (a.dtype != "<i8" && a.dtype != "<i4") throw InputError(path + ": dtype " + a.dtype + ", expected int64");
-  if (a.shape != std::vector<size_t>{(size_t)n}) throw InputError(path + ": shape " + shape_str(a.shape) + ", expected [" + std::to_string(n) + "]");
+  if (a.shape != std::vector<size_t>{(size_t)n})
+    throw InputError(path + ": shape " + shape_str(a.shape) + ", expected [" + std::to_string(n) + "]");
   const std::vector<double> v = a.to_double();
   std::vector<int64_t> stored(n), used(m, 0);
   for (int i = 0; i < n; ++i) {
     const double j = v[i];
     if (j < -1 || j >= m || j != std::floor(j))
-      throw InputError(path + ": row " + std::to_string(i) + " is assigned column " + std::to_string((long long)j) + " of " + std::to_string(m));
+      throw InputError(path + ": row " + std::to_string(i) + " is assigned column " + std::to_string((long long)j) + " of " +
+                       std::to_string(m));
     stored[i] = (int64_t)j;
-    if (j >= 0 && used[(size_t)j]++) throw InputError(path + ": column " + std::to_string((long long)j) + " is assigned twice (not one-to-one)");
+    if (j >= 0 && used[(size_t)j]++)
+      throw InputError(path + ": column " + std::to_string((long long)j) + " is assigned twice (not one-to-one)");
   }
   if (!flip) return stored;
   std::vector<int64_t> inv(rows, -1);

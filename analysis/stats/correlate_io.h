@@ -35,7 +35,7 @@ inline constexpr int kCorrelateVersion = 2;
 // One net as the output records it. `name` is what the terminal, JSON and figures call it: the run
 // folder's name (for a checkpoint file: "<folder>/<file stem>"), made unique with "#<index>".
 struct NetRecord {
-  int index = 0;           // 0-based: the k in file names such as between_<p>_<q>.npy
+  int index = 0;  // 0-based: the k in file names such as between_<p>_<q>.npy
   std::string name;
   std::string run;         // as the user gave it
   std::string checkpoint;  // the checkpoint file read
@@ -68,8 +68,8 @@ void remove_tree(const std::string& dir) noexcept;
 // publishes it as OUT; on any failure the partial folder is removed and OUT is left as it was.
 // `meta` (data, images, device, ...) is merged into summary.json. Layer names must be one plain path
 // component (InputError otherwise).
-void write_correlate_output(const std::string& out, const std::vector<NetRecord>& nets,
-                            const std::vector<LayerResult>& results, const nlohmann::json& meta);
+void write_correlate_output(const std::string& out, const std::vector<NetRecord>& nets, const std::vector<LayerResult>& results,
+                            const nlohmann::json& meta);
 
 struct CorrelateOutput {
   std::string dir;
@@ -93,12 +93,11 @@ enum class PairMatrix { Between, MutualInfo };  // between_<p>_<q>.npy, mi_<p>_<
 
 // Reads matrix `which` of the pair (p, q) of nets, p != q, transposed when p > q, so rows are always
 // net p's units.
-std::vector<double> read_pair_matrix(const CorrelateOutput& o, const std::string& layer, PairMatrix which, int p, int q,
-                                     int rows, int cols);
+std::vector<double> read_pair_matrix(const CorrelateOutput& o, const std::string& layer, PairMatrix which, int p, int q, int rows,
+                                     int cols);
 // The bipartite assignment from net p's units to net q's (-1: unmatched), from
 // <layer>/bipartite_<min>_<max>.npy, inverted when p > q.
-std::vector<int64_t> read_pair_assignment(const CorrelateOutput& o, const std::string& layer, int p, int q, int rows,
-                                          int cols);
+std::vector<int64_t> read_pair_assignment(const CorrelateOutput& o, const std::string& layer, int p, int q, int rows, int cols);
 // The raw moments of `layer` (<layer>/moments/), for analyses that need no pass over the data.
 Moments read_layer_moments(const CorrelateOutput& o, const std::string& layer);
 // The layer's block moments (moments/blocks/, bin/correlate --blocks), checked against `total`; empty

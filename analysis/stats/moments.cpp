@@ -56,7 +56,10 @@ void Moments::recenter(int net, const std::vector<double>& new_shift) {
 void Moments::merge(const Moments& other) {
   if (other.units != units) throw std::logic_error("Moments::merge: the two sets have different units");
   if (other.count == 0) return;
-  if (count == 0) { *this = other; return; }
+  if (count == 0) {
+    *this = other;
+    return;
+  }
   Moments o = other;
   for (int p = 0; p < nets(); ++p)
     if (o.shift[p] != shift[p]) o.recenter(p, shift[p]);
@@ -218,11 +221,11 @@ void MomentAccumulator::add_run(Slot& slot, const std::vector<const float*>& act
   if (scratch_.size() < need * slots) scratch_ = Array<char>(dev_, need * slots);
   auto run = [&](const Job& j, char* scratch) {
     if (j.q < 0)
-      CVG_DISPATCH(dev_, accumulate_gram, n, units_[j.p], hw, acts[j.p], shift_[j.p].data(), scratch,
-                     slot.gram[j.p].data(), slot.sum[j.p].data(), slot.sum_sq[j.p].data());
+      CVG_DISPATCH(dev_, accumulate_gram, n, units_[j.p], hw, acts[j.p], shift_[j.p].data(), scratch, slot.gram[j.p].data(),
+                   slot.sum[j.p].data(), slot.sum_sq[j.p].data());
     else
-      CVG_DISPATCH(dev_, accumulate_cross, n, units_[j.p], units_[j.q], hw, acts[j.p], shift_[j.p].data(),
-                     acts[j.q], shift_[j.q].data(), scratch, slot.cross[j.pair].data());
+      CVG_DISPATCH(dev_, accumulate_cross, n, units_[j.p], units_[j.q], hw, acts[j.p], shift_[j.p].data(), acts[j.q],
+                   shift_[j.q].data(), scratch, slot.cross[j.pair].data());
   };
   if (side_by_side) {
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
@@ -258,11 +261,11 @@ void MomentAccumulator::recenter() {
     // Grams and crosses need the sums about the old references: they go first.
     int pair = 0;
     for (int p = 0; p < k; ++p) {
-      CVG_DISPATCH(dev_, recenter_cross, units_[p], units_[p], n, s.sum[p].data(), delta_[p].data(),
-                     s.sum[p].data(), delta_[p].data(), s.gram[p].data());
+      CVG_DISPATCH(dev_, recenter_cross, units_[p], units_[p], n, s.sum[p].data(), delta_[p].data(), s.sum[p].data(),
+                   delta_[p].data(), s.gram[p].data());
       for (int q = p + 1; q < k; ++q, ++pair)
-        CVG_DISPATCH(dev_, recenter_cross, units_[p], units_[q], n, s.sum[p].data(), delta_[p].data(),
-                       s.sum[q].data(), delta_[q].data(), s.cross[pair].data());
+        CVG_DISPATCH(dev_, recenter_cross, units_[p], units_[q], n, s.sum[p].data(), delta_[p].data(), s.sum[q].data(),
+                     delta_[q].data(), s.cross[pair].data());
     }
     for (int p = 0; p < k; ++p) {
       const auto d = delta_[p].to_host();

@@ -68,13 +68,14 @@ void save_block_moments(const std::string& dir, const std::vector<Moments>& bloc
   for (int k = 0; k < m0.nets(); ++k) {
     const size_t c = m0.units[k];
     save(name(dir, "sum", k), [k](const Moments& b) -> const std::vector<double>& { return b.sum[k]; }, c, {c});
-    save(name(dir, "gram", k), [k](const Moments& b) -> const std::vector<double>& { return b.gram[k]; }, c * c, {c, c});
+    save(name(dir, "gram", k), [k](const Moments& b) -> const std::vector<double>& { return b.gram[k]; }, c* c, {c, c});
   }
   for (int p = 0; p < m0.nets(); ++p)
     for (int q = p + 1; q < m0.nets(); ++q) {
       const int e = m0.pair_index(p, q);
       const size_t cp = m0.units[p], cq = m0.units[q];
-      save(name(dir, "cross", p, q), [e](const Moments& b) -> const std::vector<double>& { return b.cross[e]; }, cp * cq, {cp, cq});
+      save(name(dir, "cross", p, q), [e](const Moments& b) -> const std::vector<double>& { return b.cross[e]; }, cp* cq,
+           {cp, cq});
     }
 }
 

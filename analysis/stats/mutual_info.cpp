@@ -103,8 +103,7 @@ void EdgeSampler::add_batch(const float* act, long image_id0, int n, int hw) {
   set_current(dev_);
   if (index_.size() < idx.size()) index_ = Array<int>(dev_, std::max(idx.size(), (size_t)1024));
   device_copy(index_.data(), dev_, idx.data(), Device::cpu(), idx.size() * sizeof(int));
-  CVG_DISPATCH(dev_, gather_samples, n, units_, hw, act, (int)idx.size(), index_.data(), capacity_, kept_,
-                 values_.data());
+  CVG_DISPATCH(dev_, gather_samples, n, units_, hw, act, (int)idx.size(), index_.data(), capacity_, kept_, values_.data());
   kept_ += (int)idx.size();
 }
 
@@ -135,16 +134,15 @@ JointHistogramAccumulator::JointHistogramAccumulator(const Device& dev, std::vec
   for (int p = 0; p < k; ++p) {
     const size_t c = units_[p];
     if (edges[p].size() != c * (bins - 2))
-      throw std::logic_error("JointHistogramAccumulator: net " + std::to_string(p) + " needs " +
-                                  std::to_string(c * (bins - 2)) + " edges, got " + std::to_string(edges[p].size()));
+      throw std::logic_error("JointHistogramAccumulator: net " + std::to_string(p) + " needs " + std::to_string(c * (bins - 2)) +
+                             " edges, got " + std::to_string(edges[p].size()));
     edges_.emplace_back(dev, std::max<size_t>(1, edges[p].size()));
     if (!edges[p].empty()) edges_.back().from_host(edges[p]);
     binned_.emplace_back();
     marginal_.emplace_back(dev, c * bins), marginal_.back().zero();
   }
   for (int p = 0; p < k; ++p)
-    for (int q = p + 1; q < k; ++q)
-      joint_.emplace_back(dev, (size_t)units_[p] * units_[q] * bins * bins), joint_.back().zero();
+    for (int q = p + 1; q < k; ++q) joint_.emplace_back(dev, (size_t)units_[p] * units_[q] * bins * bins), joint_.back().zero();
 }
 
 void JointHistogramAccumulator::add_batch(const std::vector<const float*>& acts, int n, int hw) {
@@ -161,8 +159,8 @@ void JointHistogramAccumulator::add_batch(const std::vector<const float*>& acts,
   int pair = 0;
   for (int p = 0; p < k; ++p)
     for (int q = p + 1; q < k; ++q, ++pair)
-      CVG_DISPATCH(dev_, accumulate_joint_hist, n, units_[p], units_[q], hw, binned_[p].data(), binned_[q].data(),
-                     bins_, joint_[pair].data());
+      CVG_DISPATCH(dev_, accumulate_joint_hist, n, units_[p], units_[q], hw, binned_[p].data(), binned_[q].data(), bins_,
+                   joint_[pair].data());
 }
 
 std::vector<uint64_t> JointHistogramAccumulator::joint(int p, int q) const {

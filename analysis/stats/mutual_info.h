@@ -61,8 +61,7 @@ class EdgeSampler {
 class JointHistogramAccumulator {
  public:
   // edges[net]: [units[net] * (bins - 2)], ascending per unit (EdgeSampler::edges).
-  JointHistogramAccumulator(const Device& dev, std::vector<int> units, int bins,
-                            const std::vector<std::vector<float>>& edges);
+  JointHistogramAccumulator(const Device& dev, std::vector<int> units, int bins, const std::vector<std::vector<float>>& edges);
   void add_batch(const std::vector<const float*>& acts, int n, int hw);
   int bins() const { return bins_; }
   std::vector<uint64_t> joint(int p, int q) const;  // p < q

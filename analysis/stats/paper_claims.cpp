@@ -88,9 +88,11 @@ Spread NetResampler::difference(const PairValues& x, const PairValues& y) const 
 }
 
 PaperFigures paper_figures(const std::string& layer) {
-  static const std::map<std::string, PaperFigures> table = {
-      {"conv1", {0.703, 0.663, 0.73}}, {"conv2", {0.556, 0.507, 0.58}}, {"conv3", {0.478, 0.446, 0.62}},
-      {"conv4", {0.369, 0.342, 0.58}}, {"conv5", {0.416, 0.385, 0.64}}};
+  static const std::map<std::string, PaperFigures> table = {{"conv1", {0.703, 0.663, 0.73}},
+                                                            {"conv2", {0.556, 0.507, 0.58}},
+                                                            {"conv3", {0.478, 0.446, 0.62}},
+                                                            {"conv4", {0.369, 0.342, 0.58}},
+                                                            {"conv5", {0.416, 0.385, 0.64}}};
   auto it = table.find(layer);
   return it == table.end() ? PaperFigures{} : it->second;
 }
@@ -113,8 +115,10 @@ ClaimVerdict judge(const std::string& claim, const std::vector<std::pair<std::st
     all_above = all_above && d.decided && d.lo > threshold;
     any_below = any_below || (d.decided && d.hi < threshold);
   }
-  if (any_below) c.verdict = "contradicted";
-  else if (all_above) c.verdict = "supported";
+  if (any_below)
+    c.verdict = "contradicted";
+  else if (all_above)
+    c.verdict = "supported";
   return c;
 }
 
@@ -138,21 +142,25 @@ std::vector<ClaimVerdict> paper_claims(const std::vector<LayerPairStats>& layers
   };
   std::vector<ClaimVerdict> out;
   auto add = [&](ClaimVerdict c, const std::vector<std::string>& need) {
-    if (const char* m = missing(need)) c.verdict = "cannot decide", c.evidence = m;
-    else if (!why_not.empty()) c.verdict = "cannot decide", c.evidence = why_not + (c.evidence.empty() ? "" : "; " + c.evidence);
+    if (const char* m = missing(need))
+      c.verdict = "cannot decide", c.evidence = m;
+    else if (!why_not.empty())
+      c.verdict = "cannot decide", c.evidence = why_not + (c.evidence.empty() ? "" : "; " + c.evidence);
     out.push_back(c);
   };
   const std::vector<std::string> five = {"conv1", "conv2", "conv3", "conv4", "conv5"};
   {
     std::vector<std::pair<std::string, Spread>> d;
     if (!missing(five))
-      for (const std::string& l : five) if (l != "conv1") d.push_back(bip_diff("conv1", l));
+      for (const std::string& l : five)
+        if (l != "conv1") d.push_back(bip_diff("conv1", l));
     add(judge("conv1 is the best matched conv layer (bipartite)", d), five);
   }
   {
     std::vector<std::pair<std::string, Spread>> d;
     if (!missing(five))
-      for (const std::string& l : five) if (l != "conv4") d.push_back(bip_diff(l, "conv4"));
+      for (const std::string& l : five)
+        if (l != "conv4") d.push_back(bip_diff(l, "conv4"));
     add(judge("conv4 is the worst matched conv layer (bipartite)", d), five);
   }
   {
@@ -163,7 +171,8 @@ std::vector<ClaimVerdict> paper_claims(const std::vector<LayerPairStats>& layers
   {
     std::vector<std::pair<std::string, Spread>> d;
     for (const std::string& l : convs) d.push_back({"semi - bipartite, " + l, nets.difference(by[l]->semi, by[l]->bipartite)});
-    ClaimVerdict c = judge("bipartite means lie below semi-matching means (never above, by construction; the question is the gap)", d);
+    ClaimVerdict c =
+        judge("bipartite means lie below semi-matching means (never above, by construction; the question is the gap)", d);
     add(c, convs.empty() ? std::vector<std::string>{"conv1"} : convs);
   }
   {
@@ -209,7 +218,9 @@ std::vector<LayerPairStats> pair_stats(const std::vector<LayerResult>& layers, i
 nlohmann::json over_pairs_json(const std::vector<LayerPairStats>& layers, const NetResampler& nets) {
   nlohmann::json out = nlohmann::json::array();
   for (const LayerPairStats& l : layers) {
-    nlohmann::json j = {{"layer", l.layer}, {"semi", to_json(nets.spread(l.semi))}, {"bipartite", to_json(nets.spread(l.bipartite))},
+    nlohmann::json j = {{"layer", l.layer},
+                        {"semi", to_json(nets.spread(l.semi))},
+                        {"bipartite", to_json(nets.spread(l.bipartite))},
                         {"random", to_json(nets.spread(l.random))}};
     if (!l.mi_agree.empty()) j["mi_agree"] = to_json(nets.spread(l.mi_agree));
     out.push_back(j);
@@ -219,13 +230,13 @@ nlohmann::json over_pairs_json(const std::vector<LayerPairStats>& layers, const 
 
 nlohmann::json to_json(const Spread& s) {
   nlohmann::json j = {{"mean_over_pairs", s.mean}, {"min_over_pairs", s.min}, {"max_over_pairs", s.max}};
-  if (s.decided) j["net_resampling_95"] = {s.lo, s.hi};
-  else j["net_resampling_95"] = nullptr;
+  if (s.decided)
+    j["net_resampling_95"] = {s.lo, s.hi};
+  else
+    j["net_resampling_95"] = nullptr;
   return j;
 }
 
-nlohmann::json to_json(const ClaimVerdict& c) {
-  return {{"claim", c.claim}, {"verdict", c.verdict}, {"evidence", c.evidence}};
-}
+nlohmann::json to_json(const ClaimVerdict& c) { return {{"claim", c.claim}, {"verdict", c.verdict}, {"evidence", c.evidence}}; }
 
 }  // namespace cvg

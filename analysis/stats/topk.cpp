@@ -14,7 +14,12 @@ namespace cvg {
 // ---- TopKAccumulator --------------------------------------------------------------------------
 
 TopKAccumulator::TopKAccumulator(const Device& dev, int units, int k, int width)
-    : dev_(dev), units_(units), k_(k), width_(width), val_(dev, (size_t)units * k), image_(dev, (size_t)units * k),
+    : dev_(dev),
+      units_(units),
+      k_(k),
+      width_(width),
+      val_(dev, (size_t)units * k),
+      image_(dev, (size_t)units * k),
       pos_(dev, (size_t)units * k) {
   if (k < 1 || k > kStatsMaxTopK) throw std::logic_error("TopKAccumulator: k must be in 1.." + std::to_string(kStatsMaxTopK));
   if (width < 1) throw std::logic_error("TopKAccumulator: width must be positive");
@@ -28,8 +33,8 @@ void TopKAccumulator::add_batch(const float* act, int image_id0, int n, int hw) 
   const size_t need = (size_t)n * units_;
   if (batch_max_.size() < need) batch_max_ = Array<float>(dev_, need), batch_arg_ = Array<int>(dev_, need);
   CVG_DISPATCH(dev_, unit_max_per_image, n, units_, hw, act, batch_max_.data(), batch_arg_.data());
-  CVG_DISPATCH(dev_, topk_merge, n, units_, k_, batch_max_.data(), batch_arg_.data(), image_id0, val_.data(),
-                 image_.data(), pos_.data());
+  CVG_DISPATCH(dev_, topk_merge, n, units_, k_, batch_max_.data(), batch_arg_.data(), image_id0, val_.data(), image_.data(),
+               pos_.data());
 }
 
 TopTable TopKAccumulator::result() const {
@@ -79,8 +84,7 @@ std::vector<std::vector<TopTable>> topk_pass(const std::vector<Net*>& nets, cons
     for (size_t i = 0; i < nets.size(); ++i) {
       nets[i]->set_batch(x.data(), labels.data(), n);
       nets[i]->forward(false, 0);
-      for (size_t l = 0; l < layers.size(); ++l)
-        trackers[i][l].add_batch(nets[i]->units(layers[l]).ptr(), first, n, hws[i][l]);
+      for (size_t l = 0; l < layers.size(); ++l) trackers[i][l].add_batch(nets[i]->units(layers[l]).ptr(), first, n, hws[i][l]);
     }
     if (progress) progress(b + 1, batches);
   }
@@ -90,8 +94,8 @@ std::vector<std::vector<TopTable>> topk_pass(const std::vector<Net*>& nets, cons
   return out;
 }
 
-std::vector<TopTable> topk_pass(const std::vector<Net*>& nets, const std::string& layer, const Dataset& data, int k,
-                                size_t limit, const std::function<void(long long, long long)>& progress, int threads) {
+std::vector<TopTable> topk_pass(const std::vector<Net*>& nets, const std::string& layer, const Dataset& data, int k, size_t limit,
+                                const std::function<void(long long, long long)>& progress, int threads) {
   std::vector<std::vector<TopTable>> r = topk_pass(nets, std::vector<std::string>{layer}, data, k, limit, progress, threads);
   std::vector<TopTable> out;
   for (auto& per_net : r) out.push_back(std::move(per_net[0]));

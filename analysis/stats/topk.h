@@ -45,8 +45,7 @@ class TopKAccumulator {
 // progress(done, total) after each batch.
 std::vector<std::vector<TopTable>> topk_pass(const std::vector<Net*>& nets, const std::vector<std::string>& layers,
                                              const Dataset& data, int k, size_t limit = 0,
-                                             const std::function<void(long long, long long)>& progress = {},
-                                             int threads = 2);
+                                             const std::function<void(long long, long long)>& progress = {}, int threads = 2);
 // The same for one layer: per net its table.
 std::vector<TopTable> topk_pass(const std::vector<Net*>& nets, const std::string& layer, const Dataset& data, int k,
                                 size_t limit = 0, const std::function<void(long long, long long)>& progress = {},

@@ -17,9 +17,12 @@ ProjectionMode parse_projection_mode(const std::string& s) {
 
 const char* projection_mode_name(ProjectionMode m) {
   switch (m) {
-    case ProjectionMode::Deconv: return "deconv";
-    case ProjectionMode::Guided: return "guided";
-    case ProjectionMode::Gradient: return "gradient";
+    case ProjectionMode::Deconv:
+      return "deconv";
+    case ProjectionMode::Guided:
+      return "guided";
+    case ProjectionMode::Gradient:
+      return "gradient";
   }
   return "?";
 }

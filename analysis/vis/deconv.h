@@ -39,8 +39,7 @@ class Projector {
   // mode) from at[i], for i < at.size() <= net.batch(). Returns [n, c, h, w] in input space on the
   // host; `acts`, when given, receives each seed (the chosen activation). The signal going down is
   // left in net.grad(l) for every layer l below the top (its first n samples), for inspection.
-  std::vector<float> project_batch(const std::vector<UnitAt>& at, ProjectionMode mode,
-                                   std::vector<float>* acts = nullptr);
+  std::vector<float> project_batch(const std::vector<UnitAt>& at, ProjectionMode mode, std::vector<float>* acts = nullptr);
   // Forward (evaluation) on n = at.size() host images (CHW each, contiguous) in chunks of the net's
   // batch, then project_batch on each chunk.
   std::vector<float> project(const float* images, const std::vector<UnitAt>& at, ProjectionMode mode,

@@ -41,7 +41,10 @@ Image grid(const std::vector<Image>& cells, int k, int cell_w, int cell_h, int s
 void cell_size(const UnitView& v, int& w, int& h) {
   w = h = 1;
   for (const auto* list : {&v.patches, &v.projections})
-    if (!list->empty()) { w = (*list)[0].w, h = (*list)[0].h; return; }
+    if (!list->empty()) {
+      w = (*list)[0].w, h = (*list)[0].h;
+      return;
+    }
 }
 }  // namespace
 
@@ -50,7 +53,10 @@ Image render_input(const float* chw, int c, int h, int w, const Normalisation& n
   const size_t plane = (size_t)h * w;
   for (size_t p = 0; p < plane; ++p) {
     uint8_t* out = img.at((int)(p % w), (int)(p / w));
-    auto pixel = [&](int ch) { int k = std::min(ch, 2); return 255.0f * (chw[ch * plane + p] * norm.std[k] + norm.mean[k]); };
+    auto pixel = [&](int ch) {
+      int k = std::min(ch, 2);
+      return 255.0f * (chw[ch * plane + p] * norm.std[k] + norm.mean[k]);
+    };
     if (c == 3) {
       for (int ch = 0; ch < 3; ++ch) out[ch] = to_byte(pixel(ch));
     } else {
@@ -130,8 +136,8 @@ void draw_text(Image& img, int x, int y, const std::string& text, int scale) {
   }
 }
 
-Image pairs_figure(const std::vector<std::pair<UnitView, UnitView>>& pairs, int k, int scale,
-                   const std::string& title, const std::vector<std::string>& column_labels) {
+Image pairs_figure(const std::vector<std::pair<UnitView, UnitView>>& pairs, int k, int scale, const std::string& title,
+                   const std::vector<std::string>& column_labels) {
   std::vector<std::pair<Image, Image>> blocks;
   int col_w = 1, a_h = 1, b_h = 1;
   for (const auto& p : pairs) {

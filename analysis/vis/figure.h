@@ -30,8 +30,8 @@ struct UnitView {
 Image unit_block(const UnitView& v, int k, int scale);
 // Columns left to right, one per pair: net A's block above net B's, split by a grey rule. With a
 // title or column labels (lines split by '\n'), a header band above holds them in black text.
-Image pairs_figure(const std::vector<std::pair<UnitView, UnitView>>& pairs, int k, int scale,
-                   const std::string& title = "", const std::vector<std::string>& column_labels = {});
+Image pairs_figure(const std::vector<std::pair<UnitView, UnitView>>& pairs, int k, int scale, const std::string& title = "",
+                   const std::vector<std::string>& column_labels = {});
 
 // Black text (stb_easy_font, ~7 px tall per line at scale 1, 12 px line spacing) with its top-left
 // corner at (x, y), clipped to the image; its width in pixels.

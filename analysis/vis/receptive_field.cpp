@@ -43,8 +43,7 @@ std::vector<float> crop(const float* image, int c, int h, int w, const Window& w
       for (int x = 0; x < win.w; ++x) {
         int iy = win.y0 + y, ix = win.x0 + x;
         bool inside = iy >= 0 && iy < h && ix >= 0 && ix < w;
-        out[((size_t)ch * win.h + y) * win.w + x] =
-            inside ? image[((size_t)ch * h + iy) * w + ix] : (fill ? fill[ch] : 0.0f);
+        out[((size_t)ch * win.h + y) * win.w + x] = inside ? image[((size_t)ch * h + iy) * w + ix] : (fill ? fill[ch] : 0.0f);
       }
   return out;
 }

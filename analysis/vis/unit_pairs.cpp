@@ -11,8 +11,8 @@ namespace cvg {
 
 using json = nlohmann::json;
 
-VisLayer plan_layer(const std::string& layer, const std::array<Net*, 2>& nets, const CorrelateOutput* corr, int p,
-                    int q, const VisRequest& req) {
+VisLayer plan_layer(const std::string& layer, const std::array<Net*, 2>& nets, const CorrelateOutput* corr, int p, int q,
+                    const VisRequest& req) {
   const ReceptiveField ra = receptive_field(*nets[0], layer), rb = receptive_field(*nets[1], layer);
   if (ra.size != rb.size || ra.jump != rb.jump || ra.offset != rb.offset || ra.whole_input != rb.whole_input ||
       ra.exact != rb.exact)
@@ -101,18 +101,27 @@ VisLayerResult draw_layer(const VisLayer& L, const std::array<Net*, 2>& nets, co
              {"units", {L.units[0], L.units[1]}},
              {"mode", m},
              {"k", req.k},
-             {"receptive_field", {{"size", rf.whole_input ? std::max(w0.h, w0.w) : rf.size}, {"jump", rf.jump},
-                                  {"offset", rf.offset}, {"whole_input", rf.whole_input}, {"exact", rf.exact}}},
+             {"receptive_field",
+              {{"size", rf.whole_input ? std::max(w0.h, w0.w) : rf.size},
+               {"jump", rf.jump},
+               {"offset", rf.offset},
+               {"whole_input", rf.whole_input},
+               {"exact", rf.exact}}},
              {"display_scale", scale},
-             {"layout", "pair figures: one column per pair, left to right in the listed order; in each column net A's "
-                        "unit above net B's (split by a grey rule); each unit: its top patches (row-major, best first) "
-                        "above their projections in the same order. Patches are zero-filled (black) past the image "
-                        "border; projections are scaled per patch, mid grey = 0."}};
+             {"layout",
+              "pair figures: one column per pair, left to right in the listed order; in each column net A's "
+              "unit above net B's (split by a grey rule); each unit: its top patches (row-major, best first) "
+              "above their projections in the same order. Patches are zero-filled (black) past the image "
+              "border; projections are scaled per patch, mid grey = 0."}};
   auto pairs_json = [&](const std::vector<MatchedPair>& list) {
     json arr = json::array();
     for (size_t r = 0; r < list.size(); ++r)
-      arr.push_back({{"rank", r}, {"unit_a", list[r].a}, {"unit_b", list[r].b}, {"correlation", list[r].correlation},
-                     {"a", unit_json(*top[0], list[r].a)}, {"b", unit_json(*top[1], list[r].b)}});
+      arr.push_back({{"rank", r},
+                     {"unit_a", list[r].a},
+                     {"unit_b", list[r].b},
+                     {"correlation", list[r].correlation},
+                     {"a", unit_json(*top[0], list[r].a)},
+                     {"b", unit_json(*top[1], list[r].b)}});
     return arr;
   };
   auto pairs_figure_of = [&](const std::vector<MatchedPair>& list, const std::string& name) {
@@ -124,7 +133,8 @@ VisLayerResult draw_layer(const VisLayer& L, const std::array<Net*, 2>& nets, co
       std::snprintf(buf, sizeof buf, "A %d - B %d\ncorr %.3f", p.a, p.b, p.correlation);
       labels.push_back(buf);
     }
-    const std::string title = L.name + " " + name + " (" + m + "): top A = " + names[0] + ", bottom B = " + names[1] + "; units from 0";
+    const std::string title =
+        L.name + " " + name + " (" + m + "): top A = " + names[0] + ", bottom B = " + names[1] + "; units from 0";
     char note[96];
     std::snprintf(note, sizeof note, " (%zu pairs, correlation %.3f .. %.3f)", list.size(),
                   list.empty() ? 0.0 : list.front().correlation, list.empty() ? 0.0 : list.back().correlation);
@@ -144,7 +154,8 @@ VisLayerResult draw_layer(const VisLayer& L, const std::array<Net*, 2>& nets, co
     const std::string which = side ? "b" : "a";
     json arr = json::array();
     for (int u : req.units) {
-      out.figures.push_back({"unit_" + which + std::to_string(u) + "_" + m + ".png", unit_block(views[side].at(u), req.k, scale), ""});
+      out.figures.push_back(
+          {"unit_" + which + std::to_string(u) + "_" + m + ".png", unit_block(views[side].at(u), req.k, scale), ""});
       json j = unit_json(*top[side], u);
       j["net"] = which;
       arr.push_back(j);

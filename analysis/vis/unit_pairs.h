@@ -21,8 +21,8 @@ namespace cvg {
 
 struct VisRequest {
   ProjectionMode mode = ProjectionMode::Deconv;
-  int k = 9;                                // top images per unit
-  bool best_worst = true;                   // the best and worst matched pairs
+  int k = 9;               // top images per unit
+  bool best_worst = true;  // the best and worst matched pairs
   size_t best = 8, worst = 8;
   bool want_chosen = false;                 // --pairs
   std::vector<std::pair<int, int>> chosen;  // (unit of A, unit of B)
@@ -43,8 +43,8 @@ struct VisLayer {
 // before the long pass so that a missing or wrong file fails fast. The nets must be comparable in
 // the layer (nn/run.h) and their units see the same input windows (InputError otherwise: the
 // patches are cropped alike); UsageError for a --units unit out of range.
-VisLayer plan_layer(const std::string& layer, const std::array<Net*, 2>& nets, const CorrelateOutput* corr, int p,
-                    int q, const VisRequest& req);
+VisLayer plan_layer(const std::string& layer, const std::array<Net*, 2>& nets, const CorrelateOutput* corr, int p, int q,
+                    const VisRequest& req);
 
 // A PNG to write, as OUT/<layer>/<file>, and what the tool says about it after "wrote <path>".
 struct VisFigure {
