@@ -34,8 +34,8 @@ struct Result {
   Timing train, forward;
 };
 
-Result time_ours(const NetConfig& cfg, int classes, int batch, const Device& dev, const Budget& b) {
-  Net net(cfg, cfg.input, classes, dev, batch);
+// Seed-1 weights and one fixed batch of Gaussian images with labels 0, 1, ...: what every timed step runs on.
+void ready_to_step(Net& net, const NetConfig& cfg, int classes, int batch) {
   net.init(1);
   const size_t per = (size_t)cfg.input[0] * cfg.input[1] * cfg.input[2];
   std::vector<float> x((size_t)batch * per);
@@ -43,6 +43,11 @@ Result time_ours(const NetConfig& cfg, int classes, int batch, const Device& dev
   std::vector<int32_t> labels(batch);
   for (int i = 0; i < batch; ++i) labels[i] = i % classes;
   net.set_batch(x.data(), labels.data(), batch);
+}
+
+Result time_ours(const NetConfig& cfg, int classes, int batch, const Device& dev, const Budget& b) {
+  Net net(cfg, cfg.input, classes, dev, batch);
+  ready_to_step(net, cfg, classes, batch);
   const SolverConfig& s = cfg.solver;
   long long it = 0;
   Result r;
@@ -64,13 +69,7 @@ Result time_ours(const NetConfig& cfg, int classes, int batch, const Device& dev
 // (with more threads it also counts OpenMP's spin-waiting).
 void per_layer(const NetConfig& cfg, int classes, int batch, int iters) {
   Net net(cfg, cfg.input, classes, Device::cpu(), batch);
-  net.init(1);
-  const size_t per = (size_t)cfg.input[0] * cfg.input[1] * cfg.input[2];
-  std::vector<float> x((size_t)batch * per);
-  cpu::fill_gaussian(x.size(), x.data(), 0.0f, 1.0f, 3, 0xda7a);
-  std::vector<int32_t> labels(batch);
-  for (int i = 0; i < batch; ++i) labels[i] = i % classes;
-  net.set_batch(x.data(), labels.data(), batch);
+  ready_to_step(net, cfg, classes, batch);
   const auto& layers = net.layers();
   const size_t L = layers.size();
   struct Best {

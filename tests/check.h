@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -75,5 +76,16 @@ bool library_or_skip(const char* lib, bool available);
 // and where known the largest absolute difference and the bound it was held to.
 void record_gpu_result(const std::string& name, double worst_normalised_error);
 void record_gpu_result(const std::string& name, double worst_normalised_error, double max_abs_error, const std::string& bound);
+
+// The message of the E that f throws, or "(no error)": for tests of what an error says.
+template <class E = std::exception>
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const E& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
 
 }  // namespace cvg::test

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <functional>
 
+#include "tests/check.h"
 #include "analysis/stats/correlate.h"
 #include "nn/trainer.h"
 #include "data/dataset.h"
@@ -85,14 +86,6 @@ void craft(const std::string& from, const std::string& to, const std::function<v
   write_file_atomic(to, out);
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const std::exception& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 std::string one_checkpoint(const std::string& dir) {
   NetConfig cfg = parse_net_config(kNet, "hard.json");
@@ -111,7 +104,7 @@ TEST_CASE("harden 1: a test split of another image shape is refused, and set_bat
   NoiseSet train(64, 1, 8, 8), test_small(16, 1, 7, 7), test_big(16, 1, 9, 9);
   TrainOptions opt = quiet_options(cfg, fresh_dir("shape"));
   for (const NoiseSet* t : {&test_small, &test_big}) {
-    std::string msg = error_of([&] { train_net(cfg, train, t, Device::cpu(), opt); });
+    std::string msg = test::error_of([&] { train_net(cfg, train, t, Device::cpu(), opt); });
     CHECK(msg.find("does not match the training set") != std::string::npos);
   }
   CHECK(list_checkpoints(opt.run_dir).empty());  // refused before any training
@@ -129,7 +122,7 @@ TEST_CASE("harden 2: after divergence the named checkpoint holds finite weights 
   opt.solver.base_lr = 3e38f;
   opt.solver.max_iter = 50;
   opt.snapshot = 1;
-  std::string msg = error_of([&] { train_net(cfg, data, nullptr, Device::cpu(), opt); });
+  std::string msg = test::error_of([&] { train_net(cfg, data, nullptr, Device::cpu(), opt); });
   REQUIRE(msg.find("Last good checkpoint: ") != std::string::npos);
   for (const std::string& path : list_checkpoints(opt.run_dir)) {
     Checkpoint ck = read_checkpoint(path);
@@ -156,7 +149,7 @@ TEST_CASE("harden 4: a run folder is locked; a second writer fails naming the ho
   std::string dir = fresh_dir("lock");
   {
     FolderLock first(dir);
-    std::string msg = error_of([&] { FolderLock second(dir); });
+    std::string msg = test::error_of([&] { FolderLock second(dir); });
     CHECK(msg == dir + ": in use by another process (pid " + std::to_string(::getpid()) + " holds " + dir + "/.lock)");
     NetConfig cfg = parse_net_config(kNet, "hard.json");
     NoiseSet data(64, 1, 8, 8);
@@ -176,12 +169,12 @@ TEST_CASE("harden 5: resume stops when every checkpoint is damaged or newer, unl
   craft(
       ck, ck, [](json&) {}, 2);
   std::vector<char> before = read_file(ck);
-  std::string msg = error_of([&] { train_net(cfg, data, nullptr, Device::cpu(), opt); });
+  std::string msg = test::error_of([&] { train_net(cfg, data, nullptr, Device::cpu(), opt); });
   CHECK(msg.find("written by a newer convergent (checkpoint format version 2") != std::string::npos);
   CHECK(read_file(ck) == before);
   // Every checkpoint damaged: an error, the files and the log kept.
   write_file_atomic(ck, std::string("damaged"));
-  msg = error_of([&] { train_net(cfg, data, nullptr, Device::cpu(), opt); });
+  msg = test::error_of([&] { train_net(cfg, data, nullptr, Device::cpu(), opt); });
   CHECK(msg.find("all 1 checkpoints are damaged") != std::string::npos);
   CHECK(read_file(ck).size() == 7);
   CHECK(file_exists(dir + "/log.jsonl"));
@@ -215,7 +208,7 @@ TEST_CASE("harden 6: counts are bounded: loader threads, declared image sizes") 
   }
   auto ds = open_dataset("folder:" + dir, "train");
   std::vector<float> out(ds->shape().size());
-  std::string msg = error_of([&] { ds->load(0, out.data(), false, 0); });
+  std::string msg = test::error_of([&] { ds->load(0, out.data(), false, 0); });
   CHECK(msg.find("image of 10000x10000 pixels is larger than the 64 Mpixel limit") != std::string::npos);
 }
 
@@ -224,7 +217,7 @@ TEST_CASE("harden 7: names from files are one safe path component") {
   auto with = [&](const std::string& from, const std::string& to) {
     std::string s = cfg;
     s.replace(s.find(from), from.size(), to);
-    return error_of([&] { parse_net_config(s, "x.json"); });
+    return test::error_of([&] { parse_net_config(s, "x.json"); });
   };
   CHECK(with("\"name\": \"hard\"", "\"name\": \"../../escape\"") == "x.json: net name '../../escape' must not start with '.'");
   CHECK(with("\"name\": \"hard\"", "\"name\": \"a/b\"").find("net name 'a/b' may hold only") != std::string::npos);
@@ -233,7 +226,7 @@ TEST_CASE("harden 7: names from files are one safe path component") {
   std::string dir = fresh_dir("names");
   std::string ck = one_checkpoint(dir);
   craft(ck, dir + "/evil.bin", [](json& h) { h["params"][0]["name"] = "../../x"; });
-  CHECK(error_of([&] { read_checkpoint(dir + "/evil.bin"); }) ==
+  CHECK(test::error_of([&] { read_checkpoint(dir + "/evil.bin"); }) ==
         dir + "/evil.bin: parameter name '../../x' must not start with '.'");
   CHECK_NOTHROW(check_path_component("conv1.weight", "parameter name", "f"));
 }
@@ -242,7 +235,7 @@ TEST_CASE("harden 8: config integers must be integers in range, naming the field
   auto err = [](const std::string& from, const std::string& to) {
     std::string s = kNet;
     s.replace(s.find(from), from.size(), to);
-    return error_of([&] { parse_net_config(s, "x.json"); });
+    return test::error_of([&] { parse_net_config(s, "x.json"); });
   };
   CHECK(err("\"num_output\": 4,", "\"num_output\": 4294967328,") ==
         "x.json: layer conv1: 'num_output' must be a positive integer (at most 65536), got 4294967328");
@@ -266,7 +259,7 @@ TEST_CASE("harden 9: writes are checked: a full disk fails the log append and th
   NoiseSet data(64, 1, 8, 8);
   TrainOptions opt = quiet_options(cfg, dir);
   opt.force = true;
-  CHECK(error_of([&] { train_net(cfg, data, nullptr, Device::cpu(), opt); }).find("No space left on device") !=
+  CHECK(test::error_of([&] { train_net(cfg, data, nullptr, Device::cpu(), opt); }).find("No space left on device") !=
         std::string::npos);
 }
 
@@ -277,9 +270,9 @@ TEST_CASE("harden 10: messages name the bad input: a folder for a file, negative
   CHECK_THROWS_WITH_AS(read_checkpoint(dir), (dir + ": is a folder, expected a file").c_str(), InputError);
   std::string ck = one_checkpoint(dir);
   craft(ck, dir + "/neg.bin", [](json& h) { h["iteration"] = -5; });
-  CHECK(error_of([&] { read_checkpoint(dir + "/neg.bin"); }) == dir + "/neg.bin: negative iteration -5");
+  CHECK(test::error_of([&] { read_checkpoint(dir + "/neg.bin"); }) == dir + "/neg.bin: negative iteration -5");
   craft(ck, dir + "/shape.bin", [](json& h) { h["params"][0]["shape"] = {-1, 4}; });
-  CHECK(error_of([&] { read_checkpoint(dir + "/shape.bin"); }).find("shape entries must be positive integers, got [-1,4]") !=
+  CHECK(test::error_of([&] { read_checkpoint(dir + "/shape.bin"); }).find("shape entries must be positive integers, got [-1,4]") !=
         std::string::npos);
   craft(ck, dir + "/offset.bin", [](json& h) { h["params"][1]["offset"] = (uint64_t)-8; });
   CHECK_THROWS_AS(read_checkpoint(dir + "/offset.bin"), InputError);
@@ -287,7 +280,7 @@ TEST_CASE("harden 10: messages name the bad input: a folder for a file, negative
   std::string cfg = kNet;
   cfg.replace(cfg.find("\"num_output\": 4,"), 16, "\"num_output\": 65536, \"pad\": 4096,");
   NetConfig big = parse_net_config(cfg, "big.json");
-  std::string msg = error_of([&] { Net net(big, {1, 8, 8}, 2, Device::cpu(), 64); });
+  std::string msg = test::error_of([&] { Net net(big, {1, 8, 8}, 2, Device::cpu(), 64); });
   CHECK_MESSAGE(msg.find("big.json: layer conv1: its output of 8198x8198 (pad 4096) would take the net to") == 0, msg);
 }
 
@@ -324,7 +317,7 @@ TEST_CASE("harden 11: a stop request finishes the step, checkpoints, and the nex
 TEST_CASE("harden 12: unknown top-level config keys and a zero --max-images are refused") {
   std::string s = kNet;
   s.replace(s.find("\"input\""), 7, "\"inptu\": 1, \"input\"");
-  CHECK(error_of([&] { parse_net_config(s, "x.json"); }) == "x.json: unknown field 'inptu'");
+  CHECK(test::error_of([&] { parse_net_config(s, "x.json"); }) == "x.json: unknown field 'inptu'");
   NetConfig cfg = parse_net_config(kNet, "hard.json");
   NoiseSet data(16, 1, 8, 8);
   Net a(cfg, {1, 8, 8}, 2, Device::cpu(), 8), b(cfg, {1, 8, 8}, 2, Device::cpu(), 8);
@@ -332,7 +325,7 @@ TEST_CASE("harden 12: unknown top-level config keys and a zero --max-images are 
   for (long long m : {0LL, -2LL}) {
     CorrelateOptions opt;
     opt.max_images = m;
-    std::string msg = error_of([&] { correlate_nets({&a, &b}, data, opt); });
+    std::string msg = test::error_of([&] { correlate_nets({&a, &b}, data, opt); });
     CHECK_MESSAGE(msg.find("--max-images must be positive") != std::string::npos, msg);
   }
 }
@@ -347,7 +340,7 @@ TEST_CASE("harden fuzz: image-folder decoding of an image with no pixels is an i
   }
   auto ds = open_dataset("folder:" + dir, "train");
   std::vector<float> out(ds->shape().size());
-  std::string msg = error_of([&] { ds->load(0, out.data(), true, 1); });
+  std::string msg = test::error_of([&] { ds->load(0, out.data(), true, 1); });
   CHECK(msg.find("pixels is empty") != std::string::npos);
 }
 
@@ -367,7 +360,7 @@ TEST_CASE("harden fuzz: a JPEG Huffman table of more than 256 codes is refused b
     }
     auto ds = open_dataset("folder:" + dir, "train");
     std::vector<float> out(ds->shape().size());
-    std::string msg = error_of([&] { ds->load(0, out.data(), false, 0); });
+    std::string msg = test::error_of([&] { ds->load(0, out.data(), false, 0); });
     CHECK(msg.find("corrupt JPEG (a Huffman table declares") != std::string::npos);
   }
 }
@@ -383,7 +376,7 @@ TEST_CASE("harden fuzz: a 16-bit PGM/PPM is refused rather than misconverted by 
   }
   auto ds = open_dataset("folder:" + dir, "train");
   std::vector<float> out(ds->shape().size());
-  std::string msg = error_of([&] { ds->load(0, out.data(), false, 0); });
+  std::string msg = test::error_of([&] { ds->load(0, out.data(), false, 0); });
   CHECK(msg.find("16-bit PGM/PPM (maxval above 255) is not supported") != std::string::npos);
 }
 
@@ -398,7 +391,7 @@ TEST_CASE("harden fuzz: a PNG chunk longer than the file is refused before stb_i
   }
   auto ds = open_dataset("folder:" + dir, "train");
   std::vector<float> out(ds->shape().size());
-  std::string msg = error_of([&] { ds->load(0, out.data(), false, 0); });
+  std::string msg = test::error_of([&] { ds->load(0, out.data(), false, 0); });
   CHECK(msg.find("truncated PNG (a chunk declares 2130706507 bytes") != std::string::npos);
 }
 
@@ -413,6 +406,6 @@ TEST_CASE("harden fuzz: a PGM/PPM header number too long for an int is refused b
   }
   auto ds = open_dataset("folder:" + dir, "train");
   std::vector<float> out(ds->shape().size());
-  std::string msg = error_of([&] { ds->load(0, out.data(), false, 0); });
+  std::string msg = test::error_of([&] { ds->load(0, out.data(), false, 0); });
   CHECK(msg.find("PGM/PPM header number of") != std::string::npos);
 }

@@ -8,6 +8,7 @@
 #include <string>
 #include <unistd.h>
 
+#include "tests/check.h"
 #include "analysis/vis/unit_pairs.h"
 #include "base/errors.h"
 #include "nn/config.h"
@@ -30,29 +31,21 @@ NetConfig conv_net(int k) {
   return parse_net_config(json, "k" + std::to_string(k) + ".json");
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "(no InputError)";
-}
 
 }  // namespace
 
 TEST_CASE("open_run: a missing path and a folder without checkpoints are refused, naming the path") {
   const std::string dir = "/tmp/cvg-open-run-" + std::to_string(getpid());
   fs::create_directories(dir);
-  CHECK(error_of([&] { open_run(dir + "/nowhere"); }) == dir + "/nowhere: no such run folder or checkpoint file");
-  CHECK(error_of([&] { open_run(dir); }) ==
+  CHECK(test::error_of<InputError>([&] { open_run(dir + "/nowhere"); }) == dir + "/nowhere: no such run folder or checkpoint file");
+  CHECK(test::error_of<InputError>([&] { open_run(dir); }) ==
         dir + ": no intact checkpoint here (expected ckpt-*.bin; train with bin/train first)");
   fs::remove_all(dir);
 }
 
 TEST_CASE("comparable nets: other input shapes and other spatial sizes are refused; other widths are not") {
   Net a(conv_net(3), {1, 8, 8}, 3, Device::cpu(), 2), b(conv_net(3), {1, 9, 9}, 3, Device::cpu(), 2);
-  CHECK(error_of([&] {
+  CHECK(test::error_of<InputError>([&] {
           comparable_layers({&a, &b}, {"conv1"}, {"A", "B"});
         }) == "A and B take different input shapes (1x8x8 vs 1x9x9)");
   NetConfig wide = conv_net(3);
@@ -63,7 +56,7 @@ TEST_CASE("comparable nets: other input shapes and other spatial sizes are refus
   NetConfig strided = conv_net(3);
   strided.layers[0].stride = 2;
   Net c(strided, {1, 8, 8}, 3, Device::cpu(), 2);
-  CHECK(error_of([&] {
+  CHECK(test::error_of<InputError>([&] {
           comparable_layers({&a, &c}, {"conv1"}, {"A", "C"});
         }).find("layer conv1: A and C differ in spatial size") == 0);
 }
@@ -74,7 +67,7 @@ TEST_CASE("visualize: nets whose units see different input windows are refused b
   REQUIRE(comparable_layers({&a, &b}, {"conv1"}) == std::vector<std::string>{"conv1"});
   VisRequest req;
   req.best_worst = false, req.units = {0};
-  CHECK(error_of([&] {
+  CHECK(test::error_of<InputError>([&] {
           plan_layer("conv1", {&a, &b}, nullptr, 0, 1, req);
         }) ==
         "layer conv1: the nets' units see different input windows (receptive field size 3, step 1 vs 5, step 1), so "

@@ -101,14 +101,6 @@ bool bit_identical(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const InputError& e) {
-    return e.what();
-  }
-  return "no error";
-}
 
 // The class probabilities of the first `n` images.
 std::vector<float> outputs(Net& net, const Dataset& data, int n) {
@@ -192,7 +184,7 @@ TEST_CASE("import: exported .npy files give back the checkpoint's weights bit fo
   CHECK(bit_identical(values(*back), values(*net)));
   CHECK(bit_identical(values(*back, true), std::vector<float>(values(*net).size(), 0.0f)));
   // A second import into the same (now non-empty) folder is refused; nothing half-written is left.
-  CHECK(error_of([&] { write_run_folder(run, *imported, info); }) ==
+  CHECK(test::error_of<InputError>([&] { write_run_folder(run, *imported, info); }) ==
         run + ": exists and is not empty (remove it or choose another --out)");
   CHECK(!file_exists(run + ".tmp." + std::to_string(::getpid())));
   std::system(("rm -rf " + dir).c_str());
@@ -289,7 +281,7 @@ TEST_CASE("import: bad files, names and shapes are errors that name the tensor")
   auto with = [&](const std::function<void(std::vector<NamedTensor>&)>& change) {
     std::vector<NamedTensor> ts = ok;
     change(ts);
-    return error_of([&] { load_tensors(*net, ts, "w.safetensors"); });
+    return test::error_of<InputError>([&] { load_tensors(*net, ts, "w.safetensors"); });
   };
   CHECK(with([](auto& ts) {
           ts[2].shape = {10, 8, 3, 2};
@@ -302,7 +294,7 @@ TEST_CASE("import: bad files, names and shapes are errors that name the tensor")
         }) == "w.safetensors: extra tensor 'fc9.weight', not parameters of net stitchnet");
   CHECK(with([](auto& ts) { ts.push_back(ts[0]); }) == "w.safetensors: tensor 'conv1.weight' appears twice");
   std::vector<NamedTensor> two = {ok[0], ok[1]};
-  CHECK(error_of([&] {
+  CHECK(test::error_of<InputError>([&] {
           rename_tensors(two, {{"conv1.bias", "conv1.weight"}}, "f");
         }) == "f: two tensors are named 'conv1.weight' (after the name map)");
 
@@ -312,7 +304,7 @@ TEST_CASE("import: bad files, names and shapes are errors that name the tensor")
   // An empty tensor is read as one (found by fuzzing: memcpy from a null pointer, UB under UBSan).
   std::vector<NamedTensor> empty = parse(safetensors_bytes({{"e", "F32", {0, 3}, ""}}));
   CHECK((empty[0].values.empty() && empty[0].shape == std::vector<int>{0, 3}));
-  auto err = [](const std::string& b) { return error_of([&] { parse(b); }); };
+  auto err = [](const std::string& b) { return test::error_of<InputError>([&] { parse(b); }); };
   CHECK(err(good.substr(0, 5)) == "not a safetensors file (shorter than its 8-byte header length)");
   CHECK(err(good.substr(0, 20)).find("runs past the end of the file") != std::string::npos);
   CHECK(err(good.substr(0, good.size() - 1)) == "tensor 't': data_offsets [0, 8] outside the 7-byte data section");
@@ -351,9 +343,9 @@ TEST_CASE("permute: a planted permutation that commutes with LRN leaves outputs 
   CHECK(test::worst_error(outputs(*c, data, 32), outputs(*a, data, 32), 1e-6, 1e-5) > 10);
 
   // Bad permutations are refused.
-  CHECK(error_of([&] { permute_units(*c, {{"fc5", reversal(kClasses)}}); }).find("layer fc5: not a permutable layer") == 0);
-  CHECK(error_of([&] { permute_units(*c, {{"conv1", {0, 1, 2}}}); }) == "layer conv1: permutation of 3 units, the layer has 8");
-  CHECK(error_of([&] {
+  CHECK(test::error_of<InputError>([&] { permute_units(*c, {{"fc5", reversal(kClasses)}}); }).find("layer fc5: not a permutable layer") == 0);
+  CHECK(test::error_of<InputError>([&] { permute_units(*c, {{"conv1", {0, 1, 2}}}); }) == "layer conv1: permutation of 3 units, the layer has 8");
+  CHECK(test::error_of<InputError>([&] {
           permute_units(*c, {{"conv1", {0, 1, 2, 3, 4, 5, 6, 6}}});
         }) == "layer conv1: not a permutation of its 8 units (unit 6)");
   CHECK(permutable_layers(*a) == std::vector<std::string>{"conv1", "conv2", "conv3", "fc4"});
@@ -367,10 +359,10 @@ TEST_CASE("permute: units may not move across channel groups") {
                                    "g.json");
   Net net(cfg, {1, 6, 6}, 2, Device::cpu(), 1);
   net.init(1);
-  CHECK(error_of([&] {
+  CHECK(test::error_of<InputError>([&] {
           permute_units(net, {{"conv1", {3, 2, 1, 0}}});
         }) == "layer conv2: the permutation moves unit 3 across channel groups");
-  CHECK(error_of([&] {
+  CHECK(test::error_of<InputError>([&] {
           permute_units(net, {{"conv2", {2, 1, 0, 3}}});
         }) == "layer conv2: the permutation moves unit 2 across channel groups");
   // Inside the groups it is fine, and the function is unchanged (no LRN here).
@@ -454,17 +446,17 @@ TEST_CASE("permute: a matching that is missing or not one-to-one is refused") {
   CHECK(permutations_from_matching(m, *b).size() == 4);
   LayerMatchings missing = m;
   missing.erase("conv2");
-  CHECK(error_of([&] { permutations_from_matching(missing, *b); }) == "layer conv2: no matching of its units");
+  CHECK(test::error_of<InputError>([&] { permutations_from_matching(missing, *b); }) == "layer conv2: no matching of its units");
   // Dead units (-1) get the leftover units in order.
   LayerMatchings partial = m;
   partial["conv1"] = {3, -1, 2, 1, 4, 5, 6, -1};
   CHECK(permutations_from_matching(partial, *b).at("conv1") == std::vector<int>{3, 0, 2, 1, 4, 5, 6, 7});
   LayerMatchings twice = m;
   twice["conv1"] = {0, 1, 2, 3, 4, 5, 6, 6};
-  CHECK(error_of([&] { permutations_from_matching(twice, *b); }) == "layer conv1: the matching is not one-to-one (unit 6)");
+  CHECK(test::error_of<InputError>([&] { permutations_from_matching(twice, *b); }) == "layer conv1: the matching is not one-to-one (unit 6)");
   LayerMatchings short_ = m;
   short_["conv1"].pop_back();
-  CHECK(error_of([&] { permutations_from_matching(short_, *b); }) == "layer conv1: the matching has 7 entries for 8 units");
+  CHECK(test::error_of<InputError>([&] { permutations_from_matching(short_, *b); }) == "layer conv1: the matching has 7 entries for 8 units");
 }
 
 TEST_CASE("stitch: the barrier is the largest loss above the line between the end points") {
@@ -481,7 +473,7 @@ TEST_CASE("stitch: the barrier is the largest loss above the line between the en
                                      "o.json");
   Net o(other, kInput, kClasses, Device::cpu(), 1);
   auto a = make_net(1);
-  CHECK(error_of([&] { check_same_architecture(*a, o, "A", "B"); }) == "B: 4 parameters, A has 10 (different architectures)");
+  CHECK(test::error_of<InputError>([&] { check_same_architecture(*a, o, "A", "B"); }) == "B: 4 parameters, A has 10 (different architectures)");
 }
 
 TEST_CASE("stitch --fit: the identity-initialised 1x1 layer starts at the plain stitch and learns") {
@@ -516,5 +508,5 @@ TEST_CASE("stitch --fit: the identity-initialised 1x1 layer starts at the plain 
     INFO(pf[i]->name);
     CHECK(bit_identical(pf[i]->value.data.to_host(), pw[j++]->value.data.to_host()));
   }
-  CHECK(error_of([&] { fit_stitch(*a, *b, "relu1", data, opt); }).find("layer relu1: not a conv or fc layer") == 0);
+  CHECK(test::error_of<InputError>([&] { fit_stitch(*a, *b, "relu1", data, opt); }).find("layer relu1: not a conv or fc layer") == 0);
 }
