@@ -19,7 +19,8 @@ for s in $seeds; do
   fi
 done
 nets=(); for s in $seeds; do nets+=("$runs/alexnet-mini-seed$s"); done
-./bin/correlate "${nets[@]}" --out "$runs/correlate" ${CORRELATE_ARGS:-}
+# --null untrained: the same table for the untrained nets (ckpt-000000000.bin) beside the learned one.
+./bin/correlate "${nets[@]}" --out "$runs/correlate" --null untrained ${CORRELATE_ARGS:-}
 ./bin/align --correlate-dir "$runs/correlate" --out "$runs/align" ${ALIGN_ARGS:-}
 ./bin/visualize "$runs/alexnet-mini-seed1" "$runs/alexnet-mini-seed2" --layer conv1,conv2,conv3,conv4,conv5 \
   --correlate-dir "$runs/correlate" --out "$runs/vis"
