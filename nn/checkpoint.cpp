@@ -215,44 +215,4 @@ std::vector<std::string> list_checkpoints(const std::string& dir) {
   return names;
 }
 
-Checkpoint read_run_checkpoint(const std::string& run, const std::string& which) {
-  std::string dir = run;
-  if (dir.size() > 4 && dir.substr(dir.size() - 4) == ".bin")
-    dir = dir.find('/') == std::string::npos ? "." : dir.substr(0, dir.rfind('/'));
-  auto have = [&] {
-    std::string s;
-    for (const std::string& p : list_checkpoints(dir)) {
-      const std::string name = p.substr(p.size() - 18);
-      s = std::to_string(std::stoll(name.substr(5, 9))) + (s.empty() ? "" : ", " + s);
-    }
-    return s.empty() ? std::string("none") : s;
-  };
-  if (which == "last") {
-    Checkpoint ck;
-    if (!read_newest_checkpoint(dir, &ck)) throw InputError(dir + ": no checkpoint here (train with bin/train first)");
-    return ck;
-  }
-  const bool untrained = which == "untrained";
-  long long it = 0;
-  if (!untrained) {
-    size_t used = 0;
-    try {
-      it = std::stoll(which, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != which.size() || it < 0) throw InputError("'" + which + "': not an iteration (a number, 'last' or 'untrained')");
-  }
-  const std::string path = dir + "/" + checkpoint_name(it);
-  if (!file_exists(path))
-    throw InputError(dir + ": no checkpoint at iteration " + std::to_string(it) + " (it has: " + have() +
-                     (untrained ? "; runs trained before the untrained net was kept have none: train again"
-                                : "; bin/train --snapshot N keeps more") +
-                     ")");
-  Checkpoint ck = read_checkpoint(path);
-  if (untrained && !ck.info.extra.value("untrained", false))
-    throw InputError(path + ": not an untrained net (imported or written by another tool), so it cannot serve as the null model");
-  return ck;
-}
-
 }  // namespace cvg

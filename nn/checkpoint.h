@@ -70,9 +70,5 @@ bool read_newest_checkpoint(const std::string& dir, Checkpoint* out, bool skip_a
 // Removes ckpt-*.tmp.* files that a killed run left in `dir` (call with the folder locked); returns how many.
 int remove_stale_temporaries(const std::string& dir);
 std::string checkpoint_name(long long iteration);
-// A run's checkpoint by `which`: "last" (the newest intact one), "untrained" (iteration 0 as bin/train
-// keeps it: extra.untrained must be true, which an imported net's is not) or an iteration number.
-// A ckpt-*.bin path stands for its run folder. InputError names the iterations the run has.
-Checkpoint read_run_checkpoint(const std::string& run, const std::string& which);
 
 }  // namespace cvg

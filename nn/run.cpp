@@ -27,6 +27,46 @@ Checkpoint open_run(const std::string& path) {
   return read_checkpoint(path);
 }
 
+Checkpoint open_run_at(const std::string& run, const std::string& which) {
+  std::error_code ec;
+  std::string dir = run;
+  if (!std::filesystem::is_directory(run, ec)) {  // a checkpoint file stands for its run folder
+    dir = std::filesystem::path(run).parent_path().string();
+    if (dir.empty()) dir = ".";
+  }
+  auto have = [&] {
+    std::string s;
+    for (const std::string& p : list_checkpoints(dir)) {
+      const std::string name = p.substr(p.size() - 18);
+      s = std::to_string(std::stoll(name.substr(5, 9))) + (s.empty() ? "" : ", " + s);
+    }
+    return s.empty() ? std::string("none") : s;
+  };
+  if (which == "last") return open_run(dir);
+  const bool untrained = which == "untrained";
+  long long it = 0;
+  if (!untrained) {
+    size_t used = 0;
+    try {
+      it = std::stoll(which, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != which.size() || it < 0) throw InputError("'" + which + "': not an iteration (a number, 'last' or 'untrained')");
+  }
+  const std::string path = dir + "/" + checkpoint_name(it);
+  if (!file_exists(path))
+    throw InputError(dir + ": no checkpoint at iteration " + std::to_string(it) + " (it has: " + have() +
+                     (untrained ? "; runs trained before the untrained net was kept have none: train again"
+                                : "; bin/train --snapshot N keeps more") +
+                     ")");
+  Checkpoint ck = read_checkpoint(path);
+  if (untrained && !ck.info.extra.value("untrained", false))
+    throw InputError(path + ": not an untrained net (imported or written by another tool), so it cannot serve as the null model");
+  return ck;
+}
+
+
 std::vector<std::string> comparable_layers(const std::vector<Net*>& nets, const std::vector<std::string>& wanted,
                                            const std::vector<std::string>& names) {
   if (nets.size() < 2) throw InputError("comparing nets needs at least two");

@@ -20,6 +20,11 @@ namespace cvg {
 // InputError names the path when it is neither.
 Checkpoint open_run(const std::string& path);
 
+// A run's checkpoint by `which`: "last" (the newest intact one), "untrained" (iteration 0 as bin/train
+// keeps it: extra.untrained must be true, which an imported net's is not) or an iteration number.
+// A checkpoint file stands for its run folder. InputError names the iterations the run has.
+Checkpoint open_run_at(const std::string& run, const std::string& which);
+
 // The layers in which `nets` can be compared under the rules above: `wanted` (each checked), or by
 // default every conv and fc layer all nets share, in the first net's order. InputError naming what
 // differs (`names`: how to call the nets in messages; default "net <k>").

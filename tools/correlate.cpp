@@ -324,7 +324,7 @@ int main(int argc, char** argv) {
       std::vector<std::unique_ptr<Net>> at_owned;
       std::vector<Net*> at_nets;
       for (const std::string& r : runs) {
-        Checkpoint ck = read_run_checkpoint(r, which);
+        Checkpoint ck = open_run_at(r, which);
         at_owned.push_back(ck.make_net(dev, batch));
         at_nets.push_back(at_owned.back().get());
       }
