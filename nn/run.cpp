@@ -66,7 +66,6 @@ Checkpoint open_run_at(const std::string& run, const std::string& which) {
   return ck;
 }
 
-
 std::vector<std::string> comparable_layers(const std::vector<Net*>& nets, const std::vector<std::string>& wanted,
                                            const std::vector<std::string>& names) {
   if (nets.size() < 2) throw InputError("comparing nets needs at least two");

@@ -86,7 +86,6 @@ void craft(const std::string& from, const std::string& to, const std::function<v
   write_file_atomic(to, out);
 }
 
-
 std::string one_checkpoint(const std::string& dir) {
   NetConfig cfg = parse_net_config(kNet, "hard.json");
   NoiseSet data(64, 1, 8, 8);
@@ -272,8 +271,9 @@ TEST_CASE("harden 10: messages name the bad input: a folder for a file, negative
   craft(ck, dir + "/neg.bin", [](json& h) { h["iteration"] = -5; });
   CHECK(test::error_of([&] { read_checkpoint(dir + "/neg.bin"); }) == dir + "/neg.bin: negative iteration -5");
   craft(ck, dir + "/shape.bin", [](json& h) { h["params"][0]["shape"] = {-1, 4}; });
-  CHECK(test::error_of([&] { read_checkpoint(dir + "/shape.bin"); }).find("shape entries must be positive integers, got [-1,4]") !=
-        std::string::npos);
+  CHECK(test::error_of([&] {
+          read_checkpoint(dir + "/shape.bin");
+        }).find("shape entries must be positive integers, got [-1,4]") != std::string::npos);
   craft(ck, dir + "/offset.bin", [](json& h) { h["params"][1]["offset"] = (uint64_t)-8; });
   CHECK_THROWS_AS(read_checkpoint(dir + "/offset.bin"), InputError);
   // A huge pad (or layer) is named with its layer before anything is allocated.

@@ -101,7 +101,6 @@ bool bit_identical(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
 
-
 // The class probabilities of the first `n` images.
 std::vector<float> outputs(Net& net, const Dataset& data, int n) {
   std::vector<float> x((size_t)n * 144);
@@ -343,8 +342,12 @@ TEST_CASE("permute: a planted permutation that commutes with LRN leaves outputs 
   CHECK(test::worst_error(outputs(*c, data, 32), outputs(*a, data, 32), 1e-6, 1e-5) > 10);
 
   // Bad permutations are refused.
-  CHECK(test::error_of<InputError>([&] { permute_units(*c, {{"fc5", reversal(kClasses)}}); }).find("layer fc5: not a permutable layer") == 0);
-  CHECK(test::error_of<InputError>([&] { permute_units(*c, {{"conv1", {0, 1, 2}}}); }) == "layer conv1: permutation of 3 units, the layer has 8");
+  CHECK(test::error_of<InputError>([&] {
+          permute_units(*c, {{"fc5", reversal(kClasses)}});
+        }).find("layer fc5: not a permutable layer") == 0);
+  CHECK(test::error_of<InputError>([&] {
+          permute_units(*c, {{"conv1", {0, 1, 2}}});
+        }) == "layer conv1: permutation of 3 units, the layer has 8");
   CHECK(test::error_of<InputError>([&] {
           permute_units(*c, {{"conv1", {0, 1, 2, 3, 4, 5, 6, 6}}});
         }) == "layer conv1: not a permutation of its 8 units (unit 6)");
@@ -453,10 +456,12 @@ TEST_CASE("permute: a matching that is missing or not one-to-one is refused") {
   CHECK(permutations_from_matching(partial, *b).at("conv1") == std::vector<int>{3, 0, 2, 1, 4, 5, 6, 7});
   LayerMatchings twice = m;
   twice["conv1"] = {0, 1, 2, 3, 4, 5, 6, 6};
-  CHECK(test::error_of<InputError>([&] { permutations_from_matching(twice, *b); }) == "layer conv1: the matching is not one-to-one (unit 6)");
+  CHECK(test::error_of<InputError>([&] { permutations_from_matching(twice, *b); }) ==
+        "layer conv1: the matching is not one-to-one (unit 6)");
   LayerMatchings short_ = m;
   short_["conv1"].pop_back();
-  CHECK(test::error_of<InputError>([&] { permutations_from_matching(short_, *b); }) == "layer conv1: the matching has 7 entries for 8 units");
+  CHECK(test::error_of<InputError>([&] { permutations_from_matching(short_, *b); }) ==
+        "layer conv1: the matching has 7 entries for 8 units");
 }
 
 TEST_CASE("stitch: the barrier is the largest loss above the line between the end points") {
@@ -473,7 +478,8 @@ TEST_CASE("stitch: the barrier is the largest loss above the line between the en
                                      "o.json");
   Net o(other, kInput, kClasses, Device::cpu(), 1);
   auto a = make_net(1);
-  CHECK(test::error_of<InputError>([&] { check_same_architecture(*a, o, "A", "B"); }) == "B: 4 parameters, A has 10 (different architectures)");
+  CHECK(test::error_of<InputError>([&] { check_same_architecture(*a, o, "A", "B"); }) ==
+        "B: 4 parameters, A has 10 (different architectures)");
 }
 
 TEST_CASE("stitch --fit: the identity-initialised 1x1 layer starts at the plain stitch and learns") {
@@ -508,5 +514,6 @@ TEST_CASE("stitch --fit: the identity-initialised 1x1 layer starts at the plain 
     INFO(pf[i]->name);
     CHECK(bit_identical(pf[i]->value.data.to_host(), pw[j++]->value.data.to_host()));
   }
-  CHECK(test::error_of<InputError>([&] { fit_stitch(*a, *b, "relu1", data, opt); }).find("layer relu1: not a conv or fc layer") == 0);
+  CHECK(test::error_of<InputError>([&] { fit_stitch(*a, *b, "relu1", data, opt); }).find("layer relu1: not a conv or fc layer") ==
+        0);
 }
