@@ -138,10 +138,13 @@ std::string render_svg(const Chart& c) {
   } else if (c.x_min < c.x_max) {
     x0 = c.x_min, x1 = c.x_max;
   } else if (c.log_x) {
-    x0 = std::pow(10.0, std::floor(std::log10(x0))), x1 = std::pow(10.0, std::ceil(std::log10(x1)));
-    if (x0 == x1) x0 /= 10, x1 *= 10;
+    // 4% of the decades spanned on either side, so that points at the ends are not cut in half.
+    const double a = std::log10(x0), b = std::log10(x1), pad = a == b ? 0.5 : 0.04 * (b - a);
+    x0 = std::pow(10.0, a - pad), x1 = std::pow(10.0, b + pad);
   } else {
     nice_range(x0, x1);
+    const double pad = 0.04 * (x1 - x0);
+    x0 -= pad, x1 += pad;
   }
   const Ticks yt = nice_ticks(y0, y1);
   const Ticks xt = categorical ? Ticks{} : c.log_x ? log_ticks(x0, x1) : nice_ticks(x0, x1, 8);
