@@ -32,6 +32,15 @@ Box ink(const Image& img) {
   return b.x1 < 0 ? Box{} : b;
 }
 bool same(Color a, Color b) { return a.r == b.r && a.g == b.g && a.b == b.b; }
+// Some ink, all of it inside the box.
+void check_inside(const Box& k, const Box& b) {
+  CHECK(k.x1 > k.x0);
+  CHECK(k.y1 > k.y0);
+  CHECK(k.x0 >= b.x0);
+  CHECK(k.x1 <= b.x1);
+  CHECK(k.y0 >= b.y0);
+  CHECK(k.y1 <= b.y1);
+}
 }  // namespace
 
 TEST_CASE("plot: nice ticks on fixed ranges") {
@@ -109,11 +118,7 @@ TEST_CASE("plot: text is measured, placed and clipped to its box") {
     CHECK(b.x1 == t.x1);
     CHECK(b.height() == line_height(16));
     const Box k = ink(img);
-    CHECK(k.x1 > k.x0);
-    CHECK(k.x0 >= b.x0);
-    CHECK(k.x1 <= b.x1);
-    CHECK(k.y0 >= b.y0);
-    CHECK(k.y1 <= b.y1);
+    check_inside(k, b);
     // The anchor: the ink starts, is centred on or ends at x = 100 within 2 px (side bearings).
     const double at = a == Anchor::Left ? k.x0 : a == Anchor::Right ? k.x1 : (k.x0 + k.x1) / 2.0;
     CHECK(std::fabs(at - 100) <= 2);
@@ -145,12 +150,19 @@ TEST_CASE("plot: text is measured, placed and clipped to its box") {
   CHECK(vb.width() == line_height(13));
   CHECK(vb.height() == text_width("conv1 units", 13));
   CHECK(vb.y1 == 150);
-  const Box vk = ink(v);
-  CHECK(vk.y1 > vk.y0);
-  CHECK(vk.x0 >= vb.x0);
-  CHECK(vk.x1 <= vb.x1);
-  CHECK(vk.y0 >= vb.y0);
-  CHECK(vk.y1 <= vb.y1);
+  check_inside(ink(v), vb);
+  // Upwards: the first letter at the bottom, the baseline on the right (the letters' tops face left).
+  Image up(60, 200);
+  const Box ub = draw_text_vertical(up, 10, 150, "W.      ", {});
+  const Box uk = ink(up);
+  check_inside(uk, ub);
+  CHECK(uk.y0 > (ub.y0 + ub.y1) / 2);
+  int left_ink = 0, right_ink = 0;  // the '.' sits on the baseline
+  for (int y = uk.y0; y < uk.y1; ++y)
+    for (int x = ub.x0; x < ub.x1; ++x)
+      if (!is_white(up, x, y)) (x < (ub.x0 + ub.x1) / 2 ? left_ink : right_ink) += y < 150 - text_width("W", 13);
+  CHECK(right_ink > 0);
+  CHECK(left_ink == 0);
   // Clipped to the image: no crash, no write outside.
   Image small(10, 10);
   draw_text(small, -30, -5, "clipped text", {});
