@@ -28,7 +28,8 @@ Box ink(const Image& img) {
   Box b{img.w, img.h, -1, -1};
   for (int y = 0; y < img.h; ++y)
     for (int x = 0; x < img.w; ++x)
-      if (!is_white(img, x, y)) b.x0 = std::min(b.x0, x), b.y0 = std::min(b.y0, y), b.x1 = std::max(b.x1, x + 1), b.y1 = std::max(b.y1, y + 1);
+      if (!is_white(img, x, y))
+        b.x0 = std::min(b.x0, x), b.y0 = std::min(b.y0, y), b.x1 = std::max(b.x1, x + 1), b.y1 = std::max(b.y1, y + 1);
   return b.x1 < 0 ? Box{} : b;
 }
 bool same(Color a, Color b) { return a.r == b.r && a.g == b.g && a.b == b.b; }
@@ -247,9 +248,9 @@ TEST_CASE("plot: heatmap size, cells, borders and block averaging") {
       for (int x = std::max(0, b.x0); x < std::min(h.image.w, b.x1); ++x) n += pixel(h.image, x, y).r < 100;
     return n;
   };
-  CHECK(dark({0, 0, h.image.w, h.matrix.y0 - 2}) > 30);                 // the title
-  CHECK(dark({0, h.matrix.y0, h.matrix.x0 - 6, h.matrix.y1}) > 30);     // row ticks and y label
-  CHECK(dark({0, h.matrix.y1 + 6, h.image.w, h.image.h}) > 30);         // column ticks and x label
+  CHECK(dark({0, 0, h.image.w, h.matrix.y0 - 2}) > 30);              // the title
+  CHECK(dark({0, h.matrix.y0, h.matrix.x0 - 6, h.matrix.y1}) > 30);  // row ticks and y label
+  CHECK(dark({0, h.matrix.y1 + 6, h.image.w, h.image.h}) > 30);      // column ticks and x label
 
   // Too large: 1000 x 1000 into 100 px by 10 x 10 blocks, each the mean of its entries. Columns
   // alternate +1 for five, -1 for five: every block averages to 0 (white), where sampling would not.
@@ -355,7 +356,8 @@ TEST_CASE("plot: SVG charts are well-formed, escaped and labelled, legend outsid
   l.title = "loss vs L1 penalty";
   l.log_x = true;
   l.width = 300;
-  l.series = {make_series("conv1 B<-A with a long legend name", SeriesKind::LineMarkers, {0.9, 0.7, 0.5, 0.45}, {1e-3, 1e-2, 1e-1, 1})};
+  l.series = {
+      make_series("conv1 B<-A with a long legend name", SeriesKind::LineMarkers, {0.9, 0.7, 0.5, 0.45}, {1e-3, 1e-2, 1e-1, 1})};
   const std::string ls = render_svg(l);
   CHECK_MESSAGE(well_formed(ls, why), why);
   for (const char* s : {">0.001<", ">0.01<", ">0.1<", ">1<"}) CHECK_MESSAGE(ls.find(s) != std::string::npos, s);
@@ -369,14 +371,14 @@ TEST_CASE("plot: SVG charts are well-formed, escaped and labelled, legend outsid
   CHECK_THROWS_AS(render_svg(bad), std::invalid_argument);  // log axis, x = 0
   bad = l;
   bad.series[0].lo = {0.1};
-  CHECK_THROWS_AS(render_svg(bad), std::invalid_argument);  // lo of another length
+  CHECK_THROWS_AS(render_svg(bad), std::invalid_argument);         // lo of another length
   CHECK(render_svg(Chart{}).find("</svg>") != std::string::npos);  // empty: an empty frame, no crash
 }
 
 TEST_CASE("plot: XML escaping and UTF-8") {
   CHECK(xml_escape("a<b & \"c\" 'd'>") == "a&lt;b &amp; &quot;c&quot; &#39;d&#39;&gt;");
-  CHECK(xml_escape("x\x01y\tz") == "xy\tz");                // control bytes are not XML
-  CHECK(xml_escape("caf\xc3\xa9") == "caf\xc3\xa9");        // UTF-8 kept
+  CHECK(xml_escape("x\x01y\tz") == "xy\tz");                      // control bytes are not XML
+  CHECK(xml_escape("caf\xc3\xa9") == "caf\xc3\xa9");              // UTF-8 kept
   CHECK(xml_escape("bad \xff byte") == "bad \xef\xbf\xbd byte");  // invalid byte -> U+FFFD
   CHECK(utf8_decode("\xc3\xa9") == std::u32string{0xe9});
   CHECK(utf8_decode("\xc0\xaf") == std::u32string{0xfffd, 0xfffd});  // overlong '/'
@@ -384,8 +386,13 @@ TEST_CASE("plot: XML escaping and UTF-8") {
 }
 
 TEST_CASE("plot: base64 (RFC 4648 vectors) and data URIs") {
-  const char* vectors[][2] = {{"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},       {"foo", "Zm9v"},
-                              {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
+  const char* vectors[][2] = {{"", ""},
+                              {"f", "Zg=="},
+                              {"fo", "Zm8="},
+                              {"foo", "Zm9v"},
+                              {"foob", "Zm9vYg=="},
+                              {"fooba", "Zm9vYmE="},
+                              {"foobar", "Zm9vYmFy"}};
   for (const auto& v : vectors) CHECK(base64(v[0]) == v[1]);
   CHECK(base64(std::string("\x00\xff\xfe", 3)) == "AP/+");
   const std::string uri = data_uri(Image(3, 2));

@@ -156,7 +156,8 @@ void for_lines(const std::string& text, const TextStyle& st, int at, bool render
   for (size_t i = 0; i < lines.size(); ++i) {
     const Line l = layout(*f, lines[i], st.size);
     const int start = anchored(at, l.width(), st.anchor);
-    if (i == 0 || l.width() > 0) lo = std::min(i == 0 ? start : lo, start), hi = std::max(i == 0 ? start + l.width() : hi, start + l.width());
+    if (i == 0 || l.width() > 0)
+      lo = std::min(i == 0 ? start : lo, start), hi = std::max(i == 0 ? start + l.width() : hi, start + l.width());
     if (render) {
       const Mask m = rasterize(*f, l, st.size);
       put((int)i, start, m);
