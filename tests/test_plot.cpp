@@ -366,6 +366,17 @@ TEST_CASE("plot: SVG charts are well-formed, escaped and labelled, legend outsid
   REQUIRE(std::regex_search(ls, mm, std::regex("<text [^>]+>conv1 B&lt;-A with a long legend name</text>")));
   CHECK(attr(mm[0], "y") > bottom);
 
+  // A scatter (MI against correlation): one marker per finite point, plus the legend's sample.
+  Chart sc;
+  sc.title = "MI vs correlation";
+  sc.series = {make_series("unit pairs", SeriesKind::Markers, {0.1, 0.4, NAN, 0.9, 0.2}, {0.05, 0.3, 0.5, 0.8, -0.2})};
+  const std::string ss = render_svg(sc);
+  CHECK_MESSAGE(well_formed(ss, why), why);
+  size_t circles = 0;
+  for (size_t at = ss.find("<circle"); at != std::string::npos; at = ss.find("<circle", at + 1)) ++circles;
+  CHECK(circles == 4 + 1);
+  CHECK(ss.find(">-0.2<") != std::string::npos);  // the x axis reaches the negative correlation
+
   Chart bad = l;
   bad.series[0].x[0] = 0;
   CHECK_THROWS_AS(render_svg(bad), std::invalid_argument);  // log axis, x = 0

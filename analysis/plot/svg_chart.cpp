@@ -156,8 +156,8 @@ std::string render_svg(const Chart& c) {
     const double pad = 0.04 * (x1 - x0);
     x0 -= pad, x1 += pad;
   }
-  const Ticks yt = nice_ticks(y0, y1);
-  const Ticks xt = categorical ? Ticks{} : c.log_x ? log_ticks(x0, x1) : nice_ticks(x0, x1, 8);
+  // About one y tick per 45 px of height and one x tick per 80 px of width, so labels never crowd.
+  const Ticks yt = nice_ticks(y0, y1, std::clamp((c.height - 100) / 45, 2, 11));
 
   // Layout: title on top, y label and tick labels on the left, x ticks and label below, the legend
   // right of the plot area (or below it when that would take over a third of the width).
@@ -184,6 +184,9 @@ std::string render_svg(const Chart& c) {
   const double bottom = below_axis + legend_h + 8;
   const double plot_h = std::max(40.0, c.height - top - bottom);
   const double plot_w = std::max(40.0, plot_w0);
+  const Ticks xt = categorical ? Ticks{}
+                   : c.log_x   ? log_ticks(x0, x1)
+                               : nice_ticks(x0, x1, std::clamp((int)(plot_w / 80), 2, 11));
   const double px0 = left, px1 = left + plot_w, py0 = top + plot_h, py1 = top;
   const AxisMap mx{x0, x1, px0, px1, c.log_x && !categorical}, my{y0, y1, py0, py1, false};
   const std::vector<std::string> caption = wrap(c.caption, (size_t)std::max(20.0, (c.width - 20) / (kCaption * kCharWidth)));
