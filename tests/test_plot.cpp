@@ -164,6 +164,16 @@ TEST_CASE("plot: text is measured, placed and clipped to its box") {
       if (!is_white(up, x, y)) (x < (ub.x0 + ub.x1) / 2 ? left_ink : right_ink) += y < 150 - text_width("W", 13);
   CHECK(right_ink > 0);
   CHECK(left_ink == 0);
+  // Cut short to a width, with an ellipsis; unchanged when it fits.
+  const std::string name = "alexnet-mini-seed1/ckpt-000000500";
+  CHECK(fit_text(name, 13, 1000) == name);
+  const std::string cut = fit_text(name, 13, 80);
+  CHECK(text_width(cut, 13) <= 80);
+  const std::string longer = name.substr(0, cut.size() - 3 + 1) + "\xe2\x80\xa6";
+  CHECK(text_width(longer, 13) > 80);  // as much as fits: one more letter would not
+  CHECK(cut.rfind("alexnet", 0) == 0);
+  CHECK(cut.substr(cut.size() - 3) == "\xe2\x80\xa6");
+  CHECK(fit_text(name, 13, 2) == "");
   // Clipped to the image: no crash, no write outside.
   Image small(10, 10);
   draw_text(small, -30, -5, "clipped text", {});

@@ -184,6 +184,20 @@ int text_width(const std::string& text, double size) {
   return w;
 }
 
+std::string fit_text(const std::string& text, double size, int max_width) {
+  if (text_width(text, size) <= max_width) return text;
+  const std::string ellipsis = "\xe2\x80\xa6";  // U+2026
+  std::u32string cps = utf8_decode(text);
+  while (!cps.empty()) {
+    cps.pop_back();
+    std::string s;
+    for (char32_t c : cps) utf8_append(s, c);
+    s += ellipsis;
+    if (text_width(s, size) <= max_width) return s;
+  }
+  return text_width(ellipsis, size) <= max_width ? ellipsis : "";
+}
+
 Box text_box(int x, int y, const std::string& text, const TextStyle& st) {
   int lo, hi;
   for_lines(text, st, x, false, lo, hi, [](int, int, const Mask&) {});
