@@ -247,6 +247,10 @@ TEST_CASE("multiway: cycle consistency and universal units of planted matchings"
   CHECK(r.universal[0].unit == 0);
   CHECK(r.universal[1].unit == 2);
   CHECK(r.universal[1].partner == std::vector<int64_t>{2, 2, 2});
+  // The same test from nets 1 and 2: only unit 0 (the swapped partners correlate 0.1).
+  CHECK(r.universal_count == std::vector<int>{2, 1, 1});
+  REQUIRE(r.triples == std::vector<std::vector<int>>{{0, 1, 2}});
+  CHECK(r.triple_fraction[0] == doctest::Approx(1.0 / 3));
   // A dead unit is neither.
   const Multiway d = multiway_matching(units, {{0}, {}, {}}, m, corr, 0.5);
   CHECK(d.live == std::vector<int>{2, 3, 3});

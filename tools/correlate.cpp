@@ -82,11 +82,16 @@ static void print_multiway(const std::vector<LayerResult>& res, const std::vecto
   for (const LayerResult& r : res) {
     if (r.multiway.is_null()) continue;
     const json& m = r.multiway;
+    double lo = 1, hi = 0;
+    for (double f : m["triple_cycle_fraction"]) lo = std::min(lo, f), hi = std::max(hi, f);
+    std::string universal;
+    for (size_t k = 0; k < names.size(); ++k)
+      universal += (k ? "/" : "") + std::to_string(m["universal_count"][k].get<int>());
     std::printf(
-        "%s multiway (%zu nets): %.0f%% of units cycle-consistent over every triple; %zu of %s's units universal (partner >= "
-        "%.2f in every other net)\n",
-        r.name.c_str(), names.size(), 100 * m["cycle_consistent_fraction"].get<double>(), m["universal_units"].size(),
-        names[0].c_str(), m["universal_threshold"].get<double>());
+        "%s multiway (%zu nets): %.0f%% of units cycle-consistent over every triple (%.0f-%.0f%% per triple, chance ~%.0f%%); "
+        "universal units (partner >= %.2f in every other net) per net: %s of %d\n",
+        r.name.c_str(), names.size(), 100 * m["cycle_consistent_fraction"].get<double>(), 100 * lo, 100 * hi,
+        100.0 / std::max(1, r.moments.units[0]), m["universal_threshold"].get<double>(), universal.c_str(), r.moments.units[0]);
   }
 }
 
@@ -235,7 +240,7 @@ int main(int argc, char** argv) {
         .opt("out", "runs/correlate", "output folder (replaced as a whole)")
         .opt("null", "none",
              "none | untrained: also correlate the untrained nets of the same runs (their ckpt-000000000.bin),\n"
-             "the architecture-only null, shown beside the learned values")
+             "the architecture-only null, shown beside the learned values (correlation only: no MI)")
         .opt("at-iterations", "",
              "comma-separated checkpoints (iteration numbers, 'untrained', 'last'), e.g. 0,500,last:\n"
              "matched correlation per layer at each (summary.json: over_training; train --snapshot N keeps them)")
@@ -331,6 +336,9 @@ int main(int argc, char** argv) {
       std::printf("correlate: the same nets at checkpoint '%s'\n", which.c_str());
       CorrelateOptions at_opt = opt;
       at_opt.blocks = at_opt.bootstrap = 0;  // point estimates: the intervals are the main pass's
+      // Correlation matching only: MI's second data pass is the slowest part of a pass, and the
+      // paper's MI comparison is about the trained nets.
+      at_opt.mi_layers.clear();
       return pair_stats(correlate_nets(at_nets, *data, at_opt), (int)nets.size());
     };
     std::vector<LayerPairStats> null_stats;

@@ -28,12 +28,15 @@ Multiway multiway_matching(const std::vector<int>& units, const std::vector<std:
   };
   Multiway r;
   long consistent = 0, live = 0;
+  std::vector<std::vector<char>> is_dead(K);
   for (int a = 0; a < K; ++a) {
-    std::vector<char> is_dead(units[a], 0);
-    for (int u : dead[a]) is_dead[u] = 1;
+    is_dead[a].assign(units[a], 0);
+    for (int u : dead[a]) is_dead[a][u] = 1;
+  }
+  for (int a = 0; a < K; ++a) {
     r.consistent.push_back(0), r.live.push_back(0);
     for (int i = 0; i < units[a]; ++i) {
-      if (is_dead[i]) continue;
+      if (is_dead[a][i]) continue;
       ++r.live[a];
       bool ok = true;
       for (int b = 0; b < K && ok; ++b)
@@ -48,18 +51,34 @@ Multiway multiway_matching(const std::vector<int>& units, const std::vector<std:
     consistent += r.consistent[a], live += r.live[a];
   }
   r.consistent_fraction = live ? (double)consistent / live : 0;
-  std::vector<char> dead0(units[0], 0);
-  for (int u : dead[0]) dead0[u] = 1;
-  for (int i = 0; i < units[0]; ++i) {
-    if (dead0[i]) continue;
-    UniversalUnit u{i, {i}, {1.0}};
-    bool all = true;
-    for (int q = 1; q < K && all; ++q) {
-      const int64_t j = map[0][q][i];
-      all = j >= 0 && corr(0, i, q, j) >= threshold;
-      if (all) u.partner.push_back(j), u.corr.push_back(corr(0, i, q, j));
+  for (int a = 0; a < K; ++a)
+    for (int b = a + 1; b < K; ++b)
+      for (int c = b + 1; c < K; ++c) {
+        int back = 0;
+        for (int i = 0; i < units[a]; ++i) {
+          if (is_dead[a][i]) continue;
+          const int64_t j = map[a][b][i];
+          const int64_t k = j >= 0 ? map[b][c][j] : -1;
+          back += k >= 0 && map[c][a][k] == i;
+        }
+        r.triples.push_back({a, b, c});
+        r.triple_fraction.push_back(r.live[a] ? (double)back / r.live[a] : 0);
+      }
+  for (int a = 0; a < K; ++a) {
+    r.universal_count.push_back(0);
+    for (int i = 0; i < units[a]; ++i) {
+      if (is_dead[a][i]) continue;
+      UniversalUnit u{i, {}, {}};
+      bool all = true;
+      for (int q = 0; q < K && all; ++q) {
+        const int64_t j = q == a ? i : map[a][q][i];
+        all = j >= 0 && (q == a || corr(a, i, q, j) >= threshold);
+        if (all) u.partner.push_back(j), u.corr.push_back(q == a ? 1.0 : corr(a, i, q, j));
+      }
+      if (!all) continue;
+      ++r.universal_count[a];
+      if (a == 0) r.universal.push_back(u);
     }
-    if (all) r.universal.push_back(u);
   }
   return r;
 }

@@ -19,6 +19,11 @@ struct Multiway {
   std::vector<int> live;                 // per net: units that are not dead
   double consistent_fraction = 0;        // sum of consistent / sum of live, over all nets
   std::vector<UniversalUnit> universal;  // net 0's universal units, in unit order
+  std::vector<int> universal_count;      // per net: its universal units (the same test from each net)
+  // Per triple a < b < c (in that order): the fraction of a's live units that a -> b -> c -> a
+  // returns; for matchings that were random permutations it would be about 1 / units.
+  std::vector<std::vector<int>> triples;
+  std::vector<double> triple_fraction;
 };
 
 // units[k]: units per net; dead[k]: net k's dead units (never consistent nor universal);

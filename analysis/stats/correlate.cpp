@@ -222,6 +222,9 @@ json multiway_json(const LayerResult& r, double threshold) {
   for (const UniversalUnit& u : m.universal) universal.push_back({{"unit", u.unit}, {"partners", u.partner}, {"corr", u.corr}});
   return {{"cycle_consistent_fraction", m.consistent_fraction},
           {"cycle_consistent", m.consistent},
+          {"triples", m.triples},
+          {"triple_cycle_fraction", m.triple_fraction},
+          {"universal_count", m.universal_count},
           {"live_units", m.live},
           {"universal_threshold", threshold},
           {"universal_units", universal}};
