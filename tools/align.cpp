@@ -250,7 +250,7 @@ int main(int argc, char** argv) {
           if (!blocks.empty()) {
             const json iv = global_score_intervals(blocks, p, q, resamples, (uint64_t)args.integer("bootstrap-seed"));
             std::printf(
-                "  95%% intervals (%d resamples of %zu blocks, %.1f s): CKA [%.4f, %.4f] | CCA [%.4f, %.4f] | SVCCA [%.4f, %.4f] "
+                "  95%% basic intervals (%d resamples of %zu blocks, %.1f s): CKA [%.4f, %.4f] | CCA [%.4f, %.4f] | SVCCA [%.4f, %.4f] "
                 "| "
                 "PWCCA [%.4f, %.4f] | Procrustes [%.4f, %.4f]\n",
                 resamples, blocks.size(), iv["seconds"].get<double>(), iv["cka_linear"][0].get<double>(),
