@@ -115,6 +115,34 @@ float row_sum(const float* v, int n) {
 // by the caller; the fixed loop order makes the sum deterministic.
 void col2im(const float* col, int cg, int h, int w, const ConvGeom& g, int oh, int ow, float* dx) {
   const int s = g.stride, p = g.pad;
+  if (s == 1 && ow == w) {
+    // Stride 1, rows as long as the input's (im2col's fast case): a tap's valid outputs are the
+    // plane shifted by (i - p) rows and (j - p) columns, added as one contiguous run; the columns
+    // that wrapped into the neighbouring row (outside [lo, hi)) add +0 instead. dx starts at +0 and
+    // a sum of floats that starts at +0 is never -0, so adding +0 changes no bit: the sums are the
+    // row-by-row loop's, in the same order, in one long vectorised loop instead of many short ones.
+    const size_t P = (size_t)oh * ow;
+    std::vector<int32_t> keep((size_t)g.kw * P);  // keep[j*P + q]: output q's column in tap column j's [lo, hi)
+    for (int j = 0; j < g.kw; ++j) {
+      int lo, hi;
+      valid_range(j, w, ow, s, p, lo, hi);
+      for (size_t q = 0; q < P; ++q) keep[j * P + q] = (int)(q % ow) >= lo && (int)(q % ow) < hi;
+    }
+    for (int c = 0; c < cg; ++c)
+      for (int i = 0; i < g.kh; ++i) {
+        int y0, y1;
+        valid_range(i, h, oh, s, p, y0, y1);
+        for (int j = 0; j < g.kw; ++j) {
+          const float* row = col + ((size_t)(c * g.kh + i) * g.kw + j) * P;
+          const int32_t* kj = keep.data() + j * P;
+          const long shift = (long)(i - p) * w + (j - p);
+          const long d0 = std::max<long>((long)y0 * ow, -shift), d1 = std::min<long>((long)y1 * ow, (long)h * w - shift);
+          float* dst = dx + (size_t)c * h * w + shift;
+          for (long q = d0; q < d1; ++q) dst[q] += kj[q] ? row[q] : 0.0f;
+        }
+      }
+    return;
+  }
   for (int c = 0; c < cg; ++c)
     for (int i = 0; i < g.kh; ++i)
       for (int j = 0; j < g.kw; ++j) {
