@@ -30,14 +30,16 @@ inline __m256i lanes(int count) {  // the first `count` of 8 lanes set (count cl
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(std::clamp(count, 0, 8)), idx);
 }
 
-// C[0:mr, 0:nr] = A_panel[kc x 8] * B[kc x nr] (+ beta C), nr <= 8.
+// C[0:mr, 0:nr] = A_panel[kc x 8] * B[kc x nr] (+ beta C), nr <= 8; kFull: nr == 8, plain loads
+// (a masked load costs extra micro-ops).
+template <bool kFull>
 inline void micro_8x8(int kc, const float* a, const float* b, size_t ldb, int mr, int nr, float beta, float* c, size_t ldc) {
   const __m256i m = lanes(nr);
   __m256 acc[kMr];
 #pragma GCC unroll 8
   for (int r = 0; r < kMr; ++r) acc[r] = _mm256_setzero_ps();
   for (int p = 0; p < kc; ++p, a += kMr, b += ldb) {
-    const __m256 bv = _mm256_maskload_ps(b, m);
+    const __m256 bv = kFull ? _mm256_loadu_ps(b) : _mm256_maskload_ps(b, m);
 #pragma GCC unroll 8
     for (int r = 0; r < kMr; ++r) acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(a + r), bv, acc[r]);
   }
@@ -57,6 +59,24 @@ inline float sum16(const float* x) {
   return (g[0] + g[2]) + (g[1] + g[3]);
 }
 
+// One step of gemm_nt's 2x2 tile: 16 more k (two 8-float halves) of its 4 dot products; masked
+// only for the last, partial step.
+template <bool kMasked>
+inline __attribute__((always_inline)) void nt_step(const float* const (&ai)[2], const float* const (&bj)[2], int p,
+                                                   __m256 (&lo)[2][2], __m256 (&hi)[2][2], int k = 16) {
+  const __m256i ml = lanes(k - p), mh = lanes(k - p - 8);
+  auto load = [&](const float* x, __m256i mask) { return kMasked ? _mm256_maskload_ps(x, mask) : _mm256_loadu_ps(x); };
+  __m256 bl[2], bh[2];
+  for (int s = 0; s < 2; ++s) bl[s] = load(bj[s] + p, ml), bh[s] = load(bj[s] + p + 8, mh);
+  for (int r = 0; r < 2; ++r) {
+    const __m256 al = load(ai[r] + p, ml), ah = load(ai[r] + p + 8, mh);
+    for (int s = 0; s < 2; ++s) {
+      lo[r][s] = _mm256_fmadd_ps(al, bl[s], lo[r][s]);
+      hi[r][s] = _mm256_fmadd_ps(ah, bh[s], hi[r][s]);
+    }
+  }
+}
+
 }  // namespace
 
 void gemm_packed(int m, int n, int k, const float* packed_a, const float* b, int ldb, float beta, float* c, int ldc) {
@@ -65,8 +85,9 @@ void gemm_packed(int m, int n, int k, const float* packed_a, const float* b, int
     const float block_beta = p0 == 0 ? beta : 1.0f;
     for (int j0 = 0; j0 < n; j0 += kNr)
       for (int i0 = 0; i0 < m; i0 += kMr)
-        micro_8x8(kc, packed_a + (size_t)i0 * k + (size_t)p0 * kMr, b + (size_t)p0 * ldb + j0, ldb, std::min(kMr, m - i0),
-                  std::min(kNr, n - j0), block_beta, c + (size_t)i0 * ldc + j0, ldc);
+        (n - j0 >= kNr ? micro_8x8<true> : micro_8x8<false>)(kc, packed_a + (size_t)i0 * k + (size_t)p0 * kMr,
+                                                             b + (size_t)p0 * ldb + j0, ldb, std::min(kMr, m - i0),
+                                                             std::min(kNr, n - j0), block_beta, c + (size_t)i0 * ldc + j0, ldc);
   }
 }
 
@@ -81,18 +102,9 @@ void gemm_nt(int m, int n, int k, const float* a, int lda, const float* b, int l
       __m256 lo[2][2], hi[2][2];
       for (int r = 0; r < 2; ++r)
         for (int s = 0; s < 2; ++s) lo[r][s] = hi[r][s] = _mm256_setzero_ps();
-      for (int p = 0; p < k; p += 16) {
-        const __m256i ml = lanes(k - p), mh = lanes(k - p - 8);
-        __m256 bl[2], bh[2];
-        for (int s = 0; s < 2; ++s) bl[s] = _mm256_maskload_ps(bj[s] + p, ml), bh[s] = _mm256_maskload_ps(bj[s] + p + 8, mh);
-        for (int r = 0; r < 2; ++r) {
-          const __m256 al = _mm256_maskload_ps(ai[r] + p, ml), ah = _mm256_maskload_ps(ai[r] + p + 8, mh);
-          for (int s = 0; s < 2; ++s) {
-            lo[r][s] = _mm256_fmadd_ps(al, bl[s], lo[r][s]);
-            hi[r][s] = _mm256_fmadd_ps(ah, bh[s], hi[r][s]);
-          }
-        }
-      }
+      int p = 0;
+      for (; p + 16 <= k; p += 16) nt_step<false>(ai, bj, p, lo, hi);
+      if (p < k) nt_step<true>(ai, bj, p, lo, hi, k);  // lanes past k add 0 * 0
       for (int r = 0; r < mr; ++r)
         for (int s = 0; s < nr; ++s) {
           alignas(32) float x[16];
