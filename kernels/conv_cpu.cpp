@@ -111,9 +111,9 @@ float row_sum(const float* v, int n) {
   return lane[0];
 }
 
-// The adjoint of im2col: dx[c][iy][ix] += every col entry that im2col copied from it. dx is zeroed
-// by the caller; the fixed loop order makes the sum deterministic.
-void col2im(const float* col, int cg, int h, int w, const ConvGeom& g, int oh, int ow, float* dx) {
+// The adjoint of im2col: dx[c][iy][ix] += every col entry that im2col copied from it (col's rows
+// ld floats apart). dx is zeroed by the caller; the fixed loop order makes the sum deterministic.
+void col2im(const float* col, int cg, int h, int w, const ConvGeom& g, int oh, int ow, float* dx, size_t ld) {
   const int s = g.stride, p = g.pad;
   if (s == 1 && ow == w) {
     // Stride 1, rows as long as the input's (im2col's fast case): a tap's valid outputs are the
@@ -133,7 +133,7 @@ void col2im(const float* col, int cg, int h, int w, const ConvGeom& g, int oh, i
         int y0, y1;
         valid_range(i, h, oh, s, p, y0, y1);
         for (int j = 0; j < g.kw; ++j) {
-          const float* row = col + ((size_t)(c * g.kh + i) * g.kw + j) * P;
+          const float* row = col + ((size_t)(c * g.kh + i) * g.kw + j) * ld;
           const int32_t* kj = keep.data() + j * P;
           const long shift = (long)(i - p) * w + (j - p);
           const long d0 = std::max<long>((long)y0 * ow, -shift), d1 = std::min<long>((long)y1 * ow, (long)h * w - shift);
@@ -146,7 +146,7 @@ void col2im(const float* col, int cg, int h, int w, const ConvGeom& g, int oh, i
   for (int c = 0; c < cg; ++c)
     for (int i = 0; i < g.kh; ++i)
       for (int j = 0; j < g.kw; ++j) {
-        const float* row = col + ((size_t)(c * g.kh + i) * g.kw + j) * oh * ow;
+        const float* row = col + ((size_t)(c * g.kh + i) * g.kw + j) * ld;
         int lo, hi;
         valid_range(j, w, ow, s, p, lo, hi);
         for (int oy = 0; oy < oh; ++oy, row += ow) {
@@ -168,24 +168,41 @@ size_t conv_workspace_floats(const ConvGeom& g) {
   return d.threads * d.col + (size_t)d.partials * (g.w_size() + g.k);
 }
 
+// Forward and backward-data multiply the weights by nb images side by side (nb = per_gemm, as in
+// backward-weights, so each GEMM is wide enough to fill its micro-tiles: 49 positions alone leave
+// a tile almost empty); every output element is the same dot product in the same order whatever nb.
+int images_per_gemm(const Plan& d) { return d.direct ? 1 : d.per_gemm; }
+
 void conv_forward(const ConvGeom& g, const float* x, const float* w, const float* b, float* y, float* ws) {
   const Plan d = plan_of(g, "conv_forward");
   std::vector<GemmLhs> wg;  // W_g: kg x ckk
   for (int gr = 0; gr < g.groups; ++gr) wg.emplace_back(false, d.kg, d.ckk, w + (size_t)gr * d.kg * d.ckk, d.ckk);
+  const int per = images_per_gemm(d), runs = (g.n + per - 1) / per;
 #pragma omp parallel for schedule(static) num_threads(d.threads)
-  for (int img = 0; img < g.n; ++img) {
+  for (int run = 0; run < runs; ++run) {
+    const int img0 = run * per, nb = std::min(per, g.n - img0);
+    const size_t K = (size_t)nb * d.P;  // the GEMM's n: positions of nb images side by side
     float* col = ws + omp_get_thread_num() * d.col;
+    float* out = col + (size_t)d.ckk * K;  // nb > 1: the product, [kg][K], before it goes to y
     for (int gr = 0; gr < g.groups; ++gr) {
-      const float* xg = x + ((size_t)img * g.c + (size_t)gr * d.cg) * g.h * g.w;
-      float* yg = y + ((size_t)img * g.k + (size_t)gr * d.kg) * d.P;
-      const float* B = xg;
-      if (!d.direct) im2col(xg, d.cg, g.h, g.w, g, d.oh, d.ow, col, d.P), B = col;
-      wg[gr].times(d.P, B, d.P, 0.0f, yg, d.P);
-      if (b)
+      const float* B = x + ((size_t)img0 * g.c + (size_t)gr * d.cg) * g.h * g.w;
+      if (!d.direct) {
+        for (int i = 0; i < nb; ++i)
+          im2col(x + ((size_t)(img0 + i) * g.c + (size_t)gr * d.cg) * g.h * g.w, d.cg, g.h, g.w, g, d.oh, d.ow,
+                 col + (size_t)i * d.P, K);
+        B = col;
+      }
+      float* y0 = y + ((size_t)img0 * g.k + (size_t)gr * d.kg) * d.P;
+      wg[gr].times((int)K, B, (int)K, 0.0f, nb > 1 ? out : y0, (int)K);
+      for (int i = 0; i < nb; ++i)
         for (int o = 0; o < d.kg; ++o) {
-          const float bo = b[gr * d.kg + o];
-          float* row = yg + (size_t)o * d.P;
-          for (int q = 0; q < d.P; ++q) row[q] += bo;
+          float* row = y + (((size_t)(img0 + i) * g.k + (size_t)gr * d.kg + o) * d.P);
+          const float* src = nb > 1 ? out + o * K + (size_t)i * d.P : row;
+          const float bo = b ? b[gr * d.kg + o] : 0.0f;
+          if (b)
+            for (int q = 0; q < d.P; ++q) row[q] = src[q] + bo;
+          else if (src != row)
+            std::copy_n(src, d.P, row);
         }
     }
   }
@@ -195,18 +212,30 @@ void conv_backward_data(const ConvGeom& g, const float* dy, const float* w, floa
   const Plan d = plan_of(g, "conv_backward_data");
   std::vector<GemmLhs> wt;  // W_g^T: ckk x kg
   for (int gr = 0; gr < g.groups; ++gr) wt.emplace_back(true, d.ckk, d.kg, w + (size_t)gr * d.kg * d.ckk, d.ckk);
+  const int per = images_per_gemm(d), runs = (g.n + per - 1) / per;
 #pragma omp parallel for schedule(static) num_threads(d.threads)
-  for (int img = 0; img < g.n; ++img) {
+  for (int run = 0; run < runs; ++run) {
+    const int img0 = run * per, nb = std::min(per, g.n - img0);
+    const size_t K = (size_t)nb * d.P;
     float* col = ws + omp_get_thread_num() * d.col;
+    float* dyb = col + (size_t)d.ckk * K;  // nb > 1: dy_g of the nb images side by side, [kg][K]
     for (int gr = 0; gr < g.groups; ++gr) {
-      float* dxg = dx + ((size_t)img * g.c + (size_t)gr * d.cg) * g.h * g.w;
-      const float* dyg = dy + ((size_t)img * g.k + (size_t)gr * d.kg) * d.P;
-      // col = W_g^T dy_g: [ckk x kg] * [kg x P]
-      wt[gr].times(d.P, dyg, d.P, 0.0f, d.direct ? dxg : col, d.P);
-      if (!d.direct) {
-        std::fill(dxg, dxg + (size_t)d.cg * g.h * g.w, 0.0f);
-        col2im(col, d.cg, g.h, g.w, g, d.oh, d.ow, dxg);
+      const float* B = dy + ((size_t)img0 * g.k + (size_t)gr * d.kg) * d.P;
+      if (nb > 1) {
+        for (int i = 0; i < nb; ++i)
+          for (int o = 0; o < d.kg; ++o)
+            std::copy_n(dy + ((size_t)(img0 + i) * g.k + (size_t)gr * d.kg + o) * d.P, d.P, dyb + o * K + (size_t)i * d.P);
+        B = dyb;
       }
+      float* dx0 = dx + ((size_t)img0 * g.c + (size_t)gr * d.cg) * g.h * g.w;
+      // col = W_g^T dy_g: [ckk x kg] * [kg x K]
+      wt[gr].times((int)K, B, (int)K, 0.0f, d.direct ? dx0 : col, (int)K);
+      if (!d.direct)
+        for (int i = 0; i < nb; ++i) {
+          float* dxg = dx + ((size_t)(img0 + i) * g.c + (size_t)gr * d.cg) * g.h * g.w;
+          std::fill(dxg, dxg + (size_t)d.cg * g.h * g.w, 0.0f);
+          col2im(col + (size_t)i * d.P, d.cg, g.h, g.w, g, d.oh, d.ow, dxg, K);
+        }
     }
   }
 }
