@@ -54,7 +54,10 @@ inline void valid_range(int j, int w, int ow, int stride, int pad, int& lo, int&
 
 // col[(c*kh + i)*kw + j][oy*ow + ox] = x[c][oy*s - pad + i][ox*s - pad + j], zero outside; col's
 // rows are ld floats apart (oh*ow for one image, more when several images share the matrix).
-void im2col(const float* x, int cg, int h, int w, const ConvGeom& g, int oh, int ow, float* col, size_t ld) {
+// The zero runs are short (a padding row or a few columns) and there are thousands per image: GCC
+// is told not to turn them into calls to memset, whose per-call cost was most of their time.
+__attribute__((optimize("no-tree-loop-distribute-patterns"))) void im2col(const float* x, int cg, int h, int w, const ConvGeom& g,
+                                                                          int oh, int ow, float* col, size_t ld) {
   const int s = g.stride, p = g.pad;
   for (int c = 0; c < cg; ++c)
     for (int i = 0; i < g.kh; ++i)
@@ -66,8 +69,8 @@ void im2col(const float* x, int cg, int h, int w, const ConvGeom& g, int oh, int
         // Output rows whose input row oy*s - p + i lies inside [0, h): [y0, y1).
         int y0, y1;
         valid_range(i, h, oh, s, p, y0, y1);
-        std::fill(row, row + (size_t)y0 * ow, 0.0f);
-        std::fill(row + (size_t)y1 * ow, row + (size_t)oh * ow, 0.0f);
+        for (size_t q = 0; q < (size_t)y0 * ow; ++q) row[q] = 0.0f;
+        for (size_t q = (size_t)y1 * ow; q < (size_t)oh * ow; ++q) row[q] = 0.0f;
         if (s == 1 && ow == w) {
           // Stride 1, rows as long as the input's: the valid rows are the plane shifted by
           // (i - p) rows and (j - p) columns, one copy; the columns that wrapped into the
@@ -86,12 +89,12 @@ void im2col(const float* x, int cg, int h, int w, const ConvGeom& g, int oh, int
         for (int oy = y0; oy < y1; ++oy) {
           float* r = row + (size_t)oy * ow;
           const float* src = xc + (size_t)(oy * s - p + i) * w;  // input column of ox: ox*s - p + j >= 0
-          std::fill(r, r + lo, 0.0f);
+          for (int ox = 0; ox < lo; ++ox) r[ox] = 0.0f;
           if (s == 1)
             std::memcpy(r + lo, src + (lo - p + j), sizeof(float) * (hi - lo));
           else
             for (int ox = lo; ox < hi; ++ox) r[ox] = src[ox * s - p + j];
-          std::fill(r + hi, r + ow, 0.0f);
+          for (int ox = hi; ox < ow; ++ox) r[ox] = 0.0f;
         }
       }
 }
