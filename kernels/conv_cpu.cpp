@@ -1,7 +1,9 @@
 // CPU twin of the convolution: im2col + a single-threaded GEMM per image and group
 // (kernels/gemm.h: our AVX-512 kernels, or OpenBLAS), OpenMP over the batch. Each thread owns
 // one slice of the workspace (its im2col buffer); a layer's weights are packed for the GEMM once
-// per call. Results do not depend on the number of threads:
+// per call. Work is handed out dynamically (a thread that the OS descheduled on a busy machine does
+// not hold the others at the barrier), which is free because results do not depend on which thread
+// computes what, nor on the number of threads:
 //  - forward and backward-data: each image is computed by one thread, start to finish;
 //  - backward-weights: the batch is cut into a FIXED number of partials (min(n, kWeightPartials),
 //    kernels/conv_core.h), each a run of consecutive images summed per_gemm images at a time (one,
@@ -181,7 +183,7 @@ void conv_forward(const ConvGeom& g, const float* x, const float* w, const float
   std::vector<GemmLhs> wg;  // W_g: kg x ckk
   for (int gr = 0; gr < g.groups; ++gr) wg.emplace_back(false, d.kg, d.ckk, w + (size_t)gr * d.kg * d.ckk, d.ckk);
   const int per = images_per_gemm(d), runs = (g.n + per - 1) / per;
-#pragma omp parallel for schedule(static) num_threads(d.threads)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(d.threads)
   for (int run = 0; run < runs; ++run) {
     const int img0 = run * per, nb = std::min(per, g.n - img0);
     const size_t K = (size_t)nb * d.P;  // the GEMM's n: positions of nb images side by side
@@ -216,7 +218,7 @@ void conv_backward_data(const ConvGeom& g, const float* dy, const float* w, floa
   std::vector<GemmLhs> wt;  // W_g^T: ckk x kg
   for (int gr = 0; gr < g.groups; ++gr) wt.emplace_back(true, d.ckk, d.kg, w + (size_t)gr * d.kg * d.ckk, d.ckk);
   const int per = images_per_gemm(d), runs = (g.n + per - 1) / per;
-#pragma omp parallel for schedule(static) num_threads(d.threads)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(d.threads)
   for (int run = 0; run < runs; ++run) {
     const int img0 = run * per, nb = std::min(per, g.n - img0);
     const size_t K = (size_t)nb * d.P;
@@ -247,7 +249,7 @@ void conv_backward_weights(const ConvGeom& g, const float* x, const float* dy, f
   const Plan d = plan_of(g, "conv_backward_weights");
   const size_t wsz = g.w_size(), part_sz = wsz + g.k;
   float* parts = ws + d.threads * d.col;  // partial p: its dw [wsz], then its db [k]
-#pragma omp parallel for schedule(static, 1) num_threads(d.threads)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(d.threads)
   for (int part = 0; part < d.partials; ++part) {
     float* col = ws + omp_get_thread_num() * d.col;
     float* pdw = parts + part * part_sz;
