@@ -52,6 +52,34 @@ inline void micro_8x8(int kc, const float* a, const float* b, size_t ldb, int mr
   }
 }
 
+// C[r0:r0+4, 0:16] of a full 16-column strip = rows r0..r0+3 of A_panel[kc x 8] * B[kc x 16]
+// (+ beta C): 8 accumulators fed by 2 loads of B and 4 broadcasts per k (the 8x8 tile needs 9
+// loads for its 8 FMAs and waits on them). Rows past mr are computed on A's zero padding, not stored.
+inline void micro_4x16(int kc, const float* a, int r0, const float* b, size_t ldb, int mr, float beta, float* c, size_t ldc) {
+  __m256 acc[4][2];
+#pragma GCC unroll 4
+  for (int r = 0; r < 4; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  a += r0;
+  for (int p = 0; p < kc; ++p, a += kMr, b += ldb) {
+    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; ++r) {
+      const __m256 ar = _mm256_broadcast_ss(a + r);
+      acc[r][0] = _mm256_fmadd_ps(ar, b0, acc[r][0]);
+      acc[r][1] = _mm256_fmadd_ps(ar, b1, acc[r][1]);
+    }
+  }
+  const __m256 vb = _mm256_set1_ps(beta);
+  for (int r = 0; r < std::min(4, mr - r0); ++r) {
+    float* row = c + (size_t)(r0 + r) * ldc;
+    for (int v = 0; v < 2; ++v) {
+      __m256 x = acc[r][v];
+      if (beta != 0.0f) x = _mm256_fmadd_ps(vb, _mm256_loadu_ps(row + 8 * v), x);
+      _mm256_storeu_ps(row + 8 * v, x);
+    }
+  }
+}
+
 // The AVX-512 kernel's 16-lane reduction (sum4), lane by lane.
 inline float sum16(const float* x) {
   float g[4];
@@ -83,7 +111,17 @@ void gemm_packed(int m, int n, int k, const float* packed_a, const float* b, int
   for (int p0 = 0; p0 < k; p0 += kKc) {
     const int kc = std::min(kKc, k - p0);
     const float block_beta = p0 == 0 ? beta : 1.0f;
-    for (int j0 = 0; j0 < n; j0 += kNr)
+    int j0 = 0;
+    for (; j0 + 16 <= n; j0 += 16)  // full 16-column strips: each 8-row panel as two 4x16 tiles
+      for (int i0 = 0; i0 < m; i0 += kMr) {
+        const float* ap = packed_a + (size_t)i0 * k + (size_t)p0 * kMr;
+        const float* bp = b + (size_t)p0 * ldb + j0;
+        float* cp = c + (size_t)i0 * ldc + j0;
+        const int mr = std::min(kMr, m - i0);
+        micro_4x16(kc, ap, 0, bp, ldb, mr, block_beta, cp, ldc);
+        if (mr > 4) micro_4x16(kc, ap, 4, bp, ldb, mr, block_beta, cp, ldc);
+      }
+    for (; j0 < n; j0 += kNr)
       for (int i0 = 0; i0 < m; i0 += kMr)
         (n - j0 >= kNr ? micro_8x8<true> : micro_8x8<false>)(kc, packed_a + (size_t)i0 * k + (size_t)p0 * kMr,
                                                              b + (size_t)p0 * ldb + j0, ldb, std::min(kMr, m - i0),
