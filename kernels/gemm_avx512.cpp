@@ -129,7 +129,10 @@ void gemm_nt(int m, int n, int k, const float* a, int lda, const float* b, int l
   // tile's first row (always valid) and are never stored. The rows of A are taken a block at a
   // time that stays in L1 (kNtBlockBytes) while every row of B passes by; the order of tiles does
   // not change any element's arithmetic.
-  const int block = std::max(4, (int)(kNtBlockBytes / (sizeof(float) * k)) / 4 * 4);
+  // A long k leaves fewer than 8 rows to a block: then B, re-read once per block, would cost more
+  // than A, so all of A is one block (A from L2, B's 4 rows from L1).
+  int block = (int)(kNtBlockBytes / (sizeof(float) * k)) / 4 * 4;
+  if (block < 8) block = m;
   for (int ib = 0; ib < m; ib += block)
     for (int j0 = 0; j0 < n; j0 += 4) {
       const int nr = std::min(4, n - j0);
