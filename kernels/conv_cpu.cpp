@@ -1,7 +1,9 @@
 // CPU twin of the convolution: im2col + a single-threaded GEMM per image and group
 // (kernels/gemm.h: our AVX-512 kernels, or OpenBLAS), OpenMP over the batch. Each thread owns
 // one slice of the workspace (its im2col buffer); a layer's weights are packed for the GEMM once
-// per call. Results do not depend on the number of threads:
+// per call. Work is handed out dynamically (a thread that the OS descheduled on a busy machine does
+// not hold the others at the barrier), which is free because results do not depend on which thread
+// computes what, nor on the number of threads:
 //  - forward and backward-data: each image is computed by one thread, start to finish;
 //  - backward-weights: the batch is cut into a FIXED number of partials (min(n, kWeightPartials),
 //    kernels/conv_core.h), each a run of consecutive images summed per_gemm images at a time (one,
@@ -54,7 +56,10 @@ inline void valid_range(int j, int w, int ow, int stride, int pad, int& lo, int&
 
 // col[(c*kh + i)*kw + j][oy*ow + ox] = x[c][oy*s - pad + i][ox*s - pad + j], zero outside; col's
 // rows are ld floats apart (oh*ow for one image, more when several images share the matrix).
-void im2col(const float* x, int cg, int h, int w, const ConvGeom& g, int oh, int ow, float* col, size_t ld) {
+// The zero runs are short (a padding row or a few columns) and there are thousands per image: GCC
+// is told not to turn them into calls to memset, whose per-call cost was most of their time.
+__attribute__((optimize("no-tree-loop-distribute-patterns"))) void im2col(const float* x, int cg, int h, int w, const ConvGeom& g,
+                                                                          int oh, int ow, float* col, size_t ld) {
   const int s = g.stride, p = g.pad;
   for (int c = 0; c < cg; ++c)
     for (int i = 0; i < g.kh; ++i)
@@ -66,8 +71,8 @@ void im2col(const float* x, int cg, int h, int w, const ConvGeom& g, int oh, int
         // Output rows whose input row oy*s - p + i lies inside [0, h): [y0, y1).
         int y0, y1;
         valid_range(i, h, oh, s, p, y0, y1);
-        std::fill(row, row + (size_t)y0 * ow, 0.0f);
-        std::fill(row + (size_t)y1 * ow, row + (size_t)oh * ow, 0.0f);
+        for (size_t q = 0; q < (size_t)y0 * ow; ++q) row[q] = 0.0f;
+        for (size_t q = (size_t)y1 * ow; q < (size_t)oh * ow; ++q) row[q] = 0.0f;
         if (s == 1 && ow == w) {
           // Stride 1, rows as long as the input's: the valid rows are the plane shifted by
           // (i - p) rows and (j - p) columns, one copy; the columns that wrapped into the
@@ -86,12 +91,12 @@ void im2col(const float* x, int cg, int h, int w, const ConvGeom& g, int oh, int
         for (int oy = y0; oy < y1; ++oy) {
           float* r = row + (size_t)oy * ow;
           const float* src = xc + (size_t)(oy * s - p + i) * w;  // input column of ox: ox*s - p + j >= 0
-          std::fill(r, r + lo, 0.0f);
+          for (int ox = 0; ox < lo; ++ox) r[ox] = 0.0f;
           if (s == 1)
             std::memcpy(r + lo, src + (lo - p + j), sizeof(float) * (hi - lo));
           else
             for (int ox = lo; ox < hi; ++ox) r[ox] = src[ox * s - p + j];
-          std::fill(r + hi, r + ow, 0.0f);
+          for (int ox = hi; ox < ow; ++ox) r[ox] = 0.0f;
         }
       }
 }
@@ -111,14 +116,42 @@ float row_sum(const float* v, int n) {
   return lane[0];
 }
 
-// The adjoint of im2col: dx[c][iy][ix] += every col entry that im2col copied from it. dx is zeroed
-// by the caller; the fixed loop order makes the sum deterministic.
-void col2im(const float* col, int cg, int h, int w, const ConvGeom& g, int oh, int ow, float* dx) {
+// The adjoint of im2col: dx[c][iy][ix] += every col entry that im2col copied from it (col's rows
+// ld floats apart). dx is zeroed by the caller; the fixed loop order makes the sum deterministic.
+void col2im(const float* col, int cg, int h, int w, const ConvGeom& g, int oh, int ow, float* dx, size_t ld) {
   const int s = g.stride, p = g.pad;
+  if (s == 1 && ow == w) {
+    // Stride 1, rows as long as the input's (im2col's fast case): a tap's valid outputs are the
+    // plane shifted by (i - p) rows and (j - p) columns, added as one contiguous run; the columns
+    // that wrapped into the neighbouring row (outside [lo, hi)) add +0 instead. dx starts at +0 and
+    // a sum of floats that starts at +0 is never -0, so adding +0 changes no bit: the sums are the
+    // row-by-row loop's, in the same order, in one long vectorised loop instead of many short ones.
+    const size_t P = (size_t)oh * ow;
+    std::vector<int32_t> keep((size_t)g.kw * P);  // keep[j*P + q]: output q's column in tap column j's [lo, hi)
+    for (int j = 0; j < g.kw; ++j) {
+      int lo, hi;
+      valid_range(j, w, ow, s, p, lo, hi);
+      for (size_t q = 0; q < P; ++q) keep[j * P + q] = (int)(q % ow) >= lo && (int)(q % ow) < hi;
+    }
+    for (int c = 0; c < cg; ++c)
+      for (int i = 0; i < g.kh; ++i) {
+        int y0, y1;
+        valid_range(i, h, oh, s, p, y0, y1);
+        for (int j = 0; j < g.kw; ++j) {
+          const float* row = col + ((size_t)(c * g.kh + i) * g.kw + j) * ld;
+          const int32_t* kj = keep.data() + j * P;
+          const long shift = (long)(i - p) * w + (j - p);
+          const long d0 = std::max<long>((long)y0 * ow, -shift), d1 = std::min<long>((long)y1 * ow, (long)h * w - shift);
+          float* dst = dx + (size_t)c * h * w + shift;
+          for (long q = d0; q < d1; ++q) dst[q] += kj[q] ? row[q] : 0.0f;
+        }
+      }
+    return;
+  }
   for (int c = 0; c < cg; ++c)
     for (int i = 0; i < g.kh; ++i)
       for (int j = 0; j < g.kw; ++j) {
-        const float* row = col + ((size_t)(c * g.kh + i) * g.kw + j) * oh * ow;
+        const float* row = col + ((size_t)(c * g.kh + i) * g.kw + j) * ld;
         int lo, hi;
         valid_range(j, w, ow, s, p, lo, hi);
         for (int oy = 0; oy < oh; ++oy, row += ow) {
@@ -140,24 +173,41 @@ size_t conv_workspace_floats(const ConvGeom& g) {
   return d.threads * d.col + (size_t)d.partials * (g.w_size() + g.k);
 }
 
+// Forward and backward-data multiply the weights by nb images side by side (nb = per_gemm, as in
+// backward-weights, so each GEMM is wide enough to fill its micro-tiles: 49 positions alone leave
+// a tile almost empty); every output element is the same dot product in the same order whatever nb.
+int images_per_gemm(const Plan& d) { return d.direct ? 1 : d.per_gemm; }
+
 void conv_forward(const ConvGeom& g, const float* x, const float* w, const float* b, float* y, float* ws) {
   const Plan d = plan_of(g, "conv_forward");
   std::vector<GemmLhs> wg;  // W_g: kg x ckk
   for (int gr = 0; gr < g.groups; ++gr) wg.emplace_back(false, d.kg, d.ckk, w + (size_t)gr * d.kg * d.ckk, d.ckk);
-#pragma omp parallel for schedule(static) num_threads(d.threads)
-  for (int img = 0; img < g.n; ++img) {
+  const int per = images_per_gemm(d), runs = (g.n + per - 1) / per;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(d.threads)
+  for (int run = 0; run < runs; ++run) {
+    const int img0 = run * per, nb = std::min(per, g.n - img0);
+    const size_t K = (size_t)nb * d.P;  // the GEMM's n: positions of nb images side by side
     float* col = ws + omp_get_thread_num() * d.col;
+    float* out = col + (size_t)d.ckk * K;  // nb > 1: the product, [kg][K], before it goes to y
     for (int gr = 0; gr < g.groups; ++gr) {
-      const float* xg = x + ((size_t)img * g.c + (size_t)gr * d.cg) * g.h * g.w;
-      float* yg = y + ((size_t)img * g.k + (size_t)gr * d.kg) * d.P;
-      const float* B = xg;
-      if (!d.direct) im2col(xg, d.cg, g.h, g.w, g, d.oh, d.ow, col, d.P), B = col;
-      wg[gr].times(d.P, B, d.P, 0.0f, yg, d.P);
-      if (b)
+      const float* B = x + ((size_t)img0 * g.c + (size_t)gr * d.cg) * g.h * g.w;
+      if (!d.direct) {
+        for (int i = 0; i < nb; ++i)
+          im2col(x + ((size_t)(img0 + i) * g.c + (size_t)gr * d.cg) * g.h * g.w, d.cg, g.h, g.w, g, d.oh, d.ow,
+                 col + (size_t)i * d.P, K);
+        B = col;
+      }
+      float* y0 = y + ((size_t)img0 * g.k + (size_t)gr * d.kg) * d.P;
+      wg[gr].times((int)K, B, (int)K, 0.0f, nb > 1 ? out : y0, (int)K);
+      for (int i = 0; i < nb; ++i)
         for (int o = 0; o < d.kg; ++o) {
-          const float bo = b[gr * d.kg + o];
-          float* row = yg + (size_t)o * d.P;
-          for (int q = 0; q < d.P; ++q) row[q] += bo;
+          float* row = y + (((size_t)(img0 + i) * g.k + (size_t)gr * d.kg + o) * d.P);
+          const float* src = nb > 1 ? out + o * K + (size_t)i * d.P : row;
+          const float bo = b ? b[gr * d.kg + o] : 0.0f;
+          if (b)
+            for (int q = 0; q < d.P; ++q) row[q] = src[q] + bo;
+          else if (src != row)
+            std::copy_n(src, d.P, row);
         }
     }
   }
@@ -167,18 +217,30 @@ void conv_backward_data(const ConvGeom& g, const float* dy, const float* w, floa
   const Plan d = plan_of(g, "conv_backward_data");
   std::vector<GemmLhs> wt;  // W_g^T: ckk x kg
   for (int gr = 0; gr < g.groups; ++gr) wt.emplace_back(true, d.ckk, d.kg, w + (size_t)gr * d.kg * d.ckk, d.ckk);
-#pragma omp parallel for schedule(static) num_threads(d.threads)
-  for (int img = 0; img < g.n; ++img) {
+  const int per = images_per_gemm(d), runs = (g.n + per - 1) / per;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(d.threads)
+  for (int run = 0; run < runs; ++run) {
+    const int img0 = run * per, nb = std::min(per, g.n - img0);
+    const size_t K = (size_t)nb * d.P;
     float* col = ws + omp_get_thread_num() * d.col;
+    float* dyb = col + (size_t)d.ckk * K;  // nb > 1: dy_g of the nb images side by side, [kg][K]
     for (int gr = 0; gr < g.groups; ++gr) {
-      float* dxg = dx + ((size_t)img * g.c + (size_t)gr * d.cg) * g.h * g.w;
-      const float* dyg = dy + ((size_t)img * g.k + (size_t)gr * d.kg) * d.P;
-      // col = W_g^T dy_g: [ckk x kg] * [kg x P]
-      wt[gr].times(d.P, dyg, d.P, 0.0f, d.direct ? dxg : col, d.P);
-      if (!d.direct) {
-        std::fill(dxg, dxg + (size_t)d.cg * g.h * g.w, 0.0f);
-        col2im(col, d.cg, g.h, g.w, g, d.oh, d.ow, dxg);
+      const float* B = dy + ((size_t)img0 * g.k + (size_t)gr * d.kg) * d.P;
+      if (nb > 1) {
+        for (int i = 0; i < nb; ++i)
+          for (int o = 0; o < d.kg; ++o)
+            std::copy_n(dy + ((size_t)(img0 + i) * g.k + (size_t)gr * d.kg + o) * d.P, d.P, dyb + o * K + (size_t)i * d.P);
+        B = dyb;
       }
+      float* dx0 = dx + ((size_t)img0 * g.c + (size_t)gr * d.cg) * g.h * g.w;
+      // col = W_g^T dy_g: [ckk x kg] * [kg x K]
+      wt[gr].times((int)K, B, (int)K, 0.0f, d.direct ? dx0 : col, (int)K);
+      if (!d.direct)
+        for (int i = 0; i < nb; ++i) {
+          float* dxg = dx + ((size_t)(img0 + i) * g.c + (size_t)gr * d.cg) * g.h * g.w;
+          std::fill(dxg, dxg + (size_t)d.cg * g.h * g.w, 0.0f);
+          col2im(col + (size_t)i * d.P, d.cg, g.h, g.w, g, d.oh, d.ow, dxg, K);
+        }
     }
   }
 }
@@ -187,7 +249,7 @@ void conv_backward_weights(const ConvGeom& g, const float* x, const float* dy, f
   const Plan d = plan_of(g, "conv_backward_weights");
   const size_t wsz = g.w_size(), part_sz = wsz + g.k;
   float* parts = ws + d.threads * d.col;  // partial p: its dw [wsz], then its db [k]
-#pragma omp parallel for schedule(static, 1) num_threads(d.threads)
+#pragma omp parallel for schedule(dynamic, 1) num_threads(d.threads)
   for (int part = 0; part < d.partials; ++part) {
     float* col = ws + omp_get_thread_num() * d.col;
     float* pdw = parts + part * part_sz;

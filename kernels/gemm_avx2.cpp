@@ -30,14 +30,16 @@ inline __m256i lanes(int count) {  // the first `count` of 8 lanes set (count cl
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(std::clamp(count, 0, 8)), idx);
 }
 
-// C[0:mr, 0:nr] = A_panel[kc x 8] * B[kc x nr] (+ beta C), nr <= 8.
+// C[0:mr, 0:nr] = A_panel[kc x 8] * B[kc x nr] (+ beta C), nr <= 8; kFull: nr == 8, plain loads
+// (a masked load costs extra micro-ops).
+template <bool kFull>
 inline void micro_8x8(int kc, const float* a, const float* b, size_t ldb, int mr, int nr, float beta, float* c, size_t ldc) {
   const __m256i m = lanes(nr);
   __m256 acc[kMr];
 #pragma GCC unroll 8
   for (int r = 0; r < kMr; ++r) acc[r] = _mm256_setzero_ps();
   for (int p = 0; p < kc; ++p, a += kMr, b += ldb) {
-    const __m256 bv = _mm256_maskload_ps(b, m);
+    const __m256 bv = kFull ? _mm256_loadu_ps(b) : _mm256_maskload_ps(b, m);
 #pragma GCC unroll 8
     for (int r = 0; r < kMr; ++r) acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(a + r), bv, acc[r]);
   }
@@ -50,11 +52,57 @@ inline void micro_8x8(int kc, const float* a, const float* b, size_t ldb, int mr
   }
 }
 
+// C[r0:r0+4, 0:16] of a full 16-column strip = rows r0..r0+3 of A_panel[kc x 8] * B[kc x 16]
+// (+ beta C): 8 accumulators fed by 2 loads of B and 4 broadcasts per k (the 8x8 tile needs 9
+// loads for its 8 FMAs and waits on them). Rows past mr are computed on A's zero padding, not stored.
+inline void micro_4x16(int kc, const float* a, int r0, const float* b, size_t ldb, int mr, float beta, float* c, size_t ldc) {
+  __m256 acc[4][2];
+#pragma GCC unroll 4
+  for (int r = 0; r < 4; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  a += r0;
+  for (int p = 0; p < kc; ++p, a += kMr, b += ldb) {
+    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; ++r) {
+      const __m256 ar = _mm256_broadcast_ss(a + r);
+      acc[r][0] = _mm256_fmadd_ps(ar, b0, acc[r][0]);
+      acc[r][1] = _mm256_fmadd_ps(ar, b1, acc[r][1]);
+    }
+  }
+  const __m256 vb = _mm256_set1_ps(beta);
+  for (int r = 0; r < std::min(4, mr - r0); ++r) {
+    float* row = c + (size_t)(r0 + r) * ldc;
+    for (int v = 0; v < 2; ++v) {
+      __m256 x = acc[r][v];
+      if (beta != 0.0f) x = _mm256_fmadd_ps(vb, _mm256_loadu_ps(row + 8 * v), x);
+      _mm256_storeu_ps(row + 8 * v, x);
+    }
+  }
+}
+
 // The AVX-512 kernel's 16-lane reduction (sum4), lane by lane.
 inline float sum16(const float* x) {
   float g[4];
   for (int q = 0; q < 4; ++q) g[q] = (x[4 * q] + x[4 * q + 2]) + (x[4 * q + 1] + x[4 * q + 3]);
   return (g[0] + g[2]) + (g[1] + g[3]);
+}
+
+// One step of gemm_nt's 2x2 tile: 16 more k (two 8-float halves) of its 4 dot products; masked
+// only for the last, partial step.
+template <bool kMasked>
+inline __attribute__((always_inline)) void nt_step(const float* const (&ai)[2], const float* const (&bj)[2], int p,
+                                                   __m256 (&lo)[2][2], __m256 (&hi)[2][2], int k = 16) {
+  const __m256i ml = lanes(k - p), mh = lanes(k - p - 8);
+  auto load = [&](const float* x, __m256i mask) { return kMasked ? _mm256_maskload_ps(x, mask) : _mm256_loadu_ps(x); };
+  __m256 bl[2], bh[2];
+  for (int s = 0; s < 2; ++s) bl[s] = load(bj[s] + p, ml), bh[s] = load(bj[s] + p + 8, mh);
+  for (int r = 0; r < 2; ++r) {
+    const __m256 al = load(ai[r] + p, ml), ah = load(ai[r] + p + 8, mh);
+    for (int s = 0; s < 2; ++s) {
+      lo[r][s] = _mm256_fmadd_ps(al, bl[s], lo[r][s]);
+      hi[r][s] = _mm256_fmadd_ps(ah, bh[s], hi[r][s]);
+    }
+  }
 }
 
 }  // namespace
@@ -63,10 +111,21 @@ void gemm_packed(int m, int n, int k, const float* packed_a, const float* b, int
   for (int p0 = 0; p0 < k; p0 += kKc) {
     const int kc = std::min(kKc, k - p0);
     const float block_beta = p0 == 0 ? beta : 1.0f;
-    for (int j0 = 0; j0 < n; j0 += kNr)
+    int j0 = 0;
+    for (; j0 + 16 <= n; j0 += 16)  // full 16-column strips: each 8-row panel as two 4x16 tiles
+      for (int i0 = 0; i0 < m; i0 += kMr) {
+        const float* ap = packed_a + (size_t)i0 * k + (size_t)p0 * kMr;
+        const float* bp = b + (size_t)p0 * ldb + j0;
+        float* cp = c + (size_t)i0 * ldc + j0;
+        const int mr = std::min(kMr, m - i0);
+        micro_4x16(kc, ap, 0, bp, ldb, mr, block_beta, cp, ldc);
+        if (mr > 4) micro_4x16(kc, ap, 4, bp, ldb, mr, block_beta, cp, ldc);
+      }
+    for (; j0 < n; j0 += kNr)
       for (int i0 = 0; i0 < m; i0 += kMr)
-        micro_8x8(kc, packed_a + (size_t)i0 * k + (size_t)p0 * kMr, b + (size_t)p0 * ldb + j0, ldb, std::min(kMr, m - i0),
-                  std::min(kNr, n - j0), block_beta, c + (size_t)i0 * ldc + j0, ldc);
+        (n - j0 >= kNr ? micro_8x8<true> : micro_8x8<false>)(kc, packed_a + (size_t)i0 * k + (size_t)p0 * kMr,
+                                                             b + (size_t)p0 * ldb + j0, ldb, std::min(kMr, m - i0),
+                                                             std::min(kNr, n - j0), block_beta, c + (size_t)i0 * ldc + j0, ldc);
   }
 }
 
@@ -81,18 +140,9 @@ void gemm_nt(int m, int n, int k, const float* a, int lda, const float* b, int l
       __m256 lo[2][2], hi[2][2];
       for (int r = 0; r < 2; ++r)
         for (int s = 0; s < 2; ++s) lo[r][s] = hi[r][s] = _mm256_setzero_ps();
-      for (int p = 0; p < k; p += 16) {
-        const __m256i ml = lanes(k - p), mh = lanes(k - p - 8);
-        __m256 bl[2], bh[2];
-        for (int s = 0; s < 2; ++s) bl[s] = _mm256_maskload_ps(bj[s] + p, ml), bh[s] = _mm256_maskload_ps(bj[s] + p + 8, mh);
-        for (int r = 0; r < 2; ++r) {
-          const __m256 al = _mm256_maskload_ps(ai[r] + p, ml), ah = _mm256_maskload_ps(ai[r] + p + 8, mh);
-          for (int s = 0; s < 2; ++s) {
-            lo[r][s] = _mm256_fmadd_ps(al, bl[s], lo[r][s]);
-            hi[r][s] = _mm256_fmadd_ps(ah, bh[s], hi[r][s]);
-          }
-        }
-      }
+      int p = 0;
+      for (; p + 16 <= k; p += 16) nt_step<false>(ai, bj, p, lo, hi);
+      if (p < k) nt_step<true>(ai, bj, p, lo, hi, k);  // lanes past k add 0 * 0
       for (int r = 0; r < mr; ++r)
         for (int s = 0; s < nr; ++s) {
           alignas(32) float x[16];

@@ -20,49 +20,59 @@ namespace cvg::cpu::avx512 {
 namespace {
 
 constexpr int kMr = kPanelRows;  // rows of C per micro-tile (broadcast from the packed A)
-constexpr int kNr = 32;          // columns of C per micro-tile: two 16-float vectors
-constexpr int kKc = 256;         // k per block: an A panel (8 KB) and a B strip (32 KB) stay in L1
+constexpr int kNv = 3;           // 16-float vectors of C columns per micro-tile: 8 x 48
+constexpr int kNr = 16 * kNv;
+constexpr int kKc = 256;                    // k per block: an A panel (8 KB) and a B strip (48 KB, from L1/L2)
+constexpr size_t kNtBlockBytes = 24 << 10;  // gemm_nt: rows of A kept in L1 (half of a 48 KB L1d)
 
 inline __mmask16 lanes(int count) {  // the first `count` of 16 lanes (count clamped to [0, 16])
   return count >= 16 ? (__mmask16)0xFFFF : count <= 0 ? (__mmask16)0 : (__mmask16)((1u << count) - 1);
 }
 
-// C[0:mr, 0:nr] = A_panel[kc x 8] * B[kc x nr] (+ beta C). B rows are ldb apart; lanes past nr
-// are masked off on load and store, rows past mr are computed on A's zero padding and dropped.
-inline void micro_8x32(int kc, const float* a, const float* b, size_t ldb, int mr, int nr, float beta, float* c, size_t ldc) {
-  const __mmask16 m0 = lanes(nr), m1 = lanes(nr - 16);
-  __m512 lo[kMr], hi[kMr];
+// C[0:mr, 0:nr] = A_panel[kc x 8] * B[kc x nr] (+ beta C), nr <= 16 NV. B rows are ldb apart;
+// lanes past nr are masked off on load and store, rows past mr are computed on A's zero padding
+// and dropped. NV = 3 (24 accumulators, 11 loads per 24 FMAs) for full strips; a narrower tail
+// strip takes the fewest vectors that cover it, so no FMA runs on columns that are all padding.
+template <int NV, bool kFull>
+inline void micro_8xv(int kc, const float* a, const float* b, size_t ldb, int mr, int nr, float beta, float* c, size_t ldc) {
+  __mmask16 mk[NV];
+#pragma GCC unroll 3
+  for (int v = 0; v < NV; ++v) mk[v] = lanes(nr - 16 * v);
+  __m512 acc[kMr][NV];
 #pragma GCC unroll 8
-  for (int r = 0; r < kMr; ++r) lo[r] = hi[r] = _mm512_setzero_ps();
+  for (int r = 0; r < kMr; ++r)
+#pragma GCC unroll 3
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
   for (int p = 0; p < kc; ++p, a += kMr, b += ldb) {
-    const __m512 b0 = _mm512_maskz_loadu_ps(m0, b), b1 = _mm512_maskz_loadu_ps(m1, b + 16);
+    __m512 bv[NV];
+#pragma GCC unroll 3
+    for (int v = 0; v < NV; ++v) bv[v] = kFull ? _mm512_loadu_ps(b + 16 * v) : _mm512_maskz_loadu_ps(mk[v], b + 16 * v);
 #pragma GCC unroll 8
     for (int r = 0; r < kMr; ++r) {
       const __m512 ar = _mm512_set1_ps(a[r]);
-      lo[r] = _mm512_fmadd_ps(ar, b0, lo[r]);
-      hi[r] = _mm512_fmadd_ps(ar, b1, hi[r]);
+#pragma GCC unroll 3
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(ar, bv[v], acc[r][v]);
     }
   }
   // A tile with fewer than kMr rows goes through a local copy, so that the stores below always
-  // cover kMr rows with constant indices: a loop bound of mr would make GCC keep lo/hi in memory,
-  // and store them on every k step.
-  alignas(64) float part[kMr][kNr];
+  // cover kMr rows with constant indices: a loop bound of mr would make GCC keep acc in memory,
+  // and store it on every k step.
+  alignas(64) float part[kMr][16 * NV];
   float* dst = c;
   size_t ld = ldc;
   if (mr < kMr) {
     for (int r = 0; r < mr; ++r) std::copy(c + r * ldc, c + r * ldc + nr, part[r]);
-    dst = &part[0][0], ld = kNr;
+    dst = &part[0][0], ld = 16 * NV;
   }
   const __m512 vb = _mm512_set1_ps(beta);
 #pragma GCC unroll 8
   for (int r = 0; r < kMr; ++r) {
     float* row = dst + r * ld;
-    if (beta != 0.0f) {
-      lo[r] = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), lo[r]);
-      hi[r] = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), hi[r]);
+#pragma GCC unroll 3
+    for (int v = 0; v < NV; ++v) {
+      if (beta != 0.0f) acc[r][v] = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mk[v], row + 16 * v), acc[r][v]);
+      _mm512_mask_storeu_ps(row + 16 * v, mk[v], acc[r][v]);
     }
-    _mm512_mask_storeu_ps(row, m0, lo[r]);
-    _mm512_mask_storeu_ps(row + 16, m1, hi[r]);
   }
   if (mr < kMr)
     for (int r = 0; r < mr; ++r) std::copy(part[r], part[r] + nr, c + r * ldc);
@@ -79,58 +89,78 @@ inline __m128 sum4(__m512 v0, __m512 v1, __m512 v2, __m512 v3) {
   return _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
 }
 
+// One step of gemm_nt's 4x4 tile: 16 more k of its 16 dot products. Masked only for the last,
+// partial step: a masked load costs an extra micro-op on the ports the FMAs need.
+template <bool kMasked>
+inline __attribute__((always_inline)) void nt_step(const float* const (&ai)[4], const float* const (&bj)[4], int p, __mmask16 m16,
+                                                   __m512 (&acc)[4][4]) {
+  __m512 bv[4];
+#pragma GCC unroll 4
+  for (int s = 0; s < 4; ++s) bv[s] = kMasked ? _mm512_maskz_loadu_ps(m16, bj[s] + p) : _mm512_loadu_ps(bj[s] + p);
+#pragma GCC unroll 4
+  for (int r = 0; r < 4; ++r) {
+    const __m512 av = kMasked ? _mm512_maskz_loadu_ps(m16, ai[r] + p) : _mm512_loadu_ps(ai[r] + p);
+#pragma GCC unroll 4
+    for (int s = 0; s < 4; ++s) acc[r][s] = _mm512_fmadd_ps(av, bv[s], acc[r][s]);
+  }
+}
+
 }  // namespace
 
 void gemm_packed(int m, int n, int k, const float* packed_a, const float* b, int ldb, float beta, float* c, int ldc) {
   for (int p0 = 0; p0 < k; p0 += kKc) {
     const int kc = std::min(kKc, k - p0);
     const float block_beta = p0 == 0 ? beta : 1.0f;  // later k blocks add to the first one's sum
-    for (int j0 = 0; j0 < n; j0 += kNr)
+    for (int j0 = 0; j0 < n; j0 += kNr) {
+      const int nr = std::min(kNr, n - j0);
+      auto* micro = nr == kNr ? micro_8xv<3, true>
+                    : nr > 32 ? micro_8xv<3, false>
+                    : nr > 16 ? micro_8xv<2, false>
+                              : micro_8xv<1, false>;
       for (int i0 = 0; i0 < m; i0 += kMr)
-        micro_8x32(kc, packed_a + (size_t)i0 * k + (size_t)p0 * kMr, b + (size_t)p0 * ldb + j0, ldb, std::min(kMr, m - i0),
-                   std::min(kNr, n - j0), block_beta, c + (size_t)i0 * ldc + j0, ldc);
+        micro(kc, packed_a + (size_t)i0 * k + (size_t)p0 * kMr, b + (size_t)p0 * ldb + j0, ldb, std::min(kMr, m - i0), nr,
+              block_beta, c + (size_t)i0 * ldc + j0, ldc);
+    }
   }
 }
 
 void gemm_nt(int m, int n, int k, const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc) {
   // 4x4 tiles of C, each a set of 16 dot products vectorised along k. Rows past m or n re-read the
-  // tile's first row (always valid) and are never stored.
-  for (int j0 = 0; j0 < n; j0 += 4) {
-    const int nr = std::min(4, n - j0);
-    const float* bj[4];
-    for (int t = 0; t < 4; ++t) bj[t] = b + (size_t)(j0 + (t < nr ? t : 0)) * ldb;
-    for (int i0 = 0; i0 < m; i0 += 4) {
-      const int mr = std::min(4, m - i0);
-      const float* ai[4];
-      for (int t = 0; t < 4; ++t) ai[t] = a + (size_t)(i0 + (t < mr ? t : 0)) * lda;
-      // Every loop over r and s is unrolled so that acc stays in 16 registers.
-      __m512 acc[4][4];
+  // tile's first row (always valid) and are never stored. The rows of A are taken a block at a
+  // time that stays in L1 (kNtBlockBytes) while every row of B passes by; the order of tiles does
+  // not change any element's arithmetic.
+  // A long k leaves fewer than 8 rows to a block: then B, re-read once per block, would cost more
+  // than A, so all of A is one block (A from L2, B's 4 rows from L1).
+  int block = (int)(kNtBlockBytes / (sizeof(float) * k)) / 4 * 4;
+  if (block < 8) block = m;
+  for (int ib = 0; ib < m; ib += block)
+    for (int j0 = 0; j0 < n; j0 += 4) {
+      const int nr = std::min(4, n - j0);
+      const float* bj[4];
+      for (int t = 0; t < 4; ++t) bj[t] = b + (size_t)(j0 + (t < nr ? t : 0)) * ldb;
+      for (int i0 = ib; i0 < std::min(m, ib + block); i0 += 4) {
+        const int mr = std::min(4, m - i0);
+        const float* ai[4];
+        for (int t = 0; t < 4; ++t) ai[t] = a + (size_t)(i0 + (t < mr ? t : 0)) * lda;
+        // Every loop over r and s is unrolled so that acc stays in 16 registers.
+        __m512 acc[4][4];
 #pragma GCC unroll 16
-      for (int t = 0; t < 16; ++t) acc[t / 4][t % 4] = _mm512_setzero_ps();
-      for (int p = 0; p < k; p += 16) {
-        const __mmask16 m16 = lanes(k - p);
-        __m512 bv[4];
+        for (int t = 0; t < 16; ++t) acc[t / 4][t % 4] = _mm512_setzero_ps();
+        int p = 0;
+        for (; p + 16 <= k; p += 16) nt_step<false>(ai, bj, p, 0, acc);
+        if (p < k) nt_step<true>(ai, bj, p, lanes(k - p), acc);  // lanes past k add 0 * 0
+        __m128 sums[4];
 #pragma GCC unroll 4
-        for (int s = 0; s < 4; ++s) bv[s] = _mm512_maskz_loadu_ps(m16, bj[s] + p);
-#pragma GCC unroll 4
-        for (int r = 0; r < 4; ++r) {
-          const __m512 av = _mm512_maskz_loadu_ps(m16, ai[r] + p);
-#pragma GCC unroll 4
-          for (int s = 0; s < 4; ++s) acc[r][s] = _mm512_fmadd_ps(av, bv[s], acc[r][s]);
+        for (int r = 0; r < 4; ++r) sums[r] = sum4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]);
+        const __mmask8 store = (__mmask8)((1u << nr) - 1);
+        for (int r = 0; r < mr; ++r) {
+          float* row = c + (size_t)(i0 + r) * ldc + j0;
+          __m128 v = sums[r];
+          if (beta != 0.0f) v = _mm_fmadd_ps(_mm_set1_ps(beta), _mm_maskz_loadu_ps(store, row), v);
+          _mm_mask_storeu_ps(row, store, v);
         }
       }
-      __m128 sums[4];
-#pragma GCC unroll 4
-      for (int r = 0; r < 4; ++r) sums[r] = sum4(acc[r][0], acc[r][1], acc[r][2], acc[r][3]);
-      const __mmask8 store = (__mmask8)((1u << nr) - 1);
-      for (int r = 0; r < mr; ++r) {
-        float* row = c + (size_t)(i0 + r) * ldc + j0;
-        __m128 v = sums[r];
-        if (beta != 0.0f) v = _mm_fmadd_ps(_mm_set1_ps(beta), _mm_maskz_loadu_ps(store, row), v);
-        _mm_mask_storeu_ps(row, store, v);
-      }
     }
-  }
 }
 
 }  // namespace cvg::cpu::avx512

@@ -109,7 +109,7 @@ void gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* A, in
     if (!tb) {
       std::vector<float> packed(avx512::packed_a_floats(m, k));
       avx512::pack_a(ta, m, k, A, lda, packed.data());
-      const int step = ((n + threads - 1) / threads + 31) / 32 * 32;
+      const int step = ((n + threads - 1) / threads + 47) / 48 * 48;  // whole 48-column micro-tiles
 #pragma omp parallel for schedule(static, 1) num_threads(threads) if (threads > 1)
       for (int j0 = 0; j0 < n; j0 += step)
         packed_times(m, std::min(step, n - j0), k, packed.data(), B + j0, ldb, beta, C + j0, ldc);

@@ -31,7 +31,7 @@ void lrn_forward(const LrnGeom& g, const float* x, float* y, float* scale) {
   const size_t hw = (size_t)g.h * g.w;
   const size_t nblk = (hw + kBlock - 1) / kBlock;
   const double coeff = (double)g.alpha / g.size;
-#pragma omp parallel for schedule(static) if (g.x_size() > (1 << 14))
+#pragma omp parallel for schedule(dynamic, 16) if (g.x_size() > (1 << 14))
   for (size_t job = 0; job < (size_t)g.n * nblk; ++job) {
     const size_t img = job / nblk, p0 = (job % nblk) * kBlock;
     const int np = (int)std::min<size_t>(kBlock, hw - p0);
@@ -64,7 +64,7 @@ void lrn_backward(const LrnGeom& g, const float* x, const float* y, const float*
   const double coeff = 2.0 * g.alpha * g.beta / g.size;
   // r_j = dy_j y_j / scale_j, in double from exact float products: identical on both devices.
   auto r = [&](size_t i) { return (double)dy[i] * (double)y[i] / (double)scale[i]; };
-#pragma omp parallel for schedule(static) if (g.x_size() > (1 << 14))
+#pragma omp parallel for schedule(dynamic, 16) if (g.x_size() > (1 << 14))
   for (size_t job = 0; job < (size_t)g.n * nblk; ++job) {
     const size_t img = job / nblk, p0 = (job % nblk) * kBlock;
     const int np = (int)std::min<size_t>(kBlock, hw - p0);

@@ -31,7 +31,7 @@ void maxpool_forward(const PoolGeom& g, const float* x, float* y, int32_t* argma
   {
     std::vector<float> rmax((size_t)g.h * ow_n);  // [input row][output column]
     std::vector<int32_t> rarg((size_t)g.h * ow_n);
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 32)
     for (int p = 0; p < planes; ++p) {
       const float* xp = x + (size_t)p * g.h * g.w;
       float* yp = y + (size_t)p * oh_n * ow_n;
@@ -78,7 +78,7 @@ void maxpool_forward(const PoolGeom& g, const float* x, float* y, int32_t* argma
 void maxpool_backward(const PoolGeom& g, const float* dy, const int32_t* argmax, float* dx) {
   const int out_plane = g.out_h() * g.out_w(), in_plane = g.h * g.w;
   const int planes = g.n * g.c;
-#pragma omp parallel for schedule(static) if ((size_t)planes * in_plane > (1 << 14))
+#pragma omp parallel for schedule(dynamic, 32) if ((size_t)planes * in_plane > (1 << 14))
   for (int p = 0; p < planes; ++p) {
     float* dxp = dx + (size_t)p * in_plane;
     const float* dyp = dy + (size_t)p * out_plane;
