@@ -1,5 +1,5 @@
-// PNG output (stb_image_write) and the helpers figures share: an RGB image buffer, nearest-neighbour
-// upscaling, and a diverging colour map for correlation heatmaps. Writes are atomic.
+// PNG output (stb_image_write) and the RGB image buffer every figure draws on, with nearest-neighbour
+// upscaling. Writes are atomic. Drawing, text and heatmaps: analysis/plot/.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -18,11 +18,8 @@ struct Image {
   Image upscaled(int factor) const;
 };
 
+// The PNG file's bytes; write_png writes them atomically.
+std::string encode_png(const Image& img);
 void write_png(const std::string& path, const Image& img);
-
-// Blue (vmin) - white (0 for a symmetric range) - red (vmax) colour for a value; NaN is grey.
-void diverging_color(double v, double vmin, double vmax, uint8_t out[3]);
-// A rows x cols matrix (row-major) as a heatmap, `cell` pixels per entry.
-Image heatmap(const double* m, int rows, int cols, double vmin, double vmax, int cell = 1);
 
 }  // namespace cvg

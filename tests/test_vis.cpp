@@ -601,26 +601,31 @@ TEST_CASE("vis: rendering of patches, projections and pair figures") {
   CHECK(fig.w == 2 * b.w + 24);
   CHECK(fig.h == 2 * b.h + 14);
 
-  // Labels: black text inside its own width, a header band above the unchanged figure.
-  Image t(80, 20);
-  draw_text(t, 3, 4, "A 5 - B 39");
-  const int tw = text_width("A 5 - B 39");
-  CHECK(tw > 30);
-  CHECK(tw < 80);
-  int dark = 0, outside = 0;
-  for (int y = 0; y < t.h; ++y)
-    for (int x = 0; x < t.w; ++x)
-      if (t.at(x, y)[0] == 0) ++dark, outside += x < 3 || x >= 3 + tw || y < 4 || y >= 4 + 12;
-  CHECK(dark > 20);
-  CHECK(outside == 0);
-  Image lab = pairs_figure({{v, v}, {v, v}}, 9, 10, "conv1 best", {"A 1 - B 2\ncorr 0.900", "A 0 - B 3\ncorr 0.800"});
-  CHECK(lab.w == fig.w);
-  CHECK(lab.h == fig.h + 4 + 3 * 12 + 4);
-  int header_dark = 0;
-  for (int y = 0; y < lab.h - fig.h; ++y)
-    for (int x = 0; x < lab.w; ++x) header_dark += lab.at(x, y)[0] == 0;
-  CHECK(header_dark > 50);
-  CHECK(text_width("\xc3\xa9") == text_width("??"));  // non-ASCII becomes '?', never out of the font's table
+  // Labels: a title band, a row-name strip on the left, column headers and caption strips; the
+  // grid itself unchanged below and right of them.
+  PairFigureLabels labels;
+  labels.title = "conv1 best";
+  labels.row_a = "A: net-seed1", labels.row_b = "B: net-seed2";
+  labels.pairs = {{"#1 of 64\nr = 0.900", "A: unit 1", "B: unit 2"}, {"#2 of 64\nr = 0.800", "A: unit 0", "B: unit 3"}};
+  Image lab = pairs_figure({{v, v}, {v, v}}, 9, 10, labels);
+  CHECK(lab.w > fig.w);  // the row-name strip
+  CHECK(lab.h > fig.h);  // title, headers, two caption strips
+  const int dx = lab.w - fig.w, b_top = lab.h - b.h;
+  // Net B's bottom-right block is where the bare figure has it, shifted by the label bands.
+  for (int y = 0; y < b.h; y += 7)
+    for (int x = 0; x < b.w; x += 7) CHECK(lab.at(dx + fig.w - b.w + x, b_top + y)[0] == fig.at(fig.w - b.w + x, fig.h - b.h + y)[0]);
+  auto dark_in = [&](int x0, int y0, int x1, int y1) {
+    int d = 0;
+    for (int y = y0; y < y1; ++y)
+      for (int x = x0; x < x1; ++x) d += lab.at(x, y)[0] < 100;
+    return d;
+  };
+  CHECK(dark_in(0, 0, lab.w, 20) > 30);                  // the title
+  CHECK(dark_in(0, 30, dx, lab.h) > 30);                 // the row names
+  CHECK(dark_in(dx, lab.h - b.h - 14, lab.w, lab.h - b.h) > 20);  // B's caption strips
+  Image one = with_caption(b, "A: net, unit 5");
+  CHECK(one.w == b.w);
+  CHECK(one.h > b.h);
 }
 
 TEST_CASE("vis: GPU and CPU agree (top-k, ReLU rules, projections)") {

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "analysis/plot/heatmap.h"
 #include "base/npy.h"
 
 namespace cvg {
@@ -133,8 +134,11 @@ json write_pair_report(const AlignPairReport& r, const std::string& dir) {
 
   const SpectralGroups& g = r.groups;
   const int n = r.n;
-  write_png(dir + "/joint.png", joint_heatmap(r.joint, n, {pm.na()}));
-  write_png(dir + "/joint_grouped.png", joint_heatmap(permuted(r.joint, n, g.order), n, r.cuts));
+  const std::string nets = "A = " + r.net_a + " (" + std::to_string(pm.na()) + " units), B = " + r.net_b + " (" +
+                           std::to_string(pm.nb()) + ")";
+  write_png(dir + "/joint.png", joint_heatmap(r.joint, n, {pm.na()}, "joint correlation, " + nets));
+  write_png(dir + "/joint_grouped.png", joint_heatmap(permuted(r.joint, n, g.order), n, r.cuts,
+                                                      std::to_string(g.k) + " spectral groups, " + nets));
   write_npy(dir + "/joint_corr.npy", r.joint.data(), {(size_t)n, (size_t)n});
   write_npy(dir + "/groups_label.npy", g.label.data(), {(size_t)n});
   write_npy(dir + "/groups_order.npy", g.order.data(), {(size_t)n});
@@ -155,19 +159,13 @@ json write_pair_report(const AlignPairReport& r, const std::string& dir) {
   return pj;
 }
 
-Image joint_heatmap(const std::vector<double>& J, int n, const std::vector<int>& cuts) {
-  const int cell = std::max(1, 640 / std::max(n, 1));
-  Image img = heatmap(J.data(), n, n, -1.0, 1.0, cell);
-  for (int c : cuts) {
-    if (c <= 0 || c >= n) continue;
-    const int p = c * cell;
-    for (int t = 0; t < img.w; ++t) {
-      uint8_t* a = img.at(t, std::min(p, img.h - 1));
-      uint8_t* b = img.at(std::min(p, img.w - 1), t);
-      a[0] = a[1] = a[2] = 0, b[0] = b[1] = b[2] = 0;
-    }
-  }
-  return img;
+Image joint_heatmap(const std::vector<double>& J, int n, const std::vector<int>& cuts, const std::string& title) {
+  plot::HeatmapSpec spec;
+  spec.title = title;
+  spec.x_label = spec.y_label = "joint unit (net A's valid units, then net B's)";
+  spec.colorbar_label = "correlation";
+  spec.row_borders = spec.col_borders = cuts;
+  return plot::render_heatmap(J.data(), n, n, spec).image;
 }
 
 }  // namespace cvg

@@ -54,7 +54,8 @@ AlignPairReport align_pair(const Moments& m, int p, int q, const std::string& ne
 // joint_corr.npy, groups_*.npy) and returns its entry of summary.json.
 nlohmann::json write_pair_report(const AlignPairReport& r, const std::string& dir);
 
-// The joint correlation matrix as a heatmap (-1 blue, 0 white, 1 red), black lines at `cuts`.
-Image joint_heatmap(const std::vector<double>& J, int n, const std::vector<int>& cuts);
+// The joint correlation matrix as a labelled heatmap (analysis/plot: -1 blue, 0 white, 1 red, a colour
+// bar), black lines at `cuts`.
+Image joint_heatmap(const std::vector<double>& J, int n, const std::vector<int>& cuts, const std::string& title);
 
 }  // namespace cvg

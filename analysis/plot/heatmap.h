@@ -22,7 +22,7 @@ struct HeatmapSpec {
   ColorScale scale = ColorScale::Diverging;
   std::vector<int> row_borders, col_borders;  // lines before these row/column indices (group borders)
   int max_px = 640;  // the matrix area's longer side at most this (block-averaged above)
-  int min_px = 256;  // ... and at least this (cells enlarged), when the matrix is smaller
+  int min_px = 320;  // ... and at least about this (whole cells enlarged), when the matrix is smaller
 };
 
 struct Heatmap {

@@ -20,7 +20,7 @@ void nice_range(double& lo, double& hi, int max_ticks = 6);
 // Ticks of a log axis over [lo, hi] (both > 0): the powers of ten inside it, with 2x and 5x between
 // them when the range spans fewer than three decades; at least the two ends when no power falls inside.
 Ticks log_ticks(double lo, double hi);
-// A value printed with `decimals` digits after the point, without "-0".
+// A value printed with `decimals` digits after the point (< 0: %g), without "-0".
 std::string format_number(double v, int decimals);
 
 // Data -> pixel along one axis: d0 maps to p0 and d1 to p1 (p1 < p0 for a y axis, whose pixels grow

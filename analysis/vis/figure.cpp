@@ -4,16 +4,7 @@
 #include <cmath>
 #include <string>
 
-// stb's public-domain vector font: text as axis-aligned quads, which we fill into the image.
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#endif
-#include <stb/stb_easy_font.h>
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#endif
+#include "analysis/plot/font.h"
 
 namespace cvg {
 
@@ -106,38 +97,23 @@ Image unit_block(const UnitView& v, int k, int scale) {
 }
 
 namespace {
-// The font covers printable ASCII only; anything else (UTF-8 in a folder name) becomes '?'.
-std::string printable(const std::string& t) {
-  std::string s = t;
-  for (char& c : s)
-    if (c != '\n' && (c < 32 || c > 126)) c = '?';
-  return s;
-}
+constexpr double kTitleSize = 13, kHeaderSize = 12, kCaptionSize = 11;
+constexpr int kMargin = 4;
+
+int lines_height(const std::string& text, double size) { return text.empty() ? 0 : plot::text_height(text, size); }
 }  // namespace
 
-int text_width(const std::string& text, int scale) {
-  std::string s = printable(text);
-  return stb_easy_font_width(s.data()) * scale;
+Image with_caption(const Image& img, const std::string& caption) {
+  const int band = kMargin + lines_height(caption, kCaptionSize) + kMargin;
+  Image out(std::max(img.w, plot::text_width(caption, kCaptionSize) + 2 * kMargin), img.h + band);
+  out.paste(img, 0, band);
+  plot::TextStyle st;
+  st.size = kCaptionSize;
+  plot::draw_text(out, kMargin, kMargin, caption, st);
+  return out;
 }
 
-void draw_text(Image& img, int x, int y, const std::string& text, int scale) {
-  std::string s = printable(text);
-  std::vector<float> quads(4 * 4 * (s.size() + 1) * 16);  // generous: ~ a dozen segments per glyph
-  const int n = stb_easy_font_print(0, 0, s.data(), nullptr, quads.data(), (int)(quads.size() * sizeof(float)));
-  for (int q = 0; q < n; ++q) {
-    const float* v = &quads[(size_t)q * 16];  // 4 vertices of x, y, z, colour (4 bytes)
-    const int x0 = x + (int)std::lround(v[0] * scale), y0 = y + (int)std::lround(v[1] * scale);
-    const int x1 = x + (int)std::lround(v[8] * scale), y1 = y + (int)std::lround(v[9] * scale);
-    for (int py = std::max(y0, 0); py < std::min(y1, img.h); ++py)
-      for (int px = std::max(x0, 0); px < std::min(x1, img.w); ++px) {
-        uint8_t* p = img.at(px, py);
-        p[0] = p[1] = p[2] = 0;
-      }
-  }
-}
-
-Image pairs_figure(const std::vector<std::pair<UnitView, UnitView>>& pairs, int k, int scale, const std::string& title,
-                   const std::vector<std::string>& column_labels) {
+Image pairs_figure(const std::vector<std::pair<UnitView, UnitView>>& pairs, int k, int scale, const PairFigureLabels& labels) {
   std::vector<std::pair<Image, Image>> blocks;
   int col_w = 1, a_h = 1, b_h = 1;
   for (const auto& p : pairs) {
@@ -145,31 +121,46 @@ Image pairs_figure(const std::vector<std::pair<UnitView, UnitView>>& pairs, int 
     col_w = std::max({col_w, blocks.back().first.w, blocks.back().second.w});
     a_h = std::max(a_h, blocks.back().first.h), b_h = std::max(b_h, blocks.back().second.h);
   }
-  const int n = std::max<int>(1, (int)blocks.size());
-  Image fig(n * col_w + (n - 1) * kColumnGap, a_h + kPairGap + b_h);
-  for (int i = 0; i < (int)blocks.size(); ++i) {
-    const int x = i * (col_w + kColumnGap);
-    fig.paste(blocks[i].first, x, 0);
-    for (int y = a_h + kPairGap / 2 - 1; y <= a_h + kPairGap / 2; ++y)
-      for (int dx = 0; dx < col_w; ++dx) {
-        uint8_t* px = fig.at(x + dx, y);
-        px[0] = px[1] = px[2] = kRuleGrey;
-      }
-    fig.paste(blocks[i].second, x, a_h + kPairGap);
+  // Bands, top to bottom: title, column headers, A's caption strip, A's blocks, the rule, B's
+  // caption strip, B's blocks. A strip of row names on the left.
+  int header_h = 0, strip_h = 0;
+  for (const PairFigureLabels::Pair& l : labels.pairs) {
+    header_h = std::max(header_h, lines_height(l.header, kHeaderSize));
+    if (!l.unit_a.empty() || !l.unit_b.empty()) strip_h = plot::line_height(kCaptionSize) + 2;
+    col_w = std::max({col_w, plot::text_width(l.header, kHeaderSize), plot::text_width(l.unit_a, kCaptionSize),
+                      plot::text_width(l.unit_b, kCaptionSize)});
   }
-  if (title.empty() && column_labels.empty()) return fig;
-  // A header band: the title, then each column's label (one or two lines) above its column.
-  constexpr int kLine = 12, kMargin = 4;
-  const int title_lines = title.empty() ? 0 : 1 + (int)std::count(title.begin(), title.end(), '\n');
-  int label_lines = 0;
-  for (const std::string& l : column_labels) label_lines = std::max(label_lines, 1 + (int)std::count(l.begin(), l.end(), '\n'));
-  const int band = kMargin + (title_lines + label_lines) * kLine + kMargin;
-  Image out(std::max(fig.w, text_width(title) + 2 * kMargin), fig.h + band);
-  out.paste(fig, 0, band);
-  if (!title.empty()) draw_text(out, kMargin, kMargin, title);
-  for (size_t i = 0; i < column_labels.size() && i < blocks.size(); ++i)
-    draw_text(out, (int)i * (col_w + kColumnGap), kMargin + title_lines * kLine, column_labels[i]);
-  return out;
+  if (header_h) header_h += kMargin;
+  const int title_h = labels.title.empty() ? 0 : kMargin + lines_height(labels.title, kTitleSize) + kMargin;
+  const int rows_w = labels.row_a.empty() && labels.row_b.empty() ? 0 : plot::line_height(kHeaderSize) + 2 * kMargin;
+  const int n = std::max<int>(1, (int)blocks.size());
+  const int grid_w = n * col_w + (n - 1) * kColumnGap;
+  const int a_y = title_h + header_h + strip_h, b_y = a_y + a_h + kPairGap + strip_h;
+  Image fig(std::max(rows_w + grid_w, labels.title.empty() ? 0 : plot::text_width(labels.title, kTitleSize) + 2 * kMargin),
+            b_y + b_h);
+  plot::TextStyle header, caption, row;
+  header.size = kHeaderSize, header.anchor = plot::Anchor::Centre;
+  caption.size = kCaptionSize, caption.anchor = plot::Anchor::Centre;
+  row.size = kHeaderSize, row.anchor = plot::Anchor::Centre;
+  for (int i = 0; i < (int)blocks.size(); ++i) {
+    const int x = rows_w + i * (col_w + kColumnGap), mid = x + col_w / 2;
+    fig.paste(blocks[i].first, x, a_y);
+    plot::hline(fig, x, x + col_w, a_y + a_h + kPairGap / 2 - 1, {kRuleGrey, kRuleGrey, kRuleGrey}, 2);
+    fig.paste(blocks[i].second, x, b_y);
+    if (i >= (int)labels.pairs.size()) continue;
+    const PairFigureLabels::Pair& l = labels.pairs[i];
+    plot::draw_text(fig, mid, title_h, l.header, header);
+    plot::draw_text(fig, mid, a_y - strip_h, l.unit_a, caption);
+    plot::draw_text(fig, mid, b_y - strip_h, l.unit_b, caption);
+  }
+  if (!labels.row_a.empty()) plot::draw_text_vertical(fig, kMargin, a_y + a_h / 2, labels.row_a, row);
+  if (!labels.row_b.empty()) plot::draw_text_vertical(fig, kMargin, b_y + b_h / 2, labels.row_b, row);
+  if (!labels.title.empty()) {
+    plot::TextStyle title;
+    title.size = kTitleSize;
+    plot::draw_text(fig, kMargin, kMargin, labels.title, title);
+  }
+  return fig;
 }
 
 }  // namespace cvg

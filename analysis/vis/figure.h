@@ -28,14 +28,22 @@ struct UnitView {
 };
 // Patches in a grid of ceil(sqrt(k)) columns, the projections' grid beneath, each image upscaled.
 Image unit_block(const UnitView& v, int k, int scale);
-// Columns left to right, one per pair: net A's block above net B's, split by a grey rule. With a
-// title or column labels (lines split by '\n'), a header band above holds them in black text.
-Image pairs_figure(const std::vector<std::pair<UnitView, UnitView>>& pairs, int k, int scale, const std::string& title = "",
-                   const std::vector<std::string>& column_labels = {});
-
-// Black text (stb_easy_font, ~7 px tall per line at scale 1, 12 px line spacing) with its top-left
-// corner at (x, y), clipped to the image; its width in pixels.
-void draw_text(Image& img, int x, int y, const std::string& text, int scale = 1);
-int text_width(const std::string& text, int scale = 1);
+// What a pair figure says about itself (every part optional). Drawn in DejaVu Sans (analysis/plot).
+struct PairFigureLabels {
+  std::string title;         // a band above everything (lines split by '\n')
+  std::string row_a, row_b;  // along the left edge, beside net A's row and net B's (e.g. the nets' names)
+  struct Pair {
+    std::string header;          // above the column: rank and correlation (lines split by '\n')
+    std::string unit_a, unit_b;  // a strip above each unit's block ("A: unit 5")
+  };
+  std::vector<Pair> pairs;  // one per column, in order
+};
+// Columns left to right, one per pair: net A's block above net B's, split by a grey rule; the labels
+// add a title band, a strip of row names on the left, a header above each column and a caption strip
+// above each block. Without labels the figure is the bare grid.
+Image pairs_figure(const std::vector<std::pair<UnitView, UnitView>>& pairs, int k, int scale,
+                   const PairFigureLabels& labels = {});
+// `img` under a caption strip (lines split by '\n'), widened when the caption is wider.
+Image with_caption(const Image& img, const std::string& caption);
 
 }  // namespace cvg

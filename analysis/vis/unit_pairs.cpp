@@ -26,6 +26,7 @@ VisLayer plan_layer(const std::string& layer, const std::array<Net*, 2>& nets, c
   if (req.needs_correlate() && !corr) throw std::logic_error("plan_layer: the request needs bin/correlate's output");
   if (req.best_worst) {
     const std::vector<MatchedPair> pairs = read_matched_pairs(*corr, layer, p, q, units_a, units_b);
+    L.matched = pairs.size();
     L.best.assign(pairs.begin(), pairs.begin() + std::min(req.best, pairs.size()));
     L.worst.assign(pairs.rbegin(), pairs.rbegin() + std::min(req.worst, pairs.size()));  // worst first
   }
@@ -112,7 +113,9 @@ VisLayerResult draw_layer(const VisLayer& L, const std::array<Net*, 2>& nets, co
               "pair figures: one column per pair, left to right in the listed order; in each column net A's "
               "unit above net B's (split by a grey rule); each unit: its top patches (row-major, best first) "
               "above their projections in the same order. Patches are zero-filled (black) past the image "
-              "border; projections are scaled per patch, mid grey = 0."}};
+              "border; projections are scaled per patch, mid grey = 0. Labels: the title, the nets' names along "
+              "the left edge, above each column its rank among all matched pairs (best first) and correlation, "
+              "above each block its unit."}};
   auto pairs_json = [&](const std::vector<MatchedPair>& list) {
     json arr = json::array();
     for (size_t r = 0; r < list.size(); ++r)
@@ -124,30 +127,36 @@ VisLayerResult draw_layer(const VisLayer& L, const std::array<Net*, 2>& nets, co
                      {"b", unit_json(*top[1], list[r].b)}});
     return arr;
   };
-  auto pairs_figure_of = [&](const std::vector<MatchedPair>& list, const std::string& name) {
+  // Labels: the nets along the left edge, each column's rank among all matched pairs (best = 1) and
+  // correlation, each block's unit.
+  auto pairs_figure_of = [&](const std::vector<MatchedPair>& list, const std::string& name, bool worst_first) {
     std::vector<std::pair<UnitView, UnitView>> cols;
-    std::vector<std::string> labels;
-    for (const MatchedPair& p : list) {
+    PairFigureLabels labels;
+    labels.title = L.name + ": " + (name == "pairs" ? "chosen" : name) + " matched pairs (" + m + "); units from 0";
+    labels.row_a = "A: " + names[0], labels.row_b = "B: " + names[1];
+    for (size_t i = 0; i < list.size(); ++i) {
+      const MatchedPair& p = list[i];
       cols.emplace_back(views[0].at(p.a), views[1].at(p.b));
       char buf[96];
-      std::snprintf(buf, sizeof buf, "A %d - B %d\ncorr %.3f", p.a, p.b, p.correlation);
-      labels.push_back(buf);
+      if (name == "pairs")
+        std::snprintf(buf, sizeof buf, "r = %.3f", p.correlation);
+      else
+        std::snprintf(buf, sizeof buf, "#%zu of %zu\nr = %.3f", worst_first ? L.matched - i : i + 1, L.matched, p.correlation);
+      labels.pairs.push_back({buf, "A: unit " + std::to_string(p.a), "B: unit " + std::to_string(p.b)});
     }
-    const std::string title =
-        L.name + " " + name + " (" + m + "): top A = " + names[0] + ", bottom B = " + names[1] + "; units from 0";
     char note[96];
     std::snprintf(note, sizeof note, " (%zu pairs, correlation %.3f .. %.3f)", list.size(),
                   list.empty() ? 0.0 : list.front().correlation, list.empty() ? 0.0 : list.back().correlation);
-    out.figures.push_back({name + "_" + m + ".png", pairs_figure(cols, req.k, scale, title, labels), note});
+    out.figures.push_back({name + "_" + m + ".png", pairs_figure(cols, req.k, scale, labels), note});
   };
   if (req.best_worst) {
     out.doc["best"] = pairs_json(L.best), out.doc["worst"] = pairs_json(L.worst);
-    if (!L.best.empty()) pairs_figure_of(L.best, "best");
-    if (!L.worst.empty()) pairs_figure_of(L.worst, "worst");
+    if (!L.best.empty()) pairs_figure_of(L.best, "best", false);
+    if (!L.worst.empty()) pairs_figure_of(L.worst, "worst", true);
   }
   if (req.want_chosen) {
     out.doc["chosen"] = pairs_json(L.chosen);
-    pairs_figure_of(L.chosen, "pairs");
+    pairs_figure_of(L.chosen, "pairs", false);
   }
   if (!req.units.empty()) {
     const int side = req.units_side;
@@ -155,7 +164,10 @@ VisLayerResult draw_layer(const VisLayer& L, const std::array<Net*, 2>& nets, co
     json arr = json::array();
     for (int u : req.units) {
       out.figures.push_back(
-          {"unit_" + which + std::to_string(u) + "_" + m + ".png", unit_block(views[side].at(u), req.k, scale), ""});
+          {"unit_" + which + std::to_string(u) + "_" + m + ".png",
+           with_caption(unit_block(views[side].at(u), req.k, scale),
+                        L.name + ", " + (side ? "B: " : "A: ") + names[side] + ", unit " + std::to_string(u) + " (" + m + ")"),
+           ""});
       json j = unit_json(*top[side], u);
       j["net"] = which;
       arr.push_back(j);

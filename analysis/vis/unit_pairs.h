@@ -36,6 +36,7 @@ struct VisLayer {
   std::string name;
   int units[2] = {0, 0};
   std::vector<MatchedPair> best, worst, chosen;  // worst: worst first
+  size_t matched = 0;                            // pairs of the bipartite matching (ranks 1..matched; best_worst only)
   std::set<int> need[2];                         // units whose patches are drawn, per side
 };
 
