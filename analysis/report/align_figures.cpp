@@ -1,6 +1,7 @@
 // bin/align's results: sparse prediction (loss against the L1 penalty), spectral groups (the joint
 // correlation matrix sorted by group), and the global similarity scores per layer.
 #include <algorithm>
+#include <cstdio>
 
 #include "analysis/report/figures.h"
 #include "analysis/stats/paper_claims.h"
@@ -74,7 +75,9 @@ void sparse_layer(Page& page, const json& L) {
   for (size_t k = 0; k < P; ++k) {
     double sum = 0, lo = 1e300, hi = -1e300;
     for (const auto& l : loss) sum += l[k], lo = std::min(lo, l[k]), hi = std::max(hi, l[k]);
-    std::vector<std::string> row = {num(penalties[k], 6), num(sum / loss.size()), num(lo), num(hi)};
+    char pen[32];
+    std::snprintf(pen, sizeof pen, "%g", penalties[k]);
+    std::vector<std::string> row = {pen, num(sum / loss.size()), num(lo), num(hi)};
     for (size_t d = 0; d < std::min<size_t>(2, loss.size()); ++d) row.push_back(num(loss[d][k]));
     if (!paper.empty()) {
       auto it =

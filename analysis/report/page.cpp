@@ -23,9 +23,9 @@ h3 { font-size: 16px; margin: 24px 0 8px; }
 p { max-width: 60em; }
 nav ol { columns: 2; max-width: 48em; }
 .row { display: flex; flex-wrap: wrap; gap: 24px; align-items: flex-start; margin: 12px 0 24px; }
-figure { margin: 0; }
+figure { margin: 0; display: table; }
 figure img { display: block; max-width: 100%; height: auto; border: 1px solid #e4e4e4; }
-figcaption { max-width: 720px; font-size: 14px; color: #444; margin-top: 6px; }
+figcaption { display: table-caption; caption-side: bottom; font-size: 14px; color: #444; padding-top: 6px; }
 table { border-collapse: collapse; font-size: 13px; }
 th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; }
 th { background: #f3f3f3; }
