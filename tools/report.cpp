@@ -36,7 +36,8 @@ int main(int argc, char** argv) {
       if (said.insert(p.message).second) log_warning("report: " + p.message);
     const report::Page page = report::build_page(study);
     write_report(args.str("out"), page);
-    std::printf("report: %d figures, %zu missing parts\n%s/index.html\n", page.figures(), said.size(), args.str("out").c_str());
+    std::printf("report: %d figures, %zu missing parts\n%s/index.html\n", page.figure_count(), said.size(),
+                args.str("out").c_str());
     return 0;
   });
 }

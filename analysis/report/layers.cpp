@@ -74,20 +74,22 @@ void layer_figures(Page& page, const Study& s, const std::string& layer) {
   if (matched < cb) sorted.col_borders = {matched};
   const plot::Heatmap h1 = plot::render_heatmap(m.data(), ca, cb, raw), h2 = plot::render_heatmap(re.data(), ca, cb, sorted);
   const std::string note = h1.note.empty() ? "" : " (" + h1.note + ")";
-  page.figure({raw.title,
-               png_picture(h1.image),
-               "Row i, column j: the correlation of " + A + "'s unit i with " + B + "'s unit j over every image and position" +
-                   note + "; in the raw order no structure is expected, since nothing ties unit numbers across nets.",
-               {}});
-  page.figure(
-      {sorted.title,
-       png_picture(h2.image),
-       std::string(
-           "The same matrix with the bipartite pairs on the diagonal, best matched at the top left (axis ticks count "
-           "positions, not unit numbers): a bright diagonal means one-to-one counterparts exist; where it fades, units have "
-           "no good partner") +
-           (matched < std::max(ca, cb) ? " (the lines set off units left unmatched)." : "."),
-       {}});
+  const Figure raw_figure{raw.title,
+                          png_picture(h1.image),
+                          "Row i, column j: the correlation of " + A + "'s unit i with " + B +
+                              "'s unit j over every image and position" + note +
+                              "; in the raw order no structure is expected, since nothing ties unit numbers across nets.",
+                          {}};
+  page.figures(
+      {raw_figure,
+       {sorted.title,
+        png_picture(h2.image),
+        std::string(
+            "The same matrix with the bipartite pairs on the diagonal, best matched at the top left (axis ticks count "
+            "positions, not unit numbers): a bright diagonal means one-to-one counterparts exist; where it fades, units have "
+            "no good partner") +
+            (matched < std::max(ca, cb) ? " (the lines set off units left unmatched)." : "."),
+        {}}});
 
   const std::set<int> dead_a = dead_units(L, 0), dead_b = dead_units(L, 1);
   std::vector<double> bip;

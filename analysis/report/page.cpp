@@ -96,14 +96,18 @@ std::string table_html(const Table& t, const std::string& caption) {
 
 void Page::table(const Table& t, const std::string& caption) { body_ += table_html(t, caption); }
 
-void Page::figure(const Figure& f) {
-  const std::string id = "fig" + std::to_string(manifest_.size() + 1);
-  manifest_.push_back({{"id", id}, {"title", f.title}, {"width", f.picture.width}, {"height", f.picture.height}});
-  body_ += "<div class=\"row\"><figure><img id=\"" + id + "\" src=\"" + f.picture.src + "\" width=\"" +
-           std::to_string(f.picture.width) + "\" height=\"" + std::to_string(f.picture.height) + "\" alt=\"" +
-           xml_escape(f.title) + "\"><figcaption><b>Figure " + std::to_string(manifest_.size()) + ".</b> " +
-           xml_escape(f.caption) + "</figcaption></figure>\n";
-  if (!f.table.header.empty()) body_ += table_html(f.table, "");
+void Page::figure(const Figure& f) { figures({f}); }
+
+void Page::figures(const std::vector<Figure>& row) {
+  body_ += "<div class=\"row\">";
+  for (const Figure& f : row) {
+    const std::string id = "fig" + std::to_string(manifest_.size() + 1);
+    manifest_.push_back({{"id", id}, {"title", f.title}, {"width", f.picture.width}, {"height", f.picture.height}});
+    body_ += "<figure><img id=\"" + id + "\" src=\"" + f.picture.src + "\" width=\"" + std::to_string(f.picture.width) +
+             "\" height=\"" + std::to_string(f.picture.height) + "\" alt=\"" + xml_escape(f.title) + "\"><figcaption><b>Figure " +
+             std::to_string(manifest_.size()) + ".</b> " + xml_escape(f.caption) + "</figcaption></figure>\n";
+    if (!f.table.header.empty()) body_ += table_html(f.table, "");
+  }
   body_ += "</div>\n";
 }
 

@@ -41,10 +41,11 @@ class Page {
   void notice(const std::string& text);  // a visible "missing" box
   void table(const Table& t, const std::string& caption = "");
   void figure(const Figure& f);
+  void figures(const std::vector<Figure>& row);  // side by side (wrapping on a narrow window)
   std::string html() const;
   // [{"id", "title", "width", "height"}] for every image: what the browser must decode.
   nlohmann::json manifest() const;
-  int figures() const { return (int)manifest_.size(); }
+  int figure_count() const { return (int)manifest_.size(); }
 
  private:
   std::string title_, head_, body_;
