@@ -103,6 +103,11 @@ assert not re.search(r'(src|href)="(?!data:|#)', html), "an external reference"
 assert "<link" not in html and "url(" not in html
 for section in ("matching", "layers", "mutual-info", "montages", "sparse", "groups", "scores", "training", "other"):
     assert f'id="{section}"' in html, section
+titles = [f["title"] for f in figs]
+for t in ("Matched correlation per layer", "Bipartite matched correlation over training", "conv2: the best matched pairs",
+          "conv1: sparse prediction loss vs L1 penalty", "conv1: joint correlation sorted by spectral group",
+          "conv1: correlation of the pairs each matching makes", "conv2: B reordered by the bipartite matching"):
+    assert t in titles, (t, titles)
 PY
 expect_error 2 "give at least one run folder" $B/report --correlate-dir corr --out rep_x
 expect_error 2 "--correlate-dir is required" $B/report ${R}1 --out rep_x
