@@ -4,6 +4,7 @@
 set -euo pipefail
 pkgs=(build-essential pkgconf zlib1g-dev libopenblas-dev liblapack-dev doctest-dev libstb-dev
       nlohmann-json3-dev dataset-fashion-mnist
+      fonts-dejavu-core  # DejaVu Sans: the text of every raster figure (analysis/plot/font.h)
       libboost-context-dev  # the emulated GPU's fibers (make test-emu)
       clang libclang-rt-dev)  # clang + libclang-rt: the ASan/UBSan flavour and the libFuzzer targets (make test)
 missing=()

@@ -28,10 +28,20 @@ Box ink(const Image& img) {
   Box b{img.w, img.h, -1, -1};
   for (int y = 0; y < img.h; ++y)
     for (int x = 0; x < img.w; ++x)
-      if (!is_white(img, x, y)) b.x0 = std::min(b.x0, x), b.y0 = std::min(b.y0, y), b.x1 = std::max(b.x1, x + 1), b.y1 = std::max(b.y1, y + 1);
+      if (!is_white(img, x, y))
+        b.x0 = std::min(b.x0, x), b.y0 = std::min(b.y0, y), b.x1 = std::max(b.x1, x + 1), b.y1 = std::max(b.y1, y + 1);
   return b.x1 < 0 ? Box{} : b;
 }
 bool same(Color a, Color b) { return a.r == b.r && a.g == b.g && a.b == b.b; }
+// Some ink, all of it inside the box.
+void check_inside(const Box& k, const Box& b) {
+  CHECK(k.x1 > k.x0);
+  CHECK(k.y1 > k.y0);
+  CHECK(k.x0 >= b.x0);
+  CHECK(k.x1 <= b.x1);
+  CHECK(k.y0 >= b.y0);
+  CHECK(k.y1 <= b.y1);
+}
 }  // namespace
 
 TEST_CASE("plot: nice ticks on fixed ranges") {
@@ -109,11 +119,7 @@ TEST_CASE("plot: text is measured, placed and clipped to its box") {
     CHECK(b.x1 == t.x1);
     CHECK(b.height() == line_height(16));
     const Box k = ink(img);
-    CHECK(k.x1 > k.x0);
-    CHECK(k.x0 >= b.x0);
-    CHECK(k.x1 <= b.x1);
-    CHECK(k.y0 >= b.y0);
-    CHECK(k.y1 <= b.y1);
+    check_inside(k, b);
     // The anchor: the ink starts, is centred on or ends at x = 100 within 2 px (side bearings).
     const double at = a == Anchor::Left ? k.x0 : a == Anchor::Right ? k.x1 : (k.x0 + k.x1) / 2.0;
     CHECK(std::fabs(at - 100) <= 2);
@@ -145,12 +151,29 @@ TEST_CASE("plot: text is measured, placed and clipped to its box") {
   CHECK(vb.width() == line_height(13));
   CHECK(vb.height() == text_width("conv1 units", 13));
   CHECK(vb.y1 == 150);
-  const Box vk = ink(v);
-  CHECK(vk.y1 > vk.y0);
-  CHECK(vk.x0 >= vb.x0);
-  CHECK(vk.x1 <= vb.x1);
-  CHECK(vk.y0 >= vb.y0);
-  CHECK(vk.y1 <= vb.y1);
+  check_inside(ink(v), vb);
+  // Upwards: the first letter at the bottom, the baseline on the right (the letters' tops face left).
+  Image up(60, 200);
+  const Box ub = draw_text_vertical(up, 10, 150, "W.      ", {});
+  const Box uk = ink(up);
+  check_inside(uk, ub);
+  CHECK(uk.y0 > (ub.y0 + ub.y1) / 2);
+  int left_ink = 0, right_ink = 0;  // the '.' sits on the baseline
+  for (int y = uk.y0; y < uk.y1; ++y)
+    for (int x = ub.x0; x < ub.x1; ++x)
+      if (!is_white(up, x, y)) (x < (ub.x0 + ub.x1) / 2 ? left_ink : right_ink) += y < 150 - text_width("W", 13);
+  CHECK(right_ink > 0);
+  CHECK(left_ink == 0);
+  // Cut short to a width, with an ellipsis; unchanged when it fits.
+  const std::string name = "alexnet-mini-seed1/ckpt-000000500";
+  CHECK(fit_text(name, 13, 1000) == name);
+  const std::string cut = fit_text(name, 13, 80);
+  CHECK(text_width(cut, 13) <= 80);
+  const std::string longer = name.substr(0, cut.size() - 3 + 1) + "\xe2\x80\xa6";
+  CHECK(text_width(longer, 13) > 80);  // as much as fits: one more letter would not
+  CHECK(cut.rfind("alexnet", 0) == 0);
+  CHECK(cut.substr(cut.size() - 3) == "\xe2\x80\xa6");
+  CHECK(fit_text(name, 13, 2) == "");
   // Clipped to the image: no crash, no write outside.
   Image small(10, 10);
   draw_text(small, -30, -5, "clipped text", {});
@@ -235,9 +258,9 @@ TEST_CASE("plot: heatmap size, cells, borders and block averaging") {
       for (int x = std::max(0, b.x0); x < std::min(h.image.w, b.x1); ++x) n += pixel(h.image, x, y).r < 100;
     return n;
   };
-  CHECK(dark({0, 0, h.image.w, h.matrix.y0 - 2}) > 30);                 // the title
-  CHECK(dark({0, h.matrix.y0, h.matrix.x0 - 6, h.matrix.y1}) > 30);     // row ticks and y label
-  CHECK(dark({0, h.matrix.y1 + 6, h.image.w, h.image.h}) > 30);         // column ticks and x label
+  CHECK(dark({0, 0, h.image.w, h.matrix.y0 - 2}) > 30);              // the title
+  CHECK(dark({0, h.matrix.y0, h.matrix.x0 - 6, h.matrix.y1}) > 30);  // row ticks and y label
+  CHECK(dark({0, h.matrix.y1 + 6, h.image.w, h.image.h}) > 30);      // column ticks and x label
 
   // Too large: 1000 x 1000 into 100 px by 10 x 10 blocks, each the mean of its entries. Columns
   // alternate +1 for five, -1 for five: every block averages to 0 (white), where sampling would not.
@@ -343,7 +366,8 @@ TEST_CASE("plot: SVG charts are well-formed, escaped and labelled, legend outsid
   l.title = "loss vs L1 penalty";
   l.log_x = true;
   l.width = 300;
-  l.series = {make_series("conv1 B<-A with a long legend name", SeriesKind::LineMarkers, {0.9, 0.7, 0.5, 0.45}, {1e-3, 1e-2, 1e-1, 1})};
+  l.series = {
+      make_series("conv1 B<-A with a long legend name", SeriesKind::LineMarkers, {0.9, 0.7, 0.5, 0.45}, {1e-3, 1e-2, 1e-1, 1})};
   const std::string ls = render_svg(l);
   CHECK_MESSAGE(well_formed(ls, why), why);
   for (const char* s : {">0.001<", ">0.01<", ">0.1<", ">1<"}) CHECK_MESSAGE(ls.find(s) != std::string::npos, s);
@@ -352,19 +376,30 @@ TEST_CASE("plot: SVG charts are well-formed, escaped and labelled, legend outsid
   REQUIRE(std::regex_search(ls, mm, std::regex("<text [^>]+>conv1 B&lt;-A with a long legend name</text>")));
   CHECK(attr(mm[0], "y") > bottom);
 
+  // A scatter (MI against correlation): one marker per finite point, plus the legend's sample.
+  Chart sc;
+  sc.title = "MI vs correlation";
+  sc.series = {make_series("unit pairs", SeriesKind::Markers, {0.1, 0.4, NAN, 0.9, 0.2}, {0.05, 0.3, 0.5, 0.8, -0.2})};
+  const std::string ss = render_svg(sc);
+  CHECK_MESSAGE(well_formed(ss, why), why);
+  size_t circles = 0;
+  for (size_t at = ss.find("<circle"); at != std::string::npos; at = ss.find("<circle", at + 1)) ++circles;
+  CHECK(circles == 4 + 1);
+  CHECK(ss.find(">-0.2<") != std::string::npos);  // the x axis reaches the negative correlation
+
   Chart bad = l;
   bad.series[0].x[0] = 0;
   CHECK_THROWS_AS(render_svg(bad), std::invalid_argument);  // log axis, x = 0
   bad = l;
   bad.series[0].lo = {0.1};
-  CHECK_THROWS_AS(render_svg(bad), std::invalid_argument);  // lo of another length
+  CHECK_THROWS_AS(render_svg(bad), std::invalid_argument);         // lo of another length
   CHECK(render_svg(Chart{}).find("</svg>") != std::string::npos);  // empty: an empty frame, no crash
 }
 
 TEST_CASE("plot: XML escaping and UTF-8") {
   CHECK(xml_escape("a<b & \"c\" 'd'>") == "a&lt;b &amp; &quot;c&quot; &#39;d&#39;&gt;");
-  CHECK(xml_escape("x\x01y\tz") == "xy\tz");                // control bytes are not XML
-  CHECK(xml_escape("caf\xc3\xa9") == "caf\xc3\xa9");        // UTF-8 kept
+  CHECK(xml_escape("x\x01y\tz") == "xy\tz");                      // control bytes are not XML
+  CHECK(xml_escape("caf\xc3\xa9") == "caf\xc3\xa9");              // UTF-8 kept
   CHECK(xml_escape("bad \xff byte") == "bad \xef\xbf\xbd byte");  // invalid byte -> U+FFFD
   CHECK(utf8_decode("\xc3\xa9") == std::u32string{0xe9});
   CHECK(utf8_decode("\xc0\xaf") == std::u32string{0xfffd, 0xfffd});  // overlong '/'
@@ -372,8 +407,13 @@ TEST_CASE("plot: XML escaping and UTF-8") {
 }
 
 TEST_CASE("plot: base64 (RFC 4648 vectors) and data URIs") {
-  const char* vectors[][2] = {{"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},       {"foo", "Zm9v"},
-                              {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"}};
+  const char* vectors[][2] = {{"", ""},
+                              {"f", "Zg=="},
+                              {"fo", "Zm8="},
+                              {"foo", "Zm9v"},
+                              {"foob", "Zm9vYg=="},
+                              {"fooba", "Zm9vYmE="},
+                              {"foobar", "Zm9vYmFy"}};
   for (const auto& v : vectors) CHECK(base64(v[0]) == v[1]);
   CHECK(base64(std::string("\x00\xff\xfe", 3)) == "AP/+");
   const std::string uri = data_uri(Image(3, 2));

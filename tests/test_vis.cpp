@@ -613,15 +613,16 @@ TEST_CASE("vis: rendering of patches, projections and pair figures") {
   const int dx = lab.w - fig.w, b_top = lab.h - b.h;
   // Net B's bottom-right block is where the bare figure has it, shifted by the label bands.
   for (int y = 0; y < b.h; y += 7)
-    for (int x = 0; x < b.w; x += 7) CHECK(lab.at(dx + fig.w - b.w + x, b_top + y)[0] == fig.at(fig.w - b.w + x, fig.h - b.h + y)[0]);
+    for (int x = 0; x < b.w; x += 7)
+      CHECK(lab.at(dx + fig.w - b.w + x, b_top + y)[0] == fig.at(fig.w - b.w + x, fig.h - b.h + y)[0]);
   auto dark_in = [&](int x0, int y0, int x1, int y1) {
     int d = 0;
     for (int y = y0; y < y1; ++y)
       for (int x = x0; x < x1; ++x) d += lab.at(x, y)[0] < 100;
     return d;
   };
-  CHECK(dark_in(0, 0, lab.w, 20) > 30);                  // the title
-  CHECK(dark_in(0, 30, dx, lab.h) > 30);                 // the row names
+  CHECK(dark_in(0, 0, lab.w, 20) > 30);                           // the title
+  CHECK(dark_in(0, 30, dx, lab.h) > 30);                          // the row names
   CHECK(dark_in(dx, lab.h - b.h - 14, lab.w, lab.h - b.h) > 20);  // B's caption strips
   Image one = with_caption(b, "A: net, unit 5");
   CHECK(one.w == b.w);

@@ -12,6 +12,7 @@
 
 #include "analysis/align/report.h"
 #include "analysis/align/score_intervals.h"
+#include "analysis/plot/font.h"
 #include "analysis/stats/correlate_io.h"
 #include "analysis/stats/paper_claims.h"
 #include "base/io.h"
@@ -182,6 +183,7 @@ int main(int argc, char** argv) {
              "bin/correlate stored (moments/blocks/; none there or 0: no intervals)")
         .opt("bootstrap-seed", "1", "seed of the resampling");
     if (!args.parse(argc, argv)) return 0;
+    plot::load_font();  // the heatmaps' labels: a missing font fails now, not after the analyses
     if (!args.positional().empty()) throw cli::UsageError("unexpected argument '" + args.positional()[0] + "' (see --help)");
     if (!args.given("correlate-dir")) throw cli::UsageError("--correlate-dir is required (see --help)");
     const std::string dir = args.str("correlate-dir"), out = args.str("out");

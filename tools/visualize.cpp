@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "analysis/plot/font.h"
 #include "analysis/stats/correlate_io.h"
 #include "analysis/vis/unit_pairs.h"
 #include "data/dataset.h"
@@ -123,6 +124,7 @@ int main(int argc, char** argv) {
     const std::vector<std::string> layer_names = cli::split_list(args.str("layers"));
     if (layer_names.empty()) throw cli::UsageError("--layers is required (e.g. --layers conv3)");
     const VisRequest req = parse_request(args);
+    plot::load_font();  // the figures' labels: a missing font fails now, not after the pass
     const int batch = (int)args.integer("batch");
     if (batch < 1) throw cli::UsageError("--batch must be positive");
     long long limit = 0;

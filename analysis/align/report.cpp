@@ -134,11 +134,11 @@ json write_pair_report(const AlignPairReport& r, const std::string& dir) {
 
   const SpectralGroups& g = r.groups;
   const int n = r.n;
-  const std::string nets = "A = " + r.net_a + " (" + std::to_string(pm.na()) + " units), B = " + r.net_b + " (" +
-                           std::to_string(pm.nb()) + ")";
+  const std::string nets =
+      "A = " + r.net_a + " (" + std::to_string(pm.na()) + " units), B = " + r.net_b + " (" + std::to_string(pm.nb()) + ")";
   write_png(dir + "/joint.png", joint_heatmap(r.joint, n, {pm.na()}, "joint correlation, " + nets));
-  write_png(dir + "/joint_grouped.png", joint_heatmap(permuted(r.joint, n, g.order), n, r.cuts,
-                                                      std::to_string(g.k) + " spectral groups, " + nets));
+  write_png(dir + "/joint_grouped.png",
+            joint_heatmap(permuted(r.joint, n, g.order), n, r.cuts, std::to_string(g.k) + " spectral groups, " + nets));
   write_npy(dir + "/joint_corr.npy", r.joint.data(), {(size_t)n, (size_t)n});
   write_npy(dir + "/groups_label.npy", g.label.data(), {(size_t)n});
   write_npy(dir + "/groups_order.npy", g.order.data(), {(size_t)n});

@@ -156,7 +156,8 @@ void for_lines(const std::string& text, const TextStyle& st, int at, bool render
   for (size_t i = 0; i < lines.size(); ++i) {
     const Line l = layout(*f, lines[i], st.size);
     const int start = anchored(at, l.width(), st.anchor);
-    if (i == 0 || l.width() > 0) lo = std::min(i == 0 ? start : lo, start), hi = std::max(i == 0 ? start + l.width() : hi, start + l.width());
+    if (i == 0 || l.width() > 0)
+      lo = std::min(i == 0 ? start : lo, start), hi = std::max(i == 0 ? start + l.width() : hi, start + l.width());
     if (render) {
       const Mask m = rasterize(*f, l, st.size);
       put((int)i, start, m);
@@ -181,6 +182,20 @@ int text_width(const std::string& text, double size) {
   int w = 0;
   for (const std::string& l : split_lines(text)) w = std::max(w, layout(*f, l, size).width());
   return w;
+}
+
+std::string fit_text(const std::string& text, double size, int max_width) {
+  if (text_width(text, size) <= max_width) return text;
+  const std::string ellipsis = "\xe2\x80\xa6";  // U+2026
+  std::u32string cps = utf8_decode(text);
+  while (!cps.empty()) {
+    cps.pop_back();
+    std::string s;
+    for (char32_t c : cps) utf8_append(s, c);
+    s += ellipsis;
+    if (text_width(s, size) <= max_width) return s;
+  }
+  return text_width(ellipsis, size) <= max_width ? ellipsis : "";
 }
 
 Box text_box(int x, int y, const std::string& text, const TextStyle& st) {

@@ -27,6 +27,9 @@ void load_font(const std::string& path = kDefaultFontPath);
 
 // Width in pixels of the widest line of `text` ('\n' separates lines; UTF-8), at `size`.
 int text_width(const std::string& text, double size);
+// `text` (one line) cut short with a trailing ellipsis so that it is at most `max_width` pixels wide
+// at `size` (unchanged when it fits; "" when not even the ellipsis fits).
+std::string fit_text(const std::string& text, double size, int max_width);
 // Height of one line, and of `text` with all its lines.
 int line_height(double size);
 int text_height(const std::string& text, double size);

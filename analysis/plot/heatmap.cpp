@@ -22,7 +22,8 @@ Color mix(Color a, Color b, double t) {
 Ticks index_ticks(int n) {
   Ticks t = nice_ticks(0, std::max(0, n - 1), 6), out;
   for (size_t i = 0; i < t.values.size(); ++i)
-    if (t.values[i] == std::floor(t.values[i])) out.values.push_back(t.values[i]), out.labels.push_back(format_number(t.values[i], 0));
+    if (t.values[i] == std::floor(t.values[i]))
+      out.values.push_back(t.values[i]), out.labels.push_back(format_number(t.values[i], 0));
   return out;
 }
 
@@ -42,7 +43,8 @@ Color scale_color(double v, double vmin, double vmax, ColorScale scale) {
 }
 
 Heatmap render_heatmap(const double* m, int rows, int cols, const HeatmapSpec& spec) {
-  if (rows < 1 || cols < 1) throw std::invalid_argument("render_heatmap: a matrix of " + std::to_string(rows) + " x " + std::to_string(cols));
+  if (rows < 1 || cols < 1)
+    throw std::invalid_argument("render_heatmap: a matrix of " + std::to_string(rows) + " x " + std::to_string(cols));
   Heatmap h;
   const int n = std::max(rows, cols), max_px = std::max(spec.max_px, 1);
   if (n > max_px) {
@@ -61,9 +63,10 @@ Heatmap render_heatmap(const double* m, int rows, int cols, const HeatmapSpec& s
   const int top = kPad + (spec.title.empty() ? 0 : line_height(kTitleSize) + 6);
   const int left = kPad + (spec.y_label.empty() ? 0 : lh_label + 4) + widest(rt.labels, kTickSize) + kTickLen + 3;
   const int bar_x = left + mw + kBarGap;
-  const int right = kBarGap + kBarWidth + kTickLen + 3 + widest(bt.labels, kTickSize) +
-                    (spec.colorbar_label.empty() ? 0 : 6 + lh_label) + kPad;
-  const int bottom = kTickLen + 2 + lh_tick + (spec.x_label.empty() ? 0 : lh_label + 2) + (h.note.empty() ? 0 : lh_tick + 2) + kPad;
+  const int right =
+      kBarGap + kBarWidth + kTickLen + 3 + widest(bt.labels, kTickSize) + (spec.colorbar_label.empty() ? 0 : 6 + lh_label) + kPad;
+  const int bottom =
+      kTickLen + 2 + lh_tick + (spec.x_label.empty() ? 0 : lh_label + 2) + (h.note.empty() ? 0 : lh_tick + 2) + kPad;
   const int width = std::max(left + mw + right, spec.title.empty() ? 0 : text_width(spec.title, kTitleSize) + 2 * kPad);
   h.image = Image(width, top + mh + bottom);
   h.matrix = {left, top, left + mw, top + mh};
@@ -128,8 +131,7 @@ Heatmap render_heatmap(const double* m, int rows, int cols, const HeatmapSpec& s
 
   TextStyle label;
   label.size = kLabelSize, label.anchor = Anchor::Centre;
-  if (!spec.colorbar_label.empty())
-    draw_text_vertical(img, width - kPad - lh_label, top + mh / 2, spec.colorbar_label, label);
+  if (!spec.colorbar_label.empty()) draw_text_vertical(img, width - kPad - lh_label, top + mh / 2, spec.colorbar_label, label);
   if (!spec.y_label.empty()) draw_text_vertical(img, kPad, top + mh / 2, spec.y_label, label);
   int y = top + mh + kTickLen + 2 + lh_tick;
   if (!spec.x_label.empty()) draw_text(img, left + mw / 2, y, spec.x_label, label), y += lh_label + 2;

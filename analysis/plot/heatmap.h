@@ -21,8 +21,8 @@ struct HeatmapSpec {
   double vmin = -1, vmax = 1;
   ColorScale scale = ColorScale::Diverging;
   std::vector<int> row_borders, col_borders;  // lines before these row/column indices (group borders)
-  int max_px = 640;  // the matrix area's longer side at most this (block-averaged above)
-  int min_px = 320;  // ... and at least about this (whole cells enlarged), when the matrix is smaller
+  int max_px = 640;                           // the matrix area's longer side at most this (block-averaged above)
+  int min_px = 320;                           // ... and at least about this (whole cells enlarged), when the matrix is smaller
 };
 
 struct Heatmap {

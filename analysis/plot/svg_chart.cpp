@@ -55,7 +55,8 @@ std::string marker(MarkerShape m, double x, double y, const std::string& color) 
              "\" " + fill + "/>\n";
     case MarkerShape::Diamond:
       return "<polygon points=\"" + num(x) + "," + num(y - r * 1.4) + " " + num(x + r * 1.4) + "," + num(y) + " " + num(x) + "," +
-             num(y + r * 1.4) + " " + num(x - r * 1.4) + "," + num(y) + "\" " + fill + " stroke=\"black\" stroke-width=\"0.8\"/>\n";
+             num(y + r * 1.4) + " " + num(x - r * 1.4) + "," + num(y) + "\" " + fill +
+             " stroke=\"black\" stroke-width=\"0.8\"/>\n";
     case MarkerShape::Triangle:
       return "<polygon points=\"" + num(x) + "," + num(y - r * 1.3) + " " + num(x + r * 1.2) + "," + num(y + r) + " " +
              num(x - r * 1.2) + "," + num(y + r) + "\" " + fill + "/>\n";
@@ -100,8 +101,7 @@ void data_range(const Chart& c, double& x0, double& x1, double& y0, double& y1) 
 
 const std::string& palette_color(size_t i) {
   // Okabe & Ito's colour-blind-safe palette (black last).
-  static const std::string kPalette[8] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7",
-                                          "#E69F00", "#56B4E9", "#F0E442", "#000000"};
+  static const std::string kPalette[8] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442", "#000000"};
   return kPalette[i % 8];
 }
 
@@ -109,11 +109,21 @@ std::string xml_escape(const std::string& s) {
   std::string out;
   for (char32_t c : utf8_decode(s)) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
       default:
         // XML 1.0 allows tab, newline, carriage return and nothing else below 0x20, nor U+FFFE/FFFF.
         if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0xfffe || c == 0xffff) break;
@@ -138,13 +148,16 @@ std::string render_svg(const Chart& c) {
   } else if (c.x_min < c.x_max) {
     x0 = c.x_min, x1 = c.x_max;
   } else if (c.log_x) {
-    x0 = std::pow(10.0, std::floor(std::log10(x0))), x1 = std::pow(10.0, std::ceil(std::log10(x1)));
-    if (x0 == x1) x0 /= 10, x1 *= 10;
+    // 4% of the decades spanned on either side, so that points at the ends are not cut in half.
+    const double a = std::log10(x0), b = std::log10(x1), pad = a == b ? 0.5 : 0.04 * (b - a);
+    x0 = std::pow(10.0, a - pad), x1 = std::pow(10.0, b + pad);
   } else {
     nice_range(x0, x1);
+    const double pad = 0.04 * (x1 - x0);
+    x0 -= pad, x1 += pad;
   }
-  const Ticks yt = nice_ticks(y0, y1);
-  const Ticks xt = categorical ? Ticks{} : c.log_x ? log_ticks(x0, x1) : nice_ticks(x0, x1, 8);
+  // About one y tick per 45 px of height and one x tick per 80 px of width, so labels never crowd.
+  const Ticks yt = nice_ticks(y0, y1, std::clamp((c.height - 100) / 45, 2, 11));
 
   // Layout: title on top, y label and tick labels on the left, x ticks and label below, the legend
   // right of the plot area (or below it when that would take over a third of the width).
@@ -171,17 +184,20 @@ std::string render_svg(const Chart& c) {
   const double bottom = below_axis + legend_h + 8;
   const double plot_h = std::max(40.0, c.height - top - bottom);
   const double plot_w = std::max(40.0, plot_w0);
+  const Ticks xt = categorical ? Ticks{}
+                   : c.log_x   ? log_ticks(x0, x1)
+                               : nice_ticks(x0, x1, std::clamp((int)(plot_w / 80), 2, 11));
   const double px0 = left, px1 = left + plot_w, py0 = top + plot_h, py1 = top;
   const AxisMap mx{x0, x1, px0, px1, c.log_x && !categorical}, my{y0, y1, py0, py1, false};
   const std::vector<std::string> caption = wrap(c.caption, (size_t)std::max(20.0, (c.width - 20) / (kCaption * kCharWidth)));
   const double total_h = c.height + caption.size() * (kCaption + 5) + (caption.empty() ? 0 : 6);
 
   static std::atomic<unsigned> counter{0};
-  const std::string clip = "plotclip" + std::to_string(counter++) + "_" + std::to_string(std::hash<std::string>{}(c.title) % 100000);
+  const std::string clip =
+      "plotclip" + std::to_string(counter++) + "_" + std::to_string(std::hash<std::string>{}(c.title) % 100000);
   std::string o;
   o += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" + std::to_string(c.width) + "\" height=\"" + num(total_h) +
-       "\" viewBox=\"0 0 " + std::to_string(c.width) + " " + num(total_h) +
-       "\" font-family=\"sans-serif\" role=\"img\">\n";
+       "\" viewBox=\"0 0 " + std::to_string(c.width) + " " + num(total_h) + "\" font-family=\"sans-serif\" role=\"img\">\n";
   o += "<title>" + xml_escape(c.title) + "</title>\n";
   if (!c.caption.empty()) o += "<desc>" + xml_escape(c.caption) + "</desc>\n";
   o += "<rect x=\"0\" y=\"0\" width=\"" + std::to_string(c.width) + "\" height=\"" + num(total_h) + "\" fill=\"white\"/>\n";
@@ -200,7 +216,8 @@ std::string render_svg(const Chart& c) {
   const double xtick_y = py0 + 6 + kTick;
   for (size_t i = 0; i < xt.values.size(); ++i) {
     const double x = mx(xt.values[i]);
-    o += "<line x1=\"" + num(x) + "\" y1=\"" + num(py0) + "\" x2=\"" + num(x) + "\" y2=\"" + num(py0 + 4) + "\" stroke=\"black\"/>\n";
+    o += "<line x1=\"" + num(x) + "\" y1=\"" + num(py0) + "\" x2=\"" + num(x) + "\" y2=\"" + num(py0 + 4) +
+         "\" stroke=\"black\"/>\n";
     o += text(x, xtick_y, xt.labels[i], kTick, "middle");
   }
   for (size_t i = 0; i < c.categories.size(); ++i) {
@@ -256,15 +273,17 @@ std::string render_svg(const Chart& c) {
       const double x = mx(x_of(s, i)) + shift, y = my(s.y[i]);
       if (s.kind == SeriesKind::Bars) {
         const double base = my(std::clamp(0.0, y0, y1));
-        o += "<rect x=\"" + num(x - bar_w / 2) + "\" y=\"" + num(std::min(y, base)) + "\" width=\"" + num(bar_w) + "\" height=\"" +
-             num(std::fabs(base - y)) + "\" fill=\"" + color + "\"" + (s.dashed ? " fill-opacity=\"0.4\"" : "") + "/>\n";
+        o += "<rect x=\"" + num(x - bar_w / 2) + "\" y=\"" + num(std::min(y, base)) + "\" width=\"" + num(bar_w) +
+             "\" height=\"" + num(std::fabs(base - y)) + "\" fill=\"" + color + "\"" + (s.dashed ? " fill-opacity=\"0.4\"" : "") +
+             "/>\n";
       }
       if (has_markers(s.kind)) o += marker(s.marker, x, y, color);
       const double lo = s.lo.empty() ? NAN : s.lo[i], hi = s.hi.empty() ? NAN : s.hi[i];
       if (std::isfinite(lo) && std::isfinite(hi)) {
         const double a = my(lo), b = my(hi), cap = 4;
         o += "<path d=\"M" + num(x) + " " + num(a) + "V" + num(b) + "M" + num(x - cap) + " " + num(a) + "h" + num(2 * cap) + "M" +
-             num(x - cap) + " " + num(b) + "h" + num(2 * cap) + "\" stroke=\"" + color + "\" stroke-width=\"1.5\" fill=\"none\"/>\n";
+             num(x - cap) + " " + num(b) + "h" + num(2 * cap) + "\" stroke=\"" + color +
+             "\" stroke-width=\"1.5\" fill=\"none\"/>\n";
       }
     }
   }
@@ -280,17 +299,18 @@ std::string render_svg(const Chart& c) {
     const double mid = ey + kLegend / 2;
     const std::string& color = colors[si];
     if (s.kind == SeriesKind::Bars)
-      o += "<rect x=\"" + num(ex) + "\" y=\"" + num(ey + 1) + "\" width=\"22\" height=\"" + num(kLegend - 2) + "\" fill=\"" + color +
-           "\"" + (s.dashed ? " fill-opacity=\"0.4\"" : "") + "/>\n";
+      o += "<rect x=\"" + num(ex) + "\" y=\"" + num(ey + 1) + "\" width=\"22\" height=\"" + num(kLegend - 2) + "\" fill=\"" +
+           color + "\"" + (s.dashed ? " fill-opacity=\"0.4\"" : "") + "/>\n";
     if (has_line(s.kind))
-      o += "<line x1=\"" + num(ex) + "\" y1=\"" + num(mid) + "\" x2=\"" + num(ex + 22) + "\" y2=\"" + num(mid) + "\" stroke=\"" + color +
-           "\" stroke-width=\"2\"" + (s.dashed ? " stroke-dasharray=\"6 4\"" : "") + "/>\n";
+      o += "<line x1=\"" + num(ex) + "\" y1=\"" + num(mid) + "\" x2=\"" + num(ex + 22) + "\" y2=\"" + num(mid) + "\" stroke=\"" +
+           color + "\" stroke-width=\"2\"" + (s.dashed ? " stroke-dasharray=\"6 4\"" : "") + "/>\n";
     if (has_markers(s.kind)) o += marker(s.marker, ex + 11, mid, color);
     o += text(ex + 28, mid + kLegend * 0.35, s.name, kLegend, "start");
     ++k;
   }
   for (size_t i = 0; i < caption.size(); ++i)
-    o += text(10, c.height + 6 + (i + 1) * (kCaption + 5) - 4, caption[i], kCaption, "start", " font-style=\"italic\" fill=\"#333\"");
+    o += text(10, c.height + 6 + (i + 1) * (kCaption + 5) - 4, caption[i], kCaption, "start",
+              " font-style=\"italic\" fill=\"#333\"");
   o += "</svg>\n";
   return o;
 }

@@ -13,10 +13,10 @@ enum class MarkerShape { Circle, Square, Diamond, Triangle };
 struct Series {
   std::string name;  // the legend entry ("" : no entry)
   SeriesKind kind = SeriesKind::LineMarkers;
-  std::vector<double> x, y;  // x empty: 0, 1, 2... (a categorical axis' category indices); NaN y: a gap
+  std::vector<double> x, y;    // x empty: 0, 1, 2... (a categorical axis' category indices); NaN y: a gap
   std::vector<double> lo, hi;  // optional error bars (e.g. a 95% interval), one per y; NaN: none there
-  std::string color;  // any SVG colour ("#1f77b4"); "" : the next one of the palette
-  bool dashed = false;  // for baselines: random matching, the untrained null
+  std::string color;           // any SVG colour ("#1f77b4"); "" : the next one of the palette
+  bool dashed = false;         // for baselines: random matching, the untrained null
   MarkerShape marker = MarkerShape::Circle;
 };
 

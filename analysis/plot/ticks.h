@@ -7,8 +7,8 @@ namespace cvg::plot {
 
 // Tick values at a "nice" step (1, 2 or 5 x 10^k) and how to print them.
 struct Ticks {
-  double step = 1;           // the distance between ticks (log axes: 0)
-  std::vector<double> values;  // ascending
+  double step = 1;                  // the distance between ticks (log axes: 0)
+  std::vector<double> values;       // ascending
   std::vector<std::string> labels;  // one per value, with as many decimals as the step needs
 };
 

@@ -153,8 +153,11 @@ Image pairs_figure(const std::vector<std::pair<UnitView, UnitView>>& pairs, int 
     plot::draw_text(fig, mid, a_y - strip_h, l.unit_a, caption);
     plot::draw_text(fig, mid, b_y - strip_h, l.unit_b, caption);
   }
-  if (!labels.row_a.empty()) plot::draw_text_vertical(fig, kMargin, a_y + a_h / 2, labels.row_a, row);
-  if (!labels.row_b.empty()) plot::draw_text_vertical(fig, kMargin, b_y + b_h / 2, labels.row_b, row);
+  // Row names along their row's blocks, cut short where a block is shorter than the name.
+  if (!labels.row_a.empty())
+    plot::draw_text_vertical(fig, kMargin, a_y + a_h / 2, plot::fit_text(labels.row_a, kHeaderSize, a_h), row);
+  if (!labels.row_b.empty())
+    plot::draw_text_vertical(fig, kMargin, b_y + b_h / 2, plot::fit_text(labels.row_b, kHeaderSize, b_h), row);
   if (!labels.title.empty()) {
     plot::TextStyle title;
     title.size = kTitleSize;
