@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <set>
 
+#include "analysis/plot/font.h"
 #include "analysis/report/report.h"
 #include "base/cli.h"
 #include "base/log.h"
@@ -29,6 +30,7 @@ int main(int argc, char** argv) {
     if (args.positional().empty()) throw cli::UsageError("give at least one run folder (see --help)");
     if (!args.given("correlate-dir") || args.str("correlate-dir").empty())
       throw cli::UsageError("--correlate-dir is required (see --help)");
+    plot::load_font();  // the heatmaps' labels: a missing font fails now with its one line, not in every figure
     report::StudyPaths paths{args.positional(), args.str("correlate-dir"), args.str("align-dir"), args.str("vis-dir")};
     const report::Study study = report::load_study(paths);
     std::set<std::string> said;  // one line per problem, though a missing --align-dir concerns three sections
