@@ -135,6 +135,7 @@ else
 test: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all
 	bash tests/cli_test.sh
+	bash scripts/check_report_browser.sh
 	./bin/tests
 	bash scripts/check_rebuild.sh
 	bash scripts/test_openblas_path.sh

@@ -2,7 +2,7 @@
 # make demo: trains the four default nets (alexnet-mini, seeds 1-4 as in the paper, Fashion-MNIST)
 # unless they are already trained, compares all six pairs with bin/correlate (the table), goes beyond one-to-one
 # with bin/align (sparse prediction, spectral groups, CKA/CCA/Procrustes), then draws the best and
-# worst matched units of conv1..conv5 with bin/visualize.
+# worst matched units of conv1..conv5 with bin/visualize, and puts it all on one page with bin/report.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${RUNS:-runs}
@@ -25,3 +25,5 @@ nets=(); for s in $seeds; do nets+=("$runs/alexnet-mini-seed$s"); done
 ./bin/visualize "$runs/alexnet-mini-seed1" "$runs/alexnet-mini-seed2" --layer conv1,conv2,conv3,conv4,conv5 \
   --correlate-dir "$runs/correlate" --out "$runs/vis"
 echo "demo: figures of the best and worst matched units in $runs/vis/<layer>/"
+./bin/report "${nets[@]}" --correlate-dir "$runs/correlate" --align-dir "$runs/align" --vis-dir "$runs/vis" --out "$runs/report"
+echo "demo: the whole study on one page: $(cd "$runs/report" && pwd)/index.html"

@@ -9,6 +9,7 @@ pkgs=(build-essential pkgconf zlib1g-dev libopenblas-dev liblapack-dev doctest-d
       clang libclang-rt-dev)  # clang + libclang-rt: the ASan/UBSan flavour and the libFuzzer targets (make test)
 missing=()
 pkgs+=(python3-numpy)  # python/convergent.py and its test against the tools (tests/cli_test.sh)
+pkgs+=(chromium)  # bin/report's page opened in a real browser (scripts/check_report_browser.sh, make test)
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done

@@ -88,6 +88,44 @@ cp -r corr mixed && rm -r mixed/conv1 && cp -r corr200/conv1 mixed/
 expect_error 2 "different bin/correlate runs are mixed" $B/align --correlate-dir mixed --out a3
 expect_error 2 "is not a bin/correlate output folder" $B/correlate ${R}1 ${R}2 --out runs
 
+# bin/report: one self-contained page; a missing part is named on the page and in one stderr line each.
+$B/report ${R}1 ${R}2 ${R}3 --correlate-dir corr --align-dir align --vis-dir vis23 --out rep > rep.txt 2> rep_err.txt || { cat rep_err.txt; fail report; }
+[ ! -s rep_err.txt ] || fail "report on complete folders warned: $(cat rep_err.txt)"
+grep -q "^rep/index.html$" rep.txt || fail "report should print the page's path: $(cat rep.txt)"
+! grep -q "Missing:" rep/index.html || fail "complete folders gave a notice: $(grep -o 'Missing:[^<]*' rep/index.html | head -3)"
+$py - <<'PY' || fail "report page"
+import json, re
+html = open("rep/index.html").read()
+figs = json.load(open("rep/figures.json"))
+ids = re.findall(r'<img id="(fig\d+)" src="data:image/(?:png|svg\+xml);base64,', html)
+assert ids == [f["id"] for f in figs] and len(ids) >= 12, (len(ids), len(figs))
+assert not re.search(r'(src|href)="(?!data:|#)', html), "an external reference"
+assert "<link" not in html and "url(" not in html
+for section in ("matching", "layers", "mutual-info", "montages", "sparse", "groups", "scores", "training", "other"):
+    assert f'id="{section}"' in html, section
+titles = [f["title"] for f in figs]
+for t in ("Matched correlation per layer", "Bipartite matched correlation over training", "conv2: the best matched pairs",
+          "conv1: sparse prediction loss vs L1 penalty", "conv1: joint correlation sorted by spectral group",
+          "conv1: correlation of the pairs each matching makes", "conv2: B reordered by the bipartite matching"):
+    assert t in titles, (t, titles)
+PY
+expect_error 2 "give at least one run folder" $B/report --correlate-dir corr --out rep_x
+expect_error 2 "--correlate-dir is required" $B/report ${R}1 --out rep_x
+[ ! -e rep_x ] || fail "a refused report left a folder"
+cp -r corr corr_hole && rm corr_hole/conv2/between_0_1.npy
+$B/report ${R}1 ${R}2 ${R}3 --correlate-dir corr_hole --out rep_hole > /dev/null 2> err.txt || fail "report with a missing matrix"
+grep -q "warning: report: corr_hole/conv2/between_0_1.npy: missing" err.txt || fail "missing matrix: stderr: $(cat err.txt)"
+grep -q "no --align-dir given" err.txt && grep -q "no --vis-dir given" err.txt || fail "missing align/vis dirs: $(cat err.txt)"
+grep -q "Missing:</b> corr_hole/conv2/between_0_1.npy: missing" rep_hole/index.html || fail "the page does not name the missing matrix"
+grep -q "<img" rep_hole/index.html || fail "a missing matrix left no figure at all"
+mkdir align_bad && echo '{"layers": [' > align_bad/summary.json
+cp -r corr corr_bad && echo '{"format": "convergent-corr' > corr_bad/summary.json
+$B/report ${R}1 nowhere --correlate-dir corr_bad --align-dir align_bad --vis-dir nowhere --out rep_bad > /dev/null 2> err.txt || fail "report on damaged folders"
+for t in "corr_bad/summary.json: not valid JSON" "align_bad/summary.json: not valid JSON" "nowhere: no such run folder" "nowhere: no such folder"; do
+  grep -q "$t" err.txt || fail "damaged folders: stderr lacks '$t': $(cat err.txt)"
+  grep -q "$t" rep_bad/index.html || fail "damaged folders: the page lacks '$t'"
+done
+
 # Nets of different widths: conv2 has 12 and 20 units; 8 of the wide net's stay unmatched.
 $B/correlate ${R}1 runs/tiny-wide-seed1 --max-images 200 --layers conv1,conv2 --out wide --threads 1 > wide.txt 2>&1 || { cat wide.txt; fail "correlate widths"; }
 grep -q "conv2: 8 units of tiny-wide-seed1 have no partner in tiny-seed1" wide.txt || fail "unmatched units: $(cat wide.txt)"
@@ -130,7 +168,7 @@ $py "$repo/tests/test_python.py" exp1 exp2 corr64 64 || fail "python module"
 
 # Every JSON key the tools wrote is documented; every --help points to docs/OUTPUTS.md.
 $py - "$repo/docs/OUTPUTS.md" corr/summary.json align/summary.json vis23/conv2/vis_deconv.json visp/conv1/vis_deconv.json \
-  wide/summary.json vis_wide/conv2/vis_deconv.json exp1/config.json runs/tiny-seed1/log.jsonl <<'PY' || fail "docs/OUTPUTS.md is missing keys"
+  wide/summary.json vis_wide/conv2/vis_deconv.json exp1/config.json runs/tiny-seed1/log.jsonl rep/figures.json <<'PY' || fail "docs/OUTPUTS.md is missing keys"
 import json, sys
 doc = open(sys.argv[1]).read()
 def keys(x, out):
@@ -151,7 +189,7 @@ for f in sys.argv[2:]:
 missing = sorted(k for k in found if f"`{k}`" not in doc)
 assert not missing, f"not in docs/OUTPUTS.md: {missing}"
 PY
-for t in train correlate align visualize match import permute stitch; do
+for t in train correlate align visualize match import permute stitch report; do
   $B/$t --help | grep -q "docs/OUTPUTS.md" || fail "$t --help does not point to docs/OUTPUTS.md"
 done
 

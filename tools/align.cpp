@@ -14,6 +14,7 @@
 #include "analysis/align/score_intervals.h"
 #include "analysis/plot/font.h"
 #include "analysis/stats/correlate_io.h"
+#include "analysis/stats/paper_claims.h"
 #include "base/io.h"
 #include "base/cli.h"
 
@@ -113,11 +114,6 @@ void print_pair(const AlignPairReport& r, const AlignOptions& opt) {
   std::printf("%s\n", g.groups.size() > 12 ? " ..." : "");
 }
 
-// The paper's SGD validation losses (docs/PAPER.md, the sparse prediction table), for the comparison rows.
-const std::map<std::string, std::map<double, double>> kPaperLoss = {
-    {"conv1", {{0, 0.170}, {1e-5, 0.169}, {1e-4, 0.162}, {1e-3, 0.172}, {1e-2, 0.485}, {1e-1, 0.519}}},
-    {"conv2", {{0, 0.373}, {1e-5, 0.368}, {1e-4, 0.337}, {1e-3, 0.392}, {1e-2, 0.518}, {1e-1, 0.513}}}};
-
 // The paper's table: mean loss per layer and penalty, ours and (for its layers) the paper's.
 void print_loss_table(const std::vector<TableRow>& table, const std::vector<std::string>& layers,
                       const std::vector<double>& penalties) {
@@ -133,8 +129,9 @@ void print_loss_table(const std::vector<TableRow>& table, const std::vector<std:
     std::printf("\n");
   }
   bool header = false;
-  for (const auto& [name, row] : kPaperLoss) {
-    if (std::find(layers.begin(), layers.end(), name) == layers.end()) continue;
+  for (const std::string& name : layers) {
+    const std::map<double, double> row = paper_sparse_loss(name);
+    if (row.empty()) continue;
     if (!header) std::printf("paper (CaffeNet on ImageNet, SGD 1x1 conv, validation loss; docs/PAPER.md):\n"), header = true;
     std::printf("%-8s %-*s", name.c_str(), w, "Net2<-Net1");
     for (double l : penalties) {

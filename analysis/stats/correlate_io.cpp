@@ -262,7 +262,7 @@ int CorrelateOutput::find_net(const Checkpoint& ck, const std::string& run) cons
                    "); run bin/correlate on it or point --correlate-dir at its output");
 }
 
-CorrelateOutput open_correlate_output(const std::string& dir) {
+CorrelateOutput read_correlate_summary(const std::string& dir) {
   CorrelateOutput o;
   o.dir = strip_slashes(dir);
   std::error_code ec;
@@ -286,35 +286,44 @@ CorrelateOutput open_correlate_output(const std::string& dir) {
       if (r.index != (int)o.nets.size()) throw InputError(sp + ": nets are not listed in index order");
       o.nets.push_back(r);
     }
-    const int K = (int)o.nets.size();
-    if (K < 2) throw InputError(sp + ": fewer than two nets");
+    if (o.nets.size() < 2) throw InputError(sp + ": fewer than two nets");
     for (const json& l : o.summary.at("layers")) {
       const std::string name = l.at("layer");
       if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
         throw InputError(sp + ": bad layer name '" + name + "'");
-      const std::string ld = o.dir + "/" + name;
-      std::vector<std::string> need = {"moments/count.npy"};
-      for (int k = 0; k < K; ++k)
-        for (const char* f : {"mean", "std", "within"}) need.push_back(std::string(f) + "_" + std::to_string(k) + ".npy");
-      for (int p = 0; p < K; ++p)
-        for (int q = p + 1; q < K; ++q)
-          for (const char* f : {"between", "bipartite", "semi"})
-            need.push_back(std::string(f) + "_" + std::to_string(p) + "_" + std::to_string(q) + ".npy");
-      for (const std::string& f : need)
-        if (!file_exists(ld + "/" + f))
-          throw InputError(ld + "/" + f + ": missing, though summary.json lists layer " + name +
-                           ": an incomplete or mixed bin/correlate output; run bin/correlate again");
-      const NpyArray count = read_npy(ld + "/moments/count.npy");
-      const double want = l.at("samples_per_unit").get<double>();
-      if (count.numel() != 1 || count.to_double()[0] != want)
-        throw InputError(ld + "/moments/count.npy: its sample count differs from summary.json's (" +
-                         std::to_string((long long)want) +
-                         "): files of different bin/correlate runs are mixed here; run bin/correlate again");
+      l.at("samples_per_unit").get<double>();
       o.layers.push_back(name);
     }
   } catch (const json::exception& e) {
     throw InputError(sp + ": unexpected content (" + e.what() + ")");
   }
+  return o;
+}
+
+void check_correlate_layer(const CorrelateOutput& o, const std::string& name) {
+  const int K = (int)o.nets.size();
+  const std::string ld = o.dir + "/" + name;
+  std::vector<std::string> need = {"moments/count.npy"};
+  for (int k = 0; k < K; ++k)
+    for (const char* f : {"mean", "std", "within"}) need.push_back(std::string(f) + "_" + std::to_string(k) + ".npy");
+  for (int p = 0; p < K; ++p)
+    for (int q = p + 1; q < K; ++q)
+      for (const char* f : {"between", "bipartite", "semi"})
+        need.push_back(std::string(f) + "_" + std::to_string(p) + "_" + std::to_string(q) + ".npy");
+  for (const std::string& f : need)
+    if (!file_exists(ld + "/" + f))
+      throw InputError(ld + "/" + f + ": missing, though summary.json lists layer " + name +
+                       ": an incomplete or mixed bin/correlate output; run bin/correlate again");
+  const NpyArray count = read_npy(ld + "/moments/count.npy");
+  const double want = o.layer(name).at("samples_per_unit").get<double>();
+  if (count.numel() != 1 || count.to_double()[0] != want)
+    throw InputError(ld + "/moments/count.npy: its sample count differs from summary.json's (" + std::to_string((long long)want) +
+                     "): files of different bin/correlate runs are mixed here; run bin/correlate again");
+}
+
+CorrelateOutput open_correlate_output(const std::string& dir) {
+  CorrelateOutput o = read_correlate_summary(dir);
+  for (const std::string& name : o.layers) check_correlate_layer(o, name);
   return o;
 }
 
@@ -352,8 +361,9 @@ std::vector<double> read_pair_matrix(const CorrelateOutput& o, const std::string
   return t;
 }
 
-std::vector<int64_t> read_pair_assignment(const CorrelateOutput& o, const std::string& layer, int p, int q, int rows, int cols) {
-  const std::string path = pair_file(o, layer, "bipartite", p, q);
+std::vector<int64_t> read_pair_assignment(const CorrelateOutput& o, const std::string& layer, int p, int q, int rows, int cols,
+                                          PairAssignment which) {
+  const std::string path = pair_file(o, layer, which == PairAssignment::Bipartite ? "bipartite" : "mi_bipartite", p, q);
   const NpyArray a = read_npy(path);
   const bool flip = p > q;
   const int n = flip ? cols : rows, m = flip ? rows : cols;

@@ -87,6 +87,10 @@ struct CorrelateOutput {
 
 // Opens and checks DIR (see the top of this file). InputError names what is wrong.
 CorrelateOutput open_correlate_output(const std::string& dir);
+// The two halves of open_correlate_output, for readers that show what is there and say what is
+// missing (bin/report): summary.json alone (nets, layer names), then one layer's files.
+CorrelateOutput read_correlate_summary(const std::string& dir);
+void check_correlate_layer(const CorrelateOutput& o, const std::string& layer);
 
 // The [rows, cols] matrices stored per pair of nets.
 enum class PairMatrix { Between, MutualInfo };  // between_<p>_<q>.npy, mi_<p>_<q>.npy
@@ -95,9 +99,13 @@ enum class PairMatrix { Between, MutualInfo };  // between_<p>_<q>.npy, mi_<p>_<
 // net p's units.
 std::vector<double> read_pair_matrix(const CorrelateOutput& o, const std::string& layer, PairMatrix which, int p, int q, int rows,
                                      int cols);
-// The bipartite assignment from net p's units to net q's (-1: unmatched), from
-// <layer>/bipartite_<min>_<max>.npy, inverted when p > q.
-std::vector<int64_t> read_pair_assignment(const CorrelateOutput& o, const std::string& layer, int p, int q, int rows, int cols);
+// The one-to-one matchings stored per pair: by correlation (bipartite_<p>_<q>.npy) or by mutual
+// information (mi_bipartite_<p>_<q>.npy, MI layers only).
+enum class PairAssignment { Bipartite, MutualInfo };
+// The assignment from net p's units to net q's (-1: unmatched), from <layer>/bipartite_<min>_<max>.npy
+// (or mi_bipartite_...), inverted when p > q.
+std::vector<int64_t> read_pair_assignment(const CorrelateOutput& o, const std::string& layer, int p, int q, int rows, int cols,
+                                          PairAssignment which = PairAssignment::Bipartite);
 // The raw moments of `layer` (<layer>/moments/), for analyses that need no pass over the data.
 Moments read_layer_moments(const CorrelateOutput& o, const std::string& layer);
 // The layer's block moments (moments/blocks/, bin/correlate --blocks), checked against `total`; empty

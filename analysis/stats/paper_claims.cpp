@@ -97,6 +97,14 @@ PaperFigures paper_figures(const std::string& layer) {
   return it == table.end() ? PaperFigures{} : it->second;
 }
 
+std::map<double, double> paper_sparse_loss(const std::string& layer) {
+  static const std::map<std::string, std::map<double, double>> table = {
+      {"conv1", {{0, 0.170}, {1e-5, 0.169}, {1e-4, 0.162}, {1e-3, 0.172}, {1e-2, 0.485}, {1e-1, 0.519}}},
+      {"conv2", {{0, 0.373}, {1e-5, 0.368}, {1e-4, 0.337}, {1e-3, 0.392}, {1e-2, 0.518}, {1e-1, 0.513}}}};
+  auto it = table.find(layer);
+  return it == table.end() ? std::map<double, double>{} : it->second;
+}
+
 namespace {
 
 std::string fmt_diff(const std::string& what, const Spread& d) {

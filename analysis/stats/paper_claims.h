@@ -6,6 +6,7 @@
 // most kMaxExactDraws of them (K <= 6), so the interval has no seed; otherwise `draws` seeded ones.
 #pragma once
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,9 @@ struct PaperFigures {
   double semi = -1, bipartite = -1, same_partner = -1;
 };
 PaperFigures paper_figures(const std::string& layer);
+// The paper's sparse-prediction losses per L1 penalty (SGD 1x1 conv, validation, Net2 <- Net1;
+// docs/PAPER.md), for conv1 and conv2; empty for other layers.
+std::map<double, double> paper_sparse_loss(const std::string& layer);
 
 // Per layer, over pairs of nets: semi-matching (mean of both directions), bipartite mean, and the
 // share of units whose MI partner is their correlation partner (empty when MI was not computed).

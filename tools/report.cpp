@@ -1,0 +1,45 @@
+// bin/report: the whole study on one self-contained HTML page (every figure inline, no external
+// files), from the run folders and the outputs of bin/correlate, bin/align and bin/visualize.
+#include <cstdio>
+#include <set>
+
+#include "analysis/plot/font.h"
+#include "analysis/report/report.h"
+#include "base/cli.h"
+#include "base/log.h"
+
+using namespace cvg;
+
+int main(int argc, char** argv) {
+  return cli::run_main([&] {
+    cli::Args args("report RUN_DIR... --correlate-dir D [--align-dir A] [--vis-dir V] [--out DIR]",
+                   "Writes OUT/index.html: the study on one page that works offline (every image inline as a data URI, no\n"
+                   "external scripts, fonts or styles): the nets, matched correlation per layer with the untrained null, the\n"
+                   "random baseline and the paper's values, the between-net correlation matrices raw and reordered by the\n"
+                   "matching, every unit's matched correlation, mutual information vs correlation, the best and worst\n"
+                   "matched units (bin/visualize), sparse prediction, spectral groups and global scores (bin/align), similarity\n"
+                   "over training and the other per-layer results; tables give the numbers. A missing or damaged part (no\n"
+                   "--align-dir, a missing matrix file, a corrupt JSON file) is named on the page where it would be, and in\n"
+                   "one warning line on stderr. Also writes OUT/figures.json: each image's id, title and pixel size.\n"
+                   "Inputs: docs/OUTPUTS.md. Exit codes: 0 ok, 1 failure, 2 bad usage or input.");
+    args.opt("correlate-dir", "", "bin/correlate's output folder (required)")
+        .opt("align-dir", "", "bin/align's output folder (optional)")
+        .opt("vis-dir", "", "bin/visualize's output folder (optional)")
+        .opt("out", "runs/report", "output folder");
+    if (!args.parse(argc, argv)) return 0;
+    if (args.positional().empty()) throw cli::UsageError("give at least one run folder (see --help)");
+    if (!args.given("correlate-dir") || args.str("correlate-dir").empty())
+      throw cli::UsageError("--correlate-dir is required (see --help)");
+    plot::load_font();  // the heatmaps' labels: a missing font fails now with its one line, not in every figure
+    report::StudyPaths paths{args.positional(), args.str("correlate-dir"), args.str("align-dir"), args.str("vis-dir")};
+    const report::Study study = report::load_study(paths);
+    std::set<std::string> said;  // one line per problem, though a missing --align-dir concerns three sections
+    for (const report::Problem& p : study.problems)
+      if (said.insert(p.message).second) log_warning("report: " + p.message);
+    const report::Page page = report::build_page(study);
+    write_report(args.str("out"), page);
+    std::printf("report: %d figures, %zu missing parts\n%s/index.html\n", page.figure_count(), said.size(),
+                args.str("out").c_str());
+    return 0;
+  });
+}
