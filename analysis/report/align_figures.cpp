@@ -204,7 +204,13 @@ void scores_section(Page& page, const Study& s) {
           if (std::isfinite(v)) sum += v, lo = std::min(lo, v), hi = std::max(hi, v), ++n;
         }
         sr.y.push_back(n ? sum / n : NAN), sr.lo.push_back(n ? lo : NAN), sr.hi.push_back(n ? hi : NAN);
-        cells[i++].push_back(n ? num(sum / n) + " (" + num(lo, 2) + "-" + num(hi, 2) + ")" : "-");
+        std::string cell = n ? num(sum / n) + " (" + num(lo, 2) + "-" + num(hi, 2) + ")" : "-";
+        // The image bootstrap's interval of the first pair, when bin/align computed one.
+        const json first = L.at("pairs").empty() ? json::object() : L["pairs"][0].value("scores_interval", json::object());
+        const json iv = first.value(key, json());
+        if (iv.is_array() && iv.size() == 2 && iv[0].is_number() && iv[1].is_number())
+          cell += " " + interval(iv[0].get<double>(), iv[1].get<double>());
+        cells[i++].push_back(cell);
       }
       c.series.push_back(sr);
     }
@@ -214,7 +220,8 @@ void scores_section(Page& page, const Study& s) {
         {c.title, svg_picture(c),
          "Scores that compare whole layers rather than single units: similarity scores near 1 and a Procrustes distance near "
          "0 mean the two nets' layers span the same space up to rotation; compare their trend over layers with the "
-         "unit matching above.",
+         "unit matching above. Table: mean over pairs (range), then the first pair's 95% basic bootstrap interval over "
+         "images where bin/align computed one.",
          t});
   } catch (const std::exception& e) {
     section_error(page, "global scores: " + std::string(e.what()));
