@@ -16,8 +16,10 @@ namespace cvg::dist {
 
 namespace {
 int g_rank = 0, g_size = 1, g_local = 0;
-bool g_active = false;  // MPI_Init called by a Session
 uint64_t g_sent = 0;
+#if CONVERGENT_MPI
+bool g_active = false;  // MPI_Init called by a Session
+#endif
 
 int env_int(const char* name, int fallback) {
   const char* v = std::getenv(name);
