@@ -1,6 +1,7 @@
 # convergent — one Makefile.
 #   make              library + every binary in bin/ (CUDA too when nvcc is found)
 #   make CUDA=0       CPU-only engine
+#   make MPI=0        without MPI (default: with it when mpicxx is found; bin/correlate, bin/train run under mpirun)
 #   make test         install missing Debian packages, build, run the test suite, then make test-emu
 #   make demo         train the four default nets if needed, correlate them, print the table
 #   make bench        CPU (and GPU when present) benchmarks -> bench/results/
@@ -43,6 +44,17 @@ ifeq ($(CUDA),1)
   CPPFLAGS += -DCONVERGENT_CUDA=1 -I$(CUDA_HOME)/include
   LDLIBS += -L$(CUDA_HOME)/lib64 -lcudart_static -ldl -lrt
 endif
+# MPI (OpenMPI's mpicxx): only base/dist.cpp is compiled with its flags (the rest of the build is
+# unchanged); the binaries link libmpi. MPI=0: base/dist.cpp's single-process stubs.
+MPI ?= auto
+MPICXX ?= $(shell command -v mpicxx 2>/dev/null)
+ifeq ($(MPI),auto)
+  MPI := $(if $(MPICXX),1,0)
+endif
+ifeq ($(MPI),1)
+  MPI_CFLAGS := -DCONVERGENT_MPI=1 $(shell $(MPICXX) --showme:compile)
+  LDLIBS += $(shell $(MPICXX) --showme:link)
+endif
 # The emulated GPU: every .cu compiled by the host compiler through tests/emu/ (never linked into
 # bin/), with AddressSanitizer and UBSan unless EMU_SAN is set empty. CUDA's headers, no cudart.
 EMU_SAN ?= -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
@@ -54,7 +66,8 @@ endif
 
 SRC_LIB := $(wildcard base/*.cpp kernels/*.cpp nn/*.cpp data/*.cpp analysis/*/*.cpp)
 CU_LIB := $(if $(filter 1 emu,$(CUDA)),$(wildcard kernels/*.cu),)
-OBJ_LIB := $(SRC_LIB:%.cpp=$(BUILD)/%.o) $(CU_LIB:%.cu=$(BUILD)/%.cu.o)
+# base/dist.cpp's object is named by MPI=0/1, so switching rebuilds it and the library.
+OBJ_LIB := $(patsubst $(BUILD)/base/dist.o,$(BUILD)/base/dist-mpi$(MPI).o,$(SRC_LIB:%.cpp=$(BUILD)/%.o)) $(CU_LIB:%.cu=$(BUILD)/%.cu.o)
 ifeq ($(CUDA),emu)
   OBJ_LIB += $(BUILD)/tests/emu/runtime.o
   BIN := $(BUILD)/bin
@@ -81,6 +94,9 @@ $(BUILD)/kernels/gemm_avx2.o: CXXFLAGS += -mavx2 -mfma
 $(BUILD)/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CPPFLAGS) $(CXXFLAGS) -c $< -o $@
+$(BUILD)/base/dist-mpi$(MPI).o: base/dist.cpp
+	@mkdir -p $(dir $@)
+	$(CXX) $(CPPFLAGS) $(MPI_CFLAGS) $(CXXFLAGS) -c $< -o $@
 ifeq ($(CUDA),emu)
 # Line-for-line rewrite of launches and __shared__ (tests/emu/rewrite.py), then the host compiler.
 $(BUILD)/%.cu.o: %.cu tests/emu/rewrite.py
@@ -92,9 +108,11 @@ $(BUILD)/%.cu.o: %.cu
 	@mkdir -p $(dir $@)
 	$(NVCC) $(CPPFLAGS) $(NVCCFLAGS) -c $< -o $@
 endif
-$(LIB): $(OBJ_LIB)
+$(LIB): $(OBJ_LIB) $(BUILD)/lib-mpi$(MPI)
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $(filter %.o,$^)
+$(BUILD)/lib-mpi$(MPI):
+	@mkdir -p $(BUILD) && rm -f $(BUILD)/lib-mpi* && touch $@
 # bin/ is shared by CUDA=0 and CUDA=1: a stamp of the flavour last linked (build/flavour-cuda0 or
 # -cuda1, the other one removed) is a prerequisite of every binary, so switching flavours relinks.
 # CUDA=emu links into its own build/cudaemu/bin/ and needs no stamp.
@@ -136,6 +154,7 @@ test: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all
 	bash tests/cli_test.sh
 	bash scripts/check_report_browser.sh
+	$(if $(filter 1,$(MPI)),bash tests/mpi_test.sh,@echo "mpi: skipped (built with MPI=0)")
 	./bin/tests
 	bash scripts/check_rebuild.sh
 	bash scripts/test_openblas_path.sh

@@ -6,12 +6,14 @@
 #include <cstdlib>
 #include <functional>
 #include <map>
+#include <memory>
 #include <stdexcept>
 #include <cstring>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "base/dist.h"
 #include "base/errors.h"
 #include "base/io.h"
 #include "kernels/gemm.h"
@@ -108,7 +110,10 @@ class Args {
     std::printf("  %-22s %s\n", "-h, --help", "show this help");
     std::printf("  %-22s %s\n", "--version", "show the build (commit, CPU-only or CUDA, compiler, ISA)");
   }
-  static void print_version() { std::printf("convergent %s; CPU GEMM kernels: %s\n", convergent_build, cpu::gemm_kernels()); }
+  static void print_version() {
+    std::printf("convergent %s; CPU GEMM kernels: %s; MPI: %s\n", convergent_build, cpu::gemm_kernels(),
+                dist::compiled() ? "yes (correlate, train)" : "no");
+  }
 
  private:
   struct Opt {
@@ -161,18 +166,36 @@ inline std::vector<std::string> split_list(const std::string& s, char sep = ',')
 // Runs a tool's body with the exit-code convention (base/errors.h): usage and input errors
 // (InputError and its kinds) -> 2, anything else -> 1, each as one line "error: ..." on stderr. A
 // std::logic_error (std::invalid_argument included) is a bug in this program, not bad input: 1.
-inline int run_main(const std::function<int()>& body) {
+// `distributed` tools (correlate, train) run as MPI ranks when started by mpirun (base/dist.h): an
+// error on any rank is printed as "error: rank R: ..." and stops every rank (MPI_Abort), so no rank
+// waits forever and rank 0 writes no results. The other tools refuse to run as several ranks.
+inline int run_main(const std::function<int()>& body, bool distributed = false) {
+  auto fail = [](int code, const char* what) {
+    if (dist::size() > 1) {
+      std::fprintf(stderr, "error: rank %d: %s\n", dist::rank(), what);
+      dist::abort(code);
+    }
+    std::fprintf(stderr, "error: %s\n", what);
+    return code;
+  };
   try {
-    return body();
+    if (!distributed && dist::launched_size() > 1)
+      throw UsageError("this tool runs as one process; start it without mpirun (only correlate and train run as MPI ranks)");
+    std::unique_ptr<dist::Session> session;
+    if (distributed) session = std::make_unique<dist::Session>();
+    try {
+      return body();
+    } catch (const InputError& e) {
+      return fail(2, e.what());
+    } catch (const std::bad_alloc&) {
+      return fail(1, "out of host memory");
+    } catch (const std::exception& e) {
+      return fail(1, e.what());
+    }
   } catch (const InputError& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 2;
-  } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "error: out of host memory\n");
-    return 1;
+    return fail(2, e.what());
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
+    return fail(1, e.what());
   }
 }
 

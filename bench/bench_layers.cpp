@@ -322,10 +322,10 @@ std::vector<CpuResult> cpu_layer(const LayerCase& L, const Settings& s) {
         ours = [&] { cpu::relu_backward(n, y.data(), dy.data(), dx.data()); },
         nv = [&] { naive::relu_backward(n, y.data(), dy.data(), ref.data()); };
       else if (pass == "forward")
-        ours = [&] { cpu::dropout_forward(n, L.p, kSeed, kStream, x.data(), y.data()); },
+        ours = [&] { cpu::dropout_forward(n, L.p, kSeed, kStream, 0, x.data(), y.data()); },
         nv = [&] { naive::dropout_forward(n, L.p, kSeed, kStream, x.data(), ref.data()); };
       else
-        ours = [&] { cpu::dropout_backward(n, L.p, kSeed, kStream, dy.data(), dx.data()); },
+        ours = [&] { cpu::dropout_backward(n, L.p, kSeed, kStream, 0, dy.data(), dx.data()); },
         nv = [&] { naive::dropout_backward(n, L.p, kSeed, kStream, dy.data(), ref.data()); };
       time_cpu_pass(
           row, wk, s, 1, 1, ours, nv, [] {}, got, ref.data(), n);
@@ -566,9 +566,9 @@ std::vector<json> gpu_layer(const LayerCase& L, GpuCtx& G, const Settings& s) {
       else if (L.kind == "relu")
         ours = [&] { cuda::relu_backward(n, y.data(), dy.data(), dx.data()); };
       else if (pass == "forward")
-        ours = [&] { cuda::dropout_forward(n, L.p, kSeed, kStream, x.data(), y.data()); };
+        ours = [&] { cuda::dropout_forward(n, L.p, kSeed, kStream, 0, x.data(), y.data()); };
       else
-        ours = [&] { cuda::dropout_backward(n, L.p, kSeed, kStream, dy.data(), dx.data()); };
+        ours = [&] { cuda::dropout_backward(n, L.p, kSeed, kStream, 0, dy.data(), dx.data()); };
       gpu_pass(row, work_of(L, pass), G, s, ours, "", {});
       rows.push_back(row);
     }

@@ -65,6 +65,26 @@ class Dataset {
   virtual int32_t load(size_t i, float* out, bool train, uint64_t aug_seed) const = 0;
 };
 
+// The samples `indices` of another dataset, in that order: an MPI rank's shard of the images.
+// Sample i is the base's sample indices[i] (augmentation keyed by the base index, so a sample looks
+// the same in the shard as in the whole). The base must outlive it.
+class SubsetDataset : public Dataset {
+ public:
+  SubsetDataset(const Dataset& base, std::vector<size_t> indices) : base_(base), idx_(std::move(indices)) {}
+  size_t size() const override { return idx_.size(); }
+  int num_classes() const override { return base_.num_classes(); }
+  ImageShape shape() const override { return base_.shape(); }
+  Normalisation normalisation() const override { return base_.normalisation(); }
+  std::string describe() const override { return base_.describe() + " (" + std::to_string(idx_.size()) + " of them here)"; }
+  int32_t load(size_t i, float* out, bool train, uint64_t aug_seed) const override {
+    return base_.load(idx_.at(i), out, train, aug_seed);
+  }
+
+ private:
+  const Dataset& base_;
+  std::vector<size_t> idx_;
+};
+
 std::unique_ptr<Dataset> open_dataset(const std::string& spec, const std::string& split, const std::string& data_dir = "");
 
 // Batches in an order that is a pure function of (order_seed, epoch).

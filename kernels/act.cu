@@ -22,7 +22,8 @@ struct ReluGrad {  // a = y, b = dy
 struct Dropout {
   float p, scale;
   uint64_t seed, stream;
-  __device__ float operator()(float x, size_t i) const { return rng_keep(seed, stream, i, p) ? x * scale : 0.0f; }
+  size_t offset;
+  __device__ float operator()(float x, size_t i) const { return rng_keep(seed, stream, offset + i, p) ? x * scale : 0.0f; }
 };
 
 template <class Op>
@@ -85,12 +86,12 @@ void relu_forward(size_t n, const float* x, float* y) { map1(n, x, y, Relu{}); }
 
 void relu_backward(size_t n, const float* y, const float* dy, float* dx) { map2(n, y, dy, dx, ReluGrad{}); }
 
-void dropout_forward(size_t n, float p, uint64_t seed, uint64_t stream, const float* x, float* y) {
-  map1(n, x, y, Dropout{p, 1.0f / (1.0f - p), seed, stream});
+void dropout_forward(size_t n, float p, uint64_t seed, uint64_t stream, size_t offset, const float* x, float* y) {
+  map1(n, x, y, Dropout{p, 1.0f / (1.0f - p), seed, stream, offset});
 }
 
-void dropout_backward(size_t n, float p, uint64_t seed, uint64_t stream, const float* dy, float* dx) {
-  map1(n, dy, dx, Dropout{p, 1.0f / (1.0f - p), seed, stream});
+void dropout_backward(size_t n, float p, uint64_t seed, uint64_t stream, size_t offset, const float* dy, float* dx) {
+  map1(n, dy, dx, Dropout{p, 1.0f / (1.0f - p), seed, stream, offset});
 }
 
 }  // namespace cvg::cuda

@@ -16,16 +16,16 @@ void relu_backward(size_t n, const float* y, const float* dy, float* dx) {
 
 // The mask is recomputed from (seed, stream, index), never stored; index is the element's
 // position in the whole tensor, so any split into threads or devices drops the same elements.
-void dropout_forward(size_t n, float p, uint64_t seed, uint64_t stream, const float* x, float* y) {
+void dropout_forward(size_t n, float p, uint64_t seed, uint64_t stream, size_t offset, const float* x, float* y) {
   const float scale = 1.0f / (1.0f - p);  // only applied to kept elements, so p = 1 gives 0, not inf
 #pragma omp parallel for schedule(static) if (n > (1 << 14))
-  for (size_t i = 0; i < n; ++i) y[i] = rng_keep(seed, stream, i, p) ? x[i] * scale : 0.0f;
+  for (size_t i = 0; i < n; ++i) y[i] = rng_keep(seed, stream, offset + i, p) ? x[i] * scale : 0.0f;
 }
 
-void dropout_backward(size_t n, float p, uint64_t seed, uint64_t stream, const float* dy, float* dx) {
+void dropout_backward(size_t n, float p, uint64_t seed, uint64_t stream, size_t offset, const float* dy, float* dx) {
   const float scale = 1.0f / (1.0f - p);
 #pragma omp parallel for schedule(static) if (n > (1 << 14))
-  for (size_t i = 0; i < n; ++i) dx[i] = rng_keep(seed, stream, i, p) ? dy[i] * scale : 0.0f;
+  for (size_t i = 0; i < n; ++i) dx[i] = rng_keep(seed, stream, offset + i, p) ? dy[i] * scale : 0.0f;
 }
 
 }  // namespace cvg::cpu

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "base/dist.h"
 #include "base/log.h"
 #include "kernels/common.h"
 
@@ -137,6 +138,13 @@ Device parse_device(const std::string& spec) {
     return d;
   }
   throw InputError("bad device '" + spec + "': expected cpu, cuda, cuda:N or auto");
+}
+
+Device parse_device_for_rank(const std::string& spec) {
+  Device d = parse_device(spec);
+  if (d.is_cuda() && dist::size() > 1 && (spec == "auto" || spec.empty() || spec == "cuda"))
+    d.index = dist::local_rank() % gpu_count();
+  return d;
 }
 
 }  // namespace cvg

@@ -23,6 +23,9 @@ int gpu_count();
 // one-line notice on stderr). Throws InputError with a clear message otherwise, and
 // when a GPU is asked for that this build or machine does not have.
 Device parse_device(const std::string& spec);
+// parse_device for one of several MPI ranks (base/dist.h): "auto" or "cuda" without an index gives
+// each rank of a node its own GPU (local rank modulo the GPUs), so ranks do not share one.
+Device parse_device_for_rank(const std::string& spec);
 // Makes `d` current for the calling thread (no-op for the CPU).
 void set_current(const Device& d);
 

@@ -209,14 +209,17 @@ class DropoutLayer : public Layer {
   size_t count(const RunContext& ctx) const { return ctx.n * Tensor::numel_of(in_shape); }
   // A fresh mask per (net seed, layer, iteration); evaluation passes the input through.
   uint64_t stream(const RunContext& ctx) const { return rng_stream(cfg.name.c_str(), mix64((uint64_t)ctx.iter)); }
+  // Element e of sample s draws at s * (its size) + e: a rank's slice gets its part of the batch's mask.
+  size_t offset(const RunContext& ctx) const { return (size_t)ctx.sample0 * Tensor::numel_of(in_shape); }
   void forward(const Tensor& x, Tensor& y, const RunContext& ctx) override {
     if (ctx.train)
-      CVG_DISPATCH(x.device(), dropout_forward, count(ctx), cfg.ratio, ctx.seed, stream(ctx), x.ptr(), y.ptr());
+      CVG_DISPATCH(x.device(), dropout_forward, count(ctx), cfg.ratio, ctx.seed, stream(ctx), offset(ctx), x.ptr(), y.ptr());
     else
       pass_through(*this, x, y, ctx.n);
   }
   void backward(const Tensor& x, const Tensor&, const Tensor& dy, Tensor* dx, const RunContext& ctx) override {
-    if (dx) CVG_DISPATCH(x.device(), dropout_backward, count(ctx), cfg.ratio, ctx.seed, stream(ctx), dy.ptr(), dx->ptr());
+    if (dx) CVG_DISPATCH(x.device(), dropout_backward, count(ctx), cfg.ratio, ctx.seed, stream(ctx), offset(ctx), dy.ptr(),
+                          dx->ptr());
   }
   void project(ProjectionMode, const Tensor&, const Tensor&, const Tensor& dy, Tensor& dx, const RunContext& ctx) override {
     pass_through(*this, dy, dx, ctx.n);

@@ -32,6 +32,7 @@ struct RunContext {
   bool train = false;          // dropout on, and gradients wanted
   uint64_t seed = 0;           // the net's seed (dropout masks)
   long long iter = 0;          // the iteration (dropout masks differ per iteration)
+  long long sample0 = 0;       // the first sample's index in the whole batch (an MPI rank's slice; dropout masks)
   float* workspace = nullptr;  // scratch shared by all layers, on the net's device
 };
 

@@ -107,7 +107,7 @@ void Net::set_batch(const float* x, const int32_t* lab, int n, const std::vector
 
 RunContext Net::ctx(bool train, long long iter) {
   RunContext c;
-  c.n = n_, c.train = train, c.seed = seed_, c.iter = iter, c.workspace = workspace_.data();
+  c.n = n_, c.train = train, c.seed = seed_, c.iter = iter, c.sample0 = sample0_, c.workspace = workspace_.data();
   return c;
 }
 

@@ -24,6 +24,9 @@ class Net {
   // shape, so a caller's buffer of another image size can never be over- or under-read.
   void set_batch(const float* x, const int32_t* labels, int n, const std::vector<int>& sample_shape);
   void forward(bool train, long long iter);
+  // The index of the current batch's first sample in the whole batch: data-parallel ranks each run a
+  // slice, and dropout draws by that index, so the slices together get the whole batch's masks.
+  void set_sample_offset(long long first) { sample0_ = first; }
   // Gradients of the mean loss of the last forward (which must have been train=true).
   void backward(long long iter);
   // Caffe's SGD on every parameter with the per-parameter multipliers.
@@ -69,6 +72,7 @@ class Net {
   Device dev_;
   int max_batch_, n_ = 0, classes_;
   uint64_t seed_ = 0;
+  long long sample0_ = 0;
   std::vector<int> in_shape_;
   std::vector<std::unique_ptr<Layer>> layers_;
   std::vector<Tensor> outputs_, grads_;

@@ -5,9 +5,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/dist.h"
 #include "base/io.h"
 #include "base/log.h"
 #include "base/progress.h"
+#include "nn/data_parallel.h"
 
 namespace cvg {
 
@@ -68,11 +70,21 @@ TrainResult train_net(const NetConfig& cfg, const Dataset& train, const Dataset*
   Loader loader(train, S.batch, /*shuffle=*/true, /*train_augment=*/true, /*drop_last=*/true, opt.order_seed, opt.loader_threads);
   const long long per_epoch = (long long)loader.batches_per_epoch();
   if (per_epoch == 0) throw InputError(train.describe() + ": fewer samples than one batch of " + std::to_string(S.batch));
-  make_dirs(opt.run_dir);
-  FolderLock lock(opt.run_dir);  // one writer per run folder, from here to the return
+  // MPI ranks (base/dist.h, nn/data_parallel.h): each runs its slice of every batch; rank 0 alone
+  // owns the run folder (lock, resume, checkpoints, log, evaluation) and sends the resumed state.
+  const bool root = dist::is_root();
+  const BatchSlice slice = rank_slice(S.batch);
+  if (slice.count == 0)
+    throw InputError("batch " + std::to_string(S.batch) + " is smaller than the " + std::to_string(dist::size()) +
+                     " MPI ranks that share it");
   const std::string log_path = opt.run_dir + "/log.jsonl";
-  if (int n = remove_stale_temporaries(opt.run_dir); n > 0 && !opt.quiet)
-    log_info(strprintf("%s: removed %d temporary file(s) left by a killed run", opt.label.c_str(), n));
+  std::unique_ptr<FolderLock> lock;  // one writer per run folder, from here to the return
+  if (root) {
+    make_dirs(opt.run_dir);
+    lock = std::make_unique<FolderLock>(opt.run_dir);
+    if (int n = remove_stale_temporaries(opt.run_dir); n > 0 && !opt.quiet)
+      log_info(strprintf("%s: removed %d temporary file(s) left by a killed run", opt.label.c_str(), n));
+  }
 
   long long iter = 0;
   TrainResult res;
@@ -81,7 +93,7 @@ TrainResult train_net(const NetConfig& cfg, const Dataset& train, const Dataset*
     std::remove(log_path.c_str());
   };
   Checkpoint ck;
-  if (opt.resume && read_newest_checkpoint(opt.run_dir, &ck, /*skip_all_damaged=*/opt.force)) {
+  if (root && opt.resume && read_newest_checkpoint(opt.run_dir, &ck, /*skip_all_damaged=*/opt.force)) {
     if (ck.info.seed != opt.seed)
       throw InputError(ck.path + ": was trained with seed " + std::to_string(ck.info.seed) + ", not " + std::to_string(opt.seed));
     ck.load_into(net);
@@ -90,15 +102,23 @@ TrainResult train_net(const NetConfig& cfg, const Dataset& train, const Dataset*
     res.checkpoint = ck.path;
     trim_log(log_path, iter);
     if (!opt.quiet) log_info(strprintf("%s: resuming from %s (iteration %lld)", opt.label.c_str(), ck.path.c_str(), iter));
-  } else if (!list_checkpoints(opt.run_dir).empty()) {
+  } else if (root && !list_checkpoints(opt.run_dir).empty()) {
     if (!opt.force)
       throw InputError(opt.run_dir + ": already holds checkpoints; use --resume to continue or --force to start over");
     start_over();
   }
 
+  if (dist::size() > 1) {  // the other ranks start where rank 0 does
+    int64_t pos[3] = {iter, loader.epoch(), loader.index()};
+    dist::broadcast(pos, sizeof pos);
+    iter = pos[0];
+    if (!root) loader.seek(pos[1], pos[2]);
+    broadcast_parameters(net);
+  }
+
   // The untrained net (iteration 0) is kept as the null model: bin/correlate --null untrained
   // compares the nets as they were before any learning.
-  if (iter == 0) {
+  if (iter == 0 && root) {
     CheckpointInfo info;
     info.seed = opt.seed, info.iteration = 0, info.data_spec = opt.data_spec, info.order_seed = opt.order_seed;
     info.extra = {{"untrained", true}};
@@ -118,10 +138,14 @@ TrainResult train_net(const NetConfig& cfg, const Dataset& train, const Dataset*
   for (;;) {
     if (iter >= S.max_iter && !pending) break;  // resumed at the very end: nothing left to do
     const int64_t data_epoch = loader.epoch(), data_index = loader.index();
-    int n = loader.next(x.data(), y.data());
-    net.set_batch(x.data(), y.data(), n, net.input_shape());
+    if (dist::size() > 1) dist::injected_failure("rank " + std::to_string(dist::rank()) + "'s slice of " + train.describe());
+    const int n = loader.next(x.data(), y.data());
+    const int mine = slice.count;  // drop_last: every batch is whole
+    net.set_batch(x.data() + (size_t)slice.first * s.size(), y.data() + slice.first, mine, net.input_shape());
+    net.set_sample_offset(slice.first);
     net.forward(/*train=*/true, iter);
-    Net::Metrics m = net.metrics();
+    bool stop_now = opt.stop_requested && opt.stop_requested->load();
+    Net::Metrics m = all_reduce_metrics(net.metrics(), stop_now);  // the whole batch's
     double loss = m.loss_sum / m.n;
     if (!std::isfinite(loss) || loss > opt.explode_loss) {
       throw DivergedError(opt.label + ": training loss became " +
@@ -136,16 +160,16 @@ TrainResult train_net(const NetConfig& cfg, const Dataset& train, const Dataset*
       info.extra = pending_rec;
       const std::string path = opt.run_dir + "/" + checkpoint_name(iter);
       try {
-        save_checkpoint(path, net, info);
+        if (root) save_checkpoint(path, net, info);
       } catch (const NonFiniteError& e) {
         throw DivergedError(
             opt.label + ": " + e.what() + " at iteration " + std::to_string(iter) +
             "; lower --lr. Last good checkpoint: " + (res.checkpoint.empty() ? std::string("none") : res.checkpoint));
       }
       res.checkpoint = path;
-      append_file(log_path, pending_rec.dump() + "\n");
+      if (root) append_file(log_path, pending_rec.dump() + "\n");
       pending = false;
-      const bool stop = opt.stop_requested && opt.stop_requested->load();
+      const bool stop = stop_now;
       if (iter == S.max_iter || stop || (opt.stop_at >= 0 && iter >= opt.stop_at)) {
         res.interrupted = stop && iter < S.max_iter;
         break;
@@ -153,13 +177,14 @@ TrainResult train_net(const NetConfig& cfg, const Dataset& train, const Dataset*
     }
     window.add(m);
     net.backward(iter);
+    all_reduce_gradients(net, mine, n);
     net.sgd_step(S.lr_at(iter), S.momentum, S.weight_decay);
     ++iter;
 
     bool epoch_end = iter % per_epoch == 0;
     bool last = iter == S.max_iter;
-    bool stop = (opt.stop_requested && opt.stop_requested->load()) || (opt.stop_at >= 0 && iter >= opt.stop_at);
-    if (!opt.quiet) {
+    bool stop = stop_now || (opt.stop_at >= 0 && iter >= opt.stop_at);
+    if (!opt.quiet && root) {
       char extra[96];
       std::snprintf(extra, sizeof extra, "loss %.3f acc %.1f%%", window.loss_sum / window.n, 100.0 * window.top1 / window.n);
       bar.update(iter, (double)(iter - start_iter) * S.batch, extra);
@@ -174,7 +199,7 @@ TrainResult train_net(const NetConfig& cfg, const Dataset& train, const Dataset*
                             {"images_per_s", (iter - start_iter) * S.batch / std::max(bar.seconds(), 1e-9)}};
       res.train_loss = window.loss_sum / window.n, res.train_top1 = (double)window.top1 / window.n;
       window = Net::Metrics();
-      if (test && opt.eval_each_epoch && (epoch_end || last)) {
+      if (test && opt.eval_each_epoch && (epoch_end || last) && root) {
         Net::Metrics t = evaluate(net, *test, S.batch, opt.loader_threads);
         res.test_loss = t.loss_sum / t.n, res.test_top1 = (double)t.top1 / t.n, res.test_top5 = (double)t.top5 / t.n;
         rec["test_loss"] = res.test_loss, rec["test_top1"] = res.test_top1;

@@ -51,6 +51,8 @@ for b in bin/bench_*; do
   echo "== $name"
   "$b" ${BENCH_ARGS:-} --out "bench/results/$name-$host-$stamp.json" || { echo "bench $name failed"; rc=1; }
 done
+echo "== mpi"
+bash scripts/bench_mpi.sh "bench/results/mpi-$host-$stamp.json" || { echo "mpi bench failed"; rc=1; }
 echo "== gpu_model"
 python3 bench/gpu_model.py --out "bench/results/gpu_model-H100-model-$stamp.json" || { echo "gpu model failed"; rc=1; }
 python3 scripts/bench_table.py > bench/RESULTS.md && echo "wrote bench/RESULTS.md"

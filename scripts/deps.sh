@@ -10,6 +10,9 @@ pkgs=(build-essential pkgconf zlib1g-dev libopenblas-dev liblapack-dev doctest-d
 missing=()
 pkgs+=(python3-numpy)  # python/convergent.py and its test against the tools (tests/cli_test.sh)
 pkgs+=(chromium)  # bin/report's page opened in a real browser (scripts/check_report_browser.sh, make test)
+# OpenMPI: optional for users (make MPI=0 builds without it), installed here because make test runs
+# bin/correlate and bin/train as MPI ranks (tests/mpi_test.sh).
+pkgs+=(openmpi-bin libopenmpi-dev)
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done

@@ -6,7 +6,8 @@
 # in a copy of this repository with the archive beside it, `bash scripts/gpu_check.sh` unpacks it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-make --no-print-directory CUDA=1 -j"$(nproc)" all
+# MPI=0: the bundle runs one process, without OpenMPI's shared libraries on the GPU machine.
+make --no-print-directory CUDA=1 MPI=0 -j"$(nproc)" all
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 mkdir -p "$stage/bin" "$stage/lib"

@@ -64,7 +64,7 @@ TEST_CASE("dropout: the mask is rng_keep's, kept values are scaled by 1/(1-p)") 
   const uint64_t seed = 42, stream = rng_stream("fc6", 7);
   auto x = test::randn(n, 5);
   std::vector<float> y(n);
-  cpu::dropout_forward(n, p, seed, stream, x.data(), y.data());
+  cpu::dropout_forward(n, p, seed, stream, 0, x.data(), y.data());
   size_t kept = 0;
   for (size_t i = 0; i < n; ++i) {
     const bool keep = rng_keep(seed, stream, i, p);
@@ -77,11 +77,15 @@ TEST_CASE("dropout: the mask is rng_keep's, kept values are scaled by 1/(1-p)") 
 
   // The mask depends on the element's index only: a prefix of a longer tensor drops the same.
   std::vector<float> x2 = test::randn(3 * n, 5), y2(3 * n);
-  cpu::dropout_forward(3 * n, p, seed, stream, x2.data(), y2.data());
+  cpu::dropout_forward(3 * n, p, seed, stream, 0, x2.data(), y2.data());
   CHECK(std::vector<float>(y2.begin(), y2.begin() + n) == y);
+  // A slice at an offset (an MPI rank's part of the batch) gets that part of the whole mask.
+  std::vector<float> y_mid(n);
+  cpu::dropout_forward(n, p, seed, stream, n, x2.data() + n, y_mid.data());
+  CHECK(y_mid == std::vector<float>(y2.begin() + n, y2.begin() + 2 * n));
   // Another stream (another layer or iteration) draws another mask.
   std::vector<float> y3(n);
-  cpu::dropout_forward(n, p, seed, stream + 1, x.data(), y3.data());
+  cpu::dropout_forward(n, p, seed, stream + 1, 0, x.data(), y3.data());
   size_t differ = 0;
   for (size_t i = 0; i < n; ++i) differ += (y3[i] == 0) != (y[i] == 0);
   CHECK(differ > n / 4);
@@ -91,15 +95,15 @@ TEST_CASE("dropout: p = 0 is the identity, p = 1 drops everything, in place work
   const size_t n = 999;
   auto x = test::randn(n, 6);
   std::vector<float> y(n);
-  cpu::dropout_forward(n, 0.0f, 1, 2, x.data(), y.data());
+  cpu::dropout_forward(n, 0.0f, 1, 2, 0, x.data(), y.data());
   CHECK(y == x);
-  cpu::dropout_backward(n, 0.0f, 1, 2, x.data(), y.data());
+  cpu::dropout_backward(n, 0.0f, 1, 2, 0, x.data(), y.data());
   CHECK(y == x);
-  cpu::dropout_forward(n, 1.0f, 1, 2, x.data(), y.data());
+  cpu::dropout_forward(n, 1.0f, 1, 2, 0, x.data(), y.data());
   CHECK(y == std::vector<float>(n, 0.0f));
   std::vector<float> want(n), inplace = x;
-  cpu::dropout_forward(n, 0.3f, 1, 2, x.data(), want.data());
-  cpu::dropout_forward(n, 0.3f, 1, 2, inplace.data(), inplace.data());
+  cpu::dropout_forward(n, 0.3f, 1, 2, 0, x.data(), want.data());
+  cpu::dropout_forward(n, 0.3f, 1, 2, 0, inplace.data(), inplace.data());
   CHECK(inplace == want);
 }
 
@@ -108,8 +112,8 @@ TEST_CASE("dropout: backward uses forward's mask (adjoint identity <dy, D x> == 
   const float p = 0.3f;
   auto x = test::randn(n, 7), dy = test::randn(n, 8);
   std::vector<float> dx_(n), dxb(n);
-  cpu::dropout_forward(n, p, 9, 10, x.data(), dx_.data());
-  cpu::dropout_backward(n, p, 9, 10, dy.data(), dxb.data());
+  cpu::dropout_forward(n, p, 9, 10, 0, x.data(), dx_.data());
+  cpu::dropout_backward(n, p, 9, 10, 0, dy.data(), dxb.data());
   // D is diagonal: each side sums the same products x_i * dy_i * scale (one float rounding each
   // side of 1.2e-7 relative per term) over the kept elements.
   double mag = 0;

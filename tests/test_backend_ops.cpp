@@ -106,14 +106,14 @@ void act_rows(std::vector<Case>& t) {
       add(in_place ? "relu_forward in place" : "relu_forward", in_place,
           [=](const Device& d, float* x, float*, float* y) { CVG_DISPATCH(d, relu_forward, m, x, y); });
       add(in_place ? "dropout_forward in place" : "dropout_forward", in_place,
-          [=](const Device& d, float* x, float*, float* y) { CVG_DISPATCH(d, dropout_forward, m, p, 3, 4, x, y); });
+          [=](const Device& d, float* x, float*, float* y) { CVG_DISPATCH(d, dropout_forward, m, p, 3, 4, 0, x, y); });
     }
     add("relu_backward", false, [=](const Device& d, float* x, float* dy, float* dx) {
       CVG_DISPATCH(d, relu_forward, m, x, x);  // y = relu(x) in place, then the gradient through it
       CVG_DISPATCH(d, relu_backward, m, x, dy, dx);
     });
     add("dropout_backward", false,
-        [=](const Device& d, float*, float* dy, float* dx) { CVG_DISPATCH(d, dropout_backward, m, p, 3, 4, dy, dx); });
+        [=](const Device& d, float*, float* dy, float* dx) { CVG_DISPATCH(d, dropout_backward, m, p, 3, 4, 1000, dy, dx); });
   }
 }
 

@@ -215,6 +215,8 @@ int main(int argc, char** argv) {
                 "folder's name; files number them 0, 1, ... in the order given (summary.json's \"nets\"); units\n"
                 "are numbered from 0. Nets may differ in width (units per layer) but not in input or spatial size.\n"
                 "The output replaces --out as a whole when complete (a failed run leaves the old one).\n"
+                "mpirun -np N bin/correlate ...: N processes share the images (one GPU each) and rank 0 writes\n"
+                "the same results as one process (to float64 rounding; README).\n"
                 "Every file and JSON key: docs/OUTPUTS.md.");
     a.opt("data", "", "dataset (default: the one the first net was trained on)")
         .opt("data-dir", "", "folder of the fashion-mnist IDX files")
@@ -249,7 +251,7 @@ int main(int argc, char** argv) {
     if (!a.parse(argc, argv)) return 0;
     const auto& runs = a.positional();
     if (runs.size() < 2) throw cli::UsageError("give at least two runs to compare (see --help)");
-    Device dev = parse_device(a.str("device"));
+    Device dev = parse_device_for_rank(a.str("device"));
     int batch = (int)a.integer("batch");
     if (batch <= 0) throw cli::UsageError("--batch must be positive");
     long long max_images = -1;
@@ -259,6 +261,8 @@ int main(int argc, char** argv) {
     }
     const std::string out = a.str("out");
     check_replaceable_output(out);
+    if (a.str("null") != "none" && a.str("null") != "untrained")
+      throw cli::UsageError("--null must be none or untrained, got '" + a.str("null") + "'");
 
     std::vector<Checkpoint> cks;
     std::vector<NetRecord> recs;
@@ -304,11 +308,38 @@ int main(int argc, char** argv) {
     const size_t images = max_images > 0 ? std::min<size_t>(data->size(), (size_t)max_images) : data->size();
     const std::string used =
         std::to_string(images) + (images < data->size() ? " of " + std::to_string(data->size()) : "") + " images";
-    std::printf("correlate: %zu nets on %s, %s (%s split); %s used\n", nets.size(), dev.name().c_str(), data->describe().c_str(),
-                a.str("split").c_str(), used.c_str());
-    for (const NetRecord& r : recs) std::printf("  net %s\n", describe(r).c_str());
-    std::printf("  machine: %s\n", cli::machine_description().c_str());
+    // Under mpirun every rank runs the passes on its share of the images (analysis/stats/correlate.h);
+    // rank 0 alone prints, matches and writes.
+    const std::string ranks = dist::size() > 1 ? "; " + std::to_string(dist::size()) + " MPI ranks" : "";
+    if (dist::is_root()) {
+      std::printf("correlate: %zu nets on %s, %s (%s split); %s used%s\n", nets.size(), dev.name().c_str(),
+                  data->describe().c_str(), a.str("split").c_str(), used.c_str(), ranks.c_str());
+      for (const NetRecord& r : recs) std::printf("  net %s\n", describe(r).c_str());
+      std::printf("  machine: %s\n", cli::machine_description().c_str());
+    }
     std::vector<LayerResult> res = correlate_nets(nets, *data, opt);
+    // The same pass over the same runs at other checkpoints: the untrained null, and over training.
+    auto pass_at = [&](const std::string& which) {
+      std::vector<std::unique_ptr<Net>> at_owned;
+      std::vector<Net*> at_nets;
+      for (const std::string& r : runs) {
+        Checkpoint ck = open_run_at(r, which);
+        at_owned.push_back(ck.make_net(dev, batch));
+        at_nets.push_back(at_owned.back().get());
+      }
+      if (dist::is_root()) std::printf("correlate: the same nets at checkpoint '%s'\n", which.c_str());
+      CorrelateOptions at_opt = opt;
+      at_opt.blocks = at_opt.bootstrap = 0;  // point estimates: the intervals are the main pass's
+      // Correlation matching only: MI's second data pass is the slowest part of a pass, and the
+      // paper's MI comparison is about the trained nets.
+      at_opt.mi_layers.clear();
+      return pair_stats(correlate_nets(at_nets, *data, at_opt), (int)nets.size());
+    };
+    if (!dist::is_root()) {  // the other ranks take part in the further passes, then stop
+      if (a.str("null") == "untrained") pass_at("untrained");
+      for (const std::string& which : cli::split_list(a.str("at-iterations"))) pass_at(which);
+      return 0;
+    }
 
     json meta = {{"data", data->describe()},
                  {"split", a.str("split")},
@@ -324,29 +355,10 @@ int main(int argc, char** argv) {
     const std::vector<ClaimVerdict> claims = paper_claims(stats, resampler);
     meta["paper_claims"] = json::array();
     for (const ClaimVerdict& c : claims) meta["paper_claims"].push_back(to_json(c));
-    // The same pass over the same runs at other checkpoints: the untrained null, and over training.
-    auto pass_at = [&](const std::string& which) {
-      std::vector<std::unique_ptr<Net>> at_owned;
-      std::vector<Net*> at_nets;
-      for (const std::string& r : runs) {
-        Checkpoint ck = open_run_at(r, which);
-        at_owned.push_back(ck.make_net(dev, batch));
-        at_nets.push_back(at_owned.back().get());
-      }
-      std::printf("correlate: the same nets at checkpoint '%s'\n", which.c_str());
-      CorrelateOptions at_opt = opt;
-      at_opt.blocks = at_opt.bootstrap = 0;  // point estimates: the intervals are the main pass's
-      // Correlation matching only: MI's second data pass is the slowest part of a pass, and the
-      // paper's MI comparison is about the trained nets.
-      at_opt.mi_layers.clear();
-      return pair_stats(correlate_nets(at_nets, *data, at_opt), (int)nets.size());
-    };
     std::vector<LayerPairStats> null_stats;
     if (a.str("null") == "untrained") {
       null_stats = pass_at("untrained");
       meta["null_untrained"] = over_pairs_json(null_stats, resampler);
-    } else if (a.str("null") != "none") {
-      throw cli::UsageError("--null must be none or untrained, got '" + a.str("null") + "'");
     }
     if (a.given("at-iterations")) {
       meta["over_training"] = json::array();
@@ -393,5 +405,5 @@ int main(int argc, char** argv) {
           "correlation partner; top-8: of the 8 best correlation pairs, how many MI matches the same way.\n");
     std::printf("\nwrote %s/ (summary.json and per-layer .npy; net k of between_<p>_<q>.npy is \"nets\"[k])\n", out.c_str());
     return 0;
-  });
+  }, /*distributed=*/true);
 }

@@ -60,7 +60,9 @@ int main(int argc, char** argv) {
                 "(atomic, checksummed; see nn/checkpoint.h for the format; ckpt-000000000.bin is the untrained\n"
                 "net, the null model of correlate --null untrained) and log.jsonl. A run folder is locked\n"
                 "while training. SIGINT/SIGTERM: finish the step, write a checkpoint, exit 128+signal; a second\n"
-                "signal stops at once. Every file and JSON key: docs/OUTPUTS.md.");
+                "signal stops at once. Every file and JSON key: docs/OUTPUTS.md.\n"
+                "mpirun -np N bin/train ...: data-parallel, N processes share each batch (same global batch,\n"
+                "gradients summed over the ranks); rank 0 writes the checkpoints (README: tolerance).");
     a.opt("net", "data/nets/alexnet-mini.json", "net config (data/... is also found beside the installation)")
         .opt("data", "fashion-mnist", "fashion-mnist | mnist:DIR | cifar10:DIR | cifar100:DIR | folder:DIR | synthetic[:N]")
         .opt("data-dir", "", "folder of the fashion-mnist IDX files (default: Debian's dataset-fashion-mnist)")
@@ -85,6 +87,7 @@ int main(int argc, char** argv) {
     if (!a.parse(argc, argv)) return 0;
 
     if (a.given("export-npy")) {
+      if (!dist::is_root()) return 0;  // one writer under mpirun
       if (a.positional().size() != 1) throw cli::UsageError("--export-npy CKPT DIR: give the output folder DIR");
       const std::string src = a.str("export-npy");
       Checkpoint ck;
@@ -107,7 +110,7 @@ int main(int argc, char** argv) {
     if (!a.positional().empty()) throw cli::UsageError("unexpected argument '" + a.positional()[0] + "' (see --help)");
 
     NetConfig cfg = load_net_config(project_data_path(a.str("net")));
-    Device dev = parse_device(a.str("device"));
+    Device dev = parse_device_for_rank(a.str("device"));
     std::vector<uint64_t> seeds = parse_seeds(a.str("seeds"));
     std::unique_ptr<Dataset> train = open_dataset(a.str("data"), "train", a.str("data-dir"));
     std::unique_ptr<Dataset> test = open_dataset(a.str("data"), "test", a.str("data-dir"));
@@ -152,6 +155,7 @@ int main(int argc, char** argv) {
     opt.loader_threads = (int)threads;
     opt.force = a.on("force");
     opt.stop_requested = &g_stop;
+    opt.quiet = !dist::is_root();  // under mpirun rank 0 reports (the whole batch's loss and accuracy)
     struct sigaction sa = {};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
@@ -160,17 +164,23 @@ int main(int argc, char** argv) {
 
     for (uint64_t seed : seeds) {  // refuse before the header, not after it
       const std::string run_dir = a.str("out") + "/" + cfg.name + "-seed" + std::to_string(seed);
-      if (!opt.resume && !a.on("force") && !list_checkpoints(run_dir).empty())
+      if (dist::is_root() && !opt.resume && !a.on("force") && !list_checkpoints(run_dir).empty())
         throw InputError(run_dir + ": already holds checkpoints; use --resume to continue or --force to start over");
     }
-    std::printf("%s on %s: %s; %lld iterations of batch %d (%.2f epochs), lr %g step %lld\n", cfg.name.c_str(),
-                dev.name().c_str(), train->describe().c_str(), S.max_iter, S.batch, (double)S.max_iter / std::max(per_epoch, 1LL),
-                S.base_lr, S.stepsize);
+    if (dist::is_root())
+      std::printf("%s on %s: %s; %lld iterations of batch %d (%.2f epochs), lr %g step %lld%s\n", cfg.name.c_str(),
+                  dev.name().c_str(), train->describe().c_str(), S.max_iter, S.batch,
+                  (double)S.max_iter / std::max(per_epoch, 1LL), S.base_lr, S.stepsize,
+                  dist::size() > 1 ? ("; " + std::to_string(dist::size()) + " MPI ranks share each batch").c_str() : "");
     for (uint64_t seed : seeds) {
       opt.seed = seed;
       opt.run_dir = a.str("out") + "/" + cfg.name + "-seed" + std::to_string(seed);
       opt.label = "seed " + std::to_string(seed);
       TrainResult r = train_net(cfg, *train, test.get(), dev, opt);
+      if (!dist::is_root()) {
+        if (r.interrupted) return 128 + std::max(1, g_signal.load());
+        continue;
+      }
       if (r.interrupted) {
         std::fprintf(stderr, "%s: stopped by signal %d after iteration %lld; checkpoint %s written (continue with --resume)\n",
                      opt.label.c_str(), g_signal.load(), r.iterations, r.checkpoint.c_str());
@@ -180,5 +190,5 @@ int main(int argc, char** argv) {
                   r.iterations, Progress::fmt_time(r.seconds).c_str(), r.images_per_s, 100 * r.test_top1, r.checkpoint.c_str());
     }
     return 0;
-  });
+  }, /*distributed=*/true);
 }

@@ -10,6 +10,7 @@
 #include "analysis/match/multiway.h"
 #include "analysis/stats/bootstrap.h"
 #include "analysis/stats/mutual_info.h"
+#include "base/dist.h"
 #include "base/io.h"
 #include "base/progress.h"
 
@@ -282,29 +283,48 @@ std::vector<LayerResult> correlate_nets(const std::vector<Net*>& nets, const Dat
     return acts;
   };
 
-  auto run_pass = [&](const char* label, const std::function<void(int, long)>& per_batch) {
-    Loader loader(data, batch, /*shuffle=*/false, /*train_augment=*/false, /*drop_last=*/false, 0, opt.threads);
+  // MPI ranks (base/dist.h): batch b is rank b % ranks's; a rank loads and runs only its own
+  // batches (its shard: a SubsetDataset of their images) and is told the size of the others'.
+  const int ranks = dist::size(), me = dist::rank();
+  std::unique_ptr<SubsetDataset> shard;
+  if (ranks > 1) {
+    std::vector<size_t> mine;
+    for (size_t b = me; b < batches; b += ranks)
+      for (size_t i = b * batch; i < std::min(images, (b + 1) * batch); ++i) mine.push_back(i);
+    shard = std::make_unique<SubsetDataset>(data, std::move(mine));
+  }
+  const bool show = !opt.quiet && dist::is_root();
+  auto run_pass = [&](const char* label, const std::function<void(int, long, bool)>& per_batch) {
+    Loader loader(shard ? *shard : data, batch, /*shuffle=*/false, /*train_augment=*/false, /*drop_last=*/false, 0, opt.threads);
     ImageShape s = data.shape();
     std::vector<float> x((size_t)batch * s.size());
     std::vector<int32_t> y(batch);
     Progress bar(label, (long long)batches, "img");
     long image0 = 0;
     for (size_t b = 0; b < batches; ++b) {
-      int n = loader.next(x.data(), y.data());
-      if (image0 + n > (long)images) n = (int)(images - image0);
-      for (Net* net : nets) {
-        net->set_batch(x.data(), y.data(), n);
-        net->forward(/*train=*/false, 0);
+      int n = (int)std::min<size_t>(batch, images - image0);
+      const bool own = (int)(b % ranks) == me;
+      if (own) {
+        if (ranks > 1) dist::injected_failure("rank " + std::to_string(me) + "'s shard of " + data.describe());
+        n = std::min(n, loader.next(x.data(), y.data()));
+        for (Net* net : nets) {
+          net->set_batch(x.data(), y.data(), n);
+          net->forward(/*train=*/false, 0);
+        }
       }
-      per_batch(n, image0);
+      per_batch(n, image0, own);
       image0 += n;
-      if (!opt.quiet) bar.update((long long)b + 1, (double)image0);
+      if (show) bar.update((long long)b + 1, (double)image0);
     }
   };
 
   // Pass 1: moments for every layer (and the MI layers' value subsamples).
-  run_pass("statistics", [&](int n, long image0) {
+  run_pass("statistics", [&](int n, long image0, bool own) {
     for (Layer& w : work) {
+      if (!own) {
+        w.moments->skip_batch(n, w.result.hw);
+        continue;
+      }
       const std::vector<const float*> acts = activations(w.result.name);
       w.moments->add_batch(acts, n, w.result.hw, image0);
       for (int k = 0; k < (int)w.samplers.size(); ++k) w.samplers[k].add_batch(acts[k], image0, n, w.result.hw);
@@ -312,22 +332,26 @@ std::vector<LayerResult> correlate_nets(const std::vector<Net*>& nets, const Dat
   });
   bool any_mi = false;
   for (Layer& w : work) {
+    w.moments->reduce_to_root();  // several ranks: rank 0 then holds the sums over every batch
     w.result.moments = w.moments->moments();
     for (Moments& b : w.moments->block_moments())  // blocks that got images (fewer than 16 x blocks images leave some empty)
       if (b.count > 0) w.result.blocks.push_back(std::move(b));
     w.moments.reset();
     if (w.samplers.empty()) continue;
     std::vector<std::vector<float>> edges;
-    for (EdgeSampler& e : w.samplers) edges.push_back(e.edges(opt.mi_bins));
+    for (EdgeSampler& e : w.samplers) edges.push_back(e.pooled_edges(opt.mi_bins));
     w.joint = std::make_unique<JointHistogramAccumulator>(dev, w.result.moments.units, opt.mi_bins, edges);
     any_mi = true;
   }
   // Pass 2, only for MI: joint histograms of every pair of units with per-unit percentile bins.
   if (any_mi)
-    run_pass("mutual information", [&](int n, long) {
+    run_pass("mutual information", [&](int n, long, bool own) {
       for (Layer& w : work)
-        if (w.joint) w.joint->add_batch(activations(w.result.name), n, w.result.hw);
+        if (w.joint && own) w.joint->add_batch(activations(w.result.name), n, w.result.hw);
     });
+  for (Layer& w : work)
+    if (w.joint) w.joint->reduce_to_root();
+  if (!dist::is_root()) return {};  // rank 0 alone matches and scores
 
   // Per pair: matching and summary (and MI-based matching); then the bootstrap and multi-way matching.
   std::vector<LayerResult> results;

@@ -83,6 +83,10 @@ struct LayerResult {
   nlohmann::json multiway;        // 3 nets or more: cycle consistency and universal units
 };
 
+// Under MPI (base/dist.h) every rank calls it with the same arguments: each runs the nets on its
+// share of the batches (batch b on rank b % ranks), the sums are added into rank 0 in rank order,
+// and rank 0 alone gets the results (the other ranks an empty vector). They equal one process's up
+// to float64 rounding: every batch's float32 terms are the same (same batches, same references).
 std::vector<LayerResult> correlate_nets(const std::vector<Net*>& nets, const Dataset& data, const CorrelateOptions& opt);
 
 // Per-pair matchings and scores from the finished statistics (also used by tests), and

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "base/dist.h"
 #include "kernels/stats.h"
 #include "nn/dispatch.h"
 
@@ -172,9 +173,9 @@ void MomentAccumulator::add_batch(const std::vector<const float*>& acts, int n, 
       auto s = s0.sum[p].to_host(), s2 = s0.sum_sq[p].to_host();
       const double K = (double)n * hw;
       for (int u = 0; u < c; ++u) shift_host_[p][u] = choose_shift(s[u] / K, s2[u] / K);
-      shift_[p].from_host(shift_host_[p]);
       s0.sum[p].zero(), s0.sum_sq[p].zero();
     }
+    share_references();
   }
   if (blocks_ == 0) {
     add_run(slots_[0], acts, n, hw);
@@ -188,9 +189,46 @@ void MomentAccumulator::add_batch(const std::vector<const float*>& acts, int n, 
       i0 = i1;
     }
   }
+  count_batch(n, hw);
+}
+
+void MomentAccumulator::skip_batch(int n, int hw) {
+  if (n <= 0 || hw <= 0) return;
+  set_current(dev_);
+  if (batches_ == 0) share_references();
+  count_batch(n, hw);
+}
+
+void MomentAccumulator::count_batch(int n, int hw) {
   count_ += (double)n * hw;
   ++batches_;
   if (batches_ >= 2 && (batches_ & (batches_ - 1)) == 0) recenter();
+}
+
+void MomentAccumulator::share_references() {
+  for (size_t p = 0; p < units_.size(); ++p) {
+    dist::broadcast(shift_host_[p].data(), shift_host_[p].size() * sizeof(float));
+    shift_[p].from_host(shift_host_[p]);
+  }
+}
+
+void MomentAccumulator::reduce_to_root() {
+  if (dist::size() == 1) return;
+  set_current(dev_);
+  auto reduce = [](Array<double>& a) {
+    std::vector<double> h = a.to_host();
+    dist::reduce_to_root(h.data(), h.size());
+    if (dist::is_root()) a.from_host(h);
+  };
+  std::vector<double> counts;
+  for (Slot& s : slots_) {
+    counts.push_back(s.count);
+    for (auto* list : {&s.sum, &s.sum_sq, &s.gram, &s.cross})
+      for (Array<double>& a : *list) reduce(a);
+  }
+  dist::reduce_to_root(counts.data(), counts.size());
+  if (dist::is_root())
+    for (size_t b = 0; b < slots_.size(); ++b) slots_[b].count = counts[b];
 }
 
 void MomentAccumulator::add_run(Slot& slot, const std::vector<const float*>& acts, int n, int hw) {
@@ -243,11 +281,19 @@ void MomentAccumulator::recenter() {
   std::vector<std::vector<std::vector<double>>> sums(slots_.size()), sqs(slots_.size());
   for (size_t b = 0; b < slots_.size(); ++b)
     for (int p = 0; p < k; ++p) sums[b].push_back(slots_[b].sum[p].to_host()), sqs[b].push_back(slots_[b].sum_sq[p].to_host());
+  // Per net, the sums and sums of squares over the blocks, then over the ranks (each rank holds
+  // the sums of its own batches).
+  std::vector<std::vector<double>> total(k);
+  for (int p = 0; p < k; ++p) {
+    total[p].assign(2 * (size_t)units_[p], 0.0);
+    for (int u = 0; u < units_[p]; ++u)
+      for (size_t b = 0; b < slots_.size(); ++b) total[p][u] += sums[b][p][u], total[p][units_[p] + u] += sqs[b][p][u];
+    dist::allreduce(total[p].data(), total[p].size());
+  }
   for (int p = 0; p < k; ++p) {
     std::vector<double> d(units_[p]);
     for (int u = 0; u < units_[p]; ++u) {
-      double s = 0, s2 = 0;
-      for (size_t b = 0; b < slots_.size(); ++b) s += sums[b][p][u], s2 += sqs[b][p][u];
+      const double s = total[p][u], s2 = total[p][units_[p] + u];
       const double r = shift_host_[p][u], m = s / N, var = s2 / N - m * m;
       const float fresh = choose_shift(r + m, var + (r + m) * (r + m));
       d[u] = r - (double)fresh;  // exact: both are floats

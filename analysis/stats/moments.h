@@ -75,6 +75,14 @@ class MomentAccumulator {
   // image0 .. image0 + n - 1 (which picks their blocks).
   void add_batch(const std::vector<const float*>& acts, int n, int hw, long image0 = 0);
   Moments moments() const;  // copies the accumulators to the host (with blocks: their sum)
+  // Sharded over MPI ranks (base/dist.h): each rank calls add_batch for its own batches and
+  // skip_batch(n, hw) for every other rank's, all in the global batch order, with batch 0 on rank 0.
+  // The references follow the global sequence (rank 0 sends the first batch's, recentring sums the
+  // running moments over the ranks), so every batch gets the float32 terms one process would give
+  // it. reduce_to_root() then adds every rank's accumulators into rank 0's, in rank order. Without
+  // MPI (one rank) skip_batch only counts and reduce_to_root does nothing.
+  void skip_batch(int n, int hw);
+  void reduce_to_root();
   // Per block, its moments (all with the same shift); empty without blocks.
   std::vector<Moments> block_moments() const;
   const Device& device() const { return dev_; }
@@ -88,6 +96,8 @@ class MomentAccumulator {
   };
   void add_run(Slot& s, const std::vector<const float*>& acts, int n, int hw);
   void recenter();
+  void share_references();  // rank 0's first references to every rank
+  void count_batch(int n, int hw);
   Moments slot_moments(const Slot& s) const;
   Device dev_;
   std::vector<int> units_;

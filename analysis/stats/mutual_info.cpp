@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <cstring>
 #include <string>
 
+#include "base/dist.h"
 #include "kernels/rng.h"
 #include "kernels/stats.h"
 #include "nn/dispatch.h"
@@ -104,7 +106,57 @@ void EdgeSampler::add_batch(const float* act, long image_id0, int n, int hw) {
   if (index_.size() < idx.size()) index_ = Array<int>(dev_, std::max(idx.size(), (size_t)1024));
   device_copy(index_.data(), dev_, idx.data(), Device::cpu(), idx.size() * sizeof(int));
   CVG_DISPATCH(dev_, gather_samples, n, units_, hw, act, (int)idx.size(), index_.data(), capacity_, kept_, values_.data());
+  runs_.push_back({image_id0, (int)idx.size()});
   kept_ += (int)idx.size();
+}
+
+std::vector<float> EdgeSampler::pooled_edges(int bins) {
+  if (dist::size() > 1) {
+    // Each rank's runs and values ([unit][kept] in its order); rank 0 interleaves them by image.
+    std::vector<float> mine((size_t)units_ * kept_);
+    for (int u = 0; u < units_; ++u) {
+      const std::vector<float> v = values(u);
+      std::copy(v.begin(), v.end(), mine.begin() + (size_t)u * kept_);
+    }
+    const int nruns = (int)runs_.size();
+    const std::vector<char> kepts = dist::gather_to_root(&kept_, sizeof(int));
+    const std::vector<char> counts = dist::gather_to_root(&nruns, sizeof(int));
+    const std::vector<char> runs = dist::gather_to_root(runs_.data(), runs_.size() * sizeof(runs_[0]));
+    const std::vector<char> vals = dist::gather_to_root(mine.data(), mine.size() * sizeof(float));
+    if (dist::is_root()) {
+      struct Run {
+        long image;
+        int count;
+        const float* values;  // the rank's [units][kept] block, at this run's column
+        int stride;           // the rank's kept
+      };
+      std::vector<Run> all;
+      const auto* r = reinterpret_cast<const std::pair<long, int>*>(runs.data());
+      const float* v = reinterpret_cast<const float*>(vals.data());
+      for (int rank = 0; rank < dist::size(); ++rank) {  // in rank order, each rank's runs in image order
+        int kept, count;
+        std::memcpy(&kept, kepts.data() + rank * sizeof(int), sizeof(int));
+        std::memcpy(&count, counts.data() + rank * sizeof(int), sizeof(int));
+        for (int t = 0, col = 0; t < count; ++t, ++r) all.push_back({r->first, r->second, v + col, kept}), col += r->second;
+        v += (size_t)units_ * kept;
+      }
+      std::sort(all.begin(), all.end(), [](const Run& a, const Run& b) { return a.image < b.image; });
+      std::vector<float> pooled((size_t)units_ * capacity_);
+      int n = 0;
+      for (const Run& run : all) {
+        const int take = std::min(run.count, capacity_ - n);
+        for (int u = 0; u < units_; ++u)
+          std::copy(run.values + (size_t)u * run.stride, run.values + (size_t)u * run.stride + take,
+                    pooled.begin() + (size_t)u * capacity_ + n);
+        n += take;
+      }
+      values_.from_host(pooled);
+      kept_ = n;
+    }
+  }
+  std::vector<float> e = dist::is_root() ? edges(bins) : std::vector<float>((size_t)units_ * (bins - 2));
+  dist::broadcast(e.data(), e.size() * sizeof(float));
+  return e;
 }
 
 std::vector<float> EdgeSampler::values(int unit) const {
@@ -170,5 +222,16 @@ std::vector<uint64_t> JointHistogramAccumulator::joint(int p, int q) const {
 }
 
 std::vector<uint64_t> JointHistogramAccumulator::marginal(int net) const { return marginal_.at(net).to_host(); }
+
+void JointHistogramAccumulator::reduce_to_root() {
+  if (dist::size() == 1) return;
+  set_current(dev_);
+  for (auto* list : {&joint_, &marginal_})
+    for (Array<uint64_t>& a : *list) {
+      std::vector<uint64_t> h = a.to_host();
+      dist::reduce_to_root(h.data(), h.size());
+      if (dist::is_root()) a.from_host(h);
+    }
+}
 
 }  // namespace cvg

@@ -48,6 +48,10 @@ class EdgeSampler {
   std::vector<float> values(int unit) const;  // the kept values of one unit
   // Per unit, bins - 2 interior edges (percentile_edges), concatenated: [units * (bins - 2)].
   std::vector<float> edges(int bins) const;
+  // MPI ranks (base/dist.h), each having sampled its own batches: rank 0's sampler becomes the one
+  // a single process would have (every rank's values, in image order, up to the capacity), and
+  // every rank gets rank 0's edges from it. One rank: edges(bins).
+  std::vector<float> pooled_edges(int bins);
 
  private:
   Device dev_;
@@ -55,6 +59,7 @@ class EdgeSampler {
   uint64_t every_, seed_;
   Array<float> values_;  // [units, capacity]
   Array<int> index_;
+  std::vector<std::pair<long, int>> runs_;  // (first image, values kept) per add_batch that kept any
 };
 
 // Joint histograms counts[p<q] [c_p, c_q, bins, bins] and marginals [c, bins] per net.
@@ -66,6 +71,8 @@ class JointHistogramAccumulator {
   int bins() const { return bins_; }
   std::vector<uint64_t> joint(int p, int q) const;  // p < q
   std::vector<uint64_t> marginal(int net) const;
+  // MPI ranks: rank 0's counts become the sums over the ranks (base/dist.h); one rank: nothing.
+  void reduce_to_root();
 
  private:
   Device dev_;

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# MPI ranks (issue 18), on this machine's cores (oversubscribed, root allowed): bin/correlate on 1, 2
+# and 3 ranks against one process, every output file compared (scripts/compare_outputs.py: 1e-12
+# relative, and bit for bit on one rank); bin/train on 2 ranks against one process for a few
+# iterations (weights within the README's tolerance), also resumed with another number of ranks;
+# a rank that cannot read its shard, and a rank killed with SIGKILL, stop every rank with an error
+# and leave no results. Prints "mpi: ok".
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+B=$repo/bin
+fail() { echo "mpi: FAILED: $*" >&2; exit 1; }
+command -v mpirun > /dev/null || fail "mpirun not found: scripts/deps.sh installs openmpi-bin (make test runs it)"
+W=$(mktemp -d /tmp/cvg_mpi.XXXXXX)
+trap 'rm -rf "$W"' EXIT
+cd "$W"
+export OMP_WAIT_POLICY=passive OMP_NUM_THREADS=1
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+mpi() { local n=$1; shift; mpirun -np "$n" --oversubscribe --bind-to none "$@"; }
+compare() { /usr/bin/python3 "$repo/scripts/compare_outputs.py" "$@"; }
+net=$repo/tests/nets/tiny.json
+# Trained weights: 2 ranks vs one process, 6 iterations of batch 32 (with dropout). The tolerance
+# (README): the gradients are summed in another order, so the weights differ by float rounding,
+# measured at 2.5e-7 of a tensor's largest value after these 6 steps; 1e-5 is 40x that, while a
+# slice's gradient counted wrongly (not reduced, or not weighted by its share) moves them by >1e-3.
+TRAIN_TOL=1e-5
+train() { "$@" --net "$net" --lr-step 1000 --threads 1 > /dev/null 2> train_err.txt || { cat train_err.txt; fail "$*"; }; }
+train $B/train --iters 6 --out one --seeds 1,2
+train mpi 2 $B/train --iters 6 --out two --seeds 1
+train mpi 2 $B/train --iters 3 --out resumed --seeds 1
+train $B/train --iters 6 --out resumed --resume --seeds 1  # 2 ranks, then 1
+for run in one two resumed; do
+  $B/train --export-npy $run/tiny-seed1 w-$run > /dev/null
+done
+compare w-two w-one --rtol $TRAIN_TOL --ignore checkpoint > cmp-train.json || fail "train on 2 ranks vs 1: $(cat cmp-train.json)"
+compare w-resumed w-one --rtol $TRAIN_TOL --ignore checkpoint > cmp-resume.json || fail "train 2 ranks resumed on 1: $(cat cmp-resume.json)"
+cmp -s w-two/conv1.weight.npy w-one/conv1.weight.npy && fail "2 ranks gave bit-identical weights: was anything reduced?"
+grep -q '"iteration":6' two/tiny-seed1/log.jsonl || fail "log of the 2-rank run: $(cat two/tiny-seed1/log.jsonl)"
+
+# correlate: one process vs 1, 2 and 3 ranks; an uneven last batch, MI, blocks, bootstrap, the null.
+corr() {
+  "$@" one/tiny-seed1 one/tiny-seed2 --max-images 700 --batch 64 --blocks 8 --bootstrap 20 --null untrained \
+    --threads 1 > corr_out.txt 2> corr_err.txt || { cat corr_err.txt; fail "$*"; }
+}
+corr $B/correlate --out c1
+corr mpi 1 $B/correlate --out c1-mpi
+corr mpi 2 $B/correlate --out c2
+corr mpi 3 $B/correlate --out c3
+timing=seconds,matching_seconds
+compare c1-mpi c1 --rtol 0 --ignore $timing > cmp.json || fail "correlate on 1 rank is not bit-identical: $(cat cmp.json)"
+for n in 2 3; do
+  compare c$n c1 --rtol 1e-12 --ignore $timing > cmp.json || fail "correlate on $n ranks vs 1: $(cat cmp.json)"
+done
+
+# Faults: the failing rank is named, every rank stops, no output folder appears.
+set +e
+CONVERGENT_FAIL_RANK=1 mpi 2 $B/correlate one/tiny-seed1 one/tiny-seed2 --max-images 300 --out cf > /dev/null 2> err.txt
+rc=$?
+set -e
+[ $rc -ne 0 ] || fail "a failing rank 1 gave exit 0"
+grep -q "error: rank 1: .*injected failure" err.txt || fail "the error should name rank 1: $(cat err.txt)"
+[ ! -e cf ] || fail "a failed distributed correlate left its output folder"
+mpirun -np 2 --oversubscribe --bind-to none $B/correlate one/tiny-seed1 one/tiny-seed2 --blocks 0 --bootstrap 0 --out ck \
+  > /dev/null 2> err.txt &
+launcher=$!
+ranks=
+for _ in $(seq 400); do  # the ranks: mpirun's children
+  ranks=$(pgrep -P $launcher | sort -n | tr '\n' ' ' || true)
+  [ "$(echo $ranks | wc -w)" -ge 2 ] && break
+  sleep 0.05
+done
+victim=$(echo $ranks | awk '{print $2}')
+[ -n "$victim" ] || fail "could not find the ranks of mpirun $launcher"
+kill -9 "$victim"
+set +e
+wait $launcher
+rc=$?
+set -e
+[ $rc -ne 0 ] || fail "a rank killed with SIGKILL gave exit 0"
+[ ! -e ck ] || fail "a correlate with a killed rank left its output folder"
+echo "mpi: ok"
