@@ -81,13 +81,13 @@ void matching_section(Page& page, const Study& s) {
                       f.bipartite >= 0 ? num(f.bipartite) : "-", f.semi >= 0 ? num(f.semi) : "-"});
   }
   const int K = (int)s.corr->nets.size();
-  std::string caption =
-      "Each point is the mean over the " + std::to_string(K * (K - 1) / 2) +
-      " pairs of nets of the correlation between matched units" +
-      (K >= 3 ? " with its 95% interval from resampling the nets"
-              : " (two nets: no interval, they give no spread between seeds)") +
-      "; look at how far the trained nets (solid) sit above the untrained nets and the random matching (dashed), and where the "
-      "paper's CaffeNet values (open markers) fall.";
+  std::string caption = "Each point is the mean over the " + std::to_string(K * (K - 1) / 2) +
+                        " pairs of nets of the correlation between matched units" +
+                        (K >= 3 ? " with its 95% interval from resampling the nets"
+                                : " (two nets: no interval, they give no spread between seeds)") +
+                        "; look at whether the trained nets (solid) sit above or below the untrained nets and how far above the "
+                        "random matching (dashed), and where the "
+                        "paper's CaffeNet values (diamonds and squares) fall.";
   page.figure({c.title, svg_picture(c), caption, t});
 
   if (sum.contains("paper_claims") && sum["paper_claims"].is_array()) {
