@@ -26,6 +26,12 @@ Multiway multiway_matching(const std::vector<int>& units, const std::vector<std:
   auto corr = [&](int p, int i, int q, int64_t j) {
     return p < q ? between[pair_of(p, q)][(size_t)i * units[q] + j] : between[pair_of(q, p)][(size_t)j * units[p] + i];
   };
+  // Whether net a's unit i comes back to itself along a -> b -> c -> a.
+  auto cycle_returns = [&](int a, int b, int c, int i) {
+    const int64_t j = map[a][b][i];
+    const int64_t k = j >= 0 ? map[b][c][j] : -1;
+    return k >= 0 && map[c][a][k] == i;
+  };
   Multiway r;
   long consistent = 0, live = 0;
   std::vector<std::vector<char>> is_dead(K);
@@ -42,9 +48,7 @@ Multiway multiway_matching(const std::vector<int>& units, const std::vector<std:
       for (int b = 0; b < K && ok; ++b)
         for (int c = 0; c < K && ok; ++c) {
           if (b == a || c == a || b == c) continue;
-          const int64_t j = map[a][b][i];
-          const int64_t k = j >= 0 ? map[b][c][j] : -1;
-          ok = k >= 0 && map[c][a][k] == i;
+          ok = cycle_returns(a, b, c, i);
         }
       r.consistent[a] += ok;
     }
@@ -57,9 +61,7 @@ Multiway multiway_matching(const std::vector<int>& units, const std::vector<std:
         int back = 0;
         for (int i = 0; i < units[a]; ++i) {
           if (is_dead[a][i]) continue;
-          const int64_t j = map[a][b][i];
-          const int64_t k = j >= 0 ? map[b][c][j] : -1;
-          back += k >= 0 && map[c][a][k] == i;
+          back += cycle_returns(a, b, c, i);
         }
         r.triples.push_back({a, b, c});
         r.triple_fraction.push_back(r.live[a] ? (double)back / r.live[a] : 0);
