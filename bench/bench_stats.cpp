@@ -6,8 +6,8 @@
 //      cuBLAS on the GPU (CUBLAS_DEFAULT_MATH, no TF32). Shapes: alexnet-mini conv1..5 and CaffeNet
 //      conv1..5 outputs (ReLU-like data: half exact zeros).
 //  (b) the statistics pass against the forward pass it rides on: two alexnet-mini nets forward on one
-//      batch, with and without accumulating every unit layer's moments (issue 5's target: at most
-//      +30% on the CPU, +15% on the GPU); on the GPU also two CaffeNets at batch 256.
+//      batch, with and without accumulating every unit layer's moments (target: at most +20% on the
+//      CPU (issue 16; issue 5 had asked +30%), +15% on the GPU); on the GPU also two CaffeNets at batch 256.
 #include <cblas.h>
 #include <omp.h>
 
@@ -200,10 +200,10 @@ int main(int argc, char** argv) {
       // after their calls and would take the cores that (b)'s OpenMP threads need.
       std::printf("cpu stats pass alexnet-mini x2\n");
       std::fflush(stdout);
-      rows.push_back(stats_pass("data/nets/alexnet-mini.json", 10, 64, Device::cpu(), bud, 0.30));
+      rows.push_back(stats_pass("data/nets/alexnet-mini.json", 10, 64, Device::cpu(), bud, 0.20));
       if (threads > 1) {  // the same on one thread: no OpenMP wake-ups, so CPU contention from other work matters less
         omp_set_num_threads(1);
-        rows.push_back(stats_pass("data/nets/alexnet-mini.json", 10, 64, Device::cpu(), bud, 0.30));
+        rows.push_back(stats_pass("data/nets/alexnet-mini.json", 10, 64, Device::cpu(), bud, 0.20));
         omp_set_num_threads(threads);
       }
       for (const Shape& s : shapes) {
