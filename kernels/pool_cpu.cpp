@@ -1,4 +1,5 @@
-// Max pooling, CPU twin. One (image, channel) plane per OpenMP task; everything is in-plane.
+// Max pooling, CPU twin. Forward: eight planes per OpenMP task, one per SIMD lane; backward: one
+// (image, channel) plane per task. Everything is in-plane.
 #include <algorithm>
 #include <vector>
 
