@@ -43,7 +43,7 @@ void window_max(const float* t, int w, int h0, int h1, int w0, int w1, float* be
     }
 #endif
 }
-}
+}  // namespace
 
 // Forward runs kLanes planes side by side, one per SIMD lane: the planes are first transposed into
 // [input position][lane], so every window is the same loop for all lanes and each compare-select
