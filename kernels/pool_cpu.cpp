@@ -14,15 +14,19 @@ namespace {
 constexpr int kLanes = 8;  // planes per forward group: one AVX2 register of floats
 
 // One window's first maximum (row-major order, strictly greater replaces) and its switch, for each
-// of the kLanes planes of t ([input position][lane]); rows [h0, h1), columns [w0, w1).
-void window_max(const float* t, int w, int h0, int h1, int w0, int w1, float* best, int32_t* at) {
+// of the kLanes planes of t ([input position][lane]); the window starts at (h0, w0) and spans
+// KH x KW inputs when those are given (the loops unroll: Caffe's 3x3 inside the image), else kh x kw.
+template <int KH = 0, int KW = 0>
+void window_max(const float* t, int w, int h0, int w0, int kh, int kw, float* best, int32_t* at) {
+  if (KH) kh = KH;
+  if (KW) kw = KW;
   const int32_t first = h0 * w + w0;
 #if defined(__AVX2__)
   __m256 b = _mm256_loadu_ps(t + (size_t)first * kLanes);
   __m256i a = _mm256_set1_epi32(first);
-  for (int ih = h0; ih < h1; ++ih)
-    for (int iw = w0; iw < w1; ++iw) {
-      const int32_t i = ih * w + iw;
+  for (int r = 0; r < kh; ++r)
+    for (int c = 0; c < kw; ++c) {
+      const int32_t i = first + r * w + c;
       const __m256 v = _mm256_loadu_ps(t + (size_t)i * kLanes);
       const __m256 more = _mm256_cmp_ps(v, b, _CMP_GT_OQ);  // false for NaN, as v > b
       a = _mm256_blendv_epi8(a, _mm256_set1_epi32(i), _mm256_castps_si256(more));
@@ -32,9 +36,9 @@ void window_max(const float* t, int w, int h0, int h1, int w0, int w1, float* be
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(at), a);
 #else
   for (int l = 0; l < kLanes; ++l) best[l] = t[(size_t)first * kLanes + l], at[l] = first;
-  for (int ih = h0; ih < h1; ++ih)
-    for (int iw = w0; iw < w1; ++iw) {
-      const int32_t i = ih * w + iw;
+  for (int r = 0; r < kh; ++r)
+    for (int c = 0; c < kw; ++c) {
+      const int32_t i = first + r * w + c;
       for (int l = 0; l < kLanes; ++l) {
         const bool more = t[(size_t)i * kLanes + l] > best[l];
         best[l] = more ? t[(size_t)i * kLanes + l] : best[l];
@@ -87,7 +91,11 @@ void maxpool_forward(const PoolGeom& g, const float* x, float* y, int32_t* argma
         for (int ow = 0; ow < ow_n; ++ow) {
           float best[kLanes];
           int32_t at[kLanes];
-          window_max(t.data(), g.w, h0[oh], h1[oh], w0[ow], w1[ow], best, at);
+          const int kh = h1[oh] - h0[oh], kw = w1[ow] - w0[ow];
+          if (kh == 3 && kw == 3)
+            window_max<3, 3>(t.data(), g.w, h0[oh], w0[ow], kh, kw, best, at);
+          else
+            window_max(t.data(), g.w, h0[oh], w0[ow], kh, kw, best, at);
           const size_t o = (size_t)p0 * out_plane + oh * ow_n + ow;
           for (int l = 0; l < lanes; ++l) y[o + (size_t)l * out_plane] = best[l], argmax[o + (size_t)l * out_plane] = at[l];
         }
