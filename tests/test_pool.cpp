@@ -186,9 +186,9 @@ TEST_CASE("pool: the CUDA kernels' thread bodies, run on the CPU, match the CPU 
   }
 }
 
-TEST_CASE("pool: with NaN inputs the CPU twin keeps the GPU body's row-major scan (NaN never replaces, nor blocks a later maximum)") {
-  // A NaN at the start of a window row must not hide that row's later values: a scan by rows
-  // first would, where the GPU's single row-major scan does not.
+TEST_CASE("pool: with NaN inputs the CPU twin keeps the GPU body's single row-major scan and its switches") {
+  // A NaN first in a window keeps the window NaN; one further in never replaces, and must not hide
+  // the later values of its row (a scan by rows first would, the GPU's single scan does not).
   for (const PoolGeom& g : test::pool_geometries()) {
     INFO("geometry ", g.h, "x", g.w, " k", g.kernel, " s", g.stride, " pad ", g.pad);
     auto x = test::tie_heavy(g.x_size(), 24);
