@@ -1,6 +1,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "kernels/pool.h"
@@ -182,5 +183,21 @@ TEST_CASE("pool: the CUDA kernels' thread bodies, run on the CPU, match the CPU 
       CHECK(y2 == y);
       CHECK(dx2 == dx);  // the gather adds in the scatter's order: the same float sums
     }
+  }
+}
+
+TEST_CASE("pool: with NaN inputs the CPU twin keeps the GPU body's single row-major scan and its switches") {
+  // A NaN first in a window keeps the window NaN; one further in never replaces, and must not hide
+  // the later values of its row (a scan by rows first would, the GPU's single scan does not).
+  for (const PoolGeom& g : test::pool_geometries()) {
+    INFO("geometry ", g.h, "x", g.w, " k", g.kernel, " s", g.stride, " pad ", g.pad);
+    auto x = test::tie_heavy(g.x_size(), 24);
+    for (size_t i = 0; i < x.size(); i += 7) x[i] = NAN;
+    std::vector<float> y(g.y_size()), y2(g.y_size());
+    std::vector<int32_t> arg(g.y_size()), arg2(g.y_size());
+    cpu::maxpool_forward(g, x.data(), y.data(), arg.data());
+    for (size_t i = 0; i < g.y_size(); ++i) pool_core::forward_one(g, g.out_h(), g.out_w(), x.data(), i, y2.data(), arg2.data());
+    CHECK(arg2 == arg);
+    CHECK(std::memcmp(y.data(), y2.data(), y.size() * sizeof(float)) == 0);  // NaN != NaN: compare bits
   }
 }
