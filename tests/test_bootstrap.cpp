@@ -244,19 +244,28 @@ TEST_CASE("multiway: cycle consistency and universal units of planted matchings"
   const Multiway r = multiway_matching(units, {{}, {}, {}}, m, corr, 0.5);
   CHECK(r.consistent == std::vector<int>{1, 1, 1});
   CHECK(r.consistent_fraction == doctest::Approx(1.0 / 3));
-  REQUIRE(r.universal.size() == 2);  // units 0 and 2 (2's partner in net 2 is 2: 0.9)
-  CHECK(r.universal[0].unit == 0);
-  CHECK(r.universal[1].unit == 2);
-  CHECK(r.universal[1].partner == std::vector<int64_t>{2, 2, 2});
-  // The same test from nets 1 and 2: only unit 0 (the swapped partners correlate 0.1).
-  CHECK(r.universal_count == std::vector<int>{2, 1, 1});
+  REQUIRE(r.universal.size() == 3);
+  REQUIRE(r.universal[0].size() == 2);  // units 0 and 2 (2's partner in net 2 is 2: 0.9)
+  CHECK(r.universal[0][0].unit == 0);
+  CHECK(r.universal[0][1].unit == 2);
+  CHECK(r.universal[0][1].partner == std::vector<int64_t>{2, 2, 2});
+  // The same test from nets 1 and 2: only unit 0 (the swapped partners correlate 0.1), listed with
+  // its partners from that net's side.
+  for (int net : {1, 2}) {
+    REQUIRE(r.universal[net].size() == 1);
+    CHECK(r.universal[net][0].unit == 0);
+    CHECK(r.universal[net][0].partner == std::vector<int64_t>{0, 0, 0});
+    std::vector<double> corr = {0.9, 0.9, 0.9};
+    corr[net] = 1;  // its own net
+    CHECK(r.universal[net][0].corr == corr);
+  }
   REQUIRE(r.triples == std::vector<std::vector<int>>{{0, 1, 2}});
   CHECK(r.triple_fraction[0] == doctest::Approx(1.0 / 3));
   // A dead unit is neither.
   const Multiway d = multiway_matching(units, {{0}, {}, {}}, m, corr, 0.5);
   CHECK(d.live == std::vector<int>{2, 3, 3});
   CHECK(d.consistent[0] == 0);
-  CHECK(d.universal.size() == 1);
+  CHECK(d.universal[0].size() == 1);
 }
 
 TEST_CASE("bootstrap: global-score intervals are basic intervals, which move against the resampling bias of CCA") {

@@ -66,8 +66,8 @@ Multiway multiway_matching(const std::vector<int>& units, const std::vector<std:
         r.triples.push_back({a, b, c});
         r.triple_fraction.push_back(r.live[a] ? (double)back / r.live[a] : 0);
       }
+  r.universal.resize(K);
   for (int a = 0; a < K; ++a) {
-    r.universal_count.push_back(0);
     for (int i = 0; i < units[a]; ++i) {
       if (is_dead[a][i]) continue;
       UniversalUnit u{i, {}, {}};
@@ -77,9 +77,7 @@ Multiway multiway_matching(const std::vector<int>& units, const std::vector<std:
         all = j >= 0 && (q == a || corr(a, i, q, j) >= threshold);
         if (all) u.partner.push_back(j), u.corr.push_back(q == a ? 1.0 : corr(a, i, q, j));
       }
-      if (!all) continue;
-      ++r.universal_count[a];
-      if (a == 0) r.universal.push_back(u);
+      if (all) r.universal[a].push_back(u);
     }
   }
   return r;

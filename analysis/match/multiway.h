@@ -9,17 +9,18 @@
 namespace cvg {
 
 struct UniversalUnit {
-  int unit = 0;                  // a unit of net 0
-  std::vector<int64_t> partner;  // per net (net 0: the unit itself)
-  std::vector<double> corr;      // per net (net 0: 1)
+  int unit = 0;                  // a unit of the net whose list holds it
+  std::vector<int64_t> partner;  // per net (its own net: the unit itself)
+  std::vector<double> corr;      // per net (its own net: 1)
 };
 
 struct Multiway {
   std::vector<int> consistent;           // per net: its live units that are cycle-consistent
   std::vector<int> live;                 // per net: units that are not dead
   double consistent_fraction = 0;        // sum of consistent / sum of live, over all nets
-  std::vector<UniversalUnit> universal;  // net 0's universal units, in unit order
-  std::vector<int> universal_count;      // per net: its universal units (the same test from each net)
+  // Per net: its universal units, in unit order (the same test from each net; matchings are not
+  // always cycle-consistent, so net 1's list need not be the partners of net 0's).
+  std::vector<std::vector<UniversalUnit>> universal;
   // Per triple a < b < c (in that order): the fraction of a's live units that a -> b -> c -> a
   // returns; for matchings that were random permutations it would be about 1 / units.
   std::vector<std::vector<int>> triples;

@@ -66,7 +66,7 @@ void other_section(Page& page, const Study& s) {
     plot::Series cyc = series("cycle-consistent units (all nets)"), within = series("within-net best partner (net A)"),
                  semi = series("semi-matching A to B");
     within.dashed = true;
-    Table t{{"layer", "units", "dead (per net)", "cycle-consistent", "universal units", "within-net best A", "semi A to B",
+    Table t{{"layer", "units", "dead (per net)", "cycle-consistent", "universal units (per net)", "within-net best A", "semi A to B",
              "bootstrap 95% bipartite (pair 0-1)"},
             {}};
     for (const json& L : layers) {
@@ -77,9 +77,12 @@ void other_section(Page& page, const Study& s) {
       cyc.y.push_back(number(mw, "cycle_consistent_fraction"));
       within.y.push_back(number(pair, "within_best_a"));
       semi.y.push_back(number(pair, "semi_matching_ab"));
-      std::string dead, units;
-      for (const json& d : L.value("dead_units", json::array())) dead += (dead.empty() ? "" : ", ") + d.dump();
-      for (const json& u : L.value("units", json::array())) units += (units.empty() ? "" : ", ") + u.dump();
+      auto list = [](const json& a) {
+        std::string out;
+        for (const json& v : a.is_array() ? a : json::array()) out += (out.empty() ? "" : ", ") + v.dump();
+        return out.empty() ? std::string("-") : out;
+      };
+      const std::string dead = list(L.value("dead_units", json::array())), units = list(L.value("units", json::array()));
       std::string boot = "-";
       if (L.contains("bootstrap") && L["bootstrap"].contains("pairs") && !L["bootstrap"]["pairs"].empty()) {
         const json& b = L["bootstrap"]["pairs"][0].value("bipartite", json());
@@ -89,7 +92,7 @@ void other_section(Page& page, const Study& s) {
       t.rows.push_back(
           {name, units, dead,
            mw.is_object() && mw.contains("cycle_consistent_fraction") ? num(number(mw, "cycle_consistent_fraction")) : "-",
-           mw.contains("universal_units") ? std::to_string(mw["universal_units"].size()) : "-",
+           list(mw.value("universal_count", json::array())),
            num(number(pair, "within_best_a")), num(number(pair, "semi_matching_ab")), boot});
     }
     c.series = {cyc, within, semi};

@@ -219,13 +219,17 @@ json multiway_json(const LayerResult& r, double threshold) {
   std::vector<std::vector<double>> between;
   for (const PairResult& p : r.pairs) matching.push_back(p.bipartite.row_to_col), between.push_back(p.between);
   const Multiway m = multiway_matching(r.moments.units, r.stats.zero_variance, matching, between, threshold);
-  json universal = json::array();
-  for (const UniversalUnit& u : m.universal) universal.push_back({{"unit", u.unit}, {"partners", u.partner}, {"corr", u.corr}});
+  json universal = json::array(), count = json::array();
+  for (const std::vector<UniversalUnit>& net : m.universal) {
+    json units = json::array();
+    for (const UniversalUnit& u : net) units.push_back({{"unit", u.unit}, {"partners", u.partner}, {"corr", u.corr}});
+    universal.push_back(units), count.push_back(net.size());
+  }
   return {{"cycle_consistent_fraction", m.consistent_fraction},
           {"cycle_consistent", m.consistent},
           {"triples", m.triples},
           {"triple_cycle_fraction", m.triple_fraction},
-          {"universal_count", m.universal_count},
+          {"universal_count", count},
           {"live_units", m.live},
           {"universal_threshold", threshold},
           {"universal_units", universal}};
