@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernels/gemm.h"
 #include "nn/device.h"
 
 #ifdef CONVERGENT_CUDA
@@ -32,6 +33,7 @@ static void check_size(const std::vector<double>& A, size_t want, const char* wh
 // Row-major symmetric A, lower triangle, is column-major A with its upper triangle: uplo 'U'. The
 // eigenvectors come back column-major, i.e. eigenvector k in row k of the row-major buffer.
 static SymEig sym_eig_lapack(const std::vector<double>& A, int n, bool want_vectors) {
+  cpu::blas_single_threaded();
   SymEig r;
   r.n = n;
   r.solver = "lapack dsyevd";
@@ -67,6 +69,7 @@ SymEig sym_eig(const std::vector<double>& A, int n, bool want_vectors, const Eig
 
 std::vector<double> singular_values(const std::vector<double>& A, int rows, int cols) {
   check_size(A, (size_t)rows * cols, "singular_values");
+  cpu::blas_single_threaded();
   const int k = std::min(rows, cols);
   std::vector<double> s(k, 0.0);
   if (k == 0) return s;
@@ -88,6 +91,7 @@ std::vector<double> singular_values(const std::vector<double>& A, int rows, int 
 
 Svd svd(const std::vector<double>& A, int rows, int cols) {
   check_size(A, (size_t)rows * cols, "svd");
+  cpu::blas_single_threaded();
   Svd r;
   r.k = std::min(rows, cols);
   r.s.assign(r.k, 0.0);
@@ -117,6 +121,7 @@ Svd svd(const std::vector<double>& A, int rows, int cols) {
 
 std::vector<double> matmul_tn(const std::vector<double>& A, const std::vector<double>& B, int k, int m, int n) {
   check_size(A, (size_t)k * m, "matmul_tn"), check_size(B, (size_t)k * n, "matmul_tn");
+  cpu::blas_single_threaded();
   std::vector<double> C((size_t)m * n, 0.0);
   if (k > 0 && m > 0 && n > 0)
     cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, n, k, 1.0, A.data(), m, B.data(), n, 0.0, C.data(), n);
@@ -125,6 +130,7 @@ std::vector<double> matmul_tn(const std::vector<double>& A, const std::vector<do
 
 std::vector<double> matmul(const std::vector<double>& A, const std::vector<double>& B, int m, int k, int n) {
   check_size(A, (size_t)m * k, "matmul"), check_size(B, (size_t)k * n, "matmul");
+  cpu::blas_single_threaded();
   std::vector<double> C((size_t)m * n, 0.0);
   if (k > 0 && m > 0 && n > 0)
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0, A.data(), k, B.data(), n, 0.0, C.data(), n);

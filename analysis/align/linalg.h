@@ -2,6 +2,9 @@
 // row-major float64. The CPU path is LAPACK (dsyevd, dgesdd from the OpenBLAS static library);
 // large symmetric problems can go to cuSOLVER's Dsyevd on a GPU, loaded at run time with dlopen
 // (libcusolver is never linked into the engine), falling back to LAPACK when it is absent.
+// OpenBLAS runs single-threaded here (kernels/gemm.h: cpu::blas_single_threaded, which also moves a
+// CPU OpenBLAS does not know off its slow SSE3 kernels): bin/align parallelises over targets and
+// bootstrap replicates with OpenMP, and a second spinning thread pool on the same cores costs ~2x.
 #pragma once
 #include <string>
 #include <vector>
