@@ -20,6 +20,9 @@
 extern "C" {
 void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a, const int* lda, double* w, double* work,
              const int* lwork, int* iwork, const int* liwork, int* info, size_t jobz_len, size_t uplo_len);
+void dpotrf_(const char* uplo, const int* n, double* a, const int* lda, int* info, size_t uplo_len);
+void dtrtri_(const char* uplo, const char* diag, const int* n, double* a, const int* lda, int* info, size_t uplo_len,
+             size_t diag_len);
 void dgesdd_(const char* jobz, const int* m, const int* n, double* a, const int* lda, double* s, double* u, const int* ldu,
              double* vt, const int* ldvt, double* work, const int* lwork, int* iwork, int* info, size_t jobz_len);
 }
@@ -117,6 +120,32 @@ Svd svd(const std::vector<double>& A, int rows, int cols) {
   for (int i = 0; i < k; ++i)
     for (int j = 0; j < n; ++j) r.u[(size_t)i * n + j] = vt[i + (size_t)j * k];
   return r;
+}
+
+// Row-major lower = column-major upper: LAPACK's 'U' factor U^T U = A, read row-major, is L = U^T.
+bool cholesky(const std::vector<double>& A, int n, std::vector<double>& L) {
+  check_size(A, (size_t)n * n, "cholesky");
+  cpu::blas_single_threaded();
+  L = A;
+  if (n == 0) return true;
+  const char uplo = 'U';
+  int info = 0;
+  dpotrf_(&uplo, &n, L.data(), &n, &info, 1);
+  for (int i = 0; i < n; ++i)
+    for (int j = i + 1; j < n; ++j) L[(size_t)i * n + j] = 0.0;
+  return info == 0;
+}
+
+std::vector<double> lower_inverse(const std::vector<double>& L, int n) {
+  check_size(L, (size_t)n * n, "lower_inverse");
+  cpu::blas_single_threaded();
+  std::vector<double> inv = L;
+  if (n == 0) return inv;
+  const char uplo = 'U', diag = 'N';
+  int info = 0;
+  dtrtri_(&uplo, &diag, &n, inv.data(), &n, &info, 1, 1);
+  if (info != 0) throw std::runtime_error("dtrtri: singular triangular factor (info " + std::to_string(info) + ")");
+  return inv;
 }
 
 std::vector<double> matmul_tn(const std::vector<double>& A, const std::vector<double>& B, int k, int m, int n) {

@@ -43,6 +43,13 @@ struct Svd {
 };
 Svd svd(const std::vector<double>& A, int rows, int cols);
 
+// The Cholesky factor of a symmetric positive definite n x n A (row-major; only its lower triangle
+// is read): the lower-triangular L with A = L L^T, upper triangle zero (LAPACK dpotrf). False when A
+// is not numerically positive definite.
+bool cholesky(const std::vector<double>& A, int n, std::vector<double>& L);
+// L^{-1} for a lower-triangular L from cholesky() (LAPACK dtrtri), lower triangle, upper zero.
+std::vector<double> lower_inverse(const std::vector<double>& L, int n);
+
 // C = A^T B for row-major A [k x m], B [k x n] -> C [m x n] (OpenBLAS dgemm).
 std::vector<double> matmul_tn(const std::vector<double>& A, const std::vector<double>& B, int k, int m, int n);
 // C = A B for row-major A [m x k], B [k x n] -> C [m x n].

@@ -40,7 +40,7 @@ nlohmann::json global_score_intervals(const std::vector<Moments>& all_blocks, in
   const auto t0 = std::chrono::steady_clock::now();
   const std::vector<Moments> blocks = pair_blocks(all_blocks, p, q);
   auto scores = [&](const Moments& m) {
-    const GlobalScores s = global_scores(pair_moments(m, 0, 1));
+    const ScoreSummary s = score_summary(pair_moments(m, 0, 1));
     return std::vector<double>{s.cka, s.cca_mean, s.svcca_mean, s.pwcca, s.procrustes};
   };
   const std::vector<double> point = scores(weighted_moments(blocks, std::vector<double>(blocks.size(), 1.0)));
