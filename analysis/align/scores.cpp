@@ -6,6 +6,7 @@
 #include <cmath>
 #include <numeric>
 #include <stdexcept>
+#include <string>
 
 #include "analysis/align/linalg.h"
 
@@ -187,6 +188,14 @@ bool full_rank_factor(const std::vector<double>& R, int n, double rank_cut, std:
   return e.values.front() > 2 * rank_cut * e.values.back();
 }
 
+// Throws std::logic_error when the matrices do not fit the unit counts; false when a net has none.
+bool check_sizes(const std::vector<double>& cov_aa, int na, const std::vector<double>& cov_bb, int nb,
+                 const std::vector<double>& cov_ab, const char* who) {
+  if (cov_aa.size() != (size_t)na * na || cov_bb.size() != (size_t)nb * nb || cov_ab.size() != (size_t)na * nb)
+    throw std::logic_error(std::string(who) + ": matrix sizes do not match the unit counts");
+  return na > 0 && nb > 0;
+}
+
 }  // namespace
 
 bool cca_summary_cholesky(const std::vector<double>& raa, int na, const std::vector<double>& rbb, int nb,
@@ -209,35 +218,36 @@ bool cca_summary_cholesky(const std::vector<double>& raa, int na, const std::vec
   return true;
 }
 
+namespace {
+
+// Both entry points: with `summary`, CCA takes the Cholesky path where it applies (and then fills
+// only cca_mean and pwcca of the CCA fields).
+GlobalScores scores(const std::vector<double>& cov_aa, int na, const std::vector<double>& cov_bb, int nb,
+                    const std::vector<double>& cov_ab, const ScoreOptions& opt, bool summary, const char* who) {
+  GlobalScores s;
+  if (!check_sizes(cov_aa, na, cov_bb, nb, cov_ab, who)) return s;
+  cka_procrustes(cov_aa, na, cov_bb, nb, cov_ab, s.cka, s.procrustes);
+  // CCA on correlation matrices (scale-free; the caller dropped zero-variance units).
+  const Standardised z = standardise(cov_aa, na, cov_bb, nb, cov_ab);
+  if (!summary || !cca_summary_cholesky(z.raa, na, z.rbb, nb, z.rab, z.sa, z.sb, na <= nb, opt, s.cca_mean, s.pwcca))
+    cca_eigen(z, na, nb, opt, s);
+  svcca(cov_aa, na, cov_bb, nb, cov_ab, opt, s);
+  return s;
+}
+
+}  // namespace
+
 ScoreSummary score_summary(const std::vector<double>& cov_aa, int na, const std::vector<double>& cov_bb, int nb,
                            const std::vector<double>& cov_ab, const ScoreOptions& opt) {
-  if (cov_aa.size() != (size_t)na * na || cov_bb.size() != (size_t)nb * nb || cov_ab.size() != (size_t)na * nb)
-    throw std::logic_error("score_summary: matrix sizes do not match the unit counts");
+  const GlobalScores s = scores(cov_aa, na, cov_bb, nb, cov_ab, opt, true, "score_summary");
   ScoreSummary r;
-  if (na == 0 || nb == 0) return r;
-  cka_procrustes(cov_aa, na, cov_bb, nb, cov_ab, r.cka, r.procrustes);
-  const Standardised z = standardise(cov_aa, na, cov_bb, nb, cov_ab);
-  GlobalScores s;
-  if (!cca_summary_cholesky(z.raa, na, z.rbb, nb, z.rab, z.sa, z.sb, na <= nb, opt, r.cca_mean, r.pwcca)) {
-    cca_eigen(z, na, nb, opt, s);
-    r.cca_mean = s.cca_mean, r.pwcca = s.pwcca;
-  }
-  svcca(cov_aa, na, cov_bb, nb, cov_ab, opt, s);
-  r.svcca_mean = s.svcca_mean;
+  r.cka = s.cka, r.cca_mean = s.cca_mean, r.svcca_mean = s.svcca_mean, r.pwcca = s.pwcca, r.procrustes = s.procrustes;
   return r;
 }
 
 GlobalScores global_scores(const std::vector<double>& cov_aa, int na, const std::vector<double>& cov_bb, int nb,
                            const std::vector<double>& cov_ab, const ScoreOptions& opt) {
-  if (cov_aa.size() != (size_t)na * na || cov_bb.size() != (size_t)nb * nb || cov_ab.size() != (size_t)na * nb)
-    throw std::logic_error("global_scores: matrix sizes do not match the unit counts");
-  GlobalScores s;
-  if (na == 0 || nb == 0) return s;
-  cka_procrustes(cov_aa, na, cov_bb, nb, cov_ab, s.cka, s.procrustes);
-  // CCA on correlation matrices (scale-free; the caller dropped zero-variance units).
-  cca_eigen(standardise(cov_aa, na, cov_bb, nb, cov_ab), na, nb, opt, s);
-  svcca(cov_aa, na, cov_bb, nb, cov_ab, opt, s);
-  return s;
+  return scores(cov_aa, na, cov_bb, nb, cov_ab, opt, false, "global_scores");
 }
 
 }  // namespace cvg
