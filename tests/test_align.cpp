@@ -590,6 +590,90 @@ TEST_CASE("align: CKA, CCA and Procrustes invariances") {
   }
 }
 
+TEST_CASE("align: Cholesky factor and triangular inverse against naive products") {
+  const int n = 7;
+  const Mat B = gaussian(n + 3, n, 58);
+  const Mat A = mul(transpose(B, n + 3, n), B, n, n + 3, n);  // positive definite
+  Mat L;
+  REQUIRE(cholesky(A, n, L));
+  for (int i = 0; i < n; ++i)
+    for (int j = i + 1; j < n; ++j) CHECK(L[(size_t)i * n + j] == 0.0);
+  CHECK_ALL_CLOSE(mul(L, transpose(L, n, n), n, n, n), A, 1e-12, 1e-13);
+  Mat eye((size_t)n * n, 0.0);
+  for (int i = 0; i < n; ++i) eye[(size_t)i * n + i] = 1;
+  CHECK_ALL_CLOSE(mul(lower_inverse(L, n), L, n, n, n), eye, 1e-12, 0);
+  Mat singular = A;  // row/column 3 = row/column 2: rank n - 1
+  for (int i = 0; i < n; ++i) singular[(size_t)i * n + 3] = singular[(size_t)i * n + 2];
+  for (int j = 0; j < n; ++j) singular[(size_t)3 * n + j] = singular[(size_t)2 * n + j];
+  CHECK_FALSE(cholesky(singular, n, L));
+}
+
+TEST_CASE("align: the bootstrap's score summary equals global_scores (Cholesky path and eigen fallback)") {
+  const int N = 800, a = 12, b = 9;
+  const Mat X = mul(gaussian(N, a, 51), gaussian(a, a, 52), N, a, a);
+  auto correlation = [](Mat C, int n) {
+    std::vector<double> sd(n);
+    for (int i = 0; i < n; ++i) sd[i] = std::sqrt(C[(size_t)i * n + i]);
+    for (int i = 0; i < n; ++i)
+      for (int j = 0; j < n; ++j) C[(size_t)i * n + j] /= sd[i] * sd[j];
+    return C;
+  };
+  auto check_same = [&](const Mat& P, int pa, const Mat& Q, int qb, bool want_cholesky, const ScoreOptions& opt = {}) {
+    const Mat Cpp = cov(P, P, N, pa, pa), Cqq = cov(Q, Q, N, qb, qb), Cpq = cov(P, Q, N, pa, qb);
+    const GlobalScores g = global_scores(Cpp, pa, Cqq, qb, Cpq, opt);
+    const ScoreSummary s = score_summary(Cpp, pa, Cqq, qb, Cpq, opt);
+    // The same statistics by another factorisation: rounding ~1e-15 times the whitening's condition.
+    CHECK(s.cka == doctest::Approx(g.cka).epsilon(1e-13));
+    CHECK(s.procrustes == doctest::Approx(g.procrustes).epsilon(1e-13));
+    CHECK(s.cca_mean == doctest::Approx(g.cca_mean).epsilon(1e-10));
+    CHECK(s.svcca_mean == doctest::Approx(g.svcca_mean).epsilon(1e-12));
+    CHECK(s.pwcca == doctest::Approx(g.pwcca).epsilon(1e-10));
+    // Which path the summary took: the Cholesky one exactly when every direction is kept.
+    std::vector<double> sp(pa), sq(qb), rpp = Cpp, rqq = Cqq, rpq = Cpq;
+    for (int i = 0; i < pa; ++i) sp[i] = std::sqrt(Cpp[(size_t)i * pa + i]);
+    for (int j = 0; j < qb; ++j) sq[j] = std::sqrt(Cqq[(size_t)j * qb + j]);
+    for (int i = 0; i < pa; ++i)
+      for (int j = 0; j < pa; ++j) rpp[(size_t)i * pa + j] /= sp[i] * sp[j];
+    for (int i = 0; i < qb; ++i)
+      for (int j = 0; j < qb; ++j) rqq[(size_t)i * qb + j] /= sq[i] * sq[j];
+    for (int i = 0; i < pa; ++i)
+      for (int j = 0; j < qb; ++j) rpq[(size_t)i * qb + j] /= sp[i] * sq[j];
+    double cm = -1, pw = -1;
+    CHECK(cca_summary_cholesky(rpp, pa, rqq, qb, rpq, sp, sq, pa <= qb, opt, cm, pw) == want_cholesky);
+    CHECK((g.cca_rank_a == pa && g.cca_rank_b == qb) == want_cholesky);
+  };
+  SUBCASE("full rank, both weightings (A narrower, then B narrower)") {
+    const Mat Z = relu_units(X, N, a, b, 56, 1.0);
+    check_same(Z, b, X, a, true);
+    check_same(X, a, Z, b, true);
+  }
+  SUBCASE("a rank cut the free bound cannot clear but the eigenvalues do: still the Cholesky path") {
+    // The cut just below B's lambda_min / lambda_max (by a factor 2.5 > the check's margin 2):
+    // every direction is kept, yet 1 / ||L^-1||_F^2 <= lambda_min <= cut * trace when trace >= 2.5
+    // lambda_max, so the bound alone would send it to the eigen path.
+    const Mat Z = relu_units(X, N, a, b, 56, 1.0);
+    const Mat Rzz = correlation(cov(Z, Z, N, b, b), b), Rxx = correlation(cov(X, X, N, a, a), a);
+    const SymEig ez = sym_eig(Rzz, b, false), ex = sym_eig(Rxx, a, false);
+    const double rz = ez.values.front() / ez.values.back(), rx = ex.values.front() / ex.values.back();
+    ScoreOptions opt;
+    opt.rank_cut = std::min(rz, rx) / 2.5;
+    const Mat& R = rz <= rx ? Rzz : Rxx;  // the tighter side
+    const int n = rz <= rx ? b : a;
+    Mat L;
+    REQUIRE(cholesky(R, n, L));
+    double inv2 = 0, tr = 0;
+    for (double v : lower_inverse(L, n)) inv2 += v * v;
+    for (int i = 0; i < n; ++i) tr += R[(size_t)i * n + i];
+    REQUIRE(1.0 / inv2 <= opt.rank_cut * tr);  // the bound alone would not clear it
+    check_same(Z, b, X, a, true, opt);
+  }
+  SUBCASE("rank-deficient (15 units of rank 12): the eigen path and its rank cut") {
+    const int w = 15;
+    const Mat Y = mul(X, gaussian(a, w, 55), N, a, w);
+    check_same(X, a, Y, w, false);
+  }
+}
+
 // ---- from moments vs from the raw activations -----------------------------------------------------
 
 TEST_CASE("align: every analysis from accumulated moments equals the same from raw activations") {

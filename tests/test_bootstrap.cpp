@@ -303,3 +303,35 @@ TEST_CASE("bootstrap: global-score intervals of a net and its copy are [1, 1] (C
   CHECK(iv["resamples"] == 30);
   CHECK(global_score_intervals(bm, 0, 1, 30, 3)["cka_linear"] == iv["cka_linear"]);
 }
+
+TEST_CASE("bootstrap: global-score intervals of one pair of several nets equal global_scores recomputed per replicate") {
+  // Three nets sharing latent factors; bin/align's intervals for nets (0, 2) and (2, 0) (resampling
+  // the pair's blocks only, through score_summary) against the plain recomputation: all nets'
+  // weighted moments, then global_scores, per replicate. Net 2 is the narrower in both orders, so
+  // PWCCA is weighted by the same net.
+  const std::vector<int> units = {7, 5, 6};
+  auto g = [](int k, long i, int u, int p) -> float {
+    return (float)(normal(1, (uint64_t)i * 8 + u % 4) + 0.8 * normal(20 + k, (uint64_t)i * 8 + u));
+  };
+  const auto acts = make_acts(units, 480, 1, g);
+  const std::vector<Moments> bm = accumulate(Device::cpu(), units, 1, acts, iota_images(480), 12).block_moments();
+  const int R = 25;
+  const auto weights = bootstrap_weights((int)bm.size(), R, 7);
+  for (auto [p, q] : {std::pair{0, 2}, std::pair{2, 0}}) {
+    INFO("nets " << p << ", " << q);
+    const nlohmann::json iv = global_score_intervals(bm, p, q, R, 7);
+    std::vector<std::vector<double>> reps;
+    for (const auto& w : weights) {
+      const GlobalScores s = global_scores(pair_moments(weighted_moments(bm, w), p, q));
+      reps.push_back({s.cka, s.cca_mean, s.svcca_mean, s.pwcca, s.procrustes});
+    }
+    const std::vector<Interval> want = intervals(reps);
+    const char* keys[] = {"cka_linear", "cca_mean", "svcca_mean", "pwcca", "procrustes"};
+    for (int i = 0; i < 5; ++i) {
+      INFO(keys[i]);
+      // The same replicates by another factorisation (Cholesky whitening, one PWCCA side): ~1e-14.
+      CHECK(iv["percentile"][keys[i]][0].get<double>() == doctest::Approx(want[i].lo).epsilon(1e-11));
+      CHECK(iv["percentile"][keys[i]][1].get<double>() == doctest::Approx(want[i].hi).epsilon(1e-11));
+    }
+  }
+}

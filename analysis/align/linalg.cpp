@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "kernels/gemm.h"
 #include "nn/device.h"
 
 #ifdef CONVERGENT_CUDA
@@ -19,6 +20,9 @@
 extern "C" {
 void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a, const int* lda, double* w, double* work,
              const int* lwork, int* iwork, const int* liwork, int* info, size_t jobz_len, size_t uplo_len);
+void dpotrf_(const char* uplo, const int* n, double* a, const int* lda, int* info, size_t uplo_len);
+void dtrtri_(const char* uplo, const char* diag, const int* n, double* a, const int* lda, int* info, size_t uplo_len,
+             size_t diag_len);
 void dgesdd_(const char* jobz, const int* m, const int* n, double* a, const int* lda, double* s, double* u, const int* ldu,
              double* vt, const int* ldvt, double* work, const int* lwork, int* iwork, int* info, size_t jobz_len);
 }
@@ -32,6 +36,7 @@ static void check_size(const std::vector<double>& A, size_t want, const char* wh
 // Row-major symmetric A, lower triangle, is column-major A with its upper triangle: uplo 'U'. The
 // eigenvectors come back column-major, i.e. eigenvector k in row k of the row-major buffer.
 static SymEig sym_eig_lapack(const std::vector<double>& A, int n, bool want_vectors) {
+  cpu::blas_single_threaded();
   SymEig r;
   r.n = n;
   r.solver = "lapack dsyevd";
@@ -67,6 +72,7 @@ SymEig sym_eig(const std::vector<double>& A, int n, bool want_vectors, const Eig
 
 std::vector<double> singular_values(const std::vector<double>& A, int rows, int cols) {
   check_size(A, (size_t)rows * cols, "singular_values");
+  cpu::blas_single_threaded();
   const int k = std::min(rows, cols);
   std::vector<double> s(k, 0.0);
   if (k == 0) return s;
@@ -88,6 +94,7 @@ std::vector<double> singular_values(const std::vector<double>& A, int rows, int 
 
 Svd svd(const std::vector<double>& A, int rows, int cols) {
   check_size(A, (size_t)rows * cols, "svd");
+  cpu::blas_single_threaded();
   Svd r;
   r.k = std::min(rows, cols);
   r.s.assign(r.k, 0.0);
@@ -115,8 +122,35 @@ Svd svd(const std::vector<double>& A, int rows, int cols) {
   return r;
 }
 
+// Row-major lower = column-major upper: LAPACK's 'U' factor U^T U = A, read row-major, is L = U^T.
+bool cholesky(const std::vector<double>& A, int n, std::vector<double>& L) {
+  check_size(A, (size_t)n * n, "cholesky");
+  cpu::blas_single_threaded();
+  L = A;
+  if (n == 0) return true;
+  const char uplo = 'U';
+  int info = 0;
+  dpotrf_(&uplo, &n, L.data(), &n, &info, 1);
+  for (int i = 0; i < n; ++i)
+    for (int j = i + 1; j < n; ++j) L[(size_t)i * n + j] = 0.0;
+  return info == 0;
+}
+
+std::vector<double> lower_inverse(const std::vector<double>& L, int n) {
+  check_size(L, (size_t)n * n, "lower_inverse");
+  cpu::blas_single_threaded();
+  std::vector<double> inv = L;
+  if (n == 0) return inv;
+  const char uplo = 'U', diag = 'N';
+  int info = 0;
+  dtrtri_(&uplo, &diag, &n, inv.data(), &n, &info, 1, 1);
+  if (info != 0) throw std::runtime_error("dtrtri: singular triangular factor (info " + std::to_string(info) + ")");
+  return inv;
+}
+
 std::vector<double> matmul_tn(const std::vector<double>& A, const std::vector<double>& B, int k, int m, int n) {
   check_size(A, (size_t)k * m, "matmul_tn"), check_size(B, (size_t)k * n, "matmul_tn");
+  cpu::blas_single_threaded();
   std::vector<double> C((size_t)m * n, 0.0);
   if (k > 0 && m > 0 && n > 0)
     cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, n, k, 1.0, A.data(), m, B.data(), n, 0.0, C.data(), n);
@@ -125,6 +159,7 @@ std::vector<double> matmul_tn(const std::vector<double>& A, const std::vector<do
 
 std::vector<double> matmul(const std::vector<double>& A, const std::vector<double>& B, int m, int k, int n) {
   check_size(A, (size_t)m * k, "matmul"), check_size(B, (size_t)k * n, "matmul");
+  cpu::blas_single_threaded();
   std::vector<double> C((size_t)m * n, 0.0);
   if (k > 0 && m > 0 && n > 0)
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, m, n, k, 1.0, A.data(), k, B.data(), n, 0.0, C.data(), n);

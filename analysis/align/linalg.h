@@ -2,6 +2,9 @@
 // row-major float64. The CPU path is LAPACK (dsyevd, dgesdd from the OpenBLAS static library);
 // large symmetric problems can go to cuSOLVER's Dsyevd on a GPU, loaded at run time with dlopen
 // (libcusolver is never linked into the engine), falling back to LAPACK when it is absent.
+// OpenBLAS runs single-threaded here (kernels/gemm.h: cpu::blas_single_threaded, which also moves a
+// CPU OpenBLAS does not know off its slow SSE3 kernels): bin/align parallelises over targets and
+// bootstrap replicates with OpenMP, and a second spinning thread pool on the same cores costs ~2x.
 #pragma once
 #include <string>
 #include <vector>
@@ -39,6 +42,13 @@ struct Svd {
   std::vector<double> v;  // [k x cols]: row i = right singular vector v_i
 };
 Svd svd(const std::vector<double>& A, int rows, int cols);
+
+// The Cholesky factor of a symmetric positive definite n x n A (row-major; only its lower triangle
+// is read): the lower-triangular L with A = L L^T, upper triangle zero (LAPACK dpotrf). False when A
+// is not numerically positive definite.
+bool cholesky(const std::vector<double>& A, int n, std::vector<double>& L);
+// L^{-1} for a lower-triangular L from cholesky() (LAPACK dtrtri), lower triangle, upper zero.
+std::vector<double> lower_inverse(const std::vector<double>& L, int n);
 
 // C = A^T B for row-major A [k x m], B [k x n] -> C [m x n] (OpenBLAS dgemm).
 std::vector<double> matmul_tn(const std::vector<double>& A, const std::vector<double>& B, int k, int m, int n);

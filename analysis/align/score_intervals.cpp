@@ -1,5 +1,6 @@
 #include "analysis/align/score_intervals.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -8,10 +9,38 @@
 
 namespace cvg {
 
-nlohmann::json global_score_intervals(const std::vector<Moments>& blocks, int p, int q, int resamples, uint64_t seed) {
+namespace {
+
+// The blocks cut down to nets p and q (as nets 0 and 1 in that order): a resample then sums 3
+// matrices per block instead of all K nets' grams and K (K - 1) / 2 cross blocks, with the same
+// arithmetic on the entries the pair uses.
+std::vector<Moments> pair_blocks(const std::vector<Moments>& blocks, int p, int q) {
+  std::vector<Moments> out;
+  for (const Moments& b : blocks) {
+    Moments m({b.units.at(p), b.units.at(q)});
+    m.count = b.count;
+    m.shift = {b.shift[p], b.shift[q]}, m.sum = {b.sum[p], b.sum[q]}, m.gram = {b.gram[p], b.gram[q]};
+    const int lo = std::min(p, q), hi = std::max(p, q);
+    const std::vector<double>& c = b.cross[b.pair_index(lo, hi)];
+    if (p < q) {
+      m.cross[0] = c;
+    } else {  // stored [units p_lo x units p_hi]; net 0 is now p = hi: transpose
+      const int rows = b.units[lo], cols = b.units[hi];
+      for (int i = 0; i < rows; ++i)
+        for (int j = 0; j < cols; ++j) m.cross[0][(size_t)j * rows + i] = c[(size_t)i * cols + j];
+    }
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+}  // namespace
+
+nlohmann::json global_score_intervals(const std::vector<Moments>& all_blocks, int p, int q, int resamples, uint64_t seed) {
   const auto t0 = std::chrono::steady_clock::now();
+  const std::vector<Moments> blocks = pair_blocks(all_blocks, p, q);
   auto scores = [&](const Moments& m) {
-    const GlobalScores s = global_scores(pair_moments(m, p, q));
+    const ScoreSummary s = score_summary(pair_moments(m, 0, 1));
     return std::vector<double>{s.cka, s.cca_mean, s.svcca_mean, s.pwcca, s.procrustes};
   };
   const std::vector<double> point = scores(weighted_moments(blocks, std::vector<double>(blocks.size(), 1.0)));

@@ -44,4 +44,23 @@ inline GlobalScores global_scores(const PairMoments& pm, const ScoreOptions& opt
   return global_scores(pm.cov_aa, pm.na(), pm.cov_bb, pm.nb(), pm.cov_ab, opt);
 }
 
+// The five numbers of global_scores that a bootstrap interval needs (CKA, CCA mean, SVCCA mean,
+// PWCCA with the weighting global_scores picks, Procrustes), the same statistics computed with less
+// work: no canonical vectors or PWCCA for the other net, and CCA through Cholesky factors of R_aa,
+// R_bb (whitening L^-1; any whitening gives the same canonical correlations and PWCCA weights)
+// whenever every eigenvalue is provably above the rank cut (then the eigen path keeps every
+// direction too); otherwise through the eigen-decompositions as in global_scores.
+struct ScoreSummary {
+  double cka = 0, cca_mean = 0, svcca_mean = 0, pwcca = 0, procrustes = 0;
+};
+ScoreSummary score_summary(const std::vector<double>& cov_aa, int na, const std::vector<double>& cov_bb, int nb,
+                           const std::vector<double>& cov_ab, const ScoreOptions& opt = {});
+inline ScoreSummary score_summary(const PairMoments& pm, const ScoreOptions& opt = {}) {
+  return score_summary(pm.cov_aa, pm.na(), pm.cov_bb, pm.nb(), pm.cov_ab, opt);
+}
+// Its Cholesky part, for tests: false (outputs untouched) when a factor is not provably full rank.
+bool cca_summary_cholesky(const std::vector<double>& raa, int na, const std::vector<double>& rbb, int nb,
+                          const std::vector<double>& rab, const std::vector<double>& sa, const std::vector<double>& sb,
+                          bool weights_from_a, const ScoreOptions& opt, double& cca_mean, double& pwcca);
+
 }  // namespace cvg
