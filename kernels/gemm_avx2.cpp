@@ -23,7 +23,7 @@ namespace {
 
 constexpr int kMr = avx512::kPanelRows;  // 8 rows of C per micro-tile, as the packed panels
 constexpr int kNr = 8;                   // one 8-float vector of columns: 8 accumulators
-constexpr int kKc = 256;                 // must equal the AVX-512 file's k block
+constexpr int kKc = avx512::kBlockK;     // the AVX-512 file's k block
 
 inline __m256i lanes(int count) {  // the first `count` of 8 lanes set (count clamped to [0, 8])
   const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -105,6 +105,28 @@ inline __attribute__((always_inline)) void nt_step(const float* const (&ai)[2], 
   }
 }
 
+// dst (8 rows ldd apart) = the 8x8 block src (8 rows lds apart), transposed: two rounds of in-lane
+// shuffles, then the 128-bit halves.
+inline void transpose8x8(const float* src, size_t lds, float* dst, size_t ldd) {
+  __m256 r[8], t[8];
+#pragma GCC unroll 8
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * lds);
+#pragma GCC unroll 4
+  for (int i = 0; i < 8; i += 2) t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]), t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+#pragma GCC unroll 2
+  for (int h = 0; h < 8; h += 4) {  // rows h..h+3: columns 0,1 | 2,3 of each 4-column half
+    r[h] = _mm256_shuffle_ps(t[h], t[h + 2], _MM_SHUFFLE(1, 0, 1, 0));
+    r[h + 1] = _mm256_shuffle_ps(t[h], t[h + 2], _MM_SHUFFLE(3, 2, 3, 2));
+    r[h + 2] = _mm256_shuffle_ps(t[h + 1], t[h + 3], _MM_SHUFFLE(1, 0, 1, 0));
+    r[h + 3] = _mm256_shuffle_ps(t[h + 1], t[h + 3], _MM_SHUFFLE(3, 2, 3, 2));
+  }
+#pragma GCC unroll 4
+  for (int j = 0; j < 4; ++j) {
+    _mm256_storeu_ps(dst + j * ldd, _mm256_permute2f128_ps(r[j], r[j + 4], 0x20));
+    _mm256_storeu_ps(dst + (j + 4) * ldd, _mm256_permute2f128_ps(r[j], r[j + 4], 0x31));
+  }
+}
+
 }  // namespace
 
 void gemm_packed(int m, int n, int k, const float* packed_a, const float* b, int ldb, float beta, float* c, int ldc) {
@@ -155,6 +177,18 @@ void gemm_nt(int m, int n, int k, const float* a, int lda, const float* b, int l
         }
     }
   }
+}
+
+void transpose(int rows, int cols, const float* src, size_t lds, float* dst, size_t ldd) {
+  int i0 = 0;
+  for (; i0 + 8 <= rows; i0 += 8) {
+    int j0 = 0;
+    for (; j0 + 8 <= cols; j0 += 8) transpose8x8(src + i0 * lds + j0, lds, dst + j0 * ldd + i0, ldd);
+    for (; j0 < cols; ++j0)
+      for (int i = i0; i < i0 + 8; ++i) dst[j0 * ldd + i] = src[i * lds + j0];
+  }
+  for (; i0 < rows; ++i0)
+    for (int j = 0; j < cols; ++j) dst[j * ldd + i0] = src[i0 * lds + j];
 }
 
 }  // namespace cvg::cpu::avx2
