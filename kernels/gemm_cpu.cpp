@@ -81,11 +81,13 @@ void nt_dots(int m, int n, int k, const float* a, int lda, const float* b, int l
   avx2::gemm_nt(m, n, k, a, lda, b, ldb, beta, c, ldc);
 }
 
-// A B^T with A of this many rows or more goes through the packed kernels (nt_packed): the transposed
-// copy of B then costs little next to the product, which runs ~1.4x faster than the dot-product
-// tiles. Fewer rows (the statistics' 16-row blocks over long runs) keep the dot products. The choice
-// depends on the product's shape only, never on how threads split it.
-constexpr int kNtPackedMinRows = 32;
+// A B^T with at least this many rows of A and of B goes through the packed kernels (nt_packed): the
+// transposed copy of B then costs little next to the product, which runs ~1.4x faster than the
+// dot-product tiles. Fewer rows of A (the statistics' 16-row blocks over long runs) or of B (conv1's
+// 25 taps, a third of a 48-wide micro-tile empty) keep the dot products. The choice depends on the
+// product's shape only, never on how threads split it.
+constexpr int kNtPackedMinRows = 32, kNtPackedMinCols = 48;
+bool nt_on_packed(int m, int n) { return m >= kNtPackedMinRows && n >= kNtPackedMinCols; }
 
 // A B^T on the packed kernels: k in blocks of kBlockK, each block's A packed into panels and B^T
 // taken kStrip columns at a time (kc x kStrip, transposed into per-thread scratch that stays in
@@ -114,7 +116,7 @@ void nt_packed(int m, int n, int k, const float* a, int lda, const float* b, int
 }
 
 void nt(int m, int n, int k, const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc) {
-  (m >= kNtPackedMinRows ? nt_packed : nt_dots)(m, n, k, a, lda, b, ldb, beta, c, ldc);
+  (nt_on_packed(m, n) ? nt_packed : nt_dots)(m, n, k, a, lda, b, ldb, beta, c, ldc);
 }
 
 // The k == 0 (or alpha == 0) rule: C = beta C, A and B unread; beta 0 clears C, NaNs included.
@@ -149,7 +151,7 @@ void gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* A, in
 #pragma omp parallel for schedule(static, 1) num_threads(threads) if (threads > 1)
       for (int j0 = 0; j0 < n; j0 += step)
         packed_times(m, std::min(step, n - j0), k, packed.data(), B + j0, ldb, beta, C + j0, ldc);
-    } else if (m >= kNtPackedMinRows) {  // column blocks: each thread transposes only its rows of B
+    } else if (nt_on_packed(m, n)) {  // column blocks: each thread transposes only its rows of B
       const int step = ((n + threads - 1) / threads + 47) / 48 * 48;
 #pragma omp parallel for schedule(static, 1) num_threads(threads) if (threads > 1)
       for (int j0 = 0; j0 < n; j0 += step)
