@@ -110,7 +110,10 @@ __attribute__((optimize("no-tree-loop-distribute-patterns"))) void im2col(const 
           const float* src = x + (size_t)c * h * w + shift;
           const int32_t* kj = L.keep.data() + j * P;
           for (long q = 0; q < d0; ++q) row[q] = 0.0f;
-          for (long q = d0; q < d1; ++q) row[q] = kj[q] ? src[q] : 0.0f;
+          for (long q = d0; q < d1; ++q) {
+            const float v = src[q];  // read unconditionally (all of [d0, d1) is inside the plane): a
+            row[q] = kj[q] ? v : 0.0f;  // plain vector load and a blend, not a masked load
+          }
           for (long q = d1; q < P; ++q) row[q] = 0.0f;
         }
     return;
@@ -173,7 +176,10 @@ void col2im(const Lowering& L, const float* col, float* dx, size_t ld) {
           long shift, d0, d1;
           L.span(i, j, shift, d0, d1);
           float* dst = dx + (size_t)c * h * w + shift;
-          for (long q = d0; q < d1; ++q) dst[q] += kj[q] ? row[q] : 0.0f;
+          for (long q = d0; q < d1; ++q) {
+            const float v = row[q];  // unconditional, as in im2col: no masked load
+            dst[q] += kj[q] ? v : 0.0f;
+          }
         }
     return;
   }
