@@ -54,14 +54,71 @@ inline void valid_range(int j, int w, int ow, int stride, int pad, int& lo, int&
   lo = std::min(lo, hi);
 }
 
+// One group of one image lowered to its im2col matrix and back, built once per layer call.
+// Stride 1 with rows as long as the input's (ow == w, a "same" convolution) has a fast path: a tap
+// (i, j) sees the input plane shifted by (i - p) rows and (j - p) columns, so its im2col row is one
+// contiguous run of the plane, except the outputs whose column ox falls outside the tap's [lo, hi),
+// which wrapped into the neighbouring input row and read as zero (keep says which).
+struct Lowering {
+  const ConvGeom& g;
+  int cg, oh, ow;
+  size_t P;                   // outputs per plane
+  bool same;                  // stride 1, ow == w: the fast path
+  std::vector<int32_t> keep;  // same: keep[j*P + q] = output q's column lies in tap column j's [lo, hi)
+
+  Lowering(const ConvGeom& g, const conv_core::Dims& d)
+      : g(g), cg(d.cg), oh(d.oh), ow(d.ow), P((size_t)d.P), same(g.stride == 1 && d.ow == g.w) {
+    if (!same) return;
+    keep.resize((size_t)g.kw * P);
+    for (int j = 0; j < g.kw; ++j) {
+      int lo, hi;
+      valid_range(j, g.w, ow, 1, g.pad, lo, hi);
+      int32_t* kj = keep.data() + j * P;
+      for (int oy = 0; oy < oh; ++oy)
+        for (int ox = 0; ox < ow; ++ox) kj[oy * ow + ox] = ox >= lo && ox < hi;
+    }
+  }
+  // same, tap (i, j): output q reads input q + shift of its plane, for q in [d0, d1) (the rows
+  // inside the plane); outside it, nothing.
+  void span(int i, int j, long& shift, long& d0, long& d1) const {
+    int y0, y1;
+    valid_range(i, g.h, oh, 1, g.pad, y0, y1);
+    shift = (long)(i - g.pad) * g.w + (j - g.pad);
+    d0 = std::max<long>((long)y0 * g.w, -shift), d1 = std::min<long>((long)y1 * g.w, (long)g.h * g.w - shift);
+    if (d0 >= d1) d0 = d1 = 0;  // no output of the tap reads the plane
+  }
+};
+
 // col[(c*kh + i)*kw + j][oy*ow + ox] = x[c][oy*s - pad + i][ox*s - pad + j], zero outside; col's
 // rows are ld floats apart (oh*ow for one image, more when several images share the matrix).
 // The zero runs are short (a padding row or a few columns) and there are thousands per image: GCC
 // is told not to turn them into calls to memset, whose per-call cost was most of their time.
-__attribute__((optimize("no-tree-loop-distribute-patterns"))) void im2col(const float* x, int cg, int h, int w, const ConvGeom& g,
-                                                                          int oh, int ow, float* col, size_t ld) {
-  const int s = g.stride, p = g.pad;
-  for (int c = 0; c < cg; ++c)
+__attribute__((optimize("no-tree-loop-distribute-patterns"))) void im2col(const Lowering& L, const float* x, float* col,
+                                                                          size_t ld) {
+  const ConvGeom& g = L.g;
+  const int h = g.h, w = g.w, oh = L.oh, ow = L.ow, s = g.stride, p = g.pad;
+  if (L.same) {
+    // One pass per tap row: zeros above and below the plane, the shifted plane masked by keep in
+    // between (a select that vectorises, where a copy then a fix-up per output row did not).
+    const long P = (long)L.P;
+    for (int c = 0; c < L.cg; ++c)
+      for (int i = 0; i < g.kh; ++i)
+        for (int j = 0; j < g.kw; ++j) {
+          float* row = col + ((size_t)(c * g.kh + i) * g.kw + j) * ld;
+          long shift, d0, d1;
+          L.span(i, j, shift, d0, d1);
+          const float* src = x + (size_t)c * h * w + shift;
+          const int32_t* kj = L.keep.data() + j * P;
+          for (long q = 0; q < d0; ++q) row[q] = 0.0f;
+          for (long q = d0; q < d1; ++q) {
+            const float v = src[q];  // read unconditionally (all of [d0, d1) is inside the plane): a
+            row[q] = kj[q] ? v : 0.0f;  // plain vector load and a blend, not a masked load
+          }
+          for (long q = d1; q < P; ++q) row[q] = 0.0f;
+        }
+    return;
+  }
+  for (int c = 0; c < L.cg; ++c)
     for (int i = 0; i < g.kh; ++i)
       for (int j = 0; j < g.kw; ++j) {
         float* row = col + ((size_t)(c * g.kh + i) * g.kw + j) * ld;
@@ -73,21 +130,6 @@ __attribute__((optimize("no-tree-loop-distribute-patterns"))) void im2col(const 
         valid_range(i, h, oh, s, p, y0, y1);
         for (size_t q = 0; q < (size_t)y0 * ow; ++q) row[q] = 0.0f;
         for (size_t q = (size_t)y1 * ow; q < (size_t)oh * ow; ++q) row[q] = 0.0f;
-        if (s == 1 && ow == w) {
-          // Stride 1, rows as long as the input's: the valid rows are the plane shifted by
-          // (i - p) rows and (j - p) columns, one copy; the columns that wrapped into the
-          // neighbouring row (ox outside [lo, hi)) are zeroed after.
-          const long shift = (long)(i - p) * w + (j - p);
-          const long d0 = std::max<long>((long)y0 * ow, -shift), d1 = std::min<long>((long)y1 * ow, (long)h * w - shift);
-          if (d1 > d0) std::memcpy(row + d0, xc + d0 + shift, sizeof(float) * (d1 - d0));
-          if (lo > 0 || hi < ow)
-            for (int oy = y0; oy < y1; ++oy) {
-              float* r = row + (size_t)oy * ow;
-              for (int ox = 0; ox < lo; ++ox) r[ox] = 0.0f;
-              for (int ox = hi; ox < ow; ++ox) r[ox] = 0.0f;
-            }
-          continue;
-        }
         for (int oy = y0; oy < y1; ++oy) {
           float* r = row + (size_t)oy * ow;
           const float* src = xc + (size_t)(oy * s - p + i) * w;  // input column of ox: ox*s - p + j >= 0
@@ -118,37 +160,30 @@ float row_sum(const float* v, int n) {
 
 // The adjoint of im2col: dx[c][iy][ix] += every col entry that im2col copied from it (col's rows
 // ld floats apart). dx is zeroed by the caller; the fixed loop order makes the sum deterministic.
-void col2im(const float* col, int cg, int h, int w, const ConvGeom& g, int oh, int ow, float* dx, size_t ld) {
-  const int s = g.stride, p = g.pad;
-  if (s == 1 && ow == w) {
-    // Stride 1, rows as long as the input's (im2col's fast case): a tap's valid outputs are the
-    // plane shifted by (i - p) rows and (j - p) columns, added as one contiguous run; the columns
-    // that wrapped into the neighbouring row (outside [lo, hi)) add +0 instead. dx starts at +0 and
-    // a sum of floats that starts at +0 is never -0, so adding +0 changes no bit: the sums are the
-    // row-by-row loop's, in the same order, in one long vectorised loop instead of many short ones.
-    const size_t P = (size_t)oh * ow;
-    std::vector<int32_t> keep((size_t)g.kw * P);  // keep[j*P + q]: output q's column in tap column j's [lo, hi)
-    for (int j = 0; j < g.kw; ++j) {
-      int lo, hi;
-      valid_range(j, w, ow, s, p, lo, hi);
-      for (size_t q = 0; q < P; ++q) keep[j * P + q] = (int)(q % ow) >= lo && (int)(q % ow) < hi;
-    }
-    for (int c = 0; c < cg; ++c)
-      for (int i = 0; i < g.kh; ++i) {
-        int y0, y1;
-        valid_range(i, h, oh, s, p, y0, y1);
+void col2im(const Lowering& L, const float* col, float* dx, size_t ld) {
+  const ConvGeom& g = L.g;
+  const int h = g.h, w = g.w, oh = L.oh, ow = L.ow, s = g.stride, p = g.pad;
+  if (L.same) {
+    // A tap's valid outputs are the plane shifted, added as one contiguous run; the columns that
+    // wrapped into the neighbouring row add +0 instead. dx starts at +0 and a sum of floats that
+    // starts at +0 is never -0, so adding +0 changes no bit: the sums are the row-by-row loop's, in
+    // the same order, in one long vectorised loop instead of many short ones.
+    for (int c = 0; c < L.cg; ++c)
+      for (int i = 0; i < g.kh; ++i)
         for (int j = 0; j < g.kw; ++j) {
           const float* row = col + ((size_t)(c * g.kh + i) * g.kw + j) * ld;
-          const int32_t* kj = keep.data() + j * P;
-          const long shift = (long)(i - p) * w + (j - p);
-          const long d0 = std::max<long>((long)y0 * ow, -shift), d1 = std::min<long>((long)y1 * ow, (long)h * w - shift);
+          const int32_t* kj = L.keep.data() + j * L.P;
+          long shift, d0, d1;
+          L.span(i, j, shift, d0, d1);
           float* dst = dx + (size_t)c * h * w + shift;
-          for (long q = d0; q < d1; ++q) dst[q] += kj[q] ? row[q] : 0.0f;
+          for (long q = d0; q < d1; ++q) {
+            const float v = row[q];  // unconditional, as in im2col: no masked load
+            dst[q] += kj[q] ? v : 0.0f;
+          }
         }
-      }
     return;
   }
-  for (int c = 0; c < cg; ++c)
+  for (int c = 0; c < L.cg; ++c)
     for (int i = 0; i < g.kh; ++i)
       for (int j = 0; j < g.kw; ++j) {
         const float* row = col + ((size_t)(c * g.kh + i) * g.kw + j) * ld;
@@ -180,6 +215,7 @@ int images_per_gemm(const Plan& d) { return d.direct ? 1 : d.per_gemm; }
 
 void conv_forward(const ConvGeom& g, const float* x, const float* w, const float* b, float* y, float* ws) {
   const Plan d = plan_of(g, "conv_forward");
+  const Lowering lower(g, d);
   std::vector<GemmLhs> wg;  // W_g: kg x ckk
   for (int gr = 0; gr < g.groups; ++gr) wg.emplace_back(false, d.kg, d.ckk, w + (size_t)gr * d.kg * d.ckk, d.ckk);
   const int per = images_per_gemm(d), runs = (g.n + per - 1) / per;
@@ -193,8 +229,7 @@ void conv_forward(const ConvGeom& g, const float* x, const float* w, const float
       const float* B = x + ((size_t)img0 * g.c + (size_t)gr * d.cg) * g.h * g.w;
       if (!d.direct) {
         for (int i = 0; i < nb; ++i)
-          im2col(x + ((size_t)(img0 + i) * g.c + (size_t)gr * d.cg) * g.h * g.w, d.cg, g.h, g.w, g, d.oh, d.ow,
-                 col + (size_t)i * d.P, K);
+          im2col(lower, x + ((size_t)(img0 + i) * g.c + (size_t)gr * d.cg) * g.h * g.w, col + (size_t)i * d.P, K);
         B = col;
       }
       float* y0 = y + ((size_t)img0 * g.k + (size_t)gr * d.kg) * d.P;
@@ -215,6 +250,7 @@ void conv_forward(const ConvGeom& g, const float* x, const float* w, const float
 
 void conv_backward_data(const ConvGeom& g, const float* dy, const float* w, float* dx, float* ws) {
   const Plan d = plan_of(g, "conv_backward_data");
+  const Lowering lower(g, d);
   std::vector<GemmLhs> wt;  // W_g^T: ckk x kg
   for (int gr = 0; gr < g.groups; ++gr) wt.emplace_back(true, d.ckk, d.kg, w + (size_t)gr * d.kg * d.ckk, d.ckk);
   const int per = images_per_gemm(d), runs = (g.n + per - 1) / per;
@@ -239,7 +275,7 @@ void conv_backward_data(const ConvGeom& g, const float* dy, const float* w, floa
         for (int i = 0; i < nb; ++i) {
           float* dxg = dx + ((size_t)(img0 + i) * g.c + (size_t)gr * d.cg) * g.h * g.w;
           std::fill(dxg, dxg + (size_t)d.cg * g.h * g.w, 0.0f);
-          col2im(col + (size_t)i * d.P, d.cg, g.h, g.w, g, d.oh, d.ow, dxg, K);
+          col2im(lower, col + (size_t)i * d.P, dxg, K);
         }
     }
   }
@@ -247,6 +283,7 @@ void conv_backward_data(const ConvGeom& g, const float* dy, const float* w, floa
 
 void conv_backward_weights(const ConvGeom& g, const float* x, const float* dy, float* dw, float* db, float* ws) {
   const Plan d = plan_of(g, "conv_backward_weights");
+  const Lowering lower(g, d);
   const size_t wsz = g.w_size(), part_sz = wsz + g.k;
   float* parts = ws + d.threads * d.col;  // partial p: its dw [wsz], then its db [k]
 #pragma omp parallel for schedule(dynamic, 1) num_threads(d.threads)
@@ -273,7 +310,7 @@ void conv_backward_weights(const ConvGeom& g, const float* x, const float* dy, f
             if (d.direct)
               for (int c = 0; c < d.cg; ++c) std::copy_n(xg + (size_t)c * d.P, d.P, col + c * K + (size_t)b * d.P);
             else
-              im2col(xg, d.cg, g.h, g.w, g, d.oh, d.ow, col + (size_t)b * d.P, K);
+              im2col(lower, xg, col + (size_t)b * d.P, K);
           }
           B = col;
         }

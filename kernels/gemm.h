@@ -59,7 +59,9 @@ class GemmLhs {
   std::vector<float> packed_;  // empty when OpenBLAS is in use
 };
 
-// C[m x n] = A[m x k] B[n x k]^T + beta C; single-threaded.
+// C[m x n] = A[m x k] B[n x k]^T + beta C; single-threaded. From 32 x 48 on (m x n) it runs on the
+// packed kernels with B^T transposed strip by strip (bitwise GemmLhs(A).times(B^T)); smaller
+// products, such as the statistics' 16-row blocks over long k, on dot-product tiles.
 void gemm_nt(int m, int n, int k, const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc);
 
 }  // namespace cpu

@@ -23,7 +23,7 @@ namespace {
 
 constexpr int kMr = avx512::kPanelRows;  // 8 rows of C per micro-tile, as the packed panels
 constexpr int kNr = 8;                   // one 8-float vector of columns: 8 accumulators
-constexpr int kKc = 256;                 // must equal the AVX-512 file's k block
+constexpr int kKc = avx512::kBlockK;     // the AVX-512 file's k block
 
 inline __m256i lanes(int count) {  // the first `count` of 8 lanes set (count clamped to [0, 8])
   const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -105,6 +105,28 @@ inline __attribute__((always_inline)) void nt_step(const float* const (&ai)[2], 
   }
 }
 
+// dst (8 rows ldd apart) = the 8x8 block src (8 rows lds apart), transposed. Rows i and i + 4
+// share a register (128-bit loads), so each half is a 4x4 transpose within lanes: 16 shuffles.
+inline void transpose8x8(const float* src, size_t lds, float* dst, size_t ldd) {
+  __m256 r[8];
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {  // r[i]: columns 0..3 of rows i | i+4; r[i+4]: columns 4..7
+    const float* lo = src + i * lds;
+    const float* hi = src + (i + 4) * lds;
+    r[i] = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(lo)), _mm_loadu_ps(hi), 1);
+    r[i + 4] = _mm256_insertf128_ps(_mm256_castps128_ps256(_mm_loadu_ps(lo + 4)), _mm_loadu_ps(hi + 4), 1);
+  }
+#pragma GCC unroll 2
+  for (int h = 0; h < 8; h += 4) {  // columns h..h+3
+    const __m256 t0 = _mm256_unpacklo_ps(r[h], r[h + 1]), t1 = _mm256_unpackhi_ps(r[h], r[h + 1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[h + 2], r[h + 3]), t3 = _mm256_unpackhi_ps(r[h + 2], r[h + 3]);
+    _mm256_storeu_ps(dst + h * ldd, _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)));
+    _mm256_storeu_ps(dst + (h + 1) * ldd, _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2)));
+    _mm256_storeu_ps(dst + (h + 2) * ldd, _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)));
+    _mm256_storeu_ps(dst + (h + 3) * ldd, _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2)));
+  }
+}
+
 }  // namespace
 
 void gemm_packed(int m, int n, int k, const float* packed_a, const float* b, int ldb, float beta, float* c, int ldc) {
@@ -155,6 +177,19 @@ void gemm_nt(int m, int n, int k, const float* a, int lda, const float* b, int l
         }
     }
   }
+}
+
+void transpose(int rows, int cols, const float* src, size_t lds, float* dst, size_t ldd) {
+  // Column blocks outside, row blocks inside: dst is written row after row (faster than the
+  // other order by a third where src is a tall matrix in L2).
+  const int rows8 = rows / 8 * 8;
+  int j0 = 0;
+  for (; j0 + 8 <= cols; j0 += 8)
+    for (int i0 = 0; i0 < rows8; i0 += 8) transpose8x8(src + i0 * lds + j0, lds, dst + j0 * ldd + i0, ldd);
+  for (; j0 < cols; ++j0)
+    for (int i = 0; i < rows8; ++i) dst[j0 * ldd + i] = src[i * lds + j0];
+  for (int i = rows8; i < rows; ++i)
+    for (int j = 0; j < cols; ++j) dst[j * ldd + i] = src[i * lds + j];
 }
 
 }  // namespace cvg::cpu::avx2

@@ -3,6 +3,7 @@
 // adds in the same order, only fewer at a time. So a net trains to the same weights on any x86-64 CPU
 // with AVX2 and FMA, with or without AVX-512. Call them only through kernels/gemm.h.
 #pragma once
+#include <cstddef>
 
 namespace cvg::cpu::avx2 {
 
@@ -10,5 +11,8 @@ namespace cvg::cpu::avx2 {
 void gemm_packed(int m, int n, int k, const float* packed_a, const float* b, int ldb, float beta, float* c, int ldc);
 // C[m x n] = A[m x k] B[n x k]^T + beta C; k > 0.
 void gemm_nt(int m, int n, int k, const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc);
+// dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols: 8x8 blocks in registers. Moves bits
+// only, so the AVX-512 route uses it too.
+void transpose(int rows, int cols, const float* src, size_t lds, float* dst, size_t ldd);
 
 }  // namespace cvg::cpu::avx2

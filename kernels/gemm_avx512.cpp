@@ -22,7 +22,7 @@ namespace {
 constexpr int kMr = kPanelRows;  // rows of C per micro-tile (broadcast from the packed A)
 constexpr int kNv = 3;           // 16-float vectors of C columns per micro-tile: 8 x 48
 constexpr int kNr = 16 * kNv;
-constexpr int kKc = 256;                    // k per block: an A panel (8 KB) and a B strip (48 KB, from L1/L2)
+constexpr int kKc = kBlockK;                // k per block: an A panel (8 KB) and a B strip (48 KB, from L1/L2)
 constexpr size_t kNtBlockBytes = 24 << 10;  // gemm_nt: rows of A kept in L1 (half of a 48 KB L1d)
 
 inline __mmask16 lanes(int count) {  // the first `count` of 16 lanes (count clamped to [0, 16])

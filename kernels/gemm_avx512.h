@@ -6,6 +6,9 @@
 namespace cvg::cpu::avx512 {
 
 constexpr int kPanelRows = 8;  // op(A) is packed in panels of this many rows, zero-padded
+// k per block: every element's sum runs over k in order within blocks of this many, the blocks added
+// in order (both kernel sets; a product cut into k ranges at multiples of it keeps its bits).
+constexpr int kBlockK = 256;
 
 // Floats that pack_a writes for an m x k op(A). These two are defined in kernels/gemm_cpu.cpp (base
 // ISA): the AVX2 kernels read the same packed panels.

@@ -76,9 +76,47 @@ void packed_times(int m, int n, int k, const float* packed, const float* b, int 
   avx2::gemm_packed(m, n, k, packed, b, ldb, beta, c, ldc);
 }
 
-void nt(int m, int n, int k, const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc) {
+void nt_dots(int m, int n, int k, const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc) {
   if (kernels() == Kernels::avx512) return avx512::gemm_nt(m, n, k, a, lda, b, ldb, beta, c, ldc);
   avx2::gemm_nt(m, n, k, a, lda, b, ldb, beta, c, ldc);
+}
+
+// A B^T with at least this many rows of A and of B goes through the packed kernels (nt_packed): the
+// transposed copy of B then costs little next to the product, which runs ~1.4x faster than the
+// dot-product tiles. Fewer rows of A (the statistics' 16-row blocks over long runs) or of B (conv1's
+// 25 taps, a third of a 48-wide micro-tile empty) keep the dot products. The choice depends on the
+// product's shape only, never on how threads split it.
+constexpr int kNtPackedMinRows = 32, kNtPackedMinCols = 48;
+bool nt_on_packed(int m, int n) { return m >= kNtPackedMinRows && n >= kNtPackedMinCols; }
+
+// A B^T on the packed kernels: k in blocks of kBlockK, each block's A packed into panels and B^T
+// taken kStrip columns at a time (kc x kStrip, transposed into per-thread scratch that stays in
+// cache) through every panel. Every element is the packed kernel's own sum: bit for bit
+// GemmLhs(A).times(B^T), on either kernel set.
+void nt_packed(int m, int n, int k, const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc) {
+  constexpr int kMr = avx512::kPanelRows, kKc = avx512::kBlockK, kStrip = 48;  // the AVX-512 micro-tile's width
+  thread_local std::vector<float> pa, strip;
+  const int kc_max = std::min(k, kKc);
+  pa.resize(avx512::packed_a_floats(m, kc_max));
+  strip.resize((size_t)kc_max * kStrip);
+  for (int p0 = 0; p0 < k; p0 += kKc) {
+    const int kc = std::min(kKc, k - p0);
+    for (int i0 = 0; i0 < m; i0 += kMr) {  // panel i0/kMr: A[i0.., p0..]^T, rows past m zero
+      float* panel = pa.data() + (size_t)i0 * kc;
+      const int mr = std::min(kMr, m - i0);
+      if (mr < kMr) std::fill(panel, panel + (size_t)kc * kMr, 0.0f);
+      avx2::transpose(mr, kc, a + (size_t)i0 * lda + p0, lda, panel, kMr);
+    }
+    for (int j0 = 0; j0 < n; j0 += kStrip) {
+      const int nr = std::min(kStrip, n - j0);
+      avx2::transpose(nr, kc, b + (size_t)j0 * ldb + p0, ldb, strip.data(), nr);
+      packed_times(m, nr, kc, pa.data(), strip.data(), nr, p0 == 0 ? beta : 1.0f, c + j0, ldc);
+    }
+  }
+}
+
+void nt(int m, int n, int k, const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc) {
+  (nt_on_packed(m, n) ? nt_packed : nt_dots)(m, n, k, a, lda, b, ldb, beta, c, ldc);
 }
 
 // The k == 0 (or alpha == 0) rule: C = beta C, A and B unread; beta 0 clears C, NaNs included.
@@ -113,11 +151,16 @@ void gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* A, in
 #pragma omp parallel for schedule(static, 1) num_threads(threads) if (threads > 1)
       for (int j0 = 0; j0 < n; j0 += step)
         packed_times(m, std::min(step, n - j0), k, packed.data(), B + j0, ldb, beta, C + j0, ldc);
+    } else if (nt_on_packed(m, n)) {  // column blocks: each thread transposes only its rows of B
+      const int step = ((n + threads - 1) / threads + 47) / 48 * 48;
+#pragma omp parallel for schedule(static, 1) num_threads(threads) if (threads > 1)
+      for (int j0 = 0; j0 < n; j0 += step)
+        nt_packed(m, std::min(step, n - j0), k, A, lda, B + (size_t)j0 * ldb, ldb, beta, C + j0, ldc);
     } else {
       const int step = ((m + threads - 1) / threads + 3) / 4 * 4;
 #pragma omp parallel for schedule(static, 1) num_threads(threads) if (threads > 1)
       for (int i0 = 0; i0 < m; i0 += step)
-        nt(std::min(step, m - i0), n, k, A + (size_t)i0 * lda, lda, B, ldb, beta, C + (size_t)i0 * ldc, ldc);
+        nt_dots(std::min(step, m - i0), n, k, A + (size_t)i0 * lda, lda, B, ldb, beta, C + (size_t)i0 * ldc, ldc);
     }
     return;
   }

@@ -1,6 +1,7 @@
 // The CPU conv twin's GEMMs (kernels/gemm.h, cpu::): the dispatched entry points and, where the CPU has
 // AVX-512, our AVX-512 kernels themselves, against a double loop. Sizes straddle every tile edge
-// (8 rows, 32 columns, 16-wide k steps, 4x4 dot tiles, 256-deep k blocks). Bounds: tests/bounds.h.
+// (8 rows, 32 and 48 columns, 16-wide k steps, 4x4 dot tiles, 256-deep k blocks, and the
+// 32 x 48 from which gemm_nt takes the packed kernels). Bounds: tests/bounds.h.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -22,7 +23,8 @@ namespace {
 struct Case {
   int m, n, k;
 };
-const Case kCases[] = {{1, 1, 1}, {8, 32, 16}, {9, 33, 17}, {7, 31, 15}, {13, 70, 300}, {64, 49, 576}, {5, 3, 513}};
+const Case kCases[] = {{1, 1, 1},      {8, 32, 16},    {9, 33, 17}, {7, 31, 15},
+                       {13, 70, 300}, {64, 49, 576}, {5, 3, 513}, {33, 97, 523}, {40, 47, 300}};
 
 // want = op(A) op(B) + beta C0 in double, and the same over absolute values for the bound.
 void reference(bool ta, bool tb, const Case& s, const std::vector<float>& a, const std::vector<float>& b,
@@ -73,6 +75,28 @@ TEST_CASE("cpu gemm: GemmLhs and gemm_nt match a double loop (op(A) B, A B^T; be
     check_product("gemm_nt", false, true, beta, [&](const Case& s, auto& a, auto& b, auto& c) {
       cpu::gemm_nt(s.m, s.n, s.k, a.data(), s.k, b.data(), s.k, beta, c.data(), s.n);
     });
+  }
+}
+
+TEST_CASE("cpu gemm: gemm_nt with 32 rows of A and 48 of B or more is BITWISE GemmLhs on B^T (the packed kernels' sums)") {
+  // The AVX-512 and AVX2 packed kernels are bitwise equal (below), so this makes gemm_nt's results
+  // independent of the CPU too, as scripts/check_same_bits.sh needs. OpenBLAS promises no such thing.
+  if (std::string(cpu::gemm_kernels()) == "openblas") {
+    std::printf("skipped (OpenBLAS in use): gemm_nt's packed route\n");
+    return;
+  }
+  for (const Case s : {Case{32, 48, 1}, Case{33, 97, 523}, Case{64, 800, 392}, Case{40, 49, 300}}) {
+    INFO("m ", s.m, " n ", s.n, " k ", s.k);
+    const auto a = test::randn((size_t)s.m * s.k, 31), b = test::randn((size_t)s.n * s.k, 32);
+    std::vector<float> bt((size_t)s.k * s.n);
+    for (int j = 0; j < s.n; ++j)
+      for (int p = 0; p < s.k; ++p) bt[(size_t)p * s.n + j] = b[(size_t)j * s.k + p];
+    for (float beta : {0.0f, 0.5f}) {
+      std::vector<float> got = test::randn((size_t)s.m * s.n, 33), want = got;
+      cpu::gemm_nt(s.m, s.n, s.k, a.data(), s.k, b.data(), s.k, beta, got.data(), s.n);
+      cpu::GemmLhs(false, s.m, s.k, a.data(), s.k).times(s.n, bt.data(), s.n, beta, want.data(), s.n);
+      CHECK(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)) == 0);
+    }
   }
 }
 
