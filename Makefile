@@ -181,12 +181,13 @@ test-emu-mutants: deps
 emu-mutants:
 	EMU_CXX="$(CXX) $(CPPFLAGS) $(CXXFLAGS)" EMU_LDLIBS="$(LDLIBS)" bash tests/emu/mutants.sh
 
-# The demo builds only the tools, and the CUDA flavour only when a GPU is present (the CPU engine is
-# what runs without one, and nvcc's minutes would be wasted).
+# The demo builds only the tools it runs, and the CUDA flavour only when a GPU is present (the CPU
+# engine is what runs without one, and nvcc's minutes would be wasted).
 DEMO_CUDA := $(if $(filter 1,$(CUDA)),$(if $(shell nvidia-smi -L 2>/dev/null | grep -m1 GPU),1,0),$(CUDA))
+DEMO_TOOLS := $(addprefix bin/,train correlate align visualize report)
 tools: $(TOOLS)
 demo: deps
-	@$(MAKE) --no-print-directory -j$(JOBS) CUDA=$(DEMO_CUDA) tools
+	@$(MAKE) --no-print-directory -j$(JOBS) CUDA=$(DEMO_CUDA) $(DEMO_TOOLS)
 	bash scripts/demo.sh
 
 bench: deps

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -242,8 +243,11 @@ int main(int argc, char** argv) {
               std::to_string(cpu_caffe) + " on the CPU to keep the run short. ";
     if (sections.size() > (ran_cpu ? 1u : 0u))
       note += "GPU " + Device{Device::CUDA, 0}.name() + ": CaffeNet at 256, PyTorch strict FP32 (TF32 off, cudnn.benchmark on). ";
-    note += "PyTorch: " + (torch_version.empty() ? std::string("absent") : torch_version) +
-            ". vs_torch = PyTorch's time / ours (> 1: ours faster).";
+    note += "PyTorch: " + (torch_version.empty() ? std::string("absent") : torch_version) + ". ";
+    // Comparing our AVX2 path (CONVERGENT_CPU_GEMM=avx2) fairly means capping PyTorch's kernels too.
+    for (const char* var : {"ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA"})
+      if (const char* v = std::getenv(var)) note += std::string("PyTorch run with ") + var + "=" + v + ". ";
+    note += "vs_torch = PyTorch's time / ours (> 1: ours faster).";
     if (args.given("out") && !args.str("out").empty()) {
       const std::string out = args.str("out");
       if (auto sl = out.rfind('/'); sl != std::string::npos) make_dirs(out.substr(0, sl));

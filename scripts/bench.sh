@@ -51,6 +51,13 @@ for b in bin/bench_*; do
   echo "== $name"
   "$b" ${BENCH_ARGS:-} --out "bench/results/$name-$host-$stamp.json" || { echo "bench $name failed"; rc=1; }
 done
+# What a CPU without AVX-512 runs: our AVX2 GEMM twins against PyTorch capped at AVX2 as well.
+if [ -x bin/bench_train ]; then
+  echo "== train, AVX2 path"
+  mkdir -p bench/results/avx2
+  CONVERGENT_CPU_GEMM=avx2 ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 bin/bench_train ${BENCH_ARGS:-} --cpu-only \
+    --out "bench/results/avx2/train-$host-$stamp.json" || { echo "bench train (AVX2) failed"; rc=1; }
+fi
 echo "== mpi"
 bash scripts/bench_mpi.sh "bench/results/mpi-$host-$stamp.json" || { echo "mpi bench failed"; rc=1; }
 echo "== gpu_model"

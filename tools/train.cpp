@@ -172,6 +172,7 @@ int main(int argc, char** argv) {
                   dev.name().c_str(), train->describe().c_str(), S.max_iter, S.batch,
                   (double)S.max_iter / std::max(per_epoch, 1LL), S.base_lr, S.stepsize,
                   dist::size() > 1 ? ("; " + std::to_string(dist::size()) + " MPI ranks share each batch").c_str() : "");
+    std::fflush(stdout);  // before the progress bars on stderr, also when stdout is a pipe
     for (uint64_t seed : seeds) {
       opt.seed = seed;
       opt.run_dir = a.str("out") + "/" + cfg.name + "-seed" + std::to_string(seed);
@@ -188,6 +189,7 @@ int main(int argc, char** argv) {
       }
       std::printf("%s: %lld iterations in %s (%.0f images/s); test top-1 %.2f%%; checkpoint %s\n", opt.label.c_str(),
                   r.iterations, Progress::fmt_time(r.seconds).c_str(), r.images_per_s, 100 * r.test_top1, r.checkpoint.c_str());
+      std::fflush(stdout);
     }
     return 0;
   }, /*distributed=*/true);
