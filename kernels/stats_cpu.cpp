@@ -10,6 +10,7 @@
 #include <cstring>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "kernels/gemm.h"
 #include "kernels/stats.h"
@@ -208,22 +209,52 @@ void accumulate_joint_hist(int n, int ca, int cb, int hw, const uint8_t* bins_a,
   const int cells = bins * bins;
   // Images in groups of ~16k samples, so the rows of unit i stay in cache while every j is visited.
   const int group = std::max(1, 16384 / std::max(hw, 1));
-#pragma omp parallel for schedule(dynamic) if ((size_t)n * ca * cb * hw >= kParallelMin)
-  for (int i = 0; i < ca; ++i) {
-    // Four interleaved sub-histograms break the store->load chain on a popular cell (zeros).
-    uint32_t h[4][kStatsMaxBins * kStatsMaxBins];
-    for (int g0 = 0; g0 < n; g0 += group) {
-      const int g1 = std::min(n, g0 + group);
-      for (int j = 0; j < cb; ++j) {
-        std::memset(h, 0, sizeof(h));
-        uint32_t t = 0;
+  const int groups = (n + group - 1) / group;
+  // Bin 0 is the exact zero, where most ReLU samples fall: only the samples where a_i is not 0 are
+  // visited, and row 0 of the table follows from b_j's marginal in the group, the same integers.
+  std::vector<uint32_t> marg_b((size_t)groups * cb * bins, 0);
+  for (int g = 0; g < groups; ++g)
+    for (int j = 0; j < cb; ++j) {
+      uint32_t* m = &marg_b[((size_t)g * cb + j) * bins];
+      for (int img = g * group; img < std::min(n, (g + 1) * group); ++img) {
+        const uint8_t* rb = bins_b + ((size_t)img * cb + j) * hw;
+        for (int p = 0; p < hw; ++p) ++m[rb[p]];
+      }
+    }
+#pragma omp parallel if ((size_t)n * ca * cb * hw >= kParallelMin)
+  {
+    std::vector<size_t> where;  // per sample of a_i not in bin 0: its offset in image 0's b_0 row layout
+    std::vector<uint8_t> bin_a;  // and a_i's bin there
+#pragma omp for schedule(dynamic)
+    for (int i = 0; i < ca; ++i) {
+      // Four interleaved sub-histograms break the store->load chain on a popular cell.
+      uint32_t h[4][kStatsMaxBins * kStatsMaxBins];
+      for (int g = 0; g < groups; ++g) {
+        const int g0 = g * group, g1 = std::min(n, g0 + group);
+        where.clear(), bin_a.clear();
         for (int img = g0; img < g1; ++img) {
           const uint8_t* ra = bins_a + ((size_t)img * ca + i) * hw;
-          const uint8_t* rb = bins_b + ((size_t)img * cb + j) * hw;
-          for (int p = 0; p < hw; ++p, ++t) ++h[t & 3][ra[p] * bins + rb[p]];
+          for (int p = 0; p < hw; ++p)
+            if (ra[p] != 0) where.push_back((size_t)(img - g0) * cb * hw + p), bin_a.push_back(ra[p]);
         }
-        uint64_t* dst = counts + ((size_t)i * cb + j) * cells;
-        for (int e = 0; e < cells; ++e) dst[e] += (uint64_t)h[0][e] + h[1][e] + h[2][e] + h[3][e];
+        const uint8_t* b0 = bins_b + (size_t)g0 * cb * hw;
+        const size_t m = where.size();
+        for (int j = 0; j < cb; ++j) {
+          std::memset(h, 0, sizeof(h));
+          const uint8_t* bj = b0 + (size_t)j * hw;
+          for (size_t t = 0; t < m; ++t) ++h[t & 3][bin_a[t] * bins + bj[where[t]]];
+          uint64_t* dst = counts + ((size_t)i * cb + j) * cells;
+          const uint32_t* mb = &marg_b[((size_t)g * cb + j) * bins];
+          for (int kb = 0; kb < bins; ++kb) {
+            uint32_t nonzero_a = 0;  // samples of b_j's bin kb where a_i is not 0
+            for (int ka = 1; ka < bins; ++ka) {
+              const int e = ka * bins + kb;
+              const uint32_t c = h[0][e] + h[1][e] + h[2][e] + h[3][e];
+              dst[e] += c, nonzero_a += c;
+            }
+            dst[kb] += mb[kb] - nonzero_a;
+          }
+        }
       }
     }
   }

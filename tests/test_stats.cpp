@@ -451,6 +451,12 @@ TEST_CASE("stats: bins, marginal and joint histograms match naive loops") {
     auto a = test::relu_data((size_t)n * ca * hw, 21), b = test::relu_data((size_t)n * cb * hw, 22);
     auto ea = test::edges_for(ca, bins, 100), eb = test::edges_for(cb, bins, 200);
     a[0] = ea[3];  // image 0, unit 0, position 0 sits exactly on edge 3: it belongs above it
+    // The joint histogram skips a's zeros and rebuilds row 0 from b's marginal: a unit of a that is
+    // all zeros and one of b with no zero at all must come out as the naive counts too.
+    for (int img = 0; img < n && ca > 1; ++img)
+      for (int p = 0; p < hw; ++p) a[((size_t)img * ca + 1) * hw + p] = 0.0f;
+    for (int img = 0; img < n; ++img)
+      for (int p = 0; p < hw; ++p) b[((size_t)img * cb) * hw + p] = 1.0f + p;
     std::vector<uint8_t> ba(a.size()), bb(b.size());
     cpu::compute_bins(n, ca, hw, a.data(), ea.data(), bins, ba.data());
     cpu::compute_bins(n, cb, hw, b.data(), eb.data(), bins, bb.data());
