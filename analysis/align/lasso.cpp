@@ -69,12 +69,15 @@ double gradient_size(const double* G, int n, const double* g) {
 }
 
 void residual_covariance(const double* G, int n, const double* r, const double* w, double* g) {
-  for (int i = 0; i < n; ++i) {
-    double s = r[i];
-    const double* row = G + (size_t)i * n;
-#pragma omp simd reduction(- : s)
-    for (int j = 0; j < n; ++j) s -= row[j] * w[j];
-    g[i] = s;
+  // Column by column over the non-zero weights only (most are 0 at large penalties), each column a
+  // row of the symmetric G; every g_i sums its terms in weight order.
+  std::copy(r, r + n, g);
+  for (int j = 0; j < n; ++j) {
+    const double wj = w[j];
+    if (wj == 0) continue;
+    const double* col = G + (size_t)j * n;
+#pragma omp simd
+    for (int i = 0; i < n; ++i) g[i] -= wj * col[i];
   }
 }
 
