@@ -317,7 +317,8 @@ TEST_CASE("bootstrap: global-score intervals of one pair of several nets equal g
   const std::vector<Moments> bm = accumulate(Device::cpu(), units, 1, acts, iota_images(480), 12).block_moments();
   const int R = 25;
   const auto weights = bootstrap_weights((int)bm.size(), R, 7);
-  for (auto [p, q] : {std::pair{0, 2}, std::pair{2, 0}}) {
+  for (const auto& pq : {std::pair{0, 2}, std::pair{2, 0}}) {
+    const int p = pq.first, q = pq.second;  // plain ints: clang before 16 cannot capture bindings (INFO)
     INFO("nets " << p << ", " << q);
     const nlohmann::json iv = global_score_intervals(bm, p, q, R, 7);
     std::vector<std::vector<double>> reps;
