@@ -212,15 +212,10 @@ void accumulate_joint_hist(int n, int ca, int cb, int hw, const uint8_t* bins_a,
   const int groups = (n + group - 1) / group;
   // Bin 0 is the exact zero, where most ReLU samples fall: only the samples where a_i is not 0 are
   // visited, and row 0 of the table follows from b_j's marginal in the group, the same integers.
-  std::vector<uint32_t> marg_b((size_t)groups * cb * bins, 0);
+  std::vector<uint64_t> marg_b((size_t)groups * cb * bins, 0);  // [group][j][bin]
   for (int g = 0; g < groups; ++g)
-    for (int j = 0; j < cb; ++j) {
-      uint32_t* m = &marg_b[((size_t)g * cb + j) * bins];
-      for (int img = g * group; img < std::min(n, (g + 1) * group); ++img) {
-        const uint8_t* rb = bins_b + ((size_t)img * cb + j) * hw;
-        for (int p = 0; p < hw; ++p) ++m[rb[p]];
-      }
-    }
+    accumulate_marginal_hist(std::min(n, (g + 1) * group) - g * group, cb, hw, bins_b + (size_t)g * group * cb * hw, bins,
+                             &marg_b[(size_t)g * cb * bins]);
 #pragma omp parallel if ((size_t)n * ca * cb * hw >= kParallelMin)
   {
     std::vector<size_t> where;  // per sample of a_i not in bin 0: its offset in image 0's b_0 row layout
@@ -244,7 +239,7 @@ void accumulate_joint_hist(int n, int ca, int cb, int hw, const uint8_t* bins_a,
           const uint8_t* bj = b0 + (size_t)j * hw;
           for (size_t t = 0; t < m; ++t) ++h[t & 3][bin_a[t] * bins + bj[where[t]]];
           uint64_t* dst = counts + ((size_t)i * cb + j) * cells;
-          const uint32_t* mb = &marg_b[((size_t)g * cb + j) * bins];
+          const uint64_t* mb = &marg_b[((size_t)g * cb + j) * bins];
           for (int kb = 0; kb < bins; ++kb) {
             uint32_t nonzero_a = 0;  // samples of b_j's bin kb where a_i is not 0
             for (int ka = 1; ka < bins; ++ka) {
