@@ -1,7 +1,12 @@
 #include "nn/trainer.h"
 
+#include <omp.h>
+
 #include <cmath>
+#include <condition_variable>
 #include <cstdio>
+#include <mutex>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -185,9 +190,14 @@ TrainResult train_net(const NetConfig& cfg, const Dataset& train, const Dataset*
     bool last = iter == S.max_iter;
     bool stop = stop_now || (opt.stop_at >= 0 && iter >= opt.stop_at);
     if (!opt.quiet && root) {
-      char extra[96];
-      std::snprintf(extra, sizeof extra, "loss %.3f acc %.1f%%", window.loss_sum / window.n, 100.0 * window.top1 / window.n);
-      bar.update(iter, (double)(iter - start_iter) * S.batch, extra);
+      const double loss = window.loss_sum / window.n, top1 = (double)window.top1 / window.n;
+      if (opt.progress) {
+        opt.progress(iter, iter - start_iter, loss, top1);
+      } else {
+        char extra[96];
+        std::snprintf(extra, sizeof extra, "loss %.3f acc %.1f%%", loss, 100.0 * top1);
+        bar.update(iter, (double)(iter - start_iter) * S.batch, extra);
+      }
     }
     if (epoch_end || last || stop || (opt.snapshot > 0 && iter % opt.snapshot == 0)) {
       nlohmann::json rec = {{"iteration", iter},
@@ -217,6 +227,122 @@ TrainResult train_net(const NetConfig& cfg, const Dataset& train, const Dataset*
   res.seconds = bar.seconds();
   res.images_per_s = (iter - start_iter) * S.batch / std::max(res.seconds, 1e-9);
   return res;
+}
+
+namespace {
+
+// The one progress line of nets trained at once: their iterations summed, the loss and top-1 of
+// those running.
+class GroupProgress {
+ public:
+  GroupProgress(const std::vector<TrainOptions>& runs)
+      : bar_(label(runs), total(runs), "img"), batch_(runs[0].solver.batch), slots_(runs.size()) {}
+  void update(size_t k, long long iter, long long trained, double loss, double top1) {
+    std::lock_guard<std::mutex> lock(mu_);
+    slots_[k] = {iter, trained, loss, top1, true};
+    draw();
+  }
+  void finish(size_t k) {
+    std::lock_guard<std::mutex> lock(mu_);
+    slots_[k].running = false;
+  }
+
+ private:
+  struct Slot {
+    long long iter = 0, trained = 0;
+    double loss = 0, top1 = 0;
+    bool running = false;
+  };
+  static std::string label(const std::vector<TrainOptions>& runs) {
+    std::string s = "seeds";
+    for (size_t k = 0; k < runs.size(); ++k) s += (k ? "," : " ") + std::to_string(runs[k].seed);
+    return s;
+  }
+  static long long total(const std::vector<TrainOptions>& runs) {
+    long long t = 0;
+    for (const TrainOptions& o : runs) t += o.solver.max_iter;
+    return t;
+  }
+  void draw() {
+    long long iter = 0, trained = 0;
+    std::string loss = "loss", acc = "acc";
+    for (const Slot& s : slots_) {
+      iter += s.iter, trained += s.trained;
+      if (s.running) loss += strprintf(" %.3f", s.loss), acc += strprintf(" %.1f%%", 100 * s.top1);
+    }
+    bar_.update(iter, (double)trained * batch_, loss + " " + acc);
+  }
+  std::mutex mu_;
+  Progress bar_;
+  int batch_;
+  std::vector<Slot> slots_;
+};
+
+}  // namespace
+
+void train_nets(const NetConfig& cfg, const Dataset& train, const Dataset* test, const Device& dev,
+                const std::vector<TrainOptions>& runs, int jobs,
+                const std::function<void(const TrainOptions&, const TrainResult&)>& done) {
+  jobs = std::max(1, std::min<int>(jobs, (int)runs.size()));
+  if (jobs > 1 && (dev.is_cuda() || dist::size() > 1))
+    throw std::logic_error("train_nets: nets train at once only on the CPU in one process");
+  if (jobs == 1) {
+    for (const TrainOptions& o : runs) {
+      const TrainResult r = train_net(cfg, train, test, dev, o);
+      done(o, r);
+      if (r.interrupted) return;
+    }
+    return;
+  }
+  const int threads = std::max(1, omp_get_max_threads() / jobs);
+  GroupProgress line(runs);
+  std::mutex mu;  // guards the fields below and serialises `done`
+  std::condition_variable changed;
+  size_t next = jobs;
+  int finished_workers = 0;
+  std::exception_ptr error;
+  std::atomic<bool> halt{false};  // every running net stops as if interrupted
+  auto worker = [&](size_t k) {  // the first `jobs` nets start together, whatever happens
+    omp_set_num_threads(threads);  // this thread's OpenMP teams
+    for (bool first = true;; first = false) {
+      if (!first) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (halt || next == runs.size()) break;
+        k = next++;
+      }
+      TrainOptions o = runs[k];
+      o.stop_requested = &halt;
+      if (!o.quiet) o.progress = [&line, k](long long it, long long n, double l, double t) { line.update(k, it, n, l, t); };
+      try {
+        const TrainResult r = train_net(cfg, train, test, dev, o);
+        line.finish(k);
+        std::lock_guard<std::mutex> lock(mu);
+        if (r.interrupted) halt = true;
+        done(runs[k], r);
+      } catch (...) {
+        line.finish(k);
+        std::lock_guard<std::mutex> lock(mu);
+        if (!error) error = std::current_exception();
+        halt = true;
+      }
+    }
+    std::lock_guard<std::mutex> lock(mu);
+    ++finished_workers;
+    changed.notify_all();
+  };
+  std::vector<std::thread> pool;
+  for (int j = 0; j < jobs; ++j) pool.emplace_back(worker, (size_t)j);
+  // The callers' stop flag (a signal handler's) reaches the nets through `halt`.
+  const std::atomic<bool>* outside = runs[0].stop_requested;
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    while (finished_workers < jobs) {
+      changed.wait_for(lock, std::chrono::milliseconds(50));
+      if (outside && outside->load()) halt = true;
+    }
+  }
+  for (std::thread& t : pool) t.join();
+  if (error) std::rethrow_exception(error);
 }
 
 }  // namespace cvg

@@ -9,15 +9,21 @@ runs=${RUNS:-runs}
 # Spinning OpenMP threads cost a lot on a shared 2-core machine and nothing is gained here.
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 seeds=${SEEDS:-1 2 3 4}
+todo=()
 for s in $seeds; do
   dir="$runs/alexnet-mini-seed$s"
   if [ -f "$dir/done" ] && ls "$dir"/ckpt-*.bin >/dev/null 2>&1; then
     echo "demo: $dir already trained"
   else
-    ./bin/train --seeds "$s" --out "$runs" ${TRAIN_ARGS:-} $( [ -d "$dir" ] && echo --resume )
-    touch "$dir/done"
+    todo+=("$s")
   fi
 done
+# One bin/train for all of them: on the CPU it trains one net per core at once (same weights,
+# ~20% more images/s than one net on every core); --resume continues a run that was cut short.
+if [ ${#todo[@]} -gt 0 ]; then
+  ./bin/train --seeds "$(IFS=,; echo "${todo[*]}")" --out "$runs" --resume ${TRAIN_ARGS:-}
+  for s in "${todo[@]}"; do touch "$runs/alexnet-mini-seed$s/done"; done
+fi
 nets=(); for s in $seeds; do nets+=("$runs/alexnet-mini-seed$s"); done
 # --null untrained: the same table for the untrained nets (ckpt-000000000.bin) beside the learned one.
 ./bin/correlate "${nets[@]}" --out "$runs/correlate" --null untrained ${CORRELATE_ARGS:-}

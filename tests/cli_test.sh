@@ -25,6 +25,9 @@ py=/usr/bin/python3
 # Train: three seeds of one net, one wider net; --iters scales the lr step like --epochs.
 $B/train --net "$repo/tests/nets/tiny.json" --seeds 1,2,3 --iters 20 --out runs --threads 1 > train.txt 2>&1 || { cat train.txt; fail train; }
 grep -q "20 iterations of batch 32 .* step 16" train.txt || fail "--iters 20 should give lr step 16: $(head -3 train.txt)"
+# Two or more cores: the seeds train two at a time (tests/test_net.cpp: the same bits as one by one).
+[ "$(nproc)" -lt 2 ] || grep -q "step 16; 2 nets at a time, " train.txt || fail "3 seeds on $(nproc) cores should train 2 at a time: $(head -1 train.txt)"
+expect_error 2 "--parallel must be 'auto' or in [1, " $B/train --net "$repo/tests/nets/tiny.json" --seeds 1 --iters 1 --out runs-bad --parallel 0
 $B/train --net "$repo/tests/nets/tiny-wide.json" --seeds 1 --iters 20 --out runs --threads 1 > /dev/null 2>&1 || fail "train wide"
 expect_error 2 "already holds checkpoints" $B/train --net "$repo/tests/nets/tiny.json" --seeds 1 --iters 20 --out runs
 grep -q "iterations of batch" out.txt && fail "train printed its header before the error"

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <map>
 
 #include "base/png.h"
 #include "nn/trainer.h"
@@ -13,6 +14,7 @@
 #include "kernels/rng.h"
 #include "nn/checkpoint.h"
 #include "base/io.h"
+#include "base/log.h"
 #include "nn/net.h"
 #include "tests/check.h"
 
@@ -302,6 +304,61 @@ TEST_CASE("trainer: a NaN loss stops the run with a clear message, keeping the l
     std::string path = msg.substr(msg.find(opt.run_dir));
     CHECK_NOTHROW(read_checkpoint(path));
   }
+}
+
+TEST_CASE("train_nets: nets trained at once are the bits of nets trained one after another; an error stops the rest") {
+  NetConfig cfg = parse_net_config(kTinyNet, "tiny.json");
+  TinySet data(256, 3);
+  const std::string dir = temp_dir("at-once");
+  auto make_runs = [&](const std::string& sub, long long iters) {
+    std::vector<TrainOptions> runs;
+    for (uint64_t seed : {1, 2, 3}) {
+      TrainOptions o;
+      o.solver = cfg.solver, o.solver.max_iter = iters;
+      o.loader_threads = 1, o.eval_each_epoch = false;
+      o.seed = seed, o.label = "seed " + std::to_string(seed);
+      o.run_dir = dir + "/" + sub + "/seed" + std::to_string(seed);
+      runs.push_back(o);
+    }
+    return runs;
+  };
+  std::vector<std::string> progress;  // the progress lines drawn while nets train at once
+  set_log_sink([&](LogLevel l, const std::string& m) {
+    if (l == LogLevel::progress) progress.push_back(m);
+  });
+  std::map<uint64_t, std::vector<float>> weights[2];
+  for (int jobs : {1, 2}) {
+    std::vector<TrainOptions> runs = make_runs("jobs" + std::to_string(jobs), 30);
+    for (TrainOptions& o : runs) o.quiet = jobs == 1;
+    train_nets(cfg, data, nullptr, Device::cpu(), runs, jobs, [&](const TrainOptions& o, const TrainResult& r) {
+      CHECK_FALSE(r.interrupted);
+      CHECK(r.iterations == 30);
+      weights[jobs - 1][o.seed] = read_checkpoint(r.checkpoint).payload;
+    });
+  }
+  REQUIRE(weights[0].size() == 3);
+  CHECK(weights[0][1] != weights[0][2]);  // the seeds differ, so equality below means something
+  CHECK(weights[0] == weights[1]);
+  REQUIRE_FALSE(progress.empty());
+  CHECK(progress.back().find("seeds 1,2,3 [########################] 90/90") != std::string::npos);
+
+  // Seed 2 diverges at once: the error comes out, seed 1 (still running) stops with a checkpoint
+  // it can resume from, and seed 3 never starts.
+  std::vector<TrainOptions> runs = make_runs("diverge", 20000);
+  runs[1].solver.base_lr = 1e6f;
+  for (TrainOptions& o : runs) o.quiet = true;
+  std::vector<uint64_t> finished;
+  CHECK_THROWS_AS(train_nets(cfg, data, nullptr, Device::cpu(), runs, 2,
+                             [&](const TrainOptions& o, const TrainResult& r) {
+                               finished.push_back(o.seed);
+                               CHECK(r.interrupted);
+                               CHECK(r.iterations < 20000);
+                               CHECK_NOTHROW(read_checkpoint(r.checkpoint));
+                             }),
+                  DivergedError);
+  CHECK(finished == std::vector<uint64_t>{1});
+  CHECK(list_checkpoints(runs[2].run_dir).empty());
+  set_log_sink(nullptr);
 }
 
 TEST_CASE("train: CaffeNet trains on a small ImageNet-layout folder (two steps, CPU)") {

@@ -1,4 +1,5 @@
 // bin/train: trains several nets that differ only in their initialisation seed.
+#include <omp.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -78,6 +79,9 @@ int main(int argc, char** argv) {
         .opt("snapshot", "0", "checkpoint every N iterations (0: at each epoch end); always at the end")
         .opt("device", "auto", "cpu | cuda | cuda:N | auto")
         .opt("threads", "2", "data-loading threads")
+        .opt("parallel", "auto",
+             "nets trained at once on the CPU, each with its share of the cores (the same weights, more images/s);\n"
+             "                         auto: one per core up to the number of seeds (1 on a GPU or under mpirun)")
         .opt("out", "runs", "output folder")
         .flag("resume", "continue each net from its newest valid checkpoint")
         .flag("force", "start over even if the run folder already has checkpoints (with --resume: when all are damaged)")
@@ -153,6 +157,16 @@ int main(int argc, char** argv) {
       throw cli::UsageError("--threads must be in [0, " + std::to_string(max_threads) + "] (4 per CPU core), got " +
                             a.str("threads"));
     opt.loader_threads = (int)threads;
+    int jobs = 1;
+    const int cores = omp_get_max_threads();
+    if (a.str("parallel") == "auto") {
+      if (!dev.is_cuda() && dist::size() == 1) jobs = (int)std::min<size_t>(seeds.size(), cores);
+    } else {
+      const long long p = a.integer("parallel");
+      if (p < 1 || p > cores) throw cli::UsageError("--parallel must be 'auto' or in [1, " + std::to_string(cores) + "] (the cores), got " + a.str("parallel"));
+      if (p > 1 && (dev.is_cuda() || dist::size() > 1)) throw cli::UsageError("--parallel > 1 trains nets at once on the CPU of one process: not with a GPU or mpirun");
+      jobs = (int)p;
+    }
     opt.force = a.on("force");
     opt.stop_requested = &g_stop;
     opt.quiet = !dist::is_root();  // under mpirun rank 0 reports (the whole batch's loss and accuracy)
@@ -171,26 +185,31 @@ int main(int argc, char** argv) {
       std::printf("%s on %s: %s; %lld iterations of batch %d (%.2f epochs), lr %g step %lld%s\n", cfg.name.c_str(),
                   dev.name().c_str(), train->describe().c_str(), S.max_iter, S.batch,
                   (double)S.max_iter / std::max(per_epoch, 1LL), S.base_lr, S.stepsize,
-                  dist::size() > 1 ? ("; " + std::to_string(dist::size()) + " MPI ranks share each batch").c_str() : "");
+                  dist::size() > 1 ? ("; " + std::to_string(dist::size()) + " MPI ranks share each batch").c_str()
+                : jobs > 1       ? strprintf("; %d nets at a time, %d thread(s) each", jobs, std::max(1, cores / jobs)).c_str()
+                                 : "");
     std::fflush(stdout);  // before the progress bars on stderr, also when stdout is a pipe
+    std::vector<TrainOptions> runs;
     for (uint64_t seed : seeds) {
       opt.seed = seed;
       opt.run_dir = a.str("out") + "/" + cfg.name + "-seed" + std::to_string(seed);
       opt.label = "seed " + std::to_string(seed);
-      TrainResult r = train_net(cfg, *train, test.get(), dev, opt);
-      if (!dist::is_root()) {
-        if (r.interrupted) return 128 + std::max(1, g_signal.load());
-        continue;
-      }
-      if (r.interrupted) {
-        std::fprintf(stderr, "%s: stopped by signal %d after iteration %lld; checkpoint %s written (continue with --resume)\n",
-                     opt.label.c_str(), g_signal.load(), r.iterations, r.checkpoint.c_str());
-        return 128 + g_signal.load();
-      }
-      std::printf("%s: %lld iterations in %s (%.0f images/s); test top-1 %.2f%%; checkpoint %s\n", opt.label.c_str(),
-                  r.iterations, Progress::fmt_time(r.seconds).c_str(), r.images_per_s, 100 * r.test_top1, r.checkpoint.c_str());
-      std::fflush(stdout);
+      runs.push_back(opt);
     }
+    bool interrupted = false;
+    train_nets(cfg, *train, test.get(), dev, runs, jobs, [&](const TrainOptions& o, const TrainResult& r) {
+      interrupted = interrupted || r.interrupted;
+      if (!dist::is_root()) return;
+      if (r.interrupted)
+        std::fprintf(stderr, "%s: stopped %s after iteration %lld; checkpoint %s written (continue with --resume)\n",
+                     o.label.c_str(), g_signal ? ("by signal " + std::to_string(g_signal.load())).c_str() : "because another net failed",
+                     r.iterations, r.checkpoint.c_str());
+      else
+        std::printf("%s: %lld iterations in %s (%.0f images/s); test top-1 %.2f%%; checkpoint %s\n", o.label.c_str(),
+                    r.iterations, Progress::fmt_time(r.seconds).c_str(), r.images_per_s, 100 * r.test_top1, r.checkpoint.c_str());
+      std::fflush(stdout);
+    });
+    if (interrupted) return 128 + std::max(1, g_signal.load());
     return 0;
   }, /*distributed=*/true);
 }
