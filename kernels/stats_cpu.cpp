@@ -215,8 +215,15 @@ void accumulate_stacked(int n, int hw, const StackedNets& nets, void* scratch) {
       const int g = it % runs, i0 = (it / runs) * kProductRows, rows = std::min(kProductRows, S - i0);
       const size_t L = run_len(g);
       const float* x = packed + (size_t)g * S * Lmax;
-      gemm_nt(rows, S - i0, (int)L, x + (size_t)i0 * L, (int)L, x + (size_t)i0 * L, (int)L, 0.0f,
-              partials + (size_t)g * S * S + (size_t)i0 * S + i0, S);
+      float* out = partials + (size_t)g * S * S;
+      // Right of the diagonal block in one call; the diagonal block by 4-row strips (gemm_nt's tile
+      // height) from their own diagonal on, so few entries below the diagonal are computed.
+      if (i0 + rows < S)
+        gemm_nt(rows, S - i0 - rows, (int)L, x + (size_t)i0 * L, (int)L, x + (size_t)(i0 + rows) * L, (int)L, 0.0f,
+                out + (size_t)i0 * S + i0 + rows, S);
+      for (int d0 = i0; d0 < i0 + rows; d0 += 4)
+        gemm_nt(std::min(4, i0 + rows - d0), i0 + rows - d0, (int)L, x + (size_t)d0 * L, (int)L, x + (size_t)d0 * L, (int)L,
+                0.0f, out + (size_t)d0 * S + d0, S);
     }
     // Flush, row I of the triangle by one thread, run by run: row I touches its own net's Gram row i
     // and column i (the mirror) and its crosses' row i, which no other row touches.
