@@ -93,7 +93,7 @@ void pack_run(int c, int hw, const float* x, const float* shift, size_t s0, size
 // Rows of A per gemm_nt call in the moment products. Under 32 rows gemm_nt takes its dot-product
 // tiles, whose every entry has the same arithmetic wherever it sits in a call: so the block shapes
 // change no bits, and the tiles ran faster here than the packed kernels (alexnet-mini's layers,
-// 4096-sample runs: 10.1 vs 12.7 ms per two-net batch, one thread).
+// 4096-sample runs then: 10.1 vs 12.7 ms per two-net batch, one thread).
 constexpr int kProductRows = 16;
 
 // partial[m x n] = a[m x L] b[n x L]^T, blocks of kProductRows rows shared out. Each entry is one
