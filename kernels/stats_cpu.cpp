@@ -199,31 +199,37 @@ void accumulate_stacked(int n, int hw, const StackedNets& nets, void* scratch) {
   for (size_t g0 = 0; g0 < K; g0 += (size_t)G * Lmax) {  // every thread walks the groups; the steps are shared
     const int runs = (int)std::min<size_t>(G, (K - g0 + Lmax - 1) / Lmax);
     auto run_len = [&](int g) { return std::min(Lmax, K - g0 - g * Lmax); };
-#pragma omp for schedule(dynamic, 1)
-    for (int it = 0; it < runs * npack; ++it) {
-      const int g = it / npack;
-      const Units& b = blocks[it % npack];
-      const size_t L = run_len(g);
+    auto pack = [&](int g, const Units& b) {
       const int row = off[b.p] + b.u0;
-      pack_units(nets.units[b.p], hw, nets.x[b.p], nets.shift[b.p], b.u0, b.u1, g0 + g * Lmax, L,
-                 packed + (size_t)g * S * Lmax + (size_t)row * L, sums + (size_t)g * 2 * S + row,
+      pack_units(nets.units[b.p], hw, nets.x[b.p], nets.shift[b.p], b.u0, b.u1, g0 + g * Lmax, run_len(g),
+                 packed + (size_t)g * S * Lmax + (size_t)row * run_len(g), sums + (size_t)g * 2 * S + row,
                  sums + (size_t)g * 2 * S + S + row);
-    }
-    // Products: the widest row blocks first (block-major), each one gemm_nt from its diagonal column on.
-#pragma omp for schedule(dynamic, 1)
-    for (int it = 0; it < runs * nb; ++it) {
-      const int g = it % runs, i0 = (it / runs) * kProductRows, rows = std::min(kProductRows, S - i0);
-      const size_t L = run_len(g);
+    };
+    // Row block i0 of run g's products: right of the diagonal block in one gemm_nt; the diagonal
+    // block by 4-row strips (gemm_nt's tile height) from their own diagonal on, so few entries
+    // below the diagonal are computed.
+    auto products = [&](int g, int i0) {
+      const int rows = std::min(kProductRows, S - i0), L = (int)run_len(g);
       const float* x = packed + (size_t)g * S * Lmax;
       float* out = partials + (size_t)g * S * S;
-      // Right of the diagonal block in one call; the diagonal block by 4-row strips (gemm_nt's tile
-      // height) from their own diagonal on, so few entries below the diagonal are computed.
       if (i0 + rows < S)
-        gemm_nt(rows, S - i0 - rows, (int)L, x + (size_t)i0 * L, (int)L, x + (size_t)(i0 + rows) * L, (int)L, 0.0f,
-                out + (size_t)i0 * S + i0 + rows, S);
+        gemm_nt(rows, S - i0 - rows, L, x + (size_t)i0 * L, L, x + (size_t)(i0 + rows) * L, L, 0.0f, out + (size_t)i0 * S + i0 + rows,
+                S);
       for (int d0 = i0; d0 < i0 + rows; d0 += 4)
-        gemm_nt(std::min(4, i0 + rows - d0), i0 + rows - d0, (int)L, x + (size_t)d0 * L, (int)L, x + (size_t)d0 * L, (int)L,
-                0.0f, out + (size_t)d0 * S + d0, S);
+        gemm_nt(std::min(4, i0 + rows - d0), i0 + rows - d0, L, x + (size_t)d0 * L, L, x + (size_t)d0 * L, L, 0.0f,
+                out + (size_t)d0 * S + d0, S);
+    };
+    if (runs == omp_get_num_threads()) {  // a run per thread: packed and multiplied while in its cache
+#pragma omp for schedule(static)
+      for (int g = 0; g < runs; ++g) {
+        for (const Units& b : blocks) pack(g, b);
+        for (int i0 = 0; i0 < S; i0 += kProductRows) products(g, i0);
+      }
+    } else {  // fewer runs than threads: pack blocks, then row blocks (the widest first) shared out
+#pragma omp for schedule(dynamic, 1)
+      for (int it = 0; it < runs * npack; ++it) pack(it / npack, blocks[it % npack]);
+#pragma omp for schedule(dynamic, 1)
+      for (int it = 0; it < runs * nb; ++it) products(it % runs, (it / runs) * kProductRows);
     }
     // Flush, row I of the triangle by one thread, run by run: row I touches its own net's Gram row i
     // and column i (the mirror) and its crosses' row i, which no other row touches.
