@@ -111,6 +111,8 @@ struct StackedNets {
   std::vector<double*> sum, sum_sq;  // per net [units], or null
   std::vector<double*> cross;        // per pair [units_p * units_q]
 };
+// Scratch of accumulate_stacked (and the CPU's accumulate_gram): a run's buffers per thread, so
+// size it with the omp_get_max_threads() of the call.
 size_t stacked_scratch_bytes(int n, int hw, const std::vector<int>& units);
 void accumulate_stacked(int n, int hw, const StackedNets& nets, void* scratch);
 }

@@ -151,18 +151,18 @@ void accumulate_cross(int n, int ca, int cb, int hw, const float* a, const float
 }
 
 // ---- stacked moments ----
-// Runs packed and multiplied between two float64 flushes: one per thread, so each run's packed
-// values are still in cache for its products (the result does not depend on it: the flush goes in
-// run order whatever the grouping).
 
 namespace {
 
 size_t stacked_run_bytes(int S, size_t L) { return 2 * sizeof(double) * S + sizeof(float) * ((size_t)S * S + (size_t)S * L); }
 
+// Runs packed and multiplied between two float64 flushes: one per thread, so each run's packed
+// values are still in cache for its products (no bit depends on it: the flush goes in run order
+// whatever the grouping). The scratch is sized with the same count, so both must see the same
+// omp_get_max_threads().
 int group_runs(int n, int hw) {
   const size_t K = (size_t)n * hw, runs = (K + kStatsRunSamples - 1) / kStatsRunSamples;
-  const size_t threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-  return (int)std::max<size_t>(1, std::min(runs, threads));
+  return (int)std::max<size_t>(1, std::min<size_t>(runs, omp_get_max_threads()));
 }
 
 }  // namespace
