@@ -262,8 +262,8 @@ TEST_CASE("stats: 4.2M streamed samples match a float64 two-pass reference (CPU)
 }
 
 TEST_CASE("stats: CPU moments are bit-identical on 1 and 2 threads") {
-  // Two threads run the Gram and cross jobs side by side (analysis/stats/moments.cpp), one thread runs
-  // them in turn with each job's steps shared out: every sum must come out the same.
+  // Two threads share the stacked runs and row blocks (kernels/stats.h: accumulate_stacked), one
+  // thread runs them in turn: every sum must come out the same.
   const int before = omp_get_max_threads();
   omp_set_num_threads(1);
   const LayerStats one = stream_through(Device::cpu());
