@@ -154,15 +154,18 @@ void accumulate_cross(int n, int ca, int cb, int hw, const float* a, const float
 
 namespace {
 
-size_t stacked_run_bytes(int S, size_t L) { return 2 * sizeof(double) * S + sizeof(float) * ((size_t)S * S + (size_t)S * L); }
+// A group of runs is multiplied, then flushed into float64 together (a flush costs two barriers,
+// each a futex wake-up under OMP_WAIT_POLICY=passive): as many runs as their float32 partials and
+// sums fit in kGroupBytes, and at least one per thread. No bit depends on the grouping (the flush
+// goes in run order). Each thread packs into a buffer of its own.
+constexpr size_t kGroupBytes = 4u << 20;
 
-// Runs packed and multiplied between two float64 flushes: one per thread, so each run's packed
-// values are still in cache for its products (no bit depends on it: the flush goes in run order
-// whatever the grouping). The scratch is sized with the same count, so both must see the same
-// omp_get_max_threads().
-int group_runs(int n, int hw) {
+size_t run_slot_bytes(int S) { return 2 * sizeof(double) * S + sizeof(float) * (size_t)S * S; }
+
+int group_runs(int n, int hw, int S) {
   const size_t K = (size_t)n * hw, runs = (K + kStatsRunSamples - 1) / kStatsRunSamples;
-  return (int)std::max<size_t>(1, std::min<size_t>(runs, omp_get_max_threads()));
+  const size_t fit = std::max<size_t>(omp_get_max_threads(), kGroupBytes / run_slot_bytes(S));
+  return (int)std::max<size_t>(1, std::min(runs, fit));
 }
 
 }  // namespace
@@ -171,7 +174,7 @@ size_t stacked_scratch_bytes(int n, int hw, const std::vector<int>& units) {
   int S = 0;
   for (int c : units) S += c;
   if ((size_t)n * hw == 0 || S == 0) return 0;
-  return group_runs(n, hw) * stacked_run_bytes(S, run_length(n, hw));
+  return group_runs(n, hw, S) * run_slot_bytes(S) + sizeof(float) * omp_get_max_threads() * S * run_length(n, hw);
 }
 
 void accumulate_stacked(int n, int hw, const StackedNets& nets, void* scratch) {
@@ -181,8 +184,9 @@ void accumulate_stacked(int n, int hw, const StackedNets& nets, void* scratch) {
   const int S = off[k];
   const size_t K = (size_t)n * hw, Lmax = run_length(n, hw);
   if (K == 0 || S == 0) return;
-  const int G = group_runs(n, hw);
-  // Scratch per run slot g: s1, s2 [S] doubles, then the partial [S x S] and the packed [S x L] floats.
+  const int G = group_runs(n, hw, S);
+  // Scratch: per run of a group its s1, s2 [S] doubles, then its partial [S x S] floats; then a
+  // packed [S x L] buffer per thread.
   double* sums = static_cast<double*>(scratch);
   float* partials = reinterpret_cast<float*>(sums + 2 * (size_t)G * S);
   float* packed = partials + (size_t)G * S * S;
@@ -199,18 +203,16 @@ void accumulate_stacked(int n, int hw, const StackedNets& nets, void* scratch) {
   for (size_t g0 = 0; g0 < K; g0 += (size_t)G * Lmax) {  // every thread walks the groups; the steps are shared
     const int runs = (int)std::min<size_t>(G, (K - g0 + Lmax - 1) / Lmax);
     auto run_len = [&](int g) { return std::min(Lmax, K - g0 - g * Lmax); };
-    auto pack = [&](int g, const Units& b) {
+    auto pack = [&](int g, const Units& b, float* buf) {
       const int row = off[b.p] + b.u0;
       pack_units(nets.units[b.p], hw, nets.x[b.p], nets.shift[b.p], b.u0, b.u1, g0 + g * Lmax, run_len(g),
-                 packed + (size_t)g * S * Lmax + (size_t)row * run_len(g), sums + (size_t)g * 2 * S + row,
-                 sums + (size_t)g * 2 * S + S + row);
+                 buf + (size_t)row * run_len(g), sums + (size_t)g * 2 * S + row, sums + (size_t)g * 2 * S + S + row);
     };
     // Row block i0 of run g's products: right of the diagonal block in one gemm_nt; the diagonal
     // block by 4-row strips (gemm_nt's tile height) from their own diagonal on, so few entries
     // below the diagonal are computed.
-    auto products = [&](int g, int i0) {
+    auto products = [&](int g, int i0, const float* x) {
       const int rows = std::min(kProductRows, S - i0), L = (int)run_len(g);
-      const float* x = packed + (size_t)g * S * Lmax;
       float* out = partials + (size_t)g * S * S;
       if (i0 + rows < S)
         gemm_nt(rows, S - i0 - rows, L, x + (size_t)i0 * L, L, x + (size_t)(i0 + rows) * L, L, 0.0f, out + (size_t)i0 * S + i0 + rows,
@@ -219,42 +221,42 @@ void accumulate_stacked(int n, int hw, const StackedNets& nets, void* scratch) {
         gemm_nt(std::min(4, i0 + rows - d0), i0 + rows - d0, L, x + (size_t)d0 * L, L, x + (size_t)d0 * L, L, 0.0f,
                 out + (size_t)d0 * S + d0, S);
     };
-    if (runs == omp_get_num_threads()) {  // a run per thread: packed and multiplied while in its cache
-#pragma omp for schedule(static)
+    if (runs >= omp_get_num_threads()) {  // whole runs: packed and multiplied by one thread, in its cache
+      float* buf = packed + (size_t)omp_get_thread_num() * S * Lmax;
+#pragma omp for schedule(dynamic, 1)
       for (int g = 0; g < runs; ++g) {
-        for (const Units& b : blocks) pack(g, b);
-        for (int i0 = 0; i0 < S; i0 += kProductRows) products(g, i0);
+        for (const Units& b : blocks) pack(g, b, buf);
+        for (int i0 = 0; i0 < S; i0 += kProductRows) products(g, i0, buf);
       }
-    } else {  // fewer runs than threads: pack blocks, then row blocks (the widest first) shared out
+    } else {  // fewer runs than threads: run g in buffer g; pack blocks, then row blocks (the widest first) shared out
 #pragma omp for schedule(dynamic, 1)
-      for (int it = 0; it < runs * npack; ++it) pack(it / npack, blocks[it % npack]);
+      for (int it = 0; it < runs * npack; ++it) pack(it / npack, blocks[it % npack], packed + (size_t)(it / npack) * S * Lmax);
 #pragma omp for schedule(dynamic, 1)
-      for (int it = 0; it < runs * nb; ++it) products(it % runs, (it / runs) * kProductRows);
+      for (int it = 0; it < runs * nb; ++it) products(it % runs, (it / runs) * kProductRows, packed + (size_t)(it % runs) * S * Lmax);
     }
-    // Flush, row I of the triangle by one thread, run by run: row I touches its own net's Gram row i
-    // and column i (the mirror) and its crosses' row i, which no other row touches.
+    // Flush, row I of the triangle by one thread, every entry run by run: row I is its net's Gram row
+    // i from the diagonal on, copied to column i (the mirror), and its crosses' row i; no other row
+    // touches them.
 #pragma omp for schedule(static, 1)
     for (int I = 0; I < S; ++I) {
       const int p = (int)(std::upper_bound(off.begin(), off.end(), I) - off.begin()) - 1, i = I - off[p], cp = nets.units[p];
+      double* gram_row = nets.gram[p] + (size_t)i * cp;
       for (int g = 0; g < runs; ++g) {
         const float* row = partials + (size_t)g * S * S + (size_t)I * S;
         const double* s = sums + (size_t)g * 2 * S;
         if (nets.sum[p]) nets.sum[p][i] += s[I];
         if (nets.sum_sq[p]) nets.sum_sq[p][i] += s[S + I];
-        double* gram = nets.gram[p];
-        gram[(size_t)i * cp + i] += row[I];
-        for (int j = i + 1; j < cp; ++j) {
-          const double v = row[off[p] + j];
-          gram[(size_t)i * cp + j] += v;
-          gram[(size_t)j * cp + i] += v;
-        }
+        const float* src = row + off[p];
+#pragma omp simd
+        for (int j = i; j < cp; ++j) gram_row[j] += src[j];
         for (int q = p + 1; q < k; ++q) {
           double* cross = nets.cross[pair_index(p, q)] + (size_t)i * nets.units[q];
-          const float* src = row + off[q];
+          const float* src_q = row + off[q];
 #pragma omp simd
-          for (int j = 0; j < nets.units[q]; ++j) cross[j] += src[j];
+          for (int j = 0; j < nets.units[q]; ++j) cross[j] += src_q[j];
         }
       }
+      for (int j = i + 1; j < cp; ++j) nets.gram[p][(size_t)j * cp + i] = gram_row[j];
     }
   }
 }
