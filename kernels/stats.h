@@ -18,11 +18,15 @@
 // The caller recovers mean = shift + sum/N and cov = cross/N - (sum_a/N)(sum_b/N)^T in float64
 // (analysis/stats/moments.h does this).
 #pragma once
+#include <vector>
+
 #include "kernels/common.h"
 
 namespace cvg {
 
-constexpr int kStatsRunSamples = 4096;  // CPU: samples per float32 GEMM before the float64 flush
+// CPU: samples per float32 GEMM before the float64 flush; a packed run of two 96-unit nets (1.5 MB)
+// stays in a 2 MB L2, at 4096 it did not (alexnet-mini's stats 11% slower).
+constexpr int kStatsRunSamples = 2048;
 constexpr int kStatsGpuRun = 256;       // GPU: samples per float32 register run before float64
 constexpr int kStatsMaxBins = 16;       // histogram bins per unit (bin 0 holds exact zeros)
 constexpr int kStatsMaxTopK = 32;
@@ -92,6 +96,27 @@ CVG_HD int stats_bin_of(float v, const float* unit_edges, int bins) {
 
 namespace cpu {
 CVG_STATS_TWIN_API
+
+// CPU only, MomentAccumulator's route: one batch's moments of several nets in one pass. Their shifted
+// values are stacked into [sum of units, samples] runs; the upper triangle of the stacked Gram
+// gives gram[p] += net p's Gram (both halves written) and cross[pair] += the cross-products of nets
+// p < q (pairs ordered (0,1),(0,2)..(1,2).., as analysis/stats/moments.h's Moments), and sum[p] /
+// sum_sq[p] (may be null) are added as accumulate_sums would. Each net's values are packed once,
+// and the threads share out runs and row blocks, so small layers keep every thread busy. Every
+// product entry is one thread's whole dot product and the float64 adds go in run order: the
+// result is bitwise the same on any thread count. The Gram alone is accumulate_gram.
+struct StackedNets {
+  std::vector<int> units;            // per net
+  std::vector<const float*> x;       // per net, NCHW [n, units, hw]
+  std::vector<const float*> shift;   // per net [units], or null (zero)
+  std::vector<double*> gram;         // per net [units^2]
+  std::vector<double*> sum, sum_sq;  // per net [units], or null
+  std::vector<double*> cross;        // per pair [units_p * units_q]
+};
+// Scratch of accumulate_stacked (and the CPU's accumulate_gram): a run's buffers per thread, so
+// size it with the omp_get_max_threads() of the call.
+size_t stacked_scratch_bytes(int n, int hw, const std::vector<int>& units);
+void accumulate_stacked(int n, int hw, const StackedNets& nets, void* scratch);
 }
 namespace cuda {
 CVG_STATS_TWIN_API

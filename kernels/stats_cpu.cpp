@@ -1,6 +1,8 @@
 // CPU twin of the statistics family. Moments: shifted values packed into a run of at most
 // kStatsRunSamples samples ([unit, sample] layout, so runs may cross image boundaries), one
-// A B^T product per run (kernels/gemm.h) into a float32 partial, then added into float64.
+// A B^T product per run (kernels/gemm.h) into a float32 partial, then added into float64 in run
+// order. accumulate_stacked (the Grams and crosses of several nets in one pass) is what
+// MomentAccumulator runs; accumulate_gram is its one-net case.
 
 #include <omp.h>
 
@@ -22,8 +24,8 @@ namespace {
 // Threads: only OpenMP (the engine's one pool: kernels/gemm.h says why). A moment call opens
 // ONE parallel region for all its runs (waking a sleeping pool costs more than a small run's
 // work), and the steps of a run share it out with orphaned `omp for`s, which run serially when
-// called outside a region. Called from a parallel region (jobs side by side, analysis/stats/moments.cpp)
-// a moment call runs on its own thread. The joint histogram, whose work is ca*cb times its data, runs its own
+// called outside a region. Called from a parallel region, a moment call runs on its own thread.
+// The joint histogram, whose work is ca*cb times its data, runs its own
 // loop over unit pairs.
 constexpr size_t kParallelMin = 1 << 22;
 
@@ -34,66 +36,74 @@ void check_bins(int bins) {
 
 size_t run_length(int n, int hw) { return std::min<size_t>(kStatsRunSamples, (size_t)n * hw); }
 
-// out[u*L + j] = x_u(s0 + j) - shift[u] for the L samples starting at sample s0; adds the
-// differences (and their squares) to sum / sum_sq when given. Memory-bound; units shared out, each
-// unit's sums in one thread, in sample order.
-void pack_run(int c, int hw, const float* x, const float* shift, size_t s0, size_t L, float* out, double* sum, double* sum_sq) {
-  if (hw == 1) {  // fc: sample j is row s0 + j of [n, c]; transpose in 32 x 32 blocks
+// out[(u - u0)*L + j] = x_u(s0 + j) - shift[u] for units u0 <= u < u1 and the L samples starting at
+// sample s0; s1[u - u0] / s2[u - u0] = the sum of the differences / of their squares, in sample order.
+// Serial; memory-bound.
+void pack_units(int c, int hw, const float* x, const float* shift, int u0, int u1, size_t s0, size_t L, float* out, double* s1,
+                double* s2) {
+  if (hw == 1) {  // fc: sample j is row s0 + j of [n, c]; transposed 32 units at a time
     constexpr int T = 32;
-#pragma omp for schedule(static)
-    for (int u0 = 0; u0 < c; u0 += T) {
-      const int u1 = std::min(c, u0 + T);
-      double s1[T] = {}, s2[T] = {};
+    for (int b0 = u0; b0 < u1; b0 += T) {
+      const int b1 = std::min(u1, b0 + T);
+      double t1[T] = {}, t2[T] = {};
       for (size_t j = 0; j < L; ++j) {
         const float* src = x + (s0 + j) * (size_t)c;
-        for (int u = u0; u < u1; ++u) {
+        for (int u = b0; u < b1; ++u) {
           const float d = src[u] - (shift ? shift[u] : 0.0f);
-          out[(size_t)u * L + j] = d;
-          s1[u - u0] += d, s2[u - u0] += (double)d * d;
+          out[(size_t)(u - u0) * L + j] = d;
+          t1[u - b0] += d, t2[u - b0] += (double)d * d;
         }
       }
-      for (int u = u0; u < u1; ++u) {
-        if (sum) sum[u] += s1[u - u0];
-        if (sum_sq) sum_sq[u] += s2[u - u0];
-      }
+      for (int u = b0; u < b1; ++u) s1[u - u0] = t1[u - b0], s2[u - u0] = t2[u - b0];
     }
     return;
   }
-#pragma omp for schedule(static)
-  for (int u = 0; u < c; ++u) {
+  for (int u = u0; u < u1; ++u) {
     const float r = shift ? shift[u] : 0.0f;
-    float* o = out + (size_t)u * L;
-    double s1 = 0, s2 = 0;
+    float* o = out + (size_t)(u - u0) * L;
+    double t1 = 0, t2 = 0;
     size_t s = s0, j = 0;
     while (j < L) {
       const size_t img = s / hw, pos = s - img * hw;
       const size_t len = std::min(L - j, (size_t)hw - pos);
       const float* src = x + (img * c + u) * (size_t)hw + pos;
-#pragma omp simd reduction(+ : s1, s2)
+#pragma omp simd reduction(+ : t1, t2)
       for (size_t t = 0; t < len; ++t) {
         const float d = src[t] - r;
         o[j + t] = d;
-        s1 += d, s2 += (double)d * d;
+        t1 += d, t2 += (double)d * d;
       }
       j += len;
       s += len;
     }
-    if (sum) sum[u] += s1;
-    if (sum_sq) sum_sq[u] += s2;
+    s1[u - u0] = t1, s2[u - u0] = t2;
   }
 }
 
-// partial[m x n] = a[m x L] b[n x L]^T, blocks of kRows rows shared out. Each entry is one
-// dot product whatever the split, so the result does not depend on the thread count. With
-// `upper` (a Gram matrix, b == a), a row block starts at its own diagonal column: entries left of
-// the diagonal are not computed, and the callers read only j >= i.
-void run_products(int m, int n, size_t L, const float* a, const float* b, float* partial, bool upper) {
-  constexpr int kRows = 16;
-  const int blocks = (m + kRows - 1) / kRows;
+// pack_units for all c units (differences only), blocks of 32 shared out (orphaned `omp for`).
+void pack_run(int c, int hw, const float* x, const float* shift, size_t s0, size_t L, float* out) {
+  constexpr int T = 32;
+#pragma omp for schedule(static)
+  for (int u0 = 0; u0 < c; u0 += T) {
+    double s1[T], s2[T];
+    pack_units(c, hw, x, shift, u0, std::min(c, u0 + T), s0, L, out + (size_t)u0 * L, s1, s2);
+  }
+}
+
+// Rows of A per gemm_nt call in the moment products. Under 32 rows gemm_nt takes its dot-product
+// tiles, whose every entry has the same arithmetic wherever it sits in a call: so the block shapes
+// change no bits, and the tiles ran faster here than the packed kernels (alexnet-mini's layers,
+// 4096-sample runs then: 10.1 vs 12.7 ms per two-net batch, one thread).
+constexpr int kProductRows = 16;
+
+// partial[m x n] = a[m x L] b[n x L]^T, blocks of kProductRows rows shared out. Each entry is one
+// dot product whatever the split, so the result does not depend on the thread count.
+void run_products(int m, int n, size_t L, const float* a, const float* b, float* partial) {
+  const int blocks = (m + kProductRows - 1) / kProductRows;
 #pragma omp for schedule(dynamic, 1)
   for (int bi = 0; bi < blocks; ++bi) {
-    const int i0 = bi * kRows, rows = std::min(kRows, m - i0), j0 = upper ? i0 : 0;
-    gemm_nt(rows, n - j0, (int)L, a + (size_t)i0 * L, (int)L, b + (size_t)j0 * L, (int)L, 0.0f, partial + (size_t)i0 * n + j0, n);
+    const int i0 = bi * kProductRows, rows = std::min(kProductRows, m - i0);
+    gemm_nt(rows, n, (int)L, a + (size_t)i0 * L, (int)L, b, (int)L, 0.0f, partial + (size_t)i0 * n, n);
   }
 }
 
@@ -132,40 +142,130 @@ void accumulate_cross(int n, int ca, int cb, int hw, const float* a, const float
 #pragma omp parallel if (cells * K >= kParallelMin && !omp_in_parallel())
   for (size_t s0 = 0; s0 < K; s0 += Lmax) {  // every thread walks the runs; the steps are shared
     const size_t L = std::min(Lmax, K - s0);
-    pack_run(ca, hw, a, shift_a, s0, L, ra, nullptr, nullptr);
-    pack_run(cb, hw, b, shift_b, s0, L, rb, nullptr, nullptr);
-    run_products(ca, cb, L, ra, rb, partial, false);
+    pack_run(ca, hw, a, shift_a, s0, L, ra);
+    pack_run(cb, hw, b, shift_b, s0, L, rb);
+    run_products(ca, cb, L, ra, rb, partial);
 #pragma omp for simd schedule(static)
     for (size_t e = 0; e < cells; ++e) cross[e] += partial[e];
   }
 }
 
-size_t gram_scratch_bytes(int n, int c, int hw) { return sizeof(float) * ((size_t)c * c + (size_t)c * run_length(n, hw)); }
+// ---- stacked moments ----
+
+namespace {
+
+// A group of runs is multiplied, then flushed into float64 together (a flush costs two barriers,
+// each a futex wake-up under OMP_WAIT_POLICY=passive): as many runs as their float32 partials and
+// sums fit in kGroupBytes, and at least one per thread. No bit depends on the grouping (the flush
+// goes in run order). Each thread packs into a buffer of its own.
+constexpr size_t kGroupBytes = 4u << 20;
+
+size_t run_slot_bytes(int S) { return 2 * sizeof(double) * S + sizeof(float) * (size_t)S * S; }
+
+int group_runs(int n, int hw, int S) {
+  const size_t K = (size_t)n * hw, runs = (K + kStatsRunSamples - 1) / kStatsRunSamples;
+  const size_t fit = std::max<size_t>(omp_get_max_threads(), kGroupBytes / run_slot_bytes(S));
+  return (int)std::max<size_t>(1, std::min(runs, fit));
+}
+
+}  // namespace
+
+size_t stacked_scratch_bytes(int n, int hw, const std::vector<int>& units) {
+  int S = 0;
+  for (int c : units) S += c;
+  if ((size_t)n * hw == 0 || S == 0) return 0;
+  return group_runs(n, hw, S) * run_slot_bytes(S) + sizeof(float) * omp_get_max_threads() * S * run_length(n, hw);
+}
+
+void accumulate_stacked(int n, int hw, const StackedNets& nets, void* scratch) {
+  const int k = (int)nets.units.size();
+  std::vector<int> off(k + 1, 0);  // stacked row of each net's first unit
+  for (int p = 0; p < k; ++p) off[p + 1] = off[p] + nets.units[p];
+  const int S = off[k];
+  const size_t K = (size_t)n * hw, Lmax = run_length(n, hw);
+  if (K == 0 || S == 0) return;
+  const int G = group_runs(n, hw, S);
+  // Scratch: per run of a group its s1, s2 [S] doubles, then its partial [S x S] floats; then a
+  // packed [S x L] buffer per thread.
+  double* sums = static_cast<double*>(scratch);
+  float* partials = reinterpret_cast<float*>(sums + 2 * (size_t)G * S);
+  float* packed = partials + (size_t)G * S * S;
+  // Pack items: blocks of up to 32 units of one net.
+  struct Units {
+    int p, u0, u1;
+  };
+  std::vector<Units> blocks;
+  for (int p = 0; p < k; ++p)
+    for (int u0 = 0; u0 < nets.units[p]; u0 += 32) blocks.push_back({p, u0, std::min(nets.units[p], u0 + 32)});
+  const int nb = (S + kProductRows - 1) / kProductRows, npack = (int)blocks.size();
+  auto pair_index = [k](int p, int q) { return p * k - p * (p + 1) / 2 + (q - p - 1); };
+#pragma omp parallel if ((size_t)S * S * K >= kParallelMin && !omp_in_parallel())
+  for (size_t g0 = 0; g0 < K; g0 += (size_t)G * Lmax) {  // every thread walks the groups; the steps are shared
+    const int runs = (int)std::min<size_t>(G, (K - g0 + Lmax - 1) / Lmax);
+    auto run_len = [&](int g) { return std::min(Lmax, K - g0 - g * Lmax); };
+    auto pack = [&](int g, const Units& b, float* buf) {
+      const int row = off[b.p] + b.u0;
+      pack_units(nets.units[b.p], hw, nets.x[b.p], nets.shift[b.p], b.u0, b.u1, g0 + g * Lmax, run_len(g),
+                 buf + (size_t)row * run_len(g), sums + (size_t)g * 2 * S + row, sums + (size_t)g * 2 * S + S + row);
+    };
+    // Row block i0 of run g's products: right of the diagonal block in one gemm_nt; the diagonal
+    // block by 4-row strips (gemm_nt's tile height) from their own diagonal on, so few entries
+    // below the diagonal are computed.
+    auto products = [&](int g, int i0, const float* x) {
+      const int rows = std::min(kProductRows, S - i0), L = (int)run_len(g);
+      float* out = partials + (size_t)g * S * S;
+      if (i0 + rows < S)
+        gemm_nt(rows, S - i0 - rows, L, x + (size_t)i0 * L, L, x + (size_t)(i0 + rows) * L, L, 0.0f, out + (size_t)i0 * S + i0 + rows,
+                S);
+      for (int d0 = i0; d0 < i0 + rows; d0 += 4)
+        gemm_nt(std::min(4, i0 + rows - d0), i0 + rows - d0, L, x + (size_t)d0 * L, L, x + (size_t)d0 * L, L, 0.0f,
+                out + (size_t)d0 * S + d0, S);
+    };
+    if (runs >= omp_get_num_threads()) {  // whole runs: packed and multiplied by one thread, in its cache
+      float* buf = packed + (size_t)omp_get_thread_num() * S * Lmax;
+#pragma omp for schedule(dynamic, 1)
+      for (int g = 0; g < runs; ++g) {
+        for (const Units& b : blocks) pack(g, b, buf);
+        for (int i0 = 0; i0 < S; i0 += kProductRows) products(g, i0, buf);
+      }
+    } else {  // fewer runs than threads: run g in buffer g; pack blocks, then row blocks (the widest first) shared out
+#pragma omp for schedule(dynamic, 1)
+      for (int it = 0; it < runs * npack; ++it) pack(it / npack, blocks[it % npack], packed + (size_t)(it / npack) * S * Lmax);
+#pragma omp for schedule(dynamic, 1)
+      for (int it = 0; it < runs * nb; ++it) products(it % runs, (it / runs) * kProductRows, packed + (size_t)(it % runs) * S * Lmax);
+    }
+    // Flush, row I of the triangle by one thread, every entry run by run: row I is its net's Gram row
+    // i from the diagonal on, copied to column i (the mirror), and its crosses' row i; no other row
+    // touches them.
+#pragma omp for schedule(static, 1)
+    for (int I = 0; I < S; ++I) {
+      const int p = (int)(std::upper_bound(off.begin(), off.end(), I) - off.begin()) - 1, i = I - off[p], cp = nets.units[p];
+      double* gram_row = nets.gram[p] + (size_t)i * cp;
+      for (int g = 0; g < runs; ++g) {
+        const float* row = partials + (size_t)g * S * S + (size_t)I * S;
+        const double* s = sums + (size_t)g * 2 * S;
+        if (nets.sum[p]) nets.sum[p][i] += s[I];
+        if (nets.sum_sq[p]) nets.sum_sq[p][i] += s[S + I];
+        const float* src = row + off[p];
+#pragma omp simd
+        for (int j = i; j < cp; ++j) gram_row[j] += src[j];
+        for (int q = p + 1; q < k; ++q) {
+          double* cross = nets.cross[pair_index(p, q)] + (size_t)i * nets.units[q];
+          const float* src_q = row + off[q];
+#pragma omp simd
+          for (int j = 0; j < nets.units[q]; ++j) cross[j] += src_q[j];
+        }
+      }
+      for (int j = i + 1; j < cp; ++j) nets.gram[p][(size_t)j * cp + i] = gram_row[j];
+    }
+  }
+}
+
+size_t gram_scratch_bytes(int n, int c, int hw) { return stacked_scratch_bytes(n, hw, {c}); }
 
 void accumulate_gram(int n, int c, int hw, const float* x, const float* shift, void* scratch, double* gram, double* sum,
                      double* sum_sq) {
-  const size_t K = (size_t)n * hw, Lmax = run_length(n, hw);
-  if (K == 0 || c == 0) return;
-  float* partial = static_cast<float*>(scratch);
-  float* rx = partial + (size_t)c * c;
-  constexpr int T = 64;  // the mirrored flush goes tile by tile, so both halves stay in cache
-#pragma omp parallel if ((size_t)c * c * K >= kParallelMin && !omp_in_parallel())
-  for (size_t s0 = 0; s0 < K; s0 += Lmax) {  // every thread walks the runs; the steps are shared
-    const size_t L = std::min(Lmax, K - s0);
-    pack_run(c, hw, x, shift, s0, L, rx, sum, sum_sq);
-    // Upper triangle only (about half the flops); the lower triangle of `partial` is never read.
-    run_products(c, c, L, rx, rx, partial, true);
-    // A row of tiles bi writes gram's rows and columns of block bi only: no two threads meet.
-#pragma omp for schedule(static)
-    for (int bi = 0; bi < c; bi += T)
-      for (int bj = bi; bj < c; bj += T)
-        for (int i = bi; i < std::min(c, bi + T); ++i)
-          for (int j = std::max(i, bj); j < std::min(c, bj + T); ++j) {
-            const double v = partial[(size_t)i * c + j];
-            gram[(size_t)i * c + j] += v;
-            if (j != i) gram[(size_t)j * c + i] += v;
-          }
-  }
+  accumulate_stacked(n, hw, StackedNets{{c}, {x}, {shift}, {gram}, {sum}, {sum_sq}, {}}, scratch);
 }
 
 void recenter_cross(int ca, int cb, double count, const double* sum_a, const double* delta_a, const double* sum_b,

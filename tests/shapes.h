@@ -171,16 +171,16 @@ inline std::vector<AssignCase> assign_cases(bool big) {
 }
 
 // ---- stats
-// Float32 products summed over runs of at most 4096 samples (CPU; 256 on the GPU) before float64:
-// the rounding error of one run is about eps32*sqrt(run)*sum|products| ~ 4e-6 relative to the
-// absolute sum (random-walk), far below the deterministic worst case run*eps32 ~ 2.4e-4. 2e-5 is
+// Float32 products summed over runs of at most 2048 samples (CPU; 256 on the GPU) before float64:
+// the rounding error of one run is about eps32*sqrt(run)*sum|products| ~ 3e-6 relative to the
+// absolute sum (random-walk), far below the deterministic worst case run*eps32 ~ 1.2e-4. 2e-5 is
 // 5x the typical error and catches any wrong term (which costs O(1) relative).
 constexpr double kCrossRtol = 2e-5;
 
 struct CrossCase {
   int n, ca, cb, hw;
 };
-// Odd sizes: partial 64-tiles, runs crossing image boundaries (K = 4500 > 4096), fc (hw = 1),
+// Odd sizes: partial 64-tiles, runs crossing image boundaries (K = 4500 > 2048), fc (hw = 1),
 // maps smaller than a 16-sample GPU tile (hw = 3, 9),
 // one-split and many-split GPU launches.
 inline const CrossCase kCrossCases[] = {{3, 70, 65, 1500},  {37, 5, 3, 1},      {300, 130, 67, 1},

@@ -262,8 +262,8 @@ TEST_CASE("stats: 4.2M streamed samples match a float64 two-pass reference (CPU)
 }
 
 TEST_CASE("stats: CPU moments are bit-identical on 1 and 2 threads") {
-  // Two threads run the Gram and cross jobs side by side (analysis/stats/moments.cpp), one thread runs
-  // them in turn with each job's steps shared out: every sum must come out the same.
+  // Two threads share the stacked runs and row blocks (kernels/stats.h: accumulate_stacked), one
+  // thread runs them in turn: every sum must come out the same.
   const int before = omp_get_max_threads();
   omp_set_num_threads(1);
   const LayerStats one = stream_through(Device::cpu());
@@ -337,6 +337,84 @@ TEST_CASE("stats: cross-products, Gram and sums match naive float64 loops") {
     std::vector<double> plain(c.ca, 0.0);
     cpu::accumulate_sums(c.n, c.ca, c.hw, a.data(), nullptr, plain.data(), nullptr);  // no shift, no squares
     for (int u = 0; u < c.ca; ++u) CHECK(plain[u] == doctest::Approx(want_sums[u] + (double)ra[u] * c.n * c.hw).epsilon(1e-9));
+  }
+}
+
+TEST_CASE("stats: stacked moments of three nets are bit-identical on 1, 2 and 3 threads and match naive float64 loops") {
+  // accumulate_stacked shares runs and row blocks over the threads: each entry must still be one
+  // thread's whole dot product, added into float64 in run order, on any thread count.
+  struct Sums {
+    std::vector<std::vector<double>> gram, cross, sum, sum_sq;
+  };
+  const int before = omp_get_max_threads();
+  std::vector<test::CrossCase> cases(std::begin(test::kCrossCases), std::end(test::kCrossCases));
+  cases.push_back({10, 20, 12, 1300});  // four runs: 1, 2 and 3 threads group them differently
+  for (const test::CrossCase& c : cases) {
+    CAPTURE(c.n);
+    CAPTURE(c.ca);
+    CAPTURE(c.cb);
+    CAPTURE(c.hw);
+    const std::vector<int> units{c.ca, c.cb, 33};
+    const float mean[3] = {30.0f, -5.0f, 0.0f}, spread[3] = {2.0f, 0.5f, 1.0f};
+    std::vector<std::vector<float>> x, r;
+    for (int p = 0; p < 3; ++p) {
+      x.push_back(shifted_randn((size_t)c.n * units[p] * c.hw, 21 + p, mean[p], spread[p]));
+      r.push_back(test::randu(units[p], 31 + p, mean[p] - 1, mean[p] + 1));
+    }
+    auto run = [&](int threads) {
+      omp_set_num_threads(threads);
+      Sums s;
+      cpu::StackedNets nets;
+      nets.units = units;
+      s.gram.resize(3), s.sum.resize(3), s.sum_sq.resize(3);
+      for (int p = 0; p < 3; ++p) {
+        // Onto 1.0, as a later batch adds onto earlier ones (where the order of adds shows).
+        s.gram[p].assign((size_t)units[p] * units[p], 1.0), s.sum[p].assign(units[p], 1.0), s.sum_sq[p].assign(units[p], 1.0);
+        nets.x.push_back(x[p].data()), nets.shift.push_back(r[p].data()), nets.gram.push_back(s.gram[p].data());
+        nets.sum.push_back(s.sum[p].data()), nets.sum_sq.push_back(s.sum_sq[p].data());
+      }
+      for (auto [p, q] : {std::pair{0, 1}, {0, 2}, {1, 2}}) s.cross.emplace_back((size_t)units[p] * units[q], 1.0);
+      for (auto& v : s.cross) nets.cross.push_back(v.data());
+      std::vector<char> scratch(cpu::stacked_scratch_bytes(c.n, c.hw, units));
+      cpu::accumulate_stacked(c.n, c.hw, nets, scratch.data());
+      return s;
+    };
+    auto less_one = [](std::vector<double> v) {
+      for (double& e : v) e -= 1.0;
+      return v;
+    };
+    const Sums one = run(1), two = run(2), three = run(3);
+    omp_set_num_threads(before);
+    CHECK(one.gram == two.gram);
+    CHECK(one.cross == two.cross);
+    CHECK(one.sum == two.sum);
+    CHECK(one.sum_sq == two.sum_sq);
+    CHECK(one.gram == three.gram);
+    CHECK(one.cross == three.cross);
+    CHECK(one.sum == three.sum);
+    CHECK(one.sum_sq == three.sum_sq);
+    // Each product is a float32 run of at most kStatsRunSamples terms (kCrossRtol, tests/shapes.h).
+    std::vector<double> want, scale;
+    for (int p = 0; p < 3; ++p) {
+      naive_cross(c.n, units[p], units[p], c.hw, x[p], r[p], x[p], r[p], want, scale);
+      CHECK(scaled_error(less_one(one.gram[p]), want, scale, test::kCrossRtol) <= 1.0);
+    }
+    int pair = 0;
+    for (auto [p, q] : {std::pair{0, 1}, {0, 2}, {1, 2}}) {
+      naive_cross(c.n, units[p], units[q], c.hw, x[p], r[p], x[q], r[q], want, scale);
+      CHECK(scaled_error(less_one(one.cross[pair++]), want, scale, test::kCrossRtol) <= 1.0);
+    }
+    for (int p = 0; p < 3; ++p) {  // float32 differences, summed and squared in float64: only the adds round
+      std::vector<double> sums(units[p], 0.0), abs_sums(units[p], 0.0), sq(units[p], 0.0);
+      for (int u = 0; u < units[p]; ++u)
+        for (int img = 0; img < c.n; ++img)
+          for (int t = 0; t < c.hw; ++t) {
+            const double d = x[p][((size_t)img * units[p] + u) * c.hw + t] - r[p][u];
+            sums[u] += d, abs_sums[u] += std::fabs(d), sq[u] += d * d;
+          }
+      CHECK(scaled_error(less_one(one.sum[p]), sums, abs_sums, 1e-12) <= 1.0);
+      CHECK(scaled_error(less_one(one.sum_sq[p]), sq, sq, 1e-12) <= 1.0);
+    }
   }
 }
 

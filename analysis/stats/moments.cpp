@@ -1,7 +1,5 @@
 #include "analysis/stats/moments.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -233,44 +231,33 @@ void MomentAccumulator::reduce_to_root() {
 
 void MomentAccumulator::add_run(Slot& slot, const std::vector<const float*>& acts, int n, int hw) {
   const int k = (int)units_.size();
-  // The products: each net's Gram matrix and each pair's cross-products, independent jobs (pair
-  // index q > p; q < 0 for net p's Gram). Crosses first: they are the largest.
-  struct Job {
-    int p, q, pair;
-  };
-  std::vector<Job> jobs;
-  size_t need = 0;
-  for (int p = 0, pair = 0; p < k; ++p)
-    for (int q = p + 1; q < k; ++q, ++pair) {
-      jobs.push_back({p, q, pair});
-      need = std::max(need, CVG_DISPATCH(dev_, cross_scratch_bytes, n, units_[p], units_[q], hw));
+  if (!dev_.is_cuda()) {  // all nets stacked in one pass (kernels/stats.h: accumulate_stacked)
+    cpu::StackedNets s{units_, acts, {}, {}, {}, {}, {}};
+    for (int p = 0; p < k; ++p) {
+      s.shift.push_back(shift_[p].data()), s.gram.push_back(slot.gram[p].data());
+      s.sum.push_back(slot.sum[p].data()), s.sum_sq.push_back(slot.sum_sq[p].data());
     }
+    for (Array<double>& c : slot.cross) s.cross.push_back(c.data());
+    const size_t need = cpu::stacked_scratch_bytes(n, hw, units_);
+    if (scratch_.size() < need) scratch_ = Array<char>(dev_, need);
+    cpu::accumulate_stacked(n, hw, s, scratch_.data());
+    slot.count += (double)n * hw;
+    return;
+  }
+  // The GPU: each net's Gram matrix and each pair's cross-products, one kernel call each.
+  size_t need = 0;
   for (int p = 0; p < k; ++p) {
-    jobs.push_back({p, -1, -1});
     need = std::max(need, CVG_DISPATCH(dev_, gram_scratch_bytes, n, units_[p], hw));
+    for (int q = p + 1; q < k; ++q) need = std::max(need, CVG_DISPATCH(dev_, cross_scratch_bytes, n, units_[p], units_[q], hw));
   }
-  // On the CPU, with a job for every thread, the jobs run side by side, one thread and one scratch
-  // slot each: one OpenMP region per layer, where sharing each job's steps costs a region and its
-  // barriers per 4096-sample run (a sleeping pool's wake-ups cost more than conv1's runs). A job is
-  // computed the same way on any thread, so the sums do not depend on the thread count.
-  const int threads = omp_get_max_threads();
-  const bool side_by_side = !dev_.is_cuda() && threads > 1 && (int)jobs.size() >= threads;
-  const size_t slots = side_by_side ? threads : 1;
-  if (scratch_.size() < need * slots) scratch_ = Array<char>(dev_, need * slots);
-  auto run = [&](const Job& j, char* scratch) {
-    if (j.q < 0)
-      CVG_DISPATCH(dev_, accumulate_gram, n, units_[j.p], hw, acts[j.p], shift_[j.p].data(), scratch, slot.gram[j.p].data(),
-                   slot.sum[j.p].data(), slot.sum_sq[j.p].data());
-    else
-      CVG_DISPATCH(dev_, accumulate_cross, n, units_[j.p], units_[j.q], hw, acts[j.p], shift_[j.p].data(), acts[j.q],
-                   shift_[j.q].data(), scratch, slot.cross[j.pair].data());
-  };
-  if (side_by_side) {
-#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
-    for (size_t i = 0; i < jobs.size(); ++i) run(jobs[i], scratch_.data() + need * omp_get_thread_num());
-  } else {
-    for (const Job& j : jobs) run(j, scratch_.data());
-  }
+  if (scratch_.size() < need) scratch_ = Array<char>(dev_, need);
+  for (int p = 0, pair = 0; p < k; ++p)
+    for (int q = p + 1; q < k; ++q, ++pair)
+      CVG_DISPATCH(dev_, accumulate_cross, n, units_[p], units_[q], hw, acts[p], shift_[p].data(), acts[q], shift_[q].data(),
+                   scratch_.data(), slot.cross[pair].data());
+  for (int p = 0; p < k; ++p)
+    CVG_DISPATCH(dev_, accumulate_gram, n, units_[p], hw, acts[p], shift_[p].data(), scratch_.data(), slot.gram[p].data(),
+                 slot.sum[p].data(), slot.sum_sq[p].data());
   slot.count += (double)n * hw;
 }
 
