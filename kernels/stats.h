@@ -78,7 +78,8 @@ CVG_HD int stats_bin_of(float v, const float* unit_edges, int bins) {
   /* counts[u*bins + k] += samples of unit u in bin k. */                                                                       \
   void accumulate_marginal_hist(int n, int c, int hw, const uint8_t* bins_x, int bins, uint64_t* counts);                       \
   /* counts[((i*cb + j)*bins + ka)*bins + kb] += samples with a_i in bin ka and b_j in bin kb,  */                              \
-  /* for every pair (i, j). Requires n*hw < 2^32. */                                                                            \
+  /* for every pair (i, j). Requires n*hw < 2^32. CPU: bit planes where the CPU has AVX-512    */                              \
+  /* VPOPCNTDQ (kernels/joint_hist_avx512.h), else a scatter loop; the same integers.          */                              \
   void accumulate_joint_hist(int n, int ca, int cb, int hw, const uint8_t* bins_a, const uint8_t* bins_b, int bins,             \
                              uint64_t* counts);                                                                                 \
   /* A deterministic value subsample for percentile edges: for j < count, sample s = index[j]  */                               \

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "kernels/gemm.h"
+#include "kernels/joint_hist_avx512.h"
 #include "kernels/stats.h"
 
 namespace cvg::cpu {
@@ -304,6 +305,15 @@ void accumulate_marginal_hist(int n, int c, int hw, const uint8_t* bins_x, int b
 
 void accumulate_joint_hist(int n, int ca, int cb, int hw, const uint8_t* bins_a, const uint8_t* bins_b, int bins,
                            uint64_t* counts) {
+  static const bool bit_planes = avx512::has_joint_hist();
+  if (!bit_planes) return accumulate_joint_hist_portable(n, ca, cb, hw, bins_a, bins_b, bins, counts);
+  check_bins(bins);
+  if ((uint64_t)n * hw >= (1ull << 32)) throw std::logic_error("accumulate_joint_hist: batch has 2^32 samples or more");
+  avx512::accumulate_joint_hist(n, ca, cb, hw, bins_a, bins_b, bins, counts);
+}
+
+void accumulate_joint_hist_portable(int n, int ca, int cb, int hw, const uint8_t* bins_a, const uint8_t* bins_b, int bins,
+                                    uint64_t* counts) {
   check_bins(bins);
   if ((uint64_t)n * hw >= (1ull << 32)) throw std::logic_error("accumulate_joint_hist: batch has 2^32 samples or more");
   const int cells = bins * bins;

@@ -14,6 +14,7 @@
 #include "analysis/stats/moments.h"
 #include "analysis/stats/mutual_info.h"
 #include "kernels/rng.h"
+#include "kernels/joint_hist_avx512.h"
 #include "kernels/stats.h"
 #include "nn/tensor.h"
 #include "tests/check.h"
@@ -518,10 +519,12 @@ int naive_bin(float v, const float* e, int bins) {
 }  // namespace
 
 TEST_CASE("stats: bins, marginal and joint histograms match naive loops") {
-  const int bins = 10;
-  for (const auto& dims : std::vector<std::array<int, 4>>{{3, 5, 7, 50}, {41, 9, 20, 1}, {2, 17, 3, 300}}) {
+  // {41, 3, 4, 500}: 20500 samples, two tiles of the bit-plane path (16384 samples at most).
+  for (const auto& dims : std::vector<std::array<int, 5>>{
+           {3, 5, 7, 50, 10}, {41, 9, 20, 1, 10}, {2, 17, 3, 300, 10}, {41, 3, 4, 500, 16}, {5, 4, 6, 77, 6}}) {
     // plain ints, not a structured binding: clang before 16 cannot capture those (CAPTURE's lambda)
-    const int n = dims[0], ca = dims[1], cb = dims[2], hw = dims[3];
+    const int n = dims[0], ca = dims[1], cb = dims[2], hw = dims[3], bins = dims[4];
+    CAPTURE(bins);
     CAPTURE(n);
     CAPTURE(ca);
     CAPTURE(cb);
@@ -545,7 +548,11 @@ TEST_CASE("stats: bins, marginal and joint histograms match naive loops") {
     CHECK(ba[0] == 5);  // 1 + the four edges 0..3 that are <= the value
 
     std::vector<uint64_t> joint((size_t)ca * cb * bins * bins, 7), want(joint.size(), 7);
+    std::vector<uint64_t> portable = joint, planes = joint;
     cpu::accumulate_joint_hist(n, ca, cb, hw, ba.data(), bb.data(), bins, joint.data());
+    // Both paths, whichever this CPU dispatches to: the portable loop and the AVX-512 bit planes.
+    cpu::accumulate_joint_hist_portable(n, ca, cb, hw, ba.data(), bb.data(), bins, portable.data());
+    if (cpu::avx512::has_joint_hist()) cpu::avx512::accumulate_joint_hist(n, ca, cb, hw, ba.data(), bb.data(), bins, planes.data());
     for (int i = 0; i < ca; ++i)
       for (int j = 0; j < cb; ++j)
         for (int img = 0; img < n; ++img)
@@ -553,6 +560,8 @@ TEST_CASE("stats: bins, marginal and joint histograms match naive loops") {
             ++want[(((size_t)i * cb + j) * bins + ba[((size_t)img * ca + i) * hw + p]) * bins +
                    bb[((size_t)img * cb + j) * hw + p]];
     CHECK(joint == want);
+    CHECK(portable == want);
+    if (cpu::avx512::has_joint_hist()) CHECK(planes == want);
 
     std::vector<uint64_t> marg((size_t)ca * bins, 0), want_marg(marg.size(), 0);
     cpu::accumulate_marginal_hist(n, ca, hw, ba.data(), bins, marg.data());
