@@ -19,9 +19,12 @@ using LogSink = std::function<void(LogLevel, const std::string&)>;
 
 namespace log_detail {
 inline void to_stderr(LogLevel level, const std::string& msg) {
+  static bool bar_open = false;  // a progress line redrawn in place (no \n yet) is on the terminal
   if (level == LogLevel::progress) {
     std::fputs(msg.c_str(), stderr);
+    bar_open = !msg.empty() && msg.back() != '\n';
   } else {
+    if (bar_open) std::fputs("\r\033[K", stderr), bar_open = false;  // the message replaces it; the next update redraws it
     const char* prefix = level == LogLevel::note ? "note: " : level == LogLevel::warning ? "warning: " : "";
     std::fprintf(stderr, "%s%s\n", prefix, msg.c_str());
   }
