@@ -178,12 +178,24 @@ void svcca(const std::vector<double>& cov_aa, int na, const std::vector<double>&
 // A Cholesky factor L (R = L L^T) of a correlation matrix whose every eigenvalue is clearly above
 // rank_cut times the largest, so that cca_eigen's rank cut would keep every direction; false when
 // that does not hold (then the eigen path decides). First a free bound (lambda_min = 1 / ||R^-1||_2
-// >= 1 / ||L^-1||_F^2, lambda_max <= trace R); when it cannot tell, the eigenvalues themselves
-// (without vectors: ~2.5x cheaper), with a factor 2 margin over the cut, far above their rounding
-// (~n eps lambda_max), so the decision is never one the eigen path would take the other way.
+// >= 1 / ||L^-1||_F^2, lambda_max <= trace R); then a proof by factoring: R - c I positive definite
+// (its Cholesky factor exists) means lambda_min > c, and c = 2 rank_cut ||R||_inf >= 2 rank_cut
+// lambda_max (any induced norm bounds the spectral radius); when neither tells, the eigenvalues
+// themselves (without vectors). Both later tests keep a factor 2 margin over the cut, far above
+// their rounding (~n eps lambda_max), so the decision is never one the eigen path would take the
+// other way, and the factoring test says yes only where the eigenvalue test would too.
 bool full_rank_factor(const std::vector<double>& R, int n, double rank_cut, std::vector<double>& L) {
   if (!cholesky(R, n, L)) return false;
   if (1.0 / frob2(lower_inverse(L, n)) > rank_cut * trace(R, n)) return true;
+  double row_max = 0;
+  for (int i = 0; i < n; ++i) {
+    double row = 0;
+    for (int j = 0; j < n; ++j) row += std::fabs(R[(size_t)i * n + j]);
+    row_max = std::max(row_max, row);
+  }
+  std::vector<double> shifted = R, unused;
+  for (int i = 0; i < n; ++i) shifted[(size_t)i * n + i] -= 2 * rank_cut * row_max;
+  if (cholesky(shifted, n, unused)) return true;
   const SymEig e = sym_eig(R, n, false);
   return e.values.front() > 2 * rank_cut * e.values.back();
 }
