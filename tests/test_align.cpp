@@ -238,6 +238,49 @@ TEST_CASE("align: LAPACK eigen-decomposition and SVD reconstruct their matrices"
   }
 }
 
+TEST_CASE("align: top-k eigenvectors (sym_eig_top) equal the full decomposition's on random SPD matrices") {
+  for (int n : {1, 5, 60, 130}) {
+    INFO("n = " << n);
+    const Mat B = gaussian(n + 4, n, 70 + n);
+    const Mat A = mul(transpose(B, n + 4, n), B, n, n + 4, n);  // SPD, a spread-out spectrum
+    const SymEig full = sym_eig(A, n, true, {EigOptions::Cpu});
+    const double top = full.values.back();
+    for (int k : {0, 1, n / 3, n}) {
+      INFO("k = " << k);
+      std::vector<double> seen;
+      const SymEig t = sym_eig_top(A, n, [&](const std::vector<double>& v) { return seen = v, k; });
+      CHECK(seen == t.values);  // the choice sees every eigenvalue
+      REQUIRE(t.first_vector == n - k);
+      REQUIRE(t.vectors.size() == (size_t)k * n);
+      // Eigenvalues by another algorithm (dsterf vs divide and conquer): backward stable, ~n eps |A|.
+      CHECK_ALL_CLOSE(t.values, full.values, 0, 1e-13 * n * top);
+      for (int r = 0; r < k; ++r) {
+        const int idx = n - k + r;
+        const double* v = &t.vectors[(size_t)r * n];
+        const double* f = &full.vectors[(size_t)idx * n];
+        double av2 = 0, dot = 0, norm = 0;
+        for (int i = 0; i < n; ++i) {
+          double avi = -t.values[idx] * v[i];
+          for (int j = 0; j < n; ++j) avi += A[(size_t)i * n + j] * v[j];
+          av2 += avi * avi, dot += v[i] * f[i], norm += v[i] * v[i];
+        }
+        CHECK(std::sqrt(av2) <= 1e-12 * n * top);  // A v = lambda v
+        CHECK(norm == doctest::Approx(1).epsilon(1e-13));
+        // Same vector up to sign where the eigenvalue is well separated (gap / |A| > 1e-3).
+        const double gap = std::min(idx > 0 ? full.values[idx] - full.values[idx - 1] : top,
+                                    idx + 1 < n ? full.values[idx + 1] - full.values[idx] : top);
+        if (gap > 1e-3 * top) CHECK(std::fabs(dot) == doctest::Approx(1).epsilon(1e-9));
+        for (int q = 0; q < r; ++q) {  // orthogonal to the others
+          double c = 0;
+          for (int i = 0; i < n; ++i) c += v[i] * t.vectors[(size_t)q * n + i];
+          CHECK(std::fabs(c) <= 1e-12 * n);
+        }
+      }
+    }
+  }
+  CHECK_THROWS_AS(sym_eig_top(Mat(4, 1.0), 2, [](const std::vector<double>&) { return 3; }), std::logic_error);
+}
+
 // ---- Lasso ----------------------------------------------------------------------------------------
 
 TEST_CASE("align: Lasso at zero penalty is ordinary least squares") {

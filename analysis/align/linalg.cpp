@@ -20,6 +20,16 @@
 extern "C" {
 void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a, const int* lda, double* w, double* work,
              const int* lwork, int* iwork, const int* liwork, int* info, size_t jobz_len, size_t uplo_len);
+void dsytrd_(const char* uplo, const int* n, double* a, const int* lda, double* d, double* e, double* tau, double* work,
+             const int* lwork, int* info, size_t uplo_len);
+void dsterf_(const int* n, double* d, double* e, int* info);
+void dstemr_(const char* jobz, const char* range, const int* n, double* d, double* e, const double* vl, const double* vu,
+             const int* il, const int* iu, int* m, double* w, double* z, const int* ldz, const int* nzc, int* isuppz,
+             int* tryrac, double* work, const int* lwork, int* iwork, const int* liwork, int* info, size_t jobz_len,
+             size_t range_len);
+void dormtr_(const char* side, const char* uplo, const char* trans, const int* m, const int* n, const double* a,
+             const int* lda, const double* tau, double* c, const int* ldc, double* work, const int* lwork, int* info,
+             size_t side_len, size_t uplo_len, size_t trans_len);
 void dpotrf_(const char* uplo, const int* n, double* a, const int* lda, int* info, size_t uplo_len);
 void dtrtri_(const char* uplo, const char* diag, const int* n, double* a, const int* lda, int* info, size_t uplo_len,
              size_t diag_len);
@@ -68,6 +78,63 @@ SymEig sym_eig(const std::vector<double>& A, int n, bool want_vectors, const Eig
     if (opt.where == EigOptions::Gpu) throw std::runtime_error("sym_eig: cuSOLVER unavailable: " + why);
   }
   return sym_eig_lapack(A, n, want_vectors);
+}
+
+SymEig sym_eig_top(const std::vector<double>& A, int n, const std::function<int(const std::vector<double>&)>& kept) {
+  check_size(A, (size_t)n * n, "sym_eig_top");
+  cpu::blas_single_threaded();
+  SymEig r;
+  r.n = n;
+  r.solver = "lapack dsytrd+dstemr";
+  r.values.assign(n, 0.0);
+  r.first_vector = n;
+  if (n == 0) return r;
+  // A = Q T Q^T, T tridiagonal (d, e); same layout argument as sym_eig_lapack: uplo 'U'.
+  std::vector<double> a = A, d(n), e(n, 0.0), tau(std::max(1, n - 1));
+  const char uplo = 'U';
+  int info = 0, lwork = -1;
+  double query = 0;
+  dsytrd_(&uplo, &n, a.data(), &n, d.data(), e.data(), tau.data(), &query, &lwork, &info, 1);
+  std::vector<double> work(std::max(1, (int)query));
+  lwork = (int)work.size();
+  dsytrd_(&uplo, &n, a.data(), &n, d.data(), e.data(), tau.data(), work.data(), &lwork, &info, 1);
+  if (info != 0) throw std::runtime_error("dsytrd failed (info " + std::to_string(info) + ")");
+  r.values = d;
+  std::vector<double> e_values = e;
+  dsterf_(&n, r.values.data(), e_values.data(), &info);
+  if (info != 0) throw std::runtime_error("dsterf failed to converge (info " + std::to_string(info) + ")");
+  const int k = kept(r.values);
+  if (k < 0 || k > n) throw std::logic_error("sym_eig_top: kept must be in 0..n");
+  r.first_vector = n - k;
+  if (k == 0) return r;
+  // Vectors il..iu (1-based) of T, column-major n x k = row-major k x n, then Q times them.
+  const char jobz = 'V', range = 'I';
+  const int il = n - k + 1, iu = n;
+  const double unused = 0;
+  int found = 0, tryrac = 1;
+  std::vector<double> w(n), z((size_t)n * k);
+  std::vector<int> isuppz(2 * (size_t)k);
+  int liwork = -1, iquery = 0;
+  lwork = -1;
+  dstemr_(&jobz, &range, &n, d.data(), e.data(), &unused, &unused, &il, &iu, &found, w.data(), z.data(), &n, &k,
+          isuppz.data(), &tryrac, &query, &lwork, &iquery, &liwork, &info, 1, 1);
+  if (info != 0) throw std::runtime_error("dstemr workspace query failed (info " + std::to_string(info) + ")");
+  work.assign(std::max(1, (int)query), 0.0);
+  lwork = (int)work.size();
+  std::vector<int> iwork(std::max(1, iquery));
+  liwork = (int)iwork.size();
+  dstemr_(&jobz, &range, &n, d.data(), e.data(), &unused, &unused, &il, &iu, &found, w.data(), z.data(), &n, &k,
+          isuppz.data(), &tryrac, work.data(), &lwork, iwork.data(), &liwork, &info, 1, 1);
+  if (info != 0 || found != k) throw std::runtime_error("dstemr failed (info " + std::to_string(info) + ")");
+  const char side = 'L', trans = 'N';
+  lwork = -1;
+  dormtr_(&side, &uplo, &trans, &n, &k, a.data(), &n, tau.data(), z.data(), &n, &query, &lwork, &info, 1, 1, 1);
+  work.assign(std::max(1, (int)query), 0.0);
+  lwork = (int)work.size();
+  dormtr_(&side, &uplo, &trans, &n, &k, a.data(), &n, tau.data(), z.data(), &n, work.data(), &lwork, &info, 1, 1, 1);
+  if (info != 0) throw std::runtime_error("dormtr failed (info " + std::to_string(info) + ")");
+  r.vectors = std::move(z);
+  return r;
 }
 
 std::vector<double> singular_values(const std::vector<double>& A, int rows, int cols) {

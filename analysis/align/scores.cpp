@@ -43,7 +43,7 @@ Whitener make_whitener(const SymEig& eig, int kept_count) {
     const double e = eig.values[src], s = 1.0 / std::sqrt(e);
     w.values.push_back(e);
     for (int j = 0; j < eig.n; ++j) {
-      const double v = eig.vectors[(size_t)src * eig.n + j];
+      const double v = eig.vectors[(size_t)(src - eig.first_vector) * eig.n + j];
       w.vectors.push_back(v);
       w.rows.push_back(v * s);
     }
@@ -60,15 +60,15 @@ int count_above(const SymEig& eig, double cut) {
   return kept;
 }
 
-// The fewest top directions whose eigenvalues sum to `keep` of the positive total.
-int count_for_variance(const SymEig& eig, double keep) {
+// The fewest top directions whose eigenvalues (ascending) sum to `keep` of the positive total.
+int count_for_variance(const std::vector<double>& values, double keep) {
   double total = 0;
-  for (double e : eig.values) total += std::max(e, 0.0);
+  for (double e : values) total += std::max(e, 0.0);
   if (!(total > 0)) return 0;
   double run = 0;
   int kept = 0;
-  for (int k = eig.n - 1; k >= 0 && eig.values[k] > 0; --k) {
-    run += eig.values[k], ++kept;
+  for (int k = (int)values.size() - 1; k >= 0 && values[k] > 0; --k) {
+    run += values[k], ++kept;
     if (run >= keep * total) break;
   }
   return kept;
@@ -162,12 +162,14 @@ void cca_eigen(const Standardised& z, int na, int nb, const ScoreOptions& opt, G
   }
 }
 
-// SVCCA: principal directions of the raw covariances keeping svcca_keep of the variance.
+// SVCCA: principal directions of the raw covariances keeping svcca_keep of the variance (the
+// eigenvectors of only those: fc layers keep ~1/3).
 void svcca(const std::vector<double>& cov_aa, int na, const std::vector<double>& cov_bb, int nb,
            const std::vector<double>& cov_ab, const ScoreOptions& opt, GlobalScores& s) {
-  const SymEig pa = sym_eig(cov_aa, na, true), pb = sym_eig(cov_bb, nb, true);
-  const Whitener va = make_whitener(pa, count_for_variance(pa, opt.svcca_keep));
-  const Whitener vb = make_whitener(pb, count_for_variance(pb, opt.svcca_keep));
+  auto kept = [&](const std::vector<double>& values) { return count_for_variance(values, opt.svcca_keep); };
+  const SymEig pa = sym_eig_top(cov_aa, na, kept), pb = sym_eig_top(cov_bb, nb, kept);
+  const Whitener va = make_whitener(pa, pa.n - pa.first_vector);
+  const Whitener vb = make_whitener(pb, pb.n - pb.first_vector);
   s.svcca_dims_a = va.kept, s.svcca_dims_b = vb.kept;
   if (va.kept > 0 && vb.kept > 0) {
     s.svcca = singular_values(whitened_cross(va, vb, cov_ab), va.kept, vb.kept);
