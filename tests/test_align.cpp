@@ -692,6 +692,12 @@ TEST_CASE("align: the bootstrap's score summary equals global_scores (Cholesky p
     check_same(Z, b, X, a, true);
     check_same(X, a, Z, b, true);
   }
+  SUBCASE("independent nets (small canonical correlations, where rho^2 from the Gram loses most)") {
+    const Mat Y = gaussian(N, b, 59);
+    const GlobalScores g = check_same(X, a, Y, b, true);
+    CHECK(g.cca.back() < 0.05);  // near the case the comment in cca_summary_cholesky bounds
+    check_same(Y, b, X, a, true);
+  }
   SUBCASE("a rank cut the free bound cannot clear but the eigenvalues do: still the Cholesky path") {
     // The cut just below B's lambda_min / lambda_max (by a factor 2.5 > the check's margin 2):
     // every direction is kept, yet 1 / ||L^-1||_F^2 <= lambda_min <= cut * trace when trace >= 2.5

@@ -217,18 +217,29 @@ bool cca_summary_cholesky(const std::vector<double>& raa, int na, const std::vec
                           bool weights_from_a, const ScoreOptions& opt, double& cca_mean, double& pwcca_value) {
   std::vector<double> la, lb;
   if (!full_rank_factor(raa, na, opt.rank_cut, la) || !full_rank_factor(rbb, nb, opt.rank_cut, lb)) return false;
-  // Whitened coordinates y = L^-1 z: their cross-covariance L_a^-1 R_ab L_b^-T has the canonical
+  // Whitened coordinates y = L^-1 z: their cross-covariance C = L_a^-1 R_ab L_b^-T has the canonical
   // correlations as singular values; a canonical weight a_i = L^-T u_i, so R a_i = L u_i.
   std::vector<double> c = rab;
   cblas_dtrsm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit, na, nb, 1.0, la.data(), na, c.data(), nb);
   cblas_dtrsm(CblasRowMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit, na, nb, 1.0, lb.data(), nb, c.data(), nb);
-  Svd d = svd(c, na, nb);
-  cca_mean = mean(d.s);
-  std::vector<double>& u = weights_from_a ? d.u : d.v;
+  // Only the weighting net's singular vectors are needed: the eigenvectors of its Gram (C C^T, or
+  // C^T C for B), ~2x cheaper than the SVD. Its eigenvalues are rho_i^2 to ~n eps (|C| <= 1), so a
+  // rho_i >= 0.01 is within ~n eps / (2 rho_i) ~ 1e-12 of the SVD's.
+  const int n = weights_from_a ? na : nb, other = weights_from_a ? nb : na;
+  std::vector<double> gram((size_t)n * n, 0.0);
+  cblas_dsyrk(CblasRowMajor, CblasLower, weights_from_a ? CblasNoTrans : CblasTrans, n, other, 1.0, c.data(), nb, 0.0,
+              gram.data(), n);
+  const SymEig e = sym_eig(gram, n, true, {EigOptions::Cpu});
+  const int k = std::min(na, nb);  // the top k (all when the weighting net is the narrower)
+  std::vector<double> rho(k), u((size_t)k * n);
+  for (int i = 0; i < k; ++i) {  // descending, as an SVD gives them
+    rho[i] = std::sqrt(std::max(e.values[n - 1 - i], 0.0));
+    std::copy_n(&e.vectors[(size_t)(n - 1 - i) * n], n, &u[(size_t)i * n]);
+  }
+  cca_mean = mean(rho);
   const std::vector<double>& l = weights_from_a ? la : lb;
-  const int n = weights_from_a ? na : nb;
-  cblas_dtrmm(CblasRowMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit, d.k, n, 1.0, l.data(), n, u.data(), n);
-  pwcca_value = weighted_mean_rho(u, d.k, n, d.s, weights_from_a ? sa : sb);
+  cblas_dtrmm(CblasRowMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit, k, n, 1.0, l.data(), n, u.data(), n);
+  pwcca_value = weighted_mean_rho(u, k, n, rho, weights_from_a ? sa : sb);
   return true;
 }
 
