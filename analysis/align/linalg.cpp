@@ -23,10 +23,8 @@ void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a, const 
 void dsytrd_(const char* uplo, const int* n, double* a, const int* lda, double* d, double* e, double* tau, double* work,
              const int* lwork, int* info, size_t uplo_len);
 void dsterf_(const int* n, double* d, double* e, int* info);
-void dstemr_(const char* jobz, const char* range, const int* n, double* d, double* e, const double* vl, const double* vu,
-             const int* il, const int* iu, int* m, double* w, double* z, const int* ldz, const int* nzc, int* isuppz,
-             int* tryrac, double* work, const int* lwork, int* iwork, const int* liwork, int* info, size_t jobz_len,
-             size_t range_len);
+void dstein_(const int* n, const double* d, const double* e, const int* m, const double* w, const int* iblock,
+             const int* isplit, double* z, const int* ldz, double* work, int* iwork, int* ifail, int* info);
 void dormtr_(const char* side, const char* uplo, const char* trans, const int* m, const int* n, const double* a,
              const int* lda, const double* tau, double* c, const int* ldc, double* work, const int* lwork, int* info,
              size_t side_len, size_t uplo_len, size_t trans_len);
@@ -85,7 +83,7 @@ SymEig sym_eig_top(const std::vector<double>& A, int n, const std::function<int(
   cpu::blas_single_threaded();
   SymEig r;
   r.n = n;
-  r.solver = "lapack dsytrd+dstemr";
+  r.solver = "lapack dsytrd+dstein";
   r.values.assign(n, 0.0);
   r.first_vector = n;
   if (n == 0) return r;
@@ -107,25 +105,14 @@ SymEig sym_eig_top(const std::vector<double>& A, int n, const std::function<int(
   if (k < 0 || k > n) throw std::logic_error("sym_eig_top: kept must be in 0..n");
   r.first_vector = n - k;
   if (k == 0) return r;
-  // Vectors il..iu (1-based) of T, column-major n x k = row-major k x n, then Q times them.
-  const char jobz = 'V', range = 'I';
-  const int il = n - k + 1, iu = n;
-  const double unused = 0;
-  int found = 0, tryrac = 1;
-  std::vector<double> w(n), z((size_t)n * k);
-  std::vector<int> isuppz(2 * (size_t)k);
-  int liwork = -1, iquery = 0;
-  lwork = -1;
-  dstemr_(&jobz, &range, &n, d.data(), e.data(), &unused, &unused, &il, &iu, &found, w.data(), z.data(), &n, &k,
-          isuppz.data(), &tryrac, &query, &lwork, &iquery, &liwork, &info, 1, 1);
-  if (info != 0) throw std::runtime_error("dstemr workspace query failed (info " + std::to_string(info) + ")");
-  work.assign(std::max(1, (int)query), 0.0);
-  lwork = (int)work.size();
-  std::vector<int> iwork(std::max(1, iquery));
-  liwork = (int)iwork.size();
-  dstemr_(&jobz, &range, &n, d.data(), e.data(), &unused, &unused, &il, &iu, &found, w.data(), z.data(), &n, &k,
-          isuppz.data(), &tryrac, work.data(), &lwork, iwork.data(), &liwork, &info, 1, 1);
-  if (info != 0 || found != k) throw std::runtime_error("dstemr failed (info " + std::to_string(info) + ")");
+  // The vectors of T for those eigenvalues by inverse iteration (T taken as one block: the values
+  // came without split points), column-major n x k = row-major k x n; then Q times them.
+  std::vector<int> iblock(k, 1), iwork(n), ifail(k);
+  std::vector<double> z((size_t)n * k);
+  work.assign(5 * (size_t)n, 0.0);
+  dstein_(&n, d.data(), e.data(), &k, &r.values[n - k], iblock.data(), &n, z.data(), &n, work.data(), iwork.data(),
+          ifail.data(), &info);
+  if (info != 0) throw std::runtime_error("dstein: " + std::to_string(info) + " vectors failed to converge");
   const char side = 'L', trans = 'N';
   lwork = -1;
   dormtr_(&side, &uplo, &trans, &n, &k, a.data(), &n, tau.data(), z.data(), &n, &query, &lwork, &info, 1, 1, 1);

@@ -18,7 +18,7 @@ struct SymEig {
   int n = 0;
   std::vector<double> values;
   std::vector<double> vectors;
-  std::string solver;    // "lapack dsyevd", "cusolver Dsyevd (cuda:N)" or "lapack dsytrd+dstemr"
+  std::string solver;    // "lapack dsyevd", "cusolver Dsyevd (cuda:N)" or "lapack dsytrd+dstein"
   int first_vector = 0;  // the eigenvalue index of vectors' row 0 (sym_eig_top keeps only the top rows)
 };
 
@@ -35,8 +35,9 @@ SymEig sym_eig(const std::vector<double>& A, int n, bool want_vectors, const Eig
 
 // All eigenvalues of A (ascending, as sym_eig) but the eigenvectors of only the `kept(values)`
 // largest (kept in 0..n), as rows of `vectors` [kept x n] in ascending order (first_vector = n -
-// kept): LAPACK's tridiagonal reduction once, then its values (dsterf) and, by MRRR (dstemr), just
-// the vectors wanted, back-transformed (dormtr). Much cheaper than sym_eig when few are kept. CPU only.
+// kept): LAPACK's tridiagonal reduction once, then its values (dsterf) and, by inverse iteration
+// (dstein), just the vectors wanted, back-transformed (dormtr). Much cheaper than sym_eig when few
+// are kept (MRRR, dstemr, was slower on fc6's clustered spectrum: its bisection). CPU only.
 SymEig sym_eig_top(const std::vector<double>& A, int n, const std::function<int(const std::vector<double>&)>& kept);
 
 // Singular values (descending) of the row-major rows x cols matrix A.
