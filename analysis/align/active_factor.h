@@ -3,7 +3,6 @@
 #pragma once
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <vector>
 
 namespace cvg {
@@ -74,45 +73,37 @@ class ActiveFactor {
   double& at(int i, int j) { return L_[(size_t)i * m_ + j]; }
   double at(int i, int j) const { return L_[(size_t)i * m_ + j]; }
 
-  // Row by row (contiguous; each entry sees the same operations in the same order as column by
-  // column would, since row q only needs the rotations of the columns before it), squeezing out
-  // row and column a in place as it goes (the new stride m_ - 1 never overtakes the old m_).
   void remove(int a) {
-    const int t = m_ - 1 - a;  // rows and columns after a
-    rot_cos_.resize(t), rot_sin_.resize(t);
-    const int stride = m_ - 1;
-    for (int i = 0; i < m_; ++i) {
-      if (i == a) continue;
-      const int ni = i < a ? i : i - 1;
-      double* dst = &L_[(size_t)ni * stride];
-      const double* src = &L_[(size_t)i * m_];
-      if (i < a) {
-        std::memmove(dst, src, sizeof(double) * (i + 1));  // above a nothing changes (dst <= src)
-        continue;
+    std::vector<double> v;
+    for (int i = a + 1; i < m_; ++i) v.push_back(at(i, a));
+    for (int k = 0; k < (int)v.size(); ++k) {  // update rows/columns a+1.. (indices k = i - a - 1)
+      const int c = a + 1 + k;
+      const double lkk = at(c, c), r = std::hypot(lkk, v[k]);
+      const double cs = r / lkk, sn = v[k] / lkk;
+      at(c, c) = r;
+      for (int q = k + 1; q < (int)v.size(); ++q) {
+        const int i = a + 1 + q;
+        at(i, c) = (at(i, c) + sn * v[q]) / cs;
+        v[q] = cs * v[q] - sn * at(i, c);
       }
-      const int q = i - a - 1;
-      double v = src[a];
-      std::memmove(dst, src, sizeof(double) * a);
-      double* row = dst + a;  // new columns a.. = old columns a+1..
-      for (int k = 0; k < q; ++k) {  // the rotations of the columns before, in order
-        const double x = (src[a + 1 + k] + rot_sin_[k] * v) / rot_cos_[k];
-        v = rot_cos_[k] * v - rot_sin_[k] * x;
-        row[k] = x;
-      }
-      const double lkk = src[a + 1 + q], r = std::hypot(lkk, v);
-      rot_cos_[q] = r / lkk, rot_sin_[q] = v / lkk;
-      row[q] = r;
     }
-    L_.resize((size_t)stride * stride);
-    for (int i = 0; i < stride; ++i)  // the upper triangle stays 0 (entries past the diagonal)
-      std::fill(&L_[(size_t)i * stride + i + 1], &L_[(size_t)i * stride] + stride, 0.0);
+    // Squeeze out row a and column a (same stride m_ - 1 afterwards).
+    std::vector<double> next((size_t)(m_ - 1) * (m_ - 1), 0.0);
+    for (int i = 0, ni = 0; i < m_; ++i) {
+      if (i == a) continue;
+      for (int j = 0, nj = 0; j <= i; ++j) {
+        if (j == a) continue;
+        next[(size_t)ni * (m_ - 1) + nj++] = at(i, j);
+      }
+      ++ni;
+    }
+    L_.swap(next);
     act_.erase(act_.begin() + a);
     --m_;
   }
 
   std::vector<int> act_;
   std::vector<double> L_;
-  std::vector<double> rot_cos_, rot_sin_;  // remove()'s rotations
   int m_ = 0;
 };
 
