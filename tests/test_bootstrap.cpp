@@ -169,6 +169,55 @@ TEST_CASE("bootstrap: a replicate from weighted block moments is the statistic r
   }
 }
 
+TEST_CASE("bootstrap: weighted block moments in a batch equal them one at a time, and the plain sum") {
+  // 3 nets (3 cross blocks), a gram of 40 x 40 = 1600 entries (more than one tile of the batch's
+  // loop), 6 blocks of random values; weights with zeros, fractions and an all-zero vector.
+  const std::vector<int> units = {40, 7, 33};
+  const int blocks = 6;
+  std::vector<Moments> bm;
+  uint64_t draw = 0;
+  auto value = [&] { return (double)rng_uniform(11, 3, draw++) - 0.5; };
+  for (int b = 0; b < blocks; ++b) {
+    Moments m(units);
+    m.count = 10 + b;
+    for (int k = 0; k < 3; ++k) m.shift[k].assign(units[k], 0.25 * k);
+    for (auto* group : {&m.sum, &m.gram, &m.cross})
+      for (std::vector<double>& v : *group)
+        for (double& x : v) x = value();
+    bm.push_back(m);
+  }
+  const std::vector<std::vector<double>> w = {
+      {1, 0, 2, 0, 3, 0}, {0.5, 1.25, 0, 0, 7, 1}, {0, 0, 0, 0, 0, 0}, {2, 2, 2, 0, 0, 0}, {1, 1, 1, 1, 1, 1}};
+  std::vector<const std::vector<double>*> all, some = {&w[3], &w[1]};
+  for (const auto& v : w) all.push_back(&v);
+  const std::vector<Moments> batch = weighted_moments(bm, all), other = weighted_moments(bm, some);
+  REQUIRE(batch.size() == w.size());
+  auto same = [](const Moments& a, const Moments& b) {
+    return a.units == b.units && a.count == b.count && a.shift == b.shift && a.sum == b.sum && a.gram == b.gram &&
+           a.cross == b.cross;
+  };
+  for (size_t r = 0; r < w.size(); ++r) {
+    INFO("weights " << r);
+    CHECK(same(batch[r], weighted_moments(bm, w[r])));  // bit for bit: the batch does not matter
+    // The plain sum, block after block (rounding: a few ulps of the largest term).
+    double count = 0;
+    for (int b = 0; b < blocks; ++b) count += w[r][b] * bm[b].count;
+    CHECK(batch[r].count == count);
+    for (int k = 0; k < 3; ++k) CHECK(batch[r].shift[k] == bm[0].shift[k]);
+    for (size_t e = 0; e < bm[0].cross.size(); ++e) {
+      std::vector<double> plain(bm[0].cross[e].size(), 0.0);
+      for (int b = 0; b < blocks; ++b)
+        for (size_t i = 0; i < plain.size(); ++i) plain[i] += w[r][b] * bm[b].cross[e][i];
+      CHECK_ALL_CLOSE(batch[r].cross[e], plain, 1e-14, 1e-14);
+    }
+  }
+  CHECK(same(other[0], batch[3]));
+  CHECK(same(other[1], batch[1]));
+  CHECK(weighted_moments(bm, std::vector<const std::vector<double>*>{}).empty());
+  const std::vector<double> short_w = {1, 2};
+  CHECK_THROWS_AS(weighted_moments(bm, std::vector<const std::vector<double>*>{&w[0], &short_w}), std::logic_error);
+}
+
 TEST_CASE("bootstrap: 95% intervals cover a known population correlation in >= 90% of 100 simulations") {
   // Two nets of two units: (x0, y0) with correlation 0.6 and (x1, y1) with 0.3, independent
   // otherwise; 1024 images, 32 blocks, 200 resamples. Checked: the interval of corr(x0, y0) and

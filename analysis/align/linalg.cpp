@@ -20,6 +20,14 @@
 extern "C" {
 void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a, const int* lda, double* w, double* work,
              const int* lwork, int* iwork, const int* liwork, int* info, size_t jobz_len, size_t uplo_len);
+void dsytrd_(const char* uplo, const int* n, double* a, const int* lda, double* d, double* e, double* tau, double* work,
+             const int* lwork, int* info, size_t uplo_len);
+void dsterf_(const int* n, double* d, double* e, int* info);
+void dstein_(const int* n, const double* d, const double* e, const int* m, const double* w, const int* iblock,
+             const int* isplit, double* z, const int* ldz, double* work, int* iwork, int* ifail, int* info);
+void dormtr_(const char* side, const char* uplo, const char* trans, const int* m, const int* n, const double* a,
+             const int* lda, const double* tau, double* c, const int* ldc, double* work, const int* lwork, int* info,
+             size_t side_len, size_t uplo_len, size_t trans_len);
 void dpotrf_(const char* uplo, const int* n, double* a, const int* lda, int* info, size_t uplo_len);
 void dtrtri_(const char* uplo, const char* diag, const int* n, double* a, const int* lda, int* info, size_t uplo_len,
              size_t diag_len);
@@ -68,6 +76,52 @@ SymEig sym_eig(const std::vector<double>& A, int n, bool want_vectors, const Eig
     if (opt.where == EigOptions::Gpu) throw std::runtime_error("sym_eig: cuSOLVER unavailable: " + why);
   }
   return sym_eig_lapack(A, n, want_vectors);
+}
+
+SymEig sym_eig_top(const std::vector<double>& A, int n, const std::function<int(const std::vector<double>&)>& kept) {
+  check_size(A, (size_t)n * n, "sym_eig_top");
+  cpu::blas_single_threaded();
+  SymEig r;
+  r.n = n;
+  r.solver = "lapack dsytrd+dstein";
+  r.values.assign(n, 0.0);
+  r.first_vector = n;
+  if (n == 0) return r;
+  // A = Q T Q^T, T tridiagonal (d, e); same layout argument as sym_eig_lapack: uplo 'U'.
+  std::vector<double> a = A, d(n), e(n, 0.0), tau(std::max(1, n - 1));
+  const char uplo = 'U';
+  int info = 0, lwork = -1;
+  double query = 0;
+  dsytrd_(&uplo, &n, a.data(), &n, d.data(), e.data(), tau.data(), &query, &lwork, &info, 1);
+  std::vector<double> work(std::max(1, (int)query));
+  lwork = (int)work.size();
+  dsytrd_(&uplo, &n, a.data(), &n, d.data(), e.data(), tau.data(), work.data(), &lwork, &info, 1);
+  if (info != 0) throw std::runtime_error("dsytrd failed (info " + std::to_string(info) + ")");
+  r.values = d;
+  std::vector<double> e_values = e;
+  dsterf_(&n, r.values.data(), e_values.data(), &info);
+  if (info != 0) throw std::runtime_error("dsterf failed to converge (info " + std::to_string(info) + ")");
+  const int k = kept(r.values);
+  if (k < 0 || k > n) throw std::logic_error("sym_eig_top: kept must be in 0..n");
+  r.first_vector = n - k;
+  if (k == 0) return r;
+  // The vectors of T for those eigenvalues by inverse iteration (T taken as one block: the values
+  // came without split points), column-major n x k = row-major k x n; then Q times them.
+  std::vector<int> iblock(k, 1), iwork(n), ifail(k);
+  std::vector<double> z((size_t)n * k);
+  work.assign(5 * (size_t)n, 0.0);
+  dstein_(&n, d.data(), e.data(), &k, &r.values[n - k], iblock.data(), &n, z.data(), &n, work.data(), iwork.data(),
+          ifail.data(), &info);
+  if (info != 0) throw std::runtime_error("dstein: " + std::to_string(info) + " vectors failed to converge");
+  const char side = 'L', trans = 'N';
+  lwork = -1;
+  dormtr_(&side, &uplo, &trans, &n, &k, a.data(), &n, tau.data(), z.data(), &n, &query, &lwork, &info, 1, 1, 1);
+  work.assign(std::max(1, (int)query), 0.0);
+  lwork = (int)work.size();
+  dormtr_(&side, &uplo, &trans, &n, &k, a.data(), &n, tau.data(), z.data(), &n, work.data(), &lwork, &info, 1, 1, 1);
+  if (info != 0) throw std::runtime_error("dormtr failed (info " + std::to_string(info) + ")");
+  r.vectors = std::move(z);
+  return r;
 }
 
 std::vector<double> singular_values(const std::vector<double>& A, int rows, int cols) {

@@ -6,6 +6,7 @@
 // CPU OpenBLAS does not know off its slow SSE3 kernels): bin/align parallelises over targets and
 // bootstrap replicates with OpenMP, and a second spinning thread pool on the same cores costs ~2x.
 #pragma once
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -17,7 +18,8 @@ struct SymEig {
   int n = 0;
   std::vector<double> values;
   std::vector<double> vectors;
-  std::string solver;  // "lapack dsyevd" or "cusolver Dsyevd (cuda:N)"
+  std::string solver;    // "lapack dsyevd", "cusolver Dsyevd (cuda:N)" or "lapack dsytrd+dstein"
+  int first_vector = 0;  // the eigenvalue index of vectors' row 0 (sym_eig_top keeps only the top rows)
 };
 
 // Where sym_eig runs. Auto: cuSOLVER when the build has CUDA, a GPU is present, libcusolver loads
@@ -30,6 +32,13 @@ struct EigOptions {
 // A is symmetric n x n (only its lower triangle, in row-major terms, is read). Throws
 // std::runtime_error when the solver fails to converge.
 SymEig sym_eig(const std::vector<double>& A, int n, bool want_vectors, const EigOptions& opt = {});
+
+// All eigenvalues of A (ascending, as sym_eig) but the eigenvectors of only the `kept(values)`
+// largest (kept in 0..n), as rows of `vectors` [kept x n] in ascending order (first_vector = n -
+// kept): LAPACK's tridiagonal reduction once, then its values (dsterf) and, by inverse iteration
+// (dstein), just the vectors wanted, back-transformed (dormtr). Much cheaper than sym_eig when few
+// are kept (MRRR, dstemr, was slower on fc6's clustered spectrum: its bisection). CPU only.
+SymEig sym_eig_top(const std::vector<double>& A, int n, const std::function<int(const std::vector<double>&)>& kept);
 
 // Singular values (descending) of the row-major rows x cols matrix A.
 std::vector<double> singular_values(const std::vector<double>& A, int rows, int cols);

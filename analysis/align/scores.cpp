@@ -43,7 +43,7 @@ Whitener make_whitener(const SymEig& eig, int kept_count) {
     const double e = eig.values[src], s = 1.0 / std::sqrt(e);
     w.values.push_back(e);
     for (int j = 0; j < eig.n; ++j) {
-      const double v = eig.vectors[(size_t)src * eig.n + j];
+      const double v = eig.vectors[(size_t)(src - eig.first_vector) * eig.n + j];
       w.vectors.push_back(v);
       w.rows.push_back(v * s);
     }
@@ -60,15 +60,15 @@ int count_above(const SymEig& eig, double cut) {
   return kept;
 }
 
-// The fewest top directions whose eigenvalues sum to `keep` of the positive total.
-int count_for_variance(const SymEig& eig, double keep) {
+// The fewest top directions whose eigenvalues (ascending) sum to `keep` of the positive total.
+int count_for_variance(const std::vector<double>& values, double keep) {
   double total = 0;
-  for (double e : eig.values) total += std::max(e, 0.0);
+  for (double e : values) total += std::max(e, 0.0);
   if (!(total > 0)) return 0;
   double run = 0;
   int kept = 0;
-  for (int k = eig.n - 1; k >= 0 && eig.values[k] > 0; --k) {
-    run += eig.values[k], ++kept;
+  for (int k = (int)values.size() - 1; k >= 0 && values[k] > 0; --k) {
+    run += values[k], ++kept;
     if (run >= keep * total) break;
   }
   return kept;
@@ -162,12 +162,14 @@ void cca_eigen(const Standardised& z, int na, int nb, const ScoreOptions& opt, G
   }
 }
 
-// SVCCA: principal directions of the raw covariances keeping svcca_keep of the variance.
+// SVCCA: principal directions of the raw covariances keeping svcca_keep of the variance (the
+// eigenvectors of only those: fc layers keep ~1/3).
 void svcca(const std::vector<double>& cov_aa, int na, const std::vector<double>& cov_bb, int nb,
            const std::vector<double>& cov_ab, const ScoreOptions& opt, GlobalScores& s) {
-  const SymEig pa = sym_eig(cov_aa, na, true), pb = sym_eig(cov_bb, nb, true);
-  const Whitener va = make_whitener(pa, count_for_variance(pa, opt.svcca_keep));
-  const Whitener vb = make_whitener(pb, count_for_variance(pb, opt.svcca_keep));
+  auto kept = [&](const std::vector<double>& values) { return count_for_variance(values, opt.svcca_keep); };
+  const SymEig pa = sym_eig_top(cov_aa, na, kept), pb = sym_eig_top(cov_bb, nb, kept);
+  const Whitener va = make_whitener(pa, pa.n - pa.first_vector);
+  const Whitener vb = make_whitener(pb, pb.n - pb.first_vector);
   s.svcca_dims_a = va.kept, s.svcca_dims_b = vb.kept;
   if (va.kept > 0 && vb.kept > 0) {
     s.svcca = singular_values(whitened_cross(va, vb, cov_ab), va.kept, vb.kept);
@@ -178,12 +180,24 @@ void svcca(const std::vector<double>& cov_aa, int na, const std::vector<double>&
 // A Cholesky factor L (R = L L^T) of a correlation matrix whose every eigenvalue is clearly above
 // rank_cut times the largest, so that cca_eigen's rank cut would keep every direction; false when
 // that does not hold (then the eigen path decides). First a free bound (lambda_min = 1 / ||R^-1||_2
-// >= 1 / ||L^-1||_F^2, lambda_max <= trace R); when it cannot tell, the eigenvalues themselves
-// (without vectors: ~2.5x cheaper), with a factor 2 margin over the cut, far above their rounding
-// (~n eps lambda_max), so the decision is never one the eigen path would take the other way.
+// >= 1 / ||L^-1||_F^2, lambda_max <= trace R); then a proof by factoring: R - c I positive definite
+// (its Cholesky factor exists) means lambda_min > c, and c = 2 rank_cut ||R||_inf >= 2 rank_cut
+// lambda_max (any induced norm bounds the spectral radius); when neither tells, the eigenvalues
+// themselves (without vectors). Both later tests keep a factor 2 margin over the cut, far above
+// their rounding (~n eps lambda_max), so the decision is never one the eigen path would take the
+// other way, and the factoring test says yes only where the eigenvalue test would too.
 bool full_rank_factor(const std::vector<double>& R, int n, double rank_cut, std::vector<double>& L) {
   if (!cholesky(R, n, L)) return false;
   if (1.0 / frob2(lower_inverse(L, n)) > rank_cut * trace(R, n)) return true;
+  double row_max = 0;
+  for (int i = 0; i < n; ++i) {
+    double row = 0;
+    for (int j = 0; j < n; ++j) row += std::fabs(R[(size_t)i * n + j]);
+    row_max = std::max(row_max, row);
+  }
+  std::vector<double> shifted = R, unused;
+  for (int i = 0; i < n; ++i) shifted[(size_t)i * n + i] -= 2 * rank_cut * row_max;
+  if (cholesky(shifted, n, unused)) return true;
   const SymEig e = sym_eig(R, n, false);
   return e.values.front() > 2 * rank_cut * e.values.back();
 }
@@ -203,18 +217,29 @@ bool cca_summary_cholesky(const std::vector<double>& raa, int na, const std::vec
                           bool weights_from_a, const ScoreOptions& opt, double& cca_mean, double& pwcca_value) {
   std::vector<double> la, lb;
   if (!full_rank_factor(raa, na, opt.rank_cut, la) || !full_rank_factor(rbb, nb, opt.rank_cut, lb)) return false;
-  // Whitened coordinates y = L^-1 z: their cross-covariance L_a^-1 R_ab L_b^-T has the canonical
+  // Whitened coordinates y = L^-1 z: their cross-covariance C = L_a^-1 R_ab L_b^-T has the canonical
   // correlations as singular values; a canonical weight a_i = L^-T u_i, so R a_i = L u_i.
   std::vector<double> c = rab;
   cblas_dtrsm(CblasRowMajor, CblasLeft, CblasLower, CblasNoTrans, CblasNonUnit, na, nb, 1.0, la.data(), na, c.data(), nb);
   cblas_dtrsm(CblasRowMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit, na, nb, 1.0, lb.data(), nb, c.data(), nb);
-  Svd d = svd(c, na, nb);
-  cca_mean = mean(d.s);
-  std::vector<double>& u = weights_from_a ? d.u : d.v;
+  // Only the weighting net's singular vectors are needed: the eigenvectors of its Gram (C C^T, or
+  // C^T C for B), ~2x cheaper than the SVD. Its eigenvalues are rho_i^2 to ~n eps (|C| <= 1), so a
+  // rho_i >= 0.01 is within ~n eps / (2 rho_i) ~ 1e-12 of the SVD's.
+  const int n = weights_from_a ? na : nb, other = weights_from_a ? nb : na;
+  std::vector<double> gram((size_t)n * n, 0.0);
+  cblas_dsyrk(CblasRowMajor, CblasLower, weights_from_a ? CblasNoTrans : CblasTrans, n, other, 1.0, c.data(), nb, 0.0,
+              gram.data(), n);
+  const SymEig e = sym_eig(gram, n, true, {EigOptions::Cpu});
+  const int k = std::min(na, nb);  // the top k (all when the weighting net is the narrower)
+  std::vector<double> rho(k), u((size_t)k * n);
+  for (int i = 0; i < k; ++i) {  // descending, as an SVD gives them
+    rho[i] = std::sqrt(std::max(e.values[n - 1 - i], 0.0));
+    std::copy_n(&e.vectors[(size_t)(n - 1 - i) * n], n, &u[(size_t)i * n]);
+  }
+  cca_mean = mean(rho);
   const std::vector<double>& l = weights_from_a ? la : lb;
-  const int n = weights_from_a ? na : nb;
-  cblas_dtrmm(CblasRowMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit, d.k, n, 1.0, l.data(), n, u.data(), n);
-  pwcca_value = weighted_mean_rho(u, d.k, n, d.s, weights_from_a ? sa : sb);
+  cblas_dtrmm(CblasRowMajor, CblasRight, CblasLower, CblasTrans, CblasNonUnit, k, n, 1.0, l.data(), n, u.data(), n);
+  pwcca_value = weighted_mean_rho(u, k, n, rho, weights_from_a ? sa : sb);
   return true;
 }
 

@@ -49,7 +49,9 @@ inline GlobalScores global_scores(const PairMoments& pm, const ScoreOptions& opt
 // work: no canonical vectors or PWCCA for the other net, and CCA through Cholesky factors of R_aa,
 // R_bb (whitening L^-1; any whitening gives the same canonical correlations and PWCCA weights)
 // whenever every eigenvalue is provably above the rank cut (then the eigen path keeps every
-// direction too); otherwise through the eigen-decompositions as in global_scores.
+// direction too), its correlations and the weighting net's vectors from the eigen-decomposition
+// of the whitened cross-covariance's Gram (rho^2 to ~n eps); otherwise through the
+// eigen-decompositions as in global_scores.
 struct ScoreSummary {
   double cka = 0, cca_mean = 0, svcca_mean = 0, pwcca = 0, procrustes = 0;
 };

@@ -14,6 +14,9 @@ namespace cvg {
 // sum_b weights[b] * blocks[b] (counts and sums alike). Every block must have the same units and
 // the same shift (MomentAccumulator's blocks do); throws std::logic_error otherwise.
 Moments weighted_moments(const std::vector<Moments>& blocks, const std::vector<double>& weights);
+// The same for several weight vectors at once, each result equal to the one-at-a-time sum (same
+// order of additions), with the blocks read once for the batch.
+std::vector<Moments> weighted_moments(const std::vector<Moments>& blocks, const std::vector<const std::vector<double>*>& weights);
 
 // `resamples` draws of `blocks` blocks with replacement, as counts per block (each row sums to
 // `blocks`). Replicate r depends only on (seed, r), not on how many are drawn.
