@@ -350,6 +350,7 @@ TEST_CASE("stats: stacked moments of three nets are bit-identical on 1, 2 and 3 
   const int before = omp_get_max_threads();
   std::vector<test::CrossCase> cases(std::begin(test::kCrossCases), std::end(test::kCrossCases));
   cases.push_back({10, 20, 12, 1300});  // four runs: 1, 2 and 3 threads group them differently
+  cases.push_back({10, 150, 100, 300});  // 283 stacked units (32-row blocks) over two runs
   for (const test::CrossCase& c : cases) {
     CAPTURE(c.n);
     CAPTURE(c.ca);
