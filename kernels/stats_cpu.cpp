@@ -94,7 +94,8 @@ void pack_run(int c, int hw, const float* x, const float* shift, size_t s0, size
 // Rows of A per gemm_nt call in the moment products. Under 32 rows gemm_nt takes its dot-product
 // tiles, whose every entry has the same arithmetic wherever it sits in a call: so the block shapes
 // change no bits, and the tiles ran faster here than the packed kernels (alexnet-mini's layers,
-// 4096-sample runs then: 10.1 vs 12.7 ms per two-net batch, one thread).
+// 4096-sample runs then: 10.1 vs 12.7 ms per two-net batch, one thread). accumulate_stacked doubles
+// it from 256 stacked units on, where the packed kernels win.
 constexpr int kProductRows = 16;
 
 // partial[m x n] = a[m x L] b[n x L]^T, blocks of kProductRows rows shared out. Each entry is one
@@ -306,19 +307,24 @@ void accumulate_marginal_hist(int n, int c, int hw, const uint8_t* bins_x, int b
   }
 }
 
+namespace {
+void check_joint_hist(int n, int hw, int bins) {  // both paths' preconditions
+  check_bins(bins);
+  if ((uint64_t)n * hw >= (1ull << 32)) throw std::logic_error("accumulate_joint_hist: batch has 2^32 samples or more");
+}
+}  // namespace
+
 void accumulate_joint_hist(int n, int ca, int cb, int hw, const uint8_t* bins_a, const uint8_t* bins_b, int bins,
                            uint64_t* counts) {
   static const bool bit_planes = avx512::has_joint_hist();
   if (!bit_planes) return accumulate_joint_hist_portable(n, ca, cb, hw, bins_a, bins_b, bins, counts);
-  check_bins(bins);
-  if ((uint64_t)n * hw >= (1ull << 32)) throw std::logic_error("accumulate_joint_hist: batch has 2^32 samples or more");
+  check_joint_hist(n, hw, bins);
   avx512::accumulate_joint_hist(n, ca, cb, hw, bins_a, bins_b, bins, counts);
 }
 
 void accumulate_joint_hist_portable(int n, int ca, int cb, int hw, const uint8_t* bins_a, const uint8_t* bins_b, int bins,
                                     uint64_t* counts) {
-  check_bins(bins);
-  if ((uint64_t)n * hw >= (1ull << 32)) throw std::logic_error("accumulate_joint_hist: batch has 2^32 samples or more");
+  check_joint_hist(n, hw, bins);
   const int cells = bins * bins;
   // Images in groups of ~16k samples, so the rows of unit i stay in cache while every j is visited.
   const int group = std::max(1, 16384 / std::max(hw, 1));
