@@ -265,13 +265,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string temp_dir(const std::string& what) {
-  const std::string d = "/tmp/cvg_test_" + what + "." + std::to_string(getpid());
-  fs::remove_all(d);
-  make_dirs(d);
-  return d;
-}
-
 // Saves `net` as a checkpoint and reads it back: what the tools open.
 Checkpoint as_checkpoint(Net& net, const std::string& dir, uint64_t seed) {
   CheckpointInfo info;
@@ -290,13 +283,13 @@ std::string slurp(const std::string& path) {
 
 // Three independent nets of kPermNet, correlated and written as bin/correlate does.
 struct ThreeNets {
-  std::string dir, out;
+  test::ScratchDir scratch{"corr-out"};
+  std::string dir = scratch.path(), out;
   NetConfig cfg = parse_net_config(kPermNet, "perm.json");
   std::vector<std::unique_ptr<Net>> nets;
   std::vector<Checkpoint> cks;
   std::vector<LayerResult> res;
   ThreeNets() {
-    dir = temp_dir("corr_out");
     out = dir + "/correlate";
     std::vector<Net*> raw;
     std::vector<NetRecord> recs;
@@ -313,7 +306,6 @@ struct ThreeNets {
     res = correlate_nets(raw, data, opt);
     write_correlate_output(out, recs, res, {{"images", 120}});
   }
-  ~ThreeNets() { fs::remove_all(dir); }
   const PairResult& pair(int layer, int p, int q) const {
     for (const PairResult& r : res[layer].pairs)
       if (r.a == p && r.b == q) return r;

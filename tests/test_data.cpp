@@ -25,26 +25,12 @@
 #include "data/dataset.h"
 #include "data/readers.h"
 #include "kernels/rng.h"
+#include "tests/check.h"
 
 using namespace cvg;
 namespace fs = std::filesystem;
 
 namespace {
-
-// A fresh temporary folder, removed with everything in it at scope exit.
-struct TempDir {
-  std::string path;
-  TempDir() {
-    char tmpl[] = "/tmp/cvg_test_data_XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return path + "/" + name; }
-};
 
 void write_bytes(const std::string& path, const std::vector<uint8_t>& b) {
   FILE* f = std::fopen(path.c_str(), "wb");
@@ -109,14 +95,14 @@ std::vector<float> load_one(const Dataset& ds, size_t i, int32_t* label = nullpt
 // ---------------------------------------------------------------------------------------------- IDX
 
 TEST_CASE("data/idx: reads plain and gzip IDX files, shape, labels and normalisation") {
-  TempDir dir;
+  test::ScratchDir dir("data");
   write_gz(dir / "train-images-idx3-ubyte.gz", idx_images(12, 5, 4));
   write_gz(dir / "train-labels-idx1-ubyte.gz", idx_labels(12));
   write_bytes(dir / "t10k-images-idx3-ubyte", idx_images(3, 5, 4));
   write_bytes(dir / "t10k-labels-idx1-ubyte", idx_labels(3));
 
-  auto train = open_dataset("idx:" + dir.path, "train");
-  auto test = open_dataset("idx", "test", dir.path);  // folder given as data_dir
+  auto train = open_dataset("idx:" + dir.path(), "train");
+  auto test = open_dataset("idx", "test", dir.path());  // folder given as data_dir
   CHECK(train->size() == 12);
   CHECK(test->size() == 3);
   CHECK(train->num_classes() == 10);
@@ -131,7 +117,7 @@ TEST_CASE("data/idx: reads plain and gzip IDX files, shape, labels and normalisa
     for (size_t k = 0; k < x.size(); ++k) CHECK(x[k] == doctest::Approx((idx_pixel(i, k) / 255.0 - 0.5) / 0.5).epsilon(1e-6));
   }
   // fashion-mnist:DIR reads the same layout with its own mean and std.
-  auto fm = open_dataset("fashion-mnist", "test", dir.path);
+  auto fm = open_dataset("fashion-mnist", "test", dir.path());
   auto x = load_one(*fm, 2);
   for (size_t k = 0; k < x.size(); ++k) CHECK(x[k] == doctest::Approx((idx_pixel(2, k) / 255.0 - 0.2860) / 0.3530).epsilon(1e-5));
   auto n = fm->normalisation();
@@ -140,9 +126,9 @@ TEST_CASE("data/idx: reads plain and gzip IDX files, shape, labels and normalisa
 }
 
 TEST_CASE("data/idx: every bad file gives InputError naming the file") {
-  TempDir dir;
+  test::ScratchDir dir("data");
   const std::string img = dir / "train-images-idx3-ubyte", lbl = dir / "train-labels-idx1-ubyte";
-  auto open = [&] { open_dataset("mnist:" + dir.path, "train"); };
+  auto open = [&] { open_dataset("mnist:" + dir.path(), "train"); };
   auto good = [&] {
     fs::remove(img), fs::remove(img + ".gz"), fs::remove(lbl), fs::remove(lbl + ".gz");
     write_bytes(img, idx_images(6, 3, 3));
@@ -154,7 +140,7 @@ TEST_CASE("data/idx: every bad file gives InputError naming the file") {
   SUBCASE("missing") {
     fs::remove(lbl);
     check_input_error(open, lbl, "not found");
-    check_input_error([&] { open_dataset("mnist:" + dir.path + "/nowhere", "test"); }, "nowhere/t10k-images-idx3-ubyte",
+    check_input_error([&] { open_dataset("mnist:" + dir.path() + "/nowhere", "test"); }, "nowhere/t10k-images-idx3-ubyte",
                       "not found");
   }
   SUBCASE("bad magic") {
@@ -200,7 +186,7 @@ TEST_CASE("data/idx: every bad file gives InputError naming the file") {
 }
 
 TEST_CASE("data/idx: truncated or corrupt gzip streams are reported") {
-  TempDir dir;
+  test::ScratchDir dir("data");
   const std::string gz = dir / "x.gz";
   std::vector<uint8_t> payload(200000);
   for (size_t i = 0; i < payload.size(); ++i) payload[i] = (uint8_t)(rng_bits(1, 2, i) & 0x0f);  // compressible
@@ -222,11 +208,11 @@ TEST_CASE("data/idx: truncated or corrupt gzip streams are reported") {
   const std::string img = dir / "train-images-idx3-ubyte.gz";
   write_gz(img, idx_images(50, 28, 28));
   write_bytes(dir / "train-labels-idx1-ubyte", idx_labels(50));
-  CHECK(open_dataset("idx:" + dir.path, "train")->size() == 50);
+  CHECK(open_dataset("idx:" + dir.path(), "train")->size() == 50);
   auto ib = read_bytes(img);
   ib.resize(ib.size() - 20);
   write_bytes(img, ib);
-  check_input_error([&] { open_dataset("idx:" + dir.path, "train"); }, img, "truncated");
+  check_input_error([&] { open_dataset("idx:" + dir.path(), "train"); }, img, "truncated");
 }
 
 TEST_CASE("data/fashion-mnist: the installed set loads 60000/10000 images with balanced labels 0..9") {
@@ -276,14 +262,14 @@ std::vector<uint8_t> cifar_file(const std::vector<int>& labels, bool c100, size_
 }  // namespace
 
 TEST_CASE("data/cifar: CIFAR-10 and CIFAR-100 binaries, record layout and normalisation") {
-  TempDir dir;
+  test::ScratchDir dir("data");
   fs::create_directory(dir / "cifar-10-batches-bin");  // the tarball's folder is found too
   for (int b = 1; b <= 5; ++b)
     write_bytes(dir / ("cifar-10-batches-bin/data_batch_" + std::to_string(b) + ".bin"),
                 cifar_file({b, b + 1, 9}, false, (size_t)(b - 1) * 3));
   write_bytes(dir / "cifar-10-batches-bin/test_batch.bin", cifar_file({4, 0}, false));
-  auto train = open_dataset("cifar10:" + dir.path, "train");
-  auto test = open_dataset("cifar10:" + dir.path, "test");
+  auto train = open_dataset("cifar10:" + dir.path(), "train");
+  auto test = open_dataset("cifar10:" + dir.path(), "test");
   CHECK(train->size() == 15);
   CHECK(test->size() == 2);
   CHECK(train->describe() == "cifar10 train: 15 images 3x32x32, 10 classes");
@@ -301,20 +287,20 @@ TEST_CASE("data/cifar: CIFAR-10 and CIFAR-100 binaries, record layout and normal
 
   write_bytes(dir / "train.bin", cifar_file({99, 0, 57}, true));
   write_bytes(dir / "test.bin", cifar_file({3}, true));
-  auto c100 = open_dataset("cifar100:" + dir.path, "train");
+  auto c100 = open_dataset("cifar100:" + dir.path(), "train");
   CHECK(c100->size() == 3);
   CHECK(c100->num_classes() == 100);
   int32_t label;
   auto x = load_one(*c100, 2, &label);
   CHECK(label == 57);  // the fine label
   CHECK(x[5] == doctest::Approx((cifar_pixel(2, 5) / 255.0 - 0.5071) / 0.2673).epsilon(1e-5));
-  CHECK(open_dataset("cifar100:" + dir.path, "test")->size() == 1);
+  CHECK(open_dataset("cifar100:" + dir.path(), "test")->size() == 1);
 }
 
 TEST_CASE("data/cifar: bad files give InputError naming the file") {
-  TempDir dir;
+  test::ScratchDir dir("data");
   for (int b = 1; b <= 5; ++b) write_bytes(dir / ("data_batch_" + std::to_string(b) + ".bin"), cifar_file({1, 2}, false));
-  auto open10 = [&] { open_dataset("cifar10:" + dir.path, "train"); };
+  auto open10 = [&] { open_dataset("cifar10:" + dir.path(), "train"); };
   CHECK_NOTHROW(open10());
   auto f3 = cifar_file({1, 2}, false);
   f3.pop_back();
@@ -326,16 +312,16 @@ TEST_CASE("data/cifar: bad files give InputError naming the file") {
   check_input_error(open10, dir / "data_batch_3.bin", "label 10 of record 1");
   fs::remove(dir / "data_batch_3.bin");
   check_input_error(open10, dir / "data_batch_3.bin", "not found");
-  check_input_error([&] { open_dataset("cifar10:" + dir.path, "test"); }, dir / "test_batch.bin", "not found");
+  check_input_error([&] { open_dataset("cifar10:" + dir.path(), "test"); }, dir / "test_batch.bin", "not found");
 
   auto c = cifar_file({7}, true);
   c[0] = 20;  // coarse label out of range
   write_bytes(dir / "train.bin", c);
-  check_input_error([&] { open_dataset("cifar100:" + dir.path, "train"); }, dir / "train.bin", "coarse label 20");
+  check_input_error([&] { open_dataset("cifar100:" + dir.path(), "train"); }, dir / "train.bin", "coarse label 20");
   c = cifar_file({7}, true);
   c.resize(c.size() + 1);
   write_bytes(dir / "train.bin", c);
-  check_input_error([&] { open_dataset("cifar100:" + dir.path, "train"); }, dir / "train.bin", "3074-byte record");
+  check_input_error([&] { open_dataset("cifar100:" + dir.path(), "train"); }, dir / "train.bin", "3074-byte record");
 }
 
 // ------------------------------------------------------------------------------------- image folder
@@ -385,7 +371,7 @@ bool is_crop(const std::vector<float>& x, const Image& im, int ox, int oy, bool 
 }  // namespace
 
 TEST_CASE("data/folder: classes, deterministic 90/10 split, crops, mirror, resizing") {
-  TempDir dir;
+  test::ScratchDir dir("data");
   // 3 classes named out of order on disk; sorted by name they are labels 0, 1, 2.
   const std::vector<std::string> classes = {"ant", "bee", "cat"};
   const Image exact = make_image(400, 256, 11);  // shorter side 256: no resampling, crops are exact
@@ -399,8 +385,8 @@ TEST_CASE("data/folder: classes, deterministic 90/10 split, crops, mirror, resiz
   save_png(dir / "cat/c0.png", quadrants(50, 20));
   fs::create_directories(dir / ".hidden");
 
-  auto train = open_dataset("folder:" + dir.path, "train");
-  auto test = open_dataset("folder:" + dir.path, "test");
+  auto train = open_dataset("folder:" + dir.path(), "train");
+  auto test = open_dataset("folder:" + dir.path(), "test");
   CHECK(train->num_classes() == 3);
   CHECK(train->shape().c == 3);
   CHECK(train->shape().h == 227);
@@ -408,7 +394,7 @@ TEST_CASE("data/folder: classes, deterministic 90/10 split, crops, mirror, resiz
   // ant: 12 files -> round(1.2) = 1 test file (the last of the evenly spread picks); bee: 2 -> 1; cat: 1 -> 0.
   CHECK(train->size() == 11 + 1 + 1);
   CHECK(test->size() == 1 + 1);
-  CHECK(test->describe() == "folder " + dir.path + " test: 2 images 3x227x227, 3 classes");
+  CHECK(test->describe() == "folder " + dir.path() + " test: 2 images 3x227x227, 3 classes");
   // train: ant/a00..a10, bee/b0.jpg, cat/c0.png; test: ant/a11.png, bee/b1.PNG.
   std::vector<int> labels;
   for (size_t i = 0; i < train->size(); ++i) {
@@ -495,7 +481,7 @@ TEST_CASE("data/folder: classes, deterministic 90/10 split, crops, mirror, resiz
 }
 
 TEST_CASE("data/folder: shrinking is antialiased, grey images become RGB") {
-  TempDir dir;
+  test::ScratchDir dir("data");
   fs::create_directories(dir / "train/stripes");
   fs::create_directories(dir / "val/stripes");
   // Vertical stripes of period 3 (255, 0, 0), shrunk 4x: point-sampled bilinear would alias to
@@ -507,18 +493,18 @@ TEST_CASE("data/folder: shrinking is antialiased, grey images become RGB") {
   save_png(dir / "train/stripes/s.png", im);
   std::vector<uint8_t> grey((size_t)300 * 256, 77);
   REQUIRE(stbi_write_png((dir / "val/stripes/g.png").c_str(), 300, 256, 1, grey.data(), 300));
-  auto train = open_dataset("folder:" + dir.path, "train");
+  auto train = open_dataset("folder:" + dir.path(), "train");
   auto x = load_one(*train, 0);
   float lo = 1e9f, hi = -1e9f;
   for (size_t k = 0; k < (size_t)227 * 227; ++k) lo = std::min(lo, x[k] + kMean[0]), hi = std::max(hi, x[k] + kMean[0]);
   CHECK(lo > 85 - 15);
   CHECK(hi < 85 + 15);
-  auto g = load_one(*open_dataset("folder:" + dir.path, "test"), 0);
+  auto g = load_one(*open_dataset("folder:" + dir.path(), "test"), 0);
   for (int c = 0; c < 3; ++c) CHECK(g[(size_t)c * 227 * 227 + 500] == doctest::Approx(77 - kMean[c]));
 }
 
 TEST_CASE("data/folder: train/val layout, corrupt images and bad layouts give InputError") {
-  TempDir dir;
+  test::ScratchDir dir("data");
   fs::create_directories(dir / "train/a");
   fs::create_directories(dir / "train/b");
   fs::create_directories(dir / "val/b");
@@ -526,7 +512,7 @@ TEST_CASE("data/folder: train/val layout, corrupt images and bad layouts give In
   save_png(dir / "train/b/1.png", make_image(256, 256, 2));
   save_png(dir / "val/b/ok.png", make_image(256, 256, 3));
   write_bytes(dir / "val/b/zbroken.jpg", {0xff, 0xd8, 0xff, 0xe0, 1, 2, 3, 4, 5});
-  auto test = open_dataset("folder:" + dir.path, "test");
+  auto test = open_dataset("folder:" + dir.path(), "test");
   CHECK(test->size() == 2);
   CHECK(test->num_classes() == 2);
   int32_t label = -1;
@@ -535,13 +521,13 @@ TEST_CASE("data/folder: train/val layout, corrupt images and bad layouts give In
   check_input_error([&] { load_one(*test, 1); }, dir / "val/b/zbroken.jpg", "cannot decode image");
 
   fs::create_directories(dir / "val/zebra");
-  check_input_error([&] { open_dataset("folder:" + dir.path, "test"); }, dir / "val/zebra", "class not among");
+  check_input_error([&] { open_dataset("folder:" + dir.path(), "test"); }, dir / "val/zebra", "class not among");
   fs::remove_all(dir / "val");
-  check_input_error([&] { open_dataset("folder:" + dir.path, "test"); }, dir / "val", "not found");
+  check_input_error([&] { open_dataset("folder:" + dir.path(), "test"); }, dir / "val", "not found");
   fs::create_directories(dir / "train/c");
-  check_input_error([&] { open_dataset("folder:" + dir.path, "train"); }, dir / "train/c", "no images");
-  check_input_error([&] { open_dataset("folder:" + dir.path + "/missing", "train"); }, dir / "missing", "not found");
-  check_input_error([&] { open_dataset("folder:" + dir.path + "/train/a/1.png", "train"); }, "1.png", "not a folder");
+  check_input_error([&] { open_dataset("folder:" + dir.path(), "train"); }, dir / "train/c", "no images");
+  check_input_error([&] { open_dataset("folder:" + dir.path() + "/missing", "train"); }, dir / "missing", "not found");
+  check_input_error([&] { open_dataset("folder:" + dir.path() + "/train/a/1.png", "train"); }, "1.png", "not a folder");
 }
 
 // ---------------------------------------------------------------------------------------- synthetic

@@ -49,13 +49,6 @@ const char* kNet = R"({"name": "hard", "input": [1, 8, 8], "layers": [
   {"name": "loss", "type": "softmax_loss"}],
   "solver": {"base_lr": 0.01, "batch": 8, "max_iter": 12, "stepsize": 100}})";
 
-std::string fresh_dir(const std::string& name) {
-  std::string d = "/tmp/cvg-harden-" + name + "-" + std::to_string(::getpid());
-  std::system(("rm -rf " + d).c_str());
-  make_dirs(d);
-  return d;
-}
-
 TrainOptions quiet_options(const NetConfig& cfg, const std::string& dir) {
   TrainOptions opt;
   opt.solver = cfg.solver;
@@ -101,7 +94,8 @@ std::string one_checkpoint(const std::string& dir) {
 TEST_CASE("harden 1: a test split of another image shape is refused, and set_batch checks the sample shape") {
   NetConfig cfg = parse_net_config(kNet, "hard.json");
   NoiseSet train(64, 1, 8, 8), test_small(16, 1, 7, 7), test_big(16, 1, 9, 9);
-  TrainOptions opt = quiet_options(cfg, fresh_dir("shape"));
+  test::ScratchDir opt_dir("harden-shape");
+  TrainOptions opt = quiet_options(cfg, opt_dir.path());
   for (const NoiseSet* t : {&test_small, &test_big}) {
     std::string msg = test::error_of([&] { train_net(cfg, train, t, Device::cpu(), opt); });
     CHECK(msg.find("does not match the training set") != std::string::npos);
@@ -117,7 +111,8 @@ TEST_CASE("harden 1: a test split of another image shape is refused, and set_bat
 TEST_CASE("harden 2: after divergence the named checkpoint holds finite weights and resumes at a sane lr") {
   NetConfig cfg = parse_net_config(kNet, "hard.json");
   NoiseSet data(64, 1, 8, 8);
-  TrainOptions opt = quiet_options(cfg, fresh_dir("diverge"));
+  test::ScratchDir opt_dir("harden-diverge");
+  TrainOptions opt = quiet_options(cfg, opt_dir.path());
   opt.solver.base_lr = 3e38f;
   opt.solver.max_iter = 50;
   opt.snapshot = 1;
@@ -145,7 +140,8 @@ TEST_CASE("harden 2: after divergence the named checkpoint holds finite weights 
 }
 
 TEST_CASE("harden 4: a run folder is locked; a second writer fails naming the holder's pid") {
-  std::string dir = fresh_dir("lock");
+  test::ScratchDir scratch("harden-lock");
+  const std::string& dir = scratch.path();
   {
     FolderLock first(dir);
     std::string msg = test::error_of([&] { FolderLock second(dir); });
@@ -158,7 +154,8 @@ TEST_CASE("harden 4: a run folder is locked; a second writer fails naming the ho
 }
 
 TEST_CASE("harden 5: resume stops when every checkpoint is damaged or newer, unless forced") {
-  std::string dir = fresh_dir("resume");
+  test::ScratchDir scratch("harden-resume");
+  const std::string& dir = scratch.path();
   std::string ck = one_checkpoint(dir);
   NetConfig cfg = parse_net_config(kNet, "hard.json");
   NoiseSet data(64, 1, 8, 8);
@@ -189,7 +186,8 @@ TEST_CASE("harden 6: counts are bounded: loader threads, declared image sizes") 
   NoiseSet data(64, 1, 8, 8);
   CHECK_THROWS_AS(Loader(data, 8, false, false, false, 0, 100000), std::logic_error);
   // A PNG header declaring 10000x10000 pixels (100 Mpixel) is refused before any pixel is decoded.
-  std::string dir = fresh_dir("bigpng");
+  test::ScratchDir scratch("harden-bigpng");
+  const std::string& dir = scratch.path();
   for (const char* cls : {"a", "b"}) {
     make_dirs(dir + "/" + cls);
     std::string png("\x89PNG\r\n\x1a\n", 8);
@@ -222,7 +220,8 @@ TEST_CASE("harden 7: names from files are one safe path component") {
   CHECK(with("\"name\": \"hard\"", "\"name\": \"a/b\"").find("net name 'a/b' may hold only") != std::string::npos);
   CHECK(with("\"conv1\"", "\"c/../../x\"").find("layer name 'c/../../x' may hold only") != std::string::npos);
   // A checkpoint with a valid checksum and a parameter named ../../x is refused on reading.
-  std::string dir = fresh_dir("names");
+  test::ScratchDir scratch("harden-names");
+  const std::string& dir = scratch.path();
   std::string ck = one_checkpoint(dir);
   craft(ck, dir + "/evil.bin", [](json& h) { h["params"][0]["name"] = "../../x"; });
   CHECK(test::error_of([&] { read_checkpoint(dir + "/evil.bin"); }) ==
@@ -252,7 +251,8 @@ TEST_CASE("harden 8: config integers must be integers in range, naming the field
 
 TEST_CASE("harden 9: writes are checked: a full disk fails the log append and the run") {
   CHECK_THROWS_WITH_AS(append_file("/dev/full", "x\n"), "/dev/full: write failed (No space left on device)", InputError);
-  std::string dir = fresh_dir("full");
+  test::ScratchDir scratch("harden-full");
+  const std::string& dir = scratch.path();
   REQUIRE(::symlink("/dev/full", (dir + "/log.jsonl").c_str()) == 0);
   NetConfig cfg = parse_net_config(kNet, "hard.json");
   NoiseSet data(64, 1, 8, 8);
@@ -263,7 +263,8 @@ TEST_CASE("harden 9: writes are checked: a full disk fails the log append and th
 }
 
 TEST_CASE("harden 10: messages name the bad input: a folder for a file, negative iterations and shapes") {
-  std::string dir = fresh_dir("msgs");
+  test::ScratchDir scratch("harden-msgs");
+  const std::string& dir = scratch.path();
   CHECK_THROWS_WITH_AS(read_file(dir), (dir + ": is a folder, expected a file").c_str(), InputError);
   CHECK_THROWS_WITH_AS(load_net_config(dir), (dir + ": is a folder, expected a file").c_str(), InputError);
   CHECK_THROWS_WITH_AS(read_checkpoint(dir), (dir + ": is a folder, expected a file").c_str(), InputError);
@@ -287,7 +288,8 @@ TEST_CASE("harden 10: messages name the bad input: a folder for a file, negative
 TEST_CASE("harden 11: a stop request finishes the step, checkpoints, and the next start removes stale temporaries") {
   NetConfig cfg = parse_net_config(kNet, "hard.json");
   NoiseSet data(64, 1, 8, 8);
-  std::string dir = fresh_dir("stop");
+  test::ScratchDir scratch("harden-stop");
+  const std::string& dir = scratch.path();
   write_file_atomic(dir + "/ckpt-000000003.bin.tmp.99999", std::string("left by kill -9"));
   TrainOptions opt = quiet_options(cfg, dir);
   std::atomic<bool> stop{true};
@@ -309,7 +311,8 @@ TEST_CASE("harden 11: a stop request finishes the step, checkpoints, and the nex
   CHECK(text.find("{\"iteration\": 5}") == std::string::npos);
   CHECK(std::count(text.begin(), text.end(), '\n') == 3);  // iterations 1, 8 and 12
   CHECK(!resumed.interrupted);
-  TrainOptions straight = quiet_options(cfg, fresh_dir("stop-straight"));
+  test::ScratchDir straight_dir("harden-stop-straight");
+  TrainOptions straight = quiet_options(cfg, straight_dir.path());
   TrainResult s = train_net(cfg, data, nullptr, Device::cpu(), straight);
   CHECK(read_checkpoint(s.checkpoint).payload == read_checkpoint(resumed.checkpoint).payload);
 }
@@ -333,7 +336,8 @@ TEST_CASE("harden 12: unknown top-level config keys and a zero --max-images are 
 TEST_CASE("harden fuzz: image-folder decoding of an image with no pixels is an input error") {
   // Found by fuzz/fuzz_image.cpp (fuzz/corpus/image/crash-empty-ppm-height0): stb decodes a PNM
   // header "P6 2 <non-digit>" as 2x0 pixels, and the resampler indexed row -1.
-  std::string dir = fresh_dir("emptyimg");
+  test::ScratchDir scratch("harden-emptyimg");
+  const std::string& dir = scratch.path();
   for (const char* cls : {"a", "b"}) {
     make_dirs(dir + "/" + cls);
     write_file_atomic(dir + "/" + cls + "/x.ppm", std::string("P6\n2\xe0\xc3\n255\n\x00\x01\x02\x03\x04\x05", 17));
@@ -353,7 +357,8 @@ TEST_CASE("harden fuzz: a JPEG Huffman table of more than 256 codes is refused b
        {"crash-jpeg-huffman-over-256", "crash-jpeg-huffman-in-header", "crash-jpeg-huffman-after-fill-bytes"}) {
     CAPTURE(name);
     std::vector<char> jpeg = read_file(std::string("fuzz/corpus/image/") + name);
-    std::string dir = fresh_dir("huffman");
+    test::ScratchDir scratch("harden-huffman");
+    const std::string& dir = scratch.path();
     for (const char* cls : {"a", "b"}) {
       make_dirs(dir + "/" + cls);
       write_file_atomic(dir + "/" + cls + "/x.jpg", jpeg.data(), jpeg.size());
@@ -369,7 +374,8 @@ TEST_CASE("harden fuzz: a 16-bit PGM/PPM is refused rather than misconverted by 
   // Found by fuzz/fuzz_image.cpp (fuzz/corpus/image/crash-pgm-16bit-to-rgb): stb_image 2.27 read past
   // its buffer converting a 16-bit PGM to RGB (ASan heap-buffer-overflow in stbi__convert_16_to_8).
   std::vector<char> pgm = read_file("fuzz/corpus/image/crash-pgm-16bit-to-rgb");
-  std::string dir = fresh_dir("pgm16");
+  test::ScratchDir scratch("harden-pgm16");
+  const std::string& dir = scratch.path();
   for (const char* cls : {"a", "b"}) {
     make_dirs(dir + "/" + cls);
     write_file_atomic(dir + "/" + cls + "/x.pgm", pgm.data(), pgm.size());
@@ -384,7 +390,8 @@ TEST_CASE("harden fuzz: a PNG chunk longer than the file is refused before stb_i
   // Found by fuzz/fuzz_image.cpp (fuzz/corpus/image/oom-png-2gb-idat): 133 bytes declaring a 2 GB
   // IDAT chunk made stb_image allocate 2 GB.
   std::vector<char> png = read_file("fuzz/corpus/image/oom-png-2gb-idat");
-  std::string dir = fresh_dir("pngchunk");
+  test::ScratchDir scratch("harden-pngchunk");
+  const std::string& dir = scratch.path();
   for (const char* cls : {"a", "b"}) {
     make_dirs(dir + "/" + cls);
     write_file_atomic(dir + "/" + cls + "/x.png", png.data(), png.size());
@@ -399,7 +406,8 @@ TEST_CASE("harden fuzz: a PGM/PPM header number too long for an int is refused b
   // Found by fuzz/fuzz_image.cpp (fuzz/corpus/image/crash-pnm-header-int-overflow): signed overflow
   // in stb_image's header parser.
   std::vector<char> pnm = read_file("fuzz/corpus/image/crash-pnm-header-int-overflow");
-  std::string dir = fresh_dir("pnmint");
+  test::ScratchDir scratch("harden-pnmint");
+  const std::string& dir = scratch.path();
   for (const char* cls : {"a", "b"}) {
     make_dirs(dir + "/" + cls);
     write_file_atomic(dir + "/" + cls + "/x.ppm", pnm.data(), pnm.size());

@@ -1,8 +1,6 @@
 // The error taxonomy (base/errors.h) as run_main maps it to exit codes, and the library's messages
 // going through the tool's log sink (base/log.h) instead of straight to stderr.
 #include <doctest/doctest.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -18,6 +16,7 @@
 #include "kernels/gemm.h"
 #include "nn/checkpoint.h"
 #include "nn/device.h"
+#include "tests/check.h"
 
 using namespace cvg;
 
@@ -60,8 +59,8 @@ TEST_CASE("errors: user input throws InputError, internal checks std::logic_erro
 }
 
 TEST_CASE("log: library notes and warnings go through the tool's sink") {
-  const std::string dir = "/tmp/cvg_test_log_" + std::to_string(getpid());
-  mkdir(dir.c_str(), 0755);
+  test::ScratchDir scratch("log");
+  const std::string& dir = scratch.path();
   std::ofstream(dir + "/ckpt-000000001.bin") << "not a checkpoint";
   {
     Captured cap;
@@ -89,6 +88,4 @@ TEST_CASE("log: library notes and warnings go through the tool's sink") {
     CHECK(cap.lines[0].second.rfind("pass [########################] 2/2", 0) == 0);
     CHECK(cap.lines[0].second.back() == '\n');
   }
-  std::remove((dir + "/ckpt-000000001.bin").c_str());
-  rmdir(dir.c_str());
 }

@@ -70,13 +70,6 @@ const char* kTinyNet = R"({
              "momentum": 0.9, "weight_decay": 0.0005, "batch": 16}
 })";
 
-std::string temp_dir(const std::string& name) {
-  std::string d = "/tmp/cvg-test-" + name + "-" + std::to_string(::getpid());
-  std::system(("rm -rf " + d).c_str());
-  make_dirs(d);
-  return d;
-}
-
 std::vector<float> all_weights(Net& net) {
   std::vector<float> out;
   for (Param* p : net.params()) {
@@ -159,7 +152,8 @@ TEST_CASE("net: a tiny net learns a small synthetic set, reproducibly") {
   opt.eval_each_epoch = false;
   std::vector<std::vector<float>> weights;
   for (int run = 0; run < 2; ++run) {
-    opt.run_dir = temp_dir("tiny" + std::to_string(run));
+    test::ScratchDir dir("tiny");
+    opt.run_dir = dir.path();
     TrainResult r = train_net(cfg, data, nullptr, Device::cpu(), opt);
     CHECK(r.iterations == 300);
     Checkpoint ck = read_checkpoint(r.checkpoint);
@@ -232,10 +226,11 @@ TEST_CASE("checkpoint: round trip, corruption detected, interrupted run resumes 
   opt.eval_each_epoch = false;
   opt.snapshot = 10;
 
-  opt.run_dir = temp_dir("straight");
+  test::ScratchDir straight_dir("straight"), resumed_dir("resumed");
+  opt.run_dir = straight_dir.path();
   TrainResult straight = train_net(cfg, data, nullptr, Device::cpu(), opt);
 
-  opt.run_dir = temp_dir("resumed");
+  opt.run_dir = resumed_dir.path();
   opt.stop_at = 20;
   train_net(cfg, data, nullptr, Device::cpu(), opt);
   CHECK(list_checkpoints(opt.run_dir).size() == 4);  // iterations 0 (untrained), 10, 16 (epoch end) and 20
@@ -286,7 +281,8 @@ TEST_CASE("trainer: a NaN loss stops the run with a clear message, keeping the l
   opt.loader_threads = 1;
   opt.eval_each_epoch = false;
   opt.snapshot = 1;
-  opt.run_dir = temp_dir("nan");
+  test::ScratchDir dir("nan");
+  opt.run_dir = dir.path();
   opt.label = "seed 1";
   opt.stop_at = 3;  // three sane steps, then a learning rate that diverges at once
   train_net(cfg, data, nullptr, Device::cpu(), opt);
@@ -309,7 +305,8 @@ TEST_CASE("trainer: a NaN loss stops the run with a clear message, keeping the l
 TEST_CASE("train_nets: nets trained at once are the bits of nets trained one after another; an error stops the rest") {
   NetConfig cfg = parse_net_config(kTinyNet, "tiny.json");
   TinySet data(256, 3);
-  const std::string dir = temp_dir("at-once");
+  test::ScratchDir scratch("at-once");
+  const std::string& dir = scratch.path();
   auto make_runs = [&](const std::string& sub, long long iters) {
     std::vector<TrainOptions> runs;
     for (uint64_t seed : {1, 2, 3}) {
@@ -364,7 +361,8 @@ TEST_CASE("train_nets: nets trained at once are the bits of nets trained one aft
 TEST_CASE("train: CaffeNet trains on a small ImageNet-layout folder (two steps, CPU)") {
   // A generated folder: 2 classes x 3 images of 300x260 (non-square: resize to 256 on the short
   // side, then 227 crops), in the train/ val/ layout.
-  std::string dir = temp_dir("folder");
+  test::ScratchDir scratch("folder");  // two CaffeNet checkpoints: ~0.9 GB until the test ends
+  const std::string& dir = scratch.path();
   for (const char* split : {"train", "val"})
     for (int cls = 0; cls < 2; ++cls) {
       std::string d = dir + "/" + split + "/class" + std::to_string(cls);

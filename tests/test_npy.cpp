@@ -1,7 +1,5 @@
 #include <doctest/doctest.h>
 
-#include <unistd.h>
-
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -11,20 +9,16 @@
 #include "analysis/match/match.h"
 #include "base/npy.h"
 #include "base/io.h"
+#include "tests/check.h"
 
 using namespace cvg;
 
 namespace {
 
-// Files go to a per-process folder, removed when the test binary exits.
-struct TempDir {
-  std::string path = "/tmp/cvg_test_npy_" + std::to_string(::getpid());
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
+// Files go to one folder, removed when the test binary exits.
 std::string temp_path(const std::string& name) {
-  static TempDir dir;
-  make_dirs(dir.path);
-  return dir.path + "/" + name;
+  static test::ScratchDir dir("npy");
+  return dir / name;
 }
 
 // A .npy file assembled by hand (the way numpy writes it), so the reader is checked against the

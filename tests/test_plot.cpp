@@ -1,7 +1,6 @@
 // The plotting module (analysis/plot): ticks, axis mapping, text placement, colour scales, heatmaps,
 // SVG charts and base64, on small fixed inputs.
 #include <doctest/doctest.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <fstream>
@@ -14,6 +13,7 @@
 #include "analysis/plot/ticks.h"
 #include "analysis/plot/utf8.h"
 #include "base/errors.h"
+#include "tests/check.h"
 
 using namespace cvg;
 using namespace cvg::plot;
@@ -181,7 +181,8 @@ TEST_CASE("plot: text is measured, placed and clipped to its box") {
 }
 
 TEST_CASE("plot: a missing or broken font file is one clear error") {
-  const std::string bad = "/tmp/cvg_test_plot_font_" + std::to_string(::getpid()) + ".ttf";
+  test::ScratchDir scratch("plot");
+  const std::string bad = scratch / "broken.ttf";
   { std::ofstream(bad) << "not a font at all, just some bytes"; }
   for (const std::string& path : {std::string("/nonexistent/DejaVuSans.ttf"), bad}) {
     std::string msg;
@@ -192,7 +193,6 @@ TEST_CASE("plot: a missing or broken font file is one clear error") {
     }
     CHECK(msg == path + ": cannot read the font (install Debian's fonts-dejavu-core: scripts/deps.sh)");
   }
-  std::remove(bad.c_str());
   CHECK(text_width("still works", 13) > 0);  // a failed load keeps the font in use
   load_font();
 }

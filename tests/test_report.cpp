@@ -10,6 +10,7 @@
 #include "analysis/report/figures.h"
 #include "analysis/report/report.h"
 #include "base/io.h"
+#include "tests/check.h"
 
 using namespace cvg;
 using namespace cvg::report;
@@ -45,9 +46,8 @@ TEST_CASE("report: a page escapes text, numbers its figures and lists them with 
 }
 
 TEST_CASE("report: missing and damaged folders become problems of their parts, and still a page") {
-  char tmpl[] = "/tmp/cvg_report_test.XXXXXX";
-  REQUIRE(mkdtemp(tmpl) != nullptr);
-  const std::string dir = tmpl;
+  test::ScratchDir scratch("report");
+  const std::string& dir = scratch.path();
   make_dirs(dir + "/corr");
   write_file_atomic(dir + "/corr/summary.json", std::string("{\"format\": \"convergent-corr"));
   make_dirs(dir + "/run");
@@ -66,5 +66,4 @@ TEST_CASE("report: missing and damaged folders become problems of their parts, a
     CHECK(html.find("id=\"" + std::string(id) + "\"") != std::string::npos);
   CHECK(html.find("Missing:</b> the correlate output cannot be read: " + dir + "/corr/summary.json: not valid JSON") !=
         std::string::npos);
-  std::filesystem::remove_all(dir);
 }

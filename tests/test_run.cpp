@@ -34,13 +34,12 @@ NetConfig conv_net(int k) {
 }  // namespace
 
 TEST_CASE("open_run: a missing path and a folder without checkpoints are refused, naming the path") {
-  const std::string dir = "/tmp/cvg-open-run-" + std::to_string(getpid());
-  fs::create_directories(dir);
+  test::ScratchDir scratch("open-run");
+  const std::string& dir = scratch.path();
   CHECK(test::error_of<InputError>([&] { open_run(dir + "/nowhere"); }) ==
         dir + "/nowhere: no such run folder or checkpoint file");
   CHECK(test::error_of<InputError>([&] { open_run(dir); }) ==
         dir + ": no intact checkpoint here (expected ckpt-*.bin; train with bin/train first)");
-  fs::remove_all(dir);
 }
 
 TEST_CASE("comparable nets: other input shapes and other spatial sizes are refused; other widths are not") {

@@ -82,12 +82,6 @@ std::unique_ptr<Net> make_net(uint64_t seed, int batch = 32) {
   return net;
 }
 
-std::string fresh_dir(const std::string& name) {
-  std::string d = "/tmp/cvg-test-stitch-" + name + "-" + std::to_string(::getpid());
-  std::system(("rm -rf " + d).c_str());
-  return d;
-}
-
 std::vector<float> values(Net& net, bool momentum = false) {
   std::vector<float> out;
   for (Param* p : net.params()) {
@@ -166,8 +160,8 @@ TEST_CASE("import: exported .npy files give back the checkpoint's weights bit fo
   auto net = make_net(5);
   // Non-zero momenta in the original: the export holds values only, so the import's momenta are zero.
   for (Param* p : net->params()) p->momentum.data.from_host(test::randn(p->value.numel(), 9));
-  const std::string dir = fresh_dir("export");
-  make_dirs(dir);
+  test::ScratchDir scratch("stitch-export");
+  const std::string& dir = scratch.path();
   CheckpointInfo info;
   info.seed = 5;
   save_checkpoint(dir + "/ckpt.bin", *net, info);
@@ -232,8 +226,8 @@ TEST_CASE("import: safetensors with PyTorch names and f32/f16/bf16 tensors") {
     expect.push_back(v);
     raw.push_back(t);
   }
-  const std::string dir = fresh_dir("safetensors");
-  make_dirs(dir);
+  test::ScratchDir scratch("stitch-safetensors");
+  const std::string& dir = scratch.path();
   write_file_atomic(dir + "/net.safetensors", safetensors_bytes(raw));
   write_file_atomic(dir + "/map.json", map.dump());
 
