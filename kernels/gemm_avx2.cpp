@@ -44,7 +44,9 @@ inline void micro_8x8(int kc, const float* a, const float* b, size_t ldb, int mr
     for (int r = 0; r < kMr; ++r) acc[r] = _mm256_fmadd_ps(_mm256_broadcast_ss(a + r), bv, acc[r]);
   }
   const __m256 vb = _mm256_set1_ps(beta);
-  for (int r = 0; r < mr; ++r) {
+#pragma GCC unroll 8
+  for (int r = 0; r < kMr; ++r) {  // constant indices into acc, as in micro_4x16
+    if (r >= mr) break;
     float* row = c + r * ldc;
     __m256 v = acc[r];
     if (beta != 0.0f) v = _mm256_fmadd_ps(vb, _mm256_maskload_ps(row, m), v);
@@ -52,31 +54,55 @@ inline void micro_8x8(int kc, const float* a, const float* b, size_t ldb, int mr
   }
 }
 
-// C[r0:r0+4, 0:16] of a full 16-column strip = rows r0..r0+3 of A_panel[kc x 8] * B[kc x 16]
-// (+ beta C): 8 accumulators fed by 2 loads of B and 4 broadcasts per k (the 8x8 tile needs 9
-// loads for its 8 FMAs and waits on them). Rows past mr are computed on A's zero padding, not stored.
-inline void micro_4x16(int kc, const float* a, int r0, const float* b, size_t ldb, int mr, float beta, float* c, size_t ldc) {
-  __m256 acc[4][2];
+// C[r0:r0+4, 0:8 NV] of a full strip of 8 NV columns = rows r0..r0+3 of A_panel[kc x 8] *
+// B[kc x 8 NV] (+ beta C): 4 NV accumulators fed by NV loads of B and 4 broadcasts per k. NV = 3
+// (12 accumulators, 7 loads per 12 FMAs) keeps both FMA ports busy with room for the FMA latency;
+// NV = 2 takes a 16-column remainder (the 8x8 tile needs 9 loads for its 8 FMAs and waits on them).
+// Rows past mr are computed on A's zero padding, not stored.
+template <int NV>
+inline void micro_4xv(int kc, const float* a, int r0, const float* b, size_t ldb, int mr, float beta, float* c, size_t ldc) {
+  __m256 acc[4][NV];
 #pragma GCC unroll 4
-  for (int r = 0; r < 4; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+  for (int r = 0; r < 4; ++r)
+#pragma GCC unroll 3
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_setzero_ps();
   a += r0;
   for (int p = 0; p < kc; ++p, a += kMr, b += ldb) {
-    const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
+    __m256 bv[NV];
+#pragma GCC unroll 3
+    for (int v = 0; v < NV; ++v) bv[v] = _mm256_loadu_ps(b + 8 * v);
 #pragma GCC unroll 4
     for (int r = 0; r < 4; ++r) {
       const __m256 ar = _mm256_broadcast_ss(a + r);
-      acc[r][0] = _mm256_fmadd_ps(ar, b0, acc[r][0]);
-      acc[r][1] = _mm256_fmadd_ps(ar, b1, acc[r][1]);
+#pragma GCC unroll 3
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(ar, bv[v], acc[r][v]);
     }
   }
+  // A constant trip count with a break, unrolled, so acc is indexed by constants only: a runtime
+  // index makes GCC keep acc in memory and store every accumulator on every k (half the speed).
   const __m256 vb = _mm256_set1_ps(beta);
-  for (int r = 0; r < std::min(4, mr - r0); ++r) {
+#pragma GCC unroll 4
+  for (int r = 0; r < 4; ++r) {
+    if (r >= mr - r0) break;
     float* row = c + (size_t)(r0 + r) * ldc;
-    for (int v = 0; v < 2; ++v) {
+#pragma GCC unroll 3
+    for (int v = 0; v < NV; ++v) {
       __m256 x = acc[r][v];
       if (beta != 0.0f) x = _mm256_fmadd_ps(vb, _mm256_loadu_ps(row + 8 * v), x);
       _mm256_storeu_ps(row + 8 * v, x);
     }
+  }
+}
+
+// Rows i0.. of C over one full strip of 8 NV columns, as two 4-row tiles of the 8-row panel.
+template <int NV>
+inline void strip_4xv(int m, int k, int kc, const float* packed_a, const float* bp, size_t ldb, float beta, float* cp, size_t ldc) {
+  for (int i0 = 0; i0 < m; i0 += kMr) {
+    const float* ap = packed_a + (size_t)i0 * k;
+    float* ci = cp + (size_t)i0 * ldc;
+    const int mr = std::min(kMr, m - i0);
+    micro_4xv<NV>(kc, ap, 0, bp, ldb, mr, beta, ci, ldc);
+    if (mr > 4) micro_4xv<NV>(kc, ap, 4, bp, ldb, mr, beta, ci, ldc);
   }
 }
 
@@ -133,16 +159,10 @@ void gemm_packed(int m, int n, int k, const float* packed_a, const float* b, int
   for (int p0 = 0; p0 < k; p0 += kKc) {
     const int kc = std::min(kKc, k - p0);
     const float block_beta = p0 == 0 ? beta : 1.0f;
+    const float* ak = packed_a + (size_t)p0 * kMr;  // this k block of every panel
     int j0 = 0;
-    for (; j0 + 16 <= n; j0 += 16)  // full 16-column strips: each 8-row panel as two 4x16 tiles
-      for (int i0 = 0; i0 < m; i0 += kMr) {
-        const float* ap = packed_a + (size_t)i0 * k + (size_t)p0 * kMr;
-        const float* bp = b + (size_t)p0 * ldb + j0;
-        float* cp = c + (size_t)i0 * ldc + j0;
-        const int mr = std::min(kMr, m - i0);
-        micro_4x16(kc, ap, 0, bp, ldb, mr, block_beta, cp, ldc);
-        if (mr > 4) micro_4x16(kc, ap, 4, bp, ldb, mr, block_beta, cp, ldc);
-      }
+    for (; j0 + 24 <= n; j0 += 24) strip_4xv<3>(m, k, kc, ak, b + (size_t)p0 * ldb + j0, ldb, block_beta, c + j0, ldc);
+    if (j0 + 16 <= n) strip_4xv<2>(m, k, kc, ak, b + (size_t)p0 * ldb + j0, ldb, block_beta, c + j0, ldc), j0 += 16;
     for (; j0 < n; j0 += kNr)
       for (int i0 = 0; i0 < m; i0 += kMr)
         (n - j0 >= kNr ? micro_8x8<true> : micro_8x8<false>)(kc, packed_a + (size_t)i0 * k + (size_t)p0 * kMr,
