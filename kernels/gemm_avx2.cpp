@@ -122,6 +122,10 @@ inline __attribute__((always_inline)) void nt_step(const float* const (&ai)[2], 
   auto load = [&](const float* x, __m256i mask) { return kMasked ? _mm256_maskload_ps(x, mask) : _mm256_loadu_ps(x); };
   __m256 bl[2], bh[2];
   for (int s = 0; s < 2; ++s) bl[s] = load(bj[s] + p, ml), bh[s] = load(bj[s] + p + 8, mh);
+  // B's two rows often come from memory (an fc layer's weights): two streams are too few for the
+  // hardware prefetcher to reach the memory bandwidth, so ask for each row's line kAhead ahead.
+  constexpr int kAhead = 512;
+  for (int s = 0; s < 2; ++s) _mm_prefetch((const char*)(bj[s] + p + kAhead), _MM_HINT_T0);
   for (int r = 0; r < 2; ++r) {
     const __m256 al = load(ai[r] + p, ml), ah = load(ai[r] + p + 8, mh);
     for (int s = 0; s < 2; ++s) {

@@ -156,6 +156,11 @@ void gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* A, in
 #pragma omp parallel for schedule(static, 1) num_threads(threads) if (threads > 1)
       for (int j0 = 0; j0 < n; j0 += step)
         nt_packed(m, std::min(step, n - j0), k, A, lda, B + (size_t)j0 * ldb, ldb, beta, C + j0, ldc);
+    } else if (m < n) {  // column blocks: each row of B (an fc layer's weights) is read by one thread
+      const int step = ((n + threads - 1) / threads + 3) / 4 * 4;
+#pragma omp parallel for schedule(static, 1) num_threads(threads) if (threads > 1)
+      for (int j0 = 0; j0 < n; j0 += step)
+        nt_dots(m, std::min(step, n - j0), k, A, lda, B + (size_t)j0 * ldb, ldb, beta, C + j0, ldc);
     } else {
       const int step = ((m + threads - 1) / threads + 3) / 4 * 4;
 #pragma omp parallel for schedule(static, 1) num_threads(threads) if (threads > 1)

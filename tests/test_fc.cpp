@@ -75,6 +75,7 @@ std::vector<GemmCase> gemm_cases() {
     cs.push_back({ta, tb, 1, 1, 1, 1.0f, 0.0f});
     cs.push_back({ta, tb, 131, 97, 257, 1.0f, 0.0f});   // big enough for the threaded split of rows
     cs.push_back({ta, tb, 70, 301, 123, -0.5f, 2.0f});  // ... and of columns
+    cs.push_back({ta, tb, 9, 700, 400, 1.0f, 0.5f});    // few rows, many columns (an fc layer's forward)
     cs.push_back({ta, tb, 5, 3, 0, 1.0f, 0.5f});        // k = 0: C = beta C
   }
   return cs;
@@ -86,11 +87,14 @@ Mat make_B(const GemmCase& c, uint64_t s) { return c.tb ? Mat(c.n, c.k, c.k + 2,
 
 }  // namespace
 
-TEST_CASE("gemm: CPU twin matches a naive loop for all transposes, odd sizes, padded strides") {
+TEST_CASE("gemm: CPU twin matches a naive loop for all transposes, odd sizes, padded strides; same bits on 1 and 3 threads") {
+  const std::vector<GemmCase> cases = gemm_cases();
+  std::vector<std::vector<float>> one_thread;  // per case, C from the 1-thread run
   for (int threads : {1, 3}) {
     const int saved = omp_get_max_threads();
     omp_set_num_threads(threads);
-    for (const auto& c : gemm_cases()) {
+    for (size_t ci = 0; ci < cases.size(); ++ci) {
+      const GemmCase& c = cases[ci];
       CAPTURE(c.ta);
       CAPTURE(c.tb);
       CAPTURE(c.m);
@@ -107,6 +111,13 @@ TEST_CASE("gemm: CPU twin matches a naive loop for all transposes, odd sizes, pa
       // k products, the alpha scale, the beta term and its addition: gamma(k + 3).
       test::check_bound("gemm", used_part(C), want, absref, test::gamma_n(c.k + 3));
       CHECK(padding_untouched(C));
+      // Our kernels (alpha 1, not both transposed) compute every element whole on one thread, in
+      // an order that no split changes; OpenBLAS, for the rest, blocks each thread's part its own way.
+      const bool ours = std::strcmp(cpu::gemm_kernels(), "openblas") != 0 && c.alpha == 1.0f && !(c.ta && c.tb);
+      if (threads == 1)
+        one_thread.push_back(used_part(C));
+      else if (ours)
+        CHECK(used_part(C) == one_thread.at(ci));
     }
     omp_set_num_threads(saved);
   }
