@@ -280,6 +280,8 @@ class GroupProgress {
 
 }  // namespace
 
+int threads_per_net(int jobs) { return std::max(1, omp_get_max_threads() / std::max(1, jobs)); }
+
 void train_nets(const NetConfig& cfg, const Dataset& train, const Dataset* test, const Device& dev,
                 const std::vector<TrainOptions>& runs, int jobs,
                 const std::function<void(const TrainOptions&, const TrainResult&)>& done) {
@@ -294,7 +296,7 @@ void train_nets(const NetConfig& cfg, const Dataset& train, const Dataset* test,
     }
     return;
   }
-  const int threads = std::max(1, omp_get_max_threads() / jobs);
+  const int threads = threads_per_net(jobs);
   GroupProgress line(runs);
   std::mutex mu;  // guards the fields below and serialises `done`
   std::condition_variable changed;

@@ -61,6 +61,8 @@ TrainResult train_net(const NetConfig& cfg, const Dataset& train, const Dataset*
 void train_nets(const NetConfig& cfg, const Dataset& train, const Dataset* test, const Device& dev,
                 const std::vector<TrainOptions>& runs, int jobs,
                 const std::function<void(const TrainOptions&, const TrainResult&)>& done);
+// The OpenMP threads each net gets when train_nets trains `jobs` nets at a time.
+int threads_per_net(int jobs);
 
 // One pass over a dataset (evaluation mode): mean loss, top-1 and top-5 over all samples. The
 // dataset's image shape must be the net's input shape (InputError otherwise).

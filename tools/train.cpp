@@ -176,26 +176,24 @@ int main(int argc, char** argv) {
     sigaction(SIGINT, &sa, nullptr);
     sigaction(SIGTERM, &sa, nullptr);
 
-    for (uint64_t seed : seeds) {  // refuse before the header, not after it
-      const std::string run_dir = a.str("out") + "/" + cfg.name + "-seed" + std::to_string(seed);
-      if (dist::is_root() && !opt.resume && !a.on("force") && !list_checkpoints(run_dir).empty())
-        throw InputError(run_dir + ": already holds checkpoints; use --resume to continue or --force to start over");
-    }
-    if (dist::is_root())
-      std::printf("%s on %s: %s; %lld iterations of batch %d (%.2f epochs), lr %g step %lld%s\n", cfg.name.c_str(),
-                  dev.name().c_str(), train->describe().c_str(), S.max_iter, S.batch,
-                  (double)S.max_iter / std::max(per_epoch, 1LL), S.base_lr, S.stepsize,
-                  dist::size() > 1 ? ("; " + std::to_string(dist::size()) + " MPI ranks share each batch").c_str()
-                : jobs > 1       ? strprintf("; %d nets at a time, %d thread(s) each", jobs, std::max(1, cores / jobs)).c_str()
-                                 : "");
-    std::fflush(stdout);  // before the progress bars on stderr, also when stdout is a pipe
     std::vector<TrainOptions> runs;
     for (uint64_t seed : seeds) {
       opt.seed = seed;
       opt.run_dir = a.str("out") + "/" + cfg.name + "-seed" + std::to_string(seed);
       opt.label = "seed " + std::to_string(seed);
       runs.push_back(opt);
+      // refuse before the header, not after it
+      if (dist::is_root() && !opt.resume && !a.on("force") && !list_checkpoints(opt.run_dir).empty())
+        throw InputError(opt.run_dir + ": already holds checkpoints; use --resume to continue or --force to start over");
     }
+    if (dist::is_root())
+      std::printf("%s on %s: %s; %lld iterations of batch %d (%.2f epochs), lr %g step %lld%s\n", cfg.name.c_str(),
+                  dev.name().c_str(), train->describe().c_str(), S.max_iter, S.batch,
+                  (double)S.max_iter / std::max(per_epoch, 1LL), S.base_lr, S.stepsize,
+                  dist::size() > 1 ? ("; " + std::to_string(dist::size()) + " MPI ranks share each batch").c_str()
+                : jobs > 1       ? strprintf("; %d nets at a time, %d thread(s) each", jobs, threads_per_net(jobs)).c_str()
+                                 : "");
+    std::fflush(stdout);  // before the progress bars on stderr, also when stdout is a pipe
     bool interrupted = false;
     train_nets(cfg, *train, test.get(), dev, runs, jobs, [&](const TrainOptions& o, const TrainResult& r) {
       interrupted = interrupted || r.interrupted;
