@@ -35,50 +35,67 @@ void check_bins(int bins) {
     throw std::logic_error("stats: bins must be in 2.." + std::to_string(kStatsMaxBins) + ", got " + std::to_string(bins));
 }
 
-size_t run_length(int n, int hw) { return std::min<size_t>(kStatsRunSamples, (size_t)n * hw); }
+// Samples per run: as equal as the runs can be, in multiples of 16 floats (64-byte rows for the
+// product kernels' loads), and an even number of runs when there is more than one, so that two
+// threads get the same work (3136 samples: 1568 + 1568, not 2048 + 1088). A function of the batch
+// only: no thread count changes a run, hence a bit.
+size_t run_length(int n, int hw) {
+  const size_t K = (size_t)n * hw;
+  size_t runs = (K + kStatsRunSamples - 1) / kStatsRunSamples;
+  if (runs > 1) runs += runs % 2;
+  return std::max<size_t>(1, ((K + runs - 1) / runs + 15) / 16 * 16);
+}
+
+// s1 / s2 = the sum of row[0..L) / of their squares, in float64: 16 lanes (j mod 16), then the lanes
+// in order. Several independent chains of adds, where one chain per sum would wait on each add.
+void row_sums(const float* row, size_t L, double* s1, double* s2) {
+  constexpr int W = 16;
+  double a[W] = {}, b[W] = {};
+  size_t j = 0;
+  for (; j + W <= L; j += W)
+    for (int l = 0; l < W; ++l) {
+      const double d = row[j + l];
+      a[l] += d, b[l] += d * d;
+    }
+  for (int l = 0; j + l < L; ++l) {
+    const double d = row[j + l];
+    a[l] += d, b[l] += d * d;
+  }
+  double t1 = 0, t2 = 0;
+  for (int l = 0; l < W; ++l) t1 += a[l], t2 += b[l];
+  *s1 = t1, *s2 = t2;
+}
 
 // out[(u - u0)*L + j] = x_u(s0 + j) - shift[u] for units u0 <= u < u1 and the L samples starting at
-// sample s0; s1[u - u0] / s2[u - u0] = the sum of the differences / of their squares, in sample order.
-// Serial; memory-bound.
+// sample s0; s1[u - u0] / s2[u - u0] = row_sums of those rows. Conv (hw > 1): image by image, each
+// image's rows of the block are one contiguous read; fc: 32 units at a time, transposed. Serial.
 void pack_units(int c, int hw, const float* x, const float* shift, int u0, int u1, size_t s0, size_t L, float* out, double* s1,
                 double* s2) {
-  if (hw == 1) {  // fc: sample j is row s0 + j of [n, c]; transposed 32 units at a time
+  if (hw == 1) {  // fc: sample j is row s0 + j of [n, c]
     constexpr int T = 32;
     for (int b0 = u0; b0 < u1; b0 += T) {
       const int b1 = std::min(u1, b0 + T);
-      double t1[T] = {}, t2[T] = {};
       for (size_t j = 0; j < L; ++j) {
         const float* src = x + (s0 + j) * (size_t)c;
-        for (int u = b0; u < b1; ++u) {
-          const float d = src[u] - (shift ? shift[u] : 0.0f);
-          out[(size_t)(u - u0) * L + j] = d;
-          t1[u - b0] += d, t2[u - b0] += (double)d * d;
-        }
+        for (int u = b0; u < b1; ++u) out[(size_t)(u - u0) * L + j] = src[u] - (shift ? shift[u] : 0.0f);
       }
-      for (int u = b0; u < b1; ++u) s1[u - u0] = t1[u - b0], s2[u - u0] = t2[u - b0];
     }
-    return;
-  }
-  for (int u = u0; u < u1; ++u) {
-    const float r = shift ? shift[u] : 0.0f;
-    float* o = out + (size_t)(u - u0) * L;
-    double t1 = 0, t2 = 0;
-    size_t s = s0, j = 0;
-    while (j < L) {
+  } else {
+    for (size_t s = s0, j = 0; j < L;) {
       const size_t img = s / hw, pos = s - img * hw;
       const size_t len = std::min(L - j, (size_t)hw - pos);
-      const float* src = x + (img * c + u) * (size_t)hw + pos;
-#pragma omp simd reduction(+ : t1, t2)
-      for (size_t t = 0; t < len; ++t) {
-        const float d = src[t] - r;
-        o[j + t] = d;
-        t1 += d, t2 += (double)d * d;
+      for (int u = u0; u < u1; ++u) {
+        const float r = shift ? shift[u] : 0.0f;
+        const float* src = x + (img * c + u) * (size_t)hw + pos;
+        float* o = out + (size_t)(u - u0) * L + j;
+#pragma omp simd
+        for (size_t t = 0; t < len; ++t) o[t] = src[t] - r;
       }
       j += len;
       s += len;
     }
-    s1[u - u0] = t1, s2[u - u0] = t2;
   }
+  for (int u = u0; u < u1; ++u) row_sums(out + (size_t)(u - u0) * L, L, s1 + (u - u0), s2 + (u - u0));
 }
 
 // pack_units for all c units (differences only), blocks of 32 shared out (orphaned `omp for`).
@@ -165,7 +182,7 @@ constexpr size_t kGroupBytes = 4u << 20;
 size_t run_slot_bytes(int S) { return 2 * sizeof(double) * S + sizeof(float) * (size_t)S * S; }
 
 int group_runs(int n, int hw, int S) {
-  const size_t K = (size_t)n * hw, runs = (K + kStatsRunSamples - 1) / kStatsRunSamples;
+  const size_t K = (size_t)n * hw, L = run_length(n, hw), runs = (K + L - 1) / L;
   const size_t fit = std::max<size_t>(omp_get_max_threads(), kGroupBytes / run_slot_bytes(S));
   return (int)std::max<size_t>(1, std::min(runs, fit));
 }
@@ -196,9 +213,15 @@ void accumulate_stacked(int n, int hw, const StackedNets& nets, void* scratch) {
   struct Units {
     int p, u0, u1;
   };
-  std::vector<Units> blocks;
-  for (int p = 0; p < k; ++p)
-    for (int u0 = 0; u0 < nets.units[p]; u0 += 32) blocks.push_back({p, u0, std::min(nets.units[p], u0 + 32)});
+  auto unit_blocks = [&](int width) {
+    std::vector<Units> out;
+    for (int p = 0; p < k; ++p)
+      for (int u0 = 0; u0 < nets.units[p]; u0 += width) out.push_back({p, u0, std::min(nets.units[p], u0 + width)});
+    return out;
+  };
+  const std::vector<Units> blocks = unit_blocks(32);
+  // Flush items: blocks of 8 rows, so that the mirror writes a whole 64-byte line of each row below.
+  const std::vector<Units> flush_blocks = unit_blocks(8);
   // Row blocks of 16 keep the dot-product tiles; from 256 stacked units on (CaffeNet), blocks of 32
   // rows take gemm_nt's packed kernels, ~1.4x faster there. Fixed by S, so no thread count changes a bit.
   const int R = S >= 256 ? 2 * kProductRows : kProductRows;
@@ -239,29 +262,34 @@ void accumulate_stacked(int n, int hw, const StackedNets& nets, void* scratch) {
 #pragma omp for schedule(dynamic, 1)
       for (int it = 0; it < runs * nb; ++it) products(it % runs, (it / runs) * R, packed + (size_t)(it % runs) * S * Lmax);
     }
-    // Flush, row I of the triangle by one thread, every entry run by run: row I is its net's Gram row
-    // i from the diagonal on, copied to column i (the mirror), and its crosses' row i; no other row
-    // touches them.
+    // Flush, a block of rows of one net by one thread, every entry run by run: row i of the block
+    // is the net's Gram row i from the diagonal on and its crosses' row i, then the block's columns
+    // of the Gram below the diagonal are the mirror; no other block touches them.
 #pragma omp for schedule(static, 1)
-    for (int I = 0; I < S; ++I) {
-      const int p = (int)(std::upper_bound(off.begin(), off.end(), I) - off.begin()) - 1, i = I - off[p], cp = nets.units[p];
-      double* gram_row = nets.gram[p] + (size_t)i * cp;
-      for (int g = 0; g < runs; ++g) {
-        const float* row = partials + (size_t)g * S * S + (size_t)I * S;
-        const double* s = sums + (size_t)g * 2 * S;
-        if (nets.sum[p]) nets.sum[p][i] += s[I];
-        if (nets.sum_sq[p]) nets.sum_sq[p][i] += s[S + I];
-        const float* src = row + off[p];
+    for (int fb = 0; fb < (int)flush_blocks.size(); ++fb) {
+      const int p = flush_blocks[fb].p, i0 = flush_blocks[fb].u0, i1 = flush_blocks[fb].u1, cp = nets.units[p];
+      double* gram = nets.gram[p];
+      for (int i = i0; i < i1; ++i) {
+        const int I = off[p] + i;
+        for (int g = 0; g < runs; ++g) {
+          const float* row = partials + (size_t)g * S * S + (size_t)I * S;
+          const double* s = sums + (size_t)g * 2 * S;
+          if (nets.sum[p]) nets.sum[p][i] += s[I];
+          if (nets.sum_sq[p]) nets.sum_sq[p][i] += s[S + I];
+          const float* src = row + off[p];
+          double* gram_row = gram + (size_t)i * cp;
 #pragma omp simd
-        for (int j = i; j < cp; ++j) gram_row[j] += src[j];
-        for (int q = p + 1; q < k; ++q) {
-          double* cross = nets.cross[pair_index(p, q)] + (size_t)i * nets.units[q];
-          const float* src_q = row + off[q];
+          for (int j = i; j < cp; ++j) gram_row[j] += src[j];
+          for (int q = p + 1; q < k; ++q) {
+            double* cross = nets.cross[pair_index(p, q)] + (size_t)i * nets.units[q];
+            const float* src_q = row + off[q];
 #pragma omp simd
-          for (int j = 0; j < nets.units[q]; ++j) cross[j] += src_q[j];
+            for (int j = 0; j < nets.units[q]; ++j) cross[j] += src_q[j];
+          }
         }
       }
-      for (int j = i + 1; j < cp; ++j) nets.gram[p][(size_t)j * cp + i] = gram_row[j];
+      for (int j = i0 + 1; j < cp; ++j)
+        for (int i = i0; i < std::min(i1, j); ++i) gram[(size_t)j * cp + i] = gram[(size_t)i * cp + j];
     }
   }
 }
