@@ -46,61 +46,70 @@ size_t run_length(int n, int hw) {
   return std::max<size_t>(1, ((K + runs - 1) / runs + 15) / 16 * 16);
 }
 
-// s1 / s2 = the sum of row[0..L) / of their squares, in float64: 16 lanes (j mod 16), then the lanes
-// in order. Several independent chains of adds, where one chain per sum would wait on each add.
-void row_sums(const float* row, size_t L, double* s1, double* s2) {
-  constexpr int W = 16;
-  double a[W] = {}, b[W] = {};
-  size_t j = 0;
-  for (; j + W <= L; j += W)
-    for (int l = 0; l < W; ++l) {
-      const double d = row[j + l];
-      a[l] += d, b[l] += d * d;
+// Float64 sums of float32 values and of their squares in 16 lanes (a value's lane: its index mod
+// 16 in the span added), four 4-double vectors each: eight independent chains of adds, where one
+// chain per sum would wait on each add. Totals add the lanes in order. (GCC's vector types: plain
+// loops over lane arrays vectorised poorly.)
+struct LaneSums {
+  typedef float f4 __attribute__((vector_size(16)));
+  typedef double d4 __attribute__((vector_size(32)));
+  d4 s1[4] = {}, s2[4] = {};
+  void add(const float* v, size_t len) {
+    size_t t = 0;
+    for (; t + 16 <= len; t += 16)
+      for (int q = 0; q < 4; ++q) {
+        f4 f;
+        std::memcpy(&f, v + t + 4 * q, sizeof f);
+        const d4 d = __builtin_convertvector(f, d4);
+        s1[q] += d, s2[q] += d * d;
+      }
+    for (int l = 0; t + l < len; ++l) {
+      const double d = v[t + l];
+      s1[l / 4][l % 4] += d, s2[l / 4][l % 4] += d * d;
     }
-  for (int l = 0; j + l < L; ++l) {
-    const double d = row[j + l];
-    a[l] += d, b[l] += d * d;
   }
-  double t1 = 0, t2 = 0;
-  for (int l = 0; l < W; ++l) t1 += a[l], t2 += b[l];
-  *s1 = t1, *s2 = t2;
-}
+  void totals(double* t1, double* t2) const {
+    double a = 0, b = 0;
+    for (int l = 0; l < 16; ++l) a += s1[l / 4][l % 4], b += s2[l / 4][l % 4];
+    *t1 = a, *t2 = b;
+  }
+};
 
 // out[(u - u0)*L + j] = x_u(s0 + j) - shift[u] for units u0 <= u < u1 and the L samples starting at
-// sample s0; s1[u - u0] / s2[u - u0] = row_sums of those rows. Conv (hw > 1): image by image, each
-// image's rows of the block are one contiguous read; fc: 32 units at a time, transposed. Serial.
+// sample s0; s1[u - u0] / s2[u - u0] = the LaneSums totals of the differences. Conv (hw > 1): unit
+// by unit, so each row is written in order (image by image, which reads contiguously, packed ~1.7x
+// slower at hw = 49), every segment summed while it is in L1; fc: the block transposed, then each
+// row summed. Serial.
+constexpr int kPackUnits = 32;
 void pack_units(int c, int hw, const float* x, const float* shift, int u0, int u1, size_t s0, size_t L, float* out, double* s1,
                 double* s2) {
-  if (hw == 1) {  // fc: sample j is row s0 + j of [n, c]
-    constexpr int T = 32;
-    for (int b0 = u0; b0 < u1; b0 += T) {
-      const int b1 = std::min(u1, b0 + T);
-      for (size_t j = 0; j < L; ++j) {
-        const float* src = x + (s0 + j) * (size_t)c;
-        for (int u = b0; u < b1; ++u) out[(size_t)(u - u0) * L + j] = src[u] - (shift ? shift[u] : 0.0f);
-      }
+  if (hw == 1)  // fc: sample j is row s0 + j of [n, c]
+    for (size_t j = 0; j < L; ++j) {
+      const float* src = x + (s0 + j) * (size_t)c;
+      for (int u = u0; u < u1; ++u) out[(size_t)(u - u0) * L + j] = src[u] - (shift ? shift[u] : 0.0f);
     }
-  } else {
-    for (size_t s = s0, j = 0; j < L;) {
+  for (int u = u0; u < u1; ++u) {
+    const float r = shift ? shift[u] : 0.0f;
+    float* o = out + (size_t)(u - u0) * L;
+    LaneSums sums;
+    if (hw == 1) sums.add(o, L);
+    for (size_t s = s0, j = 0; hw > 1 && j < L;) {
       const size_t img = s / hw, pos = s - img * hw;
       const size_t len = std::min(L - j, (size_t)hw - pos);
-      for (int u = u0; u < u1; ++u) {
-        const float r = shift ? shift[u] : 0.0f;
-        const float* src = x + (img * c + u) * (size_t)hw + pos;
-        float* o = out + (size_t)(u - u0) * L + j;
+      const float* src = x + (img * c + u) * (size_t)hw + pos;
 #pragma omp simd
-        for (size_t t = 0; t < len; ++t) o[t] = src[t] - r;
-      }
+      for (size_t t = 0; t < len; ++t) o[j + t] = src[t] - r;
+      sums.add(o + j, len);
       j += len;
       s += len;
     }
+    sums.totals(s1 + (u - u0), s2 + (u - u0));
   }
-  for (int u = u0; u < u1; ++u) row_sums(out + (size_t)(u - u0) * L, L, s1 + (u - u0), s2 + (u - u0));
 }
 
 // pack_units for all c units (differences only), blocks of 32 shared out (orphaned `omp for`).
 void pack_run(int c, int hw, const float* x, const float* shift, size_t s0, size_t L, float* out) {
-  constexpr int T = 32;
+  constexpr int T = kPackUnits;
 #pragma omp for schedule(static)
   for (int u0 = 0; u0 < c; u0 += T) {
     double s1[T], s2[T];
@@ -219,7 +228,7 @@ void accumulate_stacked(int n, int hw, const StackedNets& nets, void* scratch) {
       for (int u0 = 0; u0 < nets.units[p]; u0 += width) out.push_back({p, u0, std::min(nets.units[p], u0 + width)});
     return out;
   };
-  const std::vector<Units> blocks = unit_blocks(32);
+  const std::vector<Units> blocks = unit_blocks(kPackUnits);
   // Flush items: blocks of 8 rows, so that the mirror writes a whole 64-byte line of each row below.
   const std::vector<Units> flush_blocks = unit_blocks(8);
   // Row blocks of 16 keep the dot-product tiles; from 256 stacked units on (CaffeNet), blocks of 32
@@ -229,6 +238,9 @@ void accumulate_stacked(int n, int hw, const StackedNets& nets, void* scratch) {
   auto pair_index = [k](int p, int q) { return p * k - p * (p + 1) / 2 + (q - p - 1); };
 #pragma omp parallel if ((size_t)S * S * K >= kParallelMin && !omp_in_parallel())
   for (size_t g0 = 0; g0 < K; g0 += (size_t)G * Lmax) {  // every thread walks the groups; the steps are shared
+    if (g0 > 0) {  // the previous group's flush must be done before its buffers are refilled
+#pragma omp barrier
+    }
     const int runs = (int)std::min<size_t>(G, (K - g0 + Lmax - 1) / Lmax);
     auto run_len = [&](int g) { return std::min(Lmax, K - g0 - g * Lmax); };
     auto pack = [&](int g, const Units& b, float* buf) {
@@ -264,8 +276,9 @@ void accumulate_stacked(int n, int hw, const StackedNets& nets, void* scratch) {
     }
     // Flush, a block of rows of one net by one thread, every entry run by run: row i of the block
     // is the net's Gram row i from the diagonal on and its crosses' row i, then the block's columns
-    // of the Gram below the diagonal are the mirror; no other block touches them.
-#pragma omp for schedule(static, 1)
+    // of the Gram below the diagonal are the mirror; no other block touches them. No barrier after
+    // it: the region's end, or the next group's first one, waits for it.
+#pragma omp for schedule(static, 1) nowait
     for (int fb = 0; fb < (int)flush_blocks.size(); ++fb) {
       const int p = flush_blocks[fb].p, i0 = flush_blocks[fb].u0, i1 = flush_blocks[fb].u1, cp = nets.units[p];
       double* gram = nets.gram[p];
