@@ -4,6 +4,7 @@
 // order. accumulate_stacked (the Grams and crosses of several nets in one pass) is what
 // MomentAccumulator runs; accumulate_gram is its one-net case.
 
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -48,8 +49,8 @@ size_t run_length(int n, int hw) {
 
 // Float64 sums of float32 values and of their squares in 16 lanes (a value's lane: its index mod
 // 16 in the span added), four 4-double vectors each: eight independent chains of adds, where one
-// chain per sum would wait on each add. Totals add the lanes in order. (GCC's vector types: plain
-// loops over lane arrays vectorised poorly.)
+// chain per sum would wait on each add. Totals add the lanes in order. (Vector types: plain loops
+// over lane arrays vectorised into scalar and 128-bit pieces.)
 struct LaneSums {
   typedef float f4 __attribute__((vector_size(16)));
   typedef double d4 __attribute__((vector_size(32)));
@@ -58,9 +59,13 @@ struct LaneSums {
     size_t t = 0;
     for (; t + 16 <= len; t += 16)
       for (int q = 0; q < 4; ++q) {
+#ifdef __AVX__  // one 256-bit conversion; GCC lowers __builtin_convertvector to two 128-bit ones and a shuffle
+        const d4 d = (d4)_mm256_cvtps_pd(_mm_loadu_ps(v + t + 4 * q));
+#else
         f4 f;
         std::memcpy(&f, v + t + 4 * q, sizeof f);
         const d4 d = __builtin_convertvector(f, d4);
+#endif
         s1[q] += d, s2[q] += d * d;
       }
     for (int l = 0; t + l < len; ++l) {
@@ -262,11 +267,17 @@ void accumulate_stacked(int n, int hw, const StackedNets& nets, void* scratch) {
                 out + (size_t)d0 * S + d0, S);
     };
     if (runs >= omp_get_num_threads()) {  // whole runs: packed and multiplied by one thread, in its cache
+      // Blocks packed from the last row up, each followed by the row blocks that now have all their
+      // rows (row block i0 reads rows i0..S-1): the reads from memory are spread over the run
+      // rather than all at its start, when the other threads would be reading too.
       float* buf = packed + (size_t)omp_get_thread_num() * S * Lmax;
 #pragma omp for schedule(dynamic, 1)
       for (int g = 0; g < runs; ++g) {
-        for (const Units& b : blocks) pack(g, b, buf);
-        for (int i0 = 0; i0 < S; i0 += R) products(g, i0, buf);
+        int i0 = (S - 1) / R * R;
+        for (int b = npack - 1; b >= 0; --b) {
+          pack(g, blocks[b], buf);
+          for (; i0 >= off[blocks[b].p] + blocks[b].u0; i0 -= R) products(g, i0, buf);
+        }
       }
     } else {  // fewer runs than threads: run g in buffer g; pack blocks, then row blocks (the widest first) shared out
 #pragma omp for schedule(dynamic, 1)
