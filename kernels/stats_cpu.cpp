@@ -42,7 +42,7 @@ void check_bins(int bins) {
 // only: no thread count changes a run, hence a bit.
 size_t run_length(int n, int hw) {
   const size_t K = (size_t)n * hw;
-  size_t runs = (K + kStatsRunSamples - 1) / kStatsRunSamples;
+  size_t runs = std::max<size_t>(1, (K + kStatsRunSamples - 1) / kStatsRunSamples);
   if (runs > 1) runs += runs % 2;
   return std::max<size_t>(1, ((K + runs - 1) / runs + 15) / 16 * 16);
 }

@@ -461,6 +461,22 @@ TEST_CASE("stats: stacked moments over several groups of runs are bit-identical 
   CHECK(symmetric);
 }
 
+TEST_CASE("stats: an empty batch adds nothing to the CPU moments") {
+  const std::vector<int> units{3, 2};
+  std::vector<double> gram0(9, 1.0), gram1(4, 1.0), sum0(3, 1.0), sum1(2, 1.0), cross(6, 1.0);
+  cpu::StackedNets nets{units, {nullptr, nullptr}, {nullptr, nullptr}, {gram0.data(), gram1.data()},
+                        {sum0.data(), sum1.data()}, {nullptr, nullptr}, {cross.data()}};
+  for (auto [n, hw] : {std::pair{0, 5}, {4, 0}}) {
+    CHECK(cpu::stacked_scratch_bytes(n, hw, units) == 0);
+    cpu::accumulate_stacked(n, hw, nets, nullptr);
+    std::vector<char> scratch(cpu::cross_scratch_bytes(n, 3, 2, hw) + 1);
+    cpu::accumulate_cross(n, 3, 2, hw, nullptr, nullptr, nullptr, nullptr, scratch.data(), cross.data());
+  }
+  CHECK(gram0 == std::vector<double>(9, 1.0));
+  CHECK(sum1 == std::vector<double>(2, 1.0));
+  CHECK(cross == std::vector<double>(6, 1.0));
+}
+
 TEST_CASE("stats: recentring is exact algebra (kernels and Moments)") {
   // Float64 data so nothing rounds beyond float64: sums about r_old, recentred to r_new, must equal
   // the sums computed about r_new directly.
