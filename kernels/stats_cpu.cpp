@@ -112,6 +112,25 @@ void pack_units(int c, int hw, const float* x, const float* shift, int u0, int u
   }
 }
 
+// The stacked fc layout (hw = 1), [sample, stacked unit]: out[j*ld + u - u0] = x[s0 + j, u] - shift[u]
+// for units u0 <= u < u1 (at most kPackUnits) and the L samples from s0, rows of x copied with their
+// shifts; s1 / s2 as pack_units, each unit's sums in sample order. Serial.
+void pack_samples(int c, const float* x, const float* shift, int u0, int u1, size_t s0, size_t L, float* out, size_t ld, double* s1,
+                  double* s2) {
+  double t1[kPackUnits] = {}, t2[kPackUnits] = {};
+  const int m = u1 - u0;
+  for (size_t j = 0; j < L; ++j) {
+    const float* src = x + (s0 + j) * (size_t)c + u0;
+    float* o = out + j * ld;
+    for (int u = 0; u < m; ++u) {
+      const float d = src[u] - (shift ? shift[u0 + u] : 0.0f);
+      o[u] = d;
+      t1[u] += d, t2[u] += (double)d * d;
+    }
+  }
+  for (int u = 0; u < m; ++u) s1[u] = t1[u], s2[u] = t2[u];
+}
+
 // pack_units for all c units (differences only), blocks of 32 shared out (orphaned `omp for`).
 void pack_run(int c, int hw, const float* x, const float* shift, size_t s0, size_t L, float* out) {
   constexpr int T = kPackUnits;
@@ -248,17 +267,23 @@ void accumulate_stacked(int n, int hw, const StackedNets& nets, void* scratch) {
     }
     const int runs = (int)std::min<size_t>(G, (K - g0 + Lmax - 1) / Lmax);
     auto run_len = [&](int g) { return std::min(Lmax, K - g0 - g * Lmax); };
+    // A run's buffer: conv [stacked unit, sample] rows for gemm_nt's dot products; fc [sample,
+    // stacked unit] rows, x's own layout, which the packed kernels read without transposing it.
     auto pack = [&](int g, const Units& b, float* buf) {
       const int row = off[b.p] + b.u0;
-      pack_units(nets.units[b.p], hw, nets.x[b.p], nets.shift[b.p], b.u0, b.u1, g0 + g * Lmax, run_len(g),
-                 buf + (size_t)row * run_len(g), sums + (size_t)g * 2 * S + row, sums + (size_t)g * 2 * S + S + row);
+      const size_t s0 = g0 + g * Lmax, L = run_len(g);
+      double *s1 = sums + (size_t)g * 2 * S + row, *s2 = s1 + S;
+      if (hw == 1) return pack_samples(nets.units[b.p], nets.x[b.p], nets.shift[b.p], b.u0, b.u1, s0, L, buf + row, S, s1, s2);
+      pack_units(nets.units[b.p], hw, nets.x[b.p], nets.shift[b.p], b.u0, b.u1, s0, L, buf + (size_t)row * L, s1, s2);
     };
-    // Row block i0 of run g's products: right of the diagonal block in one gemm_nt; the diagonal
-    // block by 4-row strips (gemm_nt's tile height) from their own diagonal on, so few entries
-    // below the diagonal are computed.
+    // Row block i0 of run g's products. Conv: right of the diagonal block in one gemm_nt; the
+    // diagonal block by 4-row strips (gemm_nt's tile height) from their own diagonal on, so few
+    // entries below the diagonal are computed. Fc: columns i0.. of the buffer, transposed as the
+    // left operand, times the same columns, diagonal block whole.
     auto products = [&](int g, int i0, const float* x) {
       const int rows = std::min(R, S - i0), L = (int)run_len(g);
       float* out = partials + (size_t)g * S * S;
+      if (hw == 1) return GemmLhs(true, rows, L, x + i0, S).times(S - i0, x + i0, S, 0.0f, out + (size_t)i0 * S + i0, S);
       if (i0 + rows < S)
         gemm_nt(rows, S - i0 - rows, L, x + (size_t)i0 * L, L, x + (size_t)(i0 + rows) * L, L, 0.0f, out + (size_t)i0 * S + i0 + rows,
                 S);
