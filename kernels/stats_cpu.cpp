@@ -55,21 +55,26 @@ struct LaneSums {
   typedef float f4 __attribute__((vector_size(16)));
   typedef double d4 __attribute__((vector_size(32)));
   d4 s1[4] = {}, s2[4] = {};
-  void add(const float* v, size_t len) {
+  // out[t] = src[t] - r (float32) for t < len, each difference added to its lane (out may be src).
+  void add(const float* src, float r, float* out, size_t len) {
     size_t t = 0;
     for (; t + 16 <= len; t += 16)
       for (int q = 0; q < 4; ++q) {
-#ifdef __AVX__  // one 256-bit conversion; GCC lowers __builtin_convertvector to two 128-bit ones and a shuffle
-        const d4 d = (d4)_mm256_cvtps_pd(_mm_loadu_ps(v + t + 4 * q));
-#else
         f4 f;
-        std::memcpy(&f, v + t + 4 * q, sizeof f);
+        std::memcpy(&f, src + t + 4 * q, sizeof f);
+        f -= r;
+        std::memcpy(out + t + 4 * q, &f, sizeof f);
+#ifdef __AVX__  // one 256-bit conversion; GCC lowers __builtin_convertvector to two 128-bit ones and a shuffle
+        const d4 d = (d4)_mm256_cvtps_pd((__m128)f);
+#else
         const d4 d = __builtin_convertvector(f, d4);
 #endif
         s1[q] += d, s2[q] += d * d;
       }
     for (int l = 0; t + l < len; ++l) {
-      const double d = v[t + l];
+      const float f = src[t + l] - r;
+      out[t + l] = f;
+      const double d = f;
       s1[l / 4][l % 4] += d, s2[l / 4][l % 4] += d * d;
     }
   }
@@ -83,8 +88,9 @@ struct LaneSums {
 // out[(u - u0)*L + j] = x_u(s0 + j) - shift[u] for units u0 <= u < u1 and the L samples starting at
 // sample s0; s1[u - u0] / s2[u - u0] = the LaneSums totals of the differences. Conv (hw > 1): unit
 // by unit, so each row is written in order (image by image, which reads contiguously, packed ~1.7x
-// slower at hw = 49), every segment summed while it is in L1; fc: the block transposed, then each
-// row summed. Serial.
+// slower at hw = 49), each segment shifted, stored and summed in one pass; fc (accumulate_cross's;
+// accumulate_stacked packs fc layers with pack_samples): the block transposed, then each row summed.
+// Serial.
 constexpr int kPackUnits = 32;
 void pack_units(int c, int hw, const float* x, const float* shift, int u0, int u1, size_t s0, size_t L, float* out, double* s1,
                 double* s2) {
@@ -97,14 +103,11 @@ void pack_units(int c, int hw, const float* x, const float* shift, int u0, int u
     const float r = shift ? shift[u] : 0.0f;
     float* o = out + (size_t)(u - u0) * L;
     LaneSums sums;
-    if (hw == 1) sums.add(o, L);
+    if (hw == 1) sums.add(o, 0.0f, o, L);
     for (size_t s = s0, j = 0; hw > 1 && j < L;) {
       const size_t img = s / hw, pos = s - img * hw;
       const size_t len = std::min(L - j, (size_t)hw - pos);
-      const float* src = x + (img * c + u) * (size_t)hw + pos;
-#pragma omp simd
-      for (size_t t = 0; t < len; ++t) o[j + t] = src[t] - r;
-      sums.add(o + j, len);
+      sums.add(x + (img * c + u) * (size_t)hw + pos, r, o + j, len);
       j += len;
       s += len;
     }
