@@ -4,6 +4,7 @@
 // order. accumulate_stacked (the Grams and crosses of several nets in one pass) is what
 // MomentAccumulator runs; accumulate_gram is its one-net case.
 
+#include <immintrin.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -35,55 +36,107 @@ void check_bins(int bins) {
     throw std::logic_error("stats: bins must be in 2.." + std::to_string(kStatsMaxBins) + ", got " + std::to_string(bins));
 }
 
-size_t run_length(int n, int hw) { return std::min<size_t>(kStatsRunSamples, (size_t)n * hw); }
+// Samples per run: as equal as the runs can be, in multiples of 16 floats (64-byte rows for the
+// product kernels' loads), and an even number of runs when there is more than one, so that two
+// threads get the same work (3136 samples: 1568 + 1568, not 2048 + 1088). A function of the batch
+// only: no thread count changes a run, hence a bit.
+size_t run_length(int n, int hw) {
+  const size_t K = (size_t)n * hw;
+  size_t runs = std::max<size_t>(1, (K + kStatsRunSamples - 1) / kStatsRunSamples);
+  if (runs > 1) runs += runs % 2;
+  return std::max<size_t>(1, ((K + runs - 1) / runs + 15) / 16 * 16);
+}
+
+// Float64 sums of float32 values and of their squares in 16 lanes (a value's lane: its index mod
+// 16 in the span added), four 4-double vectors each: eight independent chains of adds, where one
+// chain per sum would wait on each add. Totals add the lanes in order. (Vector types: plain loops
+// over lane arrays vectorised into scalar and 128-bit pieces.)
+struct LaneSums {
+  typedef float f4 __attribute__((vector_size(16)));
+  typedef double d4 __attribute__((vector_size(32)));
+  d4 s1[4] = {}, s2[4] = {};
+  // out[t] = src[t] - r (float32) for t < len, each difference added to its lane (out may be src).
+  void add(const float* src, float r, float* out, size_t len) {
+    size_t t = 0;
+    for (; t + 16 <= len; t += 16)
+      for (int q = 0; q < 4; ++q) {
+        f4 f;
+        std::memcpy(&f, src + t + 4 * q, sizeof f);
+        f -= r;
+        std::memcpy(out + t + 4 * q, &f, sizeof f);
+#ifdef __AVX__  // one 256-bit conversion; GCC lowers __builtin_convertvector to two 128-bit ones and a shuffle
+        const d4 d = (d4)_mm256_cvtps_pd((__m128)f);
+#else
+        const d4 d = __builtin_convertvector(f, d4);
+#endif
+        s1[q] += d, s2[q] += d * d;
+      }
+    for (int l = 0; t + l < len; ++l) {
+      const float f = src[t + l] - r;
+      out[t + l] = f;
+      const double d = f;
+      s1[l / 4][l % 4] += d, s2[l / 4][l % 4] += d * d;
+    }
+  }
+  void totals(double* t1, double* t2) const {
+    double a = 0, b = 0;
+    for (int l = 0; l < 16; ++l) a += s1[l / 4][l % 4], b += s2[l / 4][l % 4];
+    *t1 = a, *t2 = b;
+  }
+};
 
 // out[(u - u0)*L + j] = x_u(s0 + j) - shift[u] for units u0 <= u < u1 and the L samples starting at
-// sample s0; s1[u - u0] / s2[u - u0] = the sum of the differences / of their squares, in sample order.
-// Serial; memory-bound.
+// sample s0; s1[u - u0] / s2[u - u0] = the LaneSums totals of the differences. Conv (hw > 1): unit
+// by unit, so each row is written in order (image by image, which reads contiguously, packed ~1.7x
+// slower at hw = 49), each segment shifted, stored and summed in one pass; fc (accumulate_cross's;
+// accumulate_stacked packs fc layers with pack_samples): the block transposed, then each row summed.
+// Serial.
+constexpr int kPackUnits = 32;
 void pack_units(int c, int hw, const float* x, const float* shift, int u0, int u1, size_t s0, size_t L, float* out, double* s1,
                 double* s2) {
-  if (hw == 1) {  // fc: sample j is row s0 + j of [n, c]; transposed 32 units at a time
-    constexpr int T = 32;
-    for (int b0 = u0; b0 < u1; b0 += T) {
-      const int b1 = std::min(u1, b0 + T);
-      double t1[T] = {}, t2[T] = {};
-      for (size_t j = 0; j < L; ++j) {
-        const float* src = x + (s0 + j) * (size_t)c;
-        for (int u = b0; u < b1; ++u) {
-          const float d = src[u] - (shift ? shift[u] : 0.0f);
-          out[(size_t)(u - u0) * L + j] = d;
-          t1[u - b0] += d, t2[u - b0] += (double)d * d;
-        }
-      }
-      for (int u = b0; u < b1; ++u) s1[u - u0] = t1[u - b0], s2[u - u0] = t2[u - b0];
+  if (hw == 1)  // fc: sample j is row s0 + j of [n, c]
+    for (size_t j = 0; j < L; ++j) {
+      const float* src = x + (s0 + j) * (size_t)c;
+      for (int u = u0; u < u1; ++u) out[(size_t)(u - u0) * L + j] = src[u] - (shift ? shift[u] : 0.0f);
     }
-    return;
-  }
   for (int u = u0; u < u1; ++u) {
     const float r = shift ? shift[u] : 0.0f;
     float* o = out + (size_t)(u - u0) * L;
-    double t1 = 0, t2 = 0;
-    size_t s = s0, j = 0;
-    while (j < L) {
+    LaneSums sums;
+    if (hw == 1) sums.add(o, 0.0f, o, L);
+    for (size_t s = s0, j = 0; hw > 1 && j < L;) {
       const size_t img = s / hw, pos = s - img * hw;
       const size_t len = std::min(L - j, (size_t)hw - pos);
-      const float* src = x + (img * c + u) * (size_t)hw + pos;
-#pragma omp simd reduction(+ : t1, t2)
-      for (size_t t = 0; t < len; ++t) {
-        const float d = src[t] - r;
-        o[j + t] = d;
-        t1 += d, t2 += (double)d * d;
-      }
+      sums.add(x + (img * c + u) * (size_t)hw + pos, r, o + j, len);
       j += len;
       s += len;
     }
-    s1[u - u0] = t1, s2[u - u0] = t2;
+    sums.totals(s1 + (u - u0), s2 + (u - u0));
   }
+}
+
+// The stacked fc layout (hw = 1), [sample, stacked unit]: out[j*ld + u - u0] = x[s0 + j, u] - shift[u]
+// for units u0 <= u < u1 (at most kPackUnits) and the L samples from s0, rows of x copied with their
+// shifts; s1 / s2 as pack_units, each unit's sums in sample order. Serial.
+void pack_samples(int c, const float* x, const float* shift, int u0, int u1, size_t s0, size_t L, float* out, size_t ld, double* s1,
+                  double* s2) {
+  double t1[kPackUnits] = {}, t2[kPackUnits] = {};
+  const int m = u1 - u0;
+  for (size_t j = 0; j < L; ++j) {
+    const float* src = x + (s0 + j) * (size_t)c + u0;
+    float* o = out + j * ld;
+    for (int u = 0; u < m; ++u) {
+      const float d = src[u] - (shift ? shift[u0 + u] : 0.0f);
+      o[u] = d;
+      t1[u] += d, t2[u] += (double)d * d;
+    }
+  }
+  for (int u = 0; u < m; ++u) s1[u] = t1[u], s2[u] = t2[u];
 }
 
 // pack_units for all c units (differences only), blocks of 32 shared out (orphaned `omp for`).
 void pack_run(int c, int hw, const float* x, const float* shift, size_t s0, size_t L, float* out) {
-  constexpr int T = 32;
+  constexpr int T = kPackUnits;
 #pragma omp for schedule(static)
   for (int u0 = 0; u0 < c; u0 += T) {
     double s1[T], s2[T];
@@ -165,7 +218,7 @@ constexpr size_t kGroupBytes = 4u << 20;
 size_t run_slot_bytes(int S) { return 2 * sizeof(double) * S + sizeof(float) * (size_t)S * S; }
 
 int group_runs(int n, int hw, int S) {
-  const size_t K = (size_t)n * hw, runs = (K + kStatsRunSamples - 1) / kStatsRunSamples;
+  const size_t K = (size_t)n * hw, L = run_length(n, hw), runs = (K + L - 1) / L;
   const size_t fit = std::max<size_t>(omp_get_max_threads(), kGroupBytes / run_slot_bytes(S));
   return (int)std::max<size_t>(1, std::min(runs, fit));
 }
@@ -196,9 +249,15 @@ void accumulate_stacked(int n, int hw, const StackedNets& nets, void* scratch) {
   struct Units {
     int p, u0, u1;
   };
-  std::vector<Units> blocks;
-  for (int p = 0; p < k; ++p)
-    for (int u0 = 0; u0 < nets.units[p]; u0 += 32) blocks.push_back({p, u0, std::min(nets.units[p], u0 + 32)});
+  auto unit_blocks = [&](int width) {
+    std::vector<Units> out;
+    for (int p = 0; p < k; ++p)
+      for (int u0 = 0; u0 < nets.units[p]; u0 += width) out.push_back({p, u0, std::min(nets.units[p], u0 + width)});
+    return out;
+  };
+  const std::vector<Units> blocks = unit_blocks(kPackUnits);
+  // Flush items: blocks of 8 rows, so that the mirror writes a whole 64-byte line of each row below.
+  const std::vector<Units> flush_blocks = unit_blocks(8);
   // Row blocks of 16 keep the dot-product tiles; from 256 stacked units on (CaffeNet), blocks of 32
   // rows take gemm_nt's packed kernels, ~1.4x faster there. Fixed by S, so no thread count changes a bit.
   const int R = S >= 256 ? 2 * kProductRows : kProductRows;
@@ -206,19 +265,28 @@ void accumulate_stacked(int n, int hw, const StackedNets& nets, void* scratch) {
   auto pair_index = [k](int p, int q) { return p * k - p * (p + 1) / 2 + (q - p - 1); };
 #pragma omp parallel if ((size_t)S * S * K >= kParallelMin && !omp_in_parallel())
   for (size_t g0 = 0; g0 < K; g0 += (size_t)G * Lmax) {  // every thread walks the groups; the steps are shared
+    if (g0 > 0) {  // the previous group's flush must be done before its buffers are refilled
+#pragma omp barrier
+    }
     const int runs = (int)std::min<size_t>(G, (K - g0 + Lmax - 1) / Lmax);
     auto run_len = [&](int g) { return std::min(Lmax, K - g0 - g * Lmax); };
+    // A run's buffer: conv [stacked unit, sample] rows for gemm_nt's dot products; fc [sample,
+    // stacked unit] rows, x's own layout, which the packed kernels read without transposing it.
     auto pack = [&](int g, const Units& b, float* buf) {
       const int row = off[b.p] + b.u0;
-      pack_units(nets.units[b.p], hw, nets.x[b.p], nets.shift[b.p], b.u0, b.u1, g0 + g * Lmax, run_len(g),
-                 buf + (size_t)row * run_len(g), sums + (size_t)g * 2 * S + row, sums + (size_t)g * 2 * S + S + row);
+      const size_t s0 = g0 + g * Lmax, L = run_len(g);
+      double *s1 = sums + (size_t)g * 2 * S + row, *s2 = s1 + S;
+      if (hw == 1) return pack_samples(nets.units[b.p], nets.x[b.p], nets.shift[b.p], b.u0, b.u1, s0, L, buf + row, S, s1, s2);
+      pack_units(nets.units[b.p], hw, nets.x[b.p], nets.shift[b.p], b.u0, b.u1, s0, L, buf + (size_t)row * L, s1, s2);
     };
-    // Row block i0 of run g's products: right of the diagonal block in one gemm_nt; the diagonal
-    // block by 4-row strips (gemm_nt's tile height) from their own diagonal on, so few entries
-    // below the diagonal are computed.
+    // Row block i0 of run g's products. Conv: right of the diagonal block in one gemm_nt; the
+    // diagonal block by 4-row strips (gemm_nt's tile height) from their own diagonal on, so few
+    // entries below the diagonal are computed. Fc: columns i0.. of the buffer, transposed as the
+    // left operand, times the same columns, diagonal block whole.
     auto products = [&](int g, int i0, const float* x) {
       const int rows = std::min(R, S - i0), L = (int)run_len(g);
       float* out = partials + (size_t)g * S * S;
+      if (hw == 1) return GemmLhs(true, rows, L, x + i0, S).times(S - i0, x + i0, S, 0.0f, out + (size_t)i0 * S + i0, S);
       if (i0 + rows < S)
         gemm_nt(rows, S - i0 - rows, L, x + (size_t)i0 * L, L, x + (size_t)(i0 + rows) * L, L, 0.0f, out + (size_t)i0 * S + i0 + rows,
                 S);
@@ -227,11 +295,17 @@ void accumulate_stacked(int n, int hw, const StackedNets& nets, void* scratch) {
                 out + (size_t)d0 * S + d0, S);
     };
     if (runs >= omp_get_num_threads()) {  // whole runs: packed and multiplied by one thread, in its cache
+      // Blocks packed from the last row up, each followed by the row blocks that now have all their
+      // rows (row block i0 reads rows i0..S-1): the reads from memory are spread over the run
+      // rather than all at its start, when the other threads would be reading too.
       float* buf = packed + (size_t)omp_get_thread_num() * S * Lmax;
 #pragma omp for schedule(dynamic, 1)
       for (int g = 0; g < runs; ++g) {
-        for (const Units& b : blocks) pack(g, b, buf);
-        for (int i0 = 0; i0 < S; i0 += R) products(g, i0, buf);
+        int i0 = (S - 1) / R * R;
+        for (int b = npack - 1; b >= 0; --b) {
+          pack(g, blocks[b], buf);
+          for (; i0 >= off[blocks[b].p] + blocks[b].u0; i0 -= R) products(g, i0, buf);
+        }
       }
     } else {  // fewer runs than threads: run g in buffer g; pack blocks, then row blocks (the widest first) shared out
 #pragma omp for schedule(dynamic, 1)
@@ -239,29 +313,35 @@ void accumulate_stacked(int n, int hw, const StackedNets& nets, void* scratch) {
 #pragma omp for schedule(dynamic, 1)
       for (int it = 0; it < runs * nb; ++it) products(it % runs, (it / runs) * R, packed + (size_t)(it % runs) * S * Lmax);
     }
-    // Flush, row I of the triangle by one thread, every entry run by run: row I is its net's Gram row
-    // i from the diagonal on, copied to column i (the mirror), and its crosses' row i; no other row
-    // touches them.
-#pragma omp for schedule(static, 1)
-    for (int I = 0; I < S; ++I) {
-      const int p = (int)(std::upper_bound(off.begin(), off.end(), I) - off.begin()) - 1, i = I - off[p], cp = nets.units[p];
-      double* gram_row = nets.gram[p] + (size_t)i * cp;
-      for (int g = 0; g < runs; ++g) {
-        const float* row = partials + (size_t)g * S * S + (size_t)I * S;
-        const double* s = sums + (size_t)g * 2 * S;
-        if (nets.sum[p]) nets.sum[p][i] += s[I];
-        if (nets.sum_sq[p]) nets.sum_sq[p][i] += s[S + I];
-        const float* src = row + off[p];
+    // Flush, a block of rows of one net by one thread, every entry run by run: row i of the block
+    // is the net's Gram row i from the diagonal on and its crosses' row i, then the block's columns
+    // of the Gram below the diagonal are the mirror; no other block touches them. No barrier after
+    // it: the region's end, or the next group's first one, waits for it.
+#pragma omp for schedule(static, 1) nowait
+    for (int fb = 0; fb < (int)flush_blocks.size(); ++fb) {
+      const int p = flush_blocks[fb].p, i0 = flush_blocks[fb].u0, i1 = flush_blocks[fb].u1, cp = nets.units[p];
+      double* gram = nets.gram[p];
+      for (int i = i0; i < i1; ++i) {
+        const int I = off[p] + i;
+        for (int g = 0; g < runs; ++g) {
+          const float* row = partials + (size_t)g * S * S + (size_t)I * S;
+          const double* s = sums + (size_t)g * 2 * S;
+          if (nets.sum[p]) nets.sum[p][i] += s[I];
+          if (nets.sum_sq[p]) nets.sum_sq[p][i] += s[S + I];
+          const float* src = row + off[p];
+          double* gram_row = gram + (size_t)i * cp;
 #pragma omp simd
-        for (int j = i; j < cp; ++j) gram_row[j] += src[j];
-        for (int q = p + 1; q < k; ++q) {
-          double* cross = nets.cross[pair_index(p, q)] + (size_t)i * nets.units[q];
-          const float* src_q = row + off[q];
+          for (int j = i; j < cp; ++j) gram_row[j] += src[j];
+          for (int q = p + 1; q < k; ++q) {
+            double* cross = nets.cross[pair_index(p, q)] + (size_t)i * nets.units[q];
+            const float* src_q = row + off[q];
 #pragma omp simd
-          for (int j = 0; j < nets.units[q]; ++j) cross[j] += src_q[j];
+            for (int j = 0; j < nets.units[q]; ++j) cross[j] += src_q[j];
+          }
         }
       }
-      for (int j = i + 1; j < cp; ++j) nets.gram[p][(size_t)j * cp + i] = gram_row[j];
+      for (int j = i0 + 1; j < cp; ++j)
+        for (int i = i0; i < std::min(i1, j); ++i) gram[(size_t)j * cp + i] = gram[(size_t)i * cp + j];
     }
   }
 }

@@ -420,6 +420,63 @@ TEST_CASE("stats: stacked moments of three nets are bit-identical on 1, 2 and 3 
   }
 }
 
+TEST_CASE("stats: stacked moments over several groups of runs are bit-identical on 1 to 4 threads") {
+  // 512 stacked units: a group holds 3 runs of their float32 partials (4 MB, kernels/stats_cpu.cpp),
+  // one per thread from 4 threads on; 10240 samples are 6 runs, so 2 groups, grouped differently on
+  // 4 threads. Two batches, as later batches add onto earlier ones.
+  const int n = 10, hw = 1024;
+  const std::vector<int> units{256, 256};
+  std::vector<std::vector<float>> x, r;
+  for (int p = 0; p < 2; ++p) {
+    x.push_back(shifted_randn((size_t)n * units[p] * hw, 41 + p, 3.0f, 1.0f));
+    r.push_back(test::randu(units[p], 43 + p, 2, 4));
+  }
+  const int before = omp_get_max_threads();
+  auto run = [&](int threads) {
+    omp_set_num_threads(threads);
+    std::vector<std::vector<double>> v;  // gram 0, gram 1, sum 0, sum 1, sum_sq 0, sum_sq 1, cross
+    cpu::StackedNets nets;
+    nets.units = units;
+    for (int p = 0; p < 2; ++p) v.emplace_back((size_t)units[p] * units[p], 0.0);
+    for (int i = 0; i < 4; ++i) v.emplace_back(units[i % 2], 0.0);
+    v.emplace_back((size_t)units[0] * units[1], 0.0);
+    for (int p = 0; p < 2; ++p) {
+      nets.x.push_back(x[p].data()), nets.shift.push_back(r[p].data()), nets.gram.push_back(v[p].data());
+      nets.sum.push_back(v[2 + p].data()), nets.sum_sq.push_back(v[4 + p].data());
+    }
+    nets.cross.push_back(v[6].data());
+    std::vector<char> scratch(cpu::stacked_scratch_bytes(n, hw, units));
+    for (int batch = 0; batch < 2; ++batch) cpu::accumulate_stacked(n, hw, nets, scratch.data());
+    return v;
+  };
+  const auto one = run(1);
+  for (int threads = 2; threads <= 4; ++threads) {
+    CAPTURE(threads);
+    CHECK(run(threads) == one);
+  }
+  omp_set_num_threads(before);
+  bool symmetric = true;
+  for (int i = 0; i < units[0]; ++i)
+    for (int j = 0; j < units[0]; ++j) symmetric &= one[0][(size_t)i * units[0] + j] == one[0][(size_t)j * units[0] + i];
+  CHECK(symmetric);
+}
+
+TEST_CASE("stats: an empty batch adds nothing to the CPU moments") {
+  const std::vector<int> units{3, 2};
+  std::vector<double> gram0(9, 1.0), gram1(4, 1.0), sum0(3, 1.0), sum1(2, 1.0), cross(6, 1.0);
+  cpu::StackedNets nets{units, {nullptr, nullptr}, {nullptr, nullptr}, {gram0.data(), gram1.data()},
+                        {sum0.data(), sum1.data()}, {nullptr, nullptr}, {cross.data()}};
+  for (auto [n, hw] : {std::pair{0, 5}, {4, 0}}) {
+    CHECK(cpu::stacked_scratch_bytes(n, hw, units) == 0);
+    cpu::accumulate_stacked(n, hw, nets, nullptr);
+    std::vector<char> scratch(cpu::cross_scratch_bytes(n, 3, 2, hw) + 1);
+    cpu::accumulate_cross(n, 3, 2, hw, nullptr, nullptr, nullptr, nullptr, scratch.data(), cross.data());
+  }
+  CHECK(gram0 == std::vector<double>(9, 1.0));
+  CHECK(sum1 == std::vector<double>(2, 1.0));
+  CHECK(cross == std::vector<double>(6, 1.0));
+}
+
 TEST_CASE("stats: recentring is exact algebra (kernels and Moments)") {
   // Float64 data so nothing rounds beyond float64: sums about r_old, recentred to r_new, must equal
   // the sums computed about r_new directly.
