@@ -45,7 +45,7 @@ inline void micro_8x8(int kc, const float* a, const float* b, size_t ldb, int mr
   }
   const __m256 vb = _mm256_set1_ps(beta);
 #pragma GCC unroll 8
-  for (int r = 0; r < kMr; ++r) {  // constant indices into acc, as in micro_4x16
+  for (int r = 0; r < kMr; ++r) {  // constant indices into acc, as in micro_4xv
     if (r >= mr) break;
     float* row = c + r * ldc;
     __m256 v = acc[r];
@@ -169,7 +169,7 @@ void gemm_packed(int m, int n, int k, const float* packed_a, const float* b, int
     if (j0 + 16 <= n) strip_4xv<2>(m, k, kc, ak, b + (size_t)p0 * ldb + j0, ldb, block_beta, c + j0, ldc), j0 += 16;
     for (; j0 < n; j0 += kNr)
       for (int i0 = 0; i0 < m; i0 += kMr)
-        (n - j0 >= kNr ? micro_8x8<true> : micro_8x8<false>)(kc, packed_a + (size_t)i0 * k + (size_t)p0 * kMr,
+        (n - j0 >= kNr ? micro_8x8<true> : micro_8x8<false>)(kc, ak + (size_t)i0 * k,
                                                              b + (size_t)p0 * ldb + j0, ldb, std::min(kMr, m - i0),
                                                              std::min(kNr, n - j0), block_beta, c + (size_t)i0 * ldc + j0, ldc);
   }
