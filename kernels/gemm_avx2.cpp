@@ -24,6 +24,7 @@ namespace {
 constexpr int kMr = avx512::kPanelRows;  // 8 rows of C per micro-tile, as the packed panels
 constexpr int kNr = 8;                   // one 8-float vector of columns: 8 accumulators
 constexpr int kKc = avx512::kBlockK;     // the AVX-512 file's k block
+constexpr int kPrefetchRows = 16;        // micro_4xv<kAhead>: rows of B requested ahead of use
 
 inline __m256i lanes(int count) {  // the first `count` of 8 lanes set (count clamped to [0, 8])
   const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -59,7 +60,8 @@ inline void micro_8x8(int kc, const float* a, const float* b, size_t ldb, int mr
 // (12 accumulators, 7 loads per 12 FMAs) keeps both FMA ports busy with room for the FMA latency;
 // NV = 2 takes a 16-column remainder (the 8x8 tile needs 9 loads for its 8 FMAs and waits on them).
 // Rows past mr are computed on A's zero padding, not stored.
-template <int NV>
+// kAhead and kStream as in the AVX-512 micro_8xv.
+template <int NV, bool kAhead = false, bool kStream = false>
 inline void micro_4xv(int kc, const float* a, int r0, const float* b, size_t ldb, int mr, float beta, float* c, size_t ldc) {
   __m256 acc[4][NV];
 #pragma GCC unroll 4
@@ -71,6 +73,8 @@ inline void micro_4xv(int kc, const float* a, int r0, const float* b, size_t ldb
     __m256 bv[NV];
 #pragma GCC unroll 3
     for (int v = 0; v < NV; ++v) bv[v] = _mm256_loadu_ps(b + 8 * v);
+    if (kAhead)  // one line per row: 96-byte strips take turns covering each 64-byte line
+      _mm_prefetch((const char*)(b + kPrefetchRows * ldb), _MM_HINT_T0);
 #pragma GCC unroll 4
     for (int r = 0; r < 4; ++r) {
       const __m256 ar = _mm256_broadcast_ss(a + r);
@@ -88,6 +92,10 @@ inline void micro_4xv(int kc, const float* a, int r0, const float* b, size_t ldb
 #pragma GCC unroll 3
     for (int v = 0; v < NV; ++v) {
       __m256 x = acc[r][v];
+      if (kStream) {  // the caller checked: beta 0, 32-byte aligned
+        _mm256_stream_ps(row + 8 * v, x);
+        continue;
+      }
       if (beta != 0.0f) x = _mm256_fmadd_ps(vb, _mm256_loadu_ps(row + 8 * v), x);
       _mm256_storeu_ps(row + 8 * v, x);
     }
@@ -95,14 +103,48 @@ inline void micro_4xv(int kc, const float* a, int r0, const float* b, size_t ldb
 }
 
 // Rows i0.. of C over one full strip of 8 NV columns, as two 4-row tiles of the 8-row panel.
-template <int NV>
+template <int NV, bool kAhead = false>
 inline void strip_4xv(int m, int k, int kc, const float* packed_a, const float* bp, size_t ldb, float beta, float* cp, size_t ldc) {
   for (int i0 = 0; i0 < m; i0 += kMr) {
     const float* ap = packed_a + (size_t)i0 * k;
     float* ci = cp + (size_t)i0 * ldc;
     const int mr = std::min(kMr, m - i0);
-    micro_4xv<NV>(kc, ap, 0, bp, ldb, mr, beta, ci, ldc);
-    if (mr > 4) micro_4xv<NV>(kc, ap, 4, bp, ldb, mr, beta, ci, ldc);
+    micro_4xv<NV, kAhead>(kc, ap, 0, bp, ldb, mr, beta, ci, ldc);
+    if (mr > 4) micro_4xv<NV, kAhead>(kc, ap, 4, bp, ldb, mr, beta, ci, ldc);
+  }
+}
+
+// One k block (k <= kKc) of C rows [0, m) x columns [0, n): strips of 24 and 16 columns, then
+// 8-column tiles.
+void packed_block(int m, int n, int k, int kc, const float* ak, const float* bk, size_t ldb, float beta, float* c, size_t ldc,
+                  bool ahead) {
+  int j0 = 0;
+  for (; j0 + 24 <= n; j0 += 24)
+    (ahead ? strip_4xv<3, true> : strip_4xv<3>)(m, k, kc, ak, bk + j0, ldb, beta, c + j0, ldc);
+  if (j0 + 16 <= n) strip_4xv<2>(m, k, kc, ak, bk + j0, ldb, beta, c + j0, ldc), j0 += 16;
+  for (; j0 < n; j0 += kNr)
+    for (int i0 = 0; i0 < m; i0 += kMr)
+      (n - j0 >= kNr ? micro_8x8<true> : micro_8x8<false>)(kc, ak + (size_t)i0 * k, bk + j0, ldb, std::min(kMr, m - i0),
+                                                           std::min(kNr, n - j0), beta, c + (size_t)i0 * ldc + j0, ldc);
+}
+
+// C in memory (gemm_avx512.h), one k block: row panel after row panel. Streaming, each half panel
+// takes 48 columns as two 24-column tiles back to back, so that their 96-byte rows fill whole
+// 64-byte lines before a write-combining buffer lets a partial line go; the last n % 48 columns
+// are stored as usual.
+void packed_c_in_memory(int m, int n, int k, const float* packed_a, const float* b, size_t ldb, float beta, float* c,
+                        size_t ldc, bool stream) {
+  for (int i0 = 0; i0 < m; i0 += kMr) {
+    const float* ap = packed_a + (size_t)i0 * k;
+    float* ci = c + (size_t)i0 * ldc;
+    const int mr = std::min(kMr, m - i0);
+    int j0 = 0;
+    if (stream && mr == kMr)
+      for (; j0 + 48 <= n; j0 += 48)
+        for (int r0 = 0; r0 < kMr; r0 += 4)
+          for (int half = 0; half < 48; half += 24)
+            micro_4xv<3, false, true>(k, ap, r0, b + j0 + half, ldb, mr, beta, ci + j0 + half, ldc);
+    packed_block(mr, n - j0, k, k, ap, b + j0, ldb, beta, ci + j0, ldc, false);
   }
 }
 
@@ -160,18 +202,17 @@ inline void transpose8x8(const float* src, size_t lds, float* dst, size_t ldd) {
 }  // namespace
 
 void gemm_packed(int m, int n, int k, const float* packed_a, const float* b, int ldb, float beta, float* c, int ldc) {
+  if (avx512::c_in_memory(m, n, k)) {
+    const bool stream = avx512::c_streams(m, n, k, beta, c, ldc);
+    packed_c_in_memory(m, n, k, packed_a, b, ldb, beta, c, ldc, stream);
+    if (stream) _mm_sfence();  // streaming stores are weakly ordered: finish them before C is read
+    return;
+  }
+  const bool ahead = avx512::b_in_memory(m, n, k);
   for (int p0 = 0; p0 < k; p0 += kKc) {
     const int kc = std::min(kKc, k - p0);
     const float block_beta = p0 == 0 ? beta : 1.0f;
-    const float* ak = packed_a + (size_t)p0 * kMr;  // this k block of every panel
-    int j0 = 0;
-    for (; j0 + 24 <= n; j0 += 24) strip_4xv<3>(m, k, kc, ak, b + (size_t)p0 * ldb + j0, ldb, block_beta, c + j0, ldc);
-    if (j0 + 16 <= n) strip_4xv<2>(m, k, kc, ak, b + (size_t)p0 * ldb + j0, ldb, block_beta, c + j0, ldc), j0 += 16;
-    for (; j0 < n; j0 += kNr)
-      for (int i0 = 0; i0 < m; i0 += kMr)
-        (n - j0 >= kNr ? micro_8x8<true> : micro_8x8<false>)(kc, ak + (size_t)i0 * k,
-                                                             b + (size_t)p0 * ldb + j0, ldb, std::min(kMr, m - i0),
-                                                             std::min(kNr, n - j0), block_beta, c + (size_t)i0 * ldc + j0, ldc);
+    packed_block(m, n, k, kc, packed_a + (size_t)p0 * kMr, b + (size_t)p0 * ldb, ldb, block_beta, c, ldc, ahead);
   }
 }
 

@@ -24,6 +24,8 @@ constexpr int kNv = 3;           // 16-float vectors of C columns per micro-tile
 constexpr int kNr = 16 * kNv;
 constexpr int kKc = kBlockK;                // k per block: an A panel (8 KB) and a B strip (48 KB, from L1/L2)
 constexpr size_t kNtBlockBytes = 24 << 10;  // gemm_nt: rows of A kept in L1 (half of a 48 KB L1d)
+constexpr int kPrefetchRows = 16;           // micro_8xv<kAhead>: rows of B requested ahead of use
+constexpr int kNtAhead = 256;               // gemm_nt with B in memory: floats of each row requested ahead
 
 inline __mmask16 lanes(int count) {  // the first `count` of 16 lanes (count clamped to [0, 16])
   return count >= 16 ? (__mmask16)0xFFFF : count <= 0 ? (__mmask16)0 : (__mmask16)((1u << count) - 1);
@@ -33,7 +35,13 @@ inline __mmask16 lanes(int count) {  // the first `count` of 16 lanes (count cla
 // lanes past nr are masked off on load and store, rows past mr are computed on A's zero padding
 // and dropped. NV = 3 (24 accumulators, 11 loads per 24 FMAs) for full strips; a narrower tail
 // strip takes the fewest vectors that cover it, so no FMA runs on columns that are all padding.
-template <int NV, bool kFull>
+//
+// Two variants for operands in memory (gemm_avx512.h), neither changing a bit of the result:
+//  - kAhead (B in memory): each row's strip is a few lines 36 KB from the next, a pattern the
+//    hardware prefetcher does not follow, so the strip kPrefetchRows rows ahead is requested by hand.
+//  - kStream (C in memory, beta 0): full tiles go out by streaming stores, which skip reading each
+//    line for ownership first: half the memory traffic.
+template <int NV, bool kFull, bool kAhead = false, bool kStream = false>
 inline void micro_8xv(int kc, const float* a, const float* b, size_t ldb, int mr, int nr, float beta, float* c, size_t ldc) {
   __mmask16 mk[NV];
 #pragma GCC unroll 3
@@ -47,6 +55,9 @@ inline void micro_8xv(int kc, const float* a, const float* b, size_t ldb, int mr
     __m512 bv[NV];
 #pragma GCC unroll 3
     for (int v = 0; v < NV; ++v) bv[v] = kFull ? _mm512_loadu_ps(b + 16 * v) : _mm512_maskz_loadu_ps(mk[v], b + 16 * v);
+    if (kAhead)  // past the last row of B this asks for lines that are never used: harmless
+#pragma GCC unroll 3
+      for (int v = 0; v < NV; ++v) _mm_prefetch((const char*)(b + kPrefetchRows * ldb + 16 * v), _MM_HINT_T0);
 #pragma GCC unroll 8
     for (int r = 0; r < kMr; ++r) {
       const __m512 ar = _mm512_set1_ps(a[r]);
@@ -70,6 +81,10 @@ inline void micro_8xv(int kc, const float* a, const float* b, size_t ldb, int mr
     float* row = dst + r * ld;
 #pragma GCC unroll 3
     for (int v = 0; v < NV; ++v) {
+      if (kStream) {  // the caller checked: beta 0, mr == kMr, a full strip, aligned rows
+        _mm512_stream_ps(row + 16 * v, acc[r][v]);
+        continue;
+      }
       if (beta != 0.0f) acc[r][v] = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mk[v], row + 16 * v), acc[r][v]);
       _mm512_mask_storeu_ps(row + 16 * v, mk[v], acc[r][v]);
     }
@@ -90,13 +105,17 @@ inline __m128 sum4(__m512 v0, __m512 v1, __m512 v2, __m512 v3) {
 }
 
 // One step of gemm_nt's 4x4 tile: 16 more k of its 16 dot products. Masked only for the last,
-// partial step: a masked load costs an extra micro-op on the ports the FMAs need.
-template <bool kMasked>
+// partial step: a masked load costs an extra micro-op on the ports the FMAs need. kAhead: B is in
+// memory (an fc layer's weights), its rows are requested kNtAhead floats ahead.
+template <bool kMasked, bool kAhead = false>
 inline __attribute__((always_inline)) void nt_step(const float* const (&ai)[4], const float* const (&bj)[4], int p, __mmask16 m16,
                                                    __m512 (&acc)[4][4]) {
   __m512 bv[4];
 #pragma GCC unroll 4
   for (int s = 0; s < 4; ++s) bv[s] = kMasked ? _mm512_maskz_loadu_ps(m16, bj[s] + p) : _mm512_loadu_ps(bj[s] + p);
+  if (kAhead)
+#pragma GCC unroll 4
+    for (int s = 0; s < 4; ++s) _mm_prefetch((const char*)(bj[s] + p + kNtAhead), _MM_HINT_T0);
 #pragma GCC unroll 4
   for (int r = 0; r < 4; ++r) {
     const __m512 av = kMasked ? _mm512_maskz_loadu_ps(m16, ai[r] + p) : _mm512_loadu_ps(ai[r] + p);
@@ -108,12 +127,29 @@ inline __attribute__((always_inline)) void nt_step(const float* const (&ai)[4], 
 }  // namespace
 
 void gemm_packed(int m, int n, int k, const float* packed_a, const float* b, int ldb, float beta, float* c, int ldc) {
+  if (c_in_memory(m, n, k)) {  // one k block; C row panel after row panel, each in one sequential pass
+    const bool stream = c_streams(m, n, k, beta, c, ldc);
+    for (int i0 = 0; i0 < m; i0 += kMr) {
+      const int mr = std::min(kMr, m - i0);
+      for (int j0 = 0; j0 < n; j0 += kNr) {
+        const int nr = std::min(kNr, n - j0);
+        auto* micro = nr == kNr ? (stream && mr == kMr ? micro_8xv<3, true, false, true> : micro_8xv<3, true>)
+                      : nr > 32 ? micro_8xv<3, false>
+                      : nr > 16 ? micro_8xv<2, false>
+                                : micro_8xv<1, false>;
+        micro(k, packed_a + (size_t)i0 * k, b + j0, ldb, mr, nr, beta, c + (size_t)i0 * ldc + j0, ldc);
+      }
+    }
+    if (stream) _mm_sfence();  // streaming stores are weakly ordered: finish them before C is read
+    return;
+  }
+  const bool ahead = b_in_memory(m, n, k);
   for (int p0 = 0; p0 < k; p0 += kKc) {
     const int kc = std::min(kKc, k - p0);
     const float block_beta = p0 == 0 ? beta : 1.0f;  // later k blocks add to the first one's sum
     for (int j0 = 0; j0 < n; j0 += kNr) {
       const int nr = std::min(kNr, n - j0);
-      auto* micro = nr == kNr ? micro_8xv<3, true>
+      auto* micro = nr == kNr ? (ahead ? micro_8xv<3, true, true> : micro_8xv<3, true>)
                     : nr > 32 ? micro_8xv<3, false>
                     : nr > 16 ? micro_8xv<2, false>
                               : micro_8xv<1, false>;
@@ -131,6 +167,7 @@ void gemm_nt(int m, int n, int k, const float* a, int lda, const float* b, int l
   // not change any element's arithmetic.
   // A long k leaves fewer than 8 rows to a block: then B, re-read once per block, would cost more
   // than A, so all of A is one block (A from L2, B's 4 rows from L1).
+  const bool ahead = b_in_memory(m, n, k);
   int block = (int)(kNtBlockBytes / (sizeof(float) * k)) / 4 * 4;
   if (block < 8) block = m;
   for (int ib = 0; ib < m; ib += block)
@@ -147,7 +184,10 @@ void gemm_nt(int m, int n, int k, const float* a, int lda, const float* b, int l
 #pragma GCC unroll 16
         for (int t = 0; t < 16; ++t) acc[t / 4][t % 4] = _mm512_setzero_ps();
         int p = 0;
-        for (; p + 16 <= k; p += 16) nt_step<false>(ai, bj, p, 0, acc);
+        if (ahead)
+          for (; p + 16 <= k; p += 16) nt_step<false, true>(ai, bj, p, 0, acc);
+        else
+          for (; p + 16 <= k; p += 16) nt_step<false>(ai, bj, p, 0, acc);
         if (p < k) nt_step<true>(ai, bj, p, lanes(k - p), acc);  // lanes past k add 0 * 0
         __m128 sums[4];
 #pragma GCC unroll 4

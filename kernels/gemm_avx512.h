@@ -2,6 +2,7 @@
 // which checks that the CPU has AVX-512; all matrices are row-major.
 #pragma once
 #include <cstddef>
+#include <cstdint>
 
 namespace cvg::cpu::avx512 {
 
@@ -9,6 +10,21 @@ constexpr int kPanelRows = 8;  // op(A) is packed in panels of this many rows, z
 // k per block: every element's sum runs over k in order within blocks of this many, the blocks added
 // in order (both kernel sets; a product cut into k ranges at multiples of it keeps its bits).
 constexpr int kBlockK = 256;
+
+// Products with an operand too big for the caches, which both kernel sets schedule for memory
+// (none of this changes a bit of any result):
+//  - B read once from memory: A has at most one panel of rows and B is big (an fc layer's forward
+//    and backward-data over a small batch); its rows are prefetched ahead.
+//  - C written once to memory: k is short and C is big (an fc layer's weight gradient over a small
+//    batch); C is written row panel after row panel, by streaming stores where beta is 0 and its
+//    rows are 64-byte aligned.
+constexpr int kShortK = 64;
+constexpr size_t kInMemoryBytes = 4 << 20;  // twice a core's L2
+inline bool b_in_memory(int m, int n, int k) { return m <= kPanelRows && (size_t)k * n * sizeof(float) >= kInMemoryBytes; }
+inline bool c_in_memory(int m, int n, int k) { return k <= kShortK && (size_t)m * n * sizeof(float) >= kInMemoryBytes; }
+inline bool c_streams(int m, int n, int k, float beta, const float* c, int ldc) {
+  return c_in_memory(m, n, k) && beta == 0.0f && ldc % 16 == 0 && reinterpret_cast<uintptr_t>(c) % 64 == 0;
+}
 
 // Floats that pack_a writes for an m x k op(A). These two are defined in kernels/gemm_cpu.cpp (base
 // ISA): the AVX2 kernels read the same packed panels.

@@ -178,3 +178,90 @@ TEST_CASE("cpu gemm: the AVX2 kernels match a double loop, and BITWISE the AVX-5
   }
   if (!cpu_has_avx512()) std::printf("AVX2 GEMM checked against the double loop only (no AVX-512 here to compare bitwise)\n");
 }
+
+// An fc layer over a batch of 8 multiplies operands bigger than the caches (kernels/gemm_avx512.h):
+// its weight gradient writes C row panel by row panel (by streaming stores when C is 64-byte
+// aligned and beta is 0), its forward and backward-data prefetch B's rows. These routes must give
+// the same bits as the cached ones: a product cut into pieces under the threshold, rows or columns
+// apart, takes the cached route, and each element's arithmetic is the same either way.
+TEST_CASE("cpu gemm: operands in memory take the streaming and prefetching routes with the cached routes' bits") {
+  struct Kernels {
+    const char* name;
+    void (*packed)(int, int, int, const float*, const float*, int, float, float*, int);
+    void (*nt)(int, int, int, const float*, int, const float*, int, float, float*, int);
+  };
+  std::vector<Kernels> sets;
+  if (cpu_has_avx512()) sets.push_back({"avx512", cpu::avx512::gemm_packed, cpu::avx512::gemm_nt});
+  if (cpu_has_avx2_fma()) sets.push_back({"avx2", cpu::avx2::gemm_packed, cpu::avx2::gemm_nt});
+  if (sets.empty()) {
+    std::printf("skipped (no AVX2+FMA on this CPU): our GEMM kernels\n");
+    return;
+  }
+  // C (m x n) inside a 64-byte aligned buffer, offset by `shift` floats (1: no streaming stores).
+  struct Aligned {
+    std::vector<float> buf;
+    float* c;
+    Aligned(size_t n, int shift, const std::vector<float>& init) : buf(n + 32) {
+      c = buf.data() + ((64 - reinterpret_cast<uintptr_t>(buf.data()) % 64) % 64) / sizeof(float) + shift;
+      std::copy(init.begin(), init.end(), c);
+    }
+  };
+  const int m = 1030, n = 1040, k = 9;  // C: 4.3 MB, k short; 1030 = 128 panels + 6 rows
+  REQUIRE(cpu::avx512::c_in_memory(m, n, k));
+  const auto a = test::randn((size_t)m * k, 41), b = test::randn((size_t)k * n, 42), c0 = test::randn((size_t)m * n, 43);
+  std::vector<float> packed(cpu::avx512::packed_a_floats(m, k));
+  cpu::avx512::pack_a(false, m, k, a.data(), k, packed.data());
+  std::vector<float> first;  // the first kernel set's C, which the others must equal bit for bit
+  for (const Kernels& ks : sets)
+    for (float beta : {0.0f, 0.5f})
+      for (int shift : {0, 1}) {
+        INFO(ks.name, " C in memory, beta ", beta, " shift ", shift);
+        Aligned got((size_t)m * n, shift, c0);
+        ks.packed(m, n, k, packed.data(), b.data(), n, beta, got.c, n);
+        std::vector<float> want = c0;  // 8 row panels at a time: 8 x 64 x 1040 floats, cached
+        for (int i0 = 0; i0 < m; i0 += 64) {
+          REQUIRE(!cpu::avx512::c_in_memory(std::min(64, m - i0), n, k));
+          ks.packed(std::min(64, m - i0), n, k, packed.data() + (size_t)i0 * k, b.data(), n, beta, want.data() + (size_t)i0 * n, n);
+        }
+        CHECK(std::memcmp(got.c, want.data(), want.size() * sizeof(float)) == 0);
+        std::vector<double> ref, abs;
+        reference(false, false, {m, n, k}, a, b, c0, beta, ref, abs);
+        test::check_bound(std::string(ks.name) + " C in memory", std::vector<float>(got.c, got.c + (size_t)m * n), ref, abs,
+                          test::gamma_n(k + 1));
+        if (beta == 0.0f && shift == 0) {
+          if (first.empty()) first = want;
+          CHECK(std::memcmp(got.c, first.data(), first.size() * sizeof(float)) == 0);
+        }
+      }
+  // B in memory: 5 and 8 rows of A times a 600 x 1800 B (4.3 MB), op(A) B and A B^T.
+  for (int rows : {5, 8}) {
+    const int kb = 600, nb = 1800;
+    REQUIRE(cpu::avx512::b_in_memory(rows, nb, kb));
+    const auto x = test::randn((size_t)rows * kb, 44), w = test::randn((size_t)kb * nb, 45), y0 = test::randn((size_t)rows * nb, 46);
+    std::vector<float> px(cpu::avx512::packed_a_floats(rows, kb));
+    cpu::avx512::pack_a(false, rows, kb, x.data(), kb, px.data());
+    std::vector<float> firsts[2];
+    for (const Kernels& ks : sets) {
+      INFO(ks.name, " B in memory, rows ", rows);
+      std::vector<float> got[2] = {y0, y0}, want[2] = {y0, y0};
+      ks.packed(rows, nb, kb, px.data(), w.data(), nb, 1.0f, got[0].data(), nb);
+      ks.nt(rows, nb, kb, x.data(), kb, w.data(), kb, 1.0f, got[1].data(), nb);  // w read as nb x kb
+      for (int j0 = 0; j0 < nb; j0 += 480) {  // 600 x 480 and 480 x 600 pieces: 1.1 MB, cached
+        const int nc = std::min(480, nb - j0);
+        REQUIRE(!cpu::avx512::b_in_memory(rows, nc, kb));
+        ks.packed(rows, nc, kb, px.data(), w.data() + j0, nb, 1.0f, want[0].data() + j0, nb);
+        ks.nt(rows, nc, kb, x.data(), kb, w.data() + (size_t)j0 * kb, kb, 1.0f, want[1].data() + j0, nb);
+      }
+      for (int t = 0; t < 2; ++t) {
+        CHECK(std::memcmp(got[t].data(), want[t].data(), want[t].size() * sizeof(float)) == 0);
+        if (firsts[t].empty()) firsts[t] = got[t];
+        CHECK(std::memcmp(got[t].data(), firsts[t].data(), got[t].size() * sizeof(float)) == 0);
+      }
+      std::vector<double> ref, abs;
+      reference(false, false, {rows, nb, kb}, x, w, y0, 1.0f, ref, abs);
+      test::check_bound(std::string(ks.name) + " B in memory", got[0], ref, abs, test::gamma_n(kb + 1));
+      reference(false, true, {rows, nb, kb}, x, w, y0, 1.0f, ref, abs);
+      test::check_bound(std::string(ks.name) + " B in memory, A B^T", got[1], ref, abs, test::gamma_n(kb + 1));
+    }
+  }
+}
