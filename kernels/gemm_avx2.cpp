@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <vector>
 
 #include "kernels/gemm_avx512.h"  // kPanelRows: the packed layout both share
 
@@ -24,7 +25,7 @@ namespace {
 constexpr int kMr = avx512::kPanelRows;  // 8 rows of C per micro-tile, as the packed panels
 constexpr int kNr = 8;                   // one 8-float vector of columns: 8 accumulators
 constexpr int kKc = avx512::kBlockK;     // the AVX-512 file's k block
-constexpr int kPrefetchRows = 16;        // micro_4xv<kAhead>: rows of B requested ahead of use
+constexpr int kSubK = 16;                // micro_4xv<kCarry>: rows of B streamed side by side
 
 inline __m256i lanes(int count) {  // the first `count` of 8 lanes set (count clamped to [0, 8])
   const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -60,27 +61,37 @@ inline void micro_8x8(int kc, const float* a, const float* b, size_t ldb, int mr
 // (12 accumulators, 7 loads per 12 FMAs) keeps both FMA ports busy with room for the FMA latency;
 // NV = 2 takes a 16-column remainder (the 8x8 tile needs 9 loads for its 8 FMAs and waits on them).
 // Rows past mr are computed on A's zero padding, not stored.
-// kAhead and kStream as in the AVX-512 micro_8xv.
-template <int NV, bool kAhead = false, bool kStream = false>
-inline void micro_4xv(int kc, const float* a, int r0, const float* b, size_t ldb, int mr, float beta, float* c, size_t ldc) {
+// kCarry and kStream as in the AVX-512 micro_8xv; carry holds the whole panel's kMr x 8 NV tile.
+template <int NV, bool kCarry = false, bool kStream = false>
+inline void micro_4xv(int kc, const float* a, int r0, const float* b, size_t ldb, int mr, float beta, float* c, size_t ldc,
+                      float* carry = nullptr, bool first = true, bool last = true) {
   __m256 acc[4][NV];
+  if (kCarry) carry += r0 * 8 * NV;
 #pragma GCC unroll 4
   for (int r = 0; r < 4; ++r)
 #pragma GCC unroll 3
-    for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_setzero_ps();
+    for (int v = 0; v < NV; ++v) acc[r][v] = kCarry && !first ? _mm256_loadu_ps(carry + r * 8 * NV + 8 * v) : _mm256_setzero_ps();
   a += r0;
   for (int p = 0; p < kc; ++p, a += kMr, b += ldb) {
     __m256 bv[NV];
 #pragma GCC unroll 3
     for (int v = 0; v < NV; ++v) bv[v] = _mm256_loadu_ps(b + 8 * v);
-    if (kAhead)  // one line per row: 96-byte strips take turns covering each 64-byte line
-      _mm_prefetch((const char*)(b + kPrefetchRows * ldb), _MM_HINT_T0);
+    if (kCarry)  // the strip two to the right: 96 bytes, in at most two 64-byte lines
+#pragma GCC unroll 2
+      for (int l = 0; l < 2; ++l) _mm_prefetch((const char*)(b + 2 * 8 * NV + 16 * l), _MM_HINT_T0);
 #pragma GCC unroll 4
     for (int r = 0; r < 4; ++r) {
       const __m256 ar = _mm256_broadcast_ss(a + r);
 #pragma GCC unroll 3
       for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(ar, bv[v], acc[r][v]);
     }
+  }
+  if (kCarry && !last) {
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; ++r)
+#pragma GCC unroll 3
+      for (int v = 0; v < NV; ++v) _mm256_storeu_ps(carry + r * 8 * NV + 8 * v, acc[r][v]);
+    return;
   }
   // A constant trip count with a break, unrolled, so acc is indexed by constants only: a runtime
   // index makes GCC keep acc in memory and store every accumulator on every k (half the speed).
@@ -103,24 +114,22 @@ inline void micro_4xv(int kc, const float* a, int r0, const float* b, size_t ldb
 }
 
 // Rows i0.. of C over one full strip of 8 NV columns, as two 4-row tiles of the 8-row panel.
-template <int NV, bool kAhead = false>
+template <int NV>
 inline void strip_4xv(int m, int k, int kc, const float* packed_a, const float* bp, size_t ldb, float beta, float* cp, size_t ldc) {
   for (int i0 = 0; i0 < m; i0 += kMr) {
     const float* ap = packed_a + (size_t)i0 * k;
     float* ci = cp + (size_t)i0 * ldc;
     const int mr = std::min(kMr, m - i0);
-    micro_4xv<NV, kAhead>(kc, ap, 0, bp, ldb, mr, beta, ci, ldc);
-    if (mr > 4) micro_4xv<NV, kAhead>(kc, ap, 4, bp, ldb, mr, beta, ci, ldc);
+    micro_4xv<NV>(kc, ap, 0, bp, ldb, mr, beta, ci, ldc);
+    if (mr > 4) micro_4xv<NV>(kc, ap, 4, bp, ldb, mr, beta, ci, ldc);
   }
 }
 
 // One k block (k <= kKc) of C rows [0, m) x columns [0, n): strips of 24 and 16 columns, then
 // 8-column tiles.
-void packed_block(int m, int n, int k, int kc, const float* ak, const float* bk, size_t ldb, float beta, float* c, size_t ldc,
-                  bool ahead) {
+void packed_block(int m, int n, int k, int kc, const float* ak, const float* bk, size_t ldb, float beta, float* c, size_t ldc) {
   int j0 = 0;
-  for (; j0 + 24 <= n; j0 += 24)
-    (ahead ? strip_4xv<3, true> : strip_4xv<3>)(m, k, kc, ak, bk + j0, ldb, beta, c + j0, ldc);
+  for (; j0 + 24 <= n; j0 += 24) strip_4xv<3>(m, k, kc, ak, bk + j0, ldb, beta, c + j0, ldc);
   if (j0 + 16 <= n) strip_4xv<2>(m, k, kc, ak, bk + j0, ldb, beta, c + j0, ldc), j0 += 16;
   for (; j0 < n; j0 += kNr)
     for (int i0 = 0; i0 < m; i0 += kMr)
@@ -144,7 +153,7 @@ void packed_c_in_memory(int m, int n, int k, const float* packed_a, const float*
         for (int r0 = 0; r0 < kMr; r0 += 4)
           for (int half = 0; half < 48; half += 24)
             micro_4xv<3, false, true>(k, ap, r0, b + j0 + half, ldb, mr, beta, ci + j0 + half, ldc);
-    packed_block(mr, n - j0, k, k, ap, b + j0, ldb, beta, ci + j0, ldc, false);
+    packed_block(mr, n - j0, k, k, ap, b + j0, ldb, beta, ci + j0, ldc);
   }
 }
 
@@ -208,11 +217,23 @@ void gemm_packed(int m, int n, int k, const float* packed_a, const float* b, int
     if (stream) _mm_sfence();  // streaming stores are weakly ordered: finish them before C is read
     return;
   }
-  const bool ahead = avx512::b_in_memory(m, n, k);
+  // B in memory: full 24-column strips kSubK rows at a time (micro_4xv<kCarry>), the rest whole.
+  const int n_carry = avx512::b_in_memory(m, n, k) ? n / 24 * 24 : 0;
+  thread_local std::vector<float> carry;
+  if (n_carry) carry.resize((size_t)n_carry * kMr);
   for (int p0 = 0; p0 < k; p0 += kKc) {
     const int kc = std::min(kKc, k - p0);
     const float block_beta = p0 == 0 ? beta : 1.0f;
-    packed_block(m, n, k, kc, packed_a + (size_t)p0 * kMr, b + (size_t)p0 * ldb, ldb, block_beta, c, ldc, ahead);
+    const float* ak = packed_a + (size_t)p0 * kMr;  // this k block of every panel
+    const float* bk = b + (size_t)p0 * ldb;
+    for (int s0 = 0; s0 < kc && n_carry; s0 += kSubK) {
+      const int sub = std::min(kSubK, kc - s0);
+      for (int j0 = 0; j0 < n_carry; j0 += 24)
+        for (int r0 = 0; r0 < m; r0 += 4)
+          micro_4xv<3, true>(sub, ak + (size_t)s0 * kMr, r0, bk + (size_t)s0 * ldb + j0, ldb, m, block_beta, c + j0, ldc,
+                             carry.data() + (size_t)j0 * kMr, s0 == 0, s0 + sub == kc);
+    }
+    packed_block(m, n - n_carry, k, kc, ak, bk + n_carry, ldb, block_beta, c + n_carry, ldc);
   }
 }
 

@@ -13,6 +13,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 #include <algorithm>
+#include <vector>
 
 #include "kernels/gemm_avx512.h"
 
@@ -24,7 +25,7 @@ constexpr int kNv = 3;           // 16-float vectors of C columns per micro-tile
 constexpr int kNr = 16 * kNv;
 constexpr int kKc = kBlockK;                // k per block: an A panel (8 KB) and a B strip (48 KB, from L1/L2)
 constexpr size_t kNtBlockBytes = 24 << 10;  // gemm_nt: rows of A kept in L1 (half of a 48 KB L1d)
-constexpr int kPrefetchRows = 16;           // micro_8xv<kAhead>: rows of B requested ahead of use
+constexpr int kSubK = 16;                   // micro_8xv<kCarry>: rows of B streamed side by side
 constexpr int kNtAhead = 256;               // gemm_nt with B in memory: floats of each row requested ahead
 
 inline __mmask16 lanes(int count) {  // the first `count` of 16 lanes (count clamped to [0, 16])
@@ -37,12 +38,16 @@ inline __mmask16 lanes(int count) {  // the first `count` of 16 lanes (count cla
 // strip takes the fewest vectors that cover it, so no FMA runs on columns that are all padding.
 //
 // Two variants for operands in memory (gemm_avx512.h), neither changing a bit of the result:
-//  - kAhead (B in memory): each row's strip is a few lines 36 KB from the next, a pattern the
-//    hardware prefetcher does not follow, so the strip kPrefetchRows rows ahead is requested by hand.
+//  - kCarry (B in memory, one panel of A): a k block is taken kSubK rows at a time, strip after
+//    strip, so that those rows stream through memory side by side (rather than a strip's 256 rows,
+//    a few lines each 36 KB apart, which no prefetcher follows); between the pieces the
+//    accumulators wait in `carry` (a kMr x 48 tile), exactly as they were. `first`: start from
+//    zero, else from carry; `last`: finish into C, else leave them in carry.
 //  - kStream (C in memory, beta 0): full tiles go out by streaming stores, which skip reading each
 //    line for ownership first: half the memory traffic.
-template <int NV, bool kFull, bool kAhead = false, bool kStream = false>
-inline void micro_8xv(int kc, const float* a, const float* b, size_t ldb, int mr, int nr, float beta, float* c, size_t ldc) {
+template <int NV, bool kFull, bool kCarry = false, bool kStream = false>
+inline void micro_8xv(int kc, const float* a, const float* b, size_t ldb, int mr, int nr, float beta, float* c, size_t ldc,
+                      float* carry, bool first, bool last) {
   __mmask16 mk[NV];
 #pragma GCC unroll 3
   for (int v = 0; v < NV; ++v) mk[v] = lanes(nr - 16 * v);
@@ -50,20 +55,27 @@ inline void micro_8xv(int kc, const float* a, const float* b, size_t ldb, int mr
 #pragma GCC unroll 8
   for (int r = 0; r < kMr; ++r)
 #pragma GCC unroll 3
-    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
+    for (int v = 0; v < NV; ++v) acc[r][v] = kCarry && !first ? _mm512_loadu_ps(carry + r * kNr + 16 * v) : _mm512_setzero_ps();
   for (int p = 0; p < kc; ++p, a += kMr, b += ldb) {
     __m512 bv[NV];
 #pragma GCC unroll 3
     for (int v = 0; v < NV; ++v) bv[v] = kFull ? _mm512_loadu_ps(b + 16 * v) : _mm512_maskz_loadu_ps(mk[v], b + 16 * v);
-    if (kAhead)  // past the last row of B this asks for lines that are never used: harmless
+    if (kCarry)  // the strip two to the right (the hardware prefetcher alone lags behind)
 #pragma GCC unroll 3
-      for (int v = 0; v < NV; ++v) _mm_prefetch((const char*)(b + kPrefetchRows * ldb + 16 * v), _MM_HINT_T0);
+      for (int v = 0; v < NV; ++v) _mm_prefetch((const char*)(b + 2 * kNr + 16 * v), _MM_HINT_T0);
 #pragma GCC unroll 8
     for (int r = 0; r < kMr; ++r) {
       const __m512 ar = _mm512_set1_ps(a[r]);
 #pragma GCC unroll 3
       for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(ar, bv[v], acc[r][v]);
     }
+  }
+  if (kCarry && !last) {
+#pragma GCC unroll 8
+    for (int r = 0; r < kMr; ++r)
+#pragma GCC unroll 3
+      for (int v = 0; v < NV; ++v) _mm512_storeu_ps(carry + r * kNr + 16 * v, acc[r][v]);
+    return;
   }
   // A tile with fewer than kMr rows goes through a local copy, so that the stores below always
   // cover kMr rows with constant indices: a loop bound of mr would make GCC keep acc in memory,
@@ -137,25 +149,36 @@ void gemm_packed(int m, int n, int k, const float* packed_a, const float* b, int
                       : nr > 32 ? micro_8xv<3, false>
                       : nr > 16 ? micro_8xv<2, false>
                                 : micro_8xv<1, false>;
-        micro(k, packed_a + (size_t)i0 * k, b + j0, ldb, mr, nr, beta, c + (size_t)i0 * ldc + j0, ldc);
+        micro(k, packed_a + (size_t)i0 * k, b + j0, ldb, mr, nr, beta, c + (size_t)i0 * ldc + j0, ldc, nullptr, true, true);
       }
     }
     if (stream) _mm_sfence();  // streaming stores are weakly ordered: finish them before C is read
     return;
   }
-  const bool ahead = b_in_memory(m, n, k);
+  // B in memory: full strips kSubK rows at a time (micro_8xv<kCarry>), the last partial strip whole.
+  const int n_carry = b_in_memory(m, n, k) ? n / kNr * kNr : 0;
+  thread_local std::vector<float> carry;
+  if (n_carry) carry.resize((size_t)n_carry * kMr);
   for (int p0 = 0; p0 < k; p0 += kKc) {
     const int kc = std::min(kKc, k - p0);
     const float block_beta = p0 == 0 ? beta : 1.0f;  // later k blocks add to the first one's sum
-    for (int j0 = 0; j0 < n; j0 += kNr) {
+    const float* ak = packed_a + (size_t)p0 * kMr;
+    const float* bk = b + (size_t)p0 * ldb;
+    for (int s0 = 0; s0 < kc && n_carry; s0 += kSubK) {
+      const int sub = std::min(kSubK, kc - s0);
+      for (int j0 = 0; j0 < n_carry; j0 += kNr)
+        micro_8xv<3, true, true>(sub, ak + (size_t)s0 * kMr, bk + (size_t)s0 * ldb + j0, ldb, m, kNr, block_beta, c + j0, ldc,
+                                 carry.data() + (size_t)j0 * kMr, s0 == 0, s0 + sub == kc);
+    }
+    for (int j0 = n_carry; j0 < n; j0 += kNr) {
       const int nr = std::min(kNr, n - j0);
-      auto* micro = nr == kNr ? (ahead ? micro_8xv<3, true, true> : micro_8xv<3, true>)
+      auto* micro = nr == kNr ? micro_8xv<3, true>
                     : nr > 32 ? micro_8xv<3, false>
                     : nr > 16 ? micro_8xv<2, false>
                               : micro_8xv<1, false>;
       for (int i0 = 0; i0 < m; i0 += kMr)
-        micro(kc, packed_a + (size_t)i0 * k + (size_t)p0 * kMr, b + (size_t)p0 * ldb + j0, ldb, std::min(kMr, m - i0), nr,
-              block_beta, c + (size_t)i0 * ldc + j0, ldc);
+        micro(kc, ak + (size_t)i0 * k, bk + j0, ldb, std::min(kMr, m - i0), nr, block_beta, c + (size_t)i0 * ldc + j0, ldc, nullptr,
+              true, true);
     }
   }
 }

@@ -14,7 +14,8 @@ constexpr int kBlockK = 256;
 // Products with an operand too big for the caches, which both kernel sets schedule for memory
 // (none of this changes a bit of any result):
 //  - B read once from memory: A has at most one panel of rows and B is big (an fc layer's forward
-//    and backward-data over a small batch); its rows are prefetched ahead.
+//    and backward-data over a small batch); op(A) B takes B's rows a few at a time, side by side,
+//    so that each streams through memory, and A B^T asks for B's rows ahead of use.
 //  - C written once to memory: k is short and C is big (an fc layer's weight gradient over a small
 //    batch); C is written row panel after row panel, by streaming stores where beta is 0 and its
 //    rows are 64-byte aligned.
