@@ -27,6 +27,10 @@ using conv_core::kWeightPartials;
 // Backward-weights sums over output positions (the GEMM's k). Where an image has fewer than this,
 // several images of a partial go into one GEMM: a dot product over 49 positions is mostly overhead.
 constexpr int kWeightMinK = 256;
+// Backward-data computes col and folds it into dx a piece of this many rows at a time, while the
+// piece is still in cache: all of col first (3.1 MB for CaffeNet's conv3 at two images side by
+// side) no longer was, and folding it took 9% longer (AVX2, 2 threads).
+constexpr int kColRows = 256;
 
 struct Plan : conv_core::Dims {
   int per_gemm;  // images per backward-weights GEMM
@@ -89,58 +93,53 @@ struct Lowering {
   }
 };
 
-// col[(c*kh + i)*kw + j][oy*ow + ox] = x[c][oy*s - pad + i][ox*s - pad + j], zero outside; col's
-// rows are ld floats apart (oh*ow for one image, more when several images share the matrix).
+// col[(c*kh + i)*kw + j][oy*ow + ox] = x[c][oy*s - pad + i][ox*s - pad + j], zero outside, for the
+// rows r0 <= (c*kh + i)*kw + j < r1 (row r at col + (r - r0)*ld); col's rows are ld floats apart
+// (oh*ow for one image, more when several images share the matrix).
 // The zero runs are short (a padding row or a few columns) and there are thousands per image: GCC
 // is told not to turn them into calls to memset, whose per-call cost was most of their time.
 __attribute__((optimize("no-tree-loop-distribute-patterns"))) void im2col(const Lowering& L, const float* x, float* col,
-                                                                          size_t ld) {
+                                                                          size_t ld, int r0, int r1) {
   const ConvGeom& g = L.g;
   const int h = g.h, w = g.w, oh = L.oh, ow = L.ow, s = g.stride, p = g.pad;
-  if (L.same) {
-    // One pass per tap row: zeros above and below the plane, the shifted plane masked by keep in
-    // between (a select that vectorises, where a copy then a fix-up per output row did not).
-    const long P = (long)L.P;
-    for (int c = 0; c < L.cg; ++c)
-      for (int i = 0; i < g.kh; ++i)
-        for (int j = 0; j < g.kw; ++j) {
-          float* row = col + ((size_t)(c * g.kh + i) * g.kw + j) * ld;
-          long shift, d0, d1;
-          L.span(i, j, shift, d0, d1);
-          const float* src = x + (size_t)c * h * w + shift;
-          const int32_t* kj = L.keep.data() + j * P;
-          for (long q = 0; q < d0; ++q) row[q] = 0.0f;
-          for (long q = d0; q < d1; ++q) {
-            const float v = src[q];  // read unconditionally (all of [d0, d1) is inside the plane): a
-            row[q] = kj[q] ? v : 0.0f;  // plain vector load and a blend, not a masked load
-          }
-          for (long q = d1; q < P; ++q) row[q] = 0.0f;
-        }
-    return;
-  }
-  for (int c = 0; c < L.cg; ++c)
-    for (int i = 0; i < g.kh; ++i)
-      for (int j = 0; j < g.kw; ++j) {
-        float* row = col + ((size_t)(c * g.kh + i) * g.kw + j) * ld;
-        const float* xc = x + (size_t)c * h * w;
-        int lo, hi;
-        valid_range(j, w, ow, s, p, lo, hi);
-        // Output rows whose input row oy*s - p + i lies inside [0, h): [y0, y1).
-        int y0, y1;
-        valid_range(i, h, oh, s, p, y0, y1);
-        for (size_t q = 0; q < (size_t)y0 * ow; ++q) row[q] = 0.0f;
-        for (size_t q = (size_t)y1 * ow; q < (size_t)oh * ow; ++q) row[q] = 0.0f;
-        for (int oy = y0; oy < y1; ++oy) {
-          float* r = row + (size_t)oy * ow;
-          const float* src = xc + (size_t)(oy * s - p + i) * w;  // input column of ox: ox*s - p + j >= 0
-          for (int ox = 0; ox < lo; ++ox) r[ox] = 0.0f;
-          if (s == 1)
-            std::memcpy(r + lo, src + (lo - p + j), sizeof(float) * (hi - lo));
-          else
-            for (int ox = lo; ox < hi; ++ox) r[ox] = src[ox * s - p + j];
-          for (int ox = hi; ox < ow; ++ox) r[ox] = 0.0f;
-        }
+  for (int r = r0; r < r1; ++r) {
+    const int c = r / (g.kh * g.kw), i = r / g.kw % g.kh, j = r % g.kw;
+    float* row = col + (size_t)(r - r0) * ld;
+    const float* xc = x + (size_t)c * h * w;
+    if (L.same) {
+      // The zeros above and below the plane, the shifted plane masked by keep in between (a
+      // select that vectorises, where a copy then a fix-up per output row did not).
+      const long P = (long)L.P;
+      long shift, d0, d1;
+      L.span(i, j, shift, d0, d1);
+      const float* src = xc + shift;
+      const int32_t* kj = L.keep.data() + j * P;
+      for (long q = 0; q < d0; ++q) row[q] = 0.0f;
+      for (long q = d0; q < d1; ++q) {
+        const float v = src[q];  // read unconditionally (all of [d0, d1) is inside the plane): a
+        row[q] = kj[q] ? v : 0.0f;  // plain vector load and a blend, not a masked load
       }
+      for (long q = d1; q < P; ++q) row[q] = 0.0f;
+      continue;
+    }
+    int lo, hi;
+    valid_range(j, w, ow, s, p, lo, hi);
+    // Output rows whose input row oy*s - p + i lies inside [0, h): [y0, y1).
+    int y0, y1;
+    valid_range(i, h, oh, s, p, y0, y1);
+    for (size_t q = 0; q < (size_t)y0 * ow; ++q) row[q] = 0.0f;
+    for (size_t q = (size_t)y1 * ow; q < (size_t)oh * ow; ++q) row[q] = 0.0f;
+    for (int oy = y0; oy < y1; ++oy) {
+      float* r_ = row + (size_t)oy * ow;
+      const float* src = xc + (size_t)(oy * s - p + i) * w;  // input column of ox: ox*s - p + j >= 0
+      for (int ox = 0; ox < lo; ++ox) r_[ox] = 0.0f;
+      if (s == 1)
+        std::memcpy(r_ + lo, src + (lo - p + j), sizeof(float) * (hi - lo));
+      else
+        for (int ox = lo; ox < hi; ++ox) r_[ox] = src[ox * s - p + j];
+      for (int ox = hi; ox < ow; ++ox) r_[ox] = 0.0f;
+    }
+  }
 }
 
 // v[0] + ... + v[n-1] in 16 lanes (v[q] into lane q % 16), the lanes then added pairwise: it
@@ -158,47 +157,42 @@ float row_sum(const float* v, int n) {
   return lane[0];
 }
 
-// The adjoint of im2col: dx[c][iy][ix] += every col entry that im2col copied from it (col's rows
-// ld floats apart). dx is zeroed by the caller; the fixed loop order makes the sum deterministic.
-void col2im(const Lowering& L, const float* col, float* dx, size_t ld) {
+// The adjoint of im2col: dx[c][iy][ix] += every entry of col's rows r0..r1-1 (as im2col's) that
+// im2col copied from it. dx is zeroed by the caller; rows are added in increasing order, so calls
+// over consecutive row ranges give the sums of one call over all rows, bit for bit.
+void col2im(const Lowering& L, const float* col, float* dx, size_t ld, int r0, int r1) {
   const ConvGeom& g = L.g;
   const int h = g.h, w = g.w, oh = L.oh, ow = L.ow, s = g.stride, p = g.pad;
-  if (L.same) {
-    // A tap's valid outputs are the plane shifted, added as one contiguous run; the columns that
-    // wrapped into the neighbouring row add +0 instead. dx starts at +0 and a sum of floats that
-    // starts at +0 is never -0, so adding +0 changes no bit: the sums are the row-by-row loop's, in
-    // the same order, in one long vectorised loop instead of many short ones.
-    for (int c = 0; c < L.cg; ++c)
-      for (int i = 0; i < g.kh; ++i)
-        for (int j = 0; j < g.kw; ++j) {
-          const float* row = col + ((size_t)(c * g.kh + i) * g.kw + j) * ld;
-          const int32_t* kj = L.keep.data() + j * L.P;
-          long shift, d0, d1;
-          L.span(i, j, shift, d0, d1);
-          float* dst = dx + (size_t)c * h * w + shift;
-          for (long q = d0; q < d1; ++q) {
-            const float v = row[q];  // unconditional, as in im2col: no masked load
-            dst[q] += kj[q] ? v : 0.0f;
-          }
-        }
-    return;
-  }
-  for (int c = 0; c < L.cg; ++c)
-    for (int i = 0; i < g.kh; ++i)
-      for (int j = 0; j < g.kw; ++j) {
-        const float* row = col + ((size_t)(c * g.kh + i) * g.kw + j) * ld;
-        int lo, hi;
-        valid_range(j, w, ow, s, p, lo, hi);
-        for (int oy = 0; oy < oh; ++oy, row += ow) {
-          int iy = oy * s - p + i;
-          if (iy < 0 || iy >= h) continue;
-          float* dst = dx + ((size_t)c * h + iy) * w;
-          if (s == 1)
-            for (int ox = lo; ox < hi; ++ox) dst[ox - p + j] += row[ox];  // contiguous: vectorises
-          else
-            for (int ox = lo; ox < hi; ++ox) dst[ox * s - p + j] += row[ox];
-        }
+  for (int r = r0; r < r1; ++r) {
+    const int c = r / (g.kh * g.kw), i = r / g.kw % g.kh, j = r % g.kw;
+    const float* row = col + (size_t)(r - r0) * ld;
+    if (L.same) {
+      // A tap's valid outputs are the plane shifted, added as one contiguous run; the columns that
+      // wrapped into the neighbouring row add +0 instead. dx starts at +0 and a sum of floats that
+      // starts at +0 is never -0, so adding +0 changes no bit: the sums are the row-by-row loop's,
+      // in the same order, in one long vectorised loop instead of many short ones.
+      const int32_t* kj = L.keep.data() + j * L.P;
+      long shift, d0, d1;
+      L.span(i, j, shift, d0, d1);
+      float* dst = dx + (size_t)c * h * w + shift;
+      for (long q = d0; q < d1; ++q) {
+        const float v = row[q];  // unconditional, as in im2col: no masked load
+        dst[q] += kj[q] ? v : 0.0f;
       }
+      continue;
+    }
+    int lo, hi;
+    valid_range(j, w, ow, s, p, lo, hi);
+    for (int oy = 0; oy < oh; ++oy, row += ow) {
+      int iy = oy * s - p + i;
+      if (iy < 0 || iy >= h) continue;
+      float* dst = dx + ((size_t)c * h + iy) * w;
+      if (s == 1)
+        for (int ox = lo; ox < hi; ++ox) dst[ox - p + j] += row[ox];  // contiguous: vectorises
+      else
+        for (int ox = lo; ox < hi; ++ox) dst[ox * s - p + j] += row[ox];
+    }
+  }
 }
 
 }  // namespace
@@ -229,7 +223,7 @@ void conv_forward(const ConvGeom& g, const float* x, const float* w, const float
       const float* B = x + ((size_t)img0 * g.c + (size_t)gr * d.cg) * g.h * g.w;
       if (!d.direct) {
         for (int i = 0; i < nb; ++i)
-          im2col(lower, x + ((size_t)(img0 + i) * g.c + (size_t)gr * d.cg) * g.h * g.w, col + (size_t)i * d.P, K);
+          im2col(lower, x + ((size_t)(img0 + i) * g.c + (size_t)gr * d.cg) * g.h * g.w, col + (size_t)i * d.P, K, 0, d.ckk);
         B = col;
       }
       float* y0 = y + ((size_t)img0 * g.k + (size_t)gr * d.kg) * d.P;
@@ -269,14 +263,17 @@ void conv_backward_data(const ConvGeom& g, const float* dy, const float* w, floa
         B = dyb;
       }
       float* dx0 = dx + ((size_t)img0 * g.c + (size_t)gr * d.cg) * g.h * g.w;
-      // col = W_g^T dy_g: [ckk x kg] * [kg x K]
-      wt[gr].times((int)K, B, (int)K, 0.0f, d.direct ? dx0 : col, (int)K);
-      if (!d.direct)
-        for (int i = 0; i < nb; ++i) {
-          float* dxg = dx + ((size_t)(img0 + i) * g.c + (size_t)gr * d.cg) * g.h * g.w;
-          std::fill(dxg, dxg + (size_t)d.cg * g.h * g.w, 0.0f);
-          col2im(lower, col + (size_t)i * d.P, dxg, K);
-        }
+      // col = W_g^T dy_g: [ckk x kg] * [kg x K], then folded into dx, a piece of rows at a time.
+      if (d.direct) {
+        wt[gr].times((int)K, B, (int)K, 0.0f, dx0, (int)K);
+        continue;
+      }
+      for (int i = 0; i < nb; ++i) std::fill_n(dx0 + (size_t)i * g.c * g.h * g.w, (size_t)d.cg * g.h * g.w, 0.0f);
+      for (int r0 = 0; r0 < d.ckk; r0 += kColRows) {
+        const int r1 = std::min(d.ckk, r0 + kColRows);
+        wt[gr].times_rows(r0, r1, (int)K, B, (int)K, 0.0f, col, (int)K);
+        for (int i = 0; i < nb; ++i) col2im(lower, col + (size_t)i * d.P, dx0 + (size_t)i * g.c * g.h * g.w, K, r0, r1);
+      }
     }
   }
 }
@@ -310,7 +307,7 @@ void conv_backward_weights(const ConvGeom& g, const float* x, const float* dy, f
             if (d.direct)
               for (int c = 0; c < d.cg; ++c) std::copy_n(xg + (size_t)c * d.P, d.P, col + c * K + (size_t)b * d.P);
             else
-              im2col(lower, xg, col + (size_t)b * d.P, K);
+              im2col(lower, xg, col + (size_t)b * d.P, K, 0, d.ckk);
           }
           B = col;
         }

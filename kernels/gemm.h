@@ -51,6 +51,10 @@ class GemmLhs {
   GemmLhs(bool trans, int m, int k, const float* a, int lda);
   // C[m x n] = op(A) B[k x n] + beta C.
   void times(int n, const float* b, int ldb, float beta, float* c, int ldc) const;
+  // Rows [i0, i1) of that C (c points at row i0), i0 a multiple of avx512::kPanelRows (else
+  // std::logic_error): on our kernels the same bits as those rows of times(), so that a caller can
+  // use C a piece at a time while it is still in cache.
+  void times_rows(int i0, int i1, int n, const float* b, int ldb, float beta, float* c, int ldc) const;
 
  private:
   bool trans_;

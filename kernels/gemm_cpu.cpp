@@ -196,11 +196,19 @@ GemmLhs::GemmLhs(bool trans, int m, int k, const float* a, int lda) : trans_(tra
 }
 
 void GemmLhs::times(int n, const float* b, int ldb, float beta, float* c, int ldc) const {
-  if (m_ == 0 || n == 0) return;
-  if (k_ == 0) return scale(m_, n, beta, c, ldc);
-  if (!packed_.empty()) return packed_times(m_, n, k_, packed_.data(), b, ldb, beta, c, ldc);
+  if (m_ > 0) times_rows(0, m_, n, b, ldb, beta, c, ldc);
+}
+
+void GemmLhs::times_rows(int i0, int i1, int n, const float* b, int ldb, float beta, float* c, int ldc) const {
+  if (i0 % avx512::kPanelRows != 0 || i0 < 0 || i1 <= i0 || i1 > m_)
+    throw std::logic_error("GemmLhs::times_rows: rows [" + std::to_string(i0) + ", " + std::to_string(i1) + ") of " +
+                           std::to_string(m_) + " (they start at a multiple of " + std::to_string(avx512::kPanelRows) + ")");
+  if (n == 0) return;
+  if (k_ == 0) return scale(i1 - i0, n, beta, c, ldc);
+  if (!packed_.empty()) return packed_times(i1 - i0, n, k_, packed_.data() + (size_t)i0 * k_, b, ldb, beta, c, ldc);
   blas_single_threaded();
-  cblas_sgemm(CblasRowMajor, trans_ ? CblasTrans : CblasNoTrans, CblasNoTrans, m_, n, k_, 1.0f, a_, lda_, b, ldb, beta, c, ldc);
+  cblas_sgemm(CblasRowMajor, trans_ ? CblasTrans : CblasNoTrans, CblasNoTrans, i1 - i0, n, k_, 1.0f,
+              a_ + (trans_ ? (size_t)i0 : (size_t)i0 * lda_), lda_, b, ldb, beta, c, ldc);
 }
 
 void gemm_nt(int m, int n, int k, const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc) {

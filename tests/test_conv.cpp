@@ -112,6 +112,9 @@ TEST_CASE("conv: CPU twin matches a naive loop on CaffeNet conv1 and conv2 shape
   SUBCASE("conv2: 27x27x96 -> 256 5x5 pad 2 group 2") {
     check_against_naive(test::conv_geom(1, 96, 27, 27, 256, 5, 5, 1, 2, 2), 8, true);
   }
+  SUBCASE("288 im2col rows (backward-data folds them 256 at a time), 4 images side by side") {
+    check_against_naive(test::conv_geom(4, 32, 7, 7, 8, 3, 3, 1, 1, 1), 9, true);
+  }
 }
 
 TEST_CASE("conv: gradients match central differences of a double naive forward") {

@@ -100,6 +100,28 @@ TEST_CASE("cpu gemm: gemm_nt with 32 rows of A and 48 of B or more is BITWISE Ge
   }
 }
 
+TEST_CASE("cpu gemm: GemmLhs::times_rows gives those rows of times(), bit for bit; ranges off the panels are rejected") {
+  const int m = 37, n = 29, k = 300;
+  for (bool ta : {false, true}) {
+    const auto a = test::randn((size_t)m * k, 51), b = test::randn((size_t)k * n, 52), c0 = test::randn((size_t)m * n, 53);
+    const cpu::GemmLhs lhs(ta, m, k, a.data(), ta ? m : k);
+    for (float beta : {0.0f, 0.5f}) {
+      std::vector<float> want = c0, got = c0;
+      lhs.times(n, b.data(), n, beta, want.data(), n);
+      for (int i0 : {0, 16, 24})  // rows [0, 16), [16, 24), [24, 37)
+        lhs.times_rows(i0, i0 == 0 ? 16 : i0 == 16 ? 24 : m, n, b.data(), n, beta, got.data() + (size_t)i0 * n, n);
+      if (std::string(cpu::gemm_kernels()) != "openblas")
+        CHECK(std::memcmp(got.data(), want.data(), want.size() * sizeof(float)) == 0);
+      std::vector<double> ref, abs;
+      reference(ta, false, {m, n, k}, a, b, c0, beta, ref, abs);
+      test::check_bound("times_rows", got, ref, abs, test::gamma_n(k + 1));
+    }
+    std::vector<float> c((size_t)m * n);
+    CHECK_THROWS_AS(lhs.times_rows(4, 20, n, b.data(), n, 0.0f, c.data(), n), std::logic_error);
+    CHECK_THROWS_AS(lhs.times_rows(8, 38, n, b.data(), n, 0.0f, c.data(), n), std::logic_error);
+  }
+}
+
 TEST_CASE("cpu gemm: beta 0 overwrites C without reading it, k = 0 scales C") {
   std::vector<float> a(4 * 3, 1.0f), b(3 * 5, 2.0f), c(4 * 5, NAN);
   cpu::GemmLhs(false, 4, 3, a.data(), 3).times(5, b.data(), 5, 0.0f, c.data(), 5);
