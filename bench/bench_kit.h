@@ -77,6 +77,47 @@ inline Timing measure(const std::function<void()>& fn, const Budget& b, const De
   return {t[t.size() / 2], t.front(), t.back(), p.repeats};
 }
 
+// Two ops timed in alternation, A then B, then B then A, and so on, so that both see the same
+// conditions on a machine whose speed drifts (a shared virtual machine's can halve for seconds):
+// `b_over_a` is the median over repeats of B's time over A's in the same repeat.
+struct PairTiming {
+  Timing a, b;
+  double b_over_a = 0;
+};
+
+inline PairTiming measure_pair(const std::function<void()>& fa, const std::function<void()>& fb, const Budget& bud,
+                               const Device& dev = Device::cpu()) {
+  using clk = std::chrono::steady_clock;
+  auto once = [&](const std::function<void()>& fn, int inner) {
+    auto t0 = clk::now();
+    for (int i = 0; i < inner; ++i) fn();
+    device_sync(dev);
+    return std::chrono::duration<double, std::milli>(clk::now() - t0).count() / inner;
+  };
+  if (bud.warmup) once(fa, 1), once(fb, 1);
+  Budget half = bud;  // the pair shares the budget
+  half.budget_ms = bud.budget_ms / 2;
+  const Plan pa = plan_repeats(once(fa, 1), half), pb = plan_repeats(once(fb, 1), half);
+  const int repeats = std::min(pa.repeats, pb.repeats);
+  std::vector<double> ta, tb, ratio;
+  for (int r = 0; r < repeats; ++r) {
+    if (r % 2 == 0) {
+      ta.push_back(once(fa, pa.inner));
+      tb.push_back(once(fb, pb.inner));
+    } else {
+      tb.push_back(once(fb, pb.inner));
+      ta.push_back(once(fa, pa.inner));
+    }
+    ratio.push_back(tb.back() / ta.back());
+  }
+  auto timing = [&](std::vector<double> t) -> Timing {
+    std::sort(t.begin(), t.end());
+    return {t[t.size() / 2], t.front(), t.back(), repeats};
+  };
+  std::sort(ratio.begin(), ratio.end());
+  return {timing(ta), timing(tb), ratio[ratio.size() / 2]};
+}
+
 // ---- net shapes -----------------------------------------------------------------------------------
 
 struct LayerShape {

@@ -84,3 +84,18 @@ TEST_CASE("bench_kit: last_json_object finds the script's JSON line among other 
   CHECK(last_json_object("").is_null());
   CHECK(last_json_object("no json here\n[1, 2]\n").is_null());
 }
+
+TEST_CASE("bench_kit: measure_pair times its two ops in alternation, the same number of times each") {
+  std::string calls;
+  Budget b;
+  b.min_repeat_ms = 0;  // one call per repeat
+  b.min_repeats = 3, b.max_repeats = 6;
+  const PairTiming t = measure_pair([&] { calls += 'a'; }, [&] { calls += 'b'; }, b);
+  // Warm-up a b, one timed call each for the plan, then repeats alternating ab, ba, ab, ...
+  CHECK(t.a.repeats == 6);
+  CHECK(t.b.repeats == 6);
+  CHECK(calls == "abab" "ab" "ba" "ab" "ba" "ab" "ba");
+  CHECK(t.b_over_a > 0);
+  CHECK(t.a.min_ms <= t.a.median_ms);
+  CHECK(t.a.median_ms <= t.a.max_ms);
+}
