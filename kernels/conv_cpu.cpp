@@ -82,6 +82,8 @@ struct Lowering {
         for (int ox = 0; ox < ow; ++ox) kj[oy * ow + ox] = ox >= lo && ox < hi;
     }
   }
+  // im2col row r is channel c's tap (i, j): r = (c*kh + i)*kw + j.
+  void tap(int r, int& c, int& i, int& j) const { c = r / (g.kh * g.kw), i = r / g.kw % g.kh, j = r % g.kw; }
   // same, tap (i, j): output q reads input q + shift of its plane, for q in [d0, d1) (the rows
   // inside the plane); outside it, nothing.
   void span(int i, int j, long& shift, long& d0, long& d1) const {
@@ -103,7 +105,8 @@ __attribute__((optimize("no-tree-loop-distribute-patterns"))) void im2col(const 
   const ConvGeom& g = L.g;
   const int h = g.h, w = g.w, oh = L.oh, ow = L.ow, s = g.stride, p = g.pad;
   for (int r = r0; r < r1; ++r) {
-    const int c = r / (g.kh * g.kw), i = r / g.kw % g.kh, j = r % g.kw;
+    int c, i, j;
+    L.tap(r, c, i, j);
     float* row = col + (size_t)(r - r0) * ld;
     const float* xc = x + (size_t)c * h * w;
     if (L.same) {
@@ -130,14 +133,14 @@ __attribute__((optimize("no-tree-loop-distribute-patterns"))) void im2col(const 
     for (size_t q = 0; q < (size_t)y0 * ow; ++q) row[q] = 0.0f;
     for (size_t q = (size_t)y1 * ow; q < (size_t)oh * ow; ++q) row[q] = 0.0f;
     for (int oy = y0; oy < y1; ++oy) {
-      float* r_ = row + (size_t)oy * ow;
+      float* out = row + (size_t)oy * ow;
       const float* src = xc + (size_t)(oy * s - p + i) * w;  // input column of ox: ox*s - p + j >= 0
-      for (int ox = 0; ox < lo; ++ox) r_[ox] = 0.0f;
+      for (int ox = 0; ox < lo; ++ox) out[ox] = 0.0f;
       if (s == 1)
-        std::memcpy(r_ + lo, src + (lo - p + j), sizeof(float) * (hi - lo));
+        std::memcpy(out + lo, src + (lo - p + j), sizeof(float) * (hi - lo));
       else
-        for (int ox = lo; ox < hi; ++ox) r_[ox] = src[ox * s - p + j];
-      for (int ox = hi; ox < ow; ++ox) r_[ox] = 0.0f;
+        for (int ox = lo; ox < hi; ++ox) out[ox] = src[ox * s - p + j];
+      for (int ox = hi; ox < ow; ++ox) out[ox] = 0.0f;
     }
   }
 }
@@ -164,7 +167,8 @@ void col2im(const Lowering& L, const float* col, float* dx, size_t ld, int r0, i
   const ConvGeom& g = L.g;
   const int h = g.h, w = g.w, oh = L.oh, ow = L.ow, s = g.stride, p = g.pad;
   for (int r = r0; r < r1; ++r) {
-    const int c = r / (g.kh * g.kw), i = r / g.kw % g.kh, j = r % g.kw;
+    int c, i, j;
+    L.tap(r, c, i, j);
     const float* row = col + (size_t)(r - r0) * ld;
     if (L.same) {
       // A tap's valid outputs are the plane shifted, added as one contiguous run; the columns that

@@ -105,6 +105,13 @@ inline void micro_8xv(int kc, const float* a, const float* b, size_t ldb, int mr
     for (int r = 0; r < mr; ++r) std::copy(part[r], part[r] + nr, c + r * ldc);
 }
 
+// The micro-tile for a strip of nr <= kNr columns (the fewest vectors that cover it), without the
+// operand-in-memory variants.
+using Micro = void (*)(int, const float*, const float*, size_t, int, int, float, float*, size_t, float*, bool, bool);
+Micro micro_for(int nr) {
+  return nr == kNr ? micro_8xv<3, true> : nr > 32 ? micro_8xv<3, false> : nr > 16 ? micro_8xv<2, false> : micro_8xv<1, false>;
+}
+
 // The sums of four vectors, as one 4-float vector: two in-lane shuffle rounds, then the lanes.
 inline __m128 sum4(__m512 v0, __m512 v1, __m512 v2, __m512 v3) {
   const __m512 t01 = _mm512_add_ps(_mm512_unpacklo_ps(v0, v1), _mm512_unpackhi_ps(v0, v1));
@@ -145,10 +152,7 @@ void gemm_packed(int m, int n, int k, const float* packed_a, const float* b, int
       const int mr = std::min(kMr, m - i0);
       for (int j0 = 0; j0 < n; j0 += kNr) {
         const int nr = std::min(kNr, n - j0);
-        auto* micro = nr == kNr ? (stream && mr == kMr ? micro_8xv<3, true, false, true> : micro_8xv<3, true>)
-                      : nr > 32 ? micro_8xv<3, false>
-                      : nr > 16 ? micro_8xv<2, false>
-                                : micro_8xv<1, false>;
+        const Micro micro = stream && mr == kMr && nr == kNr ? micro_8xv<3, true, false, true> : micro_for(nr);
         micro(k, packed_a + (size_t)i0 * k, b + j0, ldb, mr, nr, beta, c + (size_t)i0 * ldc + j0, ldc, nullptr, true, true);
       }
     }
@@ -172,10 +176,7 @@ void gemm_packed(int m, int n, int k, const float* packed_a, const float* b, int
     }
     for (int j0 = n_carry; j0 < n; j0 += kNr) {
       const int nr = std::min(kNr, n - j0);
-      auto* micro = nr == kNr ? micro_8xv<3, true>
-                    : nr > 32 ? micro_8xv<3, false>
-                    : nr > 16 ? micro_8xv<2, false>
-                              : micro_8xv<1, false>;
+      const Micro micro = micro_for(nr);
       for (int i0 = 0; i0 < m; i0 += kMr)
         micro(kc, ak + (size_t)i0 * k, bk + j0, ldb, std::min(kMr, m - i0), nr, block_beta, c + (size_t)i0 * ldc + j0, ldc, nullptr,
               true, true);
