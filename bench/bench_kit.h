@@ -56,25 +56,11 @@ inline Plan plan_repeats(double first_ms, const Budget& b) {
 // Times fn per call: an optional warm-up call, one timed call that sizes the plan, then the repeats
 // (each synchronised with the device before the clock stops).
 inline Timing measure(const std::function<void()>& fn, const Budget& b, const Device& dev = Device::cpu()) {
-  using clk = std::chrono::steady_clock;
-  if (b.warmup) {
-    fn();
-    device_sync(dev);
-  }
-  auto t0 = clk::now();
-  fn();
-  device_sync(dev);
-  const double first = std::chrono::duration<double, std::milli>(clk::now() - t0).count();
-  const Plan p = plan_repeats(first, b);
+  if (b.warmup) time_calls(fn, 1, dev);
+  const Plan p = plan_repeats(time_calls(fn, 1, dev), b);
   std::vector<double> t;
-  for (int r = 0; r < p.repeats; ++r) {
-    auto a = clk::now();
-    for (int i = 0; i < p.inner; ++i) fn();
-    device_sync(dev);
-    t.push_back(std::chrono::duration<double, std::milli>(clk::now() - a).count() / p.inner);
-  }
-  std::sort(t.begin(), t.end());
-  return {t[t.size() / 2], t.front(), t.back(), p.repeats};
+  for (int r = 0; r < p.repeats; ++r) t.push_back(time_calls(fn, p.inner, dev));
+  return summarize(t);
 }
 
 // Two ops timed in alternation, A then B, then B then A, and so on, so that both see the same
@@ -87,13 +73,7 @@ struct PairTiming {
 
 inline PairTiming measure_pair(const std::function<void()>& fa, const std::function<void()>& fb, const Budget& bud,
                                const Device& dev = Device::cpu()) {
-  using clk = std::chrono::steady_clock;
-  auto once = [&](const std::function<void()>& fn, int inner) {
-    auto t0 = clk::now();
-    for (int i = 0; i < inner; ++i) fn();
-    device_sync(dev);
-    return std::chrono::duration<double, std::milli>(clk::now() - t0).count() / inner;
-  };
+  auto once = [&](const std::function<void()>& fn, int inner) { return time_calls(fn, inner, dev); };
   if (bud.warmup) once(fa, 1), once(fb, 1);
   Budget half = bud;  // the pair shares the budget
   half.budget_ms = bud.budget_ms / 2;
@@ -110,12 +90,7 @@ inline PairTiming measure_pair(const std::function<void()>& fa, const std::funct
     }
     ratio.push_back(tb.back() / ta.back());
   }
-  auto timing = [&](std::vector<double> t) -> Timing {
-    std::sort(t.begin(), t.end());
-    return {t[t.size() / 2], t.front(), t.back(), repeats};
-  };
-  std::sort(ratio.begin(), ratio.end());
-  return {timing(ta), timing(tb), ratio[ratio.size() / 2]};
+  return {summarize(ta), summarize(tb), summarize(ratio).median_ms};  // the median ratio
 }
 
 // ---- net shapes -----------------------------------------------------------------------------------

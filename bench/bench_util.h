@@ -30,20 +30,27 @@ struct Timing {
   }
 };
 
-// Runs fn once to warm up, then `repeats` times; on a GPU each run is synchronised before the
-// clock stops, so launch overhead and execution both count.
-inline Timing time_it(const std::function<void()>& fn, int repeats, const Device& dev = Device::cpu()) {
-  fn();
+// Milliseconds per call of `inner` calls of fn back to back; on a GPU synchronised before the clock
+// stops, so launch overhead and execution both count.
+inline double time_calls(const std::function<void()>& fn, int inner, const Device& dev) {
+  const auto a = std::chrono::steady_clock::now();
+  for (int i = 0; i < inner; ++i) fn();
   device_sync(dev);
-  std::vector<double> t;
-  for (int r = 0; r < repeats; ++r) {
-    auto a = std::chrono::steady_clock::now();
-    fn();
-    device_sync(dev);
-    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count());
-  }
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - a).count() / inner;
+}
+
+// The median, minimum and maximum of per-repeat times (at least one).
+inline Timing summarize(std::vector<double> t) {
   std::sort(t.begin(), t.end());
-  return {t[t.size() / 2], t.front(), t.back(), repeats};
+  return {t[t.size() / 2], t.front(), t.back(), (int)t.size()};
+}
+
+// Runs fn once to warm up, then `repeats` times, each timed alone.
+inline Timing time_it(const std::function<void()>& fn, int repeats, const Device& dev = Device::cpu()) {
+  time_calls(fn, 1, dev);
+  std::vector<double> t;
+  for (int r = 0; r < repeats; ++r) t.push_back(time_calls(fn, 1, dev));
+  return summarize(t);
 }
 
 inline std::string machine_name(const Device& dev) {
