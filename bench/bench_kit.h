@@ -239,6 +239,15 @@ inline std::string cpu_run_conditions() {
          cpu::gemm_kernels();
 }
 
+// The caps on PyTorch's CPU kernels that this run was given, as a sentence per variable ("" when
+// none): comparing our AVX2 path (CONVERGENT_CPU_GEMM=avx2) fairly means capping PyTorch's too.
+inline std::string torch_cpu_caps() {
+  std::string s;
+  for (const char* var : {"ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA"})
+    if (const char* v = std::getenv(var)) s += std::string("PyTorch run with ") + var + "=" + v + ". ";
+  return s;
+}
+
 // The system's 1-minute load average (the CPU figures are only as quiet as the machine).
 inline double load_average() {
   double l[3] = {0, 0, 0};

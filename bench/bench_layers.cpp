@@ -649,7 +649,7 @@ int main(int argc, char** argv) {
               std::to_string(nets[1].cpu_batches[0]) +
               " to keep the run short. naive = textbook loops, single-threaded; on conv/fc timed on a subset of the batch "
               "and scaled (noted in shape). PyTorch: " +
-              (torch.empty() ? "absent" : torch) + ". ";
+              (torch.empty() ? "absent" : torch) + ". " + torch_cpu_caps();
     }
 #ifdef CONVERGENT_CUDA
     if (!args.on("cpu-only") && gpu_count() > 0) {

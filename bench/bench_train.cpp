@@ -180,7 +180,7 @@ int main(int argc, char** argv) {
 
     const double load = load_average();
     json rows = json::array();
-    std::string torch_version, why_no_torch;
+    std::string torch_version, torch_isa, why_no_torch;
     for (const Section& sec : sections) {
       for (const Case& c : sec.cases) {
         const NetConfig cfg = load_net_config(c.path);
@@ -205,6 +205,7 @@ int main(int argc, char** argv) {
             std::printf("bench/pytorch_nets.py failed (exit %d) on %s\n", code, c.path.c_str()), torch = nullptr;
           else
             torch_version = torch.value("torch", "?");
+          if (!torch.is_null() && !sec.dev.is_cuda()) torch_isa = torch.value("cpu_capability", "");
         }
         for (const char* pass : {"train", "forward"}) {
           const Timing& t = std::string(pass) == "train" ? ours.train : ours.forward;
@@ -244,9 +245,8 @@ int main(int argc, char** argv) {
     if (sections.size() > (ran_cpu ? 1u : 0u))
       note += "GPU " + Device{Device::CUDA, 0}.name() + ": CaffeNet at 256, PyTorch strict FP32 (TF32 off, cudnn.benchmark on). ";
     note += "PyTorch: " + (torch_version.empty() ? std::string("absent") : torch_version) + ". ";
-    // Comparing our AVX2 path (CONVERGENT_CPU_GEMM=avx2) fairly means capping PyTorch's kernels too.
-    for (const char* var : {"ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA"})
-      if (const char* v = std::getenv(var)) note += std::string("PyTorch run with ") + var + "=" + v + ". ";
+    note += torch_cpu_caps();
+    if (!torch_isa.empty()) note += "PyTorch's CPU capability (ATen): " + torch_isa + ". ";
     note += "vs_torch = PyTorch's time / ours (> 1: ours faster).";
     if (args.given("out") && !args.str("out").empty()) {
       const std::string out = args.str("out");

@@ -82,7 +82,9 @@ def main():
         with torch.no_grad():
             net(x)
 
-    out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "device": str(dev), "batch": a.batch}
+    out = {"torch": torch.__version__, "threads": torch.get_num_threads(), "device": str(dev), "batch": a.batch,
+           # what ATen's CPU kernels run (ATEN_CPU_CAPABILITY caps it): the AVX2 comparison's check
+           "cpu_capability": torch.backends.cpu.get_cpu_capability() if hasattr(torch.backends, "cpu") else ""}
     for name, fn in (("train", step), ("forward", fwd)):
         net.train(name == "train")
         fn(); fn(); sync()
