@@ -25,7 +25,6 @@ namespace {
 constexpr int kMr = avx512::kPanelRows;  // 8 rows of C per micro-tile, as the packed panels
 constexpr int kNr = 8;                   // one 8-float vector of columns: 8 accumulators
 constexpr int kKc = avx512::kBlockK;     // the AVX-512 file's k block
-constexpr int kSubK = 16;                // micro_4xv<kCarry>: rows of B streamed side by side
 
 inline __m256i lanes(int count) {  // the first `count` of 8 lanes set (count clamped to [0, 8])
   const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -217,7 +216,7 @@ void gemm_packed(int m, int n, int k, const float* packed_a, const float* b, int
     if (stream) _mm_sfence();  // streaming stores are weakly ordered: finish them before C is read
     return;
   }
-  // B in memory: full 24-column strips kSubK rows at a time (micro_4xv<kCarry>), the rest whole.
+  // B in memory: full 24-column strips avx512::kSubK rows at a time (micro_4xv<kCarry>), the rest whole.
   const int n_carry = avx512::b_in_memory(m, n, k) ? n / 24 * 24 : 0;
   thread_local std::vector<float> carry;
   if (n_carry) carry.resize((size_t)n_carry * kMr);
@@ -226,8 +225,8 @@ void gemm_packed(int m, int n, int k, const float* packed_a, const float* b, int
     const float block_beta = p0 == 0 ? beta : 1.0f;
     const float* ak = packed_a + (size_t)p0 * kMr;  // this k block of every panel
     const float* bk = b + (size_t)p0 * ldb;
-    for (int s0 = 0; s0 < kc && n_carry; s0 += kSubK) {
-      const int sub = std::min(kSubK, kc - s0);
+    for (int s0 = 0; s0 < kc && n_carry; s0 += avx512::kSubK) {
+      const int sub = std::min(avx512::kSubK, kc - s0);
       for (int j0 = 0; j0 < n_carry; j0 += 24)
         for (int r0 = 0; r0 < m; r0 += 4)
           micro_4xv<3, true>(sub, ak + (size_t)s0 * kMr, r0, bk + (size_t)s0 * ldb + j0, ldb, m, block_beta, c + j0, ldc,

@@ -25,7 +25,6 @@ constexpr int kNv = 3;           // 16-float vectors of C columns per micro-tile
 constexpr int kNr = 16 * kNv;
 constexpr int kKc = kBlockK;                // k per block: an A panel (8 KB) and a B strip (48 KB, from L1/L2)
 constexpr size_t kNtBlockBytes = 24 << 10;  // gemm_nt: rows of A kept in L1 (half of a 48 KB L1d)
-constexpr int kSubK = 16;                   // micro_8xv<kCarry>: rows of B streamed side by side
 constexpr int kNtAhead = 256;               // gemm_nt with B in memory: floats of each row requested ahead
 
 inline __mmask16 lanes(int count) {  // the first `count` of 16 lanes (count clamped to [0, 16])

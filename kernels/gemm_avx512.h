@@ -20,6 +20,7 @@ constexpr int kBlockK = 256;
 //    batch); C is written row panel after row panel, by streaming stores where beta is 0 and its
 //    rows are 64-byte aligned.
 constexpr int kShortK = 64;
+constexpr int kSubK = 16;  // B in memory: rows of B taken side by side, per strip, before the next rows
 constexpr size_t kInMemoryBytes = 4 << 20;  // twice a core's L2
 inline bool b_in_memory(int m, int n, int k) { return m <= kPanelRows && (size_t)k * n * sizeof(float) >= kInMemoryBytes; }
 inline bool c_in_memory(int m, int n, int k) { return k <= kShortK && (size_t)m * n * sizeof(float) >= kInMemoryBytes; }
