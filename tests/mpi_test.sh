@@ -59,22 +59,27 @@ set -e
 [ $rc -ne 0 ] || fail "a failing rank 1 gave exit 0"
 grep -q "error: rank 1: .*injected failure" err.txt || fail "the error should name rank 1: $(cat err.txt)"
 [ ! -e cf ] || fail "a failed distributed correlate left its output folder"
-mpirun -np 2 --oversubscribe --bind-to none $B/correlate one/tiny-seed1 one/tiny-seed2 --blocks 0 --bootstrap 0 --out ck \
-  > /dev/null 2> err.txt &
-launcher=$!
+# The launcher runs under a time limit: if it missed the death of its rank, the test fails saying
+# so, where it would otherwise wait forever.
+timeout -k 10 300 mpirun -np 2 --oversubscribe --bind-to none $B/correlate one/tiny-seed1 one/tiny-seed2 --blocks 0 \
+  --bootstrap 0 --out ck > /dev/null 2> err.txt &
+guard=$!
 ranks=
-for _ in $(seq 400); do  # the ranks: mpirun's children
-  ranks=$(pgrep -P $launcher | sort -n | tr '\n' ' ' || true)
-  [ "$(echo $ranks | wc -w)" -ge 2 ] && break
+# The ranks (mpirun's children), killed once the statistics pass has started: a rank killed while
+# MPI was still starting was once seen to leave mpirun waiting for it forever (OpenMPI 4.1).
+for _ in $(seq 400); do
+  ranks=$(pgrep -P "$(pgrep -P $guard -x mpirun || echo 0)" | sort -n | tr '\n' ' ' || true)
+  [ "$(echo $ranks | wc -w)" -ge 2 ] && grep -q "statistics \[" err.txt && break
   sleep 0.05
 done
 victim=$(echo $ranks | awk '{print $2}')
-[ -n "$victim" ] || fail "could not find the ranks of mpirun $launcher"
+[ -n "$victim" ] || fail "could not find the ranks of mpirun under timeout $guard"
 kill -9 "$victim"
 set +e
-wait $launcher
+wait $guard
 rc=$?
 set -e
+[ $rc -ne 124 ] || fail "mpirun did not exit within 300 s of its rank $victim being killed"
 [ $rc -ne 0 ] || fail "a rank killed with SIGKILL gave exit 0"
 [ ! -e ck ] || fail "a correlate with a killed rank left its output folder"
 echo "mpi: ok"
