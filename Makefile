@@ -93,7 +93,7 @@ deps:
 
 # The AVX-512 kernels alone get AVX-512 code; kernels/gemm_cpu.cpp and stats_cpu.cpp call them only where the CPU has it.
 $(BUILD)/kernels/gemm_avx512.o: CXXFLAGS += -mavx512f -mavx512vl
-$(BUILD)/kernels/gemm_avx2.o: CXXFLAGS += -mavx2 -mfma
+$(BUILD)/kernels/gemm_avx2.o $(BUILD)/kernels/conv_direct_avx2.o: CXXFLAGS += -mavx2 -mfma
 $(BUILD)/kernels/joint_hist_avx512.o: CXXFLAGS += -mavx512f -mavx512bw -mavx512vpopcntdq -mpopcnt
 $(BUILD)/%.o: %.cpp
 	@mkdir -p $(dir $@)
@@ -235,7 +235,7 @@ FUZZ_SECONDS ?= 60
 san-test fuzz-smoke fuzz: export ASAN_OPTIONS := detect_leaks=1:abort_on_error=0:allocator_may_return_null=1
 san-test fuzz-smoke fuzz: export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
 $(SAN_DIR)/kernels/gemm_avx512.o: SAN_CXXFLAGS += -mavx512f -mavx512vl
-$(SAN_DIR)/kernels/gemm_avx2.o: SAN_CXXFLAGS += -mavx2 -mfma
+$(SAN_DIR)/kernels/gemm_avx2.o $(SAN_DIR)/kernels/conv_direct_avx2.o: SAN_CXXFLAGS += -mavx2 -mfma
 $(SAN_DIR)/kernels/joint_hist_avx512.o: SAN_CXXFLAGS += -mavx512f -mavx512bw -mavx512vpopcntdq -mpopcnt
 # Not product code: Debian's stb_image_write.h (JPEG writer, used by the test's image helpers)
 # shifts negative ints in its bit buffer (defined behaviour since C++20, and what every compiler does).

@@ -18,6 +18,7 @@
 
 #include "kernels/conv.h"
 #include "kernels/conv_core.h"
+#include "kernels/conv_direct.h"
 #include "kernels/gemm.h"
 
 namespace cvg::cpu {
@@ -47,6 +48,7 @@ Plan plan_of(const ConvGeom& g, const char* who) {
   d.per_gemm = std::max(1, std::min(max_partial, (kWeightMinK + d.P - 1) / std::max(d.P, 1)));
   const size_t one = d.direct ? 0 : (size_t)d.ckk * d.P;
   d.col = d.per_gemm == 1 ? one : (size_t)d.per_gemm * d.P * (d.ckk + g.k);
+  if (DirectConv::fits(g)) d.col = std::max(d.col, DirectConv::floats(g, d.per_gemm));
   return d;
 }
 
@@ -211,8 +213,23 @@ size_t conv_workspace_floats(const ConvGeom& g) {
 // a tile almost empty); every output element is the same dot product in the same order whatever nb.
 int images_per_gemm(const Plan& d) { return d.direct ? 1 : d.per_gemm; }
 
+// The forward runs without im2col (kernels/conv_direct.h) where the GEMM runs on the AVX2 kernels:
+// the same bits, in less time there (on AVX-512 the GEMM's wider tiles win).
+bool forward_direct(const ConvGeom& g) { return std::strcmp(gemm_kernels(), "avx2") == 0 && DirectConv::fits(g); }
+
 void conv_forward(const ConvGeom& g, const float* x, const float* w, const float* b, float* y, float* ws) {
   const Plan d = plan_of(g, "conv_forward");
+  if (forward_direct(g)) {
+    const int per = d.per_gemm, runs = (g.n + per - 1) / per;
+    const DirectConv direct(g, per, w);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(d.threads)
+    for (int run = 0; run < runs; ++run) {
+      const int img0 = run * per;
+      direct.forward(x + (size_t)img0 * g.c * g.h * g.w, std::min(per, g.n - img0), b, y + (size_t)img0 * g.k * d.P,
+                     ws + omp_get_thread_num() * d.col);
+    }
+    return;
+  }
   const Lowering lower(g, d);
   std::vector<GemmLhs> wg;  // W_g: kg x ckk
   for (int gr = 0; gr < g.groups; ++gr) wg.emplace_back(false, d.kg, d.ckk, w + (size_t)gr * d.kg * d.ckk, d.ckk);

@@ -1,0 +1,47 @@
+// Convolution forward without im2col, on AVX2 + FMA (kernels/conv_direct_avx2.cpp): the CPU twin's
+// (kernels/conv_cpu.cpp) fast route for layers whose per-group filter count is a multiple of 8.
+// It is the im2col GEMM with the GEMM's left operand gathered: output channels are the vector lanes,
+// each input value is broadcast from a zero-padded copy of the images, read at the tap's offset plus
+// the position's. Every output is the GEMM's own chain of FMAs over the patch in order (blocks of
+// avx512::kBlockK added in order, then the bias), less the taps whose input row lies in the padding
+// for all of a tile's positions: those products are w * 0, and adding a zero product to a sum that
+// starts at +0 changes no bit (the sum is never -0), so the outputs are BITWISE the GEMM route's, on
+// either kernel set, for finite weights. Call only where the CPU has AVX2 and FMA (gemm_kernels()).
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "kernels/conv.h"
+
+namespace cvg::cpu {
+
+class DirectConv {
+ public:
+  // Whether the direct route takes g: per-group filter count a multiple of 8 from 16 on, patches of
+  // 64 or more (not a 1x1 stride-1 unpadded conv, whose input is already its im2col).
+  static bool fits(const ConvGeom& g);
+  // Scratch floats per call of forward() for nb images: their padded copy and the output tile.
+  static size_t floats(const ConvGeom& g, int nb);
+  // Packs the weights (per group, W^T in 24-channel column tiles) and plans tiles of positions for
+  // up to max_images images per call.
+  DirectConv(const ConvGeom& g, int max_images, const float* w);
+  // y (nb images from the first at y) = x (*) w + b for the nb images from x; b may be null; nb <=
+  // max_images; single-threaded, ws holds floats(g, nb).
+  void forward(const float* x, int nb, const float* b, float* y, float* ws) const;
+
+ private:
+  struct TapList {              // the patch rows a position tile reads, in patch order
+    std::vector<int32_t> x, w;  // offset in the padded images; offset of the row in a packed tile
+    std::vector<int> cut;       // block q's entries are [cut[q], cut[q+1])
+  };
+  static std::vector<int> column_tiles(int kg);  // vectors of 8 filters per column tile
+  ConvGeom g_;
+  int cg_, kg_, oh_, ow_, P_, ckk_, hp_, wp_, max_images_;
+  std::vector<int> tile_nv_;      // column tiles: vectors of 8 filters in each
+  std::vector<float> wpack_;      // group gr, column tile t: [ckk][24] at (gr * tiles + t) * ckk * 24
+  std::vector<int32_t> pos_;      // position q of the images side by side: its offset in the padded images
+  std::vector<int> tile_list_;    // position tile (4 positions) -> its TapList
+  std::vector<TapList> lists_;
+};
+
+}  // namespace cvg::cpu

@@ -1,0 +1,209 @@
+// Convolution forward without im2col (kernels/conv_direct.h). This file alone is compiled with
+// -mavx2 -mfma (Makefile); kernels/conv_cpu.cpp uses it only where the GEMM runs on our AVX2 kernels.
+//
+// C[q][o] (positions of the images side by side x the group's filters) = sum over patch rows r of
+// G[q][r] * W^T[r][o], G[q][r] = xpad[pos[q] + tap[r]]: the im2col GEMM turned over, with the im2col
+// matrix never written. Tiles are 4 positions x 24 filters (12 accumulators, as the GEMM's 4x24
+// micro-tile): per patch row, 3 vector loads of packed weights and 4 broadcasts of inputs. C is then
+// transposed into y and the bias added, as the GEMM route adds it.
+#include "kernels/conv_direct.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstring>
+#include <map>
+#include <tuple>
+
+#include "kernels/gemm_avx2.h"
+#include "kernels/gemm_avx512.h"  // kBlockK: the GEMM's k blocks, whose sums C keeps
+
+namespace cvg::cpu {
+namespace {
+
+constexpr int kTileQ = 4;    // positions per tile
+constexpr int kTileO = 24;   // filters per packed column tile (3 vectors)
+constexpr int kBlock = avx512::kBlockK;
+
+// c[p][0:8 NV] (rows ldc apart, p < np) = (c +) sum over the n listed patch rows of w_row * x.
+// np < 4: the missing positions repeat the first (read, never stored).
+template <int NV>
+void tile(int n, const int32_t* xo, const int32_t* wo, const float* wt, const float* xp, const int32_t* po, int np,
+          bool first, float* c, int ldc) {
+  __m256 acc[kTileQ][NV];
+#pragma GCC unroll 4
+  for (int p = 0; p < kTileQ; ++p)
+#pragma GCC unroll 3
+    for (int v = 0; v < NV; ++v) acc[p][v] = _mm256_setzero_ps();
+  const float* xs[kTileQ];
+  for (int p = 0; p < kTileQ; ++p) xs[p] = xp + po[p < np ? p : 0];
+  for (int e = 0; e < n; ++e) {
+    const float* w = wt + wo[e];
+    __m256 wv[NV];
+#pragma GCC unroll 3
+    for (int v = 0; v < NV; ++v) wv[v] = _mm256_loadu_ps(w + 8 * v);
+    const int32_t o = xo[e];
+#pragma GCC unroll 4
+    for (int p = 0; p < kTileQ; ++p) {
+      const __m256 a = _mm256_broadcast_ss(xs[p] + o);
+#pragma GCC unroll 3
+      for (int v = 0; v < NV; ++v) acc[p][v] = _mm256_fmadd_ps(wv[v], a, acc[p][v]);  // the GEMM's fma(w, x, acc)
+    }
+  }
+  // Later blocks add to the earlier ones' sum: C + acc, the GEMM's fma(1, C, acc) bit for bit.
+#pragma GCC unroll 4
+  for (int p = 0; p < kTileQ; ++p) {  // constant indices into acc (gemm_avx2.cpp says why)
+    if (p >= np) break;
+#pragma GCC unroll 3
+    for (int v = 0; v < NV; ++v) {
+      float* dst = c + (size_t)p * ldc + 8 * v;
+      _mm256_storeu_ps(dst, first ? acc[p][v] : _mm256_add_ps(_mm256_loadu_ps(dst), acc[p][v]));
+    }
+  }
+}
+
+// Patch rows [lo, hi) of one axis that read inside the input for output coordinate o: [lo, hi).
+void valid_taps(int o, int stride, int pad, int size, int kernel, int& lo, int& hi) {
+  lo = std::max(0, pad - o * stride);
+  hi = std::min(kernel, size + pad - o * stride);
+}
+
+}  // namespace
+
+bool DirectConv::fits(const ConvGeom& g) {
+  const int kg = g.k / g.groups, cg = g.c / g.groups;
+  const bool one_by_one = g.kh == 1 && g.kw == 1 && g.stride == 1 && g.pad == 0;
+  const long long padded = (long long)g.n * cg * (g.h + 2 * g.pad) * (g.w + 2 * g.pad);
+  // Where it is slower than the GEMM route (AVX2, measured): 8 filters (one-vector tiles: 4 FMAs
+  // per 7 loads), or patches so short (alexnet-mini's conv1: 25) that a tile's setup and stores
+  // cost more than im2col does.
+  const int ckk = cg * g.kh * g.kw;
+  return kg % 8 == 0 && kg >= 16 && ckk >= 64 && !one_by_one && padded < INT_MAX && (long long)ckk * kTileO < INT_MAX;
+}
+
+size_t DirectConv::floats(const ConvGeom& g, int nb) {
+  const size_t cg = g.c / g.groups, kg = g.k / g.groups, P = (size_t)g.out_h() * g.out_w();
+  return (size_t)nb * (cg * (g.h + 2 * g.pad) * (g.w + 2 * g.pad) + P * kg);
+}
+
+// The group's filters in column tiles of 3 vectors; 8 left over go with the last full tile as
+// two tiles of 2 vectors, so that no tile has a single vector.
+std::vector<int> DirectConv::column_tiles(int kg) {
+  std::vector<int> nv(kg / kTileO, 3);
+  const int rest = kg % kTileO / 8;
+  if (rest == 1 && !nv.empty())
+    nv.back() = 2, nv.push_back(2);
+  else if (rest)
+    nv.push_back(rest);
+  return nv;
+}
+
+DirectConv::DirectConv(const ConvGeom& g, int max_images, const float* w)
+    : g_(g),
+      cg_(g.c / g.groups),
+      kg_(g.k / g.groups),
+      oh_(g.out_h()),
+      ow_(g.out_w()),
+      P_(oh_ * ow_),
+      ckk_(cg_ * g.kh * g.kw),
+      hp_(g.h + 2 * g.pad),
+      wp_(g.w + 2 * g.pad),
+      max_images_(max_images) {
+  tile_nv_ = column_tiles(kg_);
+  const int tiles = (int)tile_nv_.size();
+  wpack_.assign((size_t)g.groups * tiles * ckk_ * kTileO, 0.0f);
+  for (int gr = 0; gr < g.groups; ++gr)
+    for (int t = 0, o0 = 0; t < tiles; o0 += 8 * tile_nv_[t++])
+      for (int o = o0; o < o0 + 8 * tile_nv_[t]; ++o) {
+        const float* wo = w + ((size_t)gr * kg_ + o) * ckk_;
+        float* dst = wpack_.data() + ((size_t)gr * tiles + t) * ckk_ * kTileO + (o - o0);
+        for (int r = 0; r < ckk_; ++r) dst[(size_t)r * kTileO] = wo[r];
+      }
+  const int K = max_images * P_;
+  pos_.resize(K);
+  for (int q = 0; q < K; ++q) {
+    const int b = q / P_, oy = q % P_ / ow_, ox = q % ow_;
+    pos_[q] = (int32_t)(((size_t)b * cg_ * hp_ + (size_t)oy * g.stride) * wp_ + (size_t)ox * g.stride);
+  }
+  // A tile reads the union of its positions' valid patch rows (a superset is harmless: the rest
+  // read zeros of the padding). Tiles with the same ranges share one list.
+  std::map<std::tuple<int, int, int, int>, int> seen;
+  const int nblocks = (ckk_ + kBlock - 1) / kBlock;
+  for (int q0 = 0; q0 < K; q0 += kTileQ) {
+    int i0 = g.kh, i1 = 0, j0 = g.kw, j1 = 0;
+    for (int q = q0; q < std::min(K, q0 + kTileQ); ++q) {
+      int lo, hi, xlo, xhi;
+      valid_taps(q % P_ / ow_, g.stride, g.pad, g.h, g.kh, lo, hi);
+      valid_taps(q % ow_, g.stride, g.pad, g.w, g.kw, xlo, xhi);
+      if (lo >= hi || xlo >= xhi) continue;  // reads padding only
+      i0 = std::min(i0, lo), i1 = std::max(i1, hi), j0 = std::min(j0, xlo), j1 = std::max(j1, xhi);
+    }
+    auto [it, fresh] = seen.try_emplace({i0, i1, j0, j1}, (int)lists_.size());
+    tile_list_.push_back(it->second);
+    if (!fresh) continue;
+    TapList& l = lists_.emplace_back();
+    for (int c = 0; c < cg_; ++c)
+      for (int i = i0; i < i1; ++i)
+        for (int j = j0; j < j1; ++j) {
+          const int r = (c * g.kh + i) * g.kw + j;
+          while ((int)l.cut.size() <= r / kBlock) l.cut.push_back((int)l.x.size());
+          l.x.push_back((int32_t)(((size_t)c * hp_ + i) * wp_ + j));
+          l.w.push_back(r * kTileO);
+        }
+    while ((int)l.cut.size() <= nblocks) l.cut.push_back((int)l.x.size());
+  }
+}
+
+void DirectConv::forward(const float* x, int nb, const float* b, float* y, float* ws) const {
+  const ConvGeom& g = g_;
+  const int p = g.pad, K = nb * P_, tiles = (int)tile_nv_.size(), nblocks = (int)lists_[0].cut.size() - 1;
+  const size_t plane = (size_t)hp_ * wp_;
+  float* xpad = ws;
+  float* ct = ws + (size_t)nb * cg_ * plane;  // C: [K][kg]
+  for (int gr = 0; gr < g.groups; ++gr) {
+    for (int i = 0; i < nb; ++i)
+      for (int c = 0; c < cg_; ++c) {
+        const float* src = x + (((size_t)i * g.c + gr * cg_ + c) * g.h) * g.w;
+        float* dst = xpad + ((size_t)i * cg_ + c) * plane;
+        std::fill_n(dst, (size_t)p * wp_, 0.0f);
+        for (int row = 0; row < g.h; ++row) {
+          float* d = dst + (size_t)(row + p) * wp_;
+          std::fill_n(d, p, 0.0f);
+          std::memcpy(d + p, src + (size_t)row * g.w, sizeof(float) * g.w);
+          std::fill_n(d + p + g.w, p, 0.0f);
+        }
+        std::fill_n(dst + (size_t)(p + g.h) * wp_, (size_t)p * wp_, 0.0f);
+      }
+    for (int blk = 0; blk < nblocks; ++blk)
+      for (int t = 0, o0 = 0; t < tiles; o0 += 8 * tile_nv_[t++]) {
+        const float* wt = wpack_.data() + ((size_t)gr * tiles + t) * ckk_ * kTileO;
+        const int nv = tile_nv_[t];
+        for (int q0 = 0, pt = 0; q0 < K; q0 += kTileQ, ++pt) {
+          const TapList& l = lists_[tile_list_[pt]];
+          const int e0 = l.cut[blk], e1 = l.cut[blk + 1], np = std::min(kTileQ, K - q0);
+          float* c = ct + (size_t)q0 * kg_ + o0;
+          // The first block with rows writes C; a tile with none at all reads padding only: C = 0.
+          const bool first = e0 == l.cut[0];
+          if (e0 == e1) {
+            if (blk == 0 && l.x.empty())
+              for (int q = 0; q < np; ++q) std::fill_n(c + (size_t)q * kg_, nv * 8, 0.0f);
+            continue;
+          }
+          auto run = nv == 3 ? tile<3> : nv == 2 ? tile<2> : tile<1>;
+          run(e1 - e0, l.x.data() + e0, l.w.data() + e0, wt, xpad, pos_.data() + q0, np, first, c, kg_);
+        }
+      }
+    for (int i = 0; i < nb; ++i) {
+      float* yi = y + ((size_t)i * g.k + (size_t)gr * kg_) * P_;
+      avx2::transpose(P_, kg_, ct + (size_t)i * P_ * kg_, kg_, yi, P_);
+      if (b)
+        for (int o = 0; o < kg_; ++o) {
+          const float bo = b[gr * kg_ + o];
+          for (int q = 0; q < P_; ++q) yi[(size_t)o * P_ + q] += bo;
+        }
+    }
+  }
+}
+
+}  // namespace cvg::cpu
