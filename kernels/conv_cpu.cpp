@@ -9,7 +9,8 @@
 //    kernels/conv_core.h), each a run of consecutive images summed per_gemm images at a time (one,
 //    or several side by side when an image has few output positions) into its own dw/db, and the
 //    partials added in order.
-// A 1x1 stride-1 unpadded conv is a plain GEMM on the input: no im2col.
+// A 1x1 stride-1 unpadded conv is a plain GEMM on the input: no im2col. On the AVX2 kernels the
+// forward skips im2col too (kernels/conv_direct.h), with the same bits.
 #include <omp.h>
 
 #include <algorithm>

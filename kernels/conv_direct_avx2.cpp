@@ -14,6 +14,8 @@
 #include <climits>
 #include <cstring>
 #include <map>
+#include <stdexcept>
+#include <string>
 #include <tuple>
 
 #include "kernels/gemm_avx2.h"
@@ -63,7 +65,7 @@ void tile(int n, const int32_t* xo, const int32_t* wo, const float* wt, const fl
   }
 }
 
-// Patch rows [lo, hi) of one axis that read inside the input for output coordinate o: [lo, hi).
+// The kernel taps [lo, hi) along one axis that read inside the input (not its padding) for output coordinate o.
 void valid_taps(int o, int stride, int pad, int size, int kernel, int& lo, int& hi) {
   lo = std::max(0, pad - o * stride);
   hi = std::min(kernel, size + pad - o * stride);
@@ -157,6 +159,7 @@ DirectConv::DirectConv(const ConvGeom& g, int max_images, const float* w)
 
 void DirectConv::forward(const float* x, int nb, const float* b, float* y, float* ws) const {
   const ConvGeom& g = g_;
+  if (nb < 1 || nb > max_images_) throw std::logic_error("DirectConv::forward: " + std::to_string(nb) + " images, planned for 1.." + std::to_string(max_images_));
   const int p = g.pad, K = nb * P_, tiles = (int)tile_nv_.size(), nblocks = (int)lists_[0].cut.size() - 1;
   const size_t plane = (size_t)hp_ * wp_;
   float* xpad = ws;
