@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the tests that exercise the CPU GEMMs again on the OpenBLAS fallback (AVX-512 CPUs use our
-# own kernels by default, AVX2-only CPUs run this path). Each pattern must select at least one test
+# own kernels by default, as do AVX2 CPUs; CPUs without AVX2 and FMA run this path). Each pattern must select at least one test
 # case, so renaming a test cannot silently drop it from this run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
