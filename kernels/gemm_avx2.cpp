@@ -163,26 +163,46 @@ inline float sum16(const float* x) {
   return (g[0] + g[2]) + (g[1] + g[3]);
 }
 
-// One step of gemm_nt's 2x2 tile: 16 more k (two 8-float halves) of its 4 dot products; masked
-// only for the last, partial step.
-template <bool kMasked>
-inline __attribute__((always_inline)) void nt_step(const float* const (&ai)[2], const float* const (&bj)[2], int p,
-                                                   __m256 (&lo)[2][2], __m256 (&hi)[2][2], int k = 16) {
+// One step of gemm_nt's 2 x NB tile: 16 more k (two 8-float halves) of its 2 NB dot products;
+// masked only for the last, partial step.
+template <bool kMasked, int NB>
+inline __attribute__((always_inline)) void nt_step(const float* const (&ai)[2], const float* const (&bj)[NB], int p,
+                                                   __m256 (&lo)[2][NB], __m256 (&hi)[2][NB], int k = 16) {
   const __m256i ml = lanes(k - p), mh = lanes(k - p - 8);
   auto load = [&](const float* x, __m256i mask) { return kMasked ? _mm256_maskload_ps(x, mask) : _mm256_loadu_ps(x); };
-  __m256 bl[2], bh[2];
-  for (int s = 0; s < 2; ++s) bl[s] = load(bj[s] + p, ml), bh[s] = load(bj[s] + p + 8, mh);
-  // B's two rows often come from memory (an fc layer's weights): two streams are too few for the
+  // B's rows often come from memory (an fc layer's weights): two streams are too few for the
   // hardware prefetcher to reach the memory bandwidth, so ask for each row's line kAhead ahead.
   constexpr int kAhead = 512;
-  for (int s = 0; s < 2; ++s) _mm_prefetch((const char*)(bj[s] + p + kAhead), _MM_HINT_T0);
+  for (int s = 0; s < NB; ++s) _mm_prefetch((const char*)(bj[s] + p + kAhead), _MM_HINT_T0);
   for (int r = 0; r < 2; ++r) {
     const __m256 al = load(ai[r] + p, ml), ah = load(ai[r] + p + 8, mh);
-    for (int s = 0; s < 2; ++s) {
-      lo[r][s] = _mm256_fmadd_ps(al, bl[s], lo[r][s]);
-      hi[r][s] = _mm256_fmadd_ps(ah, bh[s], hi[r][s]);
+    for (int s = 0; s < NB; ++s) {
+      lo[r][s] = _mm256_fmadd_ps(al, load(bj[s] + p, ml), lo[r][s]);
+      hi[r][s] = _mm256_fmadd_ps(ah, load(bj[s] + p + 8, mh), hi[r][s]);
     }
   }
+}
+
+// C[i0.., j0..] (mr x NB, mr <= 2, the last rows of a partial tile repeated, not stored) of gemm_nt.
+template <int NB>
+inline void nt_tile(int mr, int nr, int k, const float* const (&ai)[2], const float* const (&bj)[NB], float beta, float* c,
+                    int ldc) {
+  __m256 lo[2][NB], hi[2][NB];
+  for (int r = 0; r < 2; ++r)
+    for (int s = 0; s < NB; ++s) lo[r][s] = hi[r][s] = _mm256_setzero_ps();
+  int p = 0;
+  for (; p + 16 <= k; p += 16) nt_step<false, NB>(ai, bj, p, lo, hi);
+  if (p < k) nt_step<true, NB>(ai, bj, p, lo, hi, k);  // lanes past k add 0 * 0
+  for (int r = 0; r < mr; ++r)
+    for (int s = 0; s < nr; ++s) {
+      alignas(32) float x[16];
+      _mm256_store_ps(x, lo[r][s]);
+      _mm256_store_ps(x + 8, hi[r][s]);
+      float v = sum16(x);
+      float* out = c + (size_t)r * ldc + s;
+      if (beta != 0.0f) v = std::fma(beta, *out, v);
+      *out = v;
+    }
 }
 
 // dst (8 rows ldd apart) = the 8x8 block src (8 rows lds apart), transposed. Rows i and i + 4
@@ -237,29 +257,24 @@ void gemm_packed(int m, int n, int k, const float* packed_a, const float* b, int
 }
 
 void gemm_nt(int m, int n, int k, const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc) {
-  // 2x2 tiles of C; each dot product keeps the AVX-512 kernel's 16 lanes as two 8-float halves.
-  for (int j0 = 0; j0 < n; j0 += 2) {
+  // 2x3 tiles of C (12 accumulators: more independent FMA chains than the FMA latency needs), then
+  // 2x2 for the last columns; each dot product keeps the AVX-512 kernel's 16 lanes as two halves.
+  int j0 = 0;
+  for (; j0 + 3 <= n; j0 += 3) {
+    const float* bj[3] = {b + (size_t)j0 * ldb, b + (size_t)(j0 + 1) * ldb, b + (size_t)(j0 + 2) * ldb};
+    for (int i0 = 0; i0 < m; i0 += 2) {
+      const int mr = std::min(2, m - i0);
+      const float* ai[2] = {a + (size_t)i0 * lda, a + (size_t)(i0 + mr - 1) * lda};
+      nt_tile<3>(mr, 3, k, ai, bj, beta, c + (size_t)i0 * ldc + j0, ldc);
+    }
+  }
+  for (; j0 < n; j0 += 2) {
     const int nr = std::min(2, n - j0);
     const float* bj[2] = {b + (size_t)j0 * ldb, b + (size_t)(j0 + nr - 1) * ldb};
     for (int i0 = 0; i0 < m; i0 += 2) {
       const int mr = std::min(2, m - i0);
       const float* ai[2] = {a + (size_t)i0 * lda, a + (size_t)(i0 + mr - 1) * lda};
-      __m256 lo[2][2], hi[2][2];
-      for (int r = 0; r < 2; ++r)
-        for (int s = 0; s < 2; ++s) lo[r][s] = hi[r][s] = _mm256_setzero_ps();
-      int p = 0;
-      for (; p + 16 <= k; p += 16) nt_step<false>(ai, bj, p, lo, hi);
-      if (p < k) nt_step<true>(ai, bj, p, lo, hi, k);  // lanes past k add 0 * 0
-      for (int r = 0; r < mr; ++r)
-        for (int s = 0; s < nr; ++s) {
-          alignas(32) float x[16];
-          _mm256_store_ps(x, lo[r][s]);
-          _mm256_store_ps(x + 8, hi[r][s]);
-          float v = sum16(x);
-          float* out = c + (size_t)(i0 + r) * ldc + j0 + s;
-          if (beta != 0.0f) v = std::fma(beta, *out, v);
-          *out = v;
-        }
+      nt_tile<2>(mr, nr, k, ai, bj, beta, c + (size_t)i0 * ldc + j0, ldc);
     }
   }
 }
