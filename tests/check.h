@@ -1,11 +1,12 @@
-// Helpers shared by the test suites: random data, elementwise comparison with a tolerance, and the
-// GPU gate (skip with a printed line when no GPU exists; fail instead under `make gpu-check`).
+// Helpers shared by the test suites: random data, elementwise comparison with a tolerance or bit
+// for bit, the CPU's vector extensions, and the GPU gate (skip with a printed line when no GPU exists; fail instead under `make gpu-check`).
 #pragma once
 #include <doctest/doctest.h>
 
 #include <stdlib.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <stdexcept>
@@ -26,6 +27,21 @@ inline std::vector<float> randu(size_t n, uint64_t seed, float lo, float hi) {
   std::vector<float> v(n);
   for (size_t i = 0; i < n; ++i) v[i] = lo + (hi - lo) * rng_uniform(seed, 0x7e58, i);
   return v;
+}
+
+// Same size and the same bits (NaN payloads and the sign of zero included).
+inline bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// Whether this CPU runs our AVX2 kernels (AVX2 and FMA), and our AVX-512 ones.
+inline bool cpu_has_avx2_fma() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+inline bool cpu_has_avx512() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
 }
 
 // Worst-case normalised error: max_i |a_i - b_i| / (atol + rtol |b_i|). <= 1 means within tolerance.

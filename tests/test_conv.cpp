@@ -5,7 +5,6 @@
 #include <omp.h>
 
 #include <cmath>
-#include <cstring>
 
 #include "kernels/conv.h"
 #include "nn/tensor.h"
@@ -173,15 +172,12 @@ TEST_CASE("conv: CPU twin is bit-identical run to run and for 1, 2 or 3 threads"
     runs.push_back(run_cpu(g, x, w, b, dy));
   }
   omp_set_num_threads(saved);
-  auto same = [](const std::vector<float>& a, const std::vector<float>& b) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-  };
   for (size_t r = 1; r < runs.size(); ++r) {
     CAPTURE(r);
-    CHECK(same(runs[r].y, runs[0].y));
-    CHECK(same(runs[r].dx, runs[0].dx));
-    CHECK(same(runs[r].dw, runs[0].dw));
-    CHECK(same(runs[r].db, runs[0].db));
+    CHECK(test::same_bits(runs[r].y, runs[0].y));
+    CHECK(test::same_bits(runs[r].dx, runs[0].dx));
+    CHECK(test::same_bits(runs[r].dw, runs[0].dw));
+    CHECK(test::same_bits(runs[r].db, runs[0].db));
   }
 }
 

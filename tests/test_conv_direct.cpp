@@ -21,11 +21,6 @@ using namespace cvg;
 
 namespace {
 
-bool cpu_has_avx2_fma() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
-
 // y by im2col + the packed GEMM, then + bias: the GEMM route's arithmetic on our kernels.
 std::vector<float> gemm_route(const ConvGeom& g, const std::vector<float>& x, const std::vector<float>& w,
                               const std::vector<float>& b) {
@@ -54,14 +49,10 @@ std::vector<float> gemm_route(const ConvGeom& g, const std::vector<float>& x, co
   return y;
 }
 
-bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
-}
-
 }  // namespace
 
 TEST_CASE("conv direct forward: bitwise the im2col GEMM route, in every tiling and padding case") {
-  if (!cpu_has_avx2_fma()) {
+  if (!test::cpu_has_avx2_fma()) {
     MESSAGE("no AVX2 + FMA on this CPU: the direct route is never taken here");
     return;
   }
@@ -95,13 +86,13 @@ TEST_CASE("conv direct forward: bitwise the im2col GEMM route, in every tiling a
         const cpu::DirectConv direct(g, per, w.data());
         std::vector<float> y(g.y_size(), NAN), ws(cpu::DirectConv::floats(g, per), NAN);
         direct.forward(x.data(), g.n, bias ? b.data() : nullptr, y.data(), ws.data());
-        CHECK(same_bits(y, want));
+        CHECK(test::same_bits(y, want));
       }
       // Whichever of our kernels conv_forward runs on (direct or GEMM), its bits are these.
       if (std::strcmp(cpu::gemm_kernels(), "openblas") != 0) {
         std::vector<float> y(g.y_size(), NAN), ws(cpu::conv_workspace_floats(g), NAN);
         cpu::conv_forward(g, x.data(), w.data(), bias ? b.data() : nullptr, y.data(), ws.data());
-        CHECK(same_bits(y, want));
+        CHECK(test::same_bits(y, want));
       }
     }
   }

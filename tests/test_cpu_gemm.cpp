@@ -58,11 +58,6 @@ void check_product(const char* what, bool ta, bool tb, float beta, F product) {
   }
 }
 
-bool cpu_has_avx512() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl");
-}
-
 }  // namespace
 
 TEST_CASE("cpu gemm: GemmLhs and gemm_nt match a double loop (op(A) B, A B^T; beta 0, 1, 0.5)") {
@@ -135,7 +130,7 @@ TEST_CASE("cpu gemm: beta 0 overwrites C without reading it, k = 0 scales C") {
 }
 
 TEST_CASE("cpu gemm: the AVX-512 kernels themselves match a double loop, strided operands included") {
-  if (!cpu_has_avx512()) {
+  if (!test::cpu_has_avx512()) {
     std::printf("skipped (no AVX-512 on this CPU): the AVX-512 GEMM kernels\n");
     return;
   }
@@ -167,13 +162,8 @@ TEST_CASE("cpu gemm: the AVX-512 kernels themselves match a double loop, strided
   }
 }
 
-bool cpu_has_avx2_fma() {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
-
 TEST_CASE("cpu gemm: the AVX2 kernels match a double loop, and BITWISE the AVX-512 kernels (same weights on any CPU)") {
-  if (!cpu_has_avx2_fma()) {
+  if (!test::cpu_has_avx2_fma()) {
     std::printf("skipped (no AVX2+FMA on this CPU): the AVX2 GEMM kernels\n");
     return;
   }
@@ -184,7 +174,7 @@ TEST_CASE("cpu gemm: the AVX2 kernels match a double loop, and BITWISE the AVX-5
         cpu::avx512::pack_a(ta, s.m, s.k, a.data(), ta ? s.m : s.k, packed.data());
         std::vector<float> c512 = c;
         cpu::avx2::gemm_packed(s.m, s.n, s.k, packed.data(), b.data(), s.n, beta, c.data(), s.n);
-        if (cpu_has_avx512()) {
+        if (test::cpu_has_avx512()) {
           cpu::avx512::gemm_packed(s.m, s.n, s.k, packed.data(), b.data(), s.n, beta, c512.data(), s.n);
           REQUIRE(std::memcmp(c.data(), c512.data(), c.size() * sizeof(float)) == 0);
         }
@@ -192,13 +182,13 @@ TEST_CASE("cpu gemm: the AVX2 kernels match a double loop, and BITWISE the AVX-5
     check_product("avx2 gemm_nt", false, true, beta, [&](const Case& s, auto& a, auto& b, auto& c) {
       std::vector<float> c512 = c;
       cpu::avx2::gemm_nt(s.m, s.n, s.k, a.data(), s.k, b.data(), s.k, beta, c.data(), s.n);
-      if (cpu_has_avx512()) {
+      if (test::cpu_has_avx512()) {
         cpu::avx512::gemm_nt(s.m, s.n, s.k, a.data(), s.k, b.data(), s.k, beta, c512.data(), s.n);
         REQUIRE(std::memcmp(c.data(), c512.data(), c.size() * sizeof(float)) == 0);
       }
     });
   }
-  if (!cpu_has_avx512()) std::printf("AVX2 GEMM checked against the double loop only (no AVX-512 here to compare bitwise)\n");
+  if (!test::cpu_has_avx512()) std::printf("AVX2 GEMM checked against the double loop only (no AVX-512 here to compare bitwise)\n");
 }
 
 // An fc layer over a batch of 8 multiplies operands bigger than the caches (kernels/gemm_avx512.h):
@@ -213,8 +203,8 @@ TEST_CASE("cpu gemm: operands in memory take the streaming and prefetching route
     void (*nt)(int, int, int, const float*, int, const float*, int, float, float*, int);
   };
   std::vector<Kernels> sets;
-  if (cpu_has_avx512()) sets.push_back({"avx512", cpu::avx512::gemm_packed, cpu::avx512::gemm_nt});
-  if (cpu_has_avx2_fma()) sets.push_back({"avx2", cpu::avx2::gemm_packed, cpu::avx2::gemm_nt});
+  if (test::cpu_has_avx512()) sets.push_back({"avx512", cpu::avx512::gemm_packed, cpu::avx512::gemm_nt});
+  if (test::cpu_has_avx2_fma()) sets.push_back({"avx2", cpu::avx2::gemm_packed, cpu::avx2::gemm_nt});
   if (sets.empty()) {
     std::printf("skipped (no AVX2+FMA on this CPU): our GEMM kernels\n");
     return;
