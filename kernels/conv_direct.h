@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernels/conv.h"
+#include "kernels/conv_core.h"
 
 namespace cvg::cpu {
 
@@ -36,7 +37,9 @@ class DirectConv {
   };
   static std::vector<int> column_tiles(int kg);  // vectors of 8 filters per column tile
   ConvGeom g_;
-  int cg_, kg_, oh_, ow_, P_, ckk_, hp_, wp_, max_images_;
+  conv_core::Dims d_;    // the per-group sizes both conv twins use
+  int hp_, wp_;          // the padded images' height and width
+  int max_images_;
   std::vector<int> tile_nv_;      // column tiles: vectors of 8 filters in each
   std::vector<float> wpack_;      // group gr, column tile t: [ckk][24] at (gr * tiles + t) * ckk * 24
   std::vector<int32_t> pos_;      // position q of the images side by side: its offset in the padded images

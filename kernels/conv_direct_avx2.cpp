@@ -74,19 +74,17 @@ void valid_taps(int o, int stride, int pad, int size, int kernel, int& lo, int& 
 }  // namespace
 
 bool DirectConv::fits(const ConvGeom& g) {
-  const int kg = g.k / g.groups, cg = g.c / g.groups;
-  const bool one_by_one = g.kh == 1 && g.kw == 1 && g.stride == 1 && g.pad == 0;
-  const long long padded = (long long)g.n * cg * (g.h + 2 * g.pad) * (g.w + 2 * g.pad);
+  const conv_core::Dims d = conv_core::dims(g, "DirectConv::fits");
+  const long long padded = (long long)g.n * d.cg * (g.h + 2 * g.pad) * (g.w + 2 * g.pad);
   // Where it is slower than the GEMM route (AVX2, measured): 8 filters (one-vector tiles: 4 FMAs
   // per 7 loads), or patches so short (alexnet-mini's conv1: 25) that a tile's setup and stores
   // cost more than im2col does.
-  const int ckk = cg * g.kh * g.kw;
-  return kg % 8 == 0 && kg >= 16 && ckk >= 64 && !one_by_one && padded < INT_MAX && (long long)ckk * kTileO < INT_MAX;
+  return d.kg % 8 == 0 && d.kg >= 16 && d.ckk >= 64 && !d.direct && padded < INT_MAX && (long long)d.ckk * kTileO < INT_MAX;
 }
 
 size_t DirectConv::floats(const ConvGeom& g, int nb) {
-  const size_t cg = g.c / g.groups, kg = g.k / g.groups, P = (size_t)g.out_h() * g.out_w();
-  return (size_t)nb * (cg * (g.h + 2 * g.pad) * (g.w + 2 * g.pad) + P * kg);
+  const conv_core::Dims d = conv_core::dims(g, "DirectConv::floats");
+  return (size_t)nb * ((size_t)d.cg * (g.h + 2 * g.pad) * (g.w + 2 * g.pad) + (size_t)d.P * d.kg);
 }
 
 // The group's filters in column tiles of 3 vectors; 8 left over go with the last full tile as
@@ -102,42 +100,34 @@ std::vector<int> DirectConv::column_tiles(int kg) {
 }
 
 DirectConv::DirectConv(const ConvGeom& g, int max_images, const float* w)
-    : g_(g),
-      cg_(g.c / g.groups),
-      kg_(g.k / g.groups),
-      oh_(g.out_h()),
-      ow_(g.out_w()),
-      P_(oh_ * ow_),
-      ckk_(cg_ * g.kh * g.kw),
-      hp_(g.h + 2 * g.pad),
-      wp_(g.w + 2 * g.pad),
-      max_images_(max_images) {
-  tile_nv_ = column_tiles(kg_);
+    : g_(g), d_(conv_core::dims(g, "DirectConv")), hp_(g.h + 2 * g.pad), wp_(g.w + 2 * g.pad), max_images_(max_images) {
+  const int cg = d_.cg, kg = d_.kg, ow = d_.ow, P = d_.P, ckk = d_.ckk;
+  tile_nv_ = column_tiles(kg);
   const int tiles = (int)tile_nv_.size();
-  wpack_.assign((size_t)g.groups * tiles * ckk_ * kTileO, 0.0f);
+  wpack_.assign((size_t)g.groups * tiles * ckk * kTileO, 0.0f);
   for (int gr = 0; gr < g.groups; ++gr)
     for (int t = 0, o0 = 0; t < tiles; o0 += 8 * tile_nv_[t++])
       for (int o = o0; o < o0 + 8 * tile_nv_[t]; ++o) {
-        const float* wo = w + ((size_t)gr * kg_ + o) * ckk_;
-        float* dst = wpack_.data() + ((size_t)gr * tiles + t) * ckk_ * kTileO + (o - o0);
-        for (int r = 0; r < ckk_; ++r) dst[(size_t)r * kTileO] = wo[r];
+        const float* wo = w + ((size_t)gr * kg + o) * ckk;
+        float* dst = wpack_.data() + ((size_t)gr * tiles + t) * ckk * kTileO + (o - o0);
+        for (int r = 0; r < ckk; ++r) dst[(size_t)r * kTileO] = wo[r];
       }
-  const int K = max_images * P_;
+  const int K = max_images * P;
   pos_.resize(K);
   for (int q = 0; q < K; ++q) {
-    const int b = q / P_, oy = q % P_ / ow_, ox = q % ow_;
-    pos_[q] = (int32_t)(((size_t)b * cg_ * hp_ + (size_t)oy * g.stride) * wp_ + (size_t)ox * g.stride);
+    const int b = q / P, oy = q % P / ow, ox = q % ow;
+    pos_[q] = (int32_t)(((size_t)b * cg * hp_ + (size_t)oy * g.stride) * wp_ + (size_t)ox * g.stride);
   }
   // A tile reads the union of its positions' valid patch rows (a superset is harmless: the rest
   // read zeros of the padding). Tiles with the same ranges share one list.
   std::map<std::tuple<int, int, int, int>, int> seen;
-  const int nblocks = (ckk_ + kBlock - 1) / kBlock;
+  const int nblocks = (ckk + kBlock - 1) / kBlock;
   for (int q0 = 0; q0 < K; q0 += kTileQ) {
     int i0 = g.kh, i1 = 0, j0 = g.kw, j1 = 0;
     for (int q = q0; q < std::min(K, q0 + kTileQ); ++q) {
       int lo, hi, xlo, xhi;
-      valid_taps(q % P_ / ow_, g.stride, g.pad, g.h, g.kh, lo, hi);
-      valid_taps(q % ow_, g.stride, g.pad, g.w, g.kw, xlo, xhi);
+      valid_taps(q % P / ow, g.stride, g.pad, g.h, g.kh, lo, hi);
+      valid_taps(q % ow, g.stride, g.pad, g.w, g.kw, xlo, xhi);
       if (lo >= hi || xlo >= xhi) continue;  // reads padding only
       i0 = std::min(i0, lo), i1 = std::max(i1, hi), j0 = std::min(j0, xlo), j1 = std::max(j1, xhi);
     }
@@ -145,7 +135,7 @@ DirectConv::DirectConv(const ConvGeom& g, int max_images, const float* w)
     tile_list_.push_back(it->second);
     if (!fresh) continue;
     TapList& l = lists_.emplace_back();
-    for (int c = 0; c < cg_; ++c)
+    for (int c = 0; c < cg; ++c)
       for (int i = i0; i < i1; ++i)
         for (int j = j0; j < j1; ++j) {
           const int r = (c * g.kh + i) * g.kw + j;
@@ -159,16 +149,17 @@ DirectConv::DirectConv(const ConvGeom& g, int max_images, const float* w)
 
 void DirectConv::forward(const float* x, int nb, const float* b, float* y, float* ws) const {
   const ConvGeom& g = g_;
+  const int cg = d_.cg, kg = d_.kg, P = d_.P, ckk = d_.ckk;
   if (nb < 1 || nb > max_images_) throw std::logic_error("DirectConv::forward: " + std::to_string(nb) + " images, planned for 1.." + std::to_string(max_images_));
-  const int p = g.pad, K = nb * P_, tiles = (int)tile_nv_.size(), nblocks = (int)lists_[0].cut.size() - 1;
+  const int p = g.pad, K = nb * P, tiles = (int)tile_nv_.size(), nblocks = (int)lists_[0].cut.size() - 1;
   const size_t plane = (size_t)hp_ * wp_;
   float* xpad = ws;
-  float* ct = ws + (size_t)nb * cg_ * plane;  // C: [K][kg]
+  float* ct = ws + (size_t)nb * cg * plane;  // C: [K][kg]
   for (int gr = 0; gr < g.groups; ++gr) {
     for (int i = 0; i < nb; ++i)
-      for (int c = 0; c < cg_; ++c) {
-        const float* src = x + (((size_t)i * g.c + gr * cg_ + c) * g.h) * g.w;
-        float* dst = xpad + ((size_t)i * cg_ + c) * plane;
+      for (int c = 0; c < cg; ++c) {
+        const float* src = x + (((size_t)i * g.c + gr * cg + c) * g.h) * g.w;
+        float* dst = xpad + ((size_t)i * cg + c) * plane;
         std::fill_n(dst, (size_t)p * wp_, 0.0f);
         for (int row = 0; row < g.h; ++row) {
           float* d = dst + (size_t)(row + p) * wp_;
@@ -180,30 +171,30 @@ void DirectConv::forward(const float* x, int nb, const float* b, float* y, float
       }
     for (int blk = 0; blk < nblocks; ++blk)
       for (int t = 0, o0 = 0; t < tiles; o0 += 8 * tile_nv_[t++]) {
-        const float* wt = wpack_.data() + ((size_t)gr * tiles + t) * ckk_ * kTileO;
+        const float* wt = wpack_.data() + ((size_t)gr * tiles + t) * ckk * kTileO;
         const int nv = tile_nv_[t];
         for (int q0 = 0, pt = 0; q0 < K; q0 += kTileQ, ++pt) {
           const TapList& l = lists_[tile_list_[pt]];
           const int e0 = l.cut[blk], e1 = l.cut[blk + 1], np = std::min(kTileQ, K - q0);
-          float* c = ct + (size_t)q0 * kg_ + o0;
+          float* c = ct + (size_t)q0 * kg + o0;
           // The first block with rows writes C; a tile with none at all reads padding only: C = 0.
           const bool first = e0 == l.cut[0];
           if (e0 == e1) {
             if (blk == 0 && l.x.empty())
-              for (int q = 0; q < np; ++q) std::fill_n(c + (size_t)q * kg_, nv * 8, 0.0f);
+              for (int q = 0; q < np; ++q) std::fill_n(c + (size_t)q * kg, nv * 8, 0.0f);
             continue;
           }
           auto run = nv == 3 ? tile<3> : nv == 2 ? tile<2> : tile<1>;
-          run(e1 - e0, l.x.data() + e0, l.w.data() + e0, wt, xpad, pos_.data() + q0, np, first, c, kg_);
+          run(e1 - e0, l.x.data() + e0, l.w.data() + e0, wt, xpad, pos_.data() + q0, np, first, c, kg);
         }
       }
     for (int i = 0; i < nb; ++i) {
-      float* yi = y + ((size_t)i * g.k + (size_t)gr * kg_) * P_;
-      avx2::transpose(P_, kg_, ct + (size_t)i * P_ * kg_, kg_, yi, P_);
+      float* yi = y + ((size_t)i * g.k + (size_t)gr * kg) * P;
+      avx2::transpose(P, kg, ct + (size_t)i * P * kg, kg, yi, P);
       if (b)
-        for (int o = 0; o < kg_; ++o) {
-          const float bo = b[gr * kg_ + o];
-          for (int q = 0; q < P_; ++q) yi[(size_t)o * P_ + q] += bo;
+        for (int o = 0; o < kg; ++o) {
+          const float bo = b[gr * kg + o];
+          for (int q = 0; q < P; ++q) yi[(size_t)o * P + q] += bo;
         }
     }
   }
