@@ -73,20 +73,19 @@ struct PairTiming {
 
 inline PairTiming measure_pair(const std::function<void()>& fa, const std::function<void()>& fb, const Budget& bud,
                                const Device& dev = Device::cpu()) {
-  auto once = [&](const std::function<void()>& fn, int inner) { return time_calls(fn, inner, dev); };
-  if (bud.warmup) once(fa, 1), once(fb, 1);
+  if (bud.warmup) time_calls(fa, 1, dev), time_calls(fb, 1, dev);
   Budget half = bud;  // the pair shares the budget
   half.budget_ms = bud.budget_ms / 2;
-  const Plan pa = plan_repeats(once(fa, 1), half), pb = plan_repeats(once(fb, 1), half);
+  const Plan pa = plan_repeats(time_calls(fa, 1, dev), half), pb = plan_repeats(time_calls(fb, 1, dev), half);
   const int repeats = std::min(pa.repeats, pb.repeats);
   std::vector<double> ta, tb, ratio;
   for (int r = 0; r < repeats; ++r) {
     if (r % 2 == 0) {
-      ta.push_back(once(fa, pa.inner));
-      tb.push_back(once(fb, pb.inner));
+      ta.push_back(time_calls(fa, pa.inner, dev));
+      tb.push_back(time_calls(fb, pb.inner, dev));
     } else {
-      tb.push_back(once(fb, pb.inner));
-      ta.push_back(once(fa, pa.inner));
+      tb.push_back(time_calls(fb, pb.inner, dev));
+      ta.push_back(time_calls(fa, pa.inner, dev));
     }
     ratio.push_back(tb.back() / ta.back());
   }
