@@ -164,16 +164,16 @@ inline float sum16(const float* x) {
 }
 
 // One step of gemm_nt's 2 x NB tile: 16 more k (two 8-float halves) of its 2 NB dot products;
-// masked only for the last, partial step.
-template <bool kMasked, int NB>
+// masked only for the last, partial step. kAhead: B is in memory (an fc layer's weights): two
+// streams are too few for the hardware prefetcher to reach the memory bandwidth, so each row's
+// line 512 floats ahead is requested (in cache, the requests only take load slots).
+template <bool kMasked, int NB, bool kAhead = false>
 inline __attribute__((always_inline)) void nt_step(const float* const (&ai)[2], const float* const (&bj)[NB], int p,
                                                    __m256 (&lo)[2][NB], __m256 (&hi)[2][NB], int k = 16) {
   const __m256i ml = lanes(k - p), mh = lanes(k - p - 8);
   auto load = [&](const float* x, __m256i mask) { return kMasked ? _mm256_maskload_ps(x, mask) : _mm256_loadu_ps(x); };
-  // B's rows often come from memory (an fc layer's weights): two streams are too few for the
-  // hardware prefetcher to reach the memory bandwidth, so ask for each row's line kAhead ahead.
-  constexpr int kAhead = 512;
-  for (int s = 0; s < NB; ++s) _mm_prefetch((const char*)(bj[s] + p + kAhead), _MM_HINT_T0);
+  if (kAhead)
+    for (int s = 0; s < NB; ++s) _mm_prefetch((const char*)(bj[s] + p + 512), _MM_HINT_T0);
   for (int r = 0; r < 2; ++r) {
     const __m256 al = load(ai[r] + p, ml), ah = load(ai[r] + p + 8, mh);
     for (int s = 0; s < NB; ++s) {
@@ -183,26 +183,77 @@ inline __attribute__((always_inline)) void nt_step(const float* const (&ai)[2], 
   }
 }
 
+// x + 16 (r NB + s): the 16 lanes of C[r][s]'s dot product of a tile NB wide -> C, beta applied.
+inline void store_sums(int mr, int nr, int NB, const float* x, float beta, float* c, int ldc) {
+  for (int r = 0; r < mr; ++r)
+    for (int s = 0; s < nr; ++s) {
+      float v = sum16(x + 16 * (r * NB + s));
+      float* out = c + (size_t)r * ldc + s;
+      if (beta != 0.0f) v = std::fma(beta, *out, v);
+      *out = v;
+    }
+}
+
 // C[i0.., j0..] (mr x NB, mr <= 2, the last rows of a partial tile repeated, not stored) of gemm_nt.
-template <int NB>
+template <int NB, bool kAhead>
 inline void nt_tile(int mr, int nr, int k, const float* const (&ai)[2], const float* const (&bj)[NB], float beta, float* c,
                     int ldc) {
   __m256 lo[2][NB], hi[2][NB];
   for (int r = 0; r < 2; ++r)
     for (int s = 0; s < NB; ++s) lo[r][s] = hi[r][s] = _mm256_setzero_ps();
   int p = 0;
-  for (; p + 16 <= k; p += 16) nt_step<false, NB>(ai, bj, p, lo, hi);
+  for (; p + 16 <= k; p += 16) nt_step<false, NB, kAhead>(ai, bj, p, lo, hi);
   if (p < k) nt_step<true, NB>(ai, bj, p, lo, hi, k);  // lanes past k add 0 * 0
-  for (int r = 0; r < mr; ++r)
-    for (int s = 0; s < nr; ++s) {
-      alignas(32) float x[16];
-      _mm256_store_ps(x, lo[r][s]);
-      _mm256_store_ps(x + 8, hi[r][s]);
-      float v = sum16(x);
-      float* out = c + (size_t)r * ldc + s;
-      if (beta != 0.0f) v = std::fma(beta, *out, v);
-      *out = v;
+  alignas(32) float x[2][NB][16];
+  for (int r = 0; r < 2; ++r)
+    for (int s = 0; s < NB; ++s) _mm256_store_ps(x[r][s], lo[r][s]), _mm256_store_ps(x[r][s] + 8, hi[r][s]);
+  store_sums(mr, nr, NB, &x[0][0][0], beta, c, ldc);
+}
+
+template <bool kAhead>
+void nt_tiles(int m, int n, int k, const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc) {
+  // 2x3 tiles of C (12 accumulators: more independent FMA chains than the FMA latency needs), then
+  // 2x2 for the last columns; each dot product keeps the AVX-512 kernel's 16 lanes as two halves.
+  int j0 = 0;
+  for (; j0 + 3 <= n; j0 += 3) {
+    const float* bj[3] = {b + (size_t)j0 * ldb, b + (size_t)(j0 + 1) * ldb, b + (size_t)(j0 + 2) * ldb};
+    for (int i0 = 0; i0 < m; i0 += 2) {
+      const int mr = std::min(2, m - i0);
+      const float* ai[2] = {a + (size_t)i0 * lda, a + (size_t)(i0 + mr - 1) * lda};
+      nt_tile<3, kAhead>(mr, 3, k, ai, bj, beta, c + (size_t)i0 * ldc + j0, ldc);
     }
+  }
+  for (; j0 < n; j0 += 2) {
+    const int nr = std::min(2, n - j0);
+    const float* bj[2] = {b + (size_t)j0 * ldb, b + (size_t)(j0 + nr - 1) * ldb};
+    for (int i0 = 0; i0 < m; i0 += 2) {
+      const int mr = std::min(2, m - i0);
+      const float* ai[2] = {a + (size_t)i0 * lda, a + (size_t)(i0 + mr - 1) * lda};
+      nt_tile<2, kAhead>(mr, nr, k, ai, bj, beta, c + (size_t)i0 * ldc + j0, ldc);
+    }
+  }
+}
+
+// One half (8 lanes) of the 4 x 3 dot products of rows ai and bj, h floats of halves rows: B's 3
+// vectors held while each row of A passes, 7 loads per 12 FMAs (the 2 x 3 tile above needs 16,
+// and two 256-bit loads a cycle then bound it before the FMAs do).
+inline __attribute__((always_inline)) void half_tile(const float* const (&ai)[4], const float* const (&bj)[3], int h,
+                                                     __m256 (&acc)[4][3]) {
+#pragma GCC unroll 4
+  for (int r = 0; r < 4; ++r)
+#pragma GCC unroll 3
+    for (int s = 0; s < 3; ++s) acc[r][s] = _mm256_setzero_ps();
+  for (int p = 0; p < h; p += 8) {
+    __m256 bv[3];
+#pragma GCC unroll 3
+    for (int s = 0; s < 3; ++s) bv[s] = _mm256_loadu_ps(bj[s] + p);
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; ++r) {
+      const __m256 av = _mm256_loadu_ps(ai[r] + p);
+#pragma GCC unroll 3
+      for (int s = 0; s < 3; ++s) acc[r][s] = _mm256_fmadd_ps(av, bv[s], acc[r][s]);
+    }
+  }
 }
 
 // dst (8 rows ldd apart) = the 8x8 block src (8 rows lds apart), transposed. Rows i and i + 4
@@ -257,26 +308,42 @@ void gemm_packed(int m, int n, int k, const float* packed_a, const float* b, int
 }
 
 void gemm_nt(int m, int n, int k, const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc) {
-  // 2x3 tiles of C (12 accumulators: more independent FMA chains than the FMA latency needs), then
-  // 2x2 for the last columns; each dot product keeps the AVX-512 kernel's 16 lanes as two halves.
-  int j0 = 0;
-  for (; j0 + 3 <= n; j0 += 3) {
-    const float* bj[3] = {b + (size_t)j0 * ldb, b + (size_t)(j0 + 1) * ldb, b + (size_t)(j0 + 2) * ldb};
-    for (int i0 = 0; i0 < m; i0 += 2) {
-      const int mr = std::min(2, m - i0);
-      const float* ai[2] = {a + (size_t)i0 * lda, a + (size_t)(i0 + mr - 1) * lda};
-      nt_tile<3>(mr, 3, k, ai, bj, beta, c + (size_t)i0 * ldc + j0, ldc);
+  (avx512::b_in_memory(m, n, k) ? nt_tiles<true> : nt_tiles<false>)(m, n, k, a, lda, b, ldb, beta, c, ldc);
+}
+
+void gemm_nt_halves(int m, int n, int h, const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc) {
+  // The low halves of every tile first, their lanes kept in `low`, then the high halves, which
+  // finish each dot product: every pass reads whole 64-byte lines, and the 4 rows of A (h floats)
+  // stay in L1 while the rows of B pass. Rows past m or n repeat the last one, not stored.
+  const int quads = (m + 3) / 4, triples = (n + 2) / 3;
+  thread_local std::vector<float> low;
+  low.resize((size_t)quads * triples * 12 * 8);
+  for (int half = 0; half < 2; ++half)
+    for (int q = 0; q < quads; ++q) {
+      const int i0 = 4 * q, mr = std::min(4, m - i0);
+      const float* ai[4];
+      for (int r = 0; r < 4; ++r) ai[r] = a + (size_t)(i0 + std::min(r, mr - 1)) * lda + half * h;
+      for (int t = 0; t < triples; ++t) {
+        const int j0 = 3 * t, nr = std::min(3, n - j0);
+        const float* bj[3];
+        for (int s = 0; s < 3; ++s) bj[s] = b + (size_t)(j0 + std::min(s, nr - 1)) * ldb + half * h;
+        __m256 acc[4][3];
+        half_tile(ai, bj, h, acc);
+        float* kept = low.data() + ((size_t)q * triples + t) * 12 * 8;
+        if (half == 0) {
+#pragma GCC unroll 12
+          for (int e = 0; e < 12; ++e) _mm256_storeu_ps(kept + 8 * e, acc[e / 3][e % 3]);
+          continue;
+        }
+        alignas(32) float x[4][3][16];
+#pragma GCC unroll 12
+        for (int e = 0; e < 12; ++e) {
+          _mm256_store_ps(x[e / 3][e % 3], _mm256_loadu_ps(kept + 8 * e));
+          _mm256_store_ps(x[e / 3][e % 3] + 8, acc[e / 3][e % 3]);
+        }
+        store_sums(mr, nr, 3, &x[0][0][0], beta, c + (size_t)i0 * ldc + j0, ldc);
+      }
     }
-  }
-  for (; j0 < n; j0 += 2) {
-    const int nr = std::min(2, n - j0);
-    const float* bj[2] = {b + (size_t)j0 * ldb, b + (size_t)(j0 + nr - 1) * ldb};
-    for (int i0 = 0; i0 < m; i0 += 2) {
-      const int mr = std::min(2, m - i0);
-      const float* ai[2] = {a + (size_t)i0 * lda, a + (size_t)(i0 + mr - 1) * lda};
-      nt_tile<2>(mr, nr, k, ai, bj, beta, c + (size_t)i0 * ldc + j0, ldc);
-    }
-  }
 }
 
 void transpose(int rows, int cols, const float* src, size_t lds, float* dst, size_t ldd) {

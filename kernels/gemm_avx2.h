@@ -11,6 +11,8 @@ namespace cvg::cpu::avx2 {
 void gemm_packed(int m, int n, int k, const float* packed_a, const float* b, int ldb, float beta, float* c, int ldc);
 // C[m x n] = A[m x k] B[n x k]^T + beta C; k > 0.
 void gemm_nt(int m, int n, int k, const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc);
+// gemm_nt on rows in halves (cpu::gemm_nt_halves, kernels/gemm.h); h a positive multiple of 8.
+void gemm_nt_halves(int m, int n, int h, const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc);
 // dst[j * ldd + i] = src[i * lds + j] for i < rows, j < cols: 8x8 blocks in registers. Moves bits
 // only, so the AVX-512 route uses it too.
 void transpose(int rows, int cols, const float* src, size_t lds, float* dst, size_t ldd);

@@ -219,6 +219,40 @@ void gemm_nt(int m, int n, int k, const float* a, int lda, const float* b, int l
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
 }
 
+bool nt_halves_pays() { return kernels() == Kernels::avx2; }
+
+namespace {
+size_t halves_at(int t, int h) { return t % 16 < 8 ? t / 16 * 8 + t % 16 : h + t / 16 * 8 + t % 16 - 8; }
+}  // namespace
+
+void to_halves(const float* src, int k, float* dst, int h) {
+  if (h % 8 != 0 || k > 2 * h)
+    throw std::logic_error("to_halves: " + std::to_string(k) + " values in halves of " + std::to_string(h));
+  const int whole = k / 16 * 16;
+  for (int t = 0; t < whole; t += 16) {  // 8-float copies
+    std::memcpy(dst + t / 2, src + t, 8 * sizeof(float));
+    std::memcpy(dst + h + t / 2, src + t + 8, 8 * sizeof(float));
+  }
+  std::fill(dst + whole / 2, dst + h, 0.0f), std::fill(dst + h + whole / 2, dst + 2 * (size_t)h, 0.0f);
+  for (int t = whole; t < k; ++t) dst[halves_at(t, h)] = src[t];
+}
+
+void gemm_nt_halves(int m, int n, int h, const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc) {
+  if (h <= 0 || h % 8 != 0) throw std::logic_error("gemm_nt_halves: h " + std::to_string(h) + " is not a positive multiple of 8");
+  if (m == 0 || n == 0) return;
+  if (nt_halves_pays()) return avx2::gemm_nt_halves(m, n, h, a, lda, b, ldb, beta, c, ldc);
+  auto plain = [h](int rows, const float* x, int ld) {  // the rows in k order; the zeros past k add 0 * 0
+    std::vector<float> out((size_t)rows * 2 * h);
+    for (int r = 0; r < rows; ++r)
+      for (int t = 0; t < 2 * h; ++t) out[(size_t)r * 2 * h + t] = x[(size_t)r * ld + halves_at(t, h)];
+    return out;
+  };
+  const std::vector<float> pa = plain(m, a, lda), pb = plain(n, b, ldb);
+  for (int i0 = 0; i0 < m; i0 += 16)  // under 32 rows: the dot-product tiles, whatever n
+    gemm_nt(std::min(16, m - i0), n, 2 * h, pa.data() + (size_t)i0 * 2 * h, 2 * h, pb.data(), 2 * h, beta, c + (size_t)i0 * ldc,
+            ldc);
+}
+
 // The packed layout both our kernel sets read; compiled for the base ISA so every CPU can pack.
 namespace avx512 {
 

@@ -118,6 +118,9 @@ struct StackedNets {
 // size it with the omp_get_max_threads() of the call.
 size_t stacked_scratch_bytes(int n, int hw, const std::vector<int>& units);
 void accumulate_stacked(int n, int hw, const StackedNets& nets, void* scratch);
+// Tests only: accumulate_stacked packs conv rows plain even where rows in halves pay (the AVX2
+// kernels, kernels/gemm.h), so that a test can compare the two layouts' moments bit for bit.
+void stats_force_plain_rows(bool on);
 }
 namespace cuda {
 CVG_STATS_TWIN_API

@@ -58,6 +58,19 @@ struct LaneSums {
   // out[t] = src[t] - r (float32) for t < len, each difference added to its lane (out may be src).
   void add(const float* src, float r, float* out, size_t len) {
     size_t t = 0;
+    // 8 floats a step where GCC keeps the f4 loop below at 128 bits; s2 by FMA, as GCC contracts it there.
+#if defined(__AVX2__) && defined(__FMA__)
+    const __m256 vr = _mm256_set1_ps(r);
+    for (; t + 16 <= len; t += 16)
+      for (int h = 0; h < 2; ++h) {
+        const __m256 f = _mm256_sub_ps(_mm256_loadu_ps(src + t + 8 * h), vr);
+        _mm256_storeu_ps(out + t + 8 * h, f);
+        const __m256d lo = _mm256_cvtps_pd(_mm256_castps256_ps128(f)), hi = _mm256_cvtps_pd(_mm256_extractf128_ps(f, 1));
+        s1[2 * h] += (d4)lo, s1[2 * h + 1] += (d4)hi;
+        s2[2 * h] = (d4)_mm256_fmadd_pd(lo, lo, (__m256d)s2[2 * h]);
+        s2[2 * h + 1] = (d4)_mm256_fmadd_pd(hi, hi, (__m256d)s2[2 * h + 1]);
+      }
+#endif
     for (; t + 16 <= len; t += 16)
       for (int q = 0; q < 4; ++q) {
         f4 f;
@@ -85,23 +98,27 @@ struct LaneSums {
   }
 };
 
-// out[(u - u0)*L + j] = x_u(s0 + j) - shift[u] for units u0 <= u < u1 and the L samples starting at
-// sample s0; s1[u - u0] / s2[u - u0] = the LaneSums totals of the differences. Conv (hw > 1): unit
-// by unit, so each row is written in order (image by image, which reads contiguously, packed ~1.7x
-// slower at hw = 49), each segment shifted, stored and summed in one pass; fc (accumulate_cross's;
-// accumulate_stacked packs fc layers with pack_samples): the block transposed, then each row summed.
-// Serial.
+// Row u - u0 of out (ld floats apart) = x_u(s0 + j) - shift[u] for units u0 <= u < u1 and the L
+// samples j starting at sample s0; plain (at j), or in halves of h floats when h > 0 (to_halves,
+// kernels/gemm.h: conv only); s1[u - u0] / s2[u - u0] = the LaneSums totals of the differences.
+// Conv (hw > 1): unit by unit, so each row is written in order (image by image, which reads
+// contiguously, packed ~1.7x slower at hw = 49), each segment shifted, stored and summed in one
+// pass; fc (accumulate_cross's; accumulate_stacked packs fc layers with pack_samples): the block
+// transposed, then each row summed. Serial.
 constexpr int kPackUnits = 32;
-void pack_units(int c, int hw, const float* x, const float* shift, int u0, int u1, size_t s0, size_t L, float* out, double* s1,
-                double* s2) {
+void pack_units(int c, int hw, const float* x, const float* shift, int u0, int u1, size_t s0, size_t L, float* out, size_t ld,
+                int h, double* s1, double* s2) {
   if (hw == 1)  // fc: sample j is row s0 + j of [n, c]
     for (size_t j = 0; j < L; ++j) {
       const float* src = x + (s0 + j) * (size_t)c;
-      for (int u = u0; u < u1; ++u) out[(size_t)(u - u0) * L + j] = src[u] - (shift ? shift[u] : 0.0f);
+      for (int u = u0; u < u1; ++u) out[(size_t)(u - u0) * ld + j] = src[u] - (shift ? shift[u] : 0.0f);
     }
+  thread_local std::vector<float> plain;  // a row before it goes into halves
+  if (h > 0) plain.resize(L);
   for (int u = u0; u < u1; ++u) {
     const float r = shift ? shift[u] : 0.0f;
-    float* o = out + (size_t)(u - u0) * L;
+    float* row = out + (size_t)(u - u0) * ld;
+    float* o = h > 0 ? plain.data() : row;
     LaneSums sums;
     if (hw == 1) sums.add(o, 0.0f, o, L);
     for (size_t s = s0, j = 0; hw > 1 && j < L;) {
@@ -112,6 +129,7 @@ void pack_units(int c, int hw, const float* x, const float* shift, int u0, int u
       s += len;
     }
     sums.totals(s1 + (u - u0), s2 + (u - u0));
+    if (h > 0) to_halves(o, (int)L, row, h);
   }
 }
 
@@ -140,7 +158,7 @@ void pack_run(int c, int hw, const float* x, const float* shift, size_t s0, size
 #pragma omp for schedule(static)
   for (int u0 = 0; u0 < c; u0 += T) {
     double s1[T], s2[T];
-    pack_units(c, hw, x, shift, u0, std::min(c, u0 + T), s0, L, out + (size_t)u0 * L, s1, s2);
+    pack_units(c, hw, x, shift, u0, std::min(c, u0 + T), s0, L, out + (size_t)u0 * L, L, 0, s1, s2);
   }
 }
 
@@ -209,6 +227,8 @@ void accumulate_cross(int n, int ca, int cb, int hw, const float* a, const float
 
 namespace {
 
+bool plain_rows_forced = false;  // stats_force_plain_rows
+
 // A group of runs is multiplied, then flushed into float64 together (a flush costs two barriers,
 // each a futex wake-up under OMP_WAIT_POLICY=passive): as many runs as their float32 partials and
 // sums fit in kGroupBytes, and at least one per thread. No bit depends on the grouping (the flush
@@ -262,6 +282,11 @@ void accumulate_stacked(int n, int hw, const StackedNets& nets, void* scratch) {
   // rows take gemm_nt's packed kernels, ~1.4x faster there. Fixed by S, so no thread count changes a bit.
   const int R = S >= 256 ? 2 * kProductRows : kProductRows;
   const int nb = (S + R - 1) / R, npack = (int)blocks.size();
+  // Conv rows go in halves where that pays (the AVX2 kernels: gemm_nt_halves, kernels/gemm.h), the
+  // same sums as gemm_nt's dot products; not under the packed kernels' 32-row blocks, which read
+  // plain rows. Row stride Lmax either way.
+  const bool halves = hw > 1 && R == kProductRows && nt_halves_pays() && !plain_rows_forced;
+  const int ld = (int)Lmax;
   auto pair_index = [k](int p, int q) { return p * k - p * (p + 1) / 2 + (q - p - 1); };
 #pragma omp parallel if ((size_t)S * S * K >= kParallelMin && !omp_in_parallel())
   for (size_t g0 = 0; g0 < K; g0 += (size_t)G * Lmax) {  // every thread walks the groups; the steps are shared
@@ -277,7 +302,8 @@ void accumulate_stacked(int n, int hw, const StackedNets& nets, void* scratch) {
       const size_t s0 = g0 + g * Lmax, L = run_len(g);
       double *s1 = sums + (size_t)g * 2 * S + row, *s2 = s1 + S;
       if (hw == 1) return pack_samples(nets.units[b.p], nets.x[b.p], nets.shift[b.p], b.u0, b.u1, s0, L, buf + row, S, s1, s2);
-      pack_units(nets.units[b.p], hw, nets.x[b.p], nets.shift[b.p], b.u0, b.u1, s0, L, buf + (size_t)row * L, s1, s2);
+      pack_units(nets.units[b.p], hw, nets.x[b.p], nets.shift[b.p], b.u0, b.u1, s0, L, buf + (size_t)row * ld, ld,
+                 halves ? (int)(L + 15) / 16 * 8 : 0, s1, s2);
     };
     // Row block i0 of run g's products. Conv: right of the diagonal block in one gemm_nt; the
     // diagonal block by 4-row strips (gemm_nt's tile height) from their own diagonal on, so few
@@ -287,12 +313,13 @@ void accumulate_stacked(int n, int hw, const StackedNets& nets, void* scratch) {
       const int rows = std::min(R, S - i0), L = (int)run_len(g);
       float* out = partials + (size_t)g * S * S;
       if (hw == 1) return GemmLhs(true, rows, L, x + i0, S).times(S - i0, x + i0, S, 0.0f, out + (size_t)i0 * S + i0, S);
-      if (i0 + rows < S)
-        gemm_nt(rows, S - i0 - rows, L, x + (size_t)i0 * L, L, x + (size_t)(i0 + rows) * L, L, 0.0f, out + (size_t)i0 * S + i0 + rows,
-                S);
-      for (int d0 = i0; d0 < i0 + rows; d0 += 4)
-        gemm_nt(std::min(4, i0 + rows - d0), i0 + rows - d0, L, x + (size_t)d0 * L, L, x + (size_t)d0 * L, L, 0.0f,
-                out + (size_t)d0 * S + d0, S);
+      auto nt = [&](int m, int cols, int i, int j) {  // out[i.., j..] = rows i.. times rows j..
+        const float *a = x + (size_t)i * ld, *b = x + (size_t)j * ld;
+        if (halves) return gemm_nt_halves(m, cols, (L + 15) / 16 * 8, a, ld, b, ld, 0.0f, out + (size_t)i * S + j, S);
+        gemm_nt(m, cols, L, a, ld, b, ld, 0.0f, out + (size_t)i * S + j, S);
+      };
+      if (i0 + rows < S) nt(rows, S - i0 - rows, i0, i0 + rows);
+      for (int d0 = i0; d0 < i0 + rows; d0 += 4) nt(std::min(4, i0 + rows - d0), i0 + rows - d0, d0, d0);
     };
     if (runs >= omp_get_num_threads()) {  // whole runs: packed and multiplied by one thread, in its cache
       // Blocks packed from the last row up, each followed by the row blocks that now have all their
@@ -345,6 +372,8 @@ void accumulate_stacked(int n, int hw, const StackedNets& nets, void* scratch) {
     }
   }
 }
+
+void stats_force_plain_rows(bool on) { plain_rows_forced = on; }
 
 size_t gram_scratch_bytes(int n, int c, int hw) { return stacked_scratch_bytes(n, hw, {c}); }
 

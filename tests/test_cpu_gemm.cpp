@@ -117,6 +117,32 @@ TEST_CASE("cpu gemm: GemmLhs::times_rows gives those rows of times(), bit for bi
   }
 }
 
+TEST_CASE("cpu gemm: gemm_nt_halves is BITWISE gemm_nt's dot-product tiles on the plain rows (any k, strided rows)") {
+  // The statistics' products on the AVX2 kernels (kernels/stats_cpu.cpp): rows in halves must give
+  // the bits of the plain rows' dot products, which the AVX-512 CPUs compute.
+  const bool ours = std::string(cpu::gemm_kernels()) != "openblas";
+  MESSAGE("rows in halves " << std::string(cpu::nt_halves_pays() ? "pay here (AVX2 kernels)" : "re-formed as plain rows here"));
+  for (float beta : {0.0f, 1.0f, 0.5f})
+    check_product("gemm_nt_halves", false, true, beta, [&](const Case& s, auto& a, auto& b, auto& c) {
+      const int h = (s.k + 15) / 16 * 8, ld = 2 * h + 8;  // rows ld apart, 8 floats of NaN between them
+      auto halves = [&](int rows, const std::vector<float>& x) {
+        std::vector<float> out((size_t)rows * ld, NAN);
+        for (int r = 0; r < rows; ++r) cpu::to_halves(&x[(size_t)r * s.k], s.k, &out[(size_t)r * ld], h);
+        return out;
+      };
+      const std::vector<float> ha = halves(s.m, a), hb = halves(s.n, b);
+      std::vector<float> dots = c;
+      for (int i0 = 0; i0 < s.m; i0 += 16)  // under 32 rows: gemm_nt's dot-product tiles
+        cpu::gemm_nt(std::min(16, s.m - i0), s.n, s.k, &a[(size_t)i0 * s.k], s.k, b.data(), s.k, beta, &dots[(size_t)i0 * s.n],
+                     s.n);
+      cpu::gemm_nt_halves(s.m, s.n, h, ha.data(), ld, hb.data(), ld, beta, c.data(), s.n);
+      if (ours) REQUIRE(std::memcmp(c.data(), dots.data(), c.size() * sizeof(float)) == 0);
+    });
+  std::vector<float> row(20, 1.0f), out(16);
+  CHECK_THROWS_AS(cpu::to_halves(row.data(), 20, out.data(), 8), std::logic_error);  // 20 values do not fit 2 x 8
+  CHECK_THROWS_AS(cpu::gemm_nt_halves(1, 1, 12, row.data(), 24, row.data(), 24, 0.0f, out.data(), 1), std::logic_error);
+}
+
 TEST_CASE("cpu gemm: beta 0 overwrites C without reading it, k = 0 scales C") {
   std::vector<float> a(4 * 3, 1.0f), b(3 * 5, 2.0f), c(4 * 5, NAN);
   cpu::GemmLhs(false, 4, 3, a.data(), 3).times(5, b.data(), 5, 0.0f, c.data(), 5);

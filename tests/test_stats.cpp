@@ -13,6 +13,7 @@
 
 #include "analysis/stats/moments.h"
 #include "analysis/stats/mutual_info.h"
+#include "kernels/gemm.h"
 #include "kernels/rng.h"
 #include "kernels/joint_hist_avx512.h"
 #include "kernels/stats.h"
@@ -341,12 +342,14 @@ TEST_CASE("stats: cross-products, Gram and sums match naive float64 loops") {
   }
 }
 
-TEST_CASE("stats: stacked moments of three nets are bit-identical on 1, 2 and 3 threads and match naive float64 loops") {
+TEST_CASE("stats: stacked moments of three nets are bit-identical on 1, 2 and 3 threads and in plain or halves rows, and match naive float64 loops") {
   // accumulate_stacked shares runs and row blocks over the threads: each entry must still be one
   // thread's whole dot product, added into float64 in run order, on any thread count.
   struct Sums {
     std::vector<std::vector<double>> gram, cross, sum, sum_sq;
   };
+  if (!cpu::nt_halves_pays())
+    std::printf("rows in halves do not pay here (%s kernels): plain rows compared with themselves\n", cpu::gemm_kernels());
   const int before = omp_get_max_threads();
   std::vector<test::CrossCase> cases(std::begin(test::kCrossCases), std::end(test::kCrossCases));
   cases.push_back({10, 20, 12, 1300});  // four runs: 1, 2 and 3 threads group them differently
@@ -386,7 +389,14 @@ TEST_CASE("stats: stacked moments of three nets are bit-identical on 1, 2 and 3 
       return v;
     };
     const Sums one = run(1), two = run(2), three = run(3);
+    cpu::stats_force_plain_rows(true);  // conv rows in halves (AVX2 kernels) must give the plain rows' bits
+    const Sums plain = run(2);
+    cpu::stats_force_plain_rows(false);
     omp_set_num_threads(before);
+    CHECK(one.gram == plain.gram);
+    CHECK(one.cross == plain.cross);
+    CHECK(one.sum == plain.sum);
+    CHECK(one.sum_sq == plain.sum_sq);
     CHECK(one.gram == two.gram);
     CHECK(one.cross == two.cross);
     CHECK(one.sum == two.sum);
