@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 #include "kernels/gemm_avx512.h"  // kPanelRows: the packed layout both share
@@ -183,15 +184,11 @@ inline __attribute__((always_inline)) void nt_step(const float* const (&ai)[2], 
   }
 }
 
-// x + 16 (r NB + s): the 16 lanes of C[r][s]'s dot product of a tile NB wide -> C, beta applied.
-inline void store_sums(int mr, int nr, int NB, const float* x, float beta, float* c, int ldc) {
-  for (int r = 0; r < mr; ++r)
-    for (int s = 0; s < nr; ++s) {
-      float v = sum16(x + 16 * (r * NB + s));
-      float* out = c + (size_t)r * ldc + s;
-      if (beta != 0.0f) v = std::fma(beta, *out, v);
-      *out = v;
-    }
+// *c = the 16 lanes x of its dot product summed as the AVX-512 kernel sums them, beta applied.
+inline void finish(const float* x, float beta, float* c) {
+  float v = sum16(x);
+  if (beta != 0.0f) v = std::fma(beta, *c, v);
+  *c = v;
 }
 
 // C[i0.., j0..] (mr x NB, mr <= 2, the last rows of a partial tile repeated, not stored) of gemm_nt.
@@ -204,10 +201,13 @@ inline void nt_tile(int mr, int nr, int k, const float* const (&ai)[2], const fl
   int p = 0;
   for (; p + 16 <= k; p += 16) nt_step<false, NB, kAhead>(ai, bj, p, lo, hi);
   if (p < k) nt_step<true, NB>(ai, bj, p, lo, hi, k);  // lanes past k add 0 * 0
-  alignas(32) float x[2][NB][16];
-  for (int r = 0; r < 2; ++r)
-    for (int s = 0; s < NB; ++s) _mm256_store_ps(x[r][s], lo[r][s]), _mm256_store_ps(x[r][s] + 8, hi[r][s]);
-  store_sums(mr, nr, NB, &x[0][0][0], beta, c, ldc);
+  for (int r = 0; r < mr; ++r)
+    for (int s = 0; s < nr; ++s) {
+      alignas(32) float x[16];
+      _mm256_store_ps(x, lo[r][s]);
+      _mm256_store_ps(x + 8, hi[r][s]);
+      finish(x, beta, c + (size_t)r * ldc + s);
+    }
 }
 
 template <bool kAhead>
@@ -316,8 +316,9 @@ void gemm_nt_halves(int m, int n, int h, const float* a, int lda, const float* b
   // finish each dot product: every pass reads whole 64-byte lines, and the 4 rows of A (h floats)
   // stay in L1 while the rows of B pass. Rows past m or n repeat the last one, not stored.
   const int quads = (m + 3) / 4, triples = (n + 2) / 3;
-  thread_local std::vector<float> low;
-  low.resize((size_t)quads * triples * 12 * 8);
+  thread_local std::vector<float> low_buf;
+  low_buf.resize((size_t)quads * triples * 12 * 8 + 8);
+  float* low = low_buf.data() + (8 - reinterpret_cast<uintptr_t>(low_buf.data()) / 4 % 8) % 8;  // 32-byte aligned
   for (int half = 0; half < 2; ++half)
     for (int q = 0; q < quads; ++q) {
       const int i0 = 4 * q, mr = std::min(4, m - i0);
@@ -329,19 +330,19 @@ void gemm_nt_halves(int m, int n, int h, const float* a, int lda, const float* b
         for (int s = 0; s < 3; ++s) bj[s] = b + (size_t)(j0 + std::min(s, nr - 1)) * ldb + half * h;
         __m256 acc[4][3];
         half_tile(ai, bj, h, acc);
-        float* kept = low.data() + ((size_t)q * triples + t) * 12 * 8;
+        float* kept = low + ((size_t)q * triples + t) * 12 * 8;
         if (half == 0) {
 #pragma GCC unroll 12
-          for (int e = 0; e < 12; ++e) _mm256_storeu_ps(kept + 8 * e, acc[e / 3][e % 3]);
+          for (int e = 0; e < 12; ++e) _mm256_store_ps(kept + 8 * e, acc[e / 3][e % 3]);
           continue;
         }
-        alignas(32) float x[4][3][16];
-#pragma GCC unroll 12
-        for (int e = 0; e < 12; ++e) {
-          _mm256_store_ps(x[e / 3][e % 3], _mm256_loadu_ps(kept + 8 * e));
-          _mm256_store_ps(x[e / 3][e % 3] + 8, acc[e / 3][e % 3]);
-        }
-        store_sums(mr, nr, 3, &x[0][0][0], beta, c + (size_t)i0 * ldc + j0, ldc);
+        for (int r = 0; r < mr; ++r)
+          for (int s = 0; s < nr; ++s) {
+            alignas(32) float x[16];
+            _mm256_store_ps(x, _mm256_load_ps(kept + 8 * (3 * r + s)));
+            _mm256_store_ps(x + 8, acc[r][s]);
+            finish(x, beta, c + (size_t)(i0 + r) * ldc + j0 + s);
+          }
       }
     }
 }
