@@ -35,7 +35,9 @@ sp = site.getsitepackages() + [site.getusersitepackages()]
 print(":".join(p for s in sp for p in glob.glob(os.path.join(s, "nvidia", "*", "lib"))))' 2>/dev/null)
   export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}:/usr/local/cuda/lib64${extra:+:$extra}"
 else
-  host="cpu-$(nproc)core"
+  # The vendor too: an AMD and an Intel machine with as many cores must not overwrite each other's day.
+  vendor=$(awk -F': ' '/^vendor_id/ {print $2; exit}' /proc/cpuinfo 2>/dev/null | sed 's/AuthenticAMD/amd/; s/GenuineIntel/intel/')
+  host="cpu-$(nproc)core${vendor:+-$vendor}"
 fi
 # OpenMP threads that wait by sleeping, not spinning: on a shared, busy machine a spinning thread burns
 # the time slice its partner needs, and the CPU figures (ours and PyTorch's alike) become 3-4x slower
