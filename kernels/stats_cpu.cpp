@@ -58,7 +58,7 @@ struct LaneSums {
   // out[t] = src[t] - r (float32) for t < len, each difference added to its lane (out may be src).
   void add(const float* src, float r, float* out, size_t len) {
     size_t t = 0;
-    // 8 floats a step where GCC keeps the f4 loop below at 128 bits; s2 by FMA, as GCC contracts it there.
+    // 8 floats a step where GCC would keep the f4 loop at 128 bits; s2 by FMA, as GCC contracts it there.
 #if defined(__AVX2__) && defined(__FMA__)
     const __m256 vr = _mm256_set1_ps(r);
     for (; t + 16 <= len; t += 16)
@@ -70,7 +70,7 @@ struct LaneSums {
         s2[2 * h] = (d4)_mm256_fmadd_pd(lo, lo, (__m256d)s2[2 * h]);
         s2[2 * h + 1] = (d4)_mm256_fmadd_pd(hi, hi, (__m256d)s2[2 * h + 1]);
       }
-#endif
+#else
     for (; t + 16 <= len; t += 16)
       for (int q = 0; q < 4; ++q) {
         f4 f;
@@ -84,6 +84,7 @@ struct LaneSums {
 #endif
         s1[q] += d, s2[q] += d * d;
       }
+#endif
     for (int l = 0; t + l < len; ++l) {
       const float f = src[t + l] - r;
       out[t + l] = f;
@@ -287,6 +288,7 @@ void accumulate_stacked(int n, int hw, const StackedNets& nets, void* scratch) {
   // plain rows. Row stride Lmax either way.
   const bool halves = hw > 1 && R == kProductRows && nt_halves_pays() && !plain_rows_forced;
   const int ld = (int)Lmax;
+  auto half_of = [halves](size_t L) { return halves ? (int)(L + 15) / 16 * 8 : 0; };  // floats per half of a run's row
   auto pair_index = [k](int p, int q) { return p * k - p * (p + 1) / 2 + (q - p - 1); };
 #pragma omp parallel if ((size_t)S * S * K >= kParallelMin && !omp_in_parallel())
   for (size_t g0 = 0; g0 < K; g0 += (size_t)G * Lmax) {  // every thread walks the groups; the steps are shared
@@ -303,7 +305,7 @@ void accumulate_stacked(int n, int hw, const StackedNets& nets, void* scratch) {
       double *s1 = sums + (size_t)g * 2 * S + row, *s2 = s1 + S;
       if (hw == 1) return pack_samples(nets.units[b.p], nets.x[b.p], nets.shift[b.p], b.u0, b.u1, s0, L, buf + row, S, s1, s2);
       pack_units(nets.units[b.p], hw, nets.x[b.p], nets.shift[b.p], b.u0, b.u1, s0, L, buf + (size_t)row * ld, ld,
-                 halves ? (int)(L + 15) / 16 * 8 : 0, s1, s2);
+                 half_of(L), s1, s2);
     };
     // Row block i0 of run g's products. Conv: right of the diagonal block in one gemm_nt; the
     // diagonal block by 4-row strips (gemm_nt's tile height) from their own diagonal on, so few
@@ -315,7 +317,7 @@ void accumulate_stacked(int n, int hw, const StackedNets& nets, void* scratch) {
       if (hw == 1) return GemmLhs(true, rows, L, x + i0, S).times(S - i0, x + i0, S, 0.0f, out + (size_t)i0 * S + i0, S);
       auto nt = [&](int m, int cols, int i, int j) {  // out[i.., j..] = rows i.. times rows j..
         const float *a = x + (size_t)i * ld, *b = x + (size_t)j * ld;
-        if (halves) return gemm_nt_halves(m, cols, (L + 15) / 16 * 8, a, ld, b, ld, 0.0f, out + (size_t)i * S + j, S);
+        if (halves) return gemm_nt_halves(m, cols, half_of(L), a, ld, b, ld, 0.0f, out + (size_t)i * S + j, S);
         gemm_nt(m, cols, L, a, ld, b, ld, 0.0f, out + (size_t)i * S + j, S);
       };
       if (i0 + rows < S) nt(rows, S - i0 - rows, i0, i0 + rows);

@@ -136,7 +136,7 @@ TEST_CASE("cpu gemm: gemm_nt_halves is BITWISE gemm_nt's dot-product tiles on th
         cpu::gemm_nt(std::min(16, s.m - i0), s.n, s.k, &a[(size_t)i0 * s.k], s.k, b.data(), s.k, beta, &dots[(size_t)i0 * s.n],
                      s.n);
       cpu::gemm_nt_halves(s.m, s.n, h, ha.data(), ld, hb.data(), ld, beta, c.data(), s.n);
-      if (ours) REQUIRE(std::memcmp(c.data(), dots.data(), c.size() * sizeof(float)) == 0);
+      if (ours) REQUIRE(test::same_bits(c, dots));
     });
   std::vector<float> row(20, 1.0f), out(16);
   CHECK_THROWS_AS(cpu::to_halves(row.data(), 20, out.data(), 8), std::logic_error);  // 20 values do not fit 2 x 8
