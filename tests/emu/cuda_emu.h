@@ -1,4 +1,4 @@
-// Forced include (g++ -include) for compiling kernels/*.cu with the host compiler under make CUDA=emu.
+// Forced include (-include) for compiling kernels/*.cu with the host compiler under make CUDA=emu.
 // tests/emu/rewrite.py has already turned launches, __shared__ declarations and __launch_bounds__
 // into calls of tests/emu/emu.h (same line numbers); this header supplies the rest of the device
 // language: built-in indices, barriers, shuffles, atomics, __ldg, min/max.
