@@ -168,6 +168,7 @@ test: deps
 	$(if $(filter 1,$(MPI)),bash tests/mpi_test.sh,@echo "mpi: skipped (built with MPI=0)")
 	./bin/tests
 	bash scripts/check_rebuild.sh
+	bash scripts/check_deps.sh
 	bash scripts/test_openblas_path.sh
 	bash scripts/check_same_bits.sh
 	@$(MAKE) --no-print-directory san-test fuzz-smoke fault-test
