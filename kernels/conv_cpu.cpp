@@ -102,9 +102,14 @@ struct Lowering {
 // rows r0 <= (c*kh + i)*kw + j < r1 (row r at col + (r - r0)*ld); col's rows are ld floats apart
 // (oh*ow for one image, more when several images share the matrix).
 // The zero runs are short (a padding row or a few columns) and there are thousands per image: GCC
-// is told not to turn them into calls to memset, whose per-call cost was most of their time.
-__attribute__((optimize("no-tree-loop-distribute-patterns"))) void im2col(const Lowering& L, const float* x, float* col,
-                                                                          size_t ld, int r0, int r1) {
+// is told not to turn them into calls to memset, whose per-call cost was most of their time
+// (clang, which builds the sanitizer flavour, has no such option).
+#if defined(__clang__)
+#define CVG_NO_MEMSET_CALLS
+#else
+#define CVG_NO_MEMSET_CALLS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#endif
+CVG_NO_MEMSET_CALLS void im2col(const Lowering& L, const float* x, float* col, size_t ld, int r0, int r1) {
   const ConvGeom& g = L.g;
   const int h = g.h, w = g.w, oh = L.oh, ow = L.ow, s = g.stride, p = g.pad;
   for (int r = r0; r < r1; ++r) {
