@@ -88,7 +88,7 @@ TEST_OBJ := $(TEST_SRC:%.cpp=$(BUILD)/%.o) $(TEST_CU:%.cu=$(BUILD)/%.cu.o)
 BENCH_SRC := $(wildcard bench/*.cpp)
 BENCHES := $(patsubst bench/%.cpp,$(BIN)/%,$(BENCH_SRC))
 
-.PHONY: all tools deps test test-emu test-emu-mutants demo bench gpu-check gpu-bundle clean print-cuda FORCE
+.PHONY: all tools deps test test-emu test-emu-mutants demo bench gpu-check gpu-bundle clean print-cuda print-ldlibs FORCE
 # Keep every object: make deletes a chain's intermediate files (the tools' and benches' .o) after a
 # first build, and once their .d files exist the next make compiles them all again (2.5 min of each
 # make test on 2 cores, where fault-test makes `all` a second time).
@@ -178,14 +178,16 @@ endif
 
 # The GPU test cases on the emulated GPU (CUDA=emu, tests/emu/), in three thread orders, then the
 # pipeline with the emulated GPU's train, correlate, visualize and match.
-EMU_TOOLS := $(addprefix build/cudaemu/bin/,tests train correlate visualize match)
+# $(BUILD) under CUDA=emu, for the targets that make that flavour from outside it.
+EMU_DIR := build/cudaemu
+EMU_TOOLS := $(addprefix $(EMU_DIR)/bin/,tests train correlate visualize match)
 test-emu: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) CUDA=emu $(EMU_TOOLS)
 	bash tests/emu/run.sh
 
 # Proof that test-emu can fail: six kinds of kernel bugs injected into copies of kernels/*.cu.
 test-emu-mutants: deps
-	@$(MAKE) --no-print-directory -j$(JOBS) CUDA=emu build/cudaemu/bin/tests
+	@$(MAKE) --no-print-directory -j$(JOBS) CUDA=emu $(EMU_DIR)/bin/tests
 	@$(MAKE) --no-print-directory CUDA=emu emu-mutants
 emu-mutants:
 	EMU_CXX="$(CXX) $(CPPFLAGS) $(CXXFLAGS)" EMU_LDLIBS="$(LDLIBS)" bash tests/emu/mutants.sh
@@ -229,9 +231,8 @@ install:
 # (the suite's CPU cases + a short train/correlate/align/match pipeline; test-emu runs the GPU cases),
 # fuzz-smoke (each target a few seconds on its committed corpus) and fault-test (training killed at
 # random moments). The readers' objects (base/, data/, nn/) carry libFuzzer's coverage hooks.
-SAN_DIR := build/cudaemu
-SAN_TOOLS := $(patsubst tools/%.cpp,$(SAN_DIR)/bin/%,$(wildcard tools/*.cpp))
-FUZZ_TARGETS := $(patsubst fuzz/fuzz_%.cpp,$(SAN_DIR)/fuzz-bin/%,$(wildcard fuzz/fuzz_*.cpp))
+SAN_TOOLS := $(patsubst tools/%.cpp,$(EMU_DIR)/bin/%,$(wildcard tools/*.cpp))
+FUZZ_TARGETS := $(patsubst fuzz/fuzz_%.cpp,$(EMU_DIR)/fuzz-bin/%,$(wildcard fuzz/fuzz_*.cpp))
 FUZZ_SECONDS ?= 60
 # For the sanitizer targets only (test-emu sets its own).
 san-test fuzz-smoke fuzz: export ASAN_OPTIONS := detect_leaks=1:abort_on_error=0:allocator_may_return_null=1
@@ -247,27 +248,30 @@ $(BUILD)/fuzz-bin/%: $(BUILD)/fuzz/fuzz_%.o $(LIB)
 endif
 .PHONY: san-build san-test fuzz fuzz-smoke fault-test
 san-build: deps
-	@$(MAKE) --no-print-directory -j$(JOBS) CUDA=emu $(SAN_DIR)/bin/tests $(SAN_TOOLS) $(FUZZ_TARGETS)
+	@$(MAKE) --no-print-directory -j$(JOBS) CUDA=emu $(EMU_DIR)/bin/tests $(SAN_TOOLS) $(FUZZ_TARGETS)
 # Left out under the sanitizers: the GPU cases (test-emu runs them) and four long numeric runs
 # (5-350 s each there) whose code paths the smaller tests of the same families cover; the plain
 # `./bin/tests` above runs them.
 SAN_SKIP := *GPU*,assign: auction twin certifies itself*,conv: CPU twin matches a naive loop on CaffeNet*,stats: CPU moments are bit-identical on 1 and 2 threads*,stats: 4.2M streamed*
 san-test: san-build
-	$(SAN_DIR)/bin/tests -tce='$(SAN_SKIP)'
-	bash scripts/san_pipeline.sh $(SAN_DIR)/bin
+	$(EMU_DIR)/bin/tests -tce='$(SAN_SKIP)'
+	bash scripts/san_pipeline.sh $(EMU_DIR)/bin
 fuzz-smoke: san-build
 	@# A fixed seed in make test: the smoke run repeats itself (make fuzz explores with fresh seeds).
-	FUZZ_SEED=1 bash scripts/fuzz.sh $(SAN_DIR)/fuzz-bin 5
+	FUZZ_SEED=1 bash scripts/fuzz.sh $(EMU_DIR)/fuzz-bin 5
 fuzz: san-build
-	bash scripts/fuzz.sh $(SAN_DIR)/fuzz-bin $(FUZZ_SECONDS)
+	bash scripts/fuzz.sh $(EMU_DIR)/fuzz-bin $(FUZZ_SECONDS)
 fault-test: all
 	bash scripts/fault_test.sh bin
 
 clean:
 	rm -rf build bin
 
-# The flavour this invocation builds (used by scripts/check_rebuild.sh).
+# The flavour this invocation builds (used by scripts/check_rebuild.sh), and what its binaries
+# link (scripts/check_deps.sh).
 print-cuda:
 	@echo $(CUDA)
+print-ldlibs:
+	@echo $(LDLIBS)
 
 -include $(shell find build -name '*.d' 2>/dev/null)

@@ -17,6 +17,8 @@ mpi=$(mpicxx --showme:compile 2>/dev/null || true)
 blas=$(pkg-config --cflags openblas 2>/dev/null || true)
 fail=0
 files=()
+unset MAKEFLAGS MFLAGS MAKELEVEL  # make's own answers, also when called from make test
+declare -A ldlibs=([g++]="$(make -s print-ldlibs)" [clang++]="$(make -s print-ldlibs CUDA=emu)")
 for cxx in g++ clang++; do
   # -MG names a header that is not found by its bare name instead of failing.
   for f in $(echo "$includes" | $cxx -x c++ -std=c++17 -fopenmp -I. -I"$cuda/include" $blas $mpi -M -MG - | tr ' \\' '\n\n'); do
@@ -27,11 +29,10 @@ for cxx in g++ clang++; do
       *) echo "error: $cxx finds no <$f>: the Debian package that provides it is not in scripts/deps.sh"; fail=1 ;;
     esac
   done
-  # The files the linker reads for the engine's libraries (the Makefile's LDLIBS), under each compiler.
-  libs="$(pkg-config --variable=libdir openblas)/libopenblas.a -lgfortran -lz -lpthread -ldl -lrt -lboost_context $(mpicxx --showme:link)"
-  trace=$(echo 'int main() {}' | $cxx -x c++ - -x none -fopenmp $libs -o /dev/null -Wl,--trace 2>&1) ||
+  # The files the linker reads for the libraries of the flavour this compiler builds (its LDLIBS).
+  trace=$(echo 'int main() {}' | $cxx -x c++ - -x none ${ldlibs[$cxx]} -o /dev/null -Wl,--trace 2>&1) ||
     { echo "error: $cxx cannot link the engine's libraries: $(echo "$trace" | grep -m1 -i error)"; fail=1; }
-  for f in $(echo "$trace" | grep -oE '/[^ ()]+\.(so|a)[.0-9]*' | sort -u); do files+=("$(realpath -s "$f")"); done
+  for f in $(echo "$trace" | grep -oE '/[^ ()]+\.(so|a)[.0-9]*' | grep -v "^$cuda/" | sort -u); do files+=("$(realpath -s "$f")"); done
 done
 for c in g++ clang++ python3 chromium mpirun pkg-config; do files+=("/usr/bin/$c"); done
 # dpkg knows a file under one name: /usr/lib or /lib (the merged /usr), or the target of an
