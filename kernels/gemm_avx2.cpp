@@ -157,11 +157,16 @@ void packed_c_in_memory(int m, int n, int k, const float* packed_a, const float*
   }
 }
 
-// The AVX-512 kernel's 16-lane reduction (sum4), lane by lane.
-inline float sum16(const float* x) {
-  float g[4];
-  for (int q = 0; q < 4; ++q) g[q] = (x[4 * q] + x[4 * q + 2]) + (x[4 * q + 1] + x[4 * q + 3]);
-  return (g[0] + g[2]) + (g[1] + g[3]);
+// The AVX-512 kernel's 16-lane reduction (sum4) of lanes lo = x[0..8), hi = x[8..16), in registers:
+// g_q = (x[4q] + x[4q+2]) + (x[4q+1] + x[4q+3]) for groups q = 0, 1 in lo's two 128-bit lanes and
+// q = 2, 3 in hi's, then (g0 + g2) + (g1 + g3): the same additions, so the same bits.
+inline float sum16(__m256 lo, __m256 hi) {
+  auto groups = [](__m256 v) {
+    const __m256 t = _mm256_add_ps(v, _mm256_permute_ps(v, _MM_SHUFFLE(1, 0, 3, 2)));  // x0+x2, x1+x3 (each half)
+    return _mm256_add_ps(t, _mm256_permute_ps(t, _MM_SHUFFLE(2, 3, 0, 1)));         // g at lanes 0 and 4
+  };
+  const __m256 s = _mm256_add_ps(groups(lo), groups(hi));  // g0+g2 at lane 0, g1+g3 at lane 4
+  return _mm_cvtss_f32(_mm_add_ss(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1)));
 }
 
 // One step of gemm_nt's 2 x NB tile: 16 more k (two 8-float halves) of its 2 NB dot products;
@@ -184,9 +189,9 @@ inline __attribute__((always_inline)) void nt_step(const float* const (&ai)[2], 
   }
 }
 
-// *c = the 16 lanes x of its dot product summed as the AVX-512 kernel sums them, beta applied.
-inline void finish(const float* x, float beta, float* c) {
-  float v = sum16(x);
+// *c = the 16 lanes of its dot product summed as the AVX-512 kernel sums them, beta applied.
+inline void finish(__m256 lo, __m256 hi, float beta, float* c) {
+  float v = sum16(lo, hi);
   if (beta != 0.0f) v = std::fma(beta, *c, v);
   *c = v;
 }
@@ -202,12 +207,7 @@ inline void nt_tile(int mr, int nr, int k, const float* const (&ai)[2], const fl
   for (; p + 16 <= k; p += 16) nt_step<false, NB, kAhead>(ai, bj, p, lo, hi);
   if (p < k) nt_step<true, NB>(ai, bj, p, lo, hi, k);  // lanes past k add 0 * 0
   for (int r = 0; r < mr; ++r)
-    for (int s = 0; s < nr; ++s) {
-      alignas(32) float x[16];
-      _mm256_store_ps(x, lo[r][s]);
-      _mm256_store_ps(x + 8, hi[r][s]);
-      finish(x, beta, c + (size_t)r * ldc + s);
-    }
+    for (int s = 0; s < nr; ++s) finish(lo[r][s], hi[r][s], beta, c + (size_t)r * ldc + s);
 }
 
 template <bool kAhead>
@@ -337,12 +337,7 @@ void gemm_nt_halves(int m, int n, int h, const float* a, int lda, const float* b
           continue;
         }
         for (int r = 0; r < mr; ++r)
-          for (int s = 0; s < nr; ++s) {
-            alignas(32) float x[16];
-            _mm256_store_ps(x, _mm256_load_ps(kept + 8 * (3 * r + s)));
-            _mm256_store_ps(x + 8, acc[r][s]);
-            finish(x, beta, c + (size_t)(i0 + r) * ldc + j0 + s);
-          }
+          for (int s = 0; s < nr; ++s) finish(_mm256_load_ps(kept + 8 * (3 * r + s)), acc[r][s], beta, c + (size_t)(i0 + r) * ldc + j0 + s);
       }
     }
 }
