@@ -143,6 +143,37 @@ TEST_CASE("cpu gemm: gemm_nt_halves is BITWISE gemm_nt's dot-product tiles on th
   CHECK_THROWS_AS(cpu::gemm_nt_halves(1, 1, 12, row.data(), 24, row.data(), 24, 0.0f, out.data(), 1), std::logic_error);
 }
 
+TEST_CASE("cpu gemm: gemm_nt's dot-product tiles sum in the documented order, BITWISE (16 FMA lanes, then the sum4 tree)") {
+  // kernels/gemm_avx2.cpp's header: lane l takes p = l, l+16, ... by fma; lanes reduced as
+  // ((x0+x2)+(x1+x3)) per group of 4, groups as (G0+G2)+(G1+G3); then fma(beta, c, sum). Written
+  // out here in scalars, it pins the AVX2 and AVX-512 tiles to the same bits on any CPU.
+  if (std::string(cpu::gemm_kernels()) == "openblas") {
+    std::printf("skipped (OpenBLAS in use): gemm_nt's dot-product tiles\n");
+    return;
+  }
+  for (const Case s : {Case{1, 1, 1}, Case{5, 7, 33}, Case{16, 29, 300}, Case{3, 2, 2048}}) {
+    INFO("m ", s.m, " n ", s.n, " k ", s.k);
+    auto a = test::randn((size_t)s.m * s.k, 61), b = test::randn((size_t)s.n * s.k, 62);
+    for (size_t t = 0; t < a.size(); ++t) a[t] = std::ldexp(a[t], (int)(t % 41) - 20);  // magnitudes 2^-20..2^20 expose any reordering
+    for (float beta : {0.0f, 0.5f}) {
+      const auto c0 = test::randn((size_t)s.m * s.n, 63);
+      std::vector<float> got = c0, want = c0;
+      cpu::gemm_nt(s.m, s.n, s.k, a.data(), s.k, b.data(), s.k, beta, got.data(), s.n);
+      for (int i = 0; i < s.m; ++i)
+        for (int j = 0; j < s.n; ++j) {
+          float x[16] = {};
+          for (int p = 0; p < s.k; ++p) x[p % 16] = std::fma(a[(size_t)i * s.k + p], b[(size_t)j * s.k + p], x[p % 16]);
+          float g[4];
+          for (int q = 0; q < 4; ++q) g[q] = (x[4 * q] + x[4 * q + 2]) + (x[4 * q + 1] + x[4 * q + 3]);
+          float v = (g[0] + g[2]) + (g[1] + g[3]);
+          float& w = want[(size_t)i * s.n + j];
+          w = beta != 0.0f ? std::fma(beta, w, v) : v;
+        }
+      CHECK(test::same_bits(got, want));
+    }
+  }
+}
+
 TEST_CASE("cpu gemm: beta 0 overwrites C without reading it, k = 0 scales C") {
   std::vector<float> a(4 * 3, 1.0f), b(3 * 5, 2.0f), c(4 * 5, NAN);
   cpu::GemmLhs(false, 4, 3, a.data(), 3).times(5, b.data(), 5, 0.0f, c.data(), 5);
