@@ -25,8 +25,11 @@ CXX ?= g++
 # Optimisation and instruction set are separate knobs: OPT=-O0 keeps the ISA, ISA= builds for any
 # x86-64 (the AVX-512 GEMM kernels are chosen at run time either way).
 ifeq ($(CUDA),emu)
-  OPT ?= -O1  # quicker to build under the sanitizers; the emulation, not the code, is slow
-  CXX := clang++  # libFuzzer is clang's, and the fuzz targets link against this flavour
+  # -O1: quicker to build under the sanitizers; the emulation, not the code, is slow. clang:
+  # libFuzzer is clang's, and the fuzz targets link against this flavour. (Comments on lines of
+  # their own: one after a value would leave its spaces in the value.)
+  OPT ?= -O1
+  CXX := clang++
 endif
 OPT ?= -O3
 ISA ?= -mavx2 -mfma
