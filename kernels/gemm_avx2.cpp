@@ -313,21 +313,24 @@ void gemm_nt(int m, int n, int k, const float* a, int lda, const float* b, int l
 
 void gemm_nt_halves(int m, int n, int h, const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc) {
   // The low halves of every tile first, their lanes kept in `low`, then the high halves, which
-  // finish each dot product: every pass reads whole 64-byte lines, and the 4 rows of A (h floats)
-  // stay in L1 while the rows of B pass. Rows past m or n repeat the last one, not stored.
+  // finish each dot product: every pass reads whole 64-byte lines. Per half, the 3 rows of B of a
+  // tile column stay in L1 while the quads of A (16 rows in the statistics' calls) pass from L2:
+  // B, all the rows right of the block there, often past L2, is read once per half rather than
+  // once per quad (in-pass statistics ~4% faster, AMD EPYC). Rows past m or n repeat the last
+  // one, not stored.
   const int quads = (m + 3) / 4, triples = (n + 2) / 3;
   thread_local std::vector<float> low_buf;
   low_buf.resize((size_t)quads * triples * 12 * 8 + 8);
   float* low = low_buf.data() + (8 - reinterpret_cast<uintptr_t>(low_buf.data()) / 4 % 8) % 8;  // 32-byte aligned
   for (int half = 0; half < 2; ++half)
-    for (int q = 0; q < quads; ++q) {
-      const int i0 = 4 * q, mr = std::min(4, m - i0);
-      const float* ai[4];
-      for (int r = 0; r < 4; ++r) ai[r] = a + (size_t)(i0 + std::min(r, mr - 1)) * lda + half * h;
-      for (int t = 0; t < triples; ++t) {
-        const int j0 = 3 * t, nr = std::min(3, n - j0);
-        const float* bj[3];
-        for (int s = 0; s < 3; ++s) bj[s] = b + (size_t)(j0 + std::min(s, nr - 1)) * ldb + half * h;
+    for (int t = 0; t < triples; ++t) {
+      const int j0 = 3 * t, nr = std::min(3, n - j0);
+      const float* bj[3];
+      for (int s = 0; s < 3; ++s) bj[s] = b + (size_t)(j0 + std::min(s, nr - 1)) * ldb + half * h;
+      for (int q = 0; q < quads; ++q) {
+        const int i0 = 4 * q, mr = std::min(4, m - i0);
+        const float* ai[4];
+        for (int r = 0; r < 4; ++r) ai[r] = a + (size_t)(i0 + std::min(r, mr - 1)) * lda + half * h;
         __m256 acc[4][3];
         half_tile(ai, bj, h, acc);
         float* kept = low + ((size_t)q * triples + t) * 12 * 8;
