@@ -169,10 +169,11 @@ inline float sum16(__m256 lo, __m256 hi) {
   return _mm_cvtss_f32(_mm_add_ss(_mm256_castps256_ps128(s), _mm256_extractf128_ps(s, 1)));
 }
 
-// sum16's first steps for four dot products at once: [g_0 | g_1] of each of u, v, w, z (lanes 0-3 |
-// 4-7, in that order), g_q = (x[4q] + x[4q+2]) + (x[4q+1] + x[4q+3]) of its 8 lanes x; sum16 of
+// sum16's first steps for the four dot products d[0..4) at once: [g_0 | g_1] of each (lanes 0-3 |
+// 4-7, in d's order), g_q = (x[4q] + x[4q+2]) + (x[4q+1] + x[4q+3]) of its 8 lanes x; sum16 of
 // (lo, hi) is then (g_0(lo) + g_0(hi)) + (g_1(lo) + g_1(hi)) (sum4_of_groups). The same additions.
-inline __m256 groups4(__m256 u, __m256 v, __m256 w, __m256 z) {
+inline __m256 groups4(const __m256* d) {
+  const __m256 u = d[0], v = d[1], w = d[2], z = d[3];
   const __m256 p = _mm256_add_ps(_mm256_shuffle_ps(u, v, _MM_SHUFFLE(1, 0, 1, 0)), _mm256_shuffle_ps(u, v, _MM_SHUFFLE(3, 2, 3, 2)));
   const __m256 q = _mm256_add_ps(_mm256_shuffle_ps(w, z, _MM_SHUFFLE(1, 0, 1, 0)), _mm256_shuffle_ps(w, z, _MM_SHUFFLE(3, 2, 3, 2)));
   return _mm256_add_ps(_mm256_shuffle_ps(p, q, _MM_SHUFFLE(2, 0, 2, 0)), _mm256_shuffle_ps(p, q, _MM_SHUFFLE(3, 1, 3, 1)));
@@ -349,13 +350,12 @@ void gemm_nt_halves(int m, int n, int h, const float* a, int lda, const float* b
         const __m256* x = &acc[0][0];  // dot product e = 3r + s; groups4 takes them 4 at a time
         float* kept = low + ((size_t)q * triples + t) * 3 * 8;
         if (half == 0) {
-          for (int g = 0; g < 3; ++g) _mm256_store_ps(kept + 8 * g, groups4(x[4 * g], x[4 * g + 1], x[4 * g + 2], x[4 * g + 3]));
+          for (int g = 0; g < 3; ++g) _mm256_store_ps(kept + 8 * g, groups4(x + 4 * g));
           continue;
         }
         alignas(16) float dots[12];
         for (int g = 0; g < 3; ++g)
-          _mm_store_ps(dots + 4 * g,
-                       sum4_of_groups(_mm256_load_ps(kept + 8 * g), groups4(x[4 * g], x[4 * g + 1], x[4 * g + 2], x[4 * g + 3])));
+          _mm_store_ps(dots + 4 * g, sum4_of_groups(_mm256_load_ps(kept + 8 * g), groups4(x + 4 * g)));
         for (int r = 0; r < mr; ++r)
           for (int s = 0; s < nr; ++s) store_dot(dots[3 * r + s], beta, c + (size_t)(i0 + r) * ldc + j0 + s);
       }
