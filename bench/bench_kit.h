@@ -68,7 +68,8 @@ inline Timing measure(const std::function<void()>& fn, const Budget& b, const De
 // `b_over_a` is the median over repeats of B's time over A's in the same repeat.
 struct PairTiming {
   Timing a, b;
-  double b_over_a = 0;
+  double b_over_a = 0;                // the median of the repeats' ratios b / a
+  double ratio_q1 = 0, ratio_q3 = 0;  // their lower and upper quartiles (nearest rank)
 };
 
 inline PairTiming measure_pair(const std::function<void()>& fa, const std::function<void()>& fb, const Budget& bud,
@@ -89,7 +90,8 @@ inline PairTiming measure_pair(const std::function<void()>& fa, const std::funct
     }
     ratio.push_back(tb.back() / ta.back());
   }
-  return {summarize(ta), summarize(tb), summarize(ratio).median_ms};  // the median ratio
+  const Quartiles q = quartiles(ratio);
+  return {summarize(ta), summarize(tb), q.median, q.q1, q.q3};
 }
 
 // ---- net shapes -----------------------------------------------------------------------------------

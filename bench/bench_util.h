@@ -45,6 +45,17 @@ inline Timing summarize(std::vector<double> t) {
   return {t[t.size() / 2], t.front(), t.back(), (int)t.size()};
 }
 
+// Lower quartile, median (summarize's: the upper middle of an even count) and upper quartile, by
+// nearest rank: sorted v at floor((n-1)/4), n/2 and ceil(3(n-1)/4). v not empty.
+struct Quartiles {
+  double q1 = 0, median = 0, q3 = 0;
+};
+inline Quartiles quartiles(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t last = v.size() - 1;
+  return {v[last / 4], v[v.size() / 2], v[(3 * last + 3) / 4]};
+}
+
 // Runs fn once to warm up, then `repeats` times, each timed alone.
 inline Timing time_it(const std::function<void()>& fn, int repeats, const Device& dev = Device::cpu()) {
   time_calls(fn, 1, dev);

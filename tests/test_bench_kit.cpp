@@ -96,6 +96,22 @@ TEST_CASE("bench_kit: measure_pair times its two ops in alternation, the same nu
   CHECK(t.b.repeats == 6);
   CHECK(calls == "abab" "ab" "ba" "ab" "ba" "ab" "ba");
   CHECK(t.b_over_a > 0);
+  CHECK(t.ratio_q1 <= t.b_over_a);
+  CHECK(t.b_over_a <= t.ratio_q3);
   CHECK(t.a.min_ms <= t.a.median_ms);
   CHECK(t.a.median_ms <= t.a.max_ms);
+}
+
+TEST_CASE("bench_kit: quartiles by nearest rank, the median as summarize takes it") {
+  const Quartiles six = quartiles({5, 1, 4, 2, 3, 6});  // sorted 1..6: indices 1, 3 (the upper middle), 4
+  CHECK(six.q1 == 2);
+  CHECK(six.median == 4);
+  CHECK(six.median == summarize({5, 1, 4, 2, 3, 6}).median_ms);
+  CHECK(six.q3 == 5);
+  const Quartiles nine = quartiles({9, 8, 7, 6, 5, 4, 3, 2, 1});  // indices 2, 4, 6
+  CHECK(nine.q1 == 3);
+  CHECK(nine.median == 5);
+  CHECK(nine.q3 == 7);
+  const Quartiles one = quartiles({0.5});
+  CHECK((one.q1 == 0.5 && one.median == 0.5 && one.q3 == 0.5));
 }
