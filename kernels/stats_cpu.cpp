@@ -74,9 +74,9 @@ struct LaneSums {
       }
     }
 #else
-    for (; t + 16 <= len; t += 16)
+    for (; t + 16 <= len; t += 16) {
+      if (ahead) _mm_prefetch((const char*)(src + t + ahead), _MM_HINT_T0);
       for (int q = 0; q < 4; ++q) {
-        if (ahead && q == 0) _mm_prefetch((const char*)(src + t + ahead), _MM_HINT_T0);
         f4 f;
         std::memcpy(&f, src + t + 4 * q, sizeof f);
         f -= r;
@@ -88,6 +88,7 @@ struct LaneSums {
 #endif
         s1[q] += d, s2[q] += d * d;
       }
+    }
 #endif
     for (int l = 0; t + l < len; ++l) {
       const float f = src[t + l] - r;
