@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 
@@ -39,8 +40,16 @@ struct HeaderParser {
   const std::string& name;
   size_t i = 0;
 
+  // Quotes the header's start on one line: a damaged header may hold newlines and binary bytes.
   [[noreturn]] void fail(const std::string& what) const {
-    throw InputError(name + ": bad .npy header (" + what + "): " + s.substr(0, 120));
+    std::string shown;
+    for (size_t k = 0; k < std::min<size_t>(s.size(), 100); ++k) {
+      const unsigned char c = (unsigned char)s[k];
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", c);
+      shown += c >= 0x20 && c < 0x7f ? std::string(1, (char)c) : std::string(hex);
+    }
+    throw InputError(name + ": bad .npy header (" + what + "): " + shown + (s.size() > 100 ? "..." : ""));
   }
   void skip_ws() {
     while (i < s.size() && std::isspace((unsigned char)s[i])) ++i;

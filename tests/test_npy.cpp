@@ -135,6 +135,10 @@ TEST_CASE("npy: corrupt or unsupported files are rejected with the file name and
       error_of(handmade("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), 'x': 1}", x, sizeof x)).find("unknown key") !=
       std::string::npos);
   CHECK(error_of(handmade("not a dict", x, sizeof x)).find("bad .npy header") != std::string::npos);
+  // A damaged header is quoted on one line, control and binary bytes escaped (fuzzing found raw bytes echoed).
+  const std::string quoted = error_of(handmade("{'descr': <f4', 'fortran_order': False,\n\x01\xee 'shape': (2, 2), }", x, sizeof x));
+  CHECK(quoted.find("x.npy: bad .npy header (expected a string): {'descr': <f4', 'fortran_order': False,\\x0a\\x01\\xee 'sh") == 0);
+  CHECK(quoted.find('\n') == std::string::npos);
   CHECK(error_of(
             handmade("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999, 99999999999, 99999999999), }", x, sizeof x))
             .find("too large") != std::string::npos);
@@ -169,8 +173,19 @@ TEST_CASE("npy: read_matrix_npy converts integer and bool matrices of every widt
   check("<u2", u2, 8, {0, 1, 2, 65535});
   const uint32_t u4[4] = {0, 1, 2, 4294967295u};
   check("<u4", u4, 16, {0, 1, 2, 4294967295.0});
-  const uint64_t u8[4] = {0, 1, 2, uint64_t(1) << 63};
-  check("<u8", u8, 32, {0, 1, 2, 9223372036854775808.0});
+  const uint64_t u8[4] = {0, 1, 2, uint64_t(1) << 53};
+  check("<u8", u8, 32, {0, 1, 2, 9007199254740992.0});
+  // Past 2^53 a double cannot hold every integer (2^53 + 1 would read as 2^53, tying it with its
+  // neighbour): refused, since the solvers would then find a wrong "optimum" without a word.
+  const uint64_t u8_big[4] = {0, 1, 2, uint64_t(1) << 63};
+  const std::vector<char> big_file = handmade("{'descr': '<u8', 'fortran_order': False, 'shape': (2, 2), }", u8_big, 32);
+  write_file_atomic(path, big_file.data(), big_file.size());
+  CHECK_THROWS_WITH_AS(read_matrix_npy(path, n, m), doctest::Contains("entry (1, 1) = 9223372036854775808 is past 2^53"),
+                       InputError);
+  const int64_t i8_big[2] = {3, -((int64_t(1) << 53) + 1)};
+  write_npy(path, i8_big, {1, 2});
+  CHECK_THROWS_WITH_AS(read_matrix_npy(path, n, m), doctest::Contains("entry (0, 1) = -9007199254740993 is past 2^53"),
+                       InputError);
   const bool b1[4] = {true, false, false, true};
   check("|b1", b1, 4, {1, 0, 0, 1});
   // A bool byte other than 0 / 1 is True, as numpy reads it (fuzz finding: loading it as bool is UB).

@@ -38,6 +38,19 @@ NpyMatrix load_matrix_npy(const std::string& path) {
   } else {  // any other dtype (any width of int, uint, float, bool): converted from the mapped bytes
     NpyArray a = meta;
     a.bytes.assign(static_cast<const char*>(file->data()), static_cast<const char*>(file->data()) + count * a.itemsize());
+    // The solvers work in double: a 64-bit integer past 2^53 would be rounded, and neighbouring
+    // values made equal, so the "optimal" assignment could be wrong without a word.
+    if (meta.dtype == "<i8" || meta.dtype == "<u8")
+      for (size_t k = 0; k < count; ++k) {
+        uint64_t u;
+        std::memcpy(&u, a.bytes.data() + 8 * k, 8);
+        const bool is_signed = meta.dtype == "<i8";
+        const uint64_t magnitude = is_signed && (int64_t)u < 0 ? 0 - u : u;
+        if (magnitude > (1ull << 53))
+          throw InputError(path + ": entry (" + std::to_string(k / x.m) + ", " + std::to_string(k % x.m) + ") = " +
+                           (is_signed ? std::to_string((int64_t)u) : std::to_string(u)) +
+                           " is past 2^53, where double (the solvers' arithmetic) cannot hold every integer");
+      }
     x.converted = a.to_double();
     x.data = x.converted.data();
   }
