@@ -192,10 +192,10 @@ std::vector<ClaimVerdict> paper_claims(const std::vector<LayerPairStats>& layers
         s.mean -= 0.5, s.lo -= 0.5, s.hi -= 0.5, s.min -= 0.5, s.max -= 0.5;
         d.push_back({std::string("share of MI partners that are the correlation partner - 0.5, ") + l, s});
       } else {
-        need.push_back(std::string(l) + " (with MI)");
+        need.push_back(l);
       }
     ClaimVerdict c = judge("correlation and mutual-information matchings mostly agree (conv1, conv2)", d);
-    if (!need.empty()) c.verdict = "cannot decide", c.evidence = "MI was not computed for " + need[0];
+    if (!need.empty()) c.verdict = "cannot decide", c.evidence = "MI was not computed for " + need[0] + " (bin/correlate --mi-layers)";
     add(c, {});
   }
   return out;
