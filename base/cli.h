@@ -44,8 +44,17 @@ class Args {
 
   // Returns false when --help or --version was printed (the tool then exits 0). Throws UsageError otherwise.
   bool parse(int argc, char** argv) {
+    bool options_end = false;  // after "--" every argument is positional (a file named "-x")
     for (int i = 1; i < argc; ++i) {
       std::string a = argv[i];
+      if (options_end) {
+        positional_.push_back(a);
+        continue;
+      }
+      if (a == "--") {
+        options_end = true;
+        continue;
+      }
       if (a == "-h" || a == "--help") {
         print_help();
         return false;
@@ -73,11 +82,17 @@ class Args {
           o.value = argv[++i];
         }
         o.given = true;
+      } else if (a.size() > 1 && a[0] == '-') {
+        throw UsageError("unknown option " + a + " (see --help; a file named like an option goes after --)");
       } else {
         positional_.push_back(a);
       }
     }
     return true;
+  }
+  // For tools that take options only: a stray argument is a usage error, not silently ignored.
+  void no_positional() const {
+    if (!positional_.empty()) throw UsageError("unexpected argument '" + positional_[0] + "' (see --help)");
   }
 
   std::string str(const std::string& name) const { return get(name).value; }

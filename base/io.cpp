@@ -1,5 +1,6 @@
 #include "base/io.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -17,6 +18,37 @@ void require_file(const std::string& path) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) throw InputError(path + ": cannot open (" + std::strerror(errno) + ")");
   if (S_ISDIR(st.st_mode)) throw InputError(path + ": is a folder, expected a file");
+}
+
+namespace {
+std::string parent_folder(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+}
+}  // namespace
+
+void require_writable_file(const std::string& path) {
+  if (path.empty()) throw InputError("the output file name is empty");
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) throw InputError(path + ": is a folder, expected a file");
+  const std::string dir = parent_folder(path);
+  if (::stat(dir.c_str(), &st) != 0) throw InputError(path + ": folder " + dir + " does not exist");
+  if (!S_ISDIR(st.st_mode)) throw InputError(path + ": " + dir + " is not a folder");
+  if (::access(dir.c_str(), W_OK) != 0) throw InputError(path + ": folder " + dir + " is not writable (" + std::strerror(errno) + ")");
+}
+
+void require_new_folder(const std::string& dir) {
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) return;
+  bool empty = S_ISDIR(st.st_mode);
+  if (DIR* d = empty ? opendir(dir.c_str()) : nullptr) {
+    while (dirent* e = readdir(d))
+      if (std::strcmp(e->d_name, ".") && std::strcmp(e->d_name, "..")) empty = false;
+    closedir(d);
+  } else {
+    empty = false;
+  }
+  if (!empty) throw InputError(dir + ": exists and is not empty (remove it or choose another --out)");
 }
 
 std::vector<char> read_file(const std::string& path) {
@@ -57,8 +89,7 @@ void write_file_atomic(const std::string& path, const void* data, size_t bytes) 
     ::unlink(tmp.c_str());
     throw InputError(path + ": rename failed (" + why + ")");
   }
-  const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash);
+  const std::string dir = parent_folder(path);
   int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
   if (dfd < 0 || ::fsync(dfd) != 0) {
     std::string why = std::strerror(errno);

@@ -11,6 +11,11 @@ namespace cvg {
 // Throws InputError when `path` is missing or is a folder ("<path>: is a folder, expected a file").
 void require_file(const std::string& path);
 std::vector<char> read_file(const std::string& path);
+// Throws InputError unless `path` can be written: a non-empty name, not a folder, in an existing,
+// writable folder. Checked before long work, so that it is not lost to a typo in the output path.
+void require_writable_file(const std::string& path);
+// Throws InputError when the folder `dir` exists and is not empty (a new run folder goes there).
+void require_new_folder(const std::string& dir);
 // Temporary file path.tmp.<pid>, fsync, rename, then fsync of the folder so the rename itself survives a crash.
 void write_file_atomic(const std::string& path, const void* data, size_t bytes);
 inline void write_file_atomic(const std::string& path, const std::string& s) { write_file_atomic(path, s.data(), s.size()); }

@@ -67,6 +67,7 @@ int main(int argc, char** argv) {
         .flag("quick", "short run: sizes 96,256,1024 and 3 repeats unless --sizes / --repeats are given")
         .flag("no-python", "skip the Python baselines");
     if (!args.parse(argc, argv)) return 0;
+    args.no_positional();
     const bool quick = args.on("quick");
     std::vector<int> sizes;
     {

@@ -605,6 +605,7 @@ int main(int argc, char** argv) {
         .flag("gpu-only", "skip the CPU section")
         .flag("with-cpu", "run the CPU section in a --quick run on a GPU machine too (skipped by default there)");
     if (!args.parse(argc, argv)) return 0;
+    args.no_positional();
     Settings s;
     s.quick = args.on("quick");
     s.threads = (int)args.integer("threads");

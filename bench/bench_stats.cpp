@@ -186,6 +186,7 @@ int main(int argc, char** argv) {
         .flag("gpu-only", "skip the CPU section")
         .flag("with-cpu", "run the CPU section in a --quick run on a GPU machine too (skipped by default there)");
     if (!args.parse(argc, argv)) return 0;
+    args.no_positional();
     const bool quick = args.on("quick");
     const int threads = (int)args.integer("threads");
     if (threads < 1) throw cli::UsageError("--threads must be >= 1");

@@ -140,6 +140,7 @@ int main(int argc, char** argv) {
         .opt("classes", "10", "--per-layer: classes of the last fc")
         .opt("iters", "20", "--per-layer: timed steps");
     if (!args.parse(argc, argv)) return 0;
+    args.no_positional();
     if (args.on("per-layer")) {
       const int threads = (int)args.integer("threads"), batch = (int)args.integer("batch"), iters = (int)args.integer("iters");
       const int classes = (int)args.integer("classes");

@@ -1,5 +1,6 @@
 // open_dataset: the spec grammar, and the in-memory byte-image set shared by the IDX and CIFAR readers.
 #include <cstdlib>
+#include <stdexcept>
 
 #include "data/dataset.h"
 #include "data/readers.h"
@@ -41,6 +42,13 @@ const char* kFashionDir = "/usr/share/datasets/fashion-mnist";
 const char* kSpecs = "fashion-mnist[:DIR], mnist:DIR, idx:DIR, cifar10:DIR, cifar100:DIR, folder:DIR, synthetic[:N[:T]]";
 }  // namespace
 
+void check_dataset_kind(const std::string& spec) {
+  const std::string kind = spec.substr(0, spec.find(':'));
+  for (const char* k : {"fashion-mnist", "mnist", "idx", "cifar10", "cifar100", "folder", "synthetic"})
+    if (kind == k) return;
+  throw InputError(spec + ": unknown dataset (expected " + kSpecs + ")");
+}
+
 std::unique_ptr<Dataset> open_dataset(const std::string& spec, const std::string& split, const std::string& data_dir) {
   if (split != "train" && split != "test") throw InputError(spec + ": split must be train or test, not '" + split + "'");
   const size_t colon = spec.find(':');
@@ -75,7 +83,8 @@ std::unique_ptr<Dataset> open_dataset(const std::string& spec, const std::string
     }
     return data::open_synthetic(split, sizes[0], sizes[1]);
   }
-  throw InputError(spec + ": unknown dataset (expected " + kSpecs + ")");
+  check_dataset_kind(spec);
+  throw std::logic_error(spec + ": dataset kind not opened");
 }
 
 }  // namespace cvg

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <limits>
@@ -84,6 +85,11 @@ std::vector<NamedTensor> parse_safetensors(const uint8_t* data, size_t size) {
   const uint8_t* payload = data + 8 + hlen;
   const size_t payload_size = size - 8 - hlen;
   std::vector<NamedTensor> out;
+  struct Range {
+    uint64_t begin, end;
+    std::string name;
+  };
+  std::vector<Range> ranges;
   for (auto it = header.begin(); it != header.end(); ++it) {
     const std::string& name = it.key();
     if (name == "__metadata__") continue;
@@ -111,12 +117,14 @@ std::vector<NamedTensor> parse_safetensors(const uint8_t* data, size_t size) {
     if (!off.is_array() || off.size() != 2 || !off[0].is_number_unsigned() || !off[1].is_number_unsigned())
       throw bad("data_offsets is not [begin, end]");
     uint64_t begin = off[0].get<uint64_t>(), end = off[1].get<uint64_t>();
-    if (begin > end || end > payload_size)
+    if (begin > end) throw bad("data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) + "] end before they begin");
+    if (end > payload_size)
       throw bad("data_offsets [" + std::to_string(begin) + ", " + std::to_string(end) + "] outside the " +
                 std::to_string(payload_size) + "-byte data section");
     if (end - begin != numel * item)
       throw bad(std::to_string(end - begin) + " bytes for shape " + shape_string(t.shape) + " of " + dtype + " (expected " +
                 std::to_string(numel * item) + ")");
+    ranges.push_back({begin, end, name});
     const uint8_t* p = payload + begin;
     t.values.resize(numel);
     if (item == 4) {
@@ -132,6 +140,20 @@ std::vector<NamedTensor> parse_safetensors(const uint8_t* data, size_t size) {
     }
     out.push_back(std::move(t));
   }
+  // The format's rule: the tensors tile the data section exactly, no overlap and no hole (so no
+  // tensor reads another's bytes and no file carries hidden data).
+  std::sort(ranges.begin(), ranges.end(),
+            [](const Range& a, const Range& b) { return a.begin < b.begin || (a.begin == b.begin && a.end < b.end); });
+  uint64_t at = 0;
+  const std::string* last = nullptr;
+  for (const Range& r : ranges) {
+    if (r.begin < at) throw InputError("tensors '" + *last + "' and '" + r.name + "' share bytes of the data section");
+    if (r.begin > at)
+      throw InputError("bytes " + std::to_string(at) + ".." + std::to_string(r.begin) + " of the data section belong to no tensor");
+    at = r.end, last = &r.name;
+  }
+  if (at != payload_size)
+    throw InputError(std::to_string(payload_size - at) + " bytes after the last tensor's data belong to no tensor");
   return out;
 }
 
@@ -175,6 +197,8 @@ std::vector<NamedTensor> read_weights(const std::string& path) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) throw InputError(path + ": not found");
   if (S_ISDIR(st.st_mode)) return read_npy_folder(path);
+  if (path.size() > 4 && path.compare(path.size() - 4, 4, ".npy") == 0)
+    throw InputError(path + ": a single .npy file; --from takes a folder of .npy files (one per parameter) or a .safetensors file");
   return read_safetensors(path);
 }
 
@@ -196,13 +220,18 @@ std::map<std::string, std::string> read_name_map(const std::string& path) {
 }
 
 void rename_tensors(std::vector<NamedTensor>& tensors, const std::map<std::string, std::string>& map, const std::string& origin) {
-  std::set<std::string> seen;
+  std::set<std::string> seen, mapped;
   for (NamedTensor& t : tensors) {
     auto it = map.find(t.name);
+    if (it != map.end()) mapped.insert(t.name);
     std::string to = it == map.end() ? t.name : it->second;
     if (!seen.insert(to).second) throw InputError(origin + ": two tensors are named '" + to + "' (after the name map)");
     t.name = to;
   }
+  for (const auto& [from, to] : map)  // a typo in the map would otherwise show only as a missing tensor
+    if (!mapped.count(from))
+      std::fprintf(stderr, "warning: name map: no tensor '%s' in %s (its entry -> '%s' is unused)\n", from.c_str(), origin.c_str(),
+                   to.c_str());
 }
 
 int classes_from_tensors(const NetConfig& cfg, const std::vector<NamedTensor>& tensors) {
@@ -245,6 +274,13 @@ void load_tensors(Net& net, const std::vector<NamedTensor>& tensors, const std::
   if (!extra.empty())
     throw InputError(origin + ": extra tensor" + (extra.size() > 1 ? "s " : " ") + list(extra) + ", not parameters of net " +
                      net.config().name);
+  for (Param* p : net.params()) {  // checked before anything is written: a run folder never holds NaN weights
+    const std::vector<float>& v = by_name.at(p->name)->values;
+    for (size_t k = 0; k < v.size(); ++k)
+      if (!std::isfinite(v[k]))
+        throw InputError(origin + ": tensor '" + p->name + "' holds " + (std::isnan(v[k]) ? "NaN" : "an infinite value") +
+                         " at flat index " + std::to_string(k));
+  }
   for (Param* p : net.params()) {
     p->value.data.from_host(by_name.at(p->name)->values);
     p->momentum.data.zero();
@@ -253,18 +289,7 @@ void load_tensors(Net& net, const std::vector<NamedTensor>& tensors, const std::
 
 std::string write_run_folder(const std::string& dir, Net& net, const CheckpointInfo& info,
                              const std::function<void(const std::string& folder)>& also) {
-  struct stat st;
-  if (::stat(dir.c_str(), &st) == 0) {
-    bool empty = true;
-    if (DIR* d = opendir(dir.c_str())) {
-      while (dirent* e = readdir(d))
-        if (std::strcmp(e->d_name, ".") && std::strcmp(e->d_name, "..")) empty = false;
-      closedir(d);
-    } else {
-      empty = false;
-    }
-    if (!empty) throw InputError(dir + ": exists and is not empty (remove it or choose another --out)");
-  }
+  require_new_folder(dir);
   std::string base = dir;
   while (base.size() > 1 && base.back() == '/') base.pop_back();
   const std::string tmp = base + ".tmp." + std::to_string(::getpid());

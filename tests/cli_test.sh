@@ -35,6 +35,22 @@ grep -q "iterations of batch" out.txt && fail "train printed its header before t
 expect_error 2 "error: bad device 'gpu0': expected cpu, cuda, cuda:N or auto" $B/train --net "$repo/tests/nets/tiny.json" --seeds 1 --iters 1 --out runs-bad --device gpu0
 [ "$(wc -l < err.txt)" -eq 1 ] || fail "a bad --device should give one line: $(cat err.txt)"
 R=runs/tiny-seed
+# Arguments no tool takes are refused before any work (the benches once ran in full on '-Z').
+for t in train correlate align visualize match import permute stitch report bench_assign bench_layers bench_stats bench_train; do
+  expect_error 2 "unknown option -Z" $B/$t -Z
+done
+for t in train import align bench_assign bench_layers bench_stats bench_train; do
+  expect_error 2 "unexpected argument 'stray'" $B/$t stray
+done
+expect_error 2 "--seeds: seed 2 is given twice" $B/train --net "$repo/tests/nets/tiny.json" --seeds 2,1,2 --iters 1 --out runs-bad
+expect_error 2 "--seeds expects comma-separated" $B/train --net "$repo/tests/nets/tiny.json" --seeds 1,,2 --iters 1 --out runs-bad
+expect_error 2 "--iters must be at least 1, got -1" $B/train --net "$repo/tests/nets/tiny.json" --seeds 1 --iters -1 --out runs-bad
+[ ! -e runs-bad ] || fail "a refused train left runs-bad behind"
+$py -c "import numpy as np; np.save('m.npy', np.array([[1.0, 2.0], [3.0, 1.0]]))"
+expect_error 2 "nodir/a.npy: folder nodir does not exist" $B/match m.npy --out nodir/a.npy  # checked before the solve
+expect_error 2 "m.npy/a.npy: m.npy is not a folder" $B/match m.npy --out m.npy/a.npy
+cp m.npy ./-x.npy
+$B/match -- -x.npy | grep -q "^objective: 5 (maximised)" || fail "match -- -x.npy"
 
 # Correlate three nets on the first 300 images: the header and summary.json count 300.
 $B/correlate ${R}1 ${R}2 ${R}3 --max-images 300 --out corr --threads 1 --per-pair --null untrained --at-iterations untrained,last \

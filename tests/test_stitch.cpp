@@ -286,6 +286,8 @@ TEST_CASE("import: bad files, names and shapes are errors that name the tensor")
           ts.push_back({"fc9.weight", {1}, {0}});
         }) == "w.safetensors: extra tensor 'fc9.weight', not parameters of net stitchnet");
   CHECK(with([](auto& ts) { ts.push_back(ts[0]); }) == "w.safetensors: tensor 'conv1.weight' appears twice");
+  // Non-finite weights are refused before any checkpoint is written.
+  CHECK(with([](auto& ts) { ts[1].values[2] = std::nanf(""); }) == "w.safetensors: tensor 'conv1.bias' holds NaN at flat index 2");
   std::vector<NamedTensor> two = {ok[0], ok[1]};
   CHECK(test::error_of<InputError>([&] {
           rename_tensors(two, {{"conv1.bias", "conv1.weight"}}, "f");
@@ -305,6 +307,25 @@ TEST_CASE("import: bad files, names and shapes are errors that name the tensor")
         "tensor 't': dtype F64 (F32, F16 and BF16 are accepted)");
   CHECK(err(safetensors_bytes({{"t", "F32", {3}, f32_bytes({1, 2})}})) ==
         "tensor 't': 8 bytes for shape [3] of F32 (expected 12)");
+  // The tensors must tile the data section (the format's rule): no shared bytes, no hole, no tail.
+  auto with_offsets = [](const std::vector<std::pair<uint64_t, uint64_t>>& offsets, size_t data_bytes) {
+    json h = json::object();
+    for (size_t k = 0; k < offsets.size(); ++k)
+      h["t" + std::to_string(k)] = {{"dtype", "F32"}, {"shape", json::array({(offsets[k].second - offsets[k].first) / 4})},
+                                    {"data_offsets", json::array({offsets[k].first, offsets[k].second})}};
+    const std::string head = h.dump();
+    std::string out(8, '\0');
+    for (int i = 0; i < 8; ++i) out[i] = (char)((uint64_t)head.size() >> (8 * i));
+    return out + head + std::string(data_bytes, '\0');
+  };
+  CHECK(parse(with_offsets({{8, 16}, {0, 8}}, 16)).size() == 2);  // any order in the header
+  CHECK(err(with_offsets({{0, 8}, {4, 12}}, 12)) == "tensors 't0' and 't1' share bytes of the data section");
+  CHECK(err(with_offsets({{4, 12}}, 12)) == "bytes 0..4 of the data section belong to no tensor");
+  CHECK(err(good + "xy") == "2 bytes after the last tensor's data belong to no tensor");
+  CHECK(err(with_offsets({{0, 0}}, 0)) == "(no error)");  // an empty tensor: nothing to tile
+  std::string reversed = with_offsets({{0, 8}}, 8);
+  reversed.replace(reversed.find("[0,8]"), 5, "[8,0]");
+  CHECK(err(reversed) == "tensor 't0': data_offsets [8, 0] end before they begin");
   std::string bad_json = good;
   bad_json[8] = '[';
   CHECK(err(bad_json) == "header is not valid JSON");

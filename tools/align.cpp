@@ -184,7 +184,7 @@ int main(int argc, char** argv) {
         .opt("bootstrap-seed", "1", "seed of the resampling");
     if (!args.parse(argc, argv)) return 0;
     plot::load_font();  // the heatmaps' labels: a missing font fails now, not after the analyses
-    if (!args.positional().empty()) throw cli::UsageError("unexpected argument '" + args.positional()[0] + "' (see --help)");
+    args.no_positional();
     if (!args.given("correlate-dir")) throw cli::UsageError("--correlate-dir is required (see --help)");
     const std::string dir = args.str("correlate-dir"), out = args.str("out");
     SparsePredictionOptions lopt;

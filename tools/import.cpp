@@ -2,6 +2,7 @@
 // regular checkpoint, which every other tool reads.
 #include <cstdio>
 
+#include "data/dataset.h"
 #include "nn/import.h"
 #include "nn/checkpoint.h"
 #include "nn/config.h"
@@ -32,7 +33,7 @@ int main(int argc, char** argv) {
                 "extra or mis-shaped tensor is an error naming it. Momenta are zero. Outputs: docs/OUTPUTS.md.");
     a.opt("net", "", "net config (data/nets/*.json)")
         .opt("from", "", "folder of .npy files, or a .safetensors file")
-        .opt("map", "", "JSON object renaming tensors: {\"features.0.weight\": \"conv1.weight\", ...}")
+        .opt("map", "", "JSON file: an object renaming tensors, {\"features.0.weight\": \"conv1.weight\", ...}")
         .opt("out", "", "run folder to create (must not exist, or be empty)")
         .opt("data", "fashion-mnist", "dataset the net expects, recorded for the other tools")
         .opt("input", "", "input shape C,H,W (default: the config's)")
@@ -40,10 +41,12 @@ int main(int argc, char** argv) {
         .opt("seed", "0", "seed recorded in the checkpoint (dropout masks if training continues)")
         .opt("iteration", "0", "iteration recorded in the checkpoint");
     if (!a.parse(argc, argv)) return 0;
-    if (!a.positional().empty()) throw cli::UsageError("unexpected argument '" + a.positional()[0] + "' (see --help)");
+    a.no_positional();
     for (const char* req : {"net", "from", "out"})
       if (a.str(req).empty()) throw cli::UsageError(std::string("--") + req + " is required (see --help)");
 
+    check_dataset_kind(a.str("data"));
+    require_new_folder(a.str("out"));
     NetConfig cfg = load_net_config(a.str("net"));
     const std::string from = a.str("from");
     std::vector<NamedTensor> tensors = read_weights(from);

@@ -44,6 +44,7 @@ int main(int argc, char** argv) {
 
     const long show = args.integer("pairs");
     if (show < 0) throw cli::UsageError("--pairs must be >= 0");
+    if (args.given("out")) require_writable_file(args.str("out"));
     using Clock = std::chrono::steady_clock;
     auto ms_since = [](Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); };
     const auto t_read = Clock::now();
@@ -85,7 +86,8 @@ int main(int argc, char** argv) {
         std::printf("  %d -> %lld: %.6g\n", rows[k], (long long)a.row_to_col[rows[k]], value(rows[k]));
     }
     if (listed < rows.size())
-      std::printf("  ... %zu more pairs (--all-pairs prints all, --out saves the assignment)\n", rows.size() - listed);
+      std::printf("  ... %zu more pairs (--all-pairs prints all%s)\n", rows.size() - listed,
+                  args.given("out") ? "" : ", --out saves the assignment");
     if (args.given("out")) {
       const std::string out = args.str("out");
       const auto t_write = Clock::now();

@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
         .opt("data", "", "dataset for the accuracies (default: the one net B was trained on)")
         .opt("data-dir", "", "folder of the fashion-mnist IDX files")
         .opt("split", "test", "train | test")
-        .opt("max-images", "-1", "evaluate on the first N images only")
+        .opt("max-images", "", "evaluate on the first N images only (default: all)")
         .opt("batch", "128", "images per batch")
         .flag("no-eval", "skip the accuracies")
         .opt("device", "auto", "cpu | cuda | cuda:N | auto")
@@ -39,6 +39,10 @@ int main(int argc, char** argv) {
     if (!a.parse(argc, argv)) return 0;
     if (a.positional().size() != 1) throw cli::UsageError("give one run, net B (see --help)");
     if (a.str("out").empty()) throw cli::UsageError("--out is required (see --help)");
+    require_new_folder(a.str("out"));
+    long long max_images = -1;  // all
+    if (a.given("max-images") && (max_images = a.integer("max-images")) < 1)
+      throw cli::UsageError("--max-images must be at least 1 (leave it out for all images)");
     const int batch = (int)a.integer("batch"), threads = (int)a.integer("threads");
     if (batch <= 0 || threads <= 0) throw cli::UsageError("--batch and --threads must be positive");
     const bool eval = !a.on("no-eval");
@@ -61,7 +65,7 @@ int main(int argc, char** argv) {
     if (ia == ib) throw cli::UsageError("--to names net B itself");
     UnitPermutations perms = matching_permutations(co, ia, ib, *net);
     std::unique_ptr<Dataset> data;
-    if (eval) data = open_eval_data(ck, a.str("data"), a.str("split"), a.str("data-dir"), a.integer("max-images"));
+    if (eval) data = open_eval_data(ck, a.str("data"), a.str("split"), a.str("data-dir"), max_images);
 
     json summary = {{"net", ck.path},
                     {"correlate_dir", cdir},

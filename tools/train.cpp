@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -23,6 +24,8 @@ using namespace cvg;
 
 static std::vector<uint64_t> parse_seeds(const std::string& s) {
   std::vector<uint64_t> out;
+  if (s.empty() || s.front() == ',' || s.back() == ',' || s.find(",,") != std::string::npos)
+    throw cli::UsageError("--seeds expects comma-separated non-negative integers, got '" + s + "'");
   for (const std::string& tok : cli::split_list(s)) {
     if (tok.find_first_not_of("0123456789") != std::string::npos)
       throw cli::UsageError("--seeds expects comma-separated non-negative integers, got '" + s + "'");
@@ -30,9 +33,10 @@ static std::vector<uint64_t> parse_seeds(const std::string& s) {
     unsigned long long v = std::strtoull(tok.c_str(), nullptr, 10);
     if (errno == ERANGE)
       throw cli::UsageError("--seeds: '" + tok + "' is too large (seeds are 64-bit: at most 18446744073709551615)");
+    // Each seed's net has its own run folder: a repeated seed would train twice into one folder.
+    if (std::find(out.begin(), out.end(), v) != out.end()) throw cli::UsageError("--seeds: seed " + tok + " is given twice");
     out.push_back(v);
   }
-  if (out.empty()) throw cli::UsageError("--seeds is empty");
   return out;
 }
 
@@ -78,7 +82,7 @@ int main(int argc, char** argv) {
         .opt("data-seed", "0", "seed of the data order and augmentation, shared by all nets")
         .opt("snapshot", "0", "checkpoint every N iterations (0: at each epoch end); always at the end")
         .opt("device", "auto", "cpu | cuda | cuda:N | auto")
-        .opt("threads", "2", "data-loading threads")
+        .opt("threads", "2", "data-loading threads (0: load in the training thread)")
         .opt("parallel", "auto",
              "nets trained at once on the CPU, each with its share of the cores (the same weights, more images/s);\n"
              "                         auto: one per core up to the number of seeds (1 on a GPU or under mpirun)")
@@ -111,7 +115,7 @@ int main(int argc, char** argv) {
                   ck.config.name.c_str(), (unsigned long long)ck.info.seed, ck.info.iteration, a.positional()[0].c_str());
       return 0;
     }
-    if (!a.positional().empty()) throw cli::UsageError("unexpected argument '" + a.positional()[0] + "' (see --help)");
+    a.no_positional();
 
     NetConfig cfg = load_net_config(project_data_path(a.str("net")));
     Device dev = parse_device_for_rank(a.str("device"));
@@ -138,7 +142,9 @@ int main(int argc, char** argv) {
       S.max_iter = a.integer("iters");
     else
       S.max_iter = (long long)(a.real("epochs") * per_epoch);
-    if (S.max_iter <= 0) throw cli::UsageError("nothing to train: 0 iterations");
+    if (S.max_iter <= 0)
+      throw cli::UsageError(a.given("iters") ? "--iters must be at least 1, got " + a.str("iters")
+                                             : "nothing to train: --epochs " + a.str("epochs") + " is under one batch's worth");
     if (a.given("lr")) S.base_lr = (float)a.real("lr");
     if (a.given("momentum")) S.momentum = (float)a.real("momentum");
     if (a.given("weight-decay")) S.weight_decay = (float)a.real("weight-decay");
