@@ -40,11 +40,11 @@ NpyMatrix load_matrix_npy(const std::string& path) {
     a.bytes.assign(static_cast<const char*>(file->data()), static_cast<const char*>(file->data()) + count * a.itemsize());
     // The solvers work in double: a 64-bit integer past 2^53 would be rounded, and neighbouring
     // values made equal, so the "optimal" assignment could be wrong without a word.
-    if (meta.dtype == "<i8" || meta.dtype == "<u8")
+    const bool is_signed = meta.dtype == "<i8";
+    if (is_signed || meta.dtype == "<u8")
       for (size_t k = 0; k < count; ++k) {
         uint64_t u;
         std::memcpy(&u, a.bytes.data() + 8 * k, 8);
-        const bool is_signed = meta.dtype == "<i8";
         const uint64_t magnitude = is_signed && (int64_t)u < 0 ? 0 - u : u;
         if (magnitude > (1ull << 53))
           throw InputError(path + ": entry (" + std::to_string(k / x.m) + ", " + std::to_string(k % x.m) + ") = " +
