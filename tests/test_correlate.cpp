@@ -146,6 +146,58 @@ TEST_CASE("correlate: a net and its channel-permuted copy correlate at 1.0 under
   }
 }
 
+// Makes conv1's unit u of `net` constant 0 after its ReLU: zero weights and a negative bias.
+void kill_conv1_unit(Net& net, int u) {
+  Param& w = net.layers()[0]->params[0];
+  Param& b = net.layers()[0]->params[1];
+  std::vector<float> W = w.value.data.to_host(), B = b.value.data.to_host();
+  const size_t row = W.size() / B.size();
+  std::fill_n(&W[u * row], row, 0.0f);
+  B[u] = -1.0f;
+  w.value.data.from_host(W);
+  b.value.data.from_host(B);
+}
+
+TEST_CASE("correlate: dead units are left out of the MI matching and of its mean, as of the correlation matching") {
+  NetConfig cfg = parse_net_config(kPermNet, "perm.json");
+  Net a(cfg, {1, 10, 10}, 5, Device::cpu(), 32), b(cfg, {1, 10, 10}, 5, Device::cpu(), 32);
+  a.init(3);
+  b.init(4);
+  const std::vector<int> planted = permute_into(a, b, 77)[0];  // b's unit j is a's unit planted[j]
+  const int c = (int)planted.size(), dead_a = 2, dead_b = 5;   // a's unit 2 dead; b's unit 5 (a copy of a live unit) dead
+  REQUIRE(planted[dead_b] != dead_a);
+  kill_conv1_unit(a, dead_a);
+  kill_conv1_unit(b, dead_b);
+  NoiseSet data(300);
+  CorrelateOptions opt;
+  opt.batch = 32, opt.quiet = true, opt.threads = 1;
+  opt.layers = {"conv1"}, opt.mi_layers = {"conv1"};
+  const std::vector<LayerResult> res = correlate_nets({&a, &b}, data, opt);
+  REQUIRE(res.size() == 1);
+  const LayerResult& r = res[0];
+  REQUIRE(r.stats.zero_variance[0] == std::vector<int>{dead_a});
+  REQUIRE(r.stats.zero_variance[1] == std::vector<int>{dead_b});
+  const PairResult& p = r.pairs.at(0);
+  REQUIRE(p.mi.size() == (size_t)c * c);
+  // Without the fix the dead row (MI exactly 0) took a live partner, and the dead column one too.
+  CHECK(p.mi_bipartite.row_to_col[dead_a] == -1);
+  double sum = 0;
+  int matched = 0, agree = 0, corr_matched = 0;
+  for (int i = 0; i < c; ++i) {
+    const int64_t j = p.mi_bipartite.row_to_col[i];
+    CHECK(j != dead_b);
+    if (j >= 0) ++matched, sum += p.mi[(size_t)i * c + j];
+    if (p.bipartite.row_to_col[i] >= 0) ++corr_matched, agree += p.bipartite.row_to_col[i] == j;
+  }
+  CHECK(matched == c - 1);  // every live unit of a: both nets have c - 1 live units
+  CHECK(corr_matched == c - 1);
+  CHECK(p.summary["mi_bipartite_mean_nats"].get<double>() == doctest::Approx(sum / matched).epsilon(1e-12));
+  CHECK(p.summary["mi_agrees_with_correlation"].get<double>() == doctest::Approx((double)agree / corr_matched).epsilon(1e-12));
+  // The live copies still find each other by MI (each copy pair's MI is its binned entropy).
+  for (int j = 0; j < c; ++j)
+    if (planted[j] != dead_a && j != dead_b) CHECK(p.mi_bipartite.row_to_col[planted[j]] == j);
+}
+
 TEST_CASE("correlate: three permuted copies of one net are fully cycle-consistent, every unit universal; with intervals") {
   NetConfig cfg = parse_net_config(kPermNet, "perm.json");
   std::vector<std::unique_ptr<Net>> nets;

@@ -370,10 +370,15 @@ std::vector<LayerResult> correlate_nets(const std::vector<Net*>& nets, const Dat
       if (!w.joint) continue;
       std::vector<uint64_t> counts = w.joint->joint(p, q);
       pr.mi = mutual_information_matrix(counts.data(), units[p], units[q], opt.mi_bins, /*bias_correct=*/true);
-      pr.mi_bipartite = assign(pr.mi.data(), units[p], units[q], opt.solver, false, dev);
-      int agree = 0, matched = 0;
-      for (int i = 0; i < units[p]; ++i)
+      // Over the live units, as the correlation matching: a dead unit's MI is exactly 0, which beats
+      // the negative bias-corrected MI of weakly related live pairs and would take partners.
+      pr.mi_bipartite = assign_live(pr.mi, units[p], units[q], live_units(units[p], r.stats.zero_variance[p]),
+                                    live_units(units[q], r.stats.zero_variance[q]), opt.solver, dev);
+      int agree = 0, matched = 0, mi_matched = 0;
+      for (int i = 0; i < units[p]; ++i) {
         if (pr.bipartite.row_to_col[i] >= 0) ++matched, agree += pr.bipartite.row_to_col[i] == pr.mi_bipartite.row_to_col[i];
+        mi_matched += pr.mi_bipartite.row_to_col[i] >= 0;
+      }
       // The paper's check: of the 8 best pairs by correlation, how many MI matches identically.
       int top_same = 0, top = 0;
       for (const json& m : pr.summary["matched_pairs_best_first"]) {
@@ -381,7 +386,7 @@ std::vector<LayerResult> correlate_nets(const std::vector<Net*>& nets, const Dat
         ++top;
         top_same += pr.mi_bipartite.row_to_col[m["unit_a"].get<int>()] == m["unit_b"].get<int64_t>();
       }
-      pr.summary["mi_bipartite_mean_nats"] = pr.mi_bipartite.objective / std::max(matched, 1);
+      pr.summary["mi_bipartite_mean_nats"] = pr.mi_bipartite.objective / std::max(mi_matched, 1);
       pr.summary["mi_agrees_with_correlation"] = (double)agree / std::max(matched, 1);
       pr.summary["mi_same_in_top8_correlation_pairs"] = top_same;
       pr.summary["mi_bins"] = opt.mi_bins;
