@@ -140,7 +140,8 @@ void cka_procrustes(const std::vector<double>& cov_aa, int na, const std::vector
   procrustes = 0;
   if (tr > 0) {
     const std::vector<double> sv = singular_values(cov_ab, na, nb);
-    procrustes = 2.0 - 2.0 * std::accumulate(sv.begin(), sv.end(), 0.0) / tr;
+    // In [0, 2] exactly; rounding can step past 0 for a net compared with itself (-4e-16 printed as -0.0000).
+    procrustes = std::clamp(2.0 - 2.0 * std::accumulate(sv.begin(), sv.end(), 0.0) / tr, 0.0, 2.0);
   }
 }
 
