@@ -379,10 +379,12 @@ TEST_CASE("permute: units may not move across channel groups") {
   net.init(1);
   CHECK(test::error_of<InputError>([&] {
           permute_units(net, {{"conv1", {3, 2, 1, 0}}});
-        }) == "layer conv2: the permutation moves unit 3 across channel groups");
+        }) == "layer conv1: the permutation moves unit 3 across conv2's channel groups (2 groups of 2 units; "
+              "bin/correlate's matching ignores groups, so grouped nets cannot be permuted by it)");
   CHECK(test::error_of<InputError>([&] {
           permute_units(net, {{"conv2", {2, 1, 0, 3}}});
-        }) == "layer conv2: the permutation moves unit 2 across channel groups");
+        }) == "layer conv2: the permutation moves unit 2 across its channel groups (2 groups of 2 units; "
+              "bin/correlate's matching ignores groups, so grouped nets cannot be permuted by it)");
   // Inside the groups it is fine, and the function is unchanged (no LRN here).
   Net copy(cfg, {1, 6, 6}, 2, Device::cpu(), 1);
   copy.init(1);

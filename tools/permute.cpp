@@ -23,6 +23,9 @@ int main(int argc, char** argv) {
                 "Writes RUN_B_PERMUTED/ckpt-*.bin, perm_<layer>.npy (int64: new unit i = old unit p[i]) and\n"
                 "permute.json. An LRN across channels does not commute with every permutation, so the test\n"
                 "accuracy of the permuted net is reported next to the original's: the change measures that effect.\n"
+                "A unit of a grouped conv layer (\"group\" > 1: CaffeNet's conv2, conv4, conv5), or of the layer\n"
+                "feeding one, may only move inside its channel group; bin/correlate's matching ignores groups, so\n"
+                "a matching that crosses them is refused (nets without groups, such as alexnet-mini, always permute).\n"
                 "RUN_B is a run folder (its newest checkpoint) or a ckpt-*.bin file; both nets are found in the\n"
                 "correlate output by their weights. Every file and JSON key: docs/OUTPUTS.md.");
     a.opt("correlate-dir", "runs/correlate", "bin/correlate's output folder holding nets A and B")

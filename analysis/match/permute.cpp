@@ -43,11 +43,15 @@ void check_permutation(const std::string& layer, const std::vector<int>& p, int 
   }
 }
 
-// Units of a grouped layer may only move inside their group of `block` consecutive units.
-void check_groups(const std::string& layer, const std::vector<int>& p, int block) {
+// Units of a grouped layer, or of the layer feeding one (`grouped`), may only move inside their
+// group of `block` consecutive units.
+void check_groups(const std::string& layer, const std::string& grouped, const std::vector<int>& p, int block) {
   for (size_t i = 0; i < p.size(); ++i)
     if (p[i] / block != (int)i / block)
-      throw InputError("layer " + layer + ": the permutation moves unit " + std::to_string(p[i]) + " across channel groups");
+      throw InputError("layer " + layer + ": the permutation moves unit " + std::to_string(p[i]) + " across " +
+                       (grouped == layer ? "its" : grouped + "'s") + " channel groups (" + std::to_string(p.size() / block) +
+                       " groups of " + std::to_string(block) +
+                       " units; bin/correlate's matching ignores groups, so grouped nets cannot be permuted by it)");
 }
 
 }  // namespace
@@ -73,8 +77,8 @@ void permute_units(Net& net, const UnitPermutations& perms) {
     Layer& next = *net.layers()[next_param_layer(net, li)];
     const int units = l.cfg.num_output;
     check_permutation(name, p, units);
-    if (l.cfg.type == "conv" && l.cfg.group > 1) check_groups(name, p, units / l.cfg.group);
-    if (next.cfg.type == "conv" && next.cfg.group > 1) check_groups(next.cfg.name, p, units / next.cfg.group);
+    if (l.cfg.type == "conv" && l.cfg.group > 1) check_groups(name, name, p, units / l.cfg.group);
+    if (next.cfg.type == "conv" && next.cfg.group > 1) check_groups(name, next.cfg.name, p, units / next.cfg.group);
 
     // Outputs: weight rows and biases.
     for (Param& q : l.params) {
