@@ -147,7 +147,7 @@ TEST_CASE("correlate: a net and its channel-permuted copy correlate at 1.0 under
 }
 
 // Makes conv1's unit u of `net` constant 0 after its ReLU: zero weights and a negative bias.
-void kill_conv1_unit(Net& net, int u) {
+static void kill_conv1_unit(Net& net, int u) {
   Param& w = net.layers()[0]->params[0];
   Param& b = net.layers()[0]->params[1];
   std::vector<float> W = w.value.data.to_host(), B = b.value.data.to_host();
