@@ -179,6 +179,24 @@ expect_error 2 "layer conv2: tiny-seed1 has 12 units, tiny-wide-seed1 20; permut
   $B/permute $WIDE --correlate-dir wide --to ${R}1 --out px
 expect_error 2 "nowhere: no such run folder or checkpoint file" $B/correlate ${R}1 nowhere --out cx
 [ ! -e cx ] && [ ! -e px ] || fail "a refused run left an output folder"
+# tiny's conv2 has 2 channel groups: conv1 and conv2 are matched again inside the groups (one group
+# order for both), fc3 keeps bin/correlate's matching; the permuted net interpolates with net A.
+$B/permute ${R}2 --correlate-dir corr --to ${R}1 --out perm2 --max-images 200 > permute.txt 2>&1 || { cat permute.txt; fail permute; }
+grep -q "^conv2 .* within 2 groups, B's groups " permute.txt && grep -q "^fc3 .* bin/correlate's$" permute.txt ||
+  fail "permute table: $(cat permute.txt)"
+$py - <<'PY' || fail "permute: the permutations keep the channel groups"
+import json, numpy as np
+j = json.load(open("perm2/permute.json"))
+order = {l["layer"]: l.get("group_order") for l in j["layers"]}
+assert order["conv1"] == order["conv2"] and sorted(order["conv1"]) == [0, 1], order
+for layer in ("conv1", "conv2"):
+    p = np.load(f"perm2/perm_{layer}.npy")
+    block = len(p) // 2
+    assert sorted(p) == list(range(len(p))), p
+    assert all(p[i] // block == order[layer][i // block] for i in range(len(p))), (layer, p)
+PY
+$B/stitch interpolate ${R}1 ${R}2 --permuted perm2 --max-images 200 --steps 2 --out st2 > stitch.txt 2>&1 ||
+  { cat stitch.txt; fail "stitch --permuted"; }
 
 # Export two run folders and check them with the Python module against bin/correlate.
 $B/train --export-npy ${R}1 exp1 > /dev/null && $B/train --export-npy ${R}2 exp2 > /dev/null || fail export
@@ -187,7 +205,8 @@ $py "$repo/tests/test_python.py" exp1 exp2 corr64 64 || fail "python module"
 
 # Every JSON key the tools wrote is documented; every --help points to docs/OUTPUTS.md.
 $py - "$repo/docs/OUTPUTS.md" corr/summary.json align/summary.json vis23/conv2/vis_deconv.json visp/conv1/vis_deconv.json \
-  wide/summary.json vis_wide/conv2/vis_deconv.json exp1/config.json runs/tiny-seed1/log.jsonl rep/figures.json <<'PY' || fail "docs/OUTPUTS.md is missing keys"
+  wide/summary.json vis_wide/conv2/vis_deconv.json exp1/config.json runs/tiny-seed1/log.jsonl rep/figures.json \
+  perm2/permute.json st2/interpolate.json <<'PY' || fail "docs/OUTPUTS.md is missing keys"
 import json, sys
 doc = open(sys.argv[1]).read()
 def keys(x, out):

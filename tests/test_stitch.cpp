@@ -369,7 +369,7 @@ TEST_CASE("permute: a planted permutation that commutes with LRN leaves outputs 
   CHECK(permutable_layers(*a) == std::vector<std::string>{"conv1", "conv2", "conv3", "fc4"});
 }
 
-TEST_CASE("permute: units may not move across channel groups") {
+TEST_CASE("permute: grouped layers move only by whole groups, together with their inputs") {
   NetConfig cfg = parse_net_config(R"({"name": "g", "input": [1, 6, 6], "layers": [
     {"name": "conv1", "type": "conv", "num_output": 4, "kernel_size": 3},
     {"name": "conv2", "type": "conv", "num_output": 4, "kernel_size": 3, "group": 2},
@@ -377,23 +377,117 @@ TEST_CASE("permute: units may not move across channel groups") {
                                    "g.json");
   Net net(cfg, {1, 6, 6}, 2, Device::cpu(), 1);
   net.init(1);
-  CHECK(test::error_of<InputError>([&] {
-          permute_units(net, {{"conv1", {3, 2, 1, 0}}});
-        }) == "layer conv1: the permutation moves unit 3 across conv2's channel groups (2 groups of 2 units; "
-              "bin/correlate's matching ignores groups, so grouped nets cannot be permuted by it)");
-  CHECK(test::error_of<InputError>([&] {
-          permute_units(net, {{"conv2", {2, 1, 0, 3}}});
-        }) == "layer conv2: the permutation moves unit 2 across its channel groups (2 groups of 2 units; "
-              "bin/correlate's matching ignores groups, so grouped nets cannot be permuted by it)");
-  // Inside the groups it is fine, and the function is unchanged (no LRN here).
-  Net copy(cfg, {1, 6, 6}, 2, Device::cpu(), 1);
-  copy.init(1);
-  permute_units(copy, {{"conv1", {1, 0, 3, 2}}, {"conv2", {1, 0, 2, 3}}});
+  const std::vector<GroupChain> chains = group_chains(net);
+  REQUIRE(chains.size() == 1);
+  CHECK(chains[0].layers == std::vector<std::string>{"conv1", "conv2"});
+  CHECK(chains[0].groups == 2);
+  CHECK(!chains[0].fixed);
+  auto refusal = [&](const UnitPermutations& p) { return test::error_of<InputError>([&] { permute_units(net, p); }); };
+  CHECK(refusal({{"conv1", {0, 2, 1, 3}}}) ==
+        "layer conv1: the permutation splits conv2's input group 0 (2 groups of 2 units; a group's units move together, to one group)");
+  CHECK(refusal({{"conv2", {2, 1, 0, 3}}}) ==
+        "layer conv2: the permutation splits its channel group 0 (2 groups of 2 units; a group's units move together, to one group)");
+  CHECK(refusal({{"conv1", {3, 2, 1, 0}}}) ==
+        "layers conv1 and conv2: conv1's permutation takes conv2's input group 0 from group 1, but conv2 keeps its units in "
+        "order (a grouped layer's units move to another group only with their inputs)");
+  CHECK(refusal({{"conv1", {1, 0, 2, 3}}, {"conv2", {2, 3, 0, 1}}}) ==
+        "layers conv1 and conv2: conv1's permutation takes conv2's input group 0 from group 0, but conv2's takes its group 0 "
+        "from group 1 (a grouped layer's units move to another group only with their inputs)");
+  // Inside the groups, and whole groups swapped with their inputs: the function is unchanged (no LRN here).
   std::vector<float> x = test::randn(36, 4);
   int32_t y = 0;
-  net.set_batch(x.data(), &y, 1), copy.set_batch(x.data(), &y, 1);
-  net.forward(false, 0), copy.forward(false, 0);
-  CHECK_ALL_CLOSE(copy.output(3).data.to_host(), net.output(3).data.to_host(), 1e-6, 1e-5);
+  net.set_batch(x.data(), &y, 1);
+  net.forward(false, 0);
+  const std::vector<float> want = net.output(3).data.to_host();
+  for (const UnitPermutations& p : {UnitPermutations{{"conv1", {1, 0, 3, 2}}, {"conv2", {1, 0, 2, 3}}},
+                                    UnitPermutations{{"conv1", {3, 2, 1, 0}}, {"conv2", {2, 3, 1, 0}}}}) {
+    Net copy(cfg, {1, 6, 6}, 2, Device::cpu(), 1);
+    copy.init(1);
+    permute_units(copy, p);
+    CHECK(!bit_identical(values(copy), values(net)));
+    copy.set_batch(x.data(), &y, 1);
+    copy.forward(false, 0);
+    CHECK_ALL_CLOSE(copy.output(3).data.to_host(), want, 1e-6, 1e-5);
+  }
+
+  // A grouped first layer reads the image, whose channels keep their order: its groups stay.
+  NetConfig first = parse_net_config(R"({"name": "f", "input": [2, 6, 6], "layers": [
+    {"name": "conv1", "type": "conv", "num_output": 4, "kernel_size": 3, "group": 2},
+    {"name": "fc2", "type": "fc", "num_output": 6}, {"name": "fc3", "type": "fc", "num_output": "classes"},
+    {"name": "loss", "type": "softmax_loss"}]})",
+                                     "f.json");
+  Net f(first, {2, 6, 6}, 2, Device::cpu(), 1);
+  f.init(2);
+  REQUIRE(group_chains(f).size() == 1);
+  CHECK(group_chains(f)[0].fixed);
+  CHECK(test::error_of<InputError>([&] { permute_units(f, {{"conv1", {2, 3, 0, 1}}}); }) ==
+        "layer conv1: conv1's inputs (the image) keep their order, but conv1's takes its group 0 from group 1 (a grouped "
+        "layer's units move to another group only with their inputs)");
+  CHECK_NOTHROW(permute_units(f, {{"conv1", {1, 0, 3, 2}}}));
+
+  // CaffeNet (data/nets/caffenet.json): conv1-conv2 and conv3-conv4-conv5 move their groups together.
+  NetConfig caffe = load_net_config("data/nets/caffenet.json");
+  Net cn(caffe, caffe.input, 10, Device::cpu(), 1);
+  const std::vector<GroupChain> cc = group_chains(cn);
+  REQUIRE(cc.size() == 2);
+  CHECK(cc[0].layers == std::vector<std::string>{"conv1", "conv2"});
+  CHECK(cc[1].layers == std::vector<std::string>{"conv3", "conv4", "conv5"});
+  CHECK((cc[0].groups == 2 && cc[1].groups == 2 && !cc[0].fixed && !cc[1].fixed));
+}
+
+TEST_CASE("permute: a chain's matching is the best one that keeps the groups (brute force over all of them)") {
+  // Chains of two layers of 6 units in 2 groups of 3, some units dead: every group order and every
+  // matching inside the groups is tried. Only matchings that pair as many live units as the blocks
+  // allow count, as in the solver (min(live rows, live columns) pairs per block).
+  const int n = 6, G = 2, B = 3;
+  for (uint64_t seed = 1; seed <= 40; ++seed) {
+    const bool fixed = seed % 4 == 0;
+    std::vector<ChainLayer> layers(2);
+    for (size_t l = 0; l < layers.size(); ++l) {
+      ChainLayer& c = layers[l];
+      c.units = n;
+      std::vector<float> r = test::randn(n * n, seed * 10 + l);
+      c.C.assign(r.begin(), r.end());
+      c.live_a.assign(n, 1), c.live_b.assign(n, 1);
+      if (seed % 3 == 1) c.live_a[(seed + l) % n] = 0;
+      if (seed % 5 == 2) c.live_b[(seed * 7 + l) % n] = 0, c.live_b[(seed + 2) % n] = 0;
+    }
+    double best = -INFINITY;
+    for (int swap = 0; swap < (fixed ? 1 : 2); ++swap) {
+      double total = 0;
+      for (const ChainLayer& c : layers)
+        for (int g = 0; g < G; ++g) {
+          const int h = swap ? 1 - g : g;
+          std::vector<int> pi = {0, 1, 2};
+          int most = 0;
+          double value = -INFINITY;
+          do {
+            int pairs = 0;
+            double v = 0;
+            for (int i = 0; i < B; ++i)
+              if (c.live_a[g * B + i] && c.live_b[h * B + pi[i]]) ++pairs, v += c.C[(g * B + i) * n + h * B + pi[i]];
+            if (pairs > most) most = pairs, value = v;
+            else if (pairs == most) value = std::max(value, v);
+          } while (std::next_permutation(pi.begin(), pi.end()));
+          total += most ? value : 0;
+        }
+      best = std::max(best, total);
+    }
+    INFO("seed " << seed);
+    const ChainMatching m = match_chain(layers, G, fixed);
+    CHECK(m.objective == doctest::Approx(best).epsilon(1e-12));
+    if (fixed) CHECK(m.group_order == std::vector<int64_t>{0, 1});
+    double sum = 0;
+    for (size_t l = 0; l < layers.size(); ++l)
+      for (int i = 0; i < n; ++i) {
+        const int64_t j = m.row_to_col[l][i];
+        if (j < 0) continue;
+        CHECK(j / B == m.group_order[i / B]);  // inside the chosen group
+        CHECK((layers[l].live_a[i] && layers[l].live_b[j]));
+        sum += layers[l].C[i * n + j];
+      }
+    CHECK(sum == doctest::Approx(m.objective).epsilon(1e-12));
+  }
 }
 
 TEST_CASE("permute, interpolate, stitch: the matching of a planted permutation undoes it exactly") {

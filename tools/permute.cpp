@@ -1,6 +1,8 @@
 // bin/permute: net B with its units reordered into net A's order by bin/correlate's bipartite matching,
 // written as a new run folder, with the test accuracy before and after.
 #include <cstdio>
+#include <map>
+#include <string>
 
 #include <nlohmann/json.hpp>
 
@@ -23,9 +25,12 @@ int main(int argc, char** argv) {
                 "Writes RUN_B_PERMUTED/ckpt-*.bin, perm_<layer>.npy (int64: new unit i = old unit p[i]) and\n"
                 "permute.json. An LRN across channels does not commute with every permutation, so the test\n"
                 "accuracy of the permuted net is reported next to the original's: the change measures that effect.\n"
-                "A unit of a grouped conv layer (\"group\" > 1: CaffeNet's conv2, conv4, conv5), or of the layer\n"
-                "feeding one, may only move inside its channel group; bin/correlate's matching ignores groups, so\n"
-                "a matching that crosses them is refused (nets without groups, such as alexnet-mini, always permute).\n"
+                "Channel groups (a conv layer's \"group\" > 1: CaffeNet's conv2, conv4, conv5) are kept: the units\n"
+                "of a grouped layer and of the layer feeding it move only as whole groups, by one group order\n"
+                "along each chain of such layers (conv1-conv2, conv3-conv4-conv5). bin/correlate's matching\n"
+                "ignores groups, so those layers are matched again from its correlations: the best matching\n"
+                "inside each pair of groups, with the group order that maximises the chain's summed correlation;\n"
+                "the table gives its mean correlation next to bin/correlate's.\n"
                 "RUN_B is a run folder (its newest checkpoint) or a ckpt-*.bin file; both nets are found in the\n"
                 "correlate output by their weights. Every file and JSON key: docs/OUTPUTS.md.");
     a.opt("correlate-dir", "runs/correlate", "bin/correlate's output folder holding nets A and B")
@@ -66,7 +71,8 @@ int main(int argc, char** argv) {
                             "): say which is net A with --to RUN_A");
     }
     if (ia == ib) throw cli::UsageError("--to names net B itself");
-    UnitPermutations perms = matching_permutations(co, ia, ib, *net);
+    std::map<std::string, MatchingReport> grouped;
+    UnitPermutations perms = matching_permutations(co, ia, ib, *net, &grouped);
     std::unique_ptr<Dataset> data;
     if (eval) data = open_eval_data(ck, a.str("data"), a.str("split"), a.str("data-dir"), max_images);
 
@@ -80,13 +86,27 @@ int main(int argc, char** argv) {
     permute_units(*net, perms);
     if (eval) after = evaluate(*net, *data, batch, threads);
 
-    std::printf("permute: %s into net A's order by %s\n%-7s %6s %12s\n", ck.path.c_str(), cdir.c_str(), "layer", "units",
-                "units moved");
+    std::printf("permute: %s into net A's order by %s\n%-7s %6s %12s  %s\n", ck.path.c_str(), cdir.c_str(), "layer", "units",
+                "units moved", "matching");
     for (const auto& [layer, p] : perms) {
       int moved = 0;
       for (size_t i = 0; i < p.size(); ++i) moved += p[i] != (int)i;
-      std::printf("%-7s %6zu %12d\n", layer.c_str(), p.size(), moved);
-      summary["layers"].push_back({{"layer", layer}, {"units", p.size()}, {"moved", moved}});
+      json lj = {{"layer", layer}, {"units", p.size()}, {"moved", moved}};
+      std::string how = "bin/correlate's";
+      if (auto it = grouped.find(layer); it != grouped.end()) {
+        const MatchingReport& r = it->second;
+        std::string order;
+        for (int h : r.group_order) order += (order.empty() ? "" : ",") + std::to_string(h);
+        char buf[160];
+        std::snprintf(buf, sizeof buf, "within %d groups, B's groups %s: mean r %.4f (bin/correlate's, across groups: %.4f)",
+                      r.groups, order.c_str(), r.mean_corr, r.correlate_mean_corr);
+        how = buf;
+        lj["groups"] = r.groups, lj["group_order"] = r.group_order;
+        lj["mean_corr"] = r.mean_corr, lj["correlate_mean_corr"] = r.correlate_mean_corr;
+      }
+      lj["matching"] = grouped.count(layer) ? "within_groups" : "correlate";
+      std::printf("%-7s %6zu %12d  %s\n", layer.c_str(), p.size(), moved, how.c_str());
+      summary["layers"].push_back(lj);
     }
     if (eval) {
       auto metrics = [](const Net::Metrics& m) {

@@ -78,6 +78,32 @@ std::vector<double> read_matrix_npy(const std::string& path, int& n, int& m) {
   return std::vector<double>(x.data, x.data + (size_t)x.n * x.m);
 }
 
+std::vector<char> live_units(int units, const std::vector<int>& dead) {
+  std::vector<char> live(units, 1);
+  for (int u : dead) live[u] = 0;
+  return live;
+}
+
+Assignment assign_live(const std::vector<double>& C, int n, int m, const std::vector<char>& live_rows,
+                       const std::vector<char>& live_cols, Solver solver, const Device& device) {
+  std::vector<int> rows, cols;
+  for (int i = 0; i < n; ++i)
+    if (live_rows[i]) rows.push_back(i);
+  for (int j = 0; j < m; ++j)
+    if (live_cols[j]) cols.push_back(j);
+  if ((int)rows.size() == n && (int)cols.size() == m) return assign(C.data(), n, m, solver, false, device);
+  std::vector<double> sub(rows.size() * cols.size());
+  for (size_t i = 0; i < rows.size(); ++i)
+    for (size_t j = 0; j < cols.size(); ++j) sub[i * cols.size() + j] = C[(size_t)rows[i] * m + cols[j]];
+  Assignment a;
+  if (!rows.empty() && !cols.empty()) a = assign(sub.data(), (int)rows.size(), (int)cols.size(), solver, false, device);
+  std::vector<int64_t> full(n, -1);
+  for (size_t i = 0; i < a.row_to_col.size(); ++i)
+    if (a.row_to_col[i] >= 0) full[rows[i]] = cols[a.row_to_col[i]];
+  a.row_to_col = std::move(full);
+  return a;
+}
+
 double matching_value(const double* M, int n, int m, const std::vector<int64_t>& row_to_col) {
   double s = 0;
   for (int i = 0; i < n; ++i)

@@ -31,6 +31,14 @@ Solver parse_solver(const std::string& name);
 // values span more than ~1e307 (the potentials would overflow).
 Assignment assign(const double* M, int n, int m, Solver solver, bool minimize, const Device& device);
 
+// Units marked live (1) or dead (0) from the list of dead ones.
+std::vector<char> live_units(int units, const std::vector<int>& dead);
+
+// The maximum-weight one-to-one matching of the live rows and live columns of C (row-major n x m);
+// dead and unmatched rows get -1, and the objective is the sum over the matched pairs.
+Assignment assign_live(const std::vector<double>& C, int n, int m, const std::vector<char>& live_rows,
+                       const std::vector<char>& live_cols, Solver solver, const Device& device);
+
 class NpyMapped;
 
 // A 2-D matrix from a .npy file: a float64 file is mapped in place (no copy), any other float,

@@ -52,33 +52,6 @@ double mean_of(const std::vector<double>& M, int cols, const std::vector<int64_t
   return k ? s / k : NAN;
 }
 
-std::vector<char> live_units(int c, const std::vector<int>& dead) {
-  std::vector<char> live(c, 1);
-  for (int u : dead) live[u] = 0;
-  return live;
-}
-
-// The best one-to-one matching of the live rows and columns; dead ones get -1.
-Assignment assign_live(const std::vector<double>& C, int ca, int cb, const std::vector<char>& la, const std::vector<char>& lb,
-                       Solver solver, const Device& dev) {
-  std::vector<int> rows, cols;
-  for (int i = 0; i < ca; ++i)
-    if (la[i]) rows.push_back(i);
-  for (int j = 0; j < cb; ++j)
-    if (lb[j]) cols.push_back(j);
-  if ((int)rows.size() == ca && (int)cols.size() == cb) return assign(C.data(), ca, cb, solver, false, dev);
-  std::vector<double> sub(rows.size() * cols.size());
-  for (size_t i = 0; i < rows.size(); ++i)
-    for (size_t j = 0; j < cols.size(); ++j) sub[i * cols.size() + j] = C[(size_t)rows[i] * cb + cols[j]];
-  Assignment a;
-  if (!rows.empty() && !cols.empty()) a = assign(sub.data(), (int)rows.size(), (int)cols.size(), solver, false, dev);
-  std::vector<int64_t> full(ca, -1);
-  for (size_t i = 0; i < a.row_to_col.size(); ++i)
-    if (a.row_to_col[i] >= 0) full[rows[i]] = cols[a.row_to_col[i]];
-  a.row_to_col = std::move(full);
-  return a;
-}
-
 }  // namespace
 
 const std::vector<ScoreField> kIntervalScores = {
