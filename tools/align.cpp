@@ -175,6 +175,7 @@ int main(int argc, char** argv) {
         .opt("out", "runs/align", "output folder")
         .opt("groups", "0", "number of spectral groups (0: the largest eigengap)")
         .opt("max-groups", "0", "largest k the eigengap may pick (0: a quarter of the units)")
+        .opt("restarts", "0", "k-means restarts, the lowest inertia kept (0: 10-100, as many as ~1e9 multiply-adds per iteration allow)")
         .opt("penalties", "0,1e-5,1e-4,1e-3,10^-2.6,1e-2,1e-1", "Lasso penalties, comma-separated (10^x allowed)")
         .opt("fraction", "0.9", "per target: fewest inputs reaching this fraction of the unpenalised R^2")
         .opt("lasso-max-units", "1024", "skip the Lasso for layers with more units than this (cost ~ units^3)")
@@ -196,7 +197,9 @@ int main(int argc, char** argv) {
     SpectralOptions gopt;
     gopt.groups = (int)args.integer("groups");
     gopt.max_groups = (int)args.integer("max-groups");
-    if (gopt.groups < 0 || gopt.max_groups < 0) throw cli::UsageError("--groups and --max-groups must be >= 0");
+    gopt.restarts = (int)args.integer("restarts");
+    if (gopt.groups < 0 || gopt.max_groups < 0 || gopt.restarts < 0)
+      throw cli::UsageError("--groups, --max-groups and --restarts must be >= 0");
     const long long lasso_max = args.integer("lasso-max-units");
 
     const AlignOptions opt{lopt, gopt, lasso_max};

@@ -155,6 +155,7 @@ json write_pair_report(const AlignPairReport& r, const std::string& dir) {
   pj["groups"] = {
       {"k", g.k},         {"chosen_by", g.k_from_eigengap ? "eigengap" : "--groups"},
       {"mixed", g.mixed}, {"laplacian_eigenvalues", g.laplacian_eigenvalues},
+      {"kmeans_restarts", g.restarts}, {"kmeans_inertia", g.inertia},
       {"groups", gj},     {"files", dir + "/joint.png (natural order, line between the nets), joint_grouped.png (group-sorted)"}};
   return pj;
 }

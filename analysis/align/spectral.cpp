@@ -94,6 +94,11 @@ std::vector<double> seed_centres(const std::vector<double>& x, int n, int d, int
 
 }  // namespace
 
+int kmeans_restarts(int n, int k) {
+  const double per_iteration = (double)n * k * k;
+  return (int)std::clamp(1e9 / std::max(per_iteration, 1.0), 10.0, 100.0);
+}
+
 std::vector<double> permuted(const std::vector<double>& J, int n, const std::vector<int>& order) {
   if (J.size() != (size_t)n * n || order.size() != (size_t)n) throw std::logic_error("permuted: sizes differ");
   std::vector<double> out((size_t)n * n);
@@ -105,7 +110,7 @@ std::vector<double> permuted(const std::vector<double>& J, int n, const std::vec
 SpectralGroups spectral_groups(const std::vector<double>& J, int n, int na, const SpectralOptions& opt) {
   if (n < 0 || na < 0 || na > n || J.size() != (size_t)n * n) throw std::logic_error("spectral_groups: the matrix is not n x n");
   if (opt.groups < 0 || opt.groups > n) throw InputError("spectral_groups: --groups must be in 1..units");
-  if (opt.restarts < 1) throw std::logic_error("spectral_groups: restarts must be >= 1");
+  if (opt.restarts < 0) throw std::logic_error("spectral_groups: restarts must be >= 0");
   SpectralGroups sg;
   sg.n = n, sg.na = na;
   if (n == 0) return sg;
@@ -154,7 +159,8 @@ SpectralGroups spectral_groups(const std::vector<double>& J, int n, int na, cons
   }
   std::vector<int> best_label;
   double best_inertia = std::numeric_limits<double>::infinity();
-  for (int r = 0; r < opt.restarts; ++r) {
+  sg.restarts = opt.restarts > 0 ? opt.restarts : kmeans_restarts(n, k);
+  for (int r = 0; r < sg.restarts; ++r) {
     std::vector<double> centres = seed_centres(x, n, k, k, opt.seed, r);
     std::vector<int> label;
     const double inertia = lloyd(x, n, k, k, centres, label);
