@@ -102,7 +102,14 @@ struct HeaderParser {
   }
 };
 
-void parse_header(const std::string& h, const std::string& name, NpyArray& a) {
+// How a file stores its elements when that is not NpyArray's C order, little-endian.
+struct Layout {
+  bool fortran = false, big_endian = false;
+  bool native() const { return !fortran && !big_endian; }
+};
+
+// Parses the header dict into a's shape and dtype (in its little-endian spelling) and the layout.
+void parse_header(const std::string& h, const std::string& name, NpyArray& a, Layout& layout) {
   HeaderParser p{h, name};
   bool have_descr = false, have_order = false, have_shape = false, fortran = false;
   p.expect('{');
@@ -124,13 +131,40 @@ void parse_header(const std::string& h, const std::string& name, NpyArray& a) {
     }
   }
   if (!have_descr || !have_order || !have_shape) p.fail("needs descr, fortran_order and shape");
-  if (fortran) throw InputError(name + ": Fortran-order arrays are not supported (save with numpy.ascontiguousarray)");
-  // One-byte types have no byte order: numpy writes '|', others may write '<' or '='.
-  if (a.dtype.size() == 3 && (a.dtype[0] == '<' || a.dtype[0] == '=') && a.dtype[2] == '1') a.dtype[0] = '|';
-  if (dtype_size(a.dtype) == 0) {
-    if (!a.dtype.empty() && a.dtype[0] == '>') throw InputError(name + ": big-endian dtype '" + a.dtype + "' is not supported");
-    throw InputError(name + ": unsupported dtype '" + a.dtype + "' (need float32/64, int8/16/32/64, uint8/16/32/64 or bool)");
+  const std::string given = a.dtype;
+  // One-byte types have no byte order: numpy writes '|', others may write '<', '=' or '>'.
+  if (a.dtype.size() == 3 && a.dtype[2] == '1' && (a.dtype[0] == '<' || a.dtype[0] == '=' || a.dtype[0] == '>')) a.dtype[0] = '|';
+  layout = Layout{};
+  layout.fortran = fortran && a.shape.size() > 1;  // a vector's Fortran order is its C order
+  if (a.dtype.size() == 3 && a.dtype[0] == '>') a.dtype[0] = '<', layout.big_endian = true;
+  if (dtype_size(a.dtype) == 0)
+    throw InputError(name + ": unsupported dtype '" + given + "' (need float32/64, int8/16/32/64, uint8/16/32/64 or bool)");
+}
+
+// The elements of `src` (stored with `layout`) as NpyArray holds them: byte-swapped when
+// big-endian, transposed from Fortran order (first index fastest) to C order.
+void to_native(NpyArray& a, const char* src, const Layout& layout) {
+  const size_t n = a.numel(), item = a.itemsize();
+  a.bytes.resize(n * item);
+  if (!layout.fortran) {
+    if (n) std::memcpy(a.bytes.data(), src, n * item);
+  } else {
+    // Walk the source in its order (index 0 fastest) and place each element at its C offset.
+    const size_t dims = a.shape.size();
+    std::vector<size_t> index(dims, 0), c_stride(dims, 1);
+    for (size_t k = dims - 1; k > 0; --k) c_stride[k - 1] = c_stride[k] * a.shape[k];
+    size_t c = 0;
+    for (size_t f = 0; f < n; ++f) {
+      std::memcpy(a.bytes.data() + c * item, src + f * item, item);
+      for (size_t k = 0; k < dims; ++k) {  // next index, first dimension fastest
+        c += c_stride[k];
+        if (++index[k] < a.shape[k]) break;
+        c -= c_stride[k] * a.shape[k], index[k] = 0;
+      }
+    }
   }
+  if (layout.big_endian)
+    for (size_t k = 0; k < n; ++k) std::reverse(a.bytes.data() + k * item, a.bytes.data() + (k + 1) * item);
 }
 
 uint32_t le_u32(const unsigned char* p) { return p[0] | (p[1] << 8) | (p[2] << 16) | ((uint32_t)p[3] << 24); }
@@ -210,7 +244,7 @@ namespace {
 // Parses the magic, version and header held in head[0, head_size) of a file of file_size bytes,
 // fills a's shape and dtype, checks that the data fills the rest of the file exactly and returns
 // where the data starts. head_size may stop anywhere after the header.
-size_t parse_head(const char* head, size_t head_size, size_t file_size, const std::string& name, NpyArray& a) {
+size_t parse_head(const char* head, size_t head_size, size_t file_size, const std::string& name, NpyArray& a, Layout& layout) {
   const auto* u = reinterpret_cast<const unsigned char*>(head);
   if (head_size < 10 || std::memcmp(head, kMagic, 6) != 0) throw InputError(name + ": not a .npy file (bad magic)");
   int major = u[6], minor = u[7];
@@ -224,7 +258,7 @@ size_t parse_head(const char* head, size_t head_size, size_t file_size, const st
     throw InputError(name + ": unsupported .npy version " + std::to_string(major) + "." + std::to_string(minor));
   }
   if (head_size - prefix < header_len) throw InputError(name + ": truncated .npy header");
-  parse_header(std::string(head + prefix, header_len), name, a);
+  parse_header(std::string(head + prefix, header_len), name, a, layout);
 
   // Element count and byte size, guarding against overflow from absurd shapes.
   size_t numel = 1, item = a.itemsize();
@@ -245,6 +279,7 @@ struct OpenNpy {
   int fd = -1;
   std::string path;
   NpyArray meta;  // shape and dtype, no bytes
+  Layout layout;
   ~OpenNpy() {
     if (fd >= 0) ::close(fd);
   }
@@ -271,7 +306,7 @@ struct OpenNpy {
       head.resize(header_end);
       read_exactly(head.data() + had, header_end - had);
     }
-    data_at = parse_head(head.data(), head.size(), size, p, meta);
+    data_at = parse_head(head.data(), head.size(), size, p, meta, layout);
     if (::lseek(fd, (off_t)data_at, SEEK_SET) != (off_t)data_at) throw InputError(p + ": cannot read (seek failed)");
   }
 
@@ -290,27 +325,42 @@ struct OpenNpy {
 
 NpyArray parse_npy(const std::vector<char>& file, const std::string& name) {
   NpyArray a;
-  size_t data_at = parse_head(file.data(), file.size(), file.size(), name, a);
-  a.bytes.assign(file.begin() + (ptrdiff_t)data_at, file.end());
+  Layout layout;
+  size_t data_at = parse_head(file.data(), file.size(), file.size(), name, a, layout);
+  to_native(a, file.data() + data_at, layout);
   return a;
 }
 
-// The data goes from the file straight into its final buffer with one read (no whole-file copy).
+// C order, little-endian data go from the file straight into their final buffer with one read (no
+// whole-file copy); other layouts through a second buffer.
 NpyArray read_npy(const std::string& path) {
   OpenNpy f(path);
   NpyArray a = std::move(f.meta);
-  a.bytes.resize(a.numel() * a.itemsize());
-  f.read_exactly(a.bytes.data(), a.bytes.size());
+  if (f.layout.native()) {
+    a.bytes.resize(a.numel() * a.itemsize());
+    f.read_exactly(a.bytes.data(), a.bytes.size());
+  } else {
+    std::vector<char> stored(a.numel() * a.itemsize());
+    f.read_exactly(stored.data(), stored.size());
+    to_native(a, stored.data(), f.layout);
+  }
   return a;
 }
 
 NpyMapped::NpyMapped(const std::string& path) {
   OpenNpy f(path);
   meta_ = std::move(f.meta);
+  native_ = f.layout.native(), fortran_ = f.layout.fortran, big_endian_ = f.layout.big_endian;
   size_ = f.file_size, offset_ = f.data_at;
   // MAP_POPULATE maps the page-cache pages up front: one system call instead of a fault per page.
   map_ = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE | MAP_POPULATE, f.fd, 0);
   if (map_ == MAP_FAILED) map_ = nullptr, throw InputError(path + ": cannot map (" + std::strerror(errno) + ")");
+}
+
+NpyArray NpyMapped::copy() const {
+  NpyArray a = meta_;
+  to_native(a, static_cast<const char*>(data()), Layout{fortran_, big_endian_});
+  return a;
 }
 
 NpyMapped::~NpyMapped() {

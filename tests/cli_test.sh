@@ -51,6 +51,16 @@ expect_error 2 "nodir/a.npy: folder nodir does not exist" $B/match m.npy --out n
 expect_error 2 "m.npy/a.npy: m.npy is not a folder" $B/match m.npy --out m.npy/a.npy
 cp m.npy ./-x.npy
 $B/match -- -x.npy | grep -q "^objective: 5 (maximised)" || fail "match -- -x.npy"
+# numpy.save of a transposed matrix writes Fortran order; '>f8' is big-endian: the same matrix either way.
+$py -c "
+import numpy as np
+M = np.random.default_rng(3).random((7, 5))
+np.save('mc.npy', M); np.save('mf.npy', M.T.copy().T); np.save('mb.npy', M.astype('>f8'))
+assert np.isfortran(np.load('mf.npy')) and np.load('mb.npy').dtype.byteorder == '>'
+"
+for f in mc mf mb; do $B/match $f.npy --out $f-match.npy | grep "^objective" > $f-objective.txt || fail "match $f.npy"; done
+cmp -s mc-objective.txt mf-objective.txt && cmp -s mc-objective.txt mb-objective.txt && cmp -s mc-match.npy mf-match.npy &&
+  cmp -s mc-match.npy mb-match.npy || fail "match: Fortran-order or big-endian .npy read differently"
 
 # Correlate three nets on the first 300 images: the header and summary.json count 300.
 $B/correlate ${R}1 ${R}2 ${R}3 --max-images 300 --out corr --threads 1 --per-pair --null untrained --at-iterations untrained,last \

@@ -32,12 +32,11 @@ NpyMatrix load_matrix_npy(const std::string& path) {
   if (meta.shape[0] > (size_t)(1 << 28) || meta.shape[1] > (size_t)(1 << 28)) throw InputError(path + ": matrix too large");
   x.n = (int)meta.shape[0], x.m = (int)meta.shape[1];
   const size_t count = meta.numel();
-  if (meta.dtype == "<f8" && reinterpret_cast<uintptr_t>(file->data()) % alignof(double) == 0) {
+  if (meta.dtype == "<f8" && file->native() && reinterpret_cast<uintptr_t>(file->data()) % alignof(double) == 0) {
     x.data = static_cast<const double*>(file->data());
     x.mapped = std::move(file);
-  } else {  // any other dtype (any width of int, uint, float, bool): converted from the mapped bytes
-    NpyArray a = meta;
-    a.bytes.assign(static_cast<const char*>(file->data()), static_cast<const char*>(file->data()) + count * a.itemsize());
+  } else {  // any other dtype (any width of int, uint, float, bool) or layout: converted from the mapped bytes
+    NpyArray a = file->copy();
     // The solvers work in double: a 64-bit integer past 2^53 would be rounded, and neighbouring
     // values made equal, so the "optimal" assignment could be wrong without a word.
     const bool is_signed = meta.dtype == "<i8";
