@@ -1,5 +1,5 @@
-// bin/permute: net B with its units reordered into net A's order by bin/correlate's bipartite matching,
-// written as a new run folder, with the test accuracy before and after.
+// bin/permute: net B with its units reordered into net A's order by bin/correlate's bipartite matching (grouped
+// layers: matched again inside their channel groups), written as a new run folder, with the test accuracy before and after.
 #include <cstdio>
 #include <map>
 #include <string>
