@@ -1,5 +1,7 @@
 #include "analysis/align/spectral.h"
 
+#include <cblas.h>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -21,21 +23,29 @@ double dist2(const double* a, const double* b, int d) {
 }
 
 // Lloyd's k-means on points [n x d] from the given centres; returns the labels and the inertia.
+// The nearest centre minimises |c|^2 - 2 x.c, whose products are one GEMM per iteration (the
+// n k d multiply-adds that dominate at large k); the inertia is summed from the direct distances.
 double lloyd(const std::vector<double>& x, int n, int d, int k, std::vector<double>& centres, std::vector<int>& label) {
   label.assign(n, -1);
   double inertia = 0;
+  std::vector<double> dots((size_t)n * k), norm2(k);
   for (int iter = 0; iter < 500; ++iter) {
     bool changed = false;
     inertia = 0;
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, k, d, 1.0, x.data(), d, centres.data(), d, 0.0, dots.data(), k);
+    for (int c = 0; c < k; ++c) {
+      const double* cc = &centres[(size_t)c * d];
+      norm2[c] = std::inner_product(cc, cc + d, cc, 0.0);
+    }
     for (int i = 0; i < n; ++i) {
       int best = 0;
       double bd = std::numeric_limits<double>::infinity();
       for (int c = 0; c < k; ++c) {
-        const double dd = dist2(&x[(size_t)i * d], &centres[(size_t)c * d], d);
+        const double dd = norm2[c] - 2 * dots[(size_t)i * k + c];
         if (dd < bd) bd = dd, best = c;
       }
       if (label[i] != best) label[i] = best, changed = true;
-      inertia += bd;
+      inertia += dist2(&x[(size_t)i * d], &centres[(size_t)best * d], d);
     }
     if (!changed) break;
     std::vector<double> sum((size_t)k * d, 0.0);
