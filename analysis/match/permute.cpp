@@ -43,6 +43,23 @@ void check_permutation(const std::string& layer, const std::vector<int>& p, int 
   }
 }
 
+// Fills the -1 entries of a one-to-one matching of n rows to n columns with the columns no row
+// took, in ascending order, block by block: rows g*block.. take the columns of block order[g]
+// (one block of n: any column left over).
+void fill_unmatched(std::vector<int64_t>& row_to_col, int block, const std::vector<int64_t>& order) {
+  std::vector<char> used(row_to_col.size(), 0);
+  for (int64_t c : row_to_col)
+    if (c >= 0) used[c] = 1;
+  for (size_t g = 0; g < order.size(); ++g) {
+    int64_t next = order[g] * block;
+    for (size_t i = g * block; i < (g + 1) * block; ++i)
+      if (row_to_col[i] < 0) {
+        while (used[next]) ++next;
+        row_to_col[i] = next, used[next] = 1;
+      }
+  }
+}
+
 // The param layers (conv, fc) in net order.
 std::vector<int> param_layers(const Net& net) {
   std::vector<int> out;
@@ -189,21 +206,16 @@ UnitPermutations permutations_from_matching(const LayerMatchings& row_to_col, co
     if ((int)m.size() != units)
       throw InputError("layer " + layer + ": the matching has " + std::to_string(m.size()) + " entries for " +
                        std::to_string(units) + " units");
-    std::vector<int> p(units, -1);
+    std::vector<int64_t> p(units, -1);
     std::vector<char> used(units, 0);
     for (int i = 0; i < units; ++i) {
       if (m[i] < 0) continue;
       if (m[i] >= units || used[m[i]])
         throw InputError("layer " + layer + ": the matching is not one-to-one (unit " + std::to_string(m[i]) + ")");
-      p[i] = (int)m[i], used[m[i]] = 1;
+      p[i] = m[i], used[m[i]] = 1;
     }
-    int next = 0;  // unmatched (dead) units: B's leftover units, in order
-    for (int i = 0; i < units; ++i)
-      if (p[i] < 0) {
-        while (used[next]) ++next;
-        p[i] = next, used[next] = 1;
-      }
-    perms[layer] = p;
+    fill_unmatched(p, units, {0});  // unmatched (dead) units: B's leftover units, in order
+    perms[layer].assign(p.begin(), p.end());
   }
   return perms;
 }
@@ -224,11 +236,8 @@ std::vector<char> live_mask(const CorrelateOutput& o, const std::string& layer, 
 }
 
 double mean_of_pairs(const std::vector<double>& C, int units, const std::vector<int64_t>& row_to_col) {
-  double s = 0;
-  int k = 0;
-  for (int i = 0; i < units; ++i)
-    if (row_to_col[i] >= 0) s += C[(size_t)i * units + row_to_col[i]], ++k;
-  return k ? s / k : 0;
+  const auto pairs = std::count_if(row_to_col.begin(), row_to_col.end(), [](int64_t c) { return c >= 0; });
+  return pairs ? matching_value(C.data(), units, units, row_to_col) / pairs : 0;
 }
 
 }  // namespace
@@ -300,7 +309,7 @@ UnitPermutations matching_permutations(const CorrelateOutput& o, int a, int b, c
     ChainMatching cm = match_chain(layers, G, chain.fixed);
     for (size_t li = 0; li < chain.layers.size(); ++li) {
       const std::string& layer = chain.layers[li];
-      const int units = layers[li].units, block = units / G;
+      const int units = layers[li].units;
       std::vector<int64_t>& row_to_col = cm.row_to_col[li];
       if (report) {
         MatchingReport& r = (*report)[layer];
@@ -310,17 +319,7 @@ UnitPermutations matching_permutations(const CorrelateOutput& o, int a, int b, c
         r.correlate_mean_corr = mean_of_pairs(layers[li].C, units, m[layer]);
       }
       // Units without a partner (dead, or more live on one side) take the places left in their group.
-      std::vector<char> used(units, 0);
-      for (int64_t c : row_to_col)
-        if (c >= 0) used[c] = 1;
-      for (int g = 0; g < G; ++g) {
-        int next = (int)cm.group_order[g] * block;
-        for (int i = g * block; i < (g + 1) * block; ++i)
-          if (row_to_col[i] < 0) {
-            while (used[next]) ++next;
-            row_to_col[i] = next, used[next] = 1;
-          }
-      }
+      fill_unmatched(row_to_col, units / G, cm.group_order);
       m[layer] = std::move(row_to_col);
     }
   }
