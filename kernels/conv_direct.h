@@ -35,7 +35,6 @@ class DirectConv {
     std::vector<int32_t> x, w;  // offset in the padded images; offset of the row in a packed tile
     std::vector<int> cut;       // block q's entries are [cut[q], cut[q+1])
   };
-  static std::vector<int> column_tiles(int kg);  // vectors of 8 filters per column tile
   ConvGeom g_;
   conv_core::Dims d_;    // the per-group sizes both conv twins use
   int hp_, wp_;          // the padded images' height and width
@@ -45,6 +44,38 @@ class DirectConv {
   std::vector<int32_t> pos_;      // position q of the images side by side: its offset in the padded images
   std::vector<int> tile_list_;    // position tile (4 positions) -> its TapList
   std::vector<TapList> lists_;
+};
+
+// Convolution backward-weights without im2col, on AVX2 + FMA: the route of conv_cpu.cpp's GEMMs
+// dw_g (+)= dy_g col^T with col never written. Output channels are the vector lanes (dy turned to
+// [position][channel] per 8-channel tile), each input broadcast from a zero-padded copy at the
+// tap's offset plus the position's; tiles of 24 channels x 4 taps (12 accumulators) or 16 x 6.
+// Every sum is the packed GEMM's chain of FMAs over a call's positions in blocks of
+// avx512::kBlockK, each block added to the sum before it, so dw is BITWISE the GEMM route's on
+// either kernel set (col's padding zeros are read here as the padded copy's zeros: the same
+// products). Call only where the CPU has AVX2 and FMA (gemm_kernels()).
+class DirectWeights {
+ public:
+  // Whether the route takes g: the GEMM route's product on the packed kernels (gemm_nt_on_packed,
+  // whose arithmetic this is), per-group filter count a multiple of 8, not a 1x1 stride-1 unpadded
+  // conv (whose input is already its im2col).
+  static bool fits(const ConvGeom& g);
+  // Scratch floats for calls of up to nb images; the sums (ct of add) are not part of it.
+  static size_t floats(const ConvGeom& g, int nb);
+  DirectWeights(const ConvGeom& g, int max_images);
+  // ct[group][patch row][filter] (w_size floats, dw transposed per group) = (first ? 0 : ct) +
+  // the nb images' dy (*) x, nb images from x and dy; single-threaded, ws holds floats(g, nb).
+  void add(const float* x, const float* dy, int nb, bool first, float* ct, float* ws) const;
+  // dw[group][filter][patch row] = ct transposed.
+  void to_dw(const float* ct, float* dw) const;
+
+ private:
+  ConvGeom g_;
+  conv_core::Dims d_;
+  int hp_, wp_, max_images_;
+  std::vector<int> tile_nv_;     // filter tiles: vectors of 8 filters in each
+  std::vector<int32_t> pos_;     // as DirectConv's
+  std::vector<int32_t> taps_;    // patch row r: its offset in a padded image
 };
 
 }  // namespace cvg::cpu

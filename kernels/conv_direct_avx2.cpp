@@ -18,6 +18,7 @@
 #include <string>
 #include <tuple>
 
+#include "kernels/gemm.h"
 #include "kernels/gemm_avx2.h"
 #include "kernels/gemm_avx512.h"  // kBlockK: the GEMM's k blocks, whose sums C keeps
 
@@ -71,6 +72,85 @@ void valid_taps(int o, int stride, int pad, int size, int kernel, int& lo, int& 
   hi = std::min(kernel, size + pad - o * stride);
 }
 
+// Backward-weights: c[t][0:8 NV] (rows ldc apart, t < nt) = (c +) sum over the nq positions of
+// dy[q][0:8 NV] * xpad[pos[q] + tap[t]], T taps a tile (taps past nt repeat the first: read,
+// never stored).
+template <int NV, int T>
+void weight_tile(int nq, const float* dyt, const float* xp, const int32_t* pos, const int32_t* tap, int nt, bool first,
+                 float* c, int ldc) {
+  __m256 acc[T][NV];
+#pragma GCC unroll 6
+  for (int t = 0; t < T; ++t)
+#pragma GCC unroll 3
+    for (int v = 0; v < NV; ++v) acc[t][v] = _mm256_setzero_ps();
+  const float* xs[T];
+  for (int t = 0; t < T; ++t) xs[t] = xp + tap[t < nt ? t : 0];
+  for (int q = 0; q < nq; ++q, dyt += 8 * NV) {
+    __m256 dv[NV];
+#pragma GCC unroll 3
+    for (int v = 0; v < NV; ++v) dv[v] = _mm256_loadu_ps(dyt + 8 * v);
+    const int32_t o = pos[q];
+#pragma GCC unroll 6
+    for (int t = 0; t < T; ++t) {
+      const __m256 a = _mm256_broadcast_ss(xs[t] + o);
+#pragma GCC unroll 3
+      for (int v = 0; v < NV; ++v) acc[t][v] = _mm256_fmadd_ps(dv[v], a, acc[t][v]);  // the GEMM's fma(dy, col, acc)
+    }
+  }
+  // Later blocks add to the sum so far: C + acc, the GEMM's fma(1, C, acc) bit for bit.
+#pragma GCC unroll 6
+  for (int t = 0; t < T; ++t) {  // constant indices into acc (gemm_avx2.cpp says why)
+    if (t >= nt) break;
+#pragma GCC unroll 3
+    for (int v = 0; v < NV; ++v) {
+      float* dst = c + (size_t)t * ldc + 8 * v;
+      _mm256_storeu_ps(dst, first ? acc[t][v] : _mm256_add_ps(_mm256_loadu_ps(dst), acc[t][v]));
+    }
+  }
+}
+
+// The group's filters in column tiles of 3 vectors; 8 left over go with the last full tile as
+// two tiles of 2 vectors, so that no tile has a single vector.
+std::vector<int> column_tiles(int kg) {
+  std::vector<int> nv(kg / kTileO, 3);
+  const int rest = kg % kTileO / 8;
+  if (rest == 1 && !nv.empty())
+    nv.back() = 2, nv.push_back(2);
+  else if (rest)
+    nv.push_back(rest);
+  return nv;
+}
+
+// Offsets of the positions of max_images images side by side in their padded copies (images
+// cg planes of hp x wp apart): pos[b*P + oy*ow + ox] = image b's input corner of output (oy, ox).
+std::vector<int32_t> padded_positions(const ConvGeom& g, const conv_core::Dims& d, int hp, int wp, int max_images) {
+  std::vector<int32_t> pos((size_t)max_images * d.P);
+  for (size_t q = 0; q < pos.size(); ++q) {
+    const size_t b = q / d.P, oy = q % d.P / d.ow, ox = q % d.ow;
+    pos[q] = (int32_t)((b * d.cg * hp + oy * g.stride) * wp + ox * g.stride);
+  }
+  return pos;
+}
+
+// xpad[b][c] (hp x wp planes) = channel c of group gr of image b, zeros around, for nb images.
+void pad_group(const ConvGeom& g, int cg, int hp, int wp, const float* x, int nb, int gr, float* xpad) {
+  const int p = g.pad;
+  const size_t plane = (size_t)hp * wp;
+  for (int i = 0; i < nb; ++i)
+    for (int c = 0; c < cg; ++c) {
+      const float* src = x + (((size_t)i * g.c + gr * cg + c) * g.h) * g.w;
+      float* dst = xpad + ((size_t)i * cg + c) * plane;
+      std::fill_n(dst, (size_t)p * wp, 0.0f);
+      for (int row = 0; row < g.h; ++row) {
+        float* d = dst + (size_t)(row + p) * wp;
+        std::fill_n(d, p, 0.0f);
+        std::memcpy(d + p, src + (size_t)row * g.w, sizeof(float) * g.w);
+        std::fill_n(d + p + g.w, p, 0.0f);
+      }
+      std::fill_n(dst + (size_t)(p + g.h) * wp, (size_t)p * wp, 0.0f);
+    }
+}
+
 }  // namespace
 
 bool DirectConv::fits(const ConvGeom& g) {
@@ -87,18 +167,6 @@ size_t DirectConv::floats(const ConvGeom& g, int nb) {
   return (size_t)nb * ((size_t)d.cg * (g.h + 2 * g.pad) * (g.w + 2 * g.pad) + (size_t)d.P * d.kg);
 }
 
-// The group's filters in column tiles of 3 vectors; 8 left over go with the last full tile as
-// two tiles of 2 vectors, so that no tile has a single vector.
-std::vector<int> DirectConv::column_tiles(int kg) {
-  std::vector<int> nv(kg / kTileO, 3);
-  const int rest = kg % kTileO / 8;
-  if (rest == 1 && !nv.empty())
-    nv.back() = 2, nv.push_back(2);
-  else if (rest)
-    nv.push_back(rest);
-  return nv;
-}
-
 DirectConv::DirectConv(const ConvGeom& g, int max_images, const float* w)
     : g_(g), d_(conv_core::dims(g, "DirectConv")), hp_(g.h + 2 * g.pad), wp_(g.w + 2 * g.pad), max_images_(max_images) {
   const int cg = d_.cg, kg = d_.kg, ow = d_.ow, P = d_.P, ckk = d_.ckk;
@@ -113,11 +181,7 @@ DirectConv::DirectConv(const ConvGeom& g, int max_images, const float* w)
         for (int r = 0; r < ckk; ++r) dst[(size_t)r * kTileO] = wo[r];
       }
   const int K = max_images * P;
-  pos_.resize(K);
-  for (int q = 0; q < K; ++q) {
-    const int b = q / P, oy = q % P / ow, ox = q % ow;
-    pos_[q] = (int32_t)(((size_t)b * cg * hp_ + (size_t)oy * g.stride) * wp_ + (size_t)ox * g.stride);
-  }
+  pos_ = padded_positions(g, d_, hp_, wp_, max_images);
   // A tile reads the union of its positions' valid patch rows (a superset is harmless: the rest
   // read zeros of the padding). Tiles with the same ranges share one list.
   std::map<std::tuple<int, int, int, int>, int> seen;
@@ -151,24 +215,11 @@ void DirectConv::forward(const float* x, int nb, const float* b, float* y, float
   const ConvGeom& g = g_;
   const int cg = d_.cg, kg = d_.kg, P = d_.P, ckk = d_.ckk;
   if (nb < 1 || nb > max_images_) throw std::logic_error("DirectConv::forward: " + std::to_string(nb) + " images, planned for 1.." + std::to_string(max_images_));
-  const int p = g.pad, K = nb * P, tiles = (int)tile_nv_.size(), nblocks = (int)lists_[0].cut.size() - 1;
-  const size_t plane = (size_t)hp_ * wp_;
+  const int K = nb * P, tiles = (int)tile_nv_.size(), nblocks = (int)lists_[0].cut.size() - 1;
   float* xpad = ws;
-  float* ct = ws + (size_t)nb * cg * plane;  // C: [K][kg]
+  float* ct = ws + (size_t)nb * cg * hp_ * wp_;  // C: [K][kg]
   for (int gr = 0; gr < g.groups; ++gr) {
-    for (int i = 0; i < nb; ++i)
-      for (int c = 0; c < cg; ++c) {
-        const float* src = x + (((size_t)i * g.c + gr * cg + c) * g.h) * g.w;
-        float* dst = xpad + ((size_t)i * cg + c) * plane;
-        std::fill_n(dst, (size_t)p * wp_, 0.0f);
-        for (int row = 0; row < g.h; ++row) {
-          float* d = dst + (size_t)(row + p) * wp_;
-          std::fill_n(d, p, 0.0f);
-          std::memcpy(d + p, src + (size_t)row * g.w, sizeof(float) * g.w);
-          std::fill_n(d + p + g.w, p, 0.0f);
-        }
-        std::fill_n(dst + (size_t)(p + g.h) * wp_, (size_t)p * wp_, 0.0f);
-      }
+    pad_group(g, cg, hp_, wp_, x, nb, gr, xpad);
     for (int blk = 0; blk < nblocks; ++blk)
       for (int t = 0, o0 = 0; t < tiles; o0 += 8 * tile_nv_[t++]) {
         const float* wt = wpack_.data() + ((size_t)gr * tiles + t) * ckk * kTileO;
@@ -198,6 +249,59 @@ void DirectConv::forward(const float* x, int nb, const float* b, float* y, float
         }
     }
   }
+}
+
+
+bool DirectWeights::fits(const ConvGeom& g) {
+  const conv_core::Dims d = conv_core::dims(g, "DirectWeights::fits");
+  const long long padded = (long long)g.n * d.cg * (g.h + 2 * g.pad) * (g.w + 2 * g.pad);
+  return gemm_nt_on_packed(d.kg, d.ckk) && d.kg % 8 == 0 && !d.direct && padded < INT_MAX;
+}
+
+size_t DirectWeights::floats(const ConvGeom& g, int nb) {
+  const conv_core::Dims d = conv_core::dims(g, "DirectWeights::floats");
+  return (size_t)nb * ((size_t)d.cg * (g.h + 2 * g.pad) * (g.w + 2 * g.pad) + (size_t)d.P * d.kg);
+}
+
+DirectWeights::DirectWeights(const ConvGeom& g, int max_images)
+    : g_(g), d_(conv_core::dims(g, "DirectWeights")), hp_(g.h + 2 * g.pad), wp_(g.w + 2 * g.pad), max_images_(max_images) {
+  tile_nv_ = column_tiles(d_.kg);
+  pos_ = padded_positions(g, d_, hp_, wp_, max_images);
+  for (int c = 0; c < d_.cg; ++c)
+    for (int i = 0; i < g.kh; ++i)
+      for (int j = 0; j < g.kw; ++j) taps_.push_back((int32_t)(((size_t)c * hp_ + i) * wp_ + j));
+}
+
+void DirectWeights::add(const float* x, const float* dy, int nb, bool first, float* ct, float* ws) const {
+  const ConvGeom& g = g_;
+  const int cg = d_.cg, kg = d_.kg, P = d_.P, ckk = d_.ckk;
+  if (nb < 1 || nb > max_images_) throw std::logic_error("DirectWeights::add: " + std::to_string(nb) + " images, planned for 1.." + std::to_string(max_images_));
+  const int K = nb * P;
+  float* xpad = ws;
+  float* dyt = ws + (size_t)nb * cg * hp_ * wp_;  // per filter tile: [K][its 8 nv filters]
+  for (int gr = 0; gr < g.groups; ++gr) {
+    pad_group(g, cg, hp_, wp_, x, nb, gr, xpad);
+    for (int t = 0, o0 = 0; t < (int)tile_nv_.size(); o0 += 8 * tile_nv_[t++])
+      for (int i = 0; i < nb; ++i)
+        avx2::transpose(8 * tile_nv_[t], P, dy + ((size_t)i * g.k + (size_t)gr * kg + o0) * P, P,
+                        dyt + (size_t)o0 * K + (size_t)i * P * 8 * tile_nv_[t], 8 * tile_nv_[t]);
+    float* cg_t = ct + (size_t)gr * ckk * kg;
+    for (int q0 = 0; q0 < K; q0 += kBlock) {  // the GEMM's k blocks, in order
+      const int nq = std::min(kBlock, K - q0);
+      for (int t = 0, o0 = 0; t < (int)tile_nv_.size(); o0 += 8 * tile_nv_[t++]) {
+        const int nv = tile_nv_[t], T = 12 / nv;
+        const float* d = dyt + (size_t)o0 * K + (size_t)q0 * 8 * nv;
+        auto run = nv == 3 ? weight_tile<3, 4> : weight_tile<2, 6>;  // column_tiles gives no 1 from 16 filters on
+        for (int r0 = 0; r0 < ckk; r0 += T)
+          run(nq, d, xpad, pos_.data() + q0, taps_.data() + r0, std::min(T, ckk - r0), first && q0 == 0, cg_t + (size_t)r0 * kg + o0, kg);
+      }
+    }
+  }
+}
+
+void DirectWeights::to_dw(const float* ct, float* dw) const {
+  const size_t per_group = (size_t)d_.ckk * d_.kg;
+  for (int gr = 0; gr < g_.groups; ++gr) avx2::transpose(d_.ckk, d_.kg, ct + gr * per_group, d_.kg, dw + gr * per_group, d_.ckk);
 }
 
 }  // namespace cvg::cpu

@@ -67,6 +67,9 @@ class GemmLhs {
 // packed kernels with B^T transposed strip by strip (bitwise GemmLhs(A).times(B^T)); smaller
 // products, such as the statistics' 16-row blocks over long k, on dot-product tiles.
 void gemm_nt(int m, int n, int k, const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc);
+// Whether gemm_nt(m, n, ...) runs on the packed kernels on our kernel sets: each element of C is
+// then gemm_packed's chain (per k block of avx512::kBlockK, FMAs in k order, then C added).
+bool gemm_nt_on_packed(int m, int n);
 
 // gemm_nt's dot products on rows stored in halves: of the 16 values k = 16q + l of a row, those
 // with l < 8 go to its low half (at 8q + l), the others to its high half (at h + 8q + l - 8), h

@@ -87,7 +87,6 @@ void nt_dots(int m, int n, int k, const float* a, int lda, const float* b, int l
 // 25 taps, a third of a 48-wide micro-tile empty) keep the dot products. The choice depends on the
 // product's shape only, never on how threads split it.
 constexpr int kNtPackedMinRows = 32, kNtPackedMinCols = 48;
-bool nt_on_packed(int m, int n) { return m >= kNtPackedMinRows && n >= kNtPackedMinCols; }
 
 // A B^T on the packed kernels: k in blocks of kBlockK, each block's A packed into panels and B^T
 // taken kStrip columns at a time (kc x kStrip, transposed into per-thread scratch that stays in
@@ -116,7 +115,7 @@ void nt_packed(int m, int n, int k, const float* a, int lda, const float* b, int
 }
 
 void nt(int m, int n, int k, const float* a, int lda, const float* b, int ldb, float beta, float* c, int ldc) {
-  (nt_on_packed(m, n) ? nt_packed : nt_dots)(m, n, k, a, lda, b, ldb, beta, c, ldc);
+  (gemm_nt_on_packed(m, n) ? nt_packed : nt_dots)(m, n, k, a, lda, b, ldb, beta, c, ldc);
 }
 
 // The k == 0 (or alpha == 0) rule: C = beta C, A and B unread; beta 0 clears C, NaNs included.
@@ -151,7 +150,7 @@ void gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* A, in
 #pragma omp parallel for schedule(static, 1) num_threads(threads) if (threads > 1)
       for (int j0 = 0; j0 < n; j0 += step)
         packed_times(m, std::min(step, n - j0), k, packed.data(), B + j0, ldb, beta, C + j0, ldc);
-    } else if (nt_on_packed(m, n)) {  // column blocks: each thread transposes only its rows of B
+    } else if (gemm_nt_on_packed(m, n)) {  // column blocks: each thread transposes only its rows of B
       const int step = ((n + threads - 1) / threads + 47) / 48 * 48;
 #pragma omp parallel for schedule(static, 1) num_threads(threads) if (threads > 1)
       for (int j0 = 0; j0 < n; j0 += step)
@@ -218,6 +217,8 @@ void gemm_nt(int m, int n, int k, const float* a, int lda, const float* b, int l
   blas_single_threaded();
   cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
 }
+
+bool gemm_nt_on_packed(int m, int n) { return m >= kNtPackedMinRows && n >= kNtPackedMinCols; }
 
 bool nt_halves_pays() { return kernels() == Kernels::avx2; }
 
