@@ -1,11 +1,14 @@
-// Convolution forward without im2col (kernels/conv_direct.h). This file alone is compiled with
-// -mavx2 -mfma (Makefile); kernels/conv_cpu.cpp uses it only where the GEMM runs on our AVX2 kernels.
+// Convolution forward and backward-weights without im2col (kernels/conv_direct.h). This file alone
+// is compiled with -mavx2 -mfma (Makefile); kernels/conv_cpu.cpp uses it only where the GEMM runs on
+// our AVX2 kernels.
 //
-// C[q][o] (positions of the images side by side x the group's filters) = sum over patch rows r of
-// G[q][r] * W^T[r][o], G[q][r] = xpad[pos[q] + tap[r]]: the im2col GEMM turned over, with the im2col
-// matrix never written. Tiles are 4 positions x 24 filters (12 accumulators, as the GEMM's 4x24
-// micro-tile): per patch row, 3 vector loads of packed weights and 4 broadcasts of inputs. C is then
-// transposed into y and the bias added, as the GEMM route adds it.
+// Forward: C[q][o] (positions of the images side by side x the group's filters) = sum over patch
+// rows r of G[q][r] * W^T[r][o], G[q][r] = xpad[pos[q] + tap[r]]: the im2col GEMM turned over, with
+// the im2col matrix never written. Tiles are 4 positions x 24 filters (12 accumulators, as the GEMM's
+// 4x24 micro-tile): per patch row, 3 vector loads of packed weights and 4 broadcasts of inputs. C is
+// then transposed into y and the bias added, as the GEMM route adds it.
+// Backward-weights: C[r][o] (+)= sum over positions q of G[q][r] * dy^T[q][o], the same G; tiles of
+// 4 patch rows x 24 filters (or 6 x 16): per position, 3 vector loads of dy^T and 4 broadcasts.
 #include "kernels/conv_direct.h"
 
 #include <immintrin.h>
@@ -251,17 +254,14 @@ void DirectConv::forward(const float* x, int nb, const float* b, float* y, float
   }
 }
 
-
 bool DirectWeights::fits(const ConvGeom& g) {
   const conv_core::Dims d = conv_core::dims(g, "DirectWeights::fits");
   const long long padded = (long long)g.n * d.cg * (g.h + 2 * g.pad) * (g.w + 2 * g.pad);
   return gemm_nt_on_packed(d.kg, d.ckk) && d.kg % 8 == 0 && !d.direct && padded < INT_MAX;
 }
 
-size_t DirectWeights::floats(const ConvGeom& g, int nb) {
-  const conv_core::Dims d = conv_core::dims(g, "DirectWeights::floats");
-  return (size_t)nb * ((size_t)d.cg * (g.h + 2 * g.pad) * (g.w + 2 * g.pad) + (size_t)d.P * d.kg);
-}
+// The forward's sizes: the padded copy, then [K][kg] (here dy turned).
+size_t DirectWeights::floats(const ConvGeom& g, int nb) { return DirectConv::floats(g, nb); }
 
 DirectWeights::DirectWeights(const ConvGeom& g, int max_images)
     : g_(g), d_(conv_core::dims(g, "DirectWeights")), hp_(g.h + 2 * g.pad), wp_(g.w + 2 * g.pad), max_images_(max_images) {
