@@ -21,10 +21,22 @@ using namespace cvg;
 
 namespace {
 
+struct Case {
+  std::string what;
+  ConvGeom g;
+};
+
+// The naive im2col: the input that patch row (c, i, j) of group gr sees at output q of image n, 0 in the padding.
+float patch_value(const ConvGeom& g, const std::vector<float>& x, int n, int gr, int c, int i, int j, int q) {
+  const int ow = g.out_w(), iy = q / ow * g.stride - g.pad + i, ix = q % ow * g.stride - g.pad + j;
+  const bool in = iy >= 0 && iy < g.h && ix >= 0 && ix < g.w;
+  return in ? x[(((size_t)n * g.c + (size_t)gr * (g.c / g.groups) + c) * g.h + iy) * g.w + ix] : 0.0f;
+}
+
 // y by im2col + the packed GEMM, then + bias: the GEMM route's arithmetic on our kernels.
 std::vector<float> gemm_route(const ConvGeom& g, const std::vector<float>& x, const std::vector<float>& w,
                               const std::vector<float>& b) {
-  const int cg = g.c / g.groups, kg = g.k / g.groups, oh = g.out_h(), ow = g.out_w(), P = oh * ow, ckk = cg * g.kh * g.kw;
+  const int cg = g.c / g.groups, kg = g.k / g.groups, P = g.out_h() * g.out_w(), ckk = cg * g.kh * g.kw;
   std::vector<float> y(g.y_size()), col((size_t)ckk * P), packed(cpu::avx512::packed_a_floats(kg, ckk));
   for (int gr = 0; gr < g.groups; ++gr) {
     cpu::avx512::pack_a(false, kg, ckk, w.data() + (size_t)gr * kg * ckk, ckk, packed.data());
@@ -32,13 +44,7 @@ std::vector<float> gemm_route(const ConvGeom& g, const std::vector<float>& x, co
       for (int c = 0; c < cg; ++c)
         for (int i = 0; i < g.kh; ++i)
           for (int j = 0; j < g.kw; ++j)
-            for (int oy = 0; oy < oh; ++oy)
-              for (int ox = 0; ox < ow; ++ox) {
-                const int iy = oy * g.stride - g.pad + i, ix = ox * g.stride - g.pad + j;
-                const bool in = iy >= 0 && iy < g.h && ix >= 0 && ix < g.w;
-                col[((size_t)(c * g.kh + i) * g.kw + j) * P + oy * ow + ox] =
-                    in ? x[(((size_t)n * g.c + gr * cg + c) * g.h + iy) * g.w + ix] : 0.0f;
-              }
+            for (int q = 0; q < P; ++q) col[((size_t)(c * g.kh + i) * g.kw + j) * P + q] = patch_value(g, x, n, gr, c, i, j, q);
       float* yn = y.data() + ((size_t)n * g.k + (size_t)gr * kg) * P;
       cpu::avx2::gemm_packed(kg, P, ckk, packed.data(), col.data(), P, 0.0f, yn, P);
       if (!b.empty())
@@ -56,10 +62,6 @@ TEST_CASE("conv direct forward: bitwise the im2col GEMM route, in every tiling a
     MESSAGE("no AVX2 + FMA on this CPU: the direct route is never taken here");
     return;
   }
-  struct Case {
-    std::string what;
-    ConvGeom g;
-  };
   const std::vector<Case> cases{
       {"alexnet-mini conv2 (5x5 pad 2, 4 blocks of 256 patch rows)", test::conv_geom(3, 32, 14, 14, 64, 5, 5, 1, 2, 1)},
       {"alexnet-mini conv3 (7x7, tiles across rows and images)", test::conv_geom(5, 64, 7, 7, 96, 3, 3, 1, 1, 1)},
@@ -114,7 +116,7 @@ namespace {
 // then 1), the partials added in order.
 std::vector<float> weights_gemm_route(const ConvGeom& g, const std::vector<float>& x, const std::vector<float>& dy, int partials,
                                       int per_gemm) {
-  const int cg = g.c / g.groups, kg = g.k / g.groups, ow = g.out_w(), P = g.out_h() * ow, ckk = cg * g.kh * g.kw;
+  const int cg = g.c / g.groups, kg = g.k / g.groups, P = g.out_h() * g.out_w(), ckk = cg * g.kh * g.kw;
   std::vector<float> dw(g.w_size()), part(g.w_size());
   for (int pt = 0; pt < partials; ++pt) {
     const int first = g.n * pt / partials, last = g.n * (pt + 1) / partials;
@@ -127,12 +129,8 @@ std::vector<float> weights_gemm_route(const ConvGeom& g, const std::vector<float
             for (int o = 0; o < kg; ++o) dyb[(size_t)o * K + b * P + q] = dy[((size_t)(img0 + b) * g.k + gr * kg + o) * P + q];
             for (int c = 0; c < cg; ++c)
               for (int i = 0; i < g.kh; ++i)
-                for (int j = 0; j < g.kw; ++j) {
-                  const int iy = q / ow * g.stride - g.pad + i, ix = q % ow * g.stride - g.pad + j;
-                  const bool in = iy >= 0 && iy < g.h && ix >= 0 && ix < g.w;
-                  colT[(size_t)(b * P + q) * ckk + (c * g.kh + i) * g.kw + j] =
-                      in ? x[(((size_t)(img0 + b) * g.c + gr * cg + c) * g.h + iy) * g.w + ix] : 0.0f;
-                }
+                for (int j = 0; j < g.kw; ++j)
+                  colT[(size_t)(b * P + q) * ckk + (c * g.kh + i) * g.kw + j] = patch_value(g, x, img0 + b, gr, c, i, j, q);
           }
         cpu::avx512::pack_a(false, kg, K, dyb.data(), K, packed.data());
         cpu::avx2::gemm_packed(kg, ckk, K, packed.data(), colT.data(), ckk, img0 == first ? 0.0f : 1.0f,
@@ -151,10 +149,6 @@ TEST_CASE("conv direct backward-weights: bitwise the im2col GEMM route, in every
     MESSAGE("no AVX2 + FMA on this CPU: the direct route is never taken here");
     return;
   }
-  struct Case {
-    std::string what;
-    ConvGeom g;
-  };
   const std::vector<Case> cases{
       {"alexnet-mini conv2 at batch 40: calls of 2 and 1 images, 392 positions in blocks of 256",
        test::conv_geom(40, 32, 14, 14, 64, 5, 5, 1, 2, 1)},
