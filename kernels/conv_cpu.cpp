@@ -224,7 +224,7 @@ int images_per_gemm(const Plan& d) { return d.direct ? 1 : d.per_gemm; }
 // The forward runs without im2col (kernels/conv_direct.h) where the GEMM runs on the AVX2 kernels:
 // the same bits, in less time there (on AVX-512 the GEMM's wider tiles win).
 bool forward_direct(const ConvGeom& g) { return std::strcmp(gemm_kernels(), "avx2") == 0 && DirectConv::fits(g); }
-// Backward-weights likewise (DirectWeights): 1.2-1.4x faster than im2col + GEMM on alexnet-mini's
+// Backward-weights likewise (DirectWeights): 1.1-1.4x faster than im2col + GEMM on alexnet-mini's
 // conv2-5 and CaffeNet's conv1 and conv2 (AMD Zen 3), about even on CaffeNet's conv3-5.
 bool weights_direct(const ConvGeom& g) { return std::strcmp(gemm_kernels(), "avx2") == 0 && DirectWeights::fits(g); }
 

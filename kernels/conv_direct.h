@@ -48,7 +48,7 @@ class DirectConv {
 
 // Convolution backward-weights without im2col, on AVX2 + FMA: the route of conv_cpu.cpp's GEMMs
 // dw_g (+)= dy_g col^T with col never written. Output channels are the vector lanes (dy turned to
-// [position][channel] per 8-channel tile), each input broadcast from a zero-padded copy at the
+// [position][channel] per filter tile), each input broadcast from a zero-padded copy at the
 // tap's offset plus the position's; tiles of 24 channels x 4 taps (12 accumulators) or 16 x 6.
 // Every sum is the packed GEMM's chain of FMAs over a call's positions in blocks of
 // avx512::kBlockK, each block added to the sum before it, so dw is BITWISE the GEMM route's on
