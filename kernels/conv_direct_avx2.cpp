@@ -32,39 +32,42 @@ constexpr int kTileQ = 4;    // positions per tile
 constexpr int kTileO = 24;   // filters per packed column tile (3 vectors)
 constexpr int kBlock = avx512::kBlockK;
 
-// c[p][0:8 NV] (rows ldc apart, p < np) = (c +) sum over the n listed patch rows of w_row * x.
-// np < 4: the missing positions repeat the first (read, never stored).
-template <int NV>
-void tile(int n, const int32_t* xo, const int32_t* wo, const float* wt, const float* xp, const int32_t* po, int np,
-          bool first, float* c, int ldc) {
-  __m256 acc[kTileQ][NV];
-#pragma GCC unroll 4
-  for (int p = 0; p < kTileQ; ++p)
+// Both directions' tile: c[r][0:8 NV] (rows ldc apart, r < nr) = (c +) the sum over steps e < n of
+// fma(v_e[0:8 NV], base[r][off[e]], .) in step order, v_e a vector row: at vec + voff[e] (kIndexed),
+// else at vec + 8 NV e. R rows (12 accumulators with NV); rows past nr repeat the first (read, never
+// stored). Forward: rows are positions, the steps patch rows, v their packed weights. Backward-weights:
+// rows are patch rows (taps), the steps positions, v their dy^T.
+template <int NV, int R, bool kIndexed>
+void broadcast_tile(int n, const float* vec, const int32_t* voff, const float* xp, const int32_t* base, const int32_t* off, int nr,
+                    bool first, float* c, int ldc) {
+  __m256 acc[R][NV];
+#pragma GCC unroll 6
+  for (int r = 0; r < R; ++r)
 #pragma GCC unroll 3
-    for (int v = 0; v < NV; ++v) acc[p][v] = _mm256_setzero_ps();
-  const float* xs[kTileQ];
-  for (int p = 0; p < kTileQ; ++p) xs[p] = xp + po[p < np ? p : 0];
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_setzero_ps();
+  const float* xs[R];
+  for (int r = 0; r < R; ++r) xs[r] = xp + base[r < nr ? r : 0];
   for (int e = 0; e < n; ++e) {
-    const float* w = wt + wo[e];
+    const float* w = kIndexed ? vec + voff[e] : vec + (size_t)e * 8 * NV;
     __m256 wv[NV];
 #pragma GCC unroll 3
     for (int v = 0; v < NV; ++v) wv[v] = _mm256_loadu_ps(w + 8 * v);
-    const int32_t o = xo[e];
-#pragma GCC unroll 4
-    for (int p = 0; p < kTileQ; ++p) {
-      const __m256 a = _mm256_broadcast_ss(xs[p] + o);
+    const int32_t o = off[e];
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r) {
+      const __m256 a = _mm256_broadcast_ss(xs[r] + o);
 #pragma GCC unroll 3
-      for (int v = 0; v < NV; ++v) acc[p][v] = _mm256_fmadd_ps(wv[v], a, acc[p][v]);  // the GEMM's fma(w, x, acc)
+      for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(wv[v], a, acc[r][v]);  // the GEMM's fma(w, x, acc) / fma(dy, col, acc)
     }
   }
   // Later blocks add to the earlier ones' sum: C + acc, the GEMM's fma(1, C, acc) bit for bit.
-#pragma GCC unroll 4
-  for (int p = 0; p < kTileQ; ++p) {  // constant indices into acc (gemm_avx2.cpp says why)
-    if (p >= np) break;
+#pragma GCC unroll 6
+  for (int r = 0; r < R; ++r) {  // constant indices into acc (gemm_avx2.cpp says why)
+    if (r >= nr) break;
 #pragma GCC unroll 3
     for (int v = 0; v < NV; ++v) {
-      float* dst = c + (size_t)p * ldc + 8 * v;
-      _mm256_storeu_ps(dst, first ? acc[p][v] : _mm256_add_ps(_mm256_loadu_ps(dst), acc[p][v]));
+      float* dst = c + (size_t)r * ldc + 8 * v;
+      _mm256_storeu_ps(dst, first ? acc[r][v] : _mm256_add_ps(_mm256_loadu_ps(dst), acc[r][v]));
     }
   }
 }
@@ -73,43 +76,6 @@ void tile(int n, const int32_t* xo, const int32_t* wo, const float* wt, const fl
 void valid_taps(int o, int stride, int pad, int size, int kernel, int& lo, int& hi) {
   lo = std::max(0, pad - o * stride);
   hi = std::min(kernel, size + pad - o * stride);
-}
-
-// Backward-weights: c[t][0:8 NV] (rows ldc apart, t < nt) = (c +) sum over the nq positions of
-// dy[q][0:8 NV] * xpad[pos[q] + tap[t]], T taps a tile (taps past nt repeat the first: read,
-// never stored).
-template <int NV, int T>
-void weight_tile(int nq, const float* dyt, const float* xp, const int32_t* pos, const int32_t* tap, int nt, bool first,
-                 float* c, int ldc) {
-  __m256 acc[T][NV];
-#pragma GCC unroll 6
-  for (int t = 0; t < T; ++t)
-#pragma GCC unroll 3
-    for (int v = 0; v < NV; ++v) acc[t][v] = _mm256_setzero_ps();
-  const float* xs[T];
-  for (int t = 0; t < T; ++t) xs[t] = xp + tap[t < nt ? t : 0];
-  for (int q = 0; q < nq; ++q, dyt += 8 * NV) {
-    __m256 dv[NV];
-#pragma GCC unroll 3
-    for (int v = 0; v < NV; ++v) dv[v] = _mm256_loadu_ps(dyt + 8 * v);
-    const int32_t o = pos[q];
-#pragma GCC unroll 6
-    for (int t = 0; t < T; ++t) {
-      const __m256 a = _mm256_broadcast_ss(xs[t] + o);
-#pragma GCC unroll 3
-      for (int v = 0; v < NV; ++v) acc[t][v] = _mm256_fmadd_ps(dv[v], a, acc[t][v]);  // the GEMM's fma(dy, col, acc)
-    }
-  }
-  // Later blocks add to the sum so far: C + acc, the GEMM's fma(1, C, acc) bit for bit.
-#pragma GCC unroll 6
-  for (int t = 0; t < T; ++t) {  // constant indices into acc (gemm_avx2.cpp says why)
-    if (t >= nt) break;
-#pragma GCC unroll 3
-    for (int v = 0; v < NV; ++v) {
-      float* dst = c + (size_t)t * ldc + 8 * v;
-      _mm256_storeu_ps(dst, first ? acc[t][v] : _mm256_add_ps(_mm256_loadu_ps(dst), acc[t][v]));
-    }
-  }
 }
 
 // The group's filters in column tiles of 3 vectors; 8 left over go with the last full tile as
@@ -238,8 +204,8 @@ void DirectConv::forward(const float* x, int nb, const float* b, float* y, float
               for (int q = 0; q < np; ++q) std::fill_n(c + (size_t)q * kg, nv * 8, 0.0f);
             continue;
           }
-          auto run = nv == 3 ? tile<3> : nv == 2 ? tile<2> : tile<1>;
-          run(e1 - e0, l.x.data() + e0, l.w.data() + e0, wt, xpad, pos_.data() + q0, np, first, c, kg);
+          auto run = nv == 3 ? broadcast_tile<3, kTileQ, true> : nv == 2 ? broadcast_tile<2, kTileQ, true> : broadcast_tile<1, kTileQ, true>;
+          run(e1 - e0, wt, l.w.data() + e0, xpad, pos_.data() + q0, l.x.data() + e0, np, first, c, kg);
         }
       }
     for (int i = 0; i < nb; ++i) {
@@ -291,9 +257,9 @@ void DirectWeights::add(const float* x, const float* dy, int nb, bool first, flo
       for (int t = 0, o0 = 0; t < (int)tile_nv_.size(); o0 += 8 * tile_nv_[t++]) {
         const int nv = tile_nv_[t], T = 12 / nv;
         const float* d = dyt + (size_t)o0 * K + (size_t)q0 * 8 * nv;
-        auto run = nv == 3 ? weight_tile<3, 4> : weight_tile<2, 6>;  // column_tiles gives no 1 from 16 filters on
+        auto run = nv == 3 ? broadcast_tile<3, 4, false> : broadcast_tile<2, 6, false>;  // column_tiles gives no 1 from 16 filters on
         for (int r0 = 0; r0 < ckk; r0 += T)
-          run(nq, d, xpad, pos_.data() + q0, taps_.data() + r0, std::min(T, ckk - r0), first && q0 == 0, cg_t + (size_t)r0 * kg + o0, kg);
+          run(nq, d, nullptr, xpad, taps_.data() + r0, pos_.data() + q0, std::min(T, ckk - r0), first && q0 == 0, cg_t + (size_t)r0 * kg + o0, kg);
       }
     }
   }
