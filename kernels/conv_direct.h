@@ -16,7 +16,26 @@
 
 namespace cvg::cpu {
 
-class DirectConv {
+// What both direct routes share: a group's channels of up to max_images images copied with their
+// zero padding (planes of hp_ x wp_), each output position's offset in that copy, and the filter
+// tiles whose filters are the vector lanes.
+class PaddedGroups {
+ protected:
+  PaddedGroups(const ConvGeom& g, int max_images, const char* who);
+  // std::logic_error naming `who` unless 1 <= nb <= max_images.
+  void check_images(int nb, const char* who) const;
+  // xpad[image][channel] = group gr's channels of the nb images from x, zeros around.
+  void pad(const float* x, int nb, int gr, float* xpad) const;
+
+  ConvGeom g_;
+  conv_core::Dims d_;  // the per-group sizes both conv twins use
+  int hp_, wp_;        // the padded images' height and width
+  int max_images_;
+  std::vector<int> tile_nv_;  // filter tiles: vectors of 8 filters in each
+  std::vector<int32_t> pos_;  // position q of the images side by side: its offset in the padded images
+};
+
+class DirectConv : PaddedGroups {
  public:
   // Whether the direct route takes g: per-group filter count a multiple of 8 from 16 on, patches of
   // 64 or more (not a 1x1 stride-1 unpadded conv, whose input is already its im2col).
@@ -35,14 +54,8 @@ class DirectConv {
     std::vector<int32_t> x, w;  // offset in the padded images; offset of the row in a packed tile
     std::vector<int> cut;       // block q's entries are [cut[q], cut[q+1])
   };
-  ConvGeom g_;
-  conv_core::Dims d_;    // the per-group sizes both conv twins use
-  int hp_, wp_;          // the padded images' height and width
-  int max_images_;
-  std::vector<int> tile_nv_;      // column tiles: vectors of 8 filters in each
-  std::vector<float> wpack_;      // group gr, column tile t: [ckk][24] at (gr * tiles + t) * ckk * 24
-  std::vector<int32_t> pos_;      // position q of the images side by side: its offset in the padded images
-  std::vector<int> tile_list_;    // position tile (4 positions) -> its TapList
+  std::vector<float> wpack_;    // group gr, column tile t: [ckk][24] at (gr * tiles + t) * ckk * 24
+  std::vector<int> tile_list_;  // position tile (4 positions) -> its TapList
   std::vector<TapList> lists_;
 };
 
@@ -54,7 +67,7 @@ class DirectConv {
 // avx512::kBlockK, each block added to the sum before it, so dw is BITWISE the GEMM route's on
 // either kernel set (col's padding zeros are read here as the padded copy's zeros: the same
 // products). Call only where the CPU has AVX2 and FMA (gemm_kernels()).
-class DirectWeights {
+class DirectWeights : PaddedGroups {
  public:
   // Whether the route takes g: the GEMM route's product on the packed kernels (gemm_nt_on_packed,
   // whose arithmetic this is), per-group filter count a multiple of 8, not a 1x1 stride-1 unpadded
@@ -70,12 +83,7 @@ class DirectWeights {
   void to_dw(const float* ct, float* dw) const;
 
  private:
-  ConvGeom g_;
-  conv_core::Dims d_;
-  int hp_, wp_, max_images_;
-  std::vector<int> tile_nv_;     // filter tiles: vectors of 8 filters in each
-  std::vector<int32_t> pos_;     // as DirectConv's
-  std::vector<int32_t> taps_;    // patch row r: its offset in a padded image
+  std::vector<int32_t> taps_;  // patch row r: its offset in a padded image
 };
 
 }  // namespace cvg::cpu

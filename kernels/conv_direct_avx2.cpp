@@ -28,8 +28,8 @@
 namespace cvg::cpu {
 namespace {
 
-constexpr int kTileQ = 4;    // positions per tile
-constexpr int kTileO = 24;   // filters per packed column tile (3 vectors)
+constexpr int kTileQ = 4;   // positions per tile
+constexpr int kTileO = 24;  // filters per packed column tile (3 vectors)
 constexpr int kBlock = avx512::kBlockK;
 
 // Both directions' tile: c[r][0:8 NV] (rows ldc apart, r < nr) = (c +) the sum over steps e < n of
@@ -38,8 +38,8 @@ constexpr int kBlock = avx512::kBlockK;
 // stored). Forward: rows are positions, the steps patch rows, v their packed weights. Backward-weights:
 // rows are patch rows (taps), the steps positions, v their dy^T.
 template <int NV, int R, bool kIndexed>
-void broadcast_tile(int n, const float* vec, const int32_t* voff, const float* xp, const int32_t* base, const int32_t* off, int nr,
-                    bool first, float* c, int ldc) {
+void broadcast_tile(int n, const float* vec, const int32_t* voff, const float* xp, const int32_t* base, const int32_t* off,
+                    int nr, bool first, float* c, int ldc) {
   __m256 acc[R][NV];
 #pragma GCC unroll 6
   for (int r = 0; r < R; ++r)
@@ -57,7 +57,8 @@ void broadcast_tile(int n, const float* vec, const int32_t* voff, const float* x
     for (int r = 0; r < R; ++r) {
       const __m256 a = _mm256_broadcast_ss(xs[r] + o);
 #pragma GCC unroll 3
-      for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(wv[v], a, acc[r][v]);  // the GEMM's fma(w, x, acc) / fma(dy, col, acc)
+      for (int v = 0; v < NV; ++v)
+        acc[r][v] = _mm256_fmadd_ps(wv[v], a, acc[r][v]);  // the GEMM's fma(w, x, acc) / fma(dy, col, acc)
     }
   }
   // Later blocks add to the earlier ones' sum: C + acc, the GEMM's fma(1, C, acc) bit for bit.
@@ -90,37 +91,42 @@ std::vector<int> column_tiles(int kg) {
   return nv;
 }
 
-// Offsets of the positions of max_images images side by side in their padded copies (images
-// cg planes of hp x wp apart): pos[b*P + oy*ow + ox] = image b's input corner of output (oy, ox).
-std::vector<int32_t> padded_positions(const ConvGeom& g, const conv_core::Dims& d, int hp, int wp, int max_images) {
-  std::vector<int32_t> pos((size_t)max_images * d.P);
-  for (size_t q = 0; q < pos.size(); ++q) {
-    const size_t b = q / d.P, oy = q % d.P / d.ow, ox = q % d.ow;
-    pos[q] = (int32_t)((b * d.cg * hp + oy * g.stride) * wp + ox * g.stride);
+}  // namespace
+
+PaddedGroups::PaddedGroups(const ConvGeom& g, int max_images, const char* who)
+    : g_(g), d_(conv_core::dims(g, who)), hp_(g.h + 2 * g.pad), wp_(g.w + 2 * g.pad), max_images_(max_images) {
+  tile_nv_ = column_tiles(d_.kg);
+  pos_.resize((size_t)max_images * d_.P);  // images cg planes of hp x wp apart
+  for (size_t q = 0; q < pos_.size(); ++q) {
+    const size_t b = q / d_.P, oy = q % d_.P / d_.ow, ox = q % d_.ow;
+    pos_[q] = (int32_t)((b * d_.cg * hp_ + oy * g.stride) * wp_ + ox * g.stride);
   }
-  return pos;
 }
 
-// xpad[b][c] (hp x wp planes) = channel c of group gr of image b, zeros around, for nb images.
-void pad_group(const ConvGeom& g, int cg, int hp, int wp, const float* x, int nb, int gr, float* xpad) {
-  const int p = g.pad;
-  const size_t plane = (size_t)hp * wp;
+void PaddedGroups::check_images(int nb, const char* who) const {
+  if (nb < 1 || nb > max_images_)
+    throw std::logic_error(std::string(who) + ": " + std::to_string(nb) + " images, planned for 1.." +
+                           std::to_string(max_images_));
+}
+
+void PaddedGroups::pad(const float* x, int nb, int gr, float* xpad) const {
+  const ConvGeom& g = g_;
+  const int p = g.pad, cg = d_.cg;
+  const size_t plane = (size_t)hp_ * wp_;
   for (int i = 0; i < nb; ++i)
     for (int c = 0; c < cg; ++c) {
       const float* src = x + (((size_t)i * g.c + gr * cg + c) * g.h) * g.w;
       float* dst = xpad + ((size_t)i * cg + c) * plane;
-      std::fill_n(dst, (size_t)p * wp, 0.0f);
+      std::fill_n(dst, (size_t)p * wp_, 0.0f);
       for (int row = 0; row < g.h; ++row) {
-        float* d = dst + (size_t)(row + p) * wp;
+        float* d = dst + (size_t)(row + p) * wp_;
         std::fill_n(d, p, 0.0f);
         std::memcpy(d + p, src + (size_t)row * g.w, sizeof(float) * g.w);
         std::fill_n(d + p + g.w, p, 0.0f);
       }
-      std::fill_n(dst + (size_t)(p + g.h) * wp, (size_t)p * wp, 0.0f);
+      std::fill_n(dst + (size_t)(p + g.h) * wp_, (size_t)p * wp_, 0.0f);
     }
 }
-
-}  // namespace
 
 bool DirectConv::fits(const ConvGeom& g) {
   const conv_core::Dims d = conv_core::dims(g, "DirectConv::fits");
@@ -136,10 +142,8 @@ size_t DirectConv::floats(const ConvGeom& g, int nb) {
   return (size_t)nb * ((size_t)d.cg * (g.h + 2 * g.pad) * (g.w + 2 * g.pad) + (size_t)d.P * d.kg);
 }
 
-DirectConv::DirectConv(const ConvGeom& g, int max_images, const float* w)
-    : g_(g), d_(conv_core::dims(g, "DirectConv")), hp_(g.h + 2 * g.pad), wp_(g.w + 2 * g.pad), max_images_(max_images) {
+DirectConv::DirectConv(const ConvGeom& g, int max_images, const float* w) : PaddedGroups(g, max_images, "DirectConv") {
   const int cg = d_.cg, kg = d_.kg, ow = d_.ow, P = d_.P, ckk = d_.ckk;
-  tile_nv_ = column_tiles(kg);
   const int tiles = (int)tile_nv_.size();
   wpack_.assign((size_t)g.groups * tiles * ckk * kTileO, 0.0f);
   for (int gr = 0; gr < g.groups; ++gr)
@@ -150,7 +154,6 @@ DirectConv::DirectConv(const ConvGeom& g, int max_images, const float* w)
         for (int r = 0; r < ckk; ++r) dst[(size_t)r * kTileO] = wo[r];
       }
   const int K = max_images * P;
-  pos_ = padded_positions(g, d_, hp_, wp_, max_images);
   // A tile reads the union of its positions' valid patch rows (a superset is harmless: the rest
   // read zeros of the padding). Tiles with the same ranges share one list.
   std::map<std::tuple<int, int, int, int>, int> seen;
@@ -183,12 +186,12 @@ DirectConv::DirectConv(const ConvGeom& g, int max_images, const float* w)
 void DirectConv::forward(const float* x, int nb, const float* b, float* y, float* ws) const {
   const ConvGeom& g = g_;
   const int cg = d_.cg, kg = d_.kg, P = d_.P, ckk = d_.ckk;
-  if (nb < 1 || nb > max_images_) throw std::logic_error("DirectConv::forward: " + std::to_string(nb) + " images, planned for 1.." + std::to_string(max_images_));
+  check_images(nb, "DirectConv::forward");
   const int K = nb * P, tiles = (int)tile_nv_.size(), nblocks = (int)lists_[0].cut.size() - 1;
   float* xpad = ws;
   float* ct = ws + (size_t)nb * cg * hp_ * wp_;  // C: [K][kg]
   for (int gr = 0; gr < g.groups; ++gr) {
-    pad_group(g, cg, hp_, wp_, x, nb, gr, xpad);
+    pad(x, nb, gr, xpad);
     for (int blk = 0; blk < nblocks; ++blk)
       for (int t = 0, o0 = 0; t < tiles; o0 += 8 * tile_nv_[t++]) {
         const float* wt = wpack_.data() + ((size_t)gr * tiles + t) * ckk * kTileO;
@@ -204,7 +207,9 @@ void DirectConv::forward(const float* x, int nb, const float* b, float* y, float
               for (int q = 0; q < np; ++q) std::fill_n(c + (size_t)q * kg, nv * 8, 0.0f);
             continue;
           }
-          auto run = nv == 3 ? broadcast_tile<3, kTileQ, true> : nv == 2 ? broadcast_tile<2, kTileQ, true> : broadcast_tile<1, kTileQ, true>;
+          auto run = nv == 3   ? broadcast_tile<3, kTileQ, true>
+                     : nv == 2 ? broadcast_tile<2, kTileQ, true>
+                               : broadcast_tile<1, kTileQ, true>;
           run(e1 - e0, wt, l.w.data() + e0, xpad, pos_.data() + q0, l.x.data() + e0, np, first, c, kg);
         }
       }
@@ -229,10 +234,7 @@ bool DirectWeights::fits(const ConvGeom& g) {
 // The forward's sizes: the padded copy, then [K][kg] (here dy turned).
 size_t DirectWeights::floats(const ConvGeom& g, int nb) { return DirectConv::floats(g, nb); }
 
-DirectWeights::DirectWeights(const ConvGeom& g, int max_images)
-    : g_(g), d_(conv_core::dims(g, "DirectWeights")), hp_(g.h + 2 * g.pad), wp_(g.w + 2 * g.pad), max_images_(max_images) {
-  tile_nv_ = column_tiles(d_.kg);
-  pos_ = padded_positions(g, d_, hp_, wp_, max_images);
+DirectWeights::DirectWeights(const ConvGeom& g, int max_images) : PaddedGroups(g, max_images, "DirectWeights") {
   for (int c = 0; c < d_.cg; ++c)
     for (int i = 0; i < g.kh; ++i)
       for (int j = 0; j < g.kw; ++j) taps_.push_back((int32_t)(((size_t)c * hp_ + i) * wp_ + j));
@@ -241,12 +243,12 @@ DirectWeights::DirectWeights(const ConvGeom& g, int max_images)
 void DirectWeights::add(const float* x, const float* dy, int nb, bool first, float* ct, float* ws) const {
   const ConvGeom& g = g_;
   const int cg = d_.cg, kg = d_.kg, P = d_.P, ckk = d_.ckk;
-  if (nb < 1 || nb > max_images_) throw std::logic_error("DirectWeights::add: " + std::to_string(nb) + " images, planned for 1.." + std::to_string(max_images_));
+  check_images(nb, "DirectWeights::add");
   const int K = nb * P;
   float* xpad = ws;
   float* dyt = ws + (size_t)nb * cg * hp_ * wp_;  // per filter tile: [K][its 8 nv filters]
   for (int gr = 0; gr < g.groups; ++gr) {
-    pad_group(g, cg, hp_, wp_, x, nb, gr, xpad);
+    pad(x, nb, gr, xpad);
     for (int t = 0, o0 = 0; t < (int)tile_nv_.size(); o0 += 8 * tile_nv_[t++])
       for (int i = 0; i < nb; ++i)
         avx2::transpose(8 * tile_nv_[t], P, dy + ((size_t)i * g.k + (size_t)gr * kg + o0) * P, P,
@@ -257,9 +259,11 @@ void DirectWeights::add(const float* x, const float* dy, int nb, bool first, flo
       for (int t = 0, o0 = 0; t < (int)tile_nv_.size(); o0 += 8 * tile_nv_[t++]) {
         const int nv = tile_nv_[t], T = 12 / nv;
         const float* d = dyt + (size_t)o0 * K + (size_t)q0 * 8 * nv;
-        auto run = nv == 3 ? broadcast_tile<3, 4, false> : broadcast_tile<2, 6, false>;  // column_tiles gives no 1 from 16 filters on
+        auto run =
+            nv == 3 ? broadcast_tile<3, 4, false> : broadcast_tile<2, 6, false>;  // column_tiles gives no 1 from 16 filters on
         for (int r0 = 0; r0 < ckk; r0 += T)
-          run(nq, d, nullptr, xpad, taps_.data() + r0, pos_.data() + q0, std::min(T, ckk - r0), first && q0 == 0, cg_t + (size_t)r0 * kg + o0, kg);
+          run(nq, d, nullptr, xpad, taps_.data() + r0, pos_.data() + q0, std::min(T, ckk - r0), first && q0 == 0,
+              cg_t + (size_t)r0 * kg + o0, kg);
       }
     }
   }
