@@ -129,7 +129,7 @@ CVG_NO_MEMSET_CALLS void im2col(const Lowering& L, const float* x, float* col, s
       const int32_t* kj = L.keep.data() + j * P;
       for (long q = 0; q < d0; ++q) row[q] = 0.0f;
       for (long q = d0; q < d1; ++q) {
-        const float v = src[q];  // read unconditionally (all of [d0, d1) is inside the plane): a
+        const float v = src[q];     // read unconditionally (all of [d0, d1) is inside the plane): a
         row[q] = kj[q] ? v : 0.0f;  // plain vector load and a blend, not a masked load
       }
       for (long q = d1; q < P; ++q) row[q] = 0.0f;
@@ -330,31 +330,32 @@ void conv_backward_weights(const ConvGeom& g, const float* x, const float* dy, f
         direct->add(x + (size_t)img0 * g.c * g.h * g.w, dy + (size_t)img0 * g.k * d.P, std::min(d.per_gemm, last - img0),
                     img0 == first, ct, col);
       direct->to_dw(ct, pdw);
-    }
-    for (int img0 = first; img0 < last && !direct; img0 += d.per_gemm) {
-      const int nb = std::min(d.per_gemm, last - img0);
-      const size_t K = (size_t)nb * d.P;  // the GEMM's k: positions of nb images side by side
-      // One image: its im2col and dy as they are. Several: both copied into [rows][K] matrices.
-      float* dyb = col + (size_t)d.per_gemm * d.P * d.ckk;
-      if (nb > 1)
-        for (int b = 0; b < nb; ++b)
-          for (int o = 0; o < g.k; ++o)
-            std::copy_n(dy + ((size_t)(img0 + b) * g.k + o) * d.P, d.P, dyb + o * K + (size_t)b * d.P);
-      for (int gr = 0; gr < g.groups; ++gr) {
-        const float* B = x + ((size_t)img0 * g.c + (size_t)gr * d.cg) * g.h * g.w;  // direct, one image
-        if (!d.direct || nb > 1) {
-          for (int b = 0; b < nb; ++b) {
-            const float* xg = x + ((size_t)(img0 + b) * g.c + (size_t)gr * d.cg) * g.h * g.w;
-            if (d.direct)
-              for (int c = 0; c < d.cg; ++c) std::copy_n(xg + (size_t)c * d.P, d.P, col + c * K + (size_t)b * d.P);
-            else
-              im2col(lower, xg, col + (size_t)b * d.P, K, 0, d.ckk);
+    } else {
+      for (int img0 = first; img0 < last; img0 += d.per_gemm) {
+        const int nb = std::min(d.per_gemm, last - img0);
+        const size_t K = (size_t)nb * d.P;  // the GEMM's k: positions of nb images side by side
+        // One image: its im2col and dy as they are. Several: both copied into [rows][K] matrices.
+        float* dyb = col + (size_t)d.per_gemm * d.P * d.ckk;
+        if (nb > 1)
+          for (int b = 0; b < nb; ++b)
+            for (int o = 0; o < g.k; ++o)
+              std::copy_n(dy + ((size_t)(img0 + b) * g.k + o) * d.P, d.P, dyb + o * K + (size_t)b * d.P);
+        for (int gr = 0; gr < g.groups; ++gr) {
+          const float* B = x + ((size_t)img0 * g.c + (size_t)gr * d.cg) * g.h * g.w;  // direct, one image
+          if (!d.direct || nb > 1) {
+            for (int b = 0; b < nb; ++b) {
+              const float* xg = x + ((size_t)(img0 + b) * g.c + (size_t)gr * d.cg) * g.h * g.w;
+              if (d.direct)
+                for (int c = 0; c < d.cg; ++c) std::copy_n(xg + (size_t)c * d.P, d.P, col + c * K + (size_t)b * d.P);
+              else
+                im2col(lower, xg, col + (size_t)b * d.P, K, 0, d.ckk);
+            }
+            B = col;
           }
-          B = col;
+          const float* A = nb > 1 ? dyb + (size_t)gr * d.kg * K : dy + ((size_t)img0 * g.k + (size_t)gr * d.kg) * d.P;
+          // dw_g (+)= dy_g col^T: [kg x K] * [K x ckk]; the partial's first GEMM overwrites.
+          gemm_nt(d.kg, d.ckk, (int)K, A, (int)K, B, (int)K, img0 == first ? 0.0f : 1.0f, pdw + (size_t)gr * d.kg * d.ckk, d.ckk);
         }
-        const float* A = nb > 1 ? dyb + (size_t)gr * d.kg * K : dy + ((size_t)img0 * g.k + (size_t)gr * d.kg) * d.P;
-        // dw_g (+)= dy_g col^T: [kg x K] * [K x ckk]; the partial's first GEMM overwrites.
-        gemm_nt(d.kg, d.ckk, (int)K, A, (int)K, B, (int)K, img0 == first ? 0.0f : 1.0f, pdw + (size_t)gr * d.kg * d.ckk, d.ckk);
       }
     }
     if (db)  // per image, in order
