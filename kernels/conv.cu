@@ -118,6 +118,13 @@ __global__ void bias_grad_kernel(int n, int k, int P, const float* __restrict__ 
   if (threadIdx.x == 0) db[o] = part[0];
 }
 
+// col = im2col of the nb images from x (one pass).
+void im2col(const ConvGeom& g, const Plan& d, int nb, const float* x, float* col) {
+  im2col_kernel<<<blocks_for((int64_t)nb * g.c * d.P, 256), 256>>>(nb, g.c, g.h, g.w, g.kh, g.kw, g.stride, g.pad, d.oh, d.ow, x,
+                                                                   col);
+  CUDA_CHECK_LAUNCH();
+}
+
 }  // namespace
 
 // Layers size the workspace once, for their largest batch, and then run smaller ones: this must
@@ -135,11 +142,7 @@ void conv_forward(const ConvGeom& g, const float* x, const float* w, const float
   for (int b0 = 0; b0 < g.n; b0 += d.per_pass) {
     const int in_pass = std::min(d.per_pass, g.n - b0);
     const float* xb = x + b0 * x_img;
-    if (!d.direct) {
-      im2col_kernel<<<blocks_for((int64_t)in_pass * g.c * d.P, 256), 256>>>(in_pass, g.c, g.h, g.w, g.kh, g.kw, g.stride,
-                                                                        g.pad, d.oh, d.ow, xb, ws);
-      CUDA_CHECK_LAUNCH();
-    }
+    if (!d.direct) im2col(g, d, in_pass, xb, ws);
     detail::GemmBatched p;  // y[b][group] = W[group] col[b][group] + bias
     p.m = d.kg, p.n = d.P, p.k = d.ckk;
     p.A = w, p.lda = d.ckk, p.sA_lo = (int64_t)d.kg * d.ckk;
@@ -181,11 +184,7 @@ void conv_backward_weights(const ConvGeom& g, const float* x, const float* dy, f
   for (int b0 = 0; b0 < g.n; b0 += d.per_pass) {
     const int in_pass = std::min(d.per_pass, g.n - b0);
     const float* xb = x + b0 * x_img;
-    if (!d.direct) {
-      im2col_kernel<<<blocks_for((int64_t)in_pass * g.c * d.P, 256), 256>>>(in_pass, g.c, g.h, g.w, g.kh, g.kw, g.stride,
-                                                                        g.pad, d.oh, d.ow, xb, ws);
-      CUDA_CHECK_LAUNCH();
-    }
+    if (!d.direct) im2col(g, d, in_pass, xb, ws);
     // parts[partial][group] (+)= sum over the partial's images b of dy[b][group] col[b][group]^T.
     // Every pass has in_pass <= per_pass images, so it touches partials
     // [0, ceil(in_pass / per_partial)) <= partials; the first pass (in_pass = per_pass) writes all of

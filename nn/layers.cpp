@@ -54,6 +54,12 @@ template <class L>
 std::unique_ptr<Layer> make(const LayerConfig& c) {
   return std::make_unique<L>(c);
 }
+// A layer's geometry, planned for its largest batch, for the n samples of this call.
+template <class Geom>
+Geom with_batch(Geom g, int n) {
+  g.n = n;
+  return g;
+}
 
 // The signal passes unchanged (n samples of the layer's input).
 void pass_through(const Layer& l, const Tensor& dy, Tensor& dx, int n) {
@@ -119,11 +125,7 @@ class ConvLayer : public Layer {
   ConvGeom g;
   void prepare(int max_batch, const Device&) override { g = conv_geom(cfg, in_shape, max_batch); }
   size_t workspace_floats(const Device& dev) const override { return CVG_DISPATCH(dev, conv_workspace_floats, g); }
-  ConvGeom at(int n) const {
-    ConvGeom r = g;
-    r.n = n;
-    return r;
-  }
+  ConvGeom at(int n) const { return with_batch(g, n); }
   void forward(const Tensor& x, Tensor& y, const RunContext& ctx) override {
     CVG_DISPATCH(x.device(), conv_forward, at(ctx.n), x.ptr(), params[0].value.ptr(), params[1].value.ptr(), y.ptr(),
                  ctx.workspace);
@@ -254,11 +256,7 @@ class MaxPoolLayer : public Layer {
     g = pool_geom(cfg, in_shape, max_batch);
     argmax = Array<int32_t>(dev, g.y_size());
   }
-  PoolGeom at(int n) const {
-    PoolGeom r = g;
-    r.n = n;
-    return r;
-  }
+  PoolGeom at(int n) const { return with_batch(g, n); }
   void forward(const Tensor& x, Tensor& y, const RunContext& ctx) override {
     CVG_DISPATCH(x.device(), maxpool_forward, at(ctx.n), x.ptr(), y.ptr(), argmax.data());
   }
@@ -293,11 +291,7 @@ class LrnLayer : public Layer {
     g = LrnGeom{max_batch, in_shape[0], in_shape[1], in_shape[2], cfg.local_size, cfg.alpha, cfg.beta, cfg.k};
     scale = Array<float>(dev, g.x_size());
   }
-  LrnGeom at(int n) const {
-    LrnGeom r = g;
-    r.n = n;
-    return r;
-  }
+  LrnGeom at(int n) const { return with_batch(g, n); }
   void forward(const Tensor& x, Tensor& y, const RunContext& ctx) override {
     CVG_DISPATCH(x.device(), lrn_forward, at(ctx.n), x.ptr(), y.ptr(), scale.data());
   }
