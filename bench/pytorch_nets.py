@@ -16,6 +16,11 @@ except Exception as e:  # noqa: BLE001
     sys.exit(3)
 
 
+def pool_size(n, k, s, p):  # ceil, less a last window that would start past the image (kernels/pool.h)
+    out = -(-(n + 2 * p - k) // s) + 1
+    return out - 1 if (out - 1) * s >= n + p else out
+
+
 def build(cfg, in_shape, classes):
     layers, c, h, w = [], *in_shape
     for L in cfg["layers"]:
@@ -27,9 +32,9 @@ def build(cfg, in_shape, classes):
         elif t == "relu":
             layers.append(nn.ReLU(inplace=True))
         elif t == "maxpool":
-            k, s = L["kernel_size"], L.get("stride", L["kernel_size"])
-            layers.append(nn.MaxPool2d(k, s, ceil_mode=True))
-            h, w = -(-(h - k) // s) + 1, -(-(w - k) // s) + 1
+            k, s, p = L["kernel_size"], L.get("stride", L["kernel_size"]), L.get("pad", 0)
+            layers.append(nn.MaxPool2d(k, s, p, ceil_mode=True))
+            h, w = pool_size(h, k, s, p), pool_size(w, k, s, p)
         elif t == "lrn":
             layers.append(nn.LocalResponseNorm(L.get("local_size", 5), L.get("alpha", 1e-4), L.get("beta", 0.75), L.get("k", 1.0)))
         elif t == "fc":

@@ -33,6 +33,7 @@ __global__ void maxpool_backward_kernel(PoolGeom g, int oh_n, int ow_n, size_t t
 }  // namespace
 
 void maxpool_forward(const PoolGeom& g, const float* x, float* y, int32_t* argmax) {
+  g.check("maxpool_forward");
   const size_t total = g.y_size();
   if (total == 0) return;
   maxpool_forward_kernel<<<blocks_for(total), kThreads>>>(g, g.out_h(), g.out_w(), total, x, y, argmax);

@@ -12,7 +12,7 @@
 namespace cvg::pool_core {
 
 // Output i (flattened over planes, rows, columns): its window's first maximum in row-major
-// order, or 0 with switch -1 for an empty window (only in geometries Caffe rejects).
+// order. The window is never empty (PoolGeom::check).
 CVG_HD void forward_one(const PoolGeom& g, int oh_n, int ow_n, const float* x, size_t i, float* y, int32_t* argmax) {
   const int ow = (int)(i % ow_n);
   const size_t t = i / ow_n;
@@ -21,11 +21,6 @@ CVG_HD void forward_one(const PoolGeom& g, int oh_n, int ow_n, const float* x, s
   const int hs = oh * g.stride - g.pad, ws = ow * g.stride - g.pad;
   const int h0 = hs > 0 ? hs : 0, h1 = hs + g.kernel < g.h ? hs + g.kernel : g.h;
   const int w0 = ws > 0 ? ws : 0, w1 = ws + g.kernel < g.w ? ws + g.kernel : g.w;
-  if (h0 >= h1 || w0 >= w1) {
-    y[i] = 0.0f;
-    argmax[i] = -1;
-    return;
-  }
   int best_i = h0 * g.w + w0;
   float best = CVG_POOL_LDG(xp + best_i);
   for (int ih = h0; ih < h1; ++ih)

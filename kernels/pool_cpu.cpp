@@ -4,7 +4,6 @@
 #include <vector>
 
 #include "kernels/pool.h"
-#include "kernels/pool_core.h"
 #if defined(__AVX2__)
 #include <immintrin.h>
 #endif
@@ -55,27 +54,13 @@ void window_max(const float* t, int w, int h0, int w0, int kh, int kw, float* be
 // 7x7 and 14x14 planes was all loop overhead). Each window is scanned in row-major order keeping
 // the first maximum (strictly greater replaces), exactly the GPU kernel's rule.
 void maxpool_forward(const PoolGeom& g, const float* x, float* y, int32_t* argmax) {
+  g.check("maxpool_forward");
   const int oh_n = g.out_h(), ow_n = g.out_w();
   const int planes = g.n * g.c, in_plane = g.h * g.w, out_plane = oh_n * ow_n;
-  // Clipped window bounds; an empty window (only in geometries Caffe rejects) sends every plane to
-  // the per-output path that the GPU kernel runs.
+  // Clipped window bounds, never empty (PoolGeom::check).
   std::vector<int> w0(ow_n), w1(ow_n), h0(oh_n), h1(oh_n);
-  bool empty = false;
-  for (int o = 0; o < ow_n; ++o) {
-    w0[o] = std::max(o * g.stride - g.pad, 0), w1[o] = std::min(o * g.stride - g.pad + g.kernel, g.w);
-    empty |= w0[o] >= w1[o];
-  }
-  for (int o = 0; o < oh_n; ++o) {
-    h0[o] = std::max(o * g.stride - g.pad, 0), h1[o] = std::min(o * g.stride - g.pad + g.kernel, g.h);
-    empty |= h0[o] >= h1[o];
-  }
-  if (empty) {
-#pragma omp parallel for schedule(static) if ((size_t)planes * out_plane > (1 << 14))
-    for (int p = 0; p < planes; ++p)
-      for (int i = 0; i < out_plane; ++i)
-        pool_core::forward_one(g, oh_n, ow_n, x + (size_t)p * in_plane, i, y + (size_t)p * out_plane, argmax + (size_t)p * out_plane);
-    return;
-  }
+  for (int o = 0; o < ow_n; ++o) w0[o] = std::max(o * g.stride - g.pad, 0), w1[o] = std::min(o * g.stride - g.pad + g.kernel, g.w);
+  for (int o = 0; o < oh_n; ++o) h0[o] = std::max(o * g.stride - g.pad, 0), h1[o] = std::min(o * g.stride - g.pad + g.kernel, g.h);
   const int groups = (planes + kLanes - 1) / kLanes;
 #pragma omp parallel if ((size_t)planes * out_plane > (1 << 14))
   {

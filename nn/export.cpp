@@ -72,7 +72,7 @@ int export_checkpoint_npy(const Checkpoint& ck, const std::string& dir, const Da
       {"preprocessing", pre},
       {"pooling",
        {{"rounding", "ceil"},
-        {"output_size", "ceil((in + 2 pad - kernel) / stride) + 1, less one when the last window would start in the padding"},
+        {"output_size", "ceil((in + 2 pad - kernel) / stride) + 1, less one when the last window would start past the image"},
         {"pytorch", "nn.MaxPool2d(kernel, stride, pad, ceil_mode=True)"}}},
       {"lrn",
        {{"formula", "y_c = x_c * (k + alpha / size * sum over channels c - size/2 .. c + size/2 of x^2) ^ -beta"},

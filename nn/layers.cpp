@@ -277,6 +277,7 @@ void parse_lrn(ConfigReader& r, LayerConfig& c) {
   c.local_size = r.positive("local_size", 5, kMaxWindow);
   if (c.local_size % 2 == 0) r.fail("'local_size' must be odd (Caffe's across-channel LRN)");
   c.alpha = r.real("alpha", 1e-4f);
+  if (c.alpha < 0) r.fail("'alpha' must be >= 0 (a negative one can make the scale k + alpha/size sum x^2 negative)");
   c.beta = r.real("beta", 0.75f);
   c.k = r.real("k", 1.0f);
   if (c.k <= 0) r.fail("'k' must be positive");

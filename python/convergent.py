@@ -49,7 +49,7 @@ def _conv(x, w, b, stride, pad, group):
 
 def _pool_size(n, k, s, p):
     out = -(-(n + 2 * p - k) // s) + 1  # ceil, as Caffe
-    if p > 0 and (out - 1) * s >= n + p:
+    if (out - 1) * s >= n + p:  # the last window must start inside the image
         out -= 1
     return out
 

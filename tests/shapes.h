@@ -73,11 +73,13 @@ inline PoolGeom pool_geom(int n, int c, int h, int w, int k, int s, int pad) {
 }
 
 // The geometries under test: CaffeNet's three 3x3/2 pools (55 -> 27 -> 13 -> 6, the ceil rule
-// matters at 13), padded windows, odd sizes with ragged last windows, stride == kernel, overlap.
+// matters at 13), padded windows, odd sizes with ragged last windows, stride == kernel, overlap,
+// stride > kernel (inputs no window reads; a last window past the image dropped).
 inline std::vector<PoolGeom> pool_geometries() {
   return {pool_geom(2, 3, 55, 55, 3, 2, 0), pool_geom(2, 3, 27, 27, 3, 2, 0), pool_geom(2, 4, 13, 13, 3, 2, 0),
           pool_geom(2, 3, 7, 9, 3, 2, 1),   pool_geom(1, 2, 5, 7, 2, 2, 0),   pool_geom(2, 2, 10, 11, 3, 3, 0),
-          pool_geom(1, 3, 4, 5, 2, 1, 1),   pool_geom(1, 2, 6, 6, 3, 2, 0),   pool_geom(3, 1, 9, 8, 4, 3, 2)};
+          pool_geom(1, 3, 4, 5, 2, 1, 1),   pool_geom(1, 2, 6, 6, 3, 2, 0),   pool_geom(3, 1, 9, 8, 4, 3, 2),
+          pool_geom(1, 2, 5, 5, 1, 3, 0),   pool_geom(2, 2, 7, 8, 2, 3, 1)};
 }
 
 // Small integers: many ties inside each window.

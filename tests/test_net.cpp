@@ -103,6 +103,8 @@ TEST_CASE("config: errors name the file, the layer and the problem") {
         "x.json: layer c1: unknown field 'kernal_size'");
   CHECK(err(with(R"({"name":"n1","type":"lrn","local_size":4})")) ==
         "x.json: layer n1: 'local_size' must be odd (Caffe's across-channel LRN)");
+  CHECK(err(with(R"({"name":"n1","type":"lrn","alpha":-1})")) ==
+        "x.json: layer n1: 'alpha' must be >= 0 (a negative one can make the scale k + alpha/size sum x^2 negative)");
   // A shape problem is found when the net is built, and names the layer too.
   NetConfig c = parse_net_config(
       with(

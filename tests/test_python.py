@@ -26,6 +26,8 @@ def main(exp0, exp1, corr_dir, n):
     pixels = cv.read_idx("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")[:n]
     x = nets[0].preprocess(pixels)
     assert nets[0].config["pooling"]["rounding"] == "ceil"
+    # kernels/pool.h's sizes (tests/test_pool.cpp): ceil, less a last window that would start past the image
+    assert [cv._pool_size(*a) for a in [(13, 3, 2, 0), (5, 2, 2, 1), (5, 1, 3, 0), (3, 2, 3, 0)]] == [6, 3, 2, 1]
     acts = [net.forward(x) for net in nets]
     out = cv.CorrelateOutput(corr_dir)
     checked = 0
