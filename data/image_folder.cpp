@@ -1,18 +1,15 @@
 // Image folders in the ImageNet layout, with CaffeNet's input recipe (see dataset.h for the split
 // rules and the normalisation). Only the file list is read at open; each load() decodes its file
-// (stb_image), resizes the shorter side to `resize` and crops `crop` x `crop` in one resampling pass
-// that computes just the cropped pixels.
-#include <stb/stb_image.h>
-
+// (data/image_decode.h), resizes the shorter side to `resize` and crops `crop` x `crop` in one
+// resampling pass that computes just the cropped pixels.
 #include <algorithm>
 #include <cctype>
-#include <climits>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <filesystem>
 #include <memory>
 
+#include "data/image_decode.h"
 #include "data/readers.h"
 #include "kernels/rng.h"
 
@@ -24,7 +21,6 @@ namespace {
 
 const float kMeanRGB[3] = {123.f, 117.f, 104.f};  // Caffe's ImageNet mean, BGR (104, 117, 123), in RGB order
 const uint64_t kCropStream = rng_stream("folder/crop");
-const size_t kMaxPixels = (size_t)64 << 20;  // 8192x8192: above any photo of a dataset, ~200 MB decoded
 
 bool is_image_name(const std::string& name) {
   const size_t dot = name.rfind('.');
@@ -53,68 +49,6 @@ std::vector<std::string> list(const std::string& dir, bool want_dirs) {
   if (ec) throw InputError(dir + ": cannot list (" + ec.message() + ")");
   std::sort(out.begin(), out.end());
   return out;
-}
-
-// stb_image 2.27 (Debian 12's libstb-dev) builds a JPEG Huffman table from 16 code counts without
-// checking that they sum to at most 256, and writes past its 257-entry size list when they do
-// (upstream fixed it in 2.28; found by fuzz/fuzz_image.cpp). Every FF C4 in the file is read the
-// way stb reads a DHT segment there, so no table stb could build gets through unchecked.
-void check_jpeg_huffman_tables(const std::vector<char>& file, const std::string& path) {
-  const auto* b = reinterpret_cast<const uint8_t*>(file.data());
-  const size_t n = file.size();
-  // A JPEG to stb: 0xFF, any number of 0xFF fill bytes, then the start-of-image marker 0xD8.
-  size_t soi = 0;
-  while (soi < n && b[soi] == 0xFF) ++soi;
-  if (soi == 0 || soi >= n || b[soi] != 0xD8) return;              // not a JPEG
-  auto at = [&](size_t k) -> size_t { return k < n ? b[k] : 0; };  // stb reads zeros past the end
-  for (size_t i = 2; i + 1 < n; ++i) {
-    if (b[i] != 0xFF || b[i + 1] != 0xC4) continue;
-    long left = (long)(at(i + 2) << 8 | at(i + 3)) - 2;
-    size_t p = i + 4;
-    while (left > 0 && p < n) {
-      size_t codes = 0;
-      for (size_t k = 1; k <= 16; ++k) codes += at(p + k);
-      if (codes > 256)
-        throw InputError(path + ": corrupt JPEG (a Huffman table declares " + std::to_string(codes) +
-                         " codes, at most 256 exist)");
-      p += 17 + codes;
-      left -= 17 + (long)codes;
-    }
-  }
-}
-
-// stb_image reserves a PNG chunk's declared length before reading it: a 133-byte file declaring a
-// 2 GB IDAT chunk made it allocate 2 GB (found by fuzz/fuzz_image.cpp). Every chunk must fit in the file.
-void check_png_chunks(const std::vector<char>& file, const std::string& path) {
-  const auto* b = reinterpret_cast<const uint8_t*>(file.data());
-  const size_t n = file.size();
-  if (n < 8 || std::memcmp(b, "\x89PNG\r\n\x1a\n", 8) != 0) return;  // not a PNG
-  for (size_t p = 8; p + 8 <= n;) {
-    const size_t len = (size_t)b[p] << 24 | (size_t)b[p + 1] << 16 | (size_t)b[p + 2] << 8 | b[p + 3];
-    if (len > n - p - 8)
-      throw InputError(path + ": truncated PNG (a chunk declares " + std::to_string(len) + " bytes, " +
-                       std::to_string(n - p - 8) + " remain)");
-    p += 12 + len;
-  }
-}
-
-// stb_image 2.27 parses a PGM/PPM header's numbers into an int without an overflow check (signed
-// overflow, found by fuzz/fuzz_image.cpp): the three header numbers must have at most 9 digits.
-void check_pnm_header(const std::vector<char>& file, const std::string& path) {
-  if (file.size() < 2 || file[0] != 'P' || (file[1] != '5' && file[1] != '6')) return;
-  size_t p = 2;
-  for (int field = 0; field < 3 && p < file.size(); ++field) {
-    while (p < file.size() && (std::isspace((unsigned char)file[p]) || file[p] == '#')) {
-      if (file[p] == '#')
-        while (p < file.size() && file[p] != '\n' && file[p] != '\r') ++p;
-      else
-        ++p;
-    }
-    size_t digits = 0;
-    while (p < file.size() && std::isdigit((unsigned char)file[p])) ++p, ++digits;
-    if (digits > 9) throw InputError(path + ": PGM/PPM header number of " + std::to_string(digits) + " digits");
-    if (digits == 0) return;  // not a number: stb reports the header as corrupt
-  }
 }
 
 // Linear resampling taps along one axis, antialiased when shrinking (triangle filter widened to the
@@ -168,33 +102,8 @@ class ImageFolder : public Dataset {
   std::string describe() const override { return describe_set(name_, size(), shape(), classes_); }
 
   int32_t load(size_t i, float* out, bool train, uint64_t aug_seed) const override {
-    const std::string& path = paths_[i];
-    int w = 0, h = 0, channels = 0;
-    const std::vector<char> file = read_file(path);
-    if (file.size() > (size_t)INT32_MAX) throw InputError(path + ": larger than 2 GB, not an image this reader takes");
-    const auto* bytes = reinterpret_cast<const stbi_uc*>(file.data());
-    // Before any stb call: stbi_info parses JPEG tables too.
-    check_jpeg_huffman_tables(file, path);
-    check_png_chunks(file, path);
-    check_pnm_header(file, path);
-    // stb_image 2.27 converts a 16-bit PNM (maxval > 255) to RGB with its 8-bit routine and then
-    // reads twice the buffer (heap overflow; found by fuzz/fuzz_image.cpp, fixed upstream in 2.28).
-    if (file.size() >= 2 && file[0] == 'P' && (file[1] == '5' || file[1] == '6') &&
-        stbi_is_16_bit_from_memory(bytes, (int)file.size()))
-      throw InputError(path + ": 16-bit PGM/PPM (maxval above 255) is not supported; convert it to 8 bits");
-    // The header's size first: a file that declares 20000x20000 pixels must not get 1.2 GB per thread.
-    if (stbi_info_from_memory(bytes, (int)file.size(), &w, &h, &channels) && (size_t)w * (size_t)h > kMaxPixels)
-      throw InputError(path + ": image of " + std::to_string(w) + "x" + std::to_string(h) + " pixels is larger than the " +
-                       std::to_string(kMaxPixels >> 20) + " Mpixel limit");
-    std::unique_ptr<stbi_uc, void (*)(void*)> px(stbi_load_from_memory(bytes, (int)file.size(), &w, &h, &channels, 3),
-                                                 stbi_image_free);
-    if (!px) {
-      const char* why = stbi_failure_reason();
-      throw InputError(path + ": cannot decode image (" + (why ? why : "unknown error") + ")");
-    }
-    // stb accepts a PNM header of height 0 ("P6 2 0 255"): no pixels to resample from.
-    if (w <= 0 || h <= 0)
-      throw InputError(path + ": image of " + std::to_string(w) + "x" + std::to_string(h) + " pixels is empty");
+    const RgbImage im = decode_rgb(read_file(paths_[i]), paths_[i]);
+    const int w = im.w, h = im.h;
     // Shorter side -> resize_, aspect ratio kept.
     const int W = w <= h ? resize_ : std::max(resize_, (int)std::lround((double)w * resize_ / h));
     const int H = h <= w ? resize_ : std::max(resize_, (int)std::lround((double)h * resize_ / w));
@@ -210,9 +119,9 @@ class ImageFolder : public Dataset {
     const int r0 = *std::min_element(ay.src.begin(), ay.src.end());
     const int r1 = *std::max_element(ay.src.begin(), ay.src.end());
     std::vector<float> rows((size_t)(r1 - r0 + 1) * crop_ * 3);
-    const stbi_uc* p = px.get();
+    const uint8_t* p = im.px.get();
     for (int r = r0; r <= r1; ++r) {
-      const stbi_uc* line = p + (size_t)r * w * 3;
+      const uint8_t* line = p + (size_t)r * w * 3;
       float* dst = &rows[(size_t)(r - r0) * crop_ * 3];
       for (int j = 0; j < crop_; ++j) {
         float acc[3] = {0, 0, 0};

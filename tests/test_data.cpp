@@ -23,6 +23,7 @@
 #pragma GCC diagnostic pop
 
 #include "data/dataset.h"
+#include "data/image_decode.h"
 #include "data/readers.h"
 #include "kernels/rng.h"
 #include "tests/check.h"
@@ -528,6 +529,77 @@ TEST_CASE("data/folder: train/val layout, corrupt images and bad layouts give In
   check_input_error([&] { open_dataset("folder:" + dir.path(), "train"); }, dir / "train/c", "no images");
   check_input_error([&] { open_dataset("folder:" + dir.path() + "/missing", "train"); }, dir / "missing", "not found");
   check_input_error([&] { open_dataset("folder:" + dir.path() + "/train/a/1.png", "train"); }, "1.png", "not a folder");
+}
+
+// ------------------------------------------------------------------------------------- image decoding
+
+namespace {
+std::vector<char> encoded(const std::string& kind, const Image& im) {
+  std::vector<char> out;
+  auto sink = [](void* ctx, void* data, int size) {
+    static_cast<std::vector<char>*>(ctx)->insert(static_cast<std::vector<char>*>(ctx)->end(), (char*)data, (char*)data + size);
+  };
+  if (kind == "png") REQUIRE(stbi_write_png_to_func(sink, &out, im.w, im.h, 3, im.px.data(), im.w * 3));
+  if (kind == "bmp") REQUIRE(stbi_write_bmp_to_func(sink, &out, im.w, im.h, 3, im.px.data()));
+  if (kind == "jpg") REQUIRE(stbi_write_jpg_to_func(sink, &out, im.w, im.h, 3, im.px.data(), 95));
+  return out;
+}
+std::vector<uint8_t> decoded(const std::vector<char>& file) {
+  const data::RgbImage im = data::decode_rgb(file, "x");
+  return std::vector<uint8_t>(im.px.get(), im.px.get() + (size_t)im.w * im.h * 3);
+}
+std::vector<char> bytes_of(const std::string& s) { return std::vector<char>(s.begin(), s.end()); }
+}  // namespace
+
+TEST_CASE("data/decode: what stb_image 2.27 gets wrong is corrected or refused, valid files decode as they are") {
+  const Image im = make_image(5, 4, 7);
+  SUBCASE("a top-down BMP (negative height) decodes as its bottom-up twin") {
+    const std::vector<char> up = encoded("bmp", im);
+    REQUIRE(decoded(up) == im.px);
+    std::vector<char> down = up;
+    const size_t offset = (uint8_t)up[10], stride = 16;  // 5 pixels x 3 bytes, padded to 4
+    for (int k = 0; k < 4; ++k) down[22 + k] = (char)((uint32_t)-4 >> (8 * k));
+    for (int r = 0; r < 4; ++r) std::memcpy(&down[offset + r * stride], &up[offset + (3 - r) * stride], stride);
+    CHECK(decoded(down) == im.px);
+  }
+  SUBCASE("a BMP short of pixel rows is refused; one lacking only its last row's padding is not") {
+    std::vector<char> bmp = encoded("bmp", im);
+    bmp.pop_back();
+    CHECK(decoded(bmp) == im.px);
+    bmp.pop_back();
+    check_input_error([&] { decoded(bmp); }, "x", "truncated BMP");
+  }
+  SUBCASE("a PPM short of pixel bytes is refused (stb would fill them from memory it never wrote)") {
+    std::vector<char> ppm = bytes_of("P6\n# a comment\n5 4\n255\n");
+    ppm.insert(ppm.end(), im.px.begin(), im.px.end());
+    CHECK(decoded(ppm) == im.px);
+    ppm.pop_back();
+    check_input_error([&] { decoded(ppm); }, "x", "truncated PGM/PPM");
+  }
+  SUBCASE("a PGM's values are scaled from its maxval to 0..255 (Netpbm); above maxval or maxval 0 is refused") {
+    std::vector<char> pgm = bytes_of("P5 3 2 15\n");
+    for (uint8_t v : {0, 5, 10, 15, 1, 14}) pgm.push_back((char)v);
+    std::vector<uint8_t> want;
+    for (int v : {0, 85, 170, 255, 17, 238}) want.insert(want.end(), 3, (uint8_t)v);  // round(v * 255 / 15)
+    CHECK(decoded(pgm) == want);
+    pgm.back() = 16;
+    check_input_error([&] { decoded(pgm); }, "x", "PGM/PPM value 16 above its maxval 15");
+    check_input_error([&] { decoded(bytes_of("P5 1 1 0\n\x01")); }, "x", "maxval 0");
+  }
+  SUBCASE("FF C4 inside a JPEG comment is not a Huffman table (stb skips the comment unread)") {
+    const std::vector<char> jpg = encoded("jpg", make_image(16, 16, 3));
+    const std::vector<uint8_t> plain = decoded(jpg);
+    std::vector<char> with = jpg;
+    std::vector<char> comment = {(char)0xFF, (char)0xFE, 0, 20, 'x', (char)0xFF, (char)0xC4};
+    comment.resize(22, (char)0xFF);  // read as a table, 16 counts of 255 would be 4080 codes
+    with.insert(with.begin() + 2, comment.begin(), comment.end());
+    CHECK(decoded(with) == plain);
+  }
+  SUBCASE("bytes after a PNG's IEND chunk are ignored, as stb ignores them") {
+    std::vector<char> png = encoded("png", im);
+    for (char c : bytes_of("\x7f\xff\xff\xffjunk")) png.push_back(c);
+    CHECK(decoded(png) == im.px);
+  }
 }
 
 // ---------------------------------------------------------------------------------------- synthetic
