@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <limits>
 #include <set>
 
@@ -56,14 +57,10 @@ float bf16_to_f32(uint16_t h) {
   return f;
 }
 
-// Removes a folder of plain files (the temporary run folder after a failure).
+// Removes a temporary run folder and all it holds (nothing when it does not exist).
 void remove_folder(const std::string& dir) {
-  if (DIR* d = opendir(dir.c_str())) {
-    while (dirent* e = readdir(d))
-      if (std::strcmp(e->d_name, ".") && std::strcmp(e->d_name, "..")) std::remove((dir + "/" + e->d_name).c_str());
-    closedir(d);
-  }
-  ::rmdir(dir.c_str());
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
 }
 
 std::string tensor_error(const std::string& name, const std::string& what) { return "tensor '" + name + "': " + what; }
@@ -292,7 +289,9 @@ std::string write_run_folder(const std::string& dir, Net& net, const CheckpointI
   require_new_folder(dir);
   std::string base = dir;
   while (base.size() > 1 && base.back() == '/') base.pop_back();
+  // No live process shares our pid, so a folder of this name was left by a killed one: never reused.
   const std::string tmp = base + ".tmp." + std::to_string(::getpid());
+  remove_folder(tmp);
   make_dirs(tmp);
   const std::string name = checkpoint_name(info.iteration);
   try {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <numeric>
 
 #include <nlohmann/json.hpp>
@@ -171,8 +172,13 @@ TEST_CASE("import: exported .npy files give back the checkpoint's weights bit fo
   auto imported = make_net(99);
   load_tensors(*imported, read_weights(dir + "/npy"), dir + "/npy");
   const std::string run = dir + "/imported";
+  // A temporary folder of this pid left by a killed process: none of its files may reach the run.
+  make_dirs(run + ".tmp." + std::to_string(::getpid()) + "/sub");
+  write_file_atomic(run + ".tmp." + std::to_string(::getpid()) + "/" + checkpoint_name(99), std::string("stale"));
   const std::string path = write_run_folder(run, *imported, info);
   CHECK(path == run + "/" + checkpoint_name(0));
+  CHECK(!file_exists(run + "/" + checkpoint_name(99)));
+  CHECK(!std::filesystem::exists(run + "/sub"));
   auto back = read_checkpoint(path).make_net(Device::cpu(), 4);
   CHECK(bit_identical(values(*back), values(*net)));
   CHECK(bit_identical(values(*back, true), std::vector<float>(values(*net).size(), 0.0f)));
