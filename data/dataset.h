@@ -11,7 +11,7 @@
 //                      /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist). 1x28x28,
 //                      10 classes, x = (p/255 - 0.2860) / 0.3530 (the training set's mean and std).
 //   mnist:DIR          same layout, x = (p/255 - 0.1307) / 0.3081.
-//   idx:DIR            same layout, any image size, 10 classes, x = (p/255 - 0.5) / 0.5.
+//   idx:DIR            same layout, images of up to 4096x4096, 10 classes, x = (p/255 - 0.5) / 0.5.
 //   cifar10:DIR        data_batch_1..5.bin / test_batch.bin (DIR or DIR/cifar-10-batches-bin). 3x32x32 RGB,
 //                      x = (p/255 - mean[c]) / std[c], mean (0.4914, 0.4822, 0.4465), std (0.2470, 0.2435, 0.2616).
 //   cifar100:DIR       train.bin / test.bin (DIR or DIR/cifar-100-binary), fine labels (100 classes);
@@ -25,8 +25,11 @@
 //                      position + random mirror for training, the centre for evaluation. 3x227x227 in RGB
 //                      order, x = p - mean[c] on the 0..255 scale with ImageNet's mean (123, 117, 104)
 //                      (Caffe's BGR (104, 117, 123) in RGB order), i.e. mean = that / 255 and std = 1/255.
-//   synthetic[:N]      procedural shapes/textures/colours (data/synthetic.cpp), 3x32x32, 10 classes,
-//                      N train images (default 10000), 2000 test images; label of sample i is i % 10.
+//                      Decoding (data/image_decode.h): 8 bits per channel (16-bit PNGs are reduced, 16-bit
+//                      PGM/PPM refused), grey to RGB, an alpha channel dropped (not composited), JPEG EXIF
+//                      orientation not applied; at most 16384 pixels a side and 64 Mpixel.
+//   synthetic[:N[:T]]  procedural shapes/textures/colours (data/synthetic.cpp), 3x32x32, 10 classes,
+//                      N train images (default 10000), T test images (default 2000); label of sample i is i % 10.
 // Every file problem (missing, corrupt, truncated, mismatched, bad label) throws
 // InputError("<file>: <what is wrong>").
 #pragma once

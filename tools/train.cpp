@@ -69,7 +69,7 @@ int main(int argc, char** argv) {
                 "mpirun -np N bin/train ...: data-parallel, N processes share each batch (same global batch,\n"
                 "gradients summed over the ranks); rank 0 writes the checkpoints (README: tolerance).");
     a.opt("net", "data/nets/alexnet-mini.json", "net config (data/... is also found beside the installation)")
-        .opt("data", "fashion-mnist", "fashion-mnist | mnist:DIR | cifar10:DIR | cifar100:DIR | folder:DIR | synthetic[:N]")
+        .opt("data", "fashion-mnist", "fashion-mnist[:DIR] | mnist:DIR | idx:DIR | cifar10:DIR | cifar100:DIR | folder:DIR | synthetic[:N[:T]]")
         .opt("data-dir", "", "folder of the fashion-mnist IDX files (default: Debian's dataset-fashion-mnist)")
         .opt("seeds", "1,2", "comma-separated seeds, one net each")
         .opt("epochs", "2", "epochs to train (ignored when --iters is given)")
