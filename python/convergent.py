@@ -54,6 +54,13 @@ def _pool_size(n, k, s, p):
     return out
 
 
+def _pool_args(L):
+    """A maxpool layer's kernel, stride and pad with the engine's defaults (nn/layers.cpp: kernel 2,
+    stride = kernel, pad 0): the export keeps the config as written, omitted fields included."""
+    k = L.get("kernel_size", 2)
+    return k, L.get("stride", k), L.get("pad", 0)
+
+
 def _maxpool(x, k, s, p):
     n, c, h, w = x.shape
     oh, ow = _pool_size(h, k, s, p), _pool_size(w, k, s, p)
@@ -108,7 +115,7 @@ class Export:
             elif t == "relu":
                 x = np.maximum(x, 0)
             elif t == "maxpool":
-                x = _maxpool(x, L["kernel_size"], L.get("stride", 1), L.get("pad", 0))
+                x = _maxpool(x, *_pool_args(L))
             elif t == "lrn":
                 x = _lrn(x, L.get("local_size", 5), L.get("alpha", 1e-4), L.get("beta", 0.75), L.get("k", 1.0)).astype(np.float32)
             elif t in ("dropout", "softmax_loss"):
@@ -144,7 +151,7 @@ class Export:
             elif t == "relu":
                 m = nn.ReLU()
             elif t == "maxpool":
-                m = nn.MaxPool2d(L["kernel_size"], L.get("stride", 1), L.get("pad", 0), ceil_mode=True)
+                m = nn.MaxPool2d(*_pool_args(L), ceil_mode=True)
             elif t == "lrn":
                 m = nn.LocalResponseNorm(L.get("local_size", 5), L.get("alpha", 1e-4), L.get("beta", 0.75), L.get("k", 1.0))
             elif t == "dropout":

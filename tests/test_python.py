@@ -28,6 +28,8 @@ def main(exp0, exp1, corr_dir, n):
     assert nets[0].config["pooling"]["rounding"] == "ceil"
     # kernels/pool.h's sizes (tests/test_pool.cpp): ceil, less a last window that would start past the image
     assert [cv._pool_size(*a) for a in [(13, 3, 2, 0), (5, 2, 2, 1), (5, 1, 3, 0), (3, 2, 3, 0)]] == [6, 3, 2, 1]
+    # the engine's defaults for fields a config omits (nn/layers.cpp's parse_maxpool)
+    assert cv._pool_args({}) == (2, 2, 0) and cv._pool_args({"kernel_size": 3}) == (3, 3, 0)
     acts = [net.forward(x) for net in nets]
     out = cv.CorrelateOutput(corr_dir)
     checked = 0
