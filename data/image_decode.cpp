@@ -3,7 +3,6 @@
 #include <stb/stb_image.h>
 
 #include <cctype>
-#include <climits>
 #include <cstdlib>
 #include <cstring>
 
