@@ -27,7 +27,8 @@
 //                      (Caffe's BGR (104, 117, 123) in RGB order), i.e. mean = that / 255 and std = 1/255.
 //                      Decoding (data/image_decode.h): 8 bits per channel (16-bit PNGs are reduced, 16-bit
 //                      PGM/PPM refused), grey to RGB, an alpha channel dropped (not composited), JPEG EXIF
-//                      orientation not applied; at most 16384 pixels a side and 64 Mpixel.
+//                      orientation not applied; at most 16384 pixels a side and 64 Mpixel; a PNG's chunk
+//                      CRCs are checked (a damaged PNG is refused, not decoded to other pixels).
 //   synthetic[:N[:T]]  procedural shapes/textures/colours (data/synthetic.cpp), 3x32x32, 10 classes,
 //                      N train images (default 10000), T test images (default 2000); label of sample i is i % 10.
 // Every file problem (missing, corrupt, truncated, mismatched, bad label) throws

@@ -1,7 +1,9 @@
 #include "data/image_decode.h"
 
 #include <stb/stb_image.h>
+#include <zlib.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
@@ -50,17 +52,26 @@ void check_jpeg_huffman_tables(const std::vector<char>& file, const std::string&
 }
 
 // stb_image reserves a PNG chunk's declared length before reading it: a 133-byte file declaring a
-// 2 GB IDAT chunk made it allocate 2 GB. Every chunk up to IEND, where stb stops, must fit in the file.
+// 2 GB IDAT chunk made it allocate 2 GB. And it checks neither the chunks' CRCs nor zlib's Adler-32:
+// a PNG with one damaged byte in its pixel data decoded, silently, to other pixels. So every chunk
+// before IEND, where stb stops, must fit in the file and match its CRC, and IEND must come.
 void check_png_chunks(const std::vector<char>& file, const std::string& path) {
   const auto* b = reinterpret_cast<const uint8_t*>(file.data());
   const size_t n = file.size();
   if (n < 8 || std::memcmp(b, "\x89PNG\r\n\x1a\n", 8) != 0) return;  // not a PNG
-  for (size_t p = 8; p + 8 <= n;) {
-    const size_t len = (size_t)b[p] << 24 | (size_t)b[p + 1] << 16 | (size_t)b[p + 2] << 8 | b[p + 3];
-    if (len > n - p - 8)
-      throw InputError(path + ": truncated PNG (a chunk declares " + std::to_string(len) + " bytes, " +
-                       std::to_string(n - p - 8) + " remain)");
+  auto be32 = [&](size_t k) { return (uint32_t)b[k] << 24 | (uint32_t)b[k + 1] << 16 | (uint32_t)b[k + 2] << 8 | b[k + 3]; };
+  for (size_t p = 8;;) {
+    if (n - p < 8) throw InputError(path + ": truncated PNG (it ends before its IEND chunk)");
     if (std::memcmp(b + p + 4, "IEND", 4) == 0) return;
+    const size_t len = be32(p);
+    if (len + 4 > n - p - 8)
+      throw InputError(path + ": truncated PNG (a chunk declares " + std::to_string(len) + " bytes and its CRC, " +
+                       std::to_string(n - p - 8) + " bytes remain)");
+    if (crc32(0, b + p + 4, (uInt)(4 + len)) != be32(p + 8 + len)) {
+      const bool named = std::all_of(b + p + 4, b + p + 8, [](uint8_t c) { return std::isalpha(c); });
+      throw InputError(path + ": corrupt PNG (" + (named ? "its " + std::string((const char*)b + p + 4, 4) : std::string("a")) +
+                       " chunk fails its CRC check)");
+    }
     p += 12 + len;
   }
 }
@@ -122,6 +133,18 @@ void check_bmp_size(const std::vector<char>& file, const std::string& path) {
     throw InputError(path + ": truncated BMP (" + std::to_string(n) + " bytes, its header needs " + std::to_string(need) + ")");
 }
 
+// The format a file's first bytes name, for messages: stb reports the failure of the last decoder it
+// tried ("bad png sig" for a truncated JPEG), not of the one the file was for.
+std::string format_of(const std::vector<char>& file) {
+  auto starts = [&](const char* magic, size_t len) { return file.size() >= len && std::memcmp(file.data(), magic, len) == 0; };
+  if (starts("\xff\xd8", 2)) return "JPEG";
+  if (starts("\x89PNG", 4)) return "PNG";
+  if (starts("BM", 2)) return "BMP";
+  if (starts("GIF8", 4)) return "GIF";
+  if (starts("P5", 2) || starts("P6", 2)) return "PGM/PPM";
+  return "";
+}
+
 }  // namespace
 
 RgbImage decode_rgb(const std::vector<char>& file, const std::string& path) {
@@ -143,7 +166,10 @@ RgbImage decode_rgb(const std::vector<char>& file, const std::string& path) {
   im.px = {stbi_load_from_memory(bytes, (int)file.size(), &im.w, &im.h, &channels, 3), stbi_image_free};
   if (!im.px) {
     const char* why = stbi_failure_reason();
-    throw InputError(path + ": cannot decode image (" + (why && *why ? why : "unknown error") + ")");
+    const std::string format = format_of(file), reason = why && *why ? why : "unknown error";
+    if (format.empty()) throw InputError(path + ": cannot decode image (stb_image says: " + reason + ")");
+    throw InputError(path + ": cannot decode image: a " + format + " that is truncated, corrupt or of a kind stb_image " +
+                     "does not read (it says: " + reason + ")");
   }
   // stb accepts a PNM header of height 0 ("P6 2 0 255"): no pixels to resample from.
   if (im.w <= 0 || im.h <= 0)

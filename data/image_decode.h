@@ -1,8 +1,9 @@
 // An image file's bytes to 8-bit RGB pixels: stb_image 2.27 (Debian 12's libstb-dev) for JPEG, PNG,
 // BMP and binary PGM/PPM, behind checks for what that version gets wrong (each found by
 // fuzz/fuzz_image.cpp or an audit, each with its test): files it would overflow a buffer on,
-// allocate gigabytes for or decode from memory it never wrote are refused, a top-down BMP is
-// measured by its real height, and a PGM/PPM of maxval < 255 is scaled to 0..255 as Netpbm defines.
+// allocate gigabytes for or decode from memory it never wrote are refused, so is a PNG whose chunks
+// fail their CRCs (stb would decode its damaged pixels), a top-down BMP is measured by its real
+// height, and a PGM/PPM of maxval < 255 is scaled to 0..255 as Netpbm defines.
 #pragma once
 #include <cstdint>
 #include <memory>

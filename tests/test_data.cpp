@@ -519,7 +519,7 @@ TEST_CASE("data/folder: train/val layout, corrupt images and bad layouts give In
   int32_t label = -1;
   load_one(*test, 0, &label);
   CHECK(label == 1);
-  check_input_error([&] { load_one(*test, 1); }, dir / "val/b/zbroken.jpg", "cannot decode image");
+  check_input_error([&] { load_one(*test, 1); }, dir / "val/b/zbroken.jpg", "cannot decode image: a JPEG that is truncated");
 
   fs::create_directories(dir / "val/zebra");
   check_input_error([&] { open_dataset("folder:" + dir.path(), "test"); }, dir / "val/zebra", "class not among");
@@ -599,6 +599,29 @@ TEST_CASE("data/decode: what stb_image 2.27 gets wrong is corrected or refused, 
     std::vector<char> png = encoded("png", im);
     for (char c : bytes_of("\x7f\xff\xff\xffjunk")) png.push_back(c);
     CHECK(decoded(png) == im.px);
+  }
+  SUBCASE("a PNG with a damaged byte, or without its IEND chunk, is refused (stb checks no CRC: wrong pixels)") {
+    const std::vector<char> png = encoded("png", im);
+    const size_t idat = 33, data = idat + 8;  // after the signature and the 25-byte IHDR chunk
+    REQUIRE(std::string(&png[idat + 4], 4) == "IDAT");
+    const size_t len = (uint8_t)png[idat] << 24 | (uint8_t)png[idat + 1] << 16 | (uint8_t)png[idat + 2] << 8 | (uint8_t)png[idat + 3];
+    for (size_t at : {size_t(20), data, data + len / 2, data + len - 1}) {  // IHDR, IDAT's first, middle and last bytes
+      std::vector<char> bad = png;
+      bad[at] ^= 0x10;
+      check_input_error([&] { decoded(bad); }, "x", at == 20 ? "its IHDR chunk fails its CRC check" : "its IDAT chunk fails its CRC check");
+    }
+    std::vector<char> bad = png;
+    bad[idat + 12 + len - 1] ^= 0x01;  // the CRC itself
+    check_input_error([&] { decoded(bad); }, "x", "its IDAT chunk fails its CRC check");
+    check_input_error([&] { decoded(std::vector<char>(png.begin(), png.end() - 12)); }, "x", "ends before its IEND chunk");
+    check_input_error([&] { decoded(std::vector<char>(png.begin(), png.end() - 13)); }, "x", "and its CRC, ");
+    CHECK(decoded(std::vector<char>(png.begin(), png.end() - 4)) == im.px);  // IEND's own CRC is not needed
+  }
+  SUBCASE("a file stb cannot decode is named by the format of its first bytes, not stb's last attempt") {
+    const std::vector<char> jpg = encoded("jpg", make_image(16, 16, 3));
+    check_input_error([&] { decoded(std::vector<char>(jpg.begin(), jpg.begin() + jpg.size() / 2)); }, "x",
+                      "a JPEG that is truncated, corrupt or of a kind stb_image does not read");
+    check_input_error([&] { decoded(bytes_of("hello, world")); }, "x", "cannot decode image (stb_image says: ");
   }
 }
 
