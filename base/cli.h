@@ -2,6 +2,8 @@
 // positional arguments, generated --help, and the exit-code convention (0 ok, 1 failure,
 // 2 bad usage or input). Header-only because every tool is one main().
 #pragma once
+#include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -101,8 +103,10 @@ class Args {
   long long integer(const std::string& name) const {
     const std::string& v = get(name).value;
     char* end = nullptr;
+    errno = 0;
     long long x = std::strtoll(v.c_str(), &end, 10);
     if (v.empty() || *end) throw UsageError("--" + name + " expects an integer, got '" + v + "'");
+    if (errno == ERANGE) throw UsageError("--" + name + " " + v + " is out of range (a 64-bit integer)");
     return x;
   }
   double real(const std::string& name) const {
@@ -110,6 +114,7 @@ class Args {
     char* end = nullptr;
     double x = std::strtod(v.c_str(), &end);
     if (v.empty() || *end) throw UsageError("--" + name + " expects a number, got '" + v + "'");
+    if (!std::isfinite(x)) throw UsageError("--" + name + " expects a finite number, got '" + v + "'");
     return x;
   }
   const std::vector<std::string>& positional() const { return positional_; }

@@ -33,6 +33,9 @@ void save_checkpoint(const std::string& path, Net& net, const CheckpointInfo& in
   h["seed"] = info.seed;
   h["iteration"] = info.iteration;
   h["data"] = {{"spec", info.data_spec}, {"epoch", info.data_epoch}, {"index", info.data_index}, {"order_seed", info.order_seed}};
+  if (const auto& S = info.solver)
+    h["solver"] = {{"batch", S->batch},       {"base_lr", S->base_lr},   {"lr_policy", S->lr_policy},      {"gamma", S->gamma},
+                   {"stepsize", S->stepsize}, {"momentum", S->momentum}, {"weight_decay", S->weight_decay}};
   h["extra"] = info.extra;
   json plist = json::array();
   size_t offset = 0;
@@ -93,6 +96,17 @@ Checkpoint read_checkpoint(const std::string& path) {
     c.info.data_epoch = d.at("epoch").get<long long>();
     c.info.data_index = d.at("index").get<long long>();
     c.info.order_seed = d.at("order_seed").get<uint64_t>();
+    if (c.header.contains("solver")) {
+      const json& j = c.header.at("solver");
+      SolverConfig S;
+      S.batch = j.at("batch").get<int>(), S.base_lr = j.at("base_lr").get<float>(), S.lr_policy = j.at("lr_policy").get<std::string>();
+      S.gamma = j.at("gamma").get<float>(), S.stepsize = j.at("stepsize").get<long long>();
+      S.momentum = j.at("momentum").get<float>(), S.weight_decay = j.at("weight_decay").get<float>();
+      if (S.batch <= 0 || !(S.base_lr > 0) || !(S.gamma > 0) || S.stepsize <= 0 || !(S.momentum >= 0 && S.momentum < 1) ||
+          !(S.weight_decay >= 0) || (S.lr_policy != "step" && S.lr_policy != "fixed"))
+        throw bad("'solver' out of range: " + j.dump());
+      c.info.solver = S;
+    }
     c.info.extra = c.header.value("extra", json::object());
     if (c.input.size() != 3) throw bad("'input' must be [c, h, w]");
     for (int v : c.input)

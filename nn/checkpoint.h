@@ -8,12 +8,14 @@
 //   u64      header length H
 //   H bytes  header, UTF-8 JSON: {"format": 1, "net": name, "config": <net config JSON text>,
 //            "input": [c,h,w], "classes": N, "seed": S, "iteration": I,
-//            "data": {"spec", "epoch", "index", "order_seed"}, "params": [{"name", "shape", "offset"}], ...}
+//            "data": {"spec", "epoch", "index", "order_seed"}, "solver": {"batch", "base_lr", "lr_policy",
+//            "gamma", "stepsize", "momentum", "weight_decay"} (optional), "params": [{"name", "shape", "offset"}], ...}
 //            offset = float index into the payload of the parameter's values; its momentum follows them.
 //   payload  float32 values then momentum of each parameter, in "params" order
 //   u32      CRC-32 (zlib) of every byte before it
 #pragma once
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +32,9 @@ struct CheckpointInfo {
   std::string data_spec;
   long long data_epoch = 0, data_index = 0;
   uint64_t order_seed = 0;
+  // The batch and lr schedule the run trains with (header key "solver"; max_iter not kept): --resume
+  // goes on with them. Absent in checkpoints written before it was kept.
+  std::optional<SolverConfig> solver;
   nlohmann::json extra = nlohmann::json::object();  // anything else a tool wants kept (e.g. metrics)
 };
 

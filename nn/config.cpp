@@ -1,5 +1,6 @@
 #include "nn/config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <set>
@@ -7,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/io.h"
+#include "base/log.h"
 #include "nn/config_reader.h"
 #include "nn/layers.h"
 
@@ -17,6 +19,11 @@ using json = nlohmann::json;
 float SolverConfig::lr_at(long long iter) const {
   if (lr_policy == "fixed") return base_lr;
   return base_lr * std::pow(gamma, (float)(iter / stepsize));
+}
+
+long long SolverConfig::stepsize_for(long long iters) const {
+  const __int128 step = (__int128)iters * stepsize / max_iter;  // no overflow: both factors < 2^63
+  return (long long)std::clamp<__int128>(step, 1, std::numeric_limits<long long>::max());
 }
 
 namespace {
@@ -103,6 +110,11 @@ static NetConfig parse_checked(const std::string& text, const std::string& origi
     s.weight_decay = r.real("weight_decay", s.weight_decay);
     s.batch = r.positive("batch", s.batch, kMaxBatch);
     r.no_unknown_keys();
+    auto refuse = [&](const char* key, float v, const char* range) { r.fail(strprintf("'%s' must be %s, got %g", key, range, v)); };
+    if (!(s.base_lr > 0)) refuse("base_lr", s.base_lr, "positive");
+    if (!(s.gamma > 0)) refuse("gamma", s.gamma, "positive");
+    if (!(s.momentum >= 0 && s.momentum < 1)) refuse("momentum", s.momentum, "in [0, 1)");
+    if (!(s.weight_decay >= 0)) refuse("weight_decay", s.weight_decay, "at least 0");
   }
   return c;
 }

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <mutex>
 #include <thread>
+#include <type_traits>
 
 #include <nlohmann/json.hpp>
 
@@ -60,11 +61,42 @@ void trim_log(const std::string& path, long long iter) {
   if (kept.size() != bytes.size()) write_file_atomic(path, kept);
 }
 
+// A checkpoint resumed must come from the same data, data order and batch (its data position
+// counts batches of that size). Its schedule goes on, but for what opt.given replaces; returns the
+// schedule for the resume message.
+std::string resume_schedule(const Checkpoint& ck, const TrainOptions& opt, SolverConfig& S) {
+  auto refuse = [&](const std::string& what, const std::string& was, const std::string& now, const std::string& flag) {
+    throw InputError(ck.path + ": was trained with " + what + " " + was + ", not " + now + ": resume with " + flag + " " + was +
+                     " (or start over with --force)");
+  };
+  if (ck.info.seed != opt.seed) refuse("seed", std::to_string(ck.info.seed), std::to_string(opt.seed), "--seeds");
+  if (ck.info.data_spec != opt.data_spec) refuse("data", ck.info.data_spec, opt.data_spec, "--data");
+  if (ck.info.order_seed != opt.order_seed)
+    refuse("data seed", std::to_string(ck.info.order_seed), std::to_string(opt.order_seed), "--data-seed");
+  if (!ck.info.solver) return "; no schedule in the checkpoint (older format): the flags' and config's";
+  const SolverConfig& C = *ck.info.solver;
+  if (C.batch != S.batch) refuse("batch", std::to_string(C.batch), std::to_string(S.batch), "--batch");
+  std::string kept, changed;
+  auto num = [](auto v) { return std::is_integral_v<decltype(v)> ? std::to_string((long long)v) : strprintf("%g", (double)v); };
+  auto take = [&](auto& now, const auto& was, bool given, const char* name) {
+    if (!given || now == was)
+      now = was, kept += (kept.empty() ? "" : ", ") + (name + (" " + num(was)));
+    else
+      changed += std::string("; ") + name + " " + num(now) + " replaces the checkpoint's " + num(was);
+  };
+  take(S.base_lr, C.base_lr, opt.given.base_lr, "lr");
+  take(S.stepsize, C.stepsize, opt.given.stepsize, "step");
+  take(S.momentum, C.momentum, opt.given.momentum, "momentum");
+  take(S.weight_decay, C.weight_decay, opt.given.weight_decay, "decay");
+  S.lr_policy = C.lr_policy, S.gamma = C.gamma;
+  return "; " + kept + (kept.empty() ? "" : " as in the checkpoint") + changed;
+}
+
 }  // namespace
 
 TrainResult train_net(const NetConfig& cfg, const Dataset& train, const Dataset* test, const Device& dev,
                       const TrainOptions& opt) {
-  const SolverConfig& S = opt.solver;
+  SolverConfig S = opt.solver;  // a resumed run goes on with its checkpoint's schedule (resume_schedule)
   ImageShape s = train.shape();
   if (test &&
       (test->shape().c != s.c || test->shape().h != s.h || test->shape().w != s.w || test->num_classes() != train.num_classes()))
@@ -99,24 +131,28 @@ TrainResult train_net(const NetConfig& cfg, const Dataset& train, const Dataset*
   };
   Checkpoint ck;
   if (root && opt.resume && read_newest_checkpoint(opt.run_dir, &ck, /*skip_all_damaged=*/opt.force)) {
-    if (ck.info.seed != opt.seed)
-      throw InputError(ck.path + ": was trained with seed " + std::to_string(ck.info.seed) + ", not " + std::to_string(opt.seed));
+    const std::string schedule = resume_schedule(ck, opt, S);
     ck.load_into(net);
     iter = ck.info.iteration;
     loader.seek(ck.info.data_epoch, ck.info.data_index);
     res.checkpoint = ck.path;
     trim_log(log_path, iter);
-    if (!opt.quiet) log_info(strprintf("%s: resuming from %s (iteration %lld)", opt.label.c_str(), ck.path.c_str(), iter));
+    if (!opt.quiet)
+      log_info(strprintf("%s: resuming from %s (iteration %lld)%s", opt.label.c_str(), ck.path.c_str(), iter, schedule.c_str()));
   } else if (root && !list_checkpoints(opt.run_dir).empty()) {
     if (!opt.force)
       throw InputError(opt.run_dir + ": already holds checkpoints; use --resume to continue or --force to start over");
     start_over();
   }
 
-  if (dist::size() > 1) {  // the other ranks start where rank 0 does
-    int64_t pos[3] = {iter, loader.epoch(), loader.index()};
-    dist::broadcast(pos, sizeof pos);
-    iter = pos[0];
+  if (dist::size() > 1) {  // the other ranks start where rank 0 does, with its schedule
+    int64_t pos[4] = {iter, loader.epoch(), loader.index(), S.stepsize};
+    float rates[4] = {S.base_lr, S.gamma, S.momentum, S.weight_decay};
+    char fixed = S.lr_policy == "fixed";
+    dist::broadcast(pos, sizeof pos), dist::broadcast(rates, sizeof rates), dist::broadcast(&fixed, 1);
+    iter = pos[0], S.stepsize = pos[3];
+    S.base_lr = rates[0], S.gamma = rates[1], S.momentum = rates[2], S.weight_decay = rates[3];
+    S.lr_policy = fixed ? "fixed" : "step";
     if (!root) loader.seek(pos[1], pos[2]);
     broadcast_parameters(net);
   }
@@ -126,6 +162,7 @@ TrainResult train_net(const NetConfig& cfg, const Dataset& train, const Dataset*
   if (iter == 0 && root) {
     CheckpointInfo info;
     info.seed = opt.seed, info.iteration = 0, info.data_spec = opt.data_spec, info.order_seed = opt.order_seed;
+    info.solver = S;
     info.extra = {{"untrained", true}};
     res.checkpoint = opt.run_dir + "/" + checkpoint_name(0);
     save_checkpoint(res.checkpoint, net, info);
@@ -162,6 +199,7 @@ TrainResult train_net(const NetConfig& cfg, const Dataset& train, const Dataset*
       CheckpointInfo info;
       info.seed = opt.seed, info.iteration = iter, info.data_spec = opt.data_spec;
       info.data_epoch = data_epoch, info.data_index = data_index, info.order_seed = opt.order_seed;
+      info.solver = S;
       info.extra = pending_rec;
       const std::string path = opt.run_dir + "/" + checkpoint_name(iter);
       try {
@@ -223,7 +261,7 @@ TrainResult train_net(const NetConfig& cfg, const Dataset& train, const Dataset*
       pending = true, pending_rec = rec;
     }
   }
-  res.iterations = iter;
+  res.iterations = iter, res.trained = iter - start_iter;
   res.seconds = bar.seconds();
   res.images_per_s = (iter - start_iter) * S.batch / std::max(res.seconds, 1e-9);
   return res;

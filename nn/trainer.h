@@ -18,6 +18,11 @@ struct TrainOptions {
   uint64_t seed = 1;        // the net's seed: initialisation and dropout
   uint64_t order_seed = 0;  // data order and augmentation: the same for every net by default
   SolverConfig solver;      // lr schedule, momentum, decay, batch, max_iter (= iterations to run)
+  // On resume the checkpoint's data, data seed and batch must be these, and its schedule (base_lr,
+  // policy, gamma, stepsize, momentum, decay) goes on, but for the parts given here (command-line flags).
+  struct Given {
+    bool base_lr = false, stepsize = false, momentum = false, weight_decay = false;
+  } given;
   long long snapshot = 0;   // checkpoint every this many iterations (0: at each epoch end), and at the end
   bool eval_each_epoch = true;
   bool resume = false;  // continue from the newest valid checkpoint in run_dir
@@ -36,7 +41,8 @@ struct TrainOptions {
 };
 
 struct TrainResult {
-  long long iterations = 0;
+  long long iterations = 0;  // the iteration reached
+  long long trained = 0;     // iterations run in this call (0: resumed at or past the end)
   double train_loss = 0, train_top1 = 0;
   double test_loss = 0, test_top1 = 0, test_top5 = 0;
   double seconds = 0, images_per_s = 0;

@@ -31,6 +31,11 @@ expect_error 2 "--parallel must be 'auto' or in [1, " $B/train --net "$repo/test
 $B/train --net "$repo/tests/nets/tiny-wide.json" --seeds 1 --iters 20 --out runs --threads 1 > /dev/null 2>&1 || fail "train wide"
 expect_error 2 "already holds checkpoints" $B/train --net "$repo/tests/nets/tiny.json" --seeds 1 --iters 20 --out runs
 grep -q "iterations of batch" out.txt && fail "train printed its header before the error"
+# --resume at the end says so; other data or batch are refused (tests/test_net.cpp: the schedule goes on).
+$B/train --net "$repo/tests/nets/tiny.json" --seeds 1 --iters 20 --out runs --resume --threads 1 > out.txt 2>&1 || { cat out.txt; fail "resume at end"; }
+grep -q "seed 1: nothing to train, already at iteration 20" out.txt || fail "resume at the end: $(cat out.txt)"
+expect_error 2 "was trained with batch 32, not 16: resume with --batch 32" $B/train --net "$repo/tests/nets/tiny.json" --seeds 1 --iters 30 --out runs --resume --batch 16
+expect_error 2 "was trained with data fashion-mnist, not synthetic" $B/train --net "$repo/tests/nets/tiny.json" --seeds 1 --iters 30 --out runs --resume --data synthetic
 # Bad input is InputError (base/errors.h): exit 2 and exactly one line, nothing else on stderr.
 expect_error 2 "error: bad device 'gpu0': expected cpu, cuda, cuda:N or auto" $B/train --net "$repo/tests/nets/tiny.json" --seeds 1 --iters 1 --out runs-bad --device gpu0
 [ "$(wc -l < err.txt)" -eq 1 ] || fail "a bad --device should give one line: $(cat err.txt)"
@@ -45,6 +50,12 @@ done
 expect_error 2 "--seeds: seed 2 is given twice" $B/train --net "$repo/tests/nets/tiny.json" --seeds 2,1,2 --iters 1 --out runs-bad
 expect_error 2 "--seeds expects comma-separated" $B/train --net "$repo/tests/nets/tiny.json" --seeds 1,,2 --iters 1 --out runs-bad
 expect_error 2 "--iters must be at least 1, got -1" $B/train --net "$repo/tests/nets/tiny.json" --seeds 1 --iters -1 --out runs-bad
+expect_error 2 "--iters 99999999999999999999 is out of range" $B/train --net "$repo/tests/nets/tiny.json" --seeds 1 --iters 99999999999999999999 --out runs-bad
+expect_error 2 "--epochs expects a finite number, got 'inf'" $B/train --net "$repo/tests/nets/tiny.json" --seeds 1 --epochs inf --out runs-bad
+expect_error 2 "--epochs 1e30 is more iterations than a run can count" $B/train --net "$repo/tests/nets/tiny.json" --seeds 1 --epochs 1e30 --out runs-bad
+expect_error 2 "--snapshot must be 0 (each epoch's end) or more, got -3" $B/train --net "$repo/tests/nets/tiny.json" --seeds 1 --iters 1 --snapshot -3 --out runs-bad
+expect_error 2 "--momentum must be in [0, 1), got 5" $B/train --net "$repo/tests/nets/tiny.json" --seeds 1 --iters 1 --momentum 5 --out runs-bad
+expect_error 2 "--weight-decay must be at least 0, got -1" $B/train --net "$repo/tests/nets/tiny.json" --seeds 1 --iters 1 --weight-decay -1 --out runs-bad
 [ ! -e runs-bad ] || fail "a refused train left runs-bad behind"
 $py -c "import numpy as np; np.save('m.npy', np.array([[1.0, 2.0], [3.0, 1.0]]))"
 expect_error 2 "nodir/a.npy: folder nodir does not exist" $B/match m.npy --out nodir/a.npy  # checked before the solve

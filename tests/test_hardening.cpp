@@ -123,7 +123,7 @@ TEST_CASE("harden 2: after divergence the named checkpoint holds finite weights 
     for (float v : ck.payload) REQUIRE(std::isfinite(v));
   }
   if (msg.find("Last good checkpoint: none") == std::string::npos) {
-    opt.solver.base_lr = 0.01f;
+    opt.solver.base_lr = 0.01f, opt.given.base_lr = true;  // as --lr 0.01 replaces the checkpoint's
     opt.resume = true;
     opt.solver.max_iter = read_checkpoint(list_checkpoints(opt.run_dir)[0]).info.iteration + 5;
     CHECK(train_net(cfg, data, nullptr, Device::cpu(), opt).iterations == opt.solver.max_iter);

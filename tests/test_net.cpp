@@ -105,6 +105,14 @@ TEST_CASE("config: errors name the file, the layer and the problem") {
         "x.json: layer n1: 'local_size' must be odd (Caffe's across-channel LRN)");
   CHECK(err(with(R"({"name":"n1","type":"lrn","alpha":-1})")) ==
         "x.json: layer n1: 'alpha' must be >= 0 (a negative one can make the scale k + alpha/size sum x^2 negative)");
+  auto solver = [&](const std::string& fields) {
+    return err(R"({"name":"n","input":[1,8,8],"layers":[{"name":"loss","type":"softmax_loss"}],"solver":{)" + fields + "}}");
+  };
+  CHECK(solver(R"("base_lr": -1)") == "x.json: solver: 'base_lr' must be positive, got -1");
+  CHECK(solver(R"("gamma": 0)") == "x.json: solver: 'gamma' must be positive, got 0");
+  CHECK(solver(R"("momentum": 1)") == "x.json: solver: 'momentum' must be in [0, 1), got 1");
+  CHECK(solver(R"("momentum": -0.5)") == "x.json: solver: 'momentum' must be in [0, 1), got -0.5");
+  CHECK(solver(R"("weight_decay": -0.001)") == "x.json: solver: 'weight_decay' must be at least 0, got -0.001");
   // A shape problem is found when the net is built, and names the layer too.
   NetConfig c = parse_net_config(
       with(
@@ -117,6 +125,21 @@ TEST_CASE("config: errors name the file, the layer and the problem") {
     CHECK(std::string(e.what()).find(
               "x.json: layer c1 (conv): input [2, 8, 8]: input channels and num_output must both divide by group 3") == 0);
   }
+}
+
+TEST_CASE("config: the lr step of a run is the config's stepsize stretched to the run's length") {
+  SolverConfig s;
+  s.stepsize = 1500, s.max_iter = 1875;  // the small nets: 80% of any run
+  for (long long iters : {1LL, 4LL, 5LL, 20LL, 1875LL, 3750LL, 1000003LL}) CHECK(s.stepsize_for(iters) == std::max(1LL, iters * 4 / 5));
+  s.stepsize = 100000, s.max_iter = 450000;  // CaffeNet's recipe: its own steps at its own length
+  CHECK(s.stepsize_for(450000) == 100000);
+  CHECK(s.stepsize_for(45000) == 10000);
+  CHECK(s.stepsize_for(1) == 1);
+  // Long runs do not overflow: iters * stepsize passes 2^63 here.
+  s.stepsize = s.max_iter = 4000000000000000000LL;
+  CHECK(s.stepsize_for(4000000000000000000LL) == 4000000000000000000LL);
+  s.max_iter = 5;
+  CHECK(s.stepsize_for(4000000000000000000LL) == std::numeric_limits<long long>::max());
 }
 
 TEST_CASE("net: the shipped configs build with the documented shapes") {
@@ -273,6 +296,60 @@ TEST_CASE("checkpoint: round trip, corruption detected, interrupted run resumes 
   CHECK_THROWS_WITH_AS(read_checkpoint(trunc), (trunc + ": not a convergent checkpoint (bad magic)").c_str(), InputError);
 }
 
+TEST_CASE("trainer: a resumed run goes on with its checkpoint's schedule; other data, data seed or batch are refused") {
+  NetConfig cfg = parse_net_config(kTinyNet, "tiny.json");
+  TinySet data(256, 3);
+  TrainOptions opt;
+  opt.solver = cfg.solver;
+  opt.solver.max_iter = 30, opt.solver.stepsize = 8, opt.solver.base_lr = 0.02f, opt.solver.momentum = 0.8f;
+  opt.quiet = true;
+  opt.loader_threads = 1;
+  opt.eval_each_epoch = false;
+  opt.data_spec = "tiny", opt.order_seed = 5;
+  test::ScratchDir straight_dir("sched-straight"), resumed_dir("sched-resumed");
+  opt.run_dir = straight_dir.path();
+  const TrainResult straight = train_net(cfg, data, nullptr, Device::cpu(), opt);
+
+  opt.run_dir = resumed_dir.path();
+  opt.stop_at = 12;
+  train_net(cfg, data, nullptr, Device::cpu(), opt);
+  const Checkpoint at12 = read_checkpoint(list_checkpoints(opt.run_dir)[0]);
+  REQUIRE(at12.info.iteration == 12);
+  REQUIRE(at12.info.solver);
+  CHECK(at12.info.solver->batch == opt.solver.batch);
+  CHECK(at12.info.solver->stepsize == 8);
+  CHECK(at12.info.solver->base_lr == 0.02f);
+  CHECK(at12.info.solver->momentum == 0.8f);
+  CHECK(at12.info.solver->weight_decay == opt.solver.weight_decay);
+
+  // What bin/train would pass on `--resume` without the flags: the config's lr and momentum, and a
+  // step stretched to the new length. The checkpoint's schedule wins: the same bits as the straight run.
+  opt.stop_at = -1, opt.resume = true;
+  opt.solver.stepsize = 24, opt.solver.base_lr = cfg.solver.base_lr, opt.solver.momentum = cfg.solver.momentum;
+  auto mismatch = [&](auto change, const std::string& what) {
+    TrainOptions o = opt;
+    change(o);
+    CHECK_THROWS_WITH_AS(train_net(cfg, data, nullptr, Device::cpu(), o), doctest::Contains(what.c_str()), InputError);
+  };
+  mismatch([](TrainOptions& o) { o.data_spec = "other"; }, "was trained with data tiny, not other: resume with --data tiny");
+  mismatch([](TrainOptions& o) { o.order_seed = 6; }, "was trained with data seed 5, not 6");
+  mismatch([](TrainOptions& o) { o.solver.batch *= 2; }, "was trained with batch " + std::to_string(opt.solver.batch));
+  const TrainResult resumed = train_net(cfg, data, nullptr, Device::cpu(), opt);
+  CHECK(resumed.trained == 18);
+  const Checkpoint a = read_checkpoint(straight.checkpoint), b = read_checkpoint(resumed.checkpoint);
+  REQUIRE(a.payload.size() == b.payload.size());
+  CHECK(std::memcmp(a.payload.data(), b.payload.data(), a.payload.size() * sizeof(float)) == 0);
+
+  // A flag given on resume replaces its part of the schedule, and later checkpoints keep it.
+  opt.solver.max_iter = 34, opt.solver.momentum = 0.5f, opt.given.momentum = true;
+  CHECK(train_net(cfg, data, nullptr, Device::cpu(), opt).trained == 4);
+  const Checkpoint c = read_checkpoint(list_checkpoints(opt.run_dir)[0]);
+  CHECK(c.info.solver->momentum == 0.5f);
+  CHECK(c.info.solver->stepsize == 8);
+  // Resumed at the end: nothing to train, and the result says so.
+  CHECK(train_net(cfg, data, nullptr, Device::cpu(), opt).trained == 0);
+}
+
 TEST_CASE("trainer: a NaN loss stops the run with a clear message, keeping the last good checkpoint") {
   NetConfig cfg = parse_net_config(kTinyNet, "tiny.json");
   TinySet data(256, 3);
@@ -290,7 +367,7 @@ TEST_CASE("trainer: a NaN loss stops the run with a clear message, keeping the l
   train_net(cfg, data, nullptr, Device::cpu(), opt);
   opt.stop_at = -1;
   opt.resume = true;
-  opt.solver.base_lr = 1e6f;
+  opt.solver.base_lr = 1e6f, opt.given.base_lr = true;  // as --lr 1e6 replaces the checkpoint's
   try {
     train_net(cfg, data, nullptr, Device::cpu(), opt);
     FAIL("expected the run to stop");

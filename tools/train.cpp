@@ -76,7 +76,9 @@ int main(int argc, char** argv) {
         .opt("iters", "", "iterations to train (overrides --epochs)")
         .opt("batch", "", "batch size (default: the config's solver batch)")
         .opt("lr", "", "base learning rate (default: the config's)")
-        .opt("lr-step", "", "divide the lr by 10 every this many iterations (default: 80% of the run, for --epochs and --iters)")
+        .opt("lr-step", "",
+             "multiply the lr by the config's gamma (0.1 in the shipped nets) every this many iterations;\n"
+             "                         default: the config's stepsize x iterations / max_iter (its schedule stretched to the run: 80% for the small nets)")
         .opt("momentum", "", "momentum (default: the config's)")
         .opt("weight-decay", "", "weight decay (default: the config's)")
         .opt("data-seed", "0", "seed of the data order and augmentation, shared by all nets")
@@ -87,7 +89,9 @@ int main(int argc, char** argv) {
              "nets trained at once on the CPU, each with its share of the cores (the same weights, more images/s);\n"
              "                         auto: one per core up to the number of seeds (1 on a GPU or under mpirun)")
         .opt("out", "runs", "output folder")
-        .flag("resume", "continue each net from its newest valid checkpoint")
+        .flag("resume",
+              "continue each net from its newest valid checkpoint: the same batch, data and data seed (others are refused);\n"
+              "                         its lr schedule, momentum and decay go on unless --lr, --lr-step, --momentum, --weight-decay are given")
         .flag("force", "start over even if the run folder already has checkpoints (with --resume: when all are damaged)")
         .opt("export-npy", "",
              "write every parameter of CKPT (a checkpoint or run folder) as DIR/<layer>.<weight|bias>.npy\n"
@@ -138,24 +142,35 @@ int main(int argc, char** argv) {
                             std::to_string((long long)(batch_bytes / (1 << 20))) +
                             " MiB, more than a quarter of this machine's memory");
     long long per_epoch = (long long)(train->size() / S.batch);
-    if (a.given("iters"))
+    if (a.given("iters")) {
       S.max_iter = a.integer("iters");
-    else
-      S.max_iter = (long long)(a.real("epochs") * per_epoch);
-    if (S.max_iter <= 0)
-      throw cli::UsageError(a.given("iters") ? "--iters must be at least 1, got " + a.str("iters")
-                                             : "nothing to train: --epochs " + a.str("epochs") + " is under one batch's worth");
-    if (a.given("lr")) S.base_lr = (float)a.real("lr");
-    if (a.given("momentum")) S.momentum = (float)a.real("momentum");
-    if (a.given("weight-decay")) S.weight_decay = (float)a.real("weight-decay");
-    if (a.given("lr-step"))
-      S.stepsize = a.integer("lr-step");
-    else
-      S.stepsize = std::max(1LL, S.max_iter * 4 / 5);  // --iters and --epochs alike
-    if (!(S.base_lr > 0) || S.stepsize <= 0) throw cli::UsageError("--lr and --lr-step must be positive");
+      if (S.max_iter <= 0) throw cli::UsageError("--iters must be at least 1, got " + a.str("iters"));
+    } else {
+      const double epochs = a.real("epochs"), iters = epochs * per_epoch;
+      if (!(epochs > 0)) throw cli::UsageError("--epochs must be positive, got " + a.str("epochs"));
+      if (iters >= 0x1p62) throw cli::UsageError("--epochs " + a.str("epochs") + " is more iterations than a run can count");
+      S.max_iter = (long long)iters;
+      if (S.max_iter <= 0) throw cli::UsageError("nothing to train: --epochs " + a.str("epochs") + " is under one batch's worth");
+    }
+    // --lr, --momentum, --weight-decay replace the config's value (and a resumed checkpoint's).
+    auto given_real = [&](const char* name, float& field, auto in_range, const char* range) {
+      if (!a.given(name)) return false;
+      const float v = (float)a.real(name);  // checked as the solver will hold it
+      if (!in_range(v)) throw cli::UsageError(std::string("--") + name + " must be " + range + ", got " + a.str(name));
+      field = v;
+      return true;
+    };
+    opt.given.base_lr = given_real("lr", S.base_lr, [](double v) { return v > 0; }, "positive");
+    opt.given.momentum = given_real("momentum", S.momentum, [](double v) { return v >= 0 && v < 1; }, "in [0, 1)");
+    opt.given.weight_decay = given_real("weight-decay", S.weight_decay, [](double v) { return v >= 0; }, "at least 0");
+    opt.given.stepsize = a.given("lr-step");
+    S.stepsize = opt.given.stepsize ? a.integer("lr-step") : cfg.solver.stepsize_for(S.max_iter);
+    if (S.stepsize <= 0) throw cli::UsageError("--lr-step must be at least 1, got " + a.str("lr-step"));
+    if (opt.given.stepsize && S.lr_policy == "fixed") throw cli::UsageError("--lr-step: the config's lr_policy is fixed");
     opt.data_spec = a.str("data");
     opt.order_seed = (uint64_t)a.integer("data-seed");
     opt.snapshot = a.integer("snapshot");
+    if (opt.snapshot < 0) throw cli::UsageError("--snapshot must be 0 (each epoch's end) or more, got " + a.str("snapshot"));
     opt.resume = a.on("resume");
     const long long max_threads = 4 * std::max(1u, std::thread::hardware_concurrency());
     const long long threads = a.integer("threads");
@@ -193,9 +208,11 @@ int main(int argc, char** argv) {
         throw InputError(opt.run_dir + ": already holds checkpoints; use --resume to continue or --force to start over");
     }
     if (dist::is_root())
-      std::printf("%s on %s: %s; %lld iterations of batch %d (%.2f epochs), lr %g step %lld%s\n", cfg.name.c_str(),
+      std::printf("%s on %s: %s; %lld iterations of batch %d (%.2f epochs), lr %g %s%s%s\n", cfg.name.c_str(),
                   dev.name().c_str(), train->describe().c_str(), S.max_iter, S.batch,
-                  (double)S.max_iter / std::max(per_epoch, 1LL), S.base_lr, S.stepsize,
+                  (double)S.max_iter / std::max(per_epoch, 1LL), S.base_lr,
+                  S.lr_policy == "fixed" ? "fixed" : ("step " + std::to_string(S.stepsize)).c_str(),
+                  opt.resume ? " (a resumed net keeps its checkpoint's, where not given)" : "",
                   dist::size() > 1 ? ("; " + std::to_string(dist::size()) + " MPI ranks share each batch").c_str()
                 : jobs > 1       ? strprintf("; %d nets at a time, %d thread(s) each", jobs, threads_per_net(jobs)).c_str()
                                  : "");
@@ -208,6 +225,9 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "%s: stopped %s after iteration %lld; checkpoint %s written (continue with --resume)\n",
                      o.label.c_str(), g_signal ? ("by signal " + std::to_string(g_signal.load())).c_str() : "because another net failed",
                      r.iterations, r.checkpoint.c_str());
+      else if (r.trained == 0)
+        std::printf("%s: nothing to train, already at iteration %lld (--iters/--epochs ask for %lld); checkpoint %s\n",
+                    o.label.c_str(), r.iterations, o.solver.max_iter, r.checkpoint.c_str());
       else
         std::printf("%s: %lld iterations in %s (%.0f images/s); test top-1 %.2f%%; checkpoint %s\n", o.label.c_str(),
                     r.iterations, Progress::fmt_time(r.seconds).c_str(), r.images_per_s, 100 * r.test_top1, r.checkpoint.c_str());
