@@ -169,7 +169,8 @@ std::vector<NamedTensor> read_npy_folder(const std::string& dir) {
   if (!d) throw InputError(dir + ": cannot open folder (" + std::strerror(errno) + ")");
   while (dirent* e = readdir(d)) {
     std::string n = e->d_name;
-    if (n.size() > 4 && n.substr(n.size() - 4) == ".npy") files.push_back(n);
+    // Hidden files skipped, as in image folders: macOS copies leave "._<name>.npy" metadata beside each file.
+    if (n[0] != '.' && n.size() > 4 && n.substr(n.size() - 4) == ".npy") files.push_back(n);
   }
   closedir(d);
   std::sort(files.begin(), files.end());

@@ -170,6 +170,7 @@ TEST_CASE("import: exported .npy files give back the checkpoint's weights bit fo
   CHECK(export_checkpoint_npy(ck, dir + "/npy", nullptr) == 10);
 
   auto imported = make_net(99);
+  write_file_atomic(dir + "/npy/._conv1.weight.npy", std::string("\0\5\26\7Mac OS X metadata", 22));  // skipped: hidden
   load_tensors(*imported, read_weights(dir + "/npy"), dir + "/npy");
   const std::string run = dir + "/imported";
   // A temporary folder of this pid left by a killed process: none of its files may reach the run.

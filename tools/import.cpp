@@ -27,7 +27,8 @@ int main(int argc, char** argv) {
     cli::Args a("import --net CONFIG --from DIR_OR_FILE --out RUN_DIR [options]",
                 "Writes a checkpoint (RUN_DIR/ckpt-<iteration>.bin) from weights trained elsewhere:\n"
                 "  a folder of float32 .npy files named as `bin/train --export-npy` writes them\n"
-                "  (conv1.weight.npy [out, in, kh, kw], fc6.weight.npy [out, in], conv1.bias.npy, ...), or\n"
+                "  (conv1.weight.npy [out, in, kh, kw], fc6.weight.npy [out, in], conv1.bias.npy, ...; hidden\n"
+                "  files such as macOS's ._*.npy are skipped), or\n"
                 "  a .safetensors file (F32, F16 or BF16; converted to float32), with --map for other names.\n"
                 "Every parameter of the net must be there exactly once with the config's shape; a missing,\n"
                 "extra or mis-shaped tensor is an error naming it. Momenta are zero. Outputs: docs/OUTPUTS.md.");
