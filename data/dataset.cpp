@@ -74,10 +74,11 @@ std::unique_ptr<Dataset> open_dataset(const std::string& spec, const std::string
     const size_t colon = arg.find(':');
     const std::string parts[2] = {arg.substr(0, colon), colon == std::string::npos ? "" : arg.substr(colon + 1)};
     for (int k = 0; k < 2; ++k) {
-      if (parts[k].empty() && (k == 0 ? colon == std::string::npos : colon == std::string::npos)) continue;
-      char* end = nullptr;
-      long long v = std::strtoll(parts[k].c_str(), &end, 10);
-      if (parts[k].empty() || *end || v <= 0 || v > (1LL << 30))
+      if (parts[k].empty() && colon == std::string::npos) continue;
+      // Digits only: strtoll alone takes " 5" and "+5".
+      const bool digits = !parts[k].empty() && parts[k].find_first_not_of("0123456789") == std::string::npos;
+      const long long v = digits && parts[k].size() <= 10 ? std::stoll(parts[k]) : 0;
+      if (v <= 0 || v > (1LL << 30))
         throw InputError(spec + ": expected synthetic[:N[:T]] with N, T positive integers (training and test images)");
       sizes[k] = (size_t)v;
     }

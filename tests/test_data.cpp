@@ -636,7 +636,8 @@ TEST_CASE("data/synthetic: deterministic, balanced, varied, split-specific") {
   CHECK(open_dataset("synthetic:500", "test")->size() == 2000);
   CHECK(train->describe() == "synthetic train: 10000 images 3x32x32, 10 classes");
   CHECK(train->num_classes() == 10);
-  check_input_error([] { open_dataset("synthetic:ten", "train"); }, "synthetic:ten", "positive integer");
+  for (const char* bad : {"synthetic:ten", "synthetic: 5", "synthetic:+5", "synthetic:5:", "synthetic:0", "synthetic:99999999999"})
+    check_input_error([&] { open_dataset(bad, "train"); }, bad, "positive integer");
 
   auto again = open_dataset("synthetic", "train");
   std::vector<int> count(10);
