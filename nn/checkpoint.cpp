@@ -102,9 +102,7 @@ Checkpoint read_checkpoint(const std::string& path) {
       S.batch = j.at("batch").get<int>(), S.base_lr = j.at("base_lr").get<float>(), S.lr_policy = j.at("lr_policy").get<std::string>();
       S.gamma = j.at("gamma").get<float>(), S.stepsize = j.at("stepsize").get<long long>();
       S.momentum = j.at("momentum").get<float>(), S.weight_decay = j.at("weight_decay").get<float>();
-      if (S.batch <= 0 || !(S.base_lr > 0) || !(S.gamma > 0) || S.stepsize <= 0 || !(S.momentum >= 0 && S.momentum < 1) ||
-          !(S.weight_decay >= 0) || (S.lr_policy != "step" && S.lr_policy != "fixed"))
-        throw bad("'solver' out of range: " + j.dump());
+      if (const std::string problem = S.range_problem(); !problem.empty()) throw bad("solver: " + problem);
       c.info.solver = S;
     }
     c.info.extra = c.header.value("extra", json::object());

@@ -26,6 +26,17 @@ long long SolverConfig::stepsize_for(long long iters) const {
   return (long long)std::clamp<__int128>(step, 1, std::numeric_limits<long long>::max());
 }
 
+std::string SolverConfig::range_problem() const {
+  auto out_of = [](const char* key, double v, const char* range) { return strprintf("'%s' must be %s, got %g", key, range, v); };
+  if (!(base_lr > 0)) return out_of("base_lr", base_lr, "positive");
+  if (!(gamma > 0)) return out_of("gamma", gamma, "positive");
+  if (!(momentum >= 0 && momentum < 1)) return out_of("momentum", momentum, "in [0, 1)");
+  if (!(weight_decay >= 0)) return out_of("weight_decay", weight_decay, "at least 0");
+  if (stepsize < 1 || max_iter < 1 || batch < 1) return out_of("stepsize, max_iter or batch", 0, "at least 1");
+  if (lr_policy != "step" && lr_policy != "fixed") return "'lr_policy' must be step or fixed, got " + lr_policy;
+  return "";
+}
+
 namespace {
 
 LayerConfig parse_layer(const json& j, const std::string& origin, size_t index) {
@@ -102,7 +113,6 @@ static NetConfig parse_checked(const std::string& text, const std::string& origi
     SolverConfig& s = c.solver;
     s.base_lr = r.real("base_lr", s.base_lr);
     s.lr_policy = r.get<std::string>("lr_policy", s.lr_policy);
-    if (s.lr_policy != "step" && s.lr_policy != "fixed") r.fail("'lr_policy' must be step or fixed");
     s.gamma = r.real("gamma", s.gamma);
     s.stepsize = r.integer("stepsize", s.stepsize, 1, std::numeric_limits<long long>::max());
     s.max_iter = r.integer("max_iter", s.max_iter, 1, std::numeric_limits<long long>::max());
@@ -110,11 +120,7 @@ static NetConfig parse_checked(const std::string& text, const std::string& origi
     s.weight_decay = r.real("weight_decay", s.weight_decay);
     s.batch = r.positive("batch", s.batch, kMaxBatch);
     r.no_unknown_keys();
-    auto refuse = [&](const char* key, float v, const char* range) { r.fail(strprintf("'%s' must be %s, got %g", key, range, v)); };
-    if (!(s.base_lr > 0)) refuse("base_lr", s.base_lr, "positive");
-    if (!(s.gamma > 0)) refuse("gamma", s.gamma, "positive");
-    if (!(s.momentum >= 0 && s.momentum < 1)) refuse("momentum", s.momentum, "in [0, 1)");
-    if (!(s.weight_decay >= 0)) refuse("weight_decay", s.weight_decay, "at least 0");
+    if (const std::string problem = s.range_problem(); !problem.empty()) r.fail(problem);
   }
   return c;
 }

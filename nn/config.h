@@ -35,6 +35,8 @@ struct SolverConfig {
   // schedule at the run's length (stepsize itself for a run of max_iter), at least 1. The shipped small
   // nets step at 80% of any run; CaffeNet's recipe four times, at 22%, 44%, 67% and 89%.
   long long stepsize_for(long long iters) const;
+  // The first field out of range ("'momentum' must be in [0, 1), got 1"), or empty.
+  std::string range_problem() const;
 };
 
 struct NetConfig {
