@@ -2,7 +2,10 @@
 // positional arguments, generated --help, and the exit-code convention (0 ok, 1 failure,
 // 2 bad usage or input). Header-only because every tool is one main().
 #pragma once
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -100,20 +103,44 @@ class Args {
   std::string str(const std::string& name) const { return get(name).value; }
   bool given(const std::string& name) const { return get(name).given; }
   bool on(const std::string& name) const { return get(name).value == "1"; }
+  // A path flag's value (an output folder or file): an empty one is refused, as it made paths like "/summary.json".
+  const std::string& path(const std::string& name) const {
+    const std::string& v = get(name).value;
+    if (v.empty()) throw UsageError("--" + name + " must not be empty (see --help)");
+    return v;
+  }
+  // Decimal digits with an optional '-' (strtoll alone takes " 5", "+5").
   long long integer(const std::string& name) const {
     const std::string& v = get(name).value;
     char* end = nullptr;
     errno = 0;
     long long x = std::strtoll(v.c_str(), &end, 10);
-    if (v.empty() || *end) throw UsageError("--" + name + " expects an integer, got '" + v + "'");
+    if (v.empty() || *end || v.find_first_not_of("0123456789", v[0] == '-') != std::string::npos)
+      throw UsageError("--" + name + " expects an integer, got '" + v + "'");
     if (errno == ERANGE) throw UsageError("--" + name + " " + v + " is out of range (a 64-bit integer)");
     return x;
   }
+  // integer() for the flags kept in an int: a value past it is refused, not cut to its low 32 bits.
+  int int32(const std::string& name) const {
+    const long long x = integer(name);
+    if (x < INT_MIN || x > INT_MAX) throw UsageError("--" + name + " " + get(name).value + " is out of range");
+    return (int)x;
+  }
+  std::vector<std::string> list(const std::string& name) const;  // list_items of the flag's value
+  // --threads, data-loading threads: 0 (load in the calling thread) to 4 per CPU core.
+  int loader_threads(const std::string& name = "threads") const {
+    const long long most = 4 * (long long)std::max(1u, std::thread::hardware_concurrency()), x = integer(name);
+    if (x < 0 || x > most)
+      throw UsageError("--" + name + " must be in [0, " + std::to_string(most) + "] (4 per CPU core), got " + get(name).value);
+    return (int)x;
+  }
+  // A decimal number (no leading space, no hexadecimal), finite.
   double real(const std::string& name) const {
     const std::string& v = get(name).value;
     char* end = nullptr;
     double x = std::strtod(v.c_str(), &end);
-    if (v.empty() || *end) throw UsageError("--" + name + " expects a number, got '" + v + "'");
+    if (v.empty() || *end || std::isspace((unsigned char)v[0]) || v.find_first_of("xX") != std::string::npos)
+      throw UsageError("--" + name + " expects a number, got '" + v + "'");
     if (!std::isfinite(x)) throw UsageError("--" + name + " expects a finite number, got '" + v + "'");
     return x;
   }
@@ -170,18 +197,23 @@ inline std::string machine_description() {
          "; convergent " + convergent_build;
 }
 
-// "a,b,,c" -> {"a", "b", "c"}
-inline std::vector<std::string> split_list(const std::string& s, char sep = ',') {
+// A comma-separated value of --flag as its items, "a,b,c" -> {"a", "b", "c"}; "" -> {} (the flag's
+// default). An empty item ("a,,b", ",") or one given twice is refused: both were typos taken silently.
+inline std::vector<std::string> list_items(const std::string& flag, const std::string& s) {
   std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= s.size()) {
-    size_t end = s.find(sep, start);
-    if (end == std::string::npos) end = s.size();
-    if (end > start) out.push_back(s.substr(start, end - start));
+  for (size_t start = 0; !s.empty();) {
+    const size_t end = std::min(s.find(',', start), s.size());
+    const std::string item = s.substr(start, end - start);
+    if (item.empty()) throw UsageError("--" + flag + ": an empty item in '" + s + "'");
+    for (const std::string& seen : out)
+      if (seen == item) throw UsageError("--" + flag + ": " + item + " is given twice");
+    out.push_back(item);
+    if (end == s.size()) break;
     start = end + 1;
   }
   return out;
 }
+inline std::vector<std::string> Args::list(const std::string& name) const { return list_items(name, str(name)); }
 
 // Runs a tool's body with the exit-code convention (base/errors.h): usage and input errors
 // (InputError and its kinds) -> 2, anything else -> 1, each as one line "error: ..." on stderr. A

@@ -70,14 +70,14 @@ int main(int argc, char** argv) {
     args.no_positional();
     const bool quick = args.on("quick");
     std::vector<int> sizes;
-    {
-      std::stringstream ss(quick && !args.given("sizes") ? std::string("96,256,1024") : args.str("sizes"));
-      std::string tok;
-      while (std::getline(ss, tok, ','))
-        if (!tok.empty()) sizes.push_back(std::stoi(tok));
+    for (const std::string& tok : cli::list_items("sizes", quick && !args.given("sizes") ? "96,256,1024" : args.str("sizes"))) {
+      if (tok.size() > 5 || tok.find_first_not_of("0123456789") != std::string::npos || std::stoi(tok) < 2 || std::stoi(tok) > 16384)
+        throw cli::UsageError("--sizes expects comma-separated sizes in [2, 16384], got '" + args.str("sizes") + "'");
+      sizes.push_back(std::stoi(tok));
     }
-    const int base = quick && !args.given("repeats") ? 3 : (int)args.integer("repeats");
-    const int rounds = std::max(1, (int)args.integer("rounds"));
+    if (sizes.empty()) throw cli::UsageError("--sizes is empty");
+    const int base = quick && !args.given("repeats") ? 3 : args.int32("repeats"), rounds = args.int32("rounds");
+    if (base < 1 || rounds < 1) throw cli::UsageError("--repeats and --rounds must be at least 1");
     char host[256] = "host";
     gethostname(host, sizeof host - 1);
     const std::string out =

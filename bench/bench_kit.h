@@ -19,6 +19,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/errors.h"
+
 #include "kernels/gemm.h"
 
 #include "bench/bench_util.h"
@@ -190,8 +192,9 @@ inline std::string find_script(const std::string& name) {
 
 // Whether a bench runs its CPU section: not with --gpu-only, and not in a --quick run on a machine
 // with a GPU (the short GPU check spends its minutes on the GPU) unless --with-cpu asks for it.
-// Prints one line when it skips.
-inline bool cpu_section_wanted(bool gpu_only, bool quick, bool with_cpu, bool gpu_present) {
+// Prints one line when it skips. --gpu-only with --cpu-only would run nothing: refused.
+inline bool cpu_section_wanted(bool gpu_only, bool cpu_only, bool quick, bool with_cpu, bool gpu_present) {
+  if (gpu_only && cpu_only) throw UsageError("--gpu-only and --cpu-only exclude each other");
   if (gpu_only) return false;
   if (quick && gpu_present && !with_cpu) {
     std::printf("quick run on a GPU machine: skipping the CPU section (--with-cpu runs it)\n");

@@ -608,7 +608,7 @@ int main(int argc, char** argv) {
     args.no_positional();
     Settings s;
     s.quick = args.on("quick");
-    s.threads = (int)args.integer("threads");
+    s.threads = args.int32("threads");
     if (s.threads < 1) throw cli::UsageError("--threads must be >= 1");
     omp_set_num_threads(s.threads);
     s.ours = s.quick ? Budget{2, 60, 3, 10} : Budget{2, 250, 3, 30};
@@ -624,7 +624,7 @@ int main(int argc, char** argv) {
     json rows = json::array();
     std::string note;
     const double load = load_average();
-    if (cpu_section_wanted(args.on("gpu-only"), args.on("quick"), args.on("with-cpu"), gpu_count() > 0)) {
+    if (cpu_section_wanted(args.on("gpu-only"), args.on("cpu-only"), args.on("quick"), args.on("with-cpu"), gpu_count() > 0)) {
       std::vector<CpuResult> res;
       for (const NetCase& nc : nets) {
         const NetConfig cfg = load_net_config(nc.path);

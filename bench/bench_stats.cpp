@@ -188,7 +188,7 @@ int main(int argc, char** argv) {
     if (!args.parse(argc, argv)) return 0;
     args.no_positional();
     const bool quick = args.on("quick");
-    const int threads = (int)args.integer("threads");
+    const int threads = args.int32("threads");
     if (threads < 1) throw cli::UsageError("--threads must be >= 1");
     omp_set_num_threads(threads);
     cpu::blas_single_threaded();  // the engine's setting, which the conv/fc twins make on first use
@@ -196,7 +196,7 @@ int main(int argc, char** argv) {
     json rows = json::array();
     std::string note;
 
-    if (cpu_section_wanted(args.on("gpu-only"), args.on("quick"), args.on("with-cpu"), gpu_count() > 0)) {
+    if (cpu_section_wanted(args.on("gpu-only"), args.on("cpu-only"), args.on("quick"), args.on("with-cpu"), gpu_count() > 0)) {
       const Budget bud = quick ? Budget{0, 300, 3, 10} : Budget{0, 1500, 3, 20};
       const int caffe_batch = quick ? 2 : 8;
       std::vector<Shape> shapes = conv_shapes("data/nets/alexnet-mini.json", 10, 64);

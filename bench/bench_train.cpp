@@ -142,8 +142,8 @@ int main(int argc, char** argv) {
     if (!args.parse(argc, argv)) return 0;
     args.no_positional();
     if (args.on("per-layer")) {
-      const int threads = (int)args.integer("threads"), batch = (int)args.integer("batch"), iters = (int)args.integer("iters");
-      const int classes = (int)args.integer("classes");
+      const int threads = args.int32("threads"), batch = args.int32("batch"), iters = args.int32("iters");
+      const int classes = args.int32("classes");
       if (threads < 1 || batch < 1 || iters < 1 || classes < 1)
         throw cli::UsageError("--threads, --batch, --classes and --iters must be >= 1");
       omp_set_num_threads(threads);
@@ -151,10 +151,10 @@ int main(int argc, char** argv) {
       return 0;
     }
     const bool quick = args.on("quick");
-    const int threads = (int)args.integer("threads");
+    const int threads = args.int32("threads");
     if (threads < 1) throw cli::UsageError("--threads must be >= 1");
     omp_set_num_threads(threads);
-    const int cpu_caffe = args.given("cpu-caffenet-batch") ? (int)args.integer("cpu-caffenet-batch") : quick ? 4 : 8;
+    const int cpu_caffe = args.given("cpu-caffenet-batch") ? args.int32("cpu-caffenet-batch") : quick ? 4 : 8;
     if (cpu_caffe < 1) throw cli::UsageError("--cpu-caffenet-batch must be >= 1");
     const std::string script = args.on("no-torch") ? "" : find_script("pytorch_nets.py");
     if (!args.on("no-torch") && script.empty()) std::printf("bench/pytorch_nets.py not found: skipping PyTorch baselines\n");
@@ -165,7 +165,7 @@ int main(int argc, char** argv) {
       Budget budget;
     };
     std::vector<Section> sections;
-    const bool ran_cpu = cpu_section_wanted(args.on("gpu-only"), args.on("quick"), args.on("with-cpu"), gpu_count() > 0);
+    const bool ran_cpu = cpu_section_wanted(args.on("gpu-only"), args.on("cpu-only"), args.on("quick"), args.on("with-cpu"), gpu_count() > 0);
     if (ran_cpu)
       sections.push_back({Device::cpu(),
                           {{"data/nets/alexnet-mini.json", 10, 64}, {"data/nets/caffenet.json", 1000, cpu_caffe}},

@@ -190,7 +190,7 @@ bool read_newest_checkpoint(const std::string& dir, Checkpoint* out, bool skip_a
   }
   if (!paths.empty() && !skip_all_damaged)
     throw InputError(dir + ": all " + std::to_string(paths.size()) +
-                     " checkpoints are damaged (see the warnings); nothing to resume from. --force starts over, deleting them");
+                     " checkpoints are damaged (see the warnings)");
   return false;
 }
 

@@ -65,6 +65,8 @@ struct Checkpoint {
 };
 Checkpoint read_checkpoint(const std::string& path);
 
+// Checkpoint names have 9 digits of iteration (ckpt-000012000.bin): runs stop there.
+constexpr long long kMaxIteration = 999999999;
 // Checkpoints in a run folder (ckpt-<iteration>.bin), newest first.
 std::vector<std::string> list_checkpoints(const std::string& dir);
 // The newest checkpoint of a run folder that reads back intact; damaged ones are reported on

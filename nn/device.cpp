@@ -127,7 +127,8 @@ Device parse_device(const std::string& spec) {
   if (spec.rfind("cuda", 0) == 0) {
     d.kind = Device::CUDA;
     if (spec.size() > 4) {
-      if (spec[4] != ':' || spec.size() == 5 || spec.find_first_not_of("0123456789", 5) != std::string::npos)
+      // At most 4 digits: atoi would overflow (cuda:4294967296 was GPU 0).
+      if (spec[4] != ':' || spec.size() == 5 || spec.size() > 9 || spec.find_first_not_of("0123456789", 5) != std::string::npos)
         throw InputError("bad device '" + spec + "': expected cpu, cuda, cuda:N or auto");
       d.index = std::atoi(spec.c_str() + 5);
     }

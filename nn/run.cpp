@@ -27,7 +27,7 @@ Checkpoint open_run(const std::string& path) {
   return read_checkpoint(path);
 }
 
-Checkpoint open_run_at(const std::string& run, const std::string& which) {
+std::string run_checkpoint_at(const std::string& run, const std::string& which) {
   std::error_code ec;
   std::string dir = run;
   if (!std::filesystem::is_directory(run, ec)) {  // a checkpoint file stands for its run folder
@@ -42,7 +42,7 @@ Checkpoint open_run_at(const std::string& run, const std::string& which) {
     }
     return s.empty() ? std::string("none") : s;
   };
-  if (which == "last") return open_run(dir);
+  if (which == "last") return "";
   const bool untrained = which == "untrained";
   long long it = 0;
   if (!untrained) {
@@ -60,8 +60,18 @@ Checkpoint open_run_at(const std::string& run, const std::string& which) {
                      (untrained ? "; runs trained before the untrained net was kept have none: train again"
                                 : "; bin/train --snapshot N keeps more") +
                      ")");
+  return path;
+}
+
+Checkpoint open_run_at(const std::string& run, const std::string& which) {
+  const std::string path = run_checkpoint_at(run, which);
+  if (path.empty()) {  // "last": the newest intact checkpoint of the run's folder
+    std::error_code ec;
+    const std::string dir = std::filesystem::is_directory(run, ec) ? run : std::filesystem::path(run).parent_path().string();
+    return open_run(dir.empty() ? "." : dir);
+  }
   Checkpoint ck = read_checkpoint(path);
-  if (untrained && !ck.info.extra.value("untrained", false))
+  if (which == "untrained" && !ck.info.extra.value("untrained", false))
     throw InputError(path + ": not an untrained net (imported or written by another tool), so it cannot serve as the null model");
   return ck;
 }

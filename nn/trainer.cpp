@@ -130,7 +130,16 @@ TrainResult train_net(const NetConfig& cfg, const Dataset& train, const Dataset*
     std::remove(log_path.c_str());
   };
   Checkpoint ck;
-  if (root && opt.resume && read_newest_checkpoint(opt.run_dir, &ck, /*skip_all_damaged=*/opt.force)) {
+  auto newest = [&] {
+    try {
+      return read_newest_checkpoint(opt.run_dir, &ck, /*skip_all_damaged=*/opt.force);
+    } catch (const NewerFormatError&) {
+      throw;
+    } catch (const InputError& e) {  // every one damaged
+      throw InputError(std::string(e.what()) + ": nothing to resume from; --force starts over, deleting them");
+    }
+  };
+  if (root && opt.resume && newest()) {
     const std::string schedule = resume_schedule(ck, opt, S);
     ck.load_into(net);
     iter = ck.info.iteration;

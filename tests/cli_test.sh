@@ -47,12 +47,14 @@ done
 for t in train import align bench_assign bench_layers bench_stats bench_train; do
   expect_error 2 "unexpected argument 'stray'" $B/$t stray
 done
-expect_error 2 "--seeds: seed 2 is given twice" $B/train --net "$repo/tests/nets/tiny.json" --seeds 2,1,2 --iters 1 --out runs-bad
-expect_error 2 "--seeds expects comma-separated" $B/train --net "$repo/tests/nets/tiny.json" --seeds 1,,2 --iters 1 --out runs-bad
+expect_error 2 "--seeds: 2 is given twice" $B/train --net "$repo/tests/nets/tiny.json" --seeds 2,1,2 --iters 1 --out runs-bad
+expect_error 2 "--seeds: an empty item in '1,,2'" $B/train --net "$repo/tests/nets/tiny.json" --seeds 1,,2 --iters 1 --out runs-bad
 expect_error 2 "--iters must be at least 1, got -1" $B/train --net "$repo/tests/nets/tiny.json" --seeds 1 --iters -1 --out runs-bad
+expect_error 2 "--iters must be at most 999999999 iterations" $B/train --net "$repo/tests/nets/tiny.json" --seeds 1 --iters 1000000000 --out runs-bad
+expect_error 2 "--out must not be empty" $B/train --net "$repo/tests/nets/tiny.json" --seeds 1 --iters 1 --out ''
 expect_error 2 "--iters 99999999999999999999 is out of range" $B/train --net "$repo/tests/nets/tiny.json" --seeds 1 --iters 99999999999999999999 --out runs-bad
 expect_error 2 "--epochs expects a finite number, got 'inf'" $B/train --net "$repo/tests/nets/tiny.json" --seeds 1 --epochs inf --out runs-bad
-expect_error 2 "--epochs 1e30 is more iterations than a run can count" $B/train --net "$repo/tests/nets/tiny.json" --seeds 1 --epochs 1e30 --out runs-bad
+expect_error 2 "--epochs 1e30 is more than 999999999 iterations" $B/train --net "$repo/tests/nets/tiny.json" --seeds 1 --epochs 1e30 --out runs-bad
 expect_error 2 "--snapshot must be 0 (each epoch's end) or more, got -3" $B/train --net "$repo/tests/nets/tiny.json" --seeds 1 --iters 1 --snapshot -3 --out runs-bad
 expect_error 2 "--momentum must be in [0, 1), got 5" $B/train --net "$repo/tests/nets/tiny.json" --seeds 1 --iters 1 --momentum 5 --out runs-bad
 expect_error 2 "--weight-decay must be at least 0, got -1" $B/train --net "$repo/tests/nets/tiny.json" --seeds 1 --iters 1 --weight-decay -1 --out runs-bad
@@ -117,6 +119,23 @@ $B/align --correlate-dir corr --layers conv1,conv2 --out align > align.txt 2>&1 
 grep -q -- "-- pair 1-2: A = tiny-seed2, B = tiny-seed3" align.txt || fail "align should say which pair each block is"
 cp -r corr partial && rm partial/summary.json
 expect_error 2 "not a complete bin/correlate output" $B/align --correlate-dir partial --out a2
+# A NaN in a moments file is refused, and the failed run leaves the earlier output as it was, no partial folder.
+cp -r corr corr_nan && $py -c "
+import numpy as np; g = np.load('corr_nan/conv2/moments/gram_1.npy'); g[0, 0] = np.nan; np.save('corr_nan/conv2/moments/gram_1.npy', g)"
+cp align/summary.json align_before.json
+expect_error 2 "gram_1.npy: value 0 is NaN or infinite" $B/align --correlate-dir corr_nan --layers conv1,conv2 --out align
+cmp -s align/summary.json align_before.json || fail "a failed align changed its earlier output"
+ls -d align.partial-* 2> /dev/null && fail "a failed align left its partial folder"
+expect_error 2 "--out must not be empty" $B/align --correlate-dir corr --out ''
+expect_error 2 "is not a bin/align output folder" $B/align --correlate-dir corr --out runs
+# Lists: an item twice or empty is refused; an --mi-layers typo too (it once meant no MI at all).
+expect_error 2 "--layers: conv1 is given twice" $B/correlate ${R}1 ${R}2 --layers conv1,conv1 --out c0
+expect_error 2 "--mi-layers: conv9 is not among the layers compared" $B/correlate ${R}1 ${R}2 --mi-layers conv9 --out c0
+expect_error 2 "--units: an empty item" $B/visualize ${R}1 ${R}2 --layers conv1 --correlate-dir corr --units 1,,2
+expect_error 2 "--k 4294967297 is out of range" $B/visualize ${R}1 ${R}2 --layers conv1 --correlate-dir corr --k 4294967297
+expect_error 2 "--max-images must be at least 1" $B/stitch layers ${R}1 ${R}2 --max-images -5 --out st0
+expect_error 2 "--fit-lr at most 3.4e38" $B/stitch layers ${R}1 ${R}2 --fit 1 --fit-lr 1e39 --out st0
+[ ! -e st0 ] && [ ! -e c0 ] || fail "a refused stitch or correlate left its --out"
 $B/correlate ${R}1 ${R}2 ${R}3 --max-images 200 --layers conv1 --out corr200 --threads 1 > corr200.txt 2>&1 || fail "correlate 200"
 # Three nets: one row per layer over the three pairs (with the nets' spread), then the paper's claims.
 grep -q "mean over the 3 pairs of 3 nets" corr200.txt || fail "over-pairs table: $(cat corr200.txt)"
@@ -151,6 +170,7 @@ for t in ("Matched correlation per layer", "Bipartite matched correlation over t
 PY
 expect_error 2 "give at least one run folder" $B/report --correlate-dir corr --out rep_x
 expect_error 2 "--correlate-dir is required" $B/report ${R}1 --out rep_x
+expect_error 2 "corr_typo: no such folder (--correlate-dir" $B/report ${R}1 --correlate-dir corr_typo --out rep_x
 [ ! -e rep_x ] || fail "a refused report left a folder"
 cp -r corr corr_hole && rm corr_hole/conv2/between_0_1.npy
 $B/report ${R}1 ${R}2 ${R}3 --correlate-dir corr_hole --out rep_hole > /dev/null 2> err.txt || fail "report with a missing matrix"

@@ -23,14 +23,14 @@ using json = nlohmann::json;
 
 namespace {
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ','))
-    if (!item.empty()) out.push_back(item);
-  return out;
+// bin/align's output, which --out may replace as a whole: a summary.json of ours.
+bool looks_like_align_output(const std::string& dir) {
+  if (!file_exists(dir + "/summary.json")) return false;
+  const std::vector<char> b = read_file(dir + "/summary.json");
+  const json j = json::parse(b.begin(), b.end(), nullptr, false);
+  return j.is_object() && j.contains("lasso_loss") && j.contains("correlate_dir");
 }
+const OutputOwner kAlignOwner{"bin/align", looks_like_align_output};
 
 // "1e-3", "0.01" or "10^-2.6".
 double parse_penalty(const std::string& s) {
@@ -175,7 +175,8 @@ int main(int argc, char** argv) {
         .opt("out", "runs/align", "output folder")
         .opt("groups", "0", "number of spectral groups (0: the largest eigengap)")
         .opt("max-groups", "0", "largest k the eigengap may pick (0: a quarter of the units)")
-        .opt("restarts", "0", "k-means restarts, the lowest inertia kept (0: 10-100, as many as ~1e9 multiply-adds per iteration allow)")
+        .opt("restarts", "0",
+             "k-means restarts, the lowest inertia kept (0: 10-100, as many as ~1e9 multiply-adds per iteration allow)")
         .opt("penalties", "0,1e-5,1e-4,1e-3,10^-2.6,1e-2,1e-1", "Lasso penalties, comma-separated (10^x allowed)")
         .opt("fraction", "0.9", "per target: fewest inputs reaching this fraction of the unpenalised R^2")
         .opt("lasso-max-units", "1024", "skip the Lasso for layers with more units than this (cost ~ units^3)")
@@ -187,20 +188,25 @@ int main(int argc, char** argv) {
     plot::load_font();  // the heatmaps' labels: a missing font fails now, not after the analyses
     args.no_positional();
     if (!args.given("correlate-dir")) throw cli::UsageError("--correlate-dir is required (see --help)");
-    const std::string dir = args.str("correlate-dir"), out = args.str("out");
+    const std::string dir = args.str("correlate-dir"), out = args.path("out");
     SparsePredictionOptions lopt;
     lopt.penalties.clear();
-    for (const std::string& p : split(args.str("penalties"))) lopt.penalties.push_back(parse_penalty(p));
+    for (const std::string& p : args.list("penalties")) lopt.penalties.push_back(parse_penalty(p));
     if (lopt.penalties.empty()) throw cli::UsageError("--penalties: give at least one");
     lopt.fit_fraction = args.real("fraction");
     if (!(lopt.fit_fraction > 0 && lopt.fit_fraction <= 1)) throw cli::UsageError("--fraction must be in (0, 1]");
     SpectralOptions gopt;
-    gopt.groups = (int)args.integer("groups");
-    gopt.max_groups = (int)args.integer("max-groups");
-    gopt.restarts = (int)args.integer("restarts");
-    if (gopt.groups < 0 || gopt.max_groups < 0 || gopt.restarts < 0)
-      throw cli::UsageError("--groups, --max-groups and --restarts must be >= 0");
+    gopt.groups = args.int32("groups");
+    gopt.max_groups = args.int32("max-groups");
+    gopt.restarts = args.int32("restarts");
+    if (gopt.groups < 0 || gopt.max_groups < 0 || gopt.restarts < 0 || gopt.restarts > 100000)
+      throw cli::UsageError("--groups and --max-groups must be >= 0, --restarts in [0, 100000]");
     const long long lasso_max = args.integer("lasso-max-units");
+    if (lasso_max < 0) throw cli::UsageError("--lasso-max-units must be >= 0 (0: no Lasso)");
+    const int resamples = args.int32("bootstrap");
+    if (resamples < 0) throw cli::UsageError("--bootstrap must be >= 0");
+    const long long bootstrap_seed = args.integer("bootstrap-seed");
+    if (bootstrap_seed < 0) throw cli::UsageError("--bootstrap-seed must be >= 0");
 
     const AlignOptions opt{lopt, gopt, lasso_max};
     const CorrelateOutput corr = open_correlate_output(dir);
@@ -208,64 +214,71 @@ int main(int argc, char** argv) {
     for (const NetRecord& r : corr.nets) net_names.push_back(r.name);
     std::vector<std::string> layers = corr.layers;
     if (args.given("layers")) {
-      layers = split(args.str("layers"));
+      layers = args.list("layers");
       for (const std::string& l : layers) corr.layer(l);  // names the layers there when l is not
     }
     if (layers.empty()) throw InputError(dir + ": no layers in this bin/correlate output");
 
-    make_dirs(out);
-    std::printf("align: %s, %zu layers\n", dir.c_str(), layers.size());
-    for (const NetRecord& r : corr.nets) std::printf("  net %s\n", describe(r).c_str());
-    std::printf(
-        "Lasso loss = (1/2) mean over target units of E[(y - w.x)^2], y and x standardised (0.5 = predicting\n"
-        "the mean); fitted and evaluated on the same samples (in-sample, exact).\n");
+    // Written into a partial folder, then put in place of --out as a whole: a failure leaves --out as it was.
+    check_replaceable_output(out, kAlignOwner);
+    const std::string work = partial_output_dir(out);
+    try {
+      std::printf("align: %s, %zu layers\n", dir.c_str(), layers.size());
+      for (const NetRecord& r : corr.nets) std::printf("  net %s\n", describe(r).c_str());
+      std::printf(
+          "Lasso loss = (1/2) mean over target units of E[(y - w.x)^2], y and x standardised (0.5 = predicting\n"
+          "the mean); fitted and evaluated on the same samples (in-sample, exact).\n");
 
-    json summary = {
-        {"correlate_dir", dir},
-        {"nets", net_names},
-        {"penalties", lopt.penalties},
-        {"fit_fraction", lopt.fit_fraction},
-        {"lasso_loss", "(1/2) mean over targets of E[(y - w.x)^2], standardised units; 0.5 = predicting the mean"},
-        {"spectral_affinity", "|corr| off the diagonal, normalised Laplacian, NJW row-normalised embedding, k-means++ (seeded)"},
-        {"cca_rank_cut", ScoreOptions{}.rank_cut},
-        {"svcca_variance_kept", ScoreOptions{}.svcca_keep},
-        {"layers", json::array()}};
-    std::vector<TableRow> table;
-    for (const std::string& layer : layers) {
-      const Moments m = read_layer_moments(corr, layer);
-      const int resamples = (int)args.integer("bootstrap");
-      if (resamples < 0) throw cli::UsageError("--bootstrap must be >= 0");
-      const std::vector<Moments> blocks = resamples > 0 ? read_layer_block_moments(corr, layer, m) : std::vector<Moments>{};
-      json lj = {{"layer", layer}, {"units", m.units}, {"samples_per_unit", m.count}, {"pairs", json::array()}};
-      std::printf("\n== %s: units", layer.c_str());
-      for (int u : m.units) std::printf(" %d", u);
-      std::printf(", %.0f samples per unit\n", m.count);
-      for (int p = 0; p < m.nets(); ++p)
-        for (int q = p + 1; q < m.nets(); ++q) {
-          const std::string pdir = out + "/" + layer + "/pair_" + std::to_string(p) + "_" + std::to_string(q);
-          make_dirs(pdir);
-          const AlignPairReport r = align_pair(m, p, q, net_names[p], net_names[q], opt);
-          print_pair(r, opt);
-          json pj = write_pair_report(r, pdir);
-          if (!blocks.empty()) {
-            const json iv = global_score_intervals(blocks, p, q, resamples, (uint64_t)args.integer("bootstrap-seed"));
-            std::printf(
-                "  95%% basic intervals (%d resamples of %zu blocks, %.1f s): CKA [%.4f, %.4f] | CCA [%.4f, %.4f] | SVCCA [%.4f, %.4f] "
-                "| "
-                "PWCCA [%.4f, %.4f] | Procrustes [%.4f, %.4f]\n",
-                resamples, blocks.size(), iv["seconds"].get<double>(), iv["cka_linear"][0].get<double>(),
-                iv["cka_linear"][1].get<double>(), iv["cca_mean"][0].get<double>(), iv["cca_mean"][1].get<double>(),
-                iv["svcca_mean"][0].get<double>(), iv["svcca_mean"][1].get<double>(), iv["pwcca"][0].get<double>(),
-                iv["pwcca"][1].get<double>(), iv["procrustes"][0].get<double>(), iv["procrustes"][1].get<double>());
-            pj["scores_interval"] = iv;
+      json summary = {{"correlate_dir", dir},
+                      {"nets", net_names},
+                      {"penalties", lopt.penalties},
+                      {"fit_fraction", lopt.fit_fraction},
+                      {"lasso_loss", "(1/2) mean over targets of E[(y - w.x)^2], standardised units; 0.5 = predicting the mean"},
+                      {"spectral_affinity",
+                       "|corr| off the diagonal, normalised Laplacian, NJW row-normalised embedding, k-means++ (seeded)"},
+                      {"cca_rank_cut", ScoreOptions{}.rank_cut},
+                      {"svcca_variance_kept", ScoreOptions{}.svcca_keep},
+                      {"layers", json::array()}};
+      std::vector<TableRow> table;
+      for (const std::string& layer : layers) {
+        const Moments m = read_layer_moments(corr, layer);
+        const std::vector<Moments> blocks = resamples > 0 ? read_layer_block_moments(corr, layer, m) : std::vector<Moments>{};
+        json lj = {{"layer", layer}, {"units", m.units}, {"samples_per_unit", m.count}, {"pairs", json::array()}};
+        std::printf("\n== %s: units", layer.c_str());
+        for (int u : m.units) std::printf(" %d", u);
+        std::printf(", %.0f samples per unit\n", m.count);
+        for (int p = 0; p < m.nets(); ++p)
+          for (int q = p + 1; q < m.nets(); ++q) {
+            const std::string pdir = work + "/" + layer + "/pair_" + std::to_string(p) + "_" + std::to_string(q);
+            make_dirs(pdir);
+            const AlignPairReport r = align_pair(m, p, q, net_names[p], net_names[q], opt);
+            print_pair(r, opt);
+            json pj = write_pair_report(r, pdir);
+            if (!blocks.empty()) {
+              const json iv = global_score_intervals(blocks, p, q, resamples, (uint64_t)bootstrap_seed);
+              std::printf(
+                  "  95%% basic intervals (%d resamples of %zu blocks, %.1f s): CKA [%.4f, %.4f] | CCA [%.4f, %.4f] | SVCCA "
+                  "[%.4f, %.4f] "
+                  "| "
+                  "PWCCA [%.4f, %.4f] | Procrustes [%.4f, %.4f]\n",
+                  resamples, blocks.size(), iv["seconds"].get<double>(), iv["cka_linear"][0].get<double>(),
+                  iv["cka_linear"][1].get<double>(), iv["cca_mean"][0].get<double>(), iv["cca_mean"][1].get<double>(),
+                  iv["svcca_mean"][0].get<double>(), iv["svcca_mean"][1].get<double>(), iv["pwcca"][0].get<double>(),
+                  iv["pwcca"][1].get<double>(), iv["procrustes"][0].get<double>(), iv["procrustes"][1].get<double>());
+              pj["scores_interval"] = iv;
+            }
+            lj["pairs"].push_back(pj);
+            for (const PredictionDirection& d : r.directions) table.push_back({layer, d.label, loss_per_penalty(d.sp)});
           }
-          lj["pairs"].push_back(pj);
-          for (const PredictionDirection& d : r.directions) table.push_back({layer, d.label, loss_per_penalty(d.sp)});
-        }
-      summary["layers"].push_back(lj);
+        summary["layers"].push_back(lj);
+      }
+      if (!table.empty()) print_loss_table(table, layers, lopt.penalties);
+      write_file_atomic(work + "/summary.json", summary.dump(1) + "\n");
+      publish_output(work, out, kAlignOwner);
+    } catch (...) {
+      remove_tree(work);
+      throw;
     }
-    if (!table.empty()) print_loss_table(table, layers, lopt.penalties);
-    write_file_atomic(out + "/summary.json", summary.dump(1) + "\n");
     std::printf("\nwrote %s/summary.json, per-pair .npy and heatmaps under %s/<layer>/pair_<p>_<q>/\n", out.c_str(), out.c_str());
     return 0;
   });

@@ -252,17 +252,22 @@ int main(int argc, char** argv) {
     const auto& runs = a.positional();
     if (runs.size() < 2) throw cli::UsageError("give at least two runs to compare (see --help)");
     Device dev = parse_device_for_rank(a.str("device"));
-    int batch = (int)a.integer("batch");
+    int batch = a.int32("batch");
     if (batch <= 0) throw cli::UsageError("--batch must be positive");
     long long max_images = -1;
     if (a.given("max-images")) {
       max_images = a.integer("max-images");
       if (max_images < 1) throw cli::UsageError("--max-images must be at least 1 (leave it out for all images)");
     }
-    const std::string out = a.str("out");
+    const std::string out = a.path("out");
     check_replaceable_output(out);
     if (a.str("null") != "none" && a.str("null") != "untrained")
       throw cli::UsageError("--null must be none or untrained, got '" + a.str("null") + "'");
+    // The further passes' checkpoints must exist: refused now, not after the main pass.
+    std::vector<std::string> further = a.list("at-iterations");
+    if (a.str("null") == "untrained") further.push_back("untrained");
+    for (const std::string& which : further)
+      for (const std::string& r : runs) run_checkpoint_at(r, which);
 
     std::vector<Checkpoint> cks;
     std::vector<NetRecord> recs;
@@ -277,29 +282,34 @@ int main(int argc, char** argv) {
     make_names_unique(recs);
     std::vector<std::string> names;
     for (const NetRecord& r : recs) names.push_back(r.name);
-    std::vector<std::string> layers = comparable_layers(nets, cli::split_list(a.str("layers")), names);
+    std::vector<std::string> layers = comparable_layers(nets, a.list("layers"), names);
     std::unique_ptr<Dataset> data = open_run_data(cks[0], a.str("data"), a.str("split"), a.str("data-dir"));
 
     CorrelateOptions opt;
     opt.layers = layers;
-    opt.mi_layers = a.str("mi-layers") == "none" ? std::vector<std::string>{} : cli::split_list(a.str("mi-layers"));
+    opt.mi_layers = a.str("mi-layers") == "none" ? std::vector<std::string>{} : a.list("mi-layers");
+    // The default's layers outside --layers are dropped; a layer named by --mi-layers must be compared.
+    for (const std::string& l : opt.mi_layers)
+      if (a.given("mi-layers") && std::find(layers.begin(), layers.end(), l) == layers.end())
+        throw cli::UsageError("--mi-layers: " + l + " is not among the layers compared (--layers)");
     opt.mi_layers.erase(
         std::remove_if(opt.mi_layers.begin(), opt.mi_layers.end(),
                        [&](const std::string& l) { return std::find(layers.begin(), layers.end(), l) == layers.end(); }),
         opt.mi_layers.end());
-    opt.mi_bins = (int)a.integer("mi-bins");
+    opt.mi_bins = a.int32("mi-bins");
     if (opt.mi_bins < 3 || opt.mi_bins > kStatsMaxBins)
       throw cli::UsageError("--mi-bins must be in [3, " + std::to_string(kStatsMaxBins) + "]");
     opt.batch = batch;
     opt.max_images = max_images;
     opt.solver = parse_solver(a.str("solver"));
-    opt.threads = (int)a.integer("threads");
+    opt.threads = a.loader_threads();
 
-    opt.blocks = (int)a.integer("blocks");
-    opt.bootstrap = (int)a.integer("bootstrap");
+    opt.blocks = a.int32("blocks");
+    opt.bootstrap = a.int32("bootstrap");
     if (opt.blocks < 0 || opt.blocks > 4096) throw cli::UsageError("--blocks must be in [0, 4096]");
     if (opt.bootstrap < 0) throw cli::UsageError("--bootstrap must be >= 0");
     if (opt.bootstrap > 0 && opt.blocks < 2) throw cli::UsageError("--bootstrap needs --blocks of at least 2 (or --bootstrap 0)");
+    if (a.integer("bootstrap-seed") < 0) throw cli::UsageError("--bootstrap-seed must be >= 0");
     opt.bootstrap_seed = (uint64_t)a.integer("bootstrap-seed");
     opt.universal_threshold = a.real("universal-threshold");
     if (!(opt.universal_threshold >= -1 && opt.universal_threshold <= 1))
@@ -337,7 +347,7 @@ int main(int argc, char** argv) {
     };
     if (!dist::is_root()) {  // the other ranks take part in the further passes, then stop
       if (a.str("null") == "untrained") pass_at("untrained");
-      for (const std::string& which : cli::split_list(a.str("at-iterations"))) pass_at(which);
+      for (const std::string& which : a.list("at-iterations")) pass_at(which);
       return 0;
     }
 
@@ -362,7 +372,7 @@ int main(int argc, char** argv) {
     }
     if (a.given("at-iterations")) {
       meta["over_training"] = json::array();
-      for (const std::string& which : cli::split_list(a.str("at-iterations")))
+      for (const std::string& which : a.list("at-iterations"))
         meta["over_training"].push_back({{"checkpoint", which}, {"layers", over_pairs_json(pass_at(which), resampler)}});
     }
     write_correlate_output(out, recs, res, meta);

@@ -12,7 +12,7 @@ using namespace cvg;
 
 static std::vector<int> parse_input_shape(const std::string& s) {
   std::vector<int> out;
-  for (const std::string& p : cli::split_list(s)) {
+  for (const std::string& p : cli::list_items("input", s)) {
     char* end = nullptr;
     long v = std::strtol(p.c_str(), &end, 10);
     if (*end || v <= 0 || v > 1 << 16) throw cli::UsageError("--input expects C,H,W (positive integers), got '" + s + "'");
@@ -47,17 +47,19 @@ int main(int argc, char** argv) {
       if (a.str(req).empty()) throw cli::UsageError(std::string("--") + req + " is required (see --help)");
 
     check_dataset_kind(a.str("data"));
-    require_new_folder(a.str("out"));
+    require_new_folder(a.path("out"));
     NetConfig cfg = load_net_config(a.str("net"));
     const std::string from = a.str("from");
     std::vector<NamedTensor> tensors = read_weights(from);
     if (a.given("map")) rename_tensors(tensors, read_name_map(a.str("map")), from);
 
     std::vector<int> input = a.given("input") ? parse_input_shape(a.str("input")) : cfg.input;
-    int classes = a.given("classes") ? (int)a.integer("classes") : classes_from_tensors(cfg, tensors);
+    int classes = a.given("classes") ? a.int32("classes") : classes_from_tensors(cfg, tensors);
     if (a.given("classes") && classes <= 0) throw cli::UsageError("--classes must be positive");
     if (classes <= 0) classes = 1;  // the config has no "classes" layer, or its weight is missing (reported below)
     if (a.integer("seed") < 0 || a.integer("iteration") < 0) throw cli::UsageError("--seed and --iteration must be non-negative");
+    if (a.integer("iteration") > kMaxIteration)
+      throw cli::UsageError("--iteration must be at most " + std::to_string(kMaxIteration) + " (checkpoint names have 9 digits)");
 
     Net net(cfg, input, classes, Device::cpu(), 1);
     net.init(0);

@@ -45,7 +45,7 @@ int main(int argc, char** argv) {
 
     const long show = args.integer("pairs");
     if (show < 0) throw cli::UsageError("--pairs must be >= 0");
-    if (args.given("out")) require_writable_file(args.str("out"));
+    if (args.given("out")) require_writable_file(args.path("out"));
     using Clock = std::chrono::steady_clock;
     auto ms_since = [](Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); };
     const auto t_read = Clock::now();

@@ -51,8 +51,8 @@ int main(int argc, char** argv) {
     long long max_images = -1;  // all
     if (a.given("max-images") && (max_images = a.integer("max-images")) < 1)
       throw cli::UsageError("--max-images must be at least 1 (leave it out for all images)");
-    const int batch = (int)a.integer("batch"), threads = (int)a.integer("threads");
-    if (batch <= 0 || threads <= 0) throw cli::UsageError("--batch and --threads must be positive");
+    const int batch = a.int32("batch"), threads = a.loader_threads();
+    if (batch <= 0) throw cli::UsageError("--batch must be positive");
     const bool eval = !a.on("no-eval");
     Device dev = parse_device(a.str("device"));
 

@@ -1,5 +1,6 @@
 // bin/report: the whole study on one self-contained HTML page (every figure inline, no external
 // files), from the run folders and the outputs of bin/correlate, bin/align and bin/visualize.
+#include <filesystem>
 #include <cstdio>
 #include <set>
 
@@ -30,6 +31,10 @@ int main(int argc, char** argv) {
     if (args.positional().empty()) throw cli::UsageError("give at least one run folder (see --help)");
     if (!args.given("correlate-dir") || args.str("correlate-dir").empty())
       throw cli::UsageError("--correlate-dir is required (see --help)");
+    const std::string out = args.path("out");
+    // The one required input: without it the page has no figure at all (other missing parts are notices on the page).
+    if (!std::filesystem::is_directory(args.str("correlate-dir")))
+      throw InputError(args.str("correlate-dir") + ": no such folder (--correlate-dir: bin/correlate's --out)");
     plot::load_font();  // the heatmaps' labels: a missing font fails now with its one line, not in every figure
     report::StudyPaths paths{args.positional(), args.str("correlate-dir"), args.str("align-dir"), args.str("vis-dir")};
     const report::Study study = report::load_study(paths);
@@ -37,9 +42,8 @@ int main(int argc, char** argv) {
     for (const report::Problem& p : study.problems)
       if (said.insert(p.message).second) log_warning("report: " + p.message);
     const report::Page page = report::build_page(study);
-    write_report(args.str("out"), page);
-    std::printf("report: %d figures, %zu missing parts\n%s/index.html\n", page.figure_count(), said.size(),
-                args.str("out").c_str());
+    write_report(out, page);
+    std::printf("report: %d figures, %zu missing parts\n%s/index.html\n", page.figure_count(), said.size(), out.c_str());
     return 0;
   });
 }

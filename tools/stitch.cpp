@@ -1,6 +1,7 @@
 // bin/stitch: functional tests of a matching. `interpolate`: the loss along the straight line between
 // two nets' weights, without and with B permuted into A's order. `layers`: A's layers up to L feeding
 // B's (permuted) layers after L, for every L.
+#include <cmath>
 #include <cstdio>
 
 #include <nlohmann/json.hpp>
@@ -87,22 +88,28 @@ int main(int argc, char** argv) {
       throw cli::UsageError("give a command: interpolate or layers (see --help)");
     if (pos.size() != 3) throw cli::UsageError(pos[0] + " needs two runs, RUN_A and RUN_B (see --help)");
     const bool interp = pos[0] == "interpolate";
-    const long long fit = a.integer("fit");
+    const int fit = a.int32("fit");
     if (fit < 0) throw cli::UsageError("--fit must be a non-negative number of iterations");
     if (interp && fit) throw cli::UsageError("--fit belongs to `layers`");
     if (!interp && a.given("permuted"))
       throw cli::UsageError("--permuted belongs to interpolate; `layers` takes the permuted net as RUN_B");
-    const int batch = (int)a.integer("batch"), threads = (int)a.integer("threads"), steps = (int)a.integer("steps");
-    if (batch <= 0 || threads <= 0) throw cli::UsageError("--batch and --threads must be positive");
+    const int batch = a.int32("batch"), threads = a.loader_threads(), steps = a.int32("steps");
+    if (batch <= 0) throw cli::UsageError("--batch must be positive");
     if (steps < 1 || steps > 1000) throw cli::UsageError("--steps must be in [1, 1000]");
+    const long long max_images = a.integer("max-images");
+    if (max_images < 1 && max_images != -1) throw cli::UsageError("--max-images must be at least 1 (leave it out for all images)");
+    FitOptions fo;  // layers --fit: checked now, before the evaluation
+    fo.iterations = fit, fo.batch = a.int32("fit-batch"), fo.lr = (float)a.real("fit-lr"), fo.threads = threads;
+    if (fo.batch <= 0 || !(fo.lr > 0) || !std::isfinite(fo.lr))
+      throw cli::UsageError("--fit-batch and --fit-lr must be positive (--fit-lr at most 3.4e38, a float)");
+    const std::string out = a.path("out");
     Device dev = parse_device(a.str("device"));
 
     std::vector<std::string> runs = {pos[1], pos[2]};
     if (interp && a.given("permuted")) runs.push_back(a.str("permuted"));
     Nets n = open_nets(runs, dev, batch);
     std::unique_ptr<Dataset> data =
-        open_eval_data(n.cks[0], a.str("data"), a.str("split"), a.str("data-dir"), a.integer("max-images"));
-    const std::string out = a.str("out");
+        open_eval_data(n.cks[0], a.str("data"), a.str("split"), a.str("data-dir"), max_images);
     make_dirs(out);
     json summary = {{"a", n.cks[0].path}, {"b", n.cks[1].path}, {"data", data->describe() + " (" + a.str("split") + ")"}};
 
@@ -154,15 +161,9 @@ int main(int argc, char** argv) {
       }
       std::printf("%-8s %9.4f %9.4f\n", "(A)", ma.loss_sum / ma.n, (double)ma.top1 / ma.n);
       if (fit) {
-        FitOptions fo;
-        fo.iterations = (int)fit;
-        fo.batch = (int)a.integer("fit-batch");
-        fo.lr = (float)a.real("fit-lr");
-        fo.threads = threads;
-        if (fo.batch <= 0 || !(fo.lr > 0)) throw cli::UsageError("--fit-batch and --fit-lr must be positive");
         std::unique_ptr<Dataset> train = open_eval_data(n.cks[0], a.str("data"), "train", a.str("data-dir"), -1);
         std::vector<double> fit_loss, fit_top1;
-        std::printf("with a 1x1 stitching layer trained for %lld iterations (lr %g, batch %d) on %s:\n%-8s %9s %9s\n", fit, fo.lr,
+        std::printf("with a 1x1 stitching layer trained for %d iterations (lr %g, batch %d) on %s:\n%-8s %9s %9s\n", fit, fo.lr,
                     fo.batch, train->describe().c_str(), "A up to", "loss", "accuracy");
         for (const StitchPoint& p : pts) {
           std::unique_ptr<Net> net = fit_stitch(*n.nets[0], *n.nets[1], p.layer, *train, fo);

@@ -24,16 +24,15 @@ using namespace cvg;
 
 static std::vector<uint64_t> parse_seeds(const std::string& s) {
   std::vector<uint64_t> out;
-  if (s.empty() || s.front() == ',' || s.back() == ',' || s.find(",,") != std::string::npos)
-    throw cli::UsageError("--seeds expects comma-separated non-negative integers, got '" + s + "'");
-  for (const std::string& tok : cli::split_list(s)) {
+  if (s.empty()) throw cli::UsageError("--seeds expects comma-separated non-negative integers, got ''");
+  for (const std::string& tok : cli::list_items("seeds", s)) {
     if (tok.find_first_not_of("0123456789") != std::string::npos)
       throw cli::UsageError("--seeds expects comma-separated non-negative integers, got '" + s + "'");
     errno = 0;
     unsigned long long v = std::strtoull(tok.c_str(), nullptr, 10);
     if (errno == ERANGE)
       throw cli::UsageError("--seeds: '" + tok + "' is too large (seeds are 64-bit: at most 18446744073709551615)");
-    // Each seed's net has its own run folder: a repeated seed would train twice into one folder.
+    // Each seed's net has its own run folder: a repeated seed would train twice into one folder ("01" and "1").
     if (std::find(out.begin(), out.end(), v) != out.end()) throw cli::UsageError("--seeds: seed " + tok + " is given twice");
     out.push_back(v);
   }
@@ -142,13 +141,15 @@ int main(int argc, char** argv) {
                             std::to_string((long long)(batch_bytes / (1 << 20))) +
                             " MiB, more than a quarter of this machine's memory");
     long long per_epoch = (long long)(train->size() / S.batch);
+    const std::string most = std::to_string(kMaxIteration) + " iterations (checkpoint names have 9 digits)";
     if (a.given("iters")) {
       S.max_iter = a.integer("iters");
       if (S.max_iter <= 0) throw cli::UsageError("--iters must be at least 1, got " + a.str("iters"));
+      if (S.max_iter > kMaxIteration) throw cli::UsageError("--iters must be at most " + most);
     } else {
       const double epochs = a.real("epochs"), iters = epochs * per_epoch;
       if (!(epochs > 0)) throw cli::UsageError("--epochs must be positive, got " + a.str("epochs"));
-      if (iters >= 0x1p62) throw cli::UsageError("--epochs " + a.str("epochs") + " is more iterations than a run can count");
+      if (iters > kMaxIteration) throw cli::UsageError("--epochs " + a.str("epochs") + " is more than " + most);
       S.max_iter = (long long)iters;
       if (S.max_iter <= 0) throw cli::UsageError("nothing to train: --epochs " + a.str("epochs") + " is under one batch's worth");
     }
@@ -172,12 +173,7 @@ int main(int argc, char** argv) {
     opt.snapshot = a.integer("snapshot");
     if (opt.snapshot < 0) throw cli::UsageError("--snapshot must be 0 (each epoch's end) or more, got " + a.str("snapshot"));
     opt.resume = a.on("resume");
-    const long long max_threads = 4 * std::max(1u, std::thread::hardware_concurrency());
-    const long long threads = a.integer("threads");
-    if (threads < 0 || threads > max_threads)
-      throw cli::UsageError("--threads must be in [0, " + std::to_string(max_threads) + "] (4 per CPU core), got " +
-                            a.str("threads"));
-    opt.loader_threads = (int)threads;
+    opt.loader_threads = a.loader_threads();
     int jobs = 1;
     const int cores = omp_get_max_threads();
     if (a.str("parallel") == "auto") {
@@ -200,7 +196,7 @@ int main(int argc, char** argv) {
     std::vector<TrainOptions> runs;
     for (uint64_t seed : seeds) {
       opt.seed = seed;
-      opt.run_dir = a.str("out") + "/" + cfg.name + "-seed" + std::to_string(seed);
+      opt.run_dir = a.path("out") + "/" + cfg.name + "-seed" + std::to_string(seed);
       opt.label = "seed " + std::to_string(seed);
       runs.push_back(opt);
       // refuse before the header, not after it

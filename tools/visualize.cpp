@@ -25,10 +25,8 @@ namespace {
 
 std::vector<int> parse_int_list(const std::string& s, const char* flag) {
   std::vector<int> out;
-  std::stringstream ss(s);
-  std::string tok;
-  while (std::getline(ss, tok, ',')) {
-    if (tok.empty() || tok.find_first_not_of("0123456789") != std::string::npos || tok.size() > 9)
+  for (const std::string& tok : cli::list_items(flag, s)) {
+    if (tok.find_first_not_of("0123456789") != std::string::npos || tok.size() > 9)
       throw cli::UsageError(std::string("--") + flag + " expects comma-separated unit indices, got '" + s + "'");
     out.push_back(std::stoi(tok));
   }
@@ -39,7 +37,7 @@ std::vector<int> parse_int_list(const std::string& s, const char* flag) {
 // "5:39,7:2" -> {(5, 39), (7, 2)}
 std::vector<std::pair<int, int>> parse_pairs(const std::string& s) {
   std::vector<std::pair<int, int>> out;
-  for (const std::string& tok : cli::split_list(s)) {
+  for (const std::string& tok : cli::list_items("pairs", s)) {
     const size_t colon = tok.find(':');
     const std::string a = tok.substr(0, colon), b = colon == std::string::npos ? "" : tok.substr(colon + 1);
     auto ok = [](const std::string& x) {
@@ -56,7 +54,7 @@ std::vector<std::pair<int, int>> parse_pairs(const std::string& s) {
 VisRequest parse_request(const cli::Args& args) {
   VisRequest req;
   req.mode = parse_projection_mode(args.str("mode"));
-  req.k = (int)args.integer("k");
+  req.k = args.int32("k");
   if (req.k < 1 || req.k > kStatsMaxTopK) throw cli::UsageError("--k must be 1.." + std::to_string(kStatsMaxTopK));
   const long long best_n = args.integer("best"), worst_n = args.integer("worst");
   if (best_n < 0 || worst_n < 0) throw cli::UsageError("--best and --worst must be >= 0");
@@ -121,11 +119,13 @@ int main(int argc, char** argv) {
         .alias("limit", "max-images");
     if (!args.parse(argc, argv)) return 0;
     if (args.positional().size() != 2) throw cli::UsageError("expected two runs RUN_A RUN_B (see --help)");
-    const std::vector<std::string> layer_names = cli::split_list(args.str("layers"));
+    const std::vector<std::string> layer_names = args.list("layers");
+    const std::string out = args.path("out");
+    const int loader_threads = args.loader_threads();
     if (layer_names.empty()) throw cli::UsageError("--layers is required (e.g. --layers conv3)");
     const VisRequest req = parse_request(args);
     plot::load_font();  // the figures' labels: a missing font fails now, not after the pass
-    const int batch = (int)args.integer("batch");
+    const int batch = args.int32("batch");
     if (batch < 1) throw cli::UsageError("--batch must be positive");
     long long limit = 0;
     if (args.given("max-images") && (limit = args.integer("max-images")) < 1)
@@ -170,7 +170,7 @@ int main(int argc, char** argv) {
     const std::vector<std::vector<TopTable>> tops = topk_pass(
         {nets[0], nets[1]}, layer_names, *data, req.k, total,
         [&](long long done, long long) { bar.update(done, (double)std::min<size_t>(done * batch, total)); },
-        (int)args.integer("threads"));
+        loader_threads);
 
     json side_json[2];
     for (int i = 0; i < 2; ++i)
@@ -189,7 +189,7 @@ int main(int argc, char** argv) {
       doc["net"] = cfg.name, doc["net_a"] = side_json[0], doc["net_b"] = side_json[1];
       doc["data"] = spec, doc["split"] = args.str("split"), doc["images"] = total;
       if (req.needs_correlate()) doc["correlate_dir"] = corr.dir;
-      const std::string dir = args.str("out") + "/" + L.name;
+      const std::string dir = out + "/" + L.name;
       make_dirs(dir);
       for (const VisFigure& f : r.figures) {
         write_png(dir + "/" + f.file, f.image);

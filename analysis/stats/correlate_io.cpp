@@ -106,14 +106,15 @@ std::string describe(const NetRecord& r) {
          std::to_string(r.iteration) + ")";
 }
 
-void check_replaceable_output(const std::string& out) {
+const OutputOwner kCorrelateOwner{"bin/correlate", looks_like_correlate_output};
+
+void check_replaceable_output(const std::string& out, const OutputOwner& owner) {
   std::error_code ec;
   if (!fs::exists(out, ec)) return;
   if (!fs::is_directory(out, ec)) throw InputError(out + ": exists and is not a folder; choose another --out");
-  if (fs::is_empty(out, ec) || looks_like_correlate_output(out)) return;
-  throw InputError(out +
-                   ": exists and is not a bin/correlate output folder (no summary.json of ours); bin/correlate "
-                   "replaces --out as a whole, so choose a new or empty folder");
+  if (fs::is_empty(out, ec) || owner.owns(out)) return;
+  throw InputError(out + ": exists and is not a " + owner.tool + " output folder (no summary.json of ours); " + owner.tool +
+                   " replaces --out as a whole, so choose a new or empty folder");
 }
 
 std::string partial_output_dir(const std::string& out) {
@@ -134,11 +135,11 @@ std::string partial_output_dir(const std::string& out) {
   return p;
 }
 
-void publish_output(const std::string& partial, const std::string& out) {
+void publish_output(const std::string& partial, const std::string& out, const OutputOwner& owner) {
   const std::string o = strip_slashes(out);
   std::error_code ec;
   if (fs::exists(o, ec)) {
-    check_replaceable_output(o);  // again: it may have changed while we computed
+    check_replaceable_output(o, owner);  // again: it may have changed while we computed
     if (renameat2(AT_FDCWD, partial.c_str(), AT_FDCWD, o.c_str(), RENAME_EXCHANGE) == 0) {
       remove_tree(partial);  // now the old output
       return;
@@ -354,6 +355,8 @@ std::vector<double> read_pair_matrix(const CorrelateOutput& o, const std::string
     throw InputError(path + ": shape " + shape_str(a.shape) + ", but the nets' layer has " + std::to_string(flip ? cols : rows) +
                      " and " + std::to_string(flip ? rows : cols) + " units: expected " + shape_str(want));
   std::vector<double> v = a.to_double();
+  for (size_t i = 0; i < v.size(); ++i)  // bin/correlate writes finite values only (a constant unit's correlations are 0)
+    if (!std::isfinite(v[i])) throw InputError(path + ": value " + std::to_string(i) + " is NaN or infinite (damaged?)");
   if (!flip) return v;
   std::vector<double> t(v.size());
   for (int i = 0; i < rows; ++i)

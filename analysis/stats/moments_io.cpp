@@ -1,5 +1,7 @@
 #include "analysis/stats/moments_io.h"
 
+#include <cmath>
+
 #include "base/npy.h"
 #include "base/io.h"
 
@@ -7,6 +9,17 @@ namespace cvg {
 
 static std::string name(const std::string& dir, const std::string& what, int k, int q = -1) {
   return dir + "/" + what + "_" + std::to_string(k) + (q >= 0 ? "_" + std::to_string(q) : "") + ".npy";
+}
+
+// A moments file's values: the shape expected, every value finite (a NaN would pass into every
+// correlation of the unit, and the tools would report them as correlations of 0).
+static std::vector<double> load(const std::string& path, const std::vector<size_t>& shape) {
+  NpyArray a = read_npy(path);
+  if (a.shape != shape) throw InputError(path + ": unexpected shape");
+  std::vector<double> v = a.to_double();
+  for (size_t i = 0; i < v.size(); ++i)
+    if (!std::isfinite(v[i])) throw InputError(path + ": value " + std::to_string(i) + " is NaN or infinite (damaged?)");
+  return v;
 }
 
 void save_moments(const std::string& dir, const Moments& m) {
@@ -24,11 +37,6 @@ void save_moments(const std::string& dir, const Moments& m) {
 }
 
 Moments load_moments(const std::string& dir) {
-  auto load = [](const std::string& path, const std::vector<size_t>& shape) {
-    NpyArray a = read_npy(path);
-    if (a.shape != shape) throw InputError(path + ": unexpected shape");
-    return a.to_double();
-  };
   std::vector<int> units;
   for (int k = 0; file_exists(name(dir, "sum", k)); ++k) units.push_back((int)read_npy(name(dir, "sum", k)).numel());
   if (units.empty()) throw InputError(dir + ": no moments here (expected sum_0.npy, gram_0.npy, ...)");
@@ -81,11 +89,6 @@ void save_block_moments(const std::string& dir, const std::vector<Moments>& bloc
 
 std::vector<Moments> load_block_moments(const std::string& dir, const Moments& total) {
   if (!file_exists(dir + "/count.npy")) return {};
-  auto load = [](const std::string& path, std::vector<size_t> shape) {
-    NpyArray a = read_npy(path);
-    if (a.shape != shape) throw InputError(path + ": unexpected shape");
-    return a.to_double();
-  };
   const NpyArray c = read_npy(dir + "/count.npy");
   if (c.shape.size() != 1 || c.numel() < 1) throw InputError(dir + "/count.npy: expected one count per block");
   const size_t B = c.numel();
