@@ -127,6 +127,9 @@ expect_error 2 "gram_1.npy: value 0 is NaN or infinite" $B/align --correlate-dir
 cmp -s align/summary.json align_before.json || fail "a failed align changed its earlier output"
 ls -d align.partial-* 2> /dev/null && fail "a failed align left its partial folder"
 expect_error 2 "--out must not be empty" $B/align --correlate-dir corr --out ''
+cp -r corr corr_units && $py -c "
+import json; s = json.load(open('corr_units/summary.json')); s['layers'][0]['units'] = 'x'; json.dump(s, open('corr_units/summary.json', 'w'))"
+expect_error 2 "corr_units/summary.json: layer conv1: 'units' or 'zero_variance_units' is not one entry per net" $B/permute ${R}2 --correlate-dir corr_units --to ${R}1 --out p0
 expect_error 2 "is not a bin/align output folder" $B/align --correlate-dir corr --out runs
 # Lists: an item twice or empty is refused; an --mi-layers typo too (it once meant no MI at all).
 expect_error 2 "--layers: conv1 is given twice" $B/correlate ${R}1 ${R}2 --layers conv1,conv1 --out c0

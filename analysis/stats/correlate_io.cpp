@@ -293,6 +293,17 @@ CorrelateOutput read_correlate_summary(const std::string& dir) {
       if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
         throw InputError(sp + ": bad layer name '" + name + "'");
       l.at("samples_per_unit").get<double>();
+      // What the tools read of a layer later (its units per net, each net's dead units): checked here once.
+      const json& units = l.at("units");
+      bool ok = units.is_array() && units.size() == o.nets.size();
+      for (size_t k = 0; ok && k < units.size(); ++k) ok = units[k].is_number_integer() && units[k].get<long long>() >= 1;
+      if (l.contains("zero_variance_units")) {
+        const json& z = l.at("zero_variance_units");
+        ok = ok && z.is_array() && z.size() == o.nets.size();
+        for (size_t k = 0; ok && k < z.size(); ++k)
+          for (const json& v : z[k]) ok = ok && v.is_number_integer() && v.get<long long>() >= 0 && v < units[k];
+      }
+      if (!ok) throw InputError(sp + ": layer " + name + ": 'units' or 'zero_variance_units' is not one entry per net");
       o.layers.push_back(name);
     }
   } catch (const json::exception& e) {
