@@ -37,6 +37,24 @@ void require_writable_file(const std::string& path) {
   if (::access(dir.c_str(), W_OK) != 0) throw InputError(path + ": folder " + dir + " is not writable (" + std::strerror(errno) + ")");
 }
 
+void require_output_folder(const std::string& dir) {
+  if (dir.empty()) throw InputError("the output folder name is empty");
+  std::string d = dir;
+  while (d.size() > 1 && d.back() == '/') d.pop_back();
+  struct stat st;
+  if (::stat(d.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) throw InputError(dir + ": exists and is not a folder");
+  // Its parent too: the tools write a partial folder beside it, then rename it into place.
+  for (std::string up = parent_folder(d);; up = parent_folder(up)) {
+    if (::stat(up.c_str(), &st) != 0) {
+      if (up == "/" || up == ".") throw InputError(dir + ": no folder above it exists");
+      continue;
+    }
+    if (!S_ISDIR(st.st_mode)) throw InputError(dir + ": " + up + " is not a folder");
+    if (::access(up.c_str(), W_OK) != 0) throw InputError(dir + ": folder " + up + " is not writable (" + std::strerror(errno) + ")");
+    return;
+  }
+}
+
 void require_new_folder(const std::string& dir) {
   struct stat st;
   if (::stat(dir.c_str(), &st) != 0) return;

@@ -14,6 +14,9 @@ std::vector<char> read_file(const std::string& path);
 // Throws InputError unless `path` can be written: a non-empty name, not a folder, in an existing,
 // writable folder. Checked before long work, so that it is not lost to a typo in the output path.
 void require_writable_file(const std::string& path);
+// Throws InputError unless a tool can make or fill its output folder `dir`: an existing folder, or a new
+// one under a writable folder (the nearest that exists). Checked before long work, like the above.
+void require_output_folder(const std::string& dir);
 // Throws InputError when the folder `dir` exists and is not empty (a new run folder goes there).
 void require_new_folder(const std::string& dir);
 // Temporary file path.tmp.<pid>, fsync, rename, then fsync of the folder so the rename itself survives a crash.

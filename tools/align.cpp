@@ -189,6 +189,7 @@ int main(int argc, char** argv) {
     args.no_positional();
     if (!args.given("correlate-dir")) throw cli::UsageError("--correlate-dir is required (see --help)");
     const std::string dir = args.str("correlate-dir"), out = args.path("out");
+    require_output_folder(out);
     SparsePredictionOptions lopt;
     lopt.penalties.clear();
     for (const std::string& p : args.list("penalties")) lopt.penalties.push_back(parse_penalty(p));

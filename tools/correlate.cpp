@@ -261,6 +261,7 @@ int main(int argc, char** argv) {
     }
     const std::string out = a.path("out");
     check_replaceable_output(out);
+    require_output_folder(out);
     if (a.str("null") != "none" && a.str("null") != "untrained")
       throw cli::UsageError("--null must be none or untrained, got '" + a.str("null") + "'");
     // The further passes' checkpoints must exist: refused now, not after the main pass.

@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
     if (!args.given("correlate-dir") || args.str("correlate-dir").empty())
       throw cli::UsageError("--correlate-dir is required (see --help)");
     const std::string out = args.path("out");
+    require_output_folder(out);
     // The one required input: without it the page has no figure at all (other missing parts are notices on the page).
     if (!std::filesystem::is_directory(args.str("correlate-dir")))
       throw InputError(args.str("correlate-dir") + ": no such folder (--correlate-dir: bin/correlate's --out)");

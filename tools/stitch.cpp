@@ -103,6 +103,7 @@ int main(int argc, char** argv) {
     if (fo.batch <= 0 || !(fo.lr > 0) || !std::isfinite(fo.lr))
       throw cli::UsageError("--fit-batch and --fit-lr must be positive (--fit-lr at most 3.4e38, a float)");
     const std::string out = a.path("out");
+    require_output_folder(out);
     Device dev = parse_device(a.str("device"));
 
     std::vector<std::string> runs = {pos[1], pos[2]};

@@ -121,6 +121,7 @@ int main(int argc, char** argv) {
     if (args.positional().size() != 2) throw cli::UsageError("expected two runs RUN_A RUN_B (see --help)");
     const std::vector<std::string> layer_names = args.list("layers");
     const std::string out = args.path("out");
+    require_output_folder(out);
     const int loader_threads = args.loader_threads();
     if (layer_names.empty()) throw cli::UsageError("--layers is required (e.g. --layers conv3)");
     const VisRequest req = parse_request(args);
