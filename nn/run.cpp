@@ -42,7 +42,7 @@ std::string run_checkpoint_at(const std::string& run, const std::string& which) 
     }
     return s.empty() ? std::string("none") : s;
   };
-  if (which == "last") return "";
+  if (which == "last") return dir;
   const bool untrained = which == "untrained";
   long long it = 0;
   if (!untrained) {
@@ -65,11 +65,7 @@ std::string run_checkpoint_at(const std::string& run, const std::string& which) 
 
 Checkpoint open_run_at(const std::string& run, const std::string& which) {
   const std::string path = run_checkpoint_at(run, which);
-  if (path.empty()) {  // "last": the newest intact checkpoint of the run's folder
-    std::error_code ec;
-    const std::string dir = std::filesystem::is_directory(run, ec) ? run : std::filesystem::path(run).parent_path().string();
-    return open_run(dir.empty() ? "." : dir);
-  }
+  if (which == "last") return open_run(path);  // the run folder: its newest intact checkpoint
   Checkpoint ck = read_checkpoint(path);
   if (which == "untrained" && !ck.info.extra.value("untrained", false))
     throw InputError(path + ": not an untrained net (imported or written by another tool), so it cannot serve as the null model");

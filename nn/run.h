@@ -24,8 +24,8 @@ Checkpoint open_run(const std::string& path);
 // keeps it: extra.untrained must be true, which an imported net's is not) or an iteration number.
 // A checkpoint file stands for its run folder. InputError names the iterations the run has.
 Checkpoint open_run_at(const std::string& run, const std::string& which);
-// The file open_run_at reads ("" for "last": its newest intact one is found as it is read), checked
-// to exist without reading it, so that a tool can refuse a missing one before its work.
+// The file open_run_at reads (for "last" the run folder, whose newest intact one is found as it is
+// read), checked to exist without reading it, so that a tool can refuse a missing one before its work.
 std::string run_checkpoint_at(const std::string& run, const std::string& which);
 
 // The layers in which `nets` can be compared under the rules above: `wanted` (each checked), or by

@@ -290,9 +290,10 @@ int main(int argc, char** argv) {
     opt.layers = layers;
     opt.mi_layers = a.str("mi-layers") == "none" ? std::vector<std::string>{} : a.list("mi-layers");
     // The default's layers outside --layers are dropped; a layer named by --mi-layers must be compared.
-    for (const std::string& l : opt.mi_layers)
-      if (a.given("mi-layers") && std::find(layers.begin(), layers.end(), l) == layers.end())
-        throw cli::UsageError("--mi-layers: " + l + " is not among the layers compared (--layers)");
+    if (a.given("mi-layers"))
+      for (const std::string& l : opt.mi_layers)
+        if (std::find(layers.begin(), layers.end(), l) == layers.end())
+          throw cli::UsageError("--mi-layers: " + l + " is not among the layers compared (--layers)");
     opt.mi_layers.erase(
         std::remove_if(opt.mi_layers.begin(), opt.mi_layers.end(),
                        [&](const std::string& l) { return std::find(layers.begin(), layers.end(), l) == layers.end(); }),
