@@ -172,7 +172,7 @@ int main(int argc, char** argv) {
                    "Every file and JSON key: docs/OUTPUTS.md. Exit codes: 0 ok, 1 failure, 2 bad usage or input.");
     args.opt("correlate-dir", "", "bin/correlate's output folder (required)")
         .opt("layers", "", "comma-separated layers (default: every layer with moments)")
-        .opt("out", "runs/align", "output folder")
+        .opt("out", "runs/align", "output folder (replaced as a whole)")
         .opt("groups", "0", "number of spectral groups (0: the largest eigengap)")
         .opt("max-groups", "0", "largest k the eigengap may pick (0: a quarter of the units)")
         .opt("restarts", "0",
