@@ -1,4 +1,5 @@
 // open_dataset: the spec grammar, and the in-memory byte-image set shared by the IDX and CIFAR readers.
+#include <utility>
 #include <cstdlib>
 #include <stdexcept>
 
@@ -40,10 +41,29 @@ int32_t ByteImages::load(size_t i, float* out, bool, uint64_t) const {
 namespace {
 const char* kFashionDir = "/usr/share/datasets/fashion-mnist";
 const char* kSpecs = "fashion-mnist[:DIR], mnist:DIR, idx:DIR, cifar10:DIR, cifar100:DIR, folder:DIR, synthetic[:N[:T]]";
+// synthetic[:N[:T]]: N training images (default 10000), T test images (default 2000).
+std::pair<size_t, size_t> synthetic_sizes(const std::string& spec) {
+  size_t sizes[2] = {10000, 2000};
+  const size_t first = spec.find(':');
+  const std::string arg = first == std::string::npos ? "" : spec.substr(first + 1);
+  const size_t colon = arg.find(':');
+  const std::string parts[2] = {arg.substr(0, colon), colon == std::string::npos ? "" : arg.substr(colon + 1)};
+  for (int k = 0; k < 2; ++k) {
+    if (parts[k].empty() && colon == std::string::npos) continue;
+    // Digits only: strtoll alone takes " 5" and "+5".
+    const bool digits = !parts[k].empty() && parts[k].find_first_not_of("0123456789") == std::string::npos;
+    const long long v = digits && parts[k].size() <= 10 ? std::stoll(parts[k]) : 0;
+    if (v <= 0 || v > (1LL << 30))
+      throw InputError(spec + ": expected synthetic[:N[:T]] with N, T positive integers (training and test images)");
+    sizes[k] = (size_t)v;
+  }
+  return {sizes[0], sizes[1]};
+}
 }  // namespace
 
 void check_dataset_kind(const std::string& spec) {
   const std::string kind = spec.substr(0, spec.find(':'));
+  if (kind == "synthetic") synthetic_sizes(spec);  // its sizes too: no files to find them wrong later
   for (const char* k : {"fashion-mnist", "mnist", "idx", "cifar10", "cifar100", "folder", "synthetic"})
     if (kind == k) return;
   throw InputError(spec + ": unknown dataset (expected " + kSpecs + ")");
@@ -69,20 +89,9 @@ std::unique_ptr<Dataset> open_dataset(const std::string& spec, const std::string
   if (kind == "cifar10") return data::open_cifar(10, folder(), split);
   if (kind == "cifar100") return data::open_cifar(100, folder(), split);
   if (kind == "folder") return data::open_image_folder(folder(), split);
-  if (kind == "synthetic") {  // synthetic[:N[:T]]: N training images, T test images
-    size_t sizes[2] = {10000, 2000};
-    const size_t colon = arg.find(':');
-    const std::string parts[2] = {arg.substr(0, colon), colon == std::string::npos ? "" : arg.substr(colon + 1)};
-    for (int k = 0; k < 2; ++k) {
-      if (parts[k].empty() && colon == std::string::npos) continue;
-      // Digits only: strtoll alone takes " 5" and "+5".
-      const bool digits = !parts[k].empty() && parts[k].find_first_not_of("0123456789") == std::string::npos;
-      const long long v = digits && parts[k].size() <= 10 ? std::stoll(parts[k]) : 0;
-      if (v <= 0 || v > (1LL << 30))
-        throw InputError(spec + ": expected synthetic[:N[:T]] with N, T positive integers (training and test images)");
-      sizes[k] = (size_t)v;
-    }
-    return data::open_synthetic(split, sizes[0], sizes[1]);
+  if (kind == "synthetic") {
+    const auto [train_images, test_images] = synthetic_sizes(spec);
+    return data::open_synthetic(split, train_images, test_images);
   }
   check_dataset_kind(spec);
   throw std::logic_error(spec + ": dataset kind not opened");

@@ -90,8 +90,9 @@ class SubsetDataset : public Dataset {
 };
 
 std::unique_ptr<Dataset> open_dataset(const std::string& spec, const std::string& split, const std::string& data_dir = "");
-// Throws InputError unless spec names a dataset kind open_dataset knows (for tools that only record
-// a spec, such as bin/import, and must not accept a typo the later tools would trip over).
+// Throws InputError unless spec names a dataset kind open_dataset knows, with synthetic's sizes valid
+// (for tools that only record a spec, such as bin/import, and must not accept a typo the later tools
+// would trip over).
 void check_dataset_kind(const std::string& spec);
 
 // Batches in an order that is a pure function of (order_seed, epoch).

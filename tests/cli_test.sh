@@ -127,6 +127,7 @@ expect_error 2 "gram_1.npy: value 0 is NaN or infinite" $B/align --correlate-dir
 cmp -s align/summary.json align_before.json || fail "a failed align changed its earlier output"
 ls -d align.partial-* 2> /dev/null && fail "a failed align left its partial folder"
 expect_error 2 "--out must not be empty" $B/align --correlate-dir corr --out ''
+expect_error 2 "--penalties: '0x10' is not a number" $B/align --correlate-dir corr --penalties 0x10 --out a0
 cp -r corr corr_units && $py -c "
 import json; s = json.load(open('corr_units/summary.json')); s['layers'][0]['units'] = 'x'; json.dump(s, open('corr_units/summary.json', 'w'))"
 expect_error 2 "corr_units/summary.json: layer conv1: 'units' or 'zero_variance_units' is not one entry per net" $B/permute ${R}2 --correlate-dir corr_units --to ${R}1 --out p0

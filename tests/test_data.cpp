@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
@@ -637,7 +638,8 @@ TEST_CASE("data/synthetic: deterministic, balanced, varied, split-specific") {
   CHECK(train->describe() == "synthetic train: 10000 images 3x32x32, 10 classes");
   CHECK(train->num_classes() == 10);
   for (const char* bad : {"synthetic:ten", "synthetic: 5", "synthetic:+5", "synthetic:5:", "synthetic:0", "synthetic:99999999999"})
-    check_input_error([&] { open_dataset(bad, "train"); }, bad, "positive integer");
+    for (auto check : {std::function<void()>([&] { open_dataset(bad, "train"); }), std::function<void()>([&] { check_dataset_kind(bad); })})
+      check_input_error(check, bad, "positive integer");  // check_dataset_kind: bin/import records a spec it does not open
 
   auto again = open_dataset("synthetic", "train");
   std::vector<int> count(10);

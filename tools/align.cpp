@@ -2,11 +2,11 @@
 // data): few-to-one sparse prediction (Lasso), many-to-many spectral groups, and global scores
 // (linear CKA, CCA, SVCCA, PWCCA, orthogonal Procrustes), per layer and pair of nets.
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -39,7 +39,8 @@ double parse_penalty(const std::string& s) {
   if (power) t = t.substr(3);
   char* end = nullptr;
   const double v = std::strtod(t.c_str(), &end);
-  if (t.empty() || *end) throw cli::UsageError("--penalties: '" + s + "' is not a number (e.g. 1e-3 or 10^-2.6)");
+  if (t.empty() || *end || std::isspace((unsigned char)t[0]) || t.find_first_of("xX") != std::string::npos)
+    throw cli::UsageError("--penalties: '" + s + "' is not a number (e.g. 1e-3 or 10^-2.6)");
   const double x = power ? std::pow(10.0, v) : v;
   if (!(x >= 0) || !std::isfinite(x)) throw cli::UsageError("--penalties: '" + s + "' must be finite and >= 0");
   return x;
