@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <limits>
@@ -238,6 +239,12 @@ size_t NpyArray::numel() const {
 
 std::vector<float> NpyArray::to_float() const { return convert<float>(*this); }
 std::vector<double> NpyArray::to_double() const { return convert<double>(*this); }
+std::vector<double> NpyArray::to_finite_double(const std::string& path) const {
+  std::vector<double> v = to_double();
+  for (size_t i = 0; i < v.size(); ++i)
+    if (!std::isfinite(v[i])) throw InputError(path + ": value " + std::to_string(i) + " is NaN or infinite (damaged?)");
+  return v;
+}
 
 namespace {
 

@@ -22,6 +22,8 @@ struct NpyArray {
   // The elements converted to float / double whatever the stored dtype.
   std::vector<float> to_float() const;
   std::vector<double> to_double() const;
+  // to_double(), every value finite: InputError naming `path` and the first that is not.
+  std::vector<double> to_finite_double(const std::string& path) const;
 };
 
 // Reads the header, then the data with one read straight into its buffer.

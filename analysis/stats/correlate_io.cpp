@@ -365,9 +365,8 @@ std::vector<double> read_pair_matrix(const CorrelateOutput& o, const std::string
   if (a.shape != want)
     throw InputError(path + ": shape " + shape_str(a.shape) + ", but the nets' layer has " + std::to_string(flip ? cols : rows) +
                      " and " + std::to_string(flip ? rows : cols) + " units: expected " + shape_str(want));
-  std::vector<double> v = a.to_double();
-  for (size_t i = 0; i < v.size(); ++i)  // bin/correlate writes finite values only (a constant unit's correlations are 0)
-    if (!std::isfinite(v[i])) throw InputError(path + ": value " + std::to_string(i) + " is NaN or infinite (damaged?)");
+  // bin/correlate writes finite values only (a constant unit's correlations are 0).
+  std::vector<double> v = a.to_finite_double(path);
   if (!flip) return v;
   std::vector<double> t(v.size());
   for (int i = 0; i < rows; ++i)

@@ -1,7 +1,5 @@
 #include "analysis/stats/moments_io.h"
 
-#include <cmath>
-
 #include "base/npy.h"
 #include "base/io.h"
 
@@ -16,10 +14,7 @@ static std::string name(const std::string& dir, const std::string& what, int k, 
 static std::vector<double> load(const std::string& path, const std::vector<size_t>& shape) {
   NpyArray a = read_npy(path);
   if (a.shape != shape) throw InputError(path + ": unexpected shape");
-  std::vector<double> v = a.to_double();
-  for (size_t i = 0; i < v.size(); ++i)
-    if (!std::isfinite(v[i])) throw InputError(path + ": value " + std::to_string(i) + " is NaN or infinite (damaged?)");
-  return v;
+  return a.to_finite_double(path);
 }
 
 void save_moments(const std::string& dir, const Moments& m) {
