@@ -9,8 +9,8 @@
 //    kernels/conv_core.h), each a run of consecutive images summed per_gemm images at a time (one,
 //    or several side by side when an image has few output positions) into its own dw/db, and the
 //    partials added in order.
-// A 1x1 stride-1 unpadded conv is a plain GEMM on the input: no im2col. On the AVX2 kernels the
-// forward and backward-weights skip im2col too (kernels/conv_direct.h), with the same bits.
+// A 1x1 stride-1 unpadded conv is a plain GEMM on the input: no im2col. Where it pays (forward_direct,
+// weights_direct) the forward and backward-weights skip im2col too (kernels/conv_direct.h), with the same bits.
 #include <omp.h>
 
 #include <algorithm>
@@ -221,12 +221,19 @@ size_t conv_workspace_floats(const ConvGeom& g) {
 // a tile almost empty); every output element is the same dot product in the same order whatever nb.
 int images_per_gemm(const Plan& d) { return d.direct ? 1 : d.per_gemm; }
 
-// The forward runs without im2col (kernels/conv_direct.h) where the GEMM runs on the AVX2 kernels:
-// the same bits, in less time there (on AVX-512 the GEMM's wider tiles win).
-bool forward_direct(const ConvGeom& g) { return std::strcmp(gemm_kernels(), "avx2") == 0 && DirectConv::fits(g); }
-// Backward-weights likewise (DirectWeights): 1.1-1.4x faster than im2col + GEMM on alexnet-mini's
-// conv2-5 and CaffeNet's conv1 and conv2 (AMD Zen 3), about even on CaffeNet's conv3-5.
-bool weights_direct(const ConvGeom& g) { return std::strcmp(gemm_kernels(), "avx2") == 0 && DirectWeights::fits(g); }
+// The direct routes (kernels/conv_direct.h: no im2col, the same bits) where they beat im2col + GEMM:
+// on the AVX2 kernels, and on the AVX-512 kernels where the CPU splits 512-bit operations in halves
+// (avx512_split_in_halves); elsewhere the AVX-512 GEMM's wider tiles win. Backward-weights:
+// 1.1-1.4x faster on alexnet-mini's conv2-5 and CaffeNet's conv1 and conv2 on AMD Zen 3 (AVX2);
+// on Zen 4 (AVX-512) alexnet-mini's conv2-5 backward 1.1-1.2x and CaffeNet's conv1 1.4x, CaffeNet's
+// conv2-5 about even. The forward on Zen 4 only up to 96 filters per group, where im2col's copy
+// weighs most per product: alexnet-mini's conv2-5 1.1-1.2x, CaffeNet's conv1 1.2-1.6x; from 128
+// on (CaffeNet's conv2-5) the GEMM was 1.15x faster.
+bool avx2_kernels() { return std::strcmp(gemm_kernels(), "avx2") == 0; }
+bool forward_direct(const ConvGeom& g) {
+  return DirectConv::fits(g) && (avx2_kernels() || (avx512_split_in_halves() && g.k / g.groups <= 96));
+}
+bool weights_direct(const ConvGeom& g) { return DirectWeights::fits(g) && (avx2_kernels() || avx512_split_in_halves()); }
 
 void conv_forward(const ConvGeom& g, const float* x, const float* w, const float* b, float* y, float* ws) {
   const Plan d = plan_of(g, "conv_forward");

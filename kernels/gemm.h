@@ -42,6 +42,10 @@ void blas_single_threaded();
 
 // "avx512", "avx2" or "openblas": the kernels this process uses.
 const char* gemm_kernels();
+// Whether this process runs the AVX-512 kernels on a CPU that executes a 512-bit operation as two
+// 256-bit halves (AMD Zen 4: family 0x19 with AVX-512), so that their wider tiles gain no
+// arithmetic over AVX2's and saving a copy pays more (kernels/conv_cpu.cpp's direct routes).
+bool avx512_split_in_halves();
 
 // A left operand op(A) (m x k) prepared once and multiplied by many right operands, e.g. a conv
 // layer's weights by every image's im2col matrix; single-threaded. Holds a pointer to A when

@@ -8,6 +8,7 @@
 // callers parallelise); gemm splits C over threads, and every element is computed whole by one
 // thread, so no split changes its bits.
 #include <cblas.h>
+#include <cpuid.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -129,6 +130,17 @@ void scale(int m, int n, float beta, float* c, int ldc) {
 void blas_single_threaded() {
   static const bool once = (blas_pick_kernels(), openblas_set_num_threads(1), true);
   (void)once;
+}
+
+bool avx512_split_in_halves() {
+  static const bool split = [] {
+    unsigned a, b, c, d;
+    if (kernels() != Kernels::avx512 || !__get_cpuid(0, &a, &b, &c, &d)) return false;
+    const bool amd = b == 0x68747541 && d == 0x69746e65 && c == 0x444d4163;  // "AuthenticAMD"
+    if (!amd || !__get_cpuid(1, &a, &b, &c, &d)) return false;
+    return ((a >> 8) & 0xf) + ((a >> 20) & 0xff) == 0x19;  // base + extended family
+  }();
+  return split;
 }
 
 const char* gemm_kernels() { return kernels() == Kernels::avx512 ? "avx512" : kernels() == Kernels::avx2 ? "avx2" : "openblas"; }

@@ -3,7 +3,7 @@
 // one, called directly so that CONVERGENT_CPU_GEMM=openblas does not swap it) and the bias added after. The claim is bit equality, not closeness:
 // the skipped taps only ever add w * 0 to a sum that is never -0. Scratch and outputs start as NaN,
 // so anything read before it is written shows. The naive-loop tests of tests/test_conv.cpp reach
-// this route through cpu::conv_forward wherever the GEMM runs on the AVX2 kernels.
+// this route through cpu::conv_forward wherever it pays (kernels/conv_cpu.cpp: forward_direct).
 #include <doctest/doctest.h>
 
 #include <cmath>
