@@ -64,20 +64,6 @@ inline Timing time_it(const std::function<void()>& fn, int repeats, const Device
   return summarize(t);
 }
 
-inline std::string machine_name(const Device& dev) {
-  if (dev.is_cuda()) return dev.name();
-  char host[256] = "host";
-  gethostname(host, sizeof host);
-  long cores = sysconf(_SC_NPROCESSORS_ONLN);
-  std::string cpu = "cpu";
-  std::ifstream f("/proc/cpuinfo");
-  for (std::string line; std::getline(f, line);)
-    if (line.rfind("model name", 0) == 0) {
-      cpu = line.substr(line.find(':') + 2);
-      break;
-    }
-  return cpu + ", " + std::to_string(cores) + " cores";
-}
 
 inline std::string today() {
   char b[32];
@@ -99,6 +85,24 @@ inline std::string cpu_isa() {
       break;
     }
   return isa.empty() ? "unknown" : isa;
+}
+
+// The CPU model, its widest vector ISA and its core count, e.g. "AMD EPYC (AVX-512), 2 cores": a
+// virtual machine's model name alone ("AMD EPYC") covers CPUs with and without AVX-512, whose
+// figures differ and must not share a results key (scripts/bench_table.py: bench and machine).
+inline std::string machine_name(const Device& dev) {
+  if (dev.is_cuda()) return dev.name();
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  std::string cpu = "cpu";
+  std::ifstream f("/proc/cpuinfo");
+  for (std::string line; std::getline(f, line);)
+    if (line.rfind("model name", 0) == 0) {
+      cpu = line.substr(line.find(':') + 2);
+      break;
+    }
+  const std::string isa = " " + cpu_isa() + " ";
+  const char* widest = isa.find(" avx512f ") != std::string::npos ? "AVX-512" : isa.find(" avx2 ") != std::string::npos ? "AVX2" : "";
+  return cpu + (*widest ? std::string(" (") + widest + ")" : "") + ", " + std::to_string(cores) + " cores";
 }
 
 // Writes the results JSON; `extra` holds further top-level keys (baseline versions, ...). The CPU

@@ -35,8 +35,10 @@ sp = site.getsitepackages() + [site.getusersitepackages()]
 print(":".join(p for s in sp for p in glob.glob(os.path.join(s, "nvidia", "*", "lib"))))' 2>/dev/null)
   export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}:/usr/local/cuda/lib64${extra:+:$extra}"
 else
-  # The vendor too: an AMD and an Intel machine with as many cores must not overwrite each other's day.
+  # The vendor and AVX-512 too: an AMD and an Intel machine with as many cores, or an AMD with AVX-512
+  # and one without, must not overwrite each other's day.
   vendor=$(awk -F': ' '/^vendor_id/ {print $2; exit}' /proc/cpuinfo 2>/dev/null | sed 's/AuthenticAMD/amd/; s/GenuineIntel/intel/')
+  grep -qw avx512f /proc/cpuinfo 2>/dev/null && vendor="${vendor:+$vendor-}avx512"
   host="cpu-$(nproc)core${vendor:+-$vendor}"
 fi
 # OpenMP threads that wait by sleeping, not spinning: on a shared, busy machine a spinning thread burns
