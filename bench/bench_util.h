@@ -64,7 +64,6 @@ inline Timing time_it(const std::function<void()>& fn, int repeats, const Device
   return summarize(t);
 }
 
-
 inline std::string today() {
   char b[32];
   std::time_t t = std::time(nullptr);
