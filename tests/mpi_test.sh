@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # MPI ranks (issue 18), on this machine's cores (oversubscribed, root allowed): bin/correlate on 1, 2
-# and 3 ranks against one process, every output file compared (scripts/compare_outputs.py: 1e-12
+# and 3 ranks against one process (also with a rank that owns no batch), every output file compared (scripts/compare_outputs.py: 1e-12
 # relative, and bit for bit on one rank); bin/train on 2 ranks against one process for a few
 # iterations (weights within the README's tolerance), also resumed with another number of ranks;
 # a rank that cannot read its shard, and a rank killed with SIGKILL, stop every rank with an error
@@ -50,6 +50,12 @@ compare c1-mpi c1 --rtol 0 --ignore $timing > cmp.json || fail "correlate on 1 r
 for n in 2 3; do
   compare c$n c1 --rtol 1e-12 --ignore $timing > cmp.json || fail "correlate on $n ranks vs 1: $(cat cmp.json)"
 done
+# Fewer batches than ranks: 100 images at batch 64 on 3 ranks leave rank 2 without a batch (it
+# loaded none and failed on its empty shard before).
+corr_few() { "$@" one/tiny-seed1 one/tiny-seed2 --max-images 100 --batch 64 --threads 1 > /dev/null 2> corr_err.txt || { cat corr_err.txt; fail "$*"; }; }
+corr_few $B/correlate --out few1
+corr_few mpi 3 $B/correlate --out few3
+compare few3 few1 --rtol 1e-12 --ignore $timing > cmp.json || fail "correlate on 3 ranks, one without a batch, vs 1: $(cat cmp.json)"
 
 # Faults: the failing rank is named, every rank stops, no output folder appears.
 set +e

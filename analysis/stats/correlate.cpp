@@ -6,6 +6,7 @@
 #include <memory>
 #include <cmath>
 #include <numeric>
+#include <optional>
 
 #include "analysis/match/multiway.h"
 #include "analysis/stats/bootstrap.h"
@@ -272,7 +273,10 @@ std::vector<LayerResult> correlate_nets(const std::vector<Net*>& nets, const Dat
   }
   const bool show = !opt.quiet && dist::is_root();
   auto run_pass = [&](const char* label, const std::function<void(int, long, bool)>& per_batch) {
-    Loader loader(shard ? *shard : data, batch, /*shuffle=*/false, /*train_augment=*/false, /*drop_last=*/false, 0, opt.threads);
+    // A rank that owns no batch (fewer batches than ranks) has an empty shard, and no loader.
+    std::optional<Loader> loader;
+    if (!shard || shard->size() > 0)
+      loader.emplace(shard ? *shard : data, batch, /*shuffle=*/false, /*train_augment=*/false, /*drop_last=*/false, 0, opt.threads);
     ImageShape s = data.shape();
     std::vector<float> x((size_t)batch * s.size());
     std::vector<int32_t> y(batch);
@@ -283,7 +287,7 @@ std::vector<LayerResult> correlate_nets(const std::vector<Net*>& nets, const Dat
       const bool own = (int)(b % ranks) == me;
       if (own) {
         if (ranks > 1) dist::injected_failure("rank " + std::to_string(me) + "'s shard of " + data.describe());
-        n = std::min(n, loader.next(x.data(), y.data()));
+        n = std::min(n, loader->next(x.data(), y.data()));
         for (Net* net : nets) {
           net->set_batch(x.data(), y.data(), n);
           net->forward(/*train=*/false, 0);
