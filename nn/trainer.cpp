@@ -163,18 +163,22 @@ TrainResult train_net(const NetConfig& cfg, const Dataset& train, const Dataset*
     S.base_lr = rates[0], S.gamma = rates[1], S.momentum = rates[2], S.weight_decay = rates[3];
     S.lr_policy = fixed ? "fixed" : "step";
     if (!root) loader.seek(pos[1], pos[2]);
+    uint64_t len = res.checkpoint.size();  // rank 0's resumed checkpoint, for every rank's messages
+    dist::broadcast(&len, sizeof len);
+    res.checkpoint.resize(len);
+    dist::broadcast(res.checkpoint.data(), len);
     broadcast_parameters(net);
   }
 
   // The untrained net (iteration 0) is kept as the null model: bin/correlate --null untrained
   // compares the nets as they were before any learning.
-  if (iter == 0 && root) {
+  if (iter == 0) {
     CheckpointInfo info;
     info.seed = opt.seed, info.iteration = 0, info.data_spec = opt.data_spec, info.order_seed = opt.order_seed;
     info.solver = S;
     info.extra = {{"untrained", true}};
-    res.checkpoint = opt.run_dir + "/" + checkpoint_name(0);
-    save_checkpoint(res.checkpoint, net, info);
+    res.checkpoint = opt.run_dir + "/" + checkpoint_name(0);  // every rank names it (messages), rank 0 writes it
+    if (root) save_checkpoint(res.checkpoint, net, info);
   }
 
   std::vector<float> x((size_t)S.batch * s.c * s.h * s.w);

@@ -4,7 +4,8 @@
 # relative, and bit for bit on one rank); bin/train on 2 ranks against one process for a few
 # iterations (weights within the README's tolerance), also resumed with another number of ranks;
 # a rank that cannot read its shard, and a rank killed with SIGKILL, stop every rank with an error
-# and leave no results. Prints "mpi: ok".
+# and leave no results; a diverging train names its checkpoint on every rank, and a signal to one
+# rank of a train stops both and is reported as that signal. Prints "mpi: ok".
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 B=$repo/bin
@@ -88,4 +89,32 @@ set -e
 [ $rc -ne 124 ] || fail "mpirun did not exit within 300 s of its rank $victim being killed"
 [ $rc -ne 0 ] || fail "a rank killed with SIGKILL gave exit 0"
 [ ! -e ck ] || fail "a correlate with a killed rank left its output folder"
+# train: a diverging net's error on every rank names the checkpoint rank 0 wrote (rank 1's said "none").
+set +e
+mpi 2 $B/train --net "$net" --lr-step 1000 --threads 1 --data synthetic:200 --batch 20 --iters 50 --seeds 1 --lr 1000 \
+  --out dv > /dev/null 2> err.txt
+rc=$?
+set -e
+[ $rc -eq 1 ] || fail "a diverging 2-rank train gave exit $rc: $(cat err.txt)"
+[ "$(grep -c 'Last good checkpoint: dv/tiny-seed1/ckpt-000000000.bin' err.txt)" -eq 2 ] ||
+  fail "each rank should name the untrained checkpoint: $(grep error err.txt)"
+# train: SIGTERM to rank 1 alone stops both ranks at one step, with a checkpoint, and is reported as
+# that signal (exit 143), not as another net's failure (rank 0 had no signal of its own).
+timeout -k 10 300 mpirun -np 2 --oversubscribe --bind-to none $B/train --net "$net" --lr-step 100000 --threads 1 \
+  --data synthetic:2000 --batch 32 --iters 100000 --seeds 1 --out sig > /dev/null 2> err.txt &
+guard=$!
+for _ in $(seq 400); do
+  ranks=$(pgrep -P "$(pgrep -P $guard -x mpirun || echo 0)" | sort -n | tr '\n' ' ' || true)
+  [ "$(echo $ranks | wc -w)" -ge 2 ] && grep -q "seed 1 \[" err.txt && break
+  sleep 0.05
+done
+victim=$(echo $ranks | awk '{print $2}')
+[ -n "$victim" ] || fail "could not find the ranks of the training mpirun"
+kill -TERM "$victim"
+set +e
+wait $guard
+rc=$?
+set -e
+[ $rc -eq 143 ] || fail "SIGTERM to rank 1 of a train gave exit $rc (want 143): $(tr '\r' '\n' < err.txt | grep -v '^seed 1 \[')"
+grep -q "seed 1: stopped by signal 15 after iteration" err.txt || fail "the stop should name signal 15: $(tr '\r' '\n' < err.txt | grep -v '^seed 1 \[')"
 echo "mpi: ok"

@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <sstream>
 #include <thread>
@@ -53,6 +54,18 @@ extern "C" void on_signal(int sig) {
   const char msg[] = "\nstopping: finishing this step and writing a checkpoint (signal again to stop at once)\n";
   ssize_t ignored = ::write(2, msg, sizeof msg - 1);
   (void)ignored;
+}
+
+// The signal that stopped the nets, on every rank: the stop is shared across MPI ranks (the
+// trainer's all_reduce_metrics) but a signal may have reached only some of them; the lowest rank's wins.
+// Collective: every rank calls it at the same point.
+static int agreed_signal() {
+  int sig = g_signal.load();
+  if (dist::size() == 1) return sig;
+  const std::vector<char> all = dist::gather_to_root(&sig, sizeof sig);
+  for (size_t i = 0; sig == 0 && i + sizeof sig <= all.size(); i += sizeof sig) std::memcpy(&sig, all.data() + i, sizeof sig);
+  dist::broadcast(&sig, sizeof sig);
+  return sig;
 }
 
 int main(int argc, char** argv) {
@@ -214,12 +227,14 @@ int main(int argc, char** argv) {
                                  : "");
     std::fflush(stdout);  // before the progress bars on stderr, also when stdout is a pipe
     bool interrupted = false;
+    int signal = 0;
     train_nets(cfg, *train, test.get(), dev, runs, jobs, [&](const TrainOptions& o, const TrainResult& r) {
       interrupted = interrupted || r.interrupted;
+      if (r.interrupted) signal = agreed_signal();  // every rank's run ends interrupted alike
       if (!dist::is_root()) return;
       if (r.interrupted)
         std::fprintf(stderr, "%s: stopped %s after iteration %lld; checkpoint %s written (continue with --resume)\n",
-                     o.label.c_str(), g_signal ? ("by signal " + std::to_string(g_signal.load())).c_str() : "because another net failed",
+                     o.label.c_str(), signal ? ("by signal " + std::to_string(signal)).c_str() : "because another net failed",
                      r.iterations, r.checkpoint.c_str());
       else if (r.trained == 0)
         std::printf("%s: nothing to train, already at iteration %lld (--iters/--epochs ask for %lld); checkpoint %s\n",
@@ -229,7 +244,7 @@ int main(int argc, char** argv) {
                     r.iterations, Progress::fmt_time(r.seconds).c_str(), r.images_per_s, 100 * r.test_top1, r.checkpoint.c_str());
       std::fflush(stdout);
     });
-    if (interrupted) return 128 + std::max(1, g_signal.load());
+    if (interrupted) return 128 + std::max(1, signal);
     return 0;
   }, /*distributed=*/true);
 }
