@@ -3,13 +3,14 @@
     import convergent as cv
     net = cv.Export("exported/")            # bin/train --export-npy RUN exported/
     x = net.preprocess(uint8_images)        # [N, H, W] or [N, C, H, W], 0..255 -> normalised float32 NCHW
-    acts = net.forward(x)                   # numpy reference: {"conv1": [N, C, H, W] after ReLU, ..., "fc8": logits}
+    acts = net.forward(x)                   # numpy reference: {"conv1": [N, C, H, W] after its ReLU, ..., "fc8": logits}
     model = net.torch_model()               # torch.nn.Module with the same weights (needs torch)
 
     out = cv.CorrelateOutput("runs/correlate")
     out.nets                                # run names, in bin/correlate's order (index = k in file names)
-    c = out.between("conv1", "seed2", "seed1")   # rows: seed2's units, columns: seed1's (transposed as needed)
-    out.matched_pairs("conv1", "seed2", "seed1") # [(unit of seed2, unit of seed1, correlation)], best first
+    c = out.between("conv1", 1, 0)          # rows: net 1's units, columns: net 0's (transposed as needed);
+                                            # nets by index or by name, e.g. "alexnet-mini-seed2"
+    out.matched_pairs("conv1", 1, 0)        # [(unit of net 1, unit of net 0, correlation)], best first
 """
 import gzip
 import json
@@ -19,16 +20,25 @@ import numpy as np
 
 __all__ = ["Export", "CorrelateOutput", "Labelled", "read_idx"]
 
+_CORRELATE_VERSION = 2  # the newest summary.json version this reader knows (analysis/stats/correlate_io.h)
+
 
 def read_idx(path):
-    """An IDX(.gz) file (MNIST, Fashion-MNIST) as a numpy array."""
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
+    """An IDX file (MNIST, Fashion-MNIST), gzipped or not whatever its name, as a numpy array."""
+    path = os.fspath(path)
+    with open(path, "rb") as f:
         data = f.read()
-    if data[:2] != b"\0\0" or data[2] != 0x08:
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    if len(data) < 4 or data[:2] != b"\0\0" or data[2] != 0x08:
         raise ValueError(f"{path}: not an unsigned-byte IDX file")
     dims = data[3]
+    if len(data) < 4 + 4 * dims:
+        raise ValueError(f"{path}: truncated IDX header")
     shape = [int.from_bytes(data[4 + 4 * i:8 + 4 * i], "big") for i in range(dims)]
+    need = 4 + 4 * dims + int(np.prod(shape, dtype=np.int64))
+    if len(data) != need:
+        raise ValueError(f"{path}: {len(data)} bytes, but its header {shape} needs {need}: truncated or not an IDX file")
     return np.frombuffer(data, np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
@@ -89,22 +99,28 @@ class Export:
         self.layers = self.config["net"]["layers"]
 
     def preprocess(self, pixels):
-        """uint8 images [N, H, W] or [N, C, H, W] -> the normalised float32 input the net was trained on."""
+        """uint8 images [N, C, H, W], or [N, H, W] for a one-channel net, -> the normalised float32
+        input the net was trained on; the shape must be the export's `input` ([C, H, W])."""
         pre = self.config["preprocessing"]
         if pre.get("mean") is None:
             raise ValueError("the export does not know its normalisation (see preprocessing.note)")
         x = np.asarray(pixels, np.float32)
-        if x.ndim == 3:
+        want = list(self.config["input"])
+        if x.ndim == 3 and want[0] == 1:
             x = x[:, None]
+        if x.ndim != 4 or list(x.shape[1:]) != want:
+            raise ValueError(f"images of shape {list(np.shape(pixels))}: the net takes [N, {', '.join(map(str, want))}]" +
+                             (" or [N, %d, %d]" % (want[1], want[2]) if want[0] == 1 else ""))
         mean = np.array(pre["mean"], np.float32)[None, :, None, None]
         std = np.array(pre["std"], np.float32)[None, :, None, None]
         return ((x / np.float32(255) - mean) / std).astype(np.float32)
 
     def forward(self, x):
         """A numpy reference forward pass (inference: no dropout). Returns {layer: activations} for every
-        conv and fc layer, after its ReLU when it has one (what bin/correlate analyses)."""
+        conv and fc layer: after the ReLU right above it where there is one, else its own output (what
+        bin/correlate analyses: nn/net.cpp's units_index)."""
         x = np.asarray(x, np.float32)
-        acts, last = {}, None
+        acts, prev = {}, None
         for L in self.layers:
             t, name = L["type"], L["name"]
             if t == "conv":
@@ -123,9 +139,10 @@ class Export:
             else:
                 raise ValueError(f"layer {name}: unknown type {t}")
             if t in ("conv", "fc"):
-                last = name
-            if last is not None and t in ("conv", "fc", "relu"):
-                acts[last] = x
+                acts[name] = x
+            elif t == "relu" and prev is not None and prev["type"] in ("conv", "fc"):
+                acts[prev["name"]] = x
+            prev = L
         return acts
 
     def torch_model(self):
@@ -151,7 +168,8 @@ class Export:
             elif t == "relu":
                 m = nn.ReLU()
             elif t == "maxpool":
-                m = nn.MaxPool2d(*_pool_args(L), ceil_mode=True)
+                k, st, pad = _pool_args(L)
+                m = nn.MaxPool2d(k, st, pad, ceil_mode=True) if 2 * pad <= k else _padded_pool(k, st, pad)
             elif t == "lrn":
                 m = nn.LocalResponseNorm(L.get("local_size", 5), L.get("alpha", 1e-4), L.get("beta", 0.75), L.get("k", 1.0))
             elif t == "dropout":
@@ -161,6 +179,23 @@ class Export:
             mods.append((name, m))
         from collections import OrderedDict
         return nn.Sequential(OrderedDict(mods)).eval()
+
+
+def _padded_pool(k, s, p):
+    """A max pool with the engine's pad and output size (_pool_size) where torch's MaxPool2d refuses
+    the pad (more than half the kernel): pads with -inf itself, pools unpadded, keeps oh x ow."""
+    from torch import nn
+    import torch.nn.functional as F
+
+    class PaddedPool(nn.Module):
+        def forward(self, x):
+            h, w = x.shape[2], x.shape[3]
+            oh, ow = _pool_size(h, k, s, p), _pool_size(w, k, s, p)
+            right, bottom = max(0, (ow - 1) * s + k - w - p), max(0, (oh - 1) * s + k - h - p)
+            x = F.pad(x, (p, right, p, bottom), value=float("-inf"))
+            return F.max_pool2d(x, k, s)[:, :, :oh, :ow]
+
+    return PaddedPool()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -173,8 +208,9 @@ class Labelled:
     def __init__(self, values, rows, cols=None):
         self.values, self.rows, self.cols = values, rows, cols
 
-    def __array__(self, dtype=None):
-        return self.values if dtype is None else self.values.astype(dtype)
+    def __array__(self, dtype=None, copy=None):
+        v = self.values if dtype is None else self.values.astype(dtype)
+        return v.copy() if copy else v
 
     def __repr__(self):
         axes = f"rows: {self.rows}" + (f", columns: {self.cols}" if self.cols else "")
@@ -193,9 +229,19 @@ class CorrelateOutput:
             self.summary = json.load(f)
         if self.summary.get("format") != "convergent-correlate":
             raise ValueError(f"{path}: not written by this version of bin/correlate; run it again")
+        if self.summary.get("version", 0) > _CORRELATE_VERSION:
+            raise ValueError(f"{path}: written by a newer convergent (version {self.summary.get('version')}); update convergent.py")
         self.nets = [n["name"] for n in self.summary["nets"]]
         self.layers = [l["layer"] for l in self.summary["layers"]]
+        K = len(self.nets)
+        # The files every layer has (analysis/stats/correlate_io.cpp: check_correlate_layer).
+        need = ["moments/count.npy"] + [f"{f}_{k}.npy" for k in range(K) for f in ("mean", "std", "within")]
+        need += [f"{f}_{p}_{q}.npy" for p in range(K) for q in range(p + 1, K) for f in ("between", "bipartite", "semi")]
         for l in self.summary["layers"]:
+            for f in need:
+                if not os.path.exists(os.path.join(folder, l["layer"], f)):
+                    raise ValueError(f"{folder}/{l['layer']}/{f}: missing, though summary.json lists layer {l['layer']}: "
+                                     "an incomplete or mixed bin/correlate output; run bin/correlate again")
             count = np.load(os.path.join(folder, l["layer"], "moments", "count.npy"))
             if count[0] != l["samples_per_unit"]:
                 raise ValueError(f"{folder}/{l['layer']}: files of different bin/correlate runs are mixed")
@@ -215,10 +261,14 @@ class CorrelateOutput:
             raise KeyError(f"layer {layer!r} is not in {self.dir} (its layers: {', '.join(self.layers)})")
         return np.load(os.path.join(self.dir, layer, stem + "_" + "_".join(str(n) for n in nets) + ".npy"))
 
-    def _pair(self, layer, stem, a, b):
+    def _two(self, a, b):
         p, q = self.net(a), self.net(b)
         if p == q:
             raise ValueError("a pair needs two different nets")
+        return p, q
+
+    def _pair(self, layer, stem, a, b):
+        p, q = self._two(a, b)
         m = self._file(layer, stem, min(p, q), max(p, q))
         return Labelled(m if p < q else m.T, self.nets[p], self.nets[q])
 
@@ -238,17 +288,20 @@ class CorrelateOutput:
 
     def mi(self, layer, a, b):
         """Mutual information in nats [units of a, units of b] (layers in --mi-layers only)."""
+        p, q = self._two(a, b)
+        if layer in self.layers and not os.path.exists(os.path.join(self.dir, layer, f"mi_{min(p, q)}_{max(p, q)}.npy")):
+            raise KeyError(f"layer {layer!r} of {self.dir} has no mutual information (it was not in bin/correlate's --mi-layers)")
         return self._pair(layer, "mi", a, b)
 
     def semi(self, layer, a, b):
         """For each unit of a, its best partner (highest correlation) in b (-1: a dead, zero-variance unit;
         dead units of b are nobody's partner)."""
-        p, q = self.net(a), self.net(b)
+        p, q = self._two(a, b)
         return Labelled(self._file(layer, "semi", p, q), self.nets[p], self.nets[q])
 
     def bipartite(self, layer, a, b):
         """For each unit of a, its partner in b in the one-to-one matching (-1: unmatched, or a dead unit)."""
-        p, q = self.net(a), self.net(b)
+        p, q = self._two(a, b)
         m = self._file(layer, "bipartite", min(p, q), max(p, q))
         if p > q:
             inv = np.full(self.between(layer, a, b).values.shape[0], -1, np.int64)

@@ -247,6 +247,12 @@ $B/stitch interpolate ${R}1 ${R}2 --permuted perm2 --max-images 200 --steps 2 --
 $B/train --export-npy ${R}1 exp1 > /dev/null && $B/train --export-npy ${R}2 exp2 > /dev/null || fail export
 $B/correlate ${R}1 ${R}2 --max-images 64 --out corr64 --threads 1 > /dev/null 2>&1 || fail "correlate 64"
 $py "$repo/tests/test_python.py" exp1 exp2 corr64 64 || fail "python module"
+# The same on a net of unusual geometry (tests/nets/odd.json: a ReLU after the pool, a pool padded by
+# more than half its kernel, strides, groups), trained a few steps.
+$B/train --net "$repo/tests/nets/odd.json" --seeds 1,2 --iters 5 --out runs-odd --threads 1 > out.txt 2>&1 || { cat out.txt; fail "train odd"; }
+$B/train --export-npy runs-odd/odd-seed1 exp-odd1 > /dev/null && $B/train --export-npy runs-odd/odd-seed2 exp-odd2 > /dev/null || fail "export odd"
+$B/correlate runs-odd/odd-seed1 runs-odd/odd-seed2 --max-images 48 --out corr-odd --threads 1 > /dev/null 2>&1 || fail "correlate odd"
+$py "$repo/tests/test_python.py" exp-odd1 exp-odd2 corr-odd 48 || fail "python module, odd net"
 
 # Every JSON key the tools wrote is documented; every --help points to docs/OUTPUTS.md.
 $py - "$repo/docs/OUTPUTS.md" corr/summary.json align/summary.json vis23/conv2/vis_deconv.json visp/conv1/vis_deconv.json \

@@ -4,14 +4,21 @@
 EXPORT_k: bin/train --export-npy of net k of CORRELATE_DIR, which bin/correlate wrote from the first N
 Fashion-MNIST test images. The numpy forward pass of the exports must reproduce bin/correlate's
 means, stds and between-net correlations; the labelled reader must orient every pair; the PyTorch
-model (only when torch is importable) must give the numpy forward's outputs.
+model (only when torch is importable) must give the numpy forward's outputs; bad inputs (a truncated
+IDX file, a correlate folder missing a file or from a newer version, images of the wrong shape)
+must get the reader's own errors.
 
 Tolerances: both sides compute in float32 with different summation orders, so activations agree to
 ~1e-6 relative; means and stds over N x positions samples to ~1e-5 of the unit's scale and
 correlations to ~1e-5 absolute. 1e-4 leaves a 10x margin and still catches a wrong layer, layout,
 normalisation or pooling rule (each changes them by > 1e-2)."""
+import gzip
+import json
 import os
+import pathlib
+import shutil
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "python"))
 import numpy as np
@@ -21,7 +28,55 @@ import convergent as cv
 TOL = 1e-4
 
 
+def raises(exc, words, fn, *args):
+    """fn(*args) must raise exc with `words` in its message."""
+    try:
+        fn(*args)
+    except exc as e:
+        assert words in str(e), (words, str(e))
+        return
+    raise AssertionError(f"{fn.__name__}{args} did not raise {exc.__name__} ({words})")
+
+
+def check_refusals(export_dir, corr_dir):
+    """Bad or unusual inputs get the reader's own clear errors, as the C++ readers give them."""
+    labels = "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz"
+    want = cv.read_idx(labels)
+    assert np.array_equal(cv.read_idx(pathlib.Path(labels)), want)
+    with tempfile.TemporaryDirectory() as tmp:
+        shutil.copy(labels, os.path.join(tmp, "labels"))  # gzip without the .gz: read as the engine reads it
+        assert np.array_equal(cv.read_idx(os.path.join(tmp, "labels")), want)
+        with open(labels, "rb") as f, open(os.path.join(tmp, "short"), "wb") as g:
+            g.write(gzip.decompress(f.read())[:5000])
+        raises(ValueError, "truncated", cv.read_idx, os.path.join(tmp, "short"))
+        c = os.path.join(tmp, "c")
+        shutil.copytree(corr_dir, c)
+        out = cv.CorrelateOutput(c)
+        layer = out.layers[0]
+        raises(ValueError, "two different nets", out.semi, layer, 0, 0)
+        raises(ValueError, "two different nets", out.bipartite, layer, 1, 1)
+        for f in os.listdir(os.path.join(c, layer)):  # as if the layer were not in --mi-layers
+            if f.startswith("mi_"):
+                os.remove(os.path.join(c, layer, f))
+        raises(KeyError, "no mutual information", out.mi, layer, 0, 1)
+        os.remove(os.path.join(c, layer, "between_0_1.npy"))
+        raises(ValueError, "between_0_1.npy: missing", cv.CorrelateOutput, c)
+        shutil.copy(os.path.join(corr_dir, layer, "between_0_1.npy"), os.path.join(c, layer))
+        with open(os.path.join(c, "summary.json")) as f:
+            summary = json.load(f)
+        summary["version"] += 1
+        with open(os.path.join(c, "summary.json"), "w") as f:
+            json.dump(summary, f)
+        raises(ValueError, "newer convergent", cv.CorrelateOutput, c)
+    net = cv.Export(export_dir)
+    c, h, w = net.config["input"]
+    raises(ValueError, "the net takes", net.preprocess, np.zeros((2, h + 1, w), np.uint8))
+    raises(ValueError, "the net takes", net.preprocess, np.zeros((c, h, w + 1), np.uint8))
+    raises(ValueError, "the net takes", net.preprocess, np.zeros((2, c + 1, h, w), np.uint8))
+
+
 def main(exp0, exp1, corr_dir, n):
+    check_refusals(exp0, corr_dir)
     nets = [cv.Export(exp0), cv.Export(exp1)]
     pixels = cv.read_idx("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")[:n]
     x = nets[0].preprocess(pixels)
