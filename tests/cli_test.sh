@@ -177,8 +177,9 @@ expect_error 2 "--correlate-dir is required" $B/report ${R}1 --out rep_x
 expect_error 2 "corr_typo: no such folder (--correlate-dir" $B/report ${R}1 --correlate-dir corr_typo --out rep_x
 [ ! -e rep_x ] || fail "a refused report left a folder"
 cp -r corr corr_hole && rm corr_hole/conv2/between_0_1.npy
-$B/report ${R}1 ${R}2 ${R}3 --correlate-dir corr_hole --out rep_hole > /dev/null 2> err.txt || fail "report with a missing matrix"
+$B/report ${R}1 ${R}2 ${R}3 --correlate-dir corr_hole --out rep_hole > out.txt 2> err.txt || fail "report with a missing matrix"
 grep -q "warning: report: corr_hole/conv2/between_0_1.npy: missing" err.txt || fail "missing matrix: stderr: $(cat err.txt)"
+grep -q " $(grep -c '^warning: report:' err.txt) missing parts" out.txt || fail "the count of missing parts is not the warnings': $(cat out.txt err.txt)"
 grep -q "no --align-dir given" err.txt && grep -q "no --vis-dir given" err.txt || fail "missing align/vis dirs: $(cat err.txt)"
 grep -q "Missing:</b> corr_hole/conv2/between_0_1.npy: missing" rep_hole/index.html || fail "the page does not name the missing matrix"
 grep -q "<img" rep_hole/index.html || fail "a missing matrix left no figure at all"
@@ -189,6 +190,42 @@ for t in "corr_bad/summary.json: not valid JSON" "align_bad/summary.json: not va
   grep -q "$t" err.txt || fail "damaged folders: stderr lacks '$t': $(cat err.txt)"
   grep -q "$t" rep_bad/index.html || fail "damaged folders: the page lacks '$t'"
 done
+
+# bin/visualize into a used --out replaces its mode's figures of each layer (a worst figure of the
+# earlier run is gone, where the report showed it under the new run's nets) and keeps other modes';
+# a layer folder that is a file is refused before the pass, leaving the other layers as they were.
+cp -r vis23 vis_re
+$B/visualize ${R}2 ${R}3 --layers conv2 --correlate-dir corr --max-images 50 --best 2 --worst 0 --out vis_re > /dev/null 2>&1 || fail "visualize again"
+[ -f vis_re/conv2/best_deconv.png ] && [ ! -e vis_re/conv2/worst_deconv.png ] || fail "the earlier worst figure stayed: $(ls vis_re/conv2)"
+$B/visualize ${R}2 ${R}3 --layers conv2 --correlate-dir corr --max-images 50 --best 1 --worst 0 --mode guided --out vis_re > /dev/null 2>&1 || fail "visualize guided"
+[ -f vis_re/conv2/best_deconv.png ] && [ -f vis_re/conv2/vis_deconv.json ] && [ -f vis_re/conv2/best_guided.png ] || fail "modes: $(ls vis_re/conv2)"
+ls -d vis_re/*.partial-* 2> /dev/null && fail "visualize left a partial folder"
+mkdir vis_file && touch vis_file/conv2
+expect_error 2 "vis_file/conv2: exists and is not a folder" $B/visualize ${R}2 ${R}3 --layers conv1,conv2 --correlate-dir corr --out vis_file
+[ ! -e vis_file/conv1 ] || fail "a refused visualize wrote conv1"
+# The report's worst table ranks its columns as the figure heads them (#N of N first).
+$py - <<'PY' || fail "report: rank column of the worst pairs"
+import json, re
+html = open("rep/index.html").read()
+n = json.load(open("vis23/conv2/vis_deconv.json"))["matched_pairs"]
+i = html.find("conv2: the worst matched pairs")
+rows = re.findall(r"<tr><td>(\d+)</td><td>([^<]*)</td>", html[i:html.find("</table>", i)])
+assert rows[:2] == [("1", f"{n} of {n}"), ("2", f"{n - 1} of {n}")], rows
+PY
+# A truncated figure, an align summary whose directions disagree on their penalties (read past the
+# end before), and a folder named figures.json where the report writes.
+cp -r vis23 vis_trunc && truncate -s 3000 vis_trunc/conv2/best_deconv.png
+cp -r align align_pen && $py -c "
+import json; s = json.load(open('align_pen/summary.json'))
+d = s['layers'][0]['pairs'][0]['sparse_prediction'][1]; d['per_penalty'] = d['per_penalty'][:1]
+json.dump(s, open('align_pen/summary.json', 'w'))"
+$B/report ${R}1 ${R}2 ${R}3 --correlate-dir corr --align-dir align_pen --vis-dir vis_trunc --out rep_trunc > /dev/null 2> err.txt || fail "report, damaged figure"
+for t in "vis_trunc/conv2/best_deconv.png: truncated PNG" "lists other penalties than direction"; do
+  grep -q "$t" err.txt && grep -q "$t" rep_trunc/index.html || fail "report should name '$t': $(cat err.txt)"
+done
+mkdir -p rep_dir/figures.json
+expect_error 2 "rep_dir/figures.json: is a folder" $B/report ${R}1 ${R}2 ${R}3 --correlate-dir corr --out rep_dir
+[ ! -e rep_dir/index.html ] || fail "a refused report wrote its page"
 
 # Nets of different widths: conv2 has 12 and 20 units; 8 of the wide net's stay unmatched.
 $B/correlate ${R}1 runs/tiny-wide-seed1 --max-images 200 --layers conv1,conv2 --out wide --threads 1 > wide.txt 2>&1 || { cat wide.txt; fail "correlate widths"; }
@@ -203,6 +240,11 @@ assert d["units"] == [20, 12] and len(d["best"]) == 2 and d["worst"] == []
 assert [u["unit"] for u in d["shown_units"]] == [15, 19]
 PY
 grep -q "scores: CKA" align_wide.txt || fail "align global scores on different widths"
+# A vis folder of nets that are not the study's (tiny-wide-seed1) is a notice, not its figures.
+$B/report ${R}1 ${R}2 ${R}3 --correlate-dir corr --vis-dir vis_wide --out rep_wide > /dev/null 2> err.txt || fail "report, other nets' vis"
+grep -q "vis_wide/conv2/vis_deconv.json: shows net_a tiny-wide-seed1 (seed 1, iteration 20), not among the correlate output's nets" err.txt ||
+  fail "other nets' figures: $(cat err.txt)"
+! grep -q "the best matched pairs" rep_wide/index.html || fail "the report drew another study's figures"
 
 # Mismatched nets are refused, by the same rules (nn/run.h), by every tool that takes several runs:
 # another input shape (RGB synthetic images), a renamed layer, other widths where they matter.

@@ -2,12 +2,10 @@
 // files), from the run folders and the outputs of bin/correlate, bin/align and bin/visualize.
 #include <filesystem>
 #include <cstdio>
-#include <set>
 
 #include "analysis/plot/font.h"
 #include "analysis/report/report.h"
 #include "base/cli.h"
-#include "base/log.h"
 
 using namespace cvg;
 
@@ -33,18 +31,17 @@ int main(int argc, char** argv) {
       throw cli::UsageError("--correlate-dir is required (see --help)");
     const std::string out = args.path("out");
     require_output_folder(out);
+    if (std::filesystem::is_directory(out))  // e.g. a folder named index.html there fails now, not after the page
+      for (const char* f : {"/index.html", "/figures.json"}) require_writable_file(out + f);
     // The one required input: without it the page has no figure at all (other missing parts are notices on the page).
     if (!std::filesystem::is_directory(args.str("correlate-dir")))
       throw InputError(args.str("correlate-dir") + ": no such folder (--correlate-dir: bin/correlate's --out)");
     plot::load_font();  // the heatmaps' labels: a missing font fails now with its one line, not in every figure
     report::StudyPaths paths{args.positional(), args.str("correlate-dir"), args.str("align-dir"), args.str("vis-dir")};
     const report::Study study = report::load_study(paths);
-    std::set<std::string> said;  // one line per problem, though a missing --align-dir concerns three sections
-    for (const report::Problem& p : study.problems)
-      if (said.insert(p.message).second) log_warning("report: " + p.message);
-    const report::Page page = report::build_page(study);
+    const report::Page page = report::build_page(study);  // prints one warning line per problem
     write_report(out, page);
-    std::printf("report: %d figures, %zu missing parts\n%s/index.html\n", page.figure_count(), said.size(), out.c_str());
+    std::printf("report: %d figures, %d missing parts\n%s/index.html\n", page.figure_count(), page.warning_count(), out.c_str());
     return 0;
   });
 }

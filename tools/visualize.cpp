@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <filesystem>
 
 #include <nlohmann/json.hpp>
 
@@ -21,6 +22,30 @@ using namespace cvg;
 using nlohmann::json;
 
 namespace {
+
+// A run replaces the files of its mode in each layer's folder OUT/<layer> as a whole: a figure of an
+// earlier run left beside the new vis_<mode>.json would pass for this run's (bin/report shows what
+// the sidecar lists). The folder must be absent, empty or ours; other modes' files stay.
+bool looks_like_vis_layer(const std::string& dir) {
+  for (const char* mode : {"deconv", "guided", "gradient"})
+    if (file_exists(dir + "/vis_" + mode + ".json")) return true;
+  return false;
+}
+const OutputOwner kVisLayerOwner{"bin/visualize layer", looks_like_vis_layer};
+
+// Copies into `partial` the files of `dir` (if it exists) that are not of `mode`: vis_<other>.json
+// and *_<other>.png.
+void keep_other_modes(const std::string& dir, const std::string& partial, const std::string& mode) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return;
+  const std::string png = "_" + mode + ".png";
+  for (const auto& e : fs::directory_iterator(dir)) {
+    const std::string name = e.path().filename().string();
+    const bool mine = name == "vis_" + mode + ".json" || (name.size() > png.size() && name.compare(name.size() - png.size(), png.size(), png) == 0);
+    if (!mine && e.is_regular_file()) fs::copy_file(e.path(), partial + "/" + name);
+  }
+}
 
 std::vector<int> parse_int_list(const std::string& s, const char* flag) {
   std::vector<int> out;
@@ -95,7 +120,8 @@ int main(int argc, char** argv) {
                    "A's unit above net B's, each a grid of its top patches above the grid of their projections; with\n"
                    "--units, unit_<a|b><u>_<mode>.png per unit. Units are numbered from 0. vis_<mode>.json lists the\n"
                    "pairs, correlations, image ids, positions and activations. Several layers (--layers conv1,conv3)\n"
-                   "share one pass over the data. Every file and JSON key: docs/OUTPUTS.md.\n"
+                   "share one pass over the data. A run replaces its mode's files in each layer's folder (another\n"
+                   "--out keeps an earlier run's). Every file and JSON key: docs/OUTPUTS.md.\n"
                    "Exit codes: 0 ok, 1 failure, 2 bad input.");
     args.opt("layers", "", "the layer(s) to show: conv or fc layers, comma-separated (e.g. conv3 or conv1,conv2)")
         .opt("correlate-dir", "runs/correlate", "bin/correlate's output folder")
@@ -123,6 +149,7 @@ int main(int argc, char** argv) {
     require_output_folder(out);
     const int loader_threads = args.loader_threads();
     if (layer_names.empty()) throw cli::UsageError("--layers is required (e.g. --layers conv3)");
+    for (const std::string& layer : layer_names) check_replaceable_output(out + "/" + layer, kVisLayerOwner);
     const VisRequest req = parse_request(args);
     plot::load_font();  // the figures' labels: a missing font fails now, not after the pass
     const int batch = args.int32("batch");
@@ -182,23 +209,35 @@ int main(int argc, char** argv) {
           {"iteration", sides[i].ck.info.iteration},
           {"correlate_index", req.needs_correlate() ? json(i ? net_q : net_p) : json(nullptr)}};
     const std::array<std::string, 2> names = {side_json[0]["name"].get<std::string>(), side_json[1]["name"].get<std::string>()};
-    for (size_t li = 0; li < plans.size(); ++li) {
-      const VisLayer& L = plans[li];
-      VisLayerResult r = draw_layer(L, nets, {&tops[0][li], &tops[1][li]}, *data, req, names);
-      json& doc = r.doc;
-      doc["net"] = cfg.name, doc["net_a"] = side_json[0], doc["net_b"] = side_json[1];
-      doc["data"] = spec, doc["split"] = args.str("split"), doc["images"] = total;
-      if (req.needs_correlate()) doc["correlate_dir"] = corr.dir;
-      const std::string dir = out + "/" + L.name;
-      make_dirs(dir);
-      for (const VisFigure& f : r.figures) {
-        write_png(dir + "/" + f.file, f.image);
-        std::printf("wrote %s%s\n", (dir + "/" + f.file).c_str(), f.note.c_str());
+    // Every layer into a partial folder first (with the folder's files of other modes), then each put
+    // in place of OUT/<layer>: an error leaves OUT as it was.
+    std::vector<std::string> partials;
+    std::vector<std::string> wrote;
+    try {
+      for (size_t li = 0; li < plans.size(); ++li) {
+        const VisLayer& L = plans[li];
+        VisLayerResult r = draw_layer(L, nets, {&tops[0][li], &tops[1][li]}, *data, req, names);
+        json& doc = r.doc;
+        doc["net"] = cfg.name, doc["net_a"] = side_json[0], doc["net_b"] = side_json[1];
+        doc["data"] = spec, doc["split"] = args.str("split"), doc["images"] = total;
+        if (req.needs_correlate()) doc["correlate_dir"] = corr.dir;
+        const std::string dir = out + "/" + L.name;
+        partials.push_back(partial_output_dir(dir));
+        for (const VisFigure& f : r.figures) {
+          write_png(partials.back() + "/" + f.file, f.image);
+          wrote.push_back(dir + "/" + f.file + f.note);
+        }
+        const std::string mode = projection_mode_name(req.mode);
+        write_file_atomic(partials.back() + "/vis_" + mode + ".json", doc.dump(1) + "\n");
+        wrote.push_back(dir + "/vis_" + mode + ".json");
+        keep_other_modes(dir, partials.back(), mode);
       }
-      const std::string jpath = dir + "/vis_" + std::string(projection_mode_name(req.mode)) + ".json";
-      write_file_atomic(jpath, doc.dump(1) + "\n");
-      std::printf("wrote %s\n", jpath.c_str());
+      for (size_t li = 0; li < plans.size(); ++li) publish_output(partials[li], out + "/" + plans[li].name, kVisLayerOwner);
+    } catch (...) {
+      for (const std::string& p : partials) remove_tree(p);
+      throw;
     }
+    for (const std::string& w : wrote) std::printf("wrote %s\n", w.c_str());
     return 0;
   });
 }

@@ -33,7 +33,10 @@ void sparse_layer(Page& page, const json& L) {
       names.push_back(d.value("direction", "?"));
       std::vector<double> l, p;
       for (const json& e : d.at("per_penalty")) p.push_back(number(e, "penalty")), l.push_back(number(e, "mean_loss"));
-      if (penalties.empty()) penalties = p;
+      if (loss.empty()) penalties = p;
+      if (p != penalties)  // every direction is read at the first one's penalties below
+        throw InputError("direction " + names.back() + " lists other penalties than direction " + names[0] +
+                         " (damaged summary.json?)");
       loss.push_back(l);
     }
   if (loss.empty()) {

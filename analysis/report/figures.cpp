@@ -17,7 +17,7 @@ bool notices(Page& page, const Study& s, Part p, const std::string& layer) {
 
 void section_error(Page& page, const std::string& message) {
   page.notice(message);
-  log_warning("report: " + message);
+  if (page.warn_once(message)) log_warning("report: " + message);
 }
 
 namespace {

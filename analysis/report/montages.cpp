@@ -3,6 +3,7 @@
 #include "analysis/plot/raster.h"
 #include "analysis/report/figures.h"
 #include "base/io.h"
+#include "data/image_decode.h"
 
 namespace cvg::report {
 
@@ -10,16 +11,13 @@ using json = nlohmann::json;
 
 namespace {
 
-// A PNG file as it is, with its size from the IHDR chunk; InputError when it is not a PNG.
+// A PNG file as it is, with its size; InputError when it is not a whole PNG (decoded once to know:
+// a truncated or damaged file would otherwise go onto the page, where a browser shows what it can).
 Picture png_file(const std::string& path) {
   const std::vector<char> b = read_file(path);
-  if (b.size() < 24 || std::string(b.data(), 8) != "\x89PNG\r\n\x1a\n" || std::string(b.data() + 12, 4) != "IHDR")
-    throw InputError(path + ": not a PNG file");
-  auto be32 = [&](size_t at) {
-    return (int)((uint32_t)(uint8_t)b[at] << 24 | (uint32_t)(uint8_t)b[at + 1] << 16 | (uint32_t)(uint8_t)b[at + 2] << 8 |
-                 (uint32_t)(uint8_t)b[at + 3]);
-  };
-  return {"data:image/png;base64," + plot::base64(std::string(b.begin(), b.end())), be32(16), be32(20)};
+  if (b.size() < 8 || std::string(b.data(), 8) != "\x89PNG\r\n\x1a\n") throw InputError(path + ": not a PNG file");
+  const data::RgbImage img = data::decode_rgb(b, path);
+  return {"data:image/png;base64," + plot::base64(std::string(b.begin(), b.end())), img.w, img.h};
 }
 
 std::string who(const json& net) {
@@ -29,10 +27,17 @@ std::string who(const json& net) {
 void montage(Page& page, const VisLayer& v, const std::string& which, const std::string& path) {
   const json& d = v.doc;
   const std::string A = who(d.at("net_a")), B = who(d.at("net_b"));
-  Table t{{"column (rank)", "A unit", "B unit", "correlation"}, {}};
-  for (const json& p : d.at(which))
-    t.rows.push_back({std::to_string(p.value("rank", 0) + 1), std::to_string(p.value("unit_a", -1)),
-                      std::to_string(p.value("unit_b", -1)), num(number(p, "correlation"))});
+  // A column's rank among all matched pairs, as its header in the figure: the worst list starts at
+  // the last ("#N of N"); N is in sidecars since matched_pairs was added, else the rank is not shown.
+  const long long matched = d.value("matched_pairs", -1LL);
+  Table t{{"column", "rank (1 = best)", "A unit", "B unit", "correlation"}, {}};
+  for (const json& p : d.at(which)) {
+    const long long col = p.value("rank", 0LL) + 1;
+    const std::string rank = matched > 0 ? std::to_string(which == "best" ? col : matched + 1 - col) + " of " + std::to_string(matched)
+                             : which == "best" ? std::to_string(col) : "-";
+    t.rows.push_back({std::to_string(col), rank,
+                      std::to_string(p.value("unit_a", -1)), std::to_string(p.value("unit_b", -1)), num(number(p, "correlation"))});
+  }
   const std::string title = v.layer + ": the " + which + " matched pairs";
   page.figure({title, png_file(path),
                "One column per bipartite pair, " + which + " first from the left: on top A = " + A + ", below B = " + B +

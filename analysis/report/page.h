@@ -3,6 +3,7 @@
 // the CSS and the one script (it records each image's decoded size, for the browser check) are
 // inline; nothing is fetched.
 #pragma once
+#include <set>
 #include <string>
 #include <vector>
 
@@ -46,11 +47,16 @@ class Page {
   // [{"id", "title", "width", "height"}] for every image: what the browser must decode.
   nlohmann::json manifest() const;
   int figure_count() const { return (int)manifest_.size(); }
+  // A problem's message for stderr: true the first time a message is given (a damaged file that
+  // several sections read is one warning line), false after.
+  bool warn_once(const std::string& message) { return warned_.insert(message).second; }
+  int warning_count() const { return (int)warned_.size(); }
 
  private:
   std::string title_, head_, body_;
   std::vector<std::pair<std::string, std::string>> toc_;
   nlohmann::json manifest_ = nlohmann::json::array();
+  std::set<std::string> warned_;
 };
 
 // Numbers for tables: "0.588", "-" for NaN; an interval "[0.563, 0.613]".

@@ -2,6 +2,7 @@
 
 #include "analysis/report/figures.h"
 #include "base/io.h"
+#include "base/log.h"
 
 namespace cvg::report {
 
@@ -29,6 +30,8 @@ std::string header_html(const Study& s) {
 Page build_page(const Study& s) {
   Page page("Convergent learning: do these nets learn the same features?");
   page.header(header_html(s));
+  for (const Problem& p : s.problems)  // one line per problem, though a missing --align-dir concerns three sections
+    if (page.warn_once(p.message)) log_warning("report: " + p.message);
   using Section = void (*)(Page&, const Study&);
   const std::pair<Section, const char*> sections[] = {{nets_section, "nets"},
                                                       {matching_section, "matching"},
@@ -52,8 +55,9 @@ Page build_page(const Study& s) {
 
 void write_report(const std::string& out, const Page& page) {
   make_dirs(out);
-  write_file_atomic(out + "/index.html", page.html());
+  // The manifest first: a page is never newer than the manifest the browser check reads beside it.
   write_file_atomic(out + "/figures.json", page.manifest().dump(1) + "\n");
+  write_file_atomic(out + "/index.html", page.html());
 }
 
 }  // namespace cvg::report

@@ -93,6 +93,26 @@ void load_align(const std::string& dir, Study& s) {
   }
 }
 
+// A bin/visualize sidecar's nets (net_a, net_b: name, seed, iteration) that are not in the correlate
+// output, as "tiny-seed7 (seed 7, iteration 20)"; empty when both are (or no correlate output was read).
+std::string foreign_nets(const json& doc, const Study& s) {
+  if (!s.corr) return "";
+  std::string out;
+  for (const char* side : {"net_a", "net_b"}) {
+    const json& n = doc.contains(side) && doc[side].is_object() ? doc[side] : json::object();
+    const json name = n.value("name", json()), seed = n.value("seed", json()), iteration = n.value("iteration", json());
+    const bool known = name.is_string() && seed.is_number_unsigned() && iteration.is_number_integer() &&
+                       std::any_of(s.corr->nets.begin(), s.corr->nets.end(), [&](const NetRecord& r) {
+                         return r.name == name.get<std::string>() && r.seed == seed.get<uint64_t>() &&
+                                r.iteration == iteration.get<long long>();
+                       });
+    if (!known)
+      out += (out.empty() ? "" : " and ") + std::string(side) + " " + (name.is_string() ? name.get<std::string>() : "?") +
+             " (seed " + seed.dump() + ", iteration " + iteration.dump() + ")";
+  }
+  return out;
+}
+
 void load_vis(const std::string& dir, Study& s) {
   if (dir.empty()) {
     s.problem(Part::Montages, "", "no --vis-dir given: run bin/visualize and pass its --out");
@@ -104,8 +124,9 @@ void load_vis(const std::string& dir, Study& s) {
     return;
   }
   std::vector<std::string> layers;
-  for (const auto& e : fs::directory_iterator(dir, ec))
-    if (e.is_directory()) layers.push_back(e.path().filename().string());
+  for (const auto& e : fs::directory_iterator(dir, ec))  // not a running (or killed) bin/visualize's partial folder
+    if (e.is_directory() && e.path().filename().string().find(".partial-") == std::string::npos)
+      layers.push_back(e.path().filename().string());
   std::sort(layers.begin(), layers.end());
   for (const std::string& layer : layers) {
     for (const char* mode : {"deconv", "guided", "gradient"}) {
@@ -118,18 +139,27 @@ void load_vis(const std::string& dir, Study& s) {
         s.problem(Part::Montages, layer, why);
         continue;
       }
+      if (const std::string other = foreign_nets(v.doc, s); !other.empty()) {
+        s.problem(Part::Montages, layer,
+                  base + "vis_" + mode + ".json: shows " + other +
+                      ", not among the correlate output's nets (by name, seed and iteration); run bin/visualize on this study's runs");
+        continue;
+      }
+      // Only the figures the sidecar lists: a PNG it does not list is another run's, left in the folder.
       for (auto [which, path] : {std::pair{"best", &v.best_png}, std::pair{"worst", &v.worst_png}}) {
+        if (!v.doc.contains(which) || !v.doc[which].is_array() || v.doc[which].empty()) continue;
         const std::string png = base + which + "_" + mode + ".png";
         if (file_exists(png))
           *path = png;
-        else if (v.doc.contains(which) && !v.doc[which].empty())
+        else
           s.problem(Part::Montages, layer, png + ": missing, though vis_" + std::string(mode) + ".json lists its pairs");
       }
       s.vis.push_back(std::move(v));
       break;
     }
   }
-  if (s.vis.empty() && s.problems_of(Part::Montages).empty())
+  const bool said = std::any_of(s.problems.begin(), s.problems.end(), [](const Problem& p) { return p.part == Part::Montages; });
+  if (s.vis.empty() && !said)
     s.problem(Part::Montages, "", dir + ": no layer folder with a vis_<mode>.json (not bin/visualize's output?)");
 }
 

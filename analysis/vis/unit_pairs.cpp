@@ -151,6 +151,7 @@ VisLayerResult draw_layer(const VisLayer& L, const std::array<Net*, 2>& nets, co
   };
   if (req.best_worst) {
     out.doc["best"] = pairs_json(L.best), out.doc["worst"] = pairs_json(L.worst);
+    out.doc["matched_pairs"] = L.matched;
     if (!L.best.empty()) pairs_figure_of(L.best, "best", false);
     if (!L.worst.empty()) pairs_figure_of(L.worst, "worst", true);
   }
