@@ -227,6 +227,28 @@ mkdir -p rep_dir/figures.json
 expect_error 2 "rep_dir/figures.json: is a folder" $B/report ${R}1 ${R}2 ${R}3 --correlate-dir corr --out rep_dir
 [ ! -e rep_dir/index.html ] || fail "a refused report wrote its page"
 
+# A layer where every unit of a net is constant (conv2's biases at -1000: zero after the ReLU):
+# align skips its pair and says why, visualize says it drew no figure there, the report says so.
+$B/train --export-npy ${R}1 dead_exp > /dev/null || fail "export for dead"
+$py -c "import numpy as np; b = np.load('dead_exp/conv2.bias.npy'); b[:] = -1000; np.save('dead_exp/conv2.bias.npy', b)"
+$B/import --net "$repo/tests/nets/tiny.json" --from dead_exp --out runs_dead --seed 1 --iteration 20 > /dev/null || fail "import dead"
+$B/correlate runs_dead ${R}2 --max-images 100 --layers conv1,conv2 --out corr_dead --threads 1 > /dev/null 2>&1 || fail "correlate dead"
+$B/align --correlate-dir corr_dead --bootstrap 0 --out align_dead > out.txt 2>&1 || { cat out.txt; fail "align, an all-dead layer"; }
+grep -q "skipped: runs_dead has no unit that varies in this layer: all 12 are constant" out.txt || fail "align dead: $(cat out.txt)"
+$B/visualize runs_dead ${R}2 --layers conv1,conv2 --correlate-dir corr_dead --max-images 50 --out vis_dead > out.txt 2>&1 || fail "visualize dead"
+grep -q "vis_dead/conv2: no figure (no matched pair" out.txt || fail "visualize dead: $(cat out.txt)"
+$B/report runs_dead ${R}2 --correlate-dir corr_dead --align-dir align_dead --vis-dir vis_dead --out rep_dead > /dev/null 2> err.txt || fail "report dead"
+for t in "conv2: no sparse prediction (runs_dead has no unit" "conv2: no spectral groups (runs_dead has no unit" "No best or worst figure"; do
+  grep -q "$t" rep_dead/index.html || fail "report, all-dead layer: no '$t'"
+done
+$B/visualize runs_dead ${R}2 --layers conv2 --correlate-dir corr_dead --max-images 50 --units 0 --out vis_dead_u > /dev/null 2>&1 || fail "visualize a dead unit"
+$py - <<'PY' || fail "a constant unit is flagged, a live one not"
+import json
+assert json.load(open("vis_dead_u/conv2/vis_deconv.json"))["shown_units"][0]["constant"] is True
+assert not any(p["a"]["constant"] or p["b"]["constant"] for p in json.load(open("vis23/conv2/vis_deconv.json"))["best"])
+PY
+expect_error 2 "--net says which net --units refers to" $B/visualize ${R}1 ${R}2 --layers conv1 --correlate-dir corr --net b
+
 # Nets of different widths: conv2 has 12 and 20 units; 8 of the wide net's stay unmatched.
 $B/correlate ${R}1 runs/tiny-wide-seed1 --max-images 200 --layers conv1,conv2 --out wide --threads 1 > wide.txt 2>&1 || { cat wide.txt; fail "correlate widths"; }
 grep -q "conv2: 8 units of tiny-wide-seed1 have no partner in tiny-seed1" wide.txt || fail "unmatched units: $(cat wide.txt)"

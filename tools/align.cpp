@@ -91,6 +91,7 @@ void print_pair(const AlignPairReport& r, const AlignOptions& opt) {
   const PairMoments& pm = r.pm;
   const char *A = r.net_a.c_str(), *B = r.net_b.c_str();
   std::printf("-- pair %d-%d: A = %s, B = %s\n", r.p, r.q, A, B);
+  if (!r.skipped.empty()) return (void)std::printf("  skipped: %s\n", r.skipped.c_str());
   if (!pm.zero_a.empty() || !pm.zero_b.empty())
     std::printf("  zero-variance units left out: %s %zu, %s %zu\n", A, pm.zero_a.size(), B, pm.zero_b.size());
   if (r.lasso_skipped)

@@ -91,6 +91,7 @@ VisRequest parse_request(const cli::Args& args) {
   if (req.want_chosen) req.chosen = parse_pairs(args.str("pairs"));
   const std::string which = args.str("net");
   if (which != "a" && which != "b") throw cli::UsageError("--net must be a or b");
+  if (args.given("net") && !want_units) throw cli::UsageError("--net says which net --units refers to: give --units too");
   req.units_side = which == "a" ? 0 : 1;
   if (want_units) req.units = parse_int_list(args.str("units"), "units");
   return req;
@@ -212,7 +213,7 @@ int main(int argc, char** argv) {
     // Every layer into a partial folder first (with the folder's files of other modes), then each put
     // in place of OUT/<layer>: an error leaves OUT as it was.
     std::vector<std::string> partials;
-    std::vector<std::string> wrote;
+    std::vector<std::string> wrote;  // the lines to print once published
     try {
       for (size_t li = 0; li < plans.size(); ++li) {
         const VisLayer& L = plans[li];
@@ -225,11 +226,13 @@ int main(int argc, char** argv) {
         partials.push_back(partial_output_dir(dir));
         for (const VisFigure& f : r.figures) {
           write_png(partials.back() + "/" + f.file, f.image);
-          wrote.push_back(dir + "/" + f.file + f.note);
+          wrote.push_back("wrote " + dir + "/" + f.file + f.note);
         }
+        if (r.figures.empty())  // best/worst of a layer without a matched pair of live units
+          wrote.push_back(dir + ": no figure (no matched pair: a net has no unit that varies in this layer)");
         const std::string mode = projection_mode_name(req.mode);
         write_file_atomic(partials.back() + "/vis_" + mode + ".json", doc.dump(1) + "\n");
-        wrote.push_back(dir + "/vis_" + mode + ".json");
+        wrote.push_back("wrote " + dir + "/vis_" + mode + ".json");
         keep_other_modes(dir, partials.back(), mode);
       }
       for (size_t li = 0; li < plans.size(); ++li) publish_output(partials[li], out + "/" + plans[li].name, kVisLayerOwner);
@@ -237,7 +240,7 @@ int main(int argc, char** argv) {
       for (const std::string& p : partials) remove_tree(p);
       throw;
     }
-    for (const std::string& w : wrote) std::printf("wrote %s\n", w.c_str());
+    for (const std::string& w : wrote) std::printf("%s\n", w.c_str());
     return 0;
   });
 }

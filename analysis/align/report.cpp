@@ -83,6 +83,11 @@ AlignPairReport align_pair(const Moments& m, int p, int q, const std::string& ne
   r.pm = pair_moments(m, p, q);
   PairMoments& pm = r.pm;
   const int na = pm.na(), nb = pm.nb();
+  if (na == 0 || nb == 0) {  // nothing to predict, score or group: every unit of a net is constant here
+    r.skipped = (na == 0 ? net_a : net_b) + " has no unit that varies in this layer: all " +
+                std::to_string(na == 0 ? pm.zero_a.size() : pm.zero_b.size()) + " are constant";
+    return r;
+  }
   // Few-to-one, both directions.
   r.lasso_skipped = std::max(na, nb) > opt.lasso_max_units;
   if (!r.lasso_skipped) {
@@ -111,6 +116,10 @@ json write_pair_report(const AlignPairReport& r, const std::string& dir) {
   const PairMoments& pm = r.pm;
   json pj = {{"nets", {r.p, r.q}}, {"net_a", r.net_a}, {"net_b", r.net_b}};
   pj["zero_variance_units"] = {pm.zero_a, pm.zero_b};
+  if (!r.skipped.empty()) {
+    pj["skipped"] = r.skipped;
+    return pj;
+  }
   write_npy(dir + "/units_a.npy", pm.valid_a.data(), {pm.valid_a.size()});
   write_npy(dir + "/units_b.npy", pm.valid_b.data(), {pm.valid_b.size()});
   json sj = json::array();

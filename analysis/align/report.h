@@ -36,6 +36,8 @@ struct AlignPairReport {
   int p = 0, q = 1;  // net indices in the correlate output: A = p, B = q
   std::string net_a, net_b;
   PairMoments pm;                               // its matrices are released once the analyses are done
+  // Why the pair has no analyses (a net without a unit that varies in this layer), else empty.
+  std::string skipped;
   bool lasso_skipped = false;                   // more units than AlignOptions::lasso_max_units
   std::vector<PredictionDirection> directions;  // B<-A, then A<-B (none when skipped)
   GlobalScores scores;

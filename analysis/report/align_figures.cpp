@@ -23,6 +23,12 @@ const json* align_layers(Page& page, const Study& s, Part part) {
 // Pair (0, 1)'s entry of an align layer (the pairs are listed p < q, so it comes first).
 const json& first_pair(const json& layer) { return layer.at("pairs").at(0); }
 
+// Why bin/align skipped the layer's first pair (a net without a unit that varies there), or "".
+std::string skipped(const json& layer) {
+  const json& p = first_pair(layer);
+  return p.contains("skipped") && p["skipped"].is_string() ? p["skipped"].get<std::string>() : "";
+}
+
 void sparse_layer(Page& page, const json& L) {
   const std::string layer = L.at("layer");
   std::vector<std::string> names;
@@ -40,7 +46,8 @@ void sparse_layer(Page& page, const json& L) {
       loss.push_back(l);
     }
   if (loss.empty()) {
-    page.paragraph(layer + ": no sparse prediction (skipped by bin/align --lasso-max-units).");
+    const std::string why = skipped(L);
+    page.paragraph(layer + ": no sparse prediction (" + (why.empty() ? "skipped by bin/align --lasso-max-units" : why) + ").");
     return;
   }
   plot::Chart c;
@@ -99,6 +106,7 @@ void sparse_layer(Page& page, const json& L) {
 
 void groups_pair(Page& page, const Study& s, const json& L) {
   const std::string layer = L.at("layer");
+  if (const std::string why = skipped(L); !why.empty()) return page.paragraph(layer + ": no spectral groups (" + why + ").");
   const json& pair = first_pair(L);
   const int p = pair.at("nets").at(0), q = pair.at("nets").at(1);
   const std::string dir = s.align_pair_dir(layer, p, q);

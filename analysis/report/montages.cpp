@@ -55,6 +55,8 @@ void montages_section(Page& page, const Study& s) {
   for (const VisLayer& v : s.vis) {
     page.subheading(v.layer);
     try {
+      if (v.best_png.empty() && v.worst_png.empty())
+        page.paragraph("No best or worst figure: bin/visualize drew none here (no matched pair, or only --pairs/--units figures).");
       if (!v.best_png.empty()) montage(page, v, "best", v.best_png);
       if (!v.worst_png.empty()) montage(page, v, "worst", v.worst_png);
     } catch (const std::exception& e) {

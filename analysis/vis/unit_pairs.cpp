@@ -44,6 +44,19 @@ VisLayer plan_layer(const std::string& layer, const std::array<Net*, 2>& nets, c
 
 namespace {
 
+// A unit whose top activations are all one value (a dead ReLU unit: 0 everywhere) has no top images,
+// only ties broken by image id: it is drawn empty and labelled, not with arbitrary patches.
+bool constant_unit(const TopTable& top, int u) {
+  bool any = false;
+  float first = 0;
+  for (const TopEntry& e : top[u]) {
+    if (e.image < 0) continue;
+    if (any && e.value != first) return false;
+    any = true, first = e.value;
+  }
+  return any;
+}
+
 // Renders the patches and projections of `units` of one net from its top-k table.
 std::map<int, UnitView> render_units(Net& net, const TopTable& top, const std::set<int>& units, const std::string& layer,
                                      const Dataset& data, ProjectionMode mode, const ReceptiveField& rf) {
@@ -56,7 +69,7 @@ std::map<int, UnitView> render_units(Net& net, const TopTable& top, const std::s
   std::vector<float> images;
   for (int u : units)
     for (const TopEntry& e : top[u]) {
-      if (e.image < 0) continue;
+      if (e.image < 0 || constant_unit(top, u)) continue;
       at.push_back({u, e.y, e.x});
       owner.push_back(u);
       images.resize(images.size() + s.size());
@@ -83,7 +96,7 @@ json unit_json(const TopTable& top, int u) {
     if (e.image < 0) continue;
     images.push_back(e.image), pos.push_back({e.y, e.x}), vals.push_back(e.value);
   }
-  return json{{"unit", u}, {"images", images}, {"positions", pos}, {"activations", vals}};
+  return json{{"unit", u}, {"images", images}, {"positions", pos}, {"activations", vals}, {"constant", constant_unit(top, u)}};
 }
 
 }  // namespace
@@ -132,17 +145,21 @@ VisLayerResult draw_layer(const VisLayer& L, const std::array<Net*, 2>& nets, co
   auto pairs_figure_of = [&](const std::vector<MatchedPair>& list, const std::string& name, bool worst_first) {
     std::vector<std::pair<UnitView, UnitView>> cols;
     PairFigureLabels labels;
-    labels.title = L.name + ": " + (name == "pairs" ? "chosen" : name) + " matched pairs (" + m + "); units from 0";
+    labels.title = L.name + ": " + (name == "pairs" ? "chosen pairs" : name + " matched pairs") + " (" + m + "); units from 0";
     labels.row_a = "A: " + names[0], labels.row_b = "B: " + names[1];
     for (size_t i = 0; i < list.size(); ++i) {
       const MatchedPair& p = list[i];
       cols.emplace_back(views[0].at(p.a), views[1].at(p.b));
+      const bool ca = constant_unit(*top[0], p.a), cb = constant_unit(*top[1], p.b);
       char buf[96];
-      if (name == "pairs")
+      if (ca || cb)  // a constant unit's correlation is undefined (bin/correlate writes 0)
+        std::snprintf(buf, sizeof buf, "r undefined");
+      else if (name == "pairs")
         std::snprintf(buf, sizeof buf, "r = %.3f", p.correlation);
       else
         std::snprintf(buf, sizeof buf, "#%zu of %zu\nr = %.3f", worst_first ? L.matched - i : i + 1, L.matched, p.correlation);
-      labels.pairs.push_back({buf, "A: unit " + std::to_string(p.a), "B: unit " + std::to_string(p.b)});
+      labels.pairs.push_back({buf, "A: unit " + std::to_string(p.a) + (ca ? " (constant)" : ""),
+                              "B: unit " + std::to_string(p.b) + (cb ? " (constant)" : "")});
     }
     char note[96];
     std::snprintf(note, sizeof note, " (%zu pairs, correlation %.3f .. %.3f)", list.size(),
@@ -167,7 +184,8 @@ VisLayerResult draw_layer(const VisLayer& L, const std::array<Net*, 2>& nets, co
       out.figures.push_back(
           {"unit_" + which + std::to_string(u) + "_" + m + ".png",
            with_caption(unit_block(views[side].at(u), req.k, scale),
-                        L.name + ", " + (side ? "B: " : "A: ") + names[side] + ", unit " + std::to_string(u) + " (" + m + ")"),
+                        L.name + ", " + (side ? "B: " : "A: ") + names[side] + ", unit " + std::to_string(u) + " (" + m + ")" +
+                            (constant_unit(*top[side], u) ? ": constant, no image activates it more than another" : "")),
            ""});
       json j = unit_json(*top[side], u);
       j["net"] = which;
