@@ -118,7 +118,8 @@ class Export:
     def forward(self, x):
         """A numpy reference forward pass (inference: no dropout). Returns {layer: activations} for every
         conv and fc layer: after the ReLU right above it where there is one, else its own output (what
-        bin/correlate analyses: nn/net.cpp's units_index)."""
+        bin/correlate analyses: nn/net.cpp's units_index). It holds every layer's activations at once
+        (alexnet-mini: ~0.9 MB per image), so give it a few hundred images at a time."""
         x = np.asarray(x, np.float32)
         acts, prev = {}, None
         for L in self.layers:
