@@ -66,26 +66,30 @@ set -e
 [ $rc -ne 0 ] || fail "a failing rank 1 gave exit 0"
 grep -q "error: rank 1: .*injected failure" err.txt || fail "the error should name rank 1: $(cat err.txt)"
 [ ! -e cf ] || fail "a failed distributed correlate left its output folder"
+# Sends signal $1 to rank 1 of the mpirun started in the background as $guard, once both ranks exist
+# and err.txt shows the progress bar $2 (a rank killed while MPI was still starting was once seen to
+# leave mpirun waiting for it forever, OpenMPI 4.1); rc: mpirun's exit status, victim: the rank's pid.
+signal_rank1() {
+  local ranks=
+  for _ in $(seq 400); do
+    ranks=$(pgrep -P "$(pgrep -P $guard -x mpirun || echo 0)" | sort -n | tr '\n' ' ' || true)
+    [ "$(echo $ranks | wc -w)" -ge 2 ] && grep -q "$2" err.txt && break
+    sleep 0.05
+  done
+  victim=$(echo $ranks | awk '{print $2}')
+  [ -n "$victim" ] || fail "could not find the ranks of mpirun under timeout $guard"
+  kill "-$1" "$victim"
+  set +e
+  wait $guard
+  rc=$?
+  set -e
+}
 # The launcher runs under a time limit: if it missed the death of its rank, the test fails saying
 # so, where it would otherwise wait forever.
 timeout -k 10 300 mpirun -np 2 --oversubscribe --bind-to none $B/correlate one/tiny-seed1 one/tiny-seed2 --blocks 0 \
   --bootstrap 0 --out ck > /dev/null 2> err.txt &
 guard=$!
-ranks=
-# The ranks (mpirun's children), killed once the statistics pass has started: a rank killed while
-# MPI was still starting was once seen to leave mpirun waiting for it forever (OpenMPI 4.1).
-for _ in $(seq 400); do
-  ranks=$(pgrep -P "$(pgrep -P $guard -x mpirun || echo 0)" | sort -n | tr '\n' ' ' || true)
-  [ "$(echo $ranks | wc -w)" -ge 2 ] && grep -q "statistics \[" err.txt && break
-  sleep 0.05
-done
-victim=$(echo $ranks | awk '{print $2}')
-[ -n "$victim" ] || fail "could not find the ranks of mpirun under timeout $guard"
-kill -9 "$victim"
-set +e
-wait $guard
-rc=$?
-set -e
+signal_rank1 KILL "statistics \["
 [ $rc -ne 124 ] || fail "mpirun did not exit within 300 s of its rank $victim being killed"
 [ $rc -ne 0 ] || fail "a rank killed with SIGKILL gave exit 0"
 [ ! -e ck ] || fail "a correlate with a killed rank left its output folder"
@@ -103,18 +107,7 @@ set -e
 timeout -k 10 300 mpirun -np 2 --oversubscribe --bind-to none $B/train --net "$net" --lr-step 100000 --threads 1 \
   --data synthetic:2000 --batch 32 --iters 100000 --seeds 1 --out sig > /dev/null 2> err.txt &
 guard=$!
-for _ in $(seq 400); do
-  ranks=$(pgrep -P "$(pgrep -P $guard -x mpirun || echo 0)" | sort -n | tr '\n' ' ' || true)
-  [ "$(echo $ranks | wc -w)" -ge 2 ] && grep -q "seed 1 \[" err.txt && break
-  sleep 0.05
-done
-victim=$(echo $ranks | awk '{print $2}')
-[ -n "$victim" ] || fail "could not find the ranks of the training mpirun"
-kill -TERM "$victim"
-set +e
-wait $guard
-rc=$?
-set -e
+signal_rank1 TERM "seed 1 \["
 [ $rc -eq 143 ] || fail "SIGTERM to rank 1 of a train gave exit $rc (want 143): $(tr '\r' '\n' < err.txt | grep -v '^seed 1 \[')"
 grep -q "seed 1: stopped by signal 15 after iteration" err.txt || fail "the stop should name signal 15: $(tr '\r' '\n' < err.txt | grep -v '^seed 1 \[')"
 echo "mpi: ok"
