@@ -94,7 +94,7 @@ void load_align(const std::string& dir, Study& s) {
 }
 
 // A bin/visualize sidecar's nets (net_a, net_b: name, seed, iteration) that are not in the correlate
-// output, as "tiny-seed7 (seed 7, iteration 20)"; empty when both are (or no correlate output was read).
+// output, as "net_a tiny-seed7 (seed 7, iteration 20)"; empty when both are (or no correlate output was read).
 std::string foreign_nets(const json& doc, const Study& s) {
   if (!s.corr) return "";
   std::string out;
