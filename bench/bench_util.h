@@ -100,7 +100,9 @@ inline std::string machine_name(const Device& dev) {
       break;
     }
   const std::string isa = " " + cpu_isa() + " ";
-  const char* widest = isa.find(" avx512f ") != std::string::npos ? "AVX-512" : isa.find(" avx2 ") != std::string::npos ? "AVX2" : "";
+  const char* widest = isa.find(" avx512f ") != std::string::npos ? "AVX-512"
+                       : isa.find(" avx2 ") != std::string::npos  ? "AVX2"
+                                                                  : "";
   return cpu + (*widest ? std::string(" (") + widest + ")" : "") + ", " + std::to_string(cores) + " cores";
 }
 

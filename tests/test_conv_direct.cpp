@@ -1,9 +1,9 @@
 // The convolution forward without im2col (kernels/conv_direct.h) against the route it replaces,
 // built here from its parts: a naive im2col, our packed GEMM (the AVX2 kernel, bitwise the AVX-512
-// one, called directly so that CONVERGENT_CPU_GEMM=openblas does not swap it) and the bias added after. The claim is bit equality, not closeness:
-// the skipped taps only ever add w * 0 to a sum that is never -0. Scratch and outputs start as NaN,
-// so anything read before it is written shows. The naive-loop tests of tests/test_conv.cpp reach
-// this route through cpu::conv_forward wherever it pays (kernels/conv_cpu.cpp: forward_direct).
+// one, called directly so that CONVERGENT_CPU_GEMM=openblas does not swap it) and the bias added after. The claim is bit
+// equality, not closeness: the skipped taps only ever add w * 0 to a sum that is never -0. Scratch and outputs start as NaN, so
+// anything read before it is written shows. The naive-loop tests of tests/test_conv.cpp reach this route through
+// cpu::conv_forward wherever it pays (kernels/conv_cpu.cpp: forward_direct).
 #include <doctest/doctest.h>
 
 #include <cmath>

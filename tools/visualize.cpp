@@ -42,7 +42,8 @@ void keep_other_modes(const std::string& dir, const std::string& partial, const 
   const std::string png = "_" + mode + ".png";
   for (const auto& e : fs::directory_iterator(dir)) {
     const std::string name = e.path().filename().string();
-    const bool mine = name == "vis_" + mode + ".json" || (name.size() > png.size() && name.compare(name.size() - png.size(), png.size(), png) == 0);
+    const bool mine = name == "vis_" + mode + ".json" ||
+                      (name.size() > png.size() && name.compare(name.size() - png.size(), png.size(), png) == 0);
     if (!mine && e.is_regular_file()) fs::copy_file(e.path(), partial + "/" + name);
   }
 }

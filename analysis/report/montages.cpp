@@ -33,10 +33,12 @@ void montage(Page& page, const VisLayer& v, const std::string& which, const std:
   Table t{{"column", "rank (1 = best)", "A unit", "B unit", "correlation"}, {}};
   for (const json& p : d.at(which)) {
     const long long col = p.value("rank", 0LL) + 1;
-    const std::string rank = matched > 0 ? std::to_string(which == "best" ? col : matched + 1 - col) + " of " + std::to_string(matched)
-                             : which == "best" ? std::to_string(col) : "-";
-    t.rows.push_back({std::to_string(col), rank,
-                      std::to_string(p.value("unit_a", -1)), std::to_string(p.value("unit_b", -1)), num(number(p, "correlation"))});
+    const std::string rank = matched > 0
+                                 ? std::to_string(which == "best" ? col : matched + 1 - col) + " of " + std::to_string(matched)
+                             : which == "best" ? std::to_string(col)
+                                               : "-";
+    t.rows.push_back({std::to_string(col), rank, std::to_string(p.value("unit_a", -1)), std::to_string(p.value("unit_b", -1)),
+                      num(number(p, "correlation"))});
   }
   const std::string title = v.layer + ": the " + which + " matched pairs";
   page.figure({title, png_file(path),
@@ -56,7 +58,8 @@ void montages_section(Page& page, const Study& s) {
     page.subheading(v.layer);
     try {
       if (v.best_png.empty() && v.worst_png.empty())
-        page.paragraph("No best or worst figure: bin/visualize drew none here (no matched pair, or only --pairs/--units figures).");
+        page.paragraph(
+            "No best or worst figure: bin/visualize drew none here (no matched pair, or only --pairs/--units figures).");
       if (!v.best_png.empty()) montage(page, v, "best", v.best_png);
       if (!v.worst_png.empty()) montage(page, v, "worst", v.worst_png);
     } catch (const std::exception& e) {

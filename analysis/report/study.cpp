@@ -101,11 +101,11 @@ std::string foreign_nets(const json& doc, const Study& s) {
   for (const char* side : {"net_a", "net_b"}) {
     const json& n = doc.contains(side) && doc[side].is_object() ? doc[side] : json::object();
     const json name = n.value("name", json()), seed = n.value("seed", json()), iteration = n.value("iteration", json());
-    const bool known = name.is_string() && seed.is_number_unsigned() && iteration.is_number_integer() &&
-                       std::any_of(s.corr->nets.begin(), s.corr->nets.end(), [&](const NetRecord& r) {
-                         return r.name == name.get<std::string>() && r.seed == seed.get<uint64_t>() &&
-                                r.iteration == iteration.get<long long>();
-                       });
+    const bool known =
+        name.is_string() && seed.is_number_unsigned() && iteration.is_number_integer() &&
+        std::any_of(s.corr->nets.begin(), s.corr->nets.end(), [&](const NetRecord& r) {
+          return r.name == name.get<std::string>() && r.seed == seed.get<uint64_t>() && r.iteration == iteration.get<long long>();
+        });
     if (!known)
       out += (out.empty() ? "" : " and ") + std::string(side) + " " + (name.is_string() ? name.get<std::string>() : "?") +
              " (seed " + seed.dump() + ", iteration " + iteration.dump() + ")";
@@ -140,9 +140,10 @@ void load_vis(const std::string& dir, Study& s) {
         continue;
       }
       if (const std::string other = foreign_nets(v.doc, s); !other.empty()) {
-        s.problem(Part::Montages, layer,
-                  base + "vis_" + mode + ".json: shows " + other +
-                      ", not among the correlate output's nets (by name, seed and iteration); run bin/visualize on this study's runs");
+        s.problem(
+            Part::Montages, layer,
+            base + "vis_" + mode + ".json: shows " + other +
+                ", not among the correlate output's nets (by name, seed and iteration); run bin/visualize on this study's runs");
         continue;
       }
       // Only the figures the sidecar lists: a PNG it does not list is another run's, left in the folder.

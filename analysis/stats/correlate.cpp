@@ -276,7 +276,8 @@ std::vector<LayerResult> correlate_nets(const std::vector<Net*>& nets, const Dat
     // A rank that owns no batch (fewer batches than ranks) has an empty shard, and no loader.
     std::optional<Loader> loader;
     if (!shard || shard->size() > 0)
-      loader.emplace(shard ? *shard : data, batch, /*shuffle=*/false, /*train_augment=*/false, /*drop_last=*/false, 0, opt.threads);
+      loader.emplace(shard ? *shard : data, batch, /*shuffle=*/false, /*train_augment=*/false, /*drop_last=*/false, 0,
+                     opt.threads);
     ImageShape s = data.shape();
     std::vector<float> x((size_t)batch * s.size());
     std::vector<int32_t> y(batch);
