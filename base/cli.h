@@ -198,15 +198,16 @@ inline std::string machine_description() {
 }
 
 // A comma-separated value of --flag as its items, "a,b,c" -> {"a", "b", "c"}; "" -> {} (the flag's
-// default). An empty item ("a,,b", ",") or one given twice is refused: both were typos taken silently.
-inline std::vector<std::string> list_items(const std::string& flag, const std::string& s) {
+// default). An empty item ("a,,b", ",") is refused, and one given twice unless `repeats` (a tuple
+// such as a shape, "1,28,28"): both were typos taken silently.
+inline std::vector<std::string> list_items(const std::string& flag, const std::string& s, bool repeats = false) {
   std::vector<std::string> out;
   for (size_t start = 0; !s.empty();) {
     const size_t end = std::min(s.find(',', start), s.size());
     const std::string item = s.substr(start, end - start);
     if (item.empty()) throw UsageError("--" + flag + ": an empty item in '" + s + "'");
     for (const std::string& seen : out)
-      if (seen == item) throw UsageError("--" + flag + ": " + item + " is given twice");
+      if (seen == item && !repeats) throw UsageError("--" + flag + ": " + item + " is given twice");
     out.push_back(item);
     if (end == s.size()) break;
     start = end + 1;

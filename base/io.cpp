@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 namespace cvg {
@@ -18,6 +20,7 @@ void require_file(const std::string& path) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) throw InputError(path + ": cannot open (" + std::strerror(errno) + ")");
   if (S_ISDIR(st.st_mode)) throw InputError(path + ": is a folder, expected a file");
+  if (!S_ISREG(st.st_mode)) throw InputError(path + ": not a regular file (a pipe or device would block or never end)");
 }
 
 namespace {
@@ -192,6 +195,74 @@ void make_dirs(const std::string& path) {
 bool file_exists(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0;
+}
+
+namespace fs = std::filesystem;
+
+namespace {
+std::string strip_slashes(std::string s) {
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  return s;
+}
+}  // namespace
+
+void check_replaceable_output(const std::string& out, const OutputOwner& owner) {
+  std::error_code ec;
+  if (!fs::exists(out, ec)) return;
+  if (!fs::is_directory(out, ec)) throw InputError(out + ": exists and is not a folder; choose another --out");
+  if (fs::is_empty(out, ec) || owner.owns(out)) return;
+  throw InputError(out + ": exists and is not a " + owner.tool + " output folder; " + owner.tool +
+                   " replaces it as a whole, so choose a new or empty folder");
+}
+
+std::string partial_output_dir(const std::string& out) {
+  const std::string o = strip_slashes(out);
+  const fs::path parent = fs::path(o).parent_path().empty() ? fs::path(".") : fs::path(o).parent_path();
+  make_dirs(parent.string());
+  const std::string stem = fs::path(o).filename().string() + ".partial-";
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(parent, ec)) {
+    const std::string n = e.path().filename().string();
+    if (n.rfind(stem, 0) != 0) continue;
+    const long pid = std::strtol(n.c_str() + stem.size(), nullptr, 10);
+    if (pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH) remove_tree(e.path().string());  // its writer is gone
+  }
+  const std::string p = o + ".partial-" + std::to_string(getpid());
+  remove_tree(p);
+  make_dirs(p);
+  return p;
+}
+
+void publish_output(const std::string& partial, const std::string& out, const OutputOwner& owner) {
+  const std::string o = strip_slashes(out);
+  std::error_code ec;
+  if (fs::exists(o, ec)) {
+    check_replaceable_output(o, owner);  // again: it may have changed while we computed
+    if (renameat2(AT_FDCWD, partial.c_str(), AT_FDCWD, o.c_str(), RENAME_EXCHANGE) == 0) {
+      remove_tree(partial);  // now the old output
+      return;
+    }
+    if (errno != EINVAL && errno != ENOSYS)
+      throw std::runtime_error(o + ": cannot replace it with the new output: " + std::strerror(errno));
+    // A filesystem without the atomic exchange: move the old output aside first (OUT is briefly absent).
+    const std::string old = o + ".old-" + std::to_string(getpid());
+    if (std::rename(o.c_str(), old.c_str()) != 0)
+      throw std::runtime_error(o + ": cannot move the old output aside: " + std::strerror(errno));
+    if (std::rename(partial.c_str(), o.c_str()) != 0) {
+      const int e = errno;
+      std::rename(old.c_str(), o.c_str());
+      throw std::runtime_error(o + ": cannot move the new output into place: " + std::strerror(e));
+    }
+    remove_tree(old);
+    return;
+  }
+  if (std::rename(partial.c_str(), o.c_str()) != 0)
+    throw std::runtime_error(o + ": cannot move the new output into place: " + std::strerror(errno));
+}
+
+void remove_tree(const std::string& dir) noexcept {
+  std::error_code ec;
+  fs::remove_all(dir, ec);
 }
 
 }  // namespace cvg

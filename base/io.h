@@ -8,7 +8,8 @@
 
 namespace cvg {
 
-// Throws InputError when `path` is missing or is a folder ("<path>: is a folder, expected a file").
+// Throws InputError when `path` is missing, a folder ("<path>: is a folder, expected a file") or not a
+// regular file (a FIFO would block the reader).
 void require_file(const std::string& path);
 std::vector<char> read_file(const std::string& path);
 // Throws InputError unless `path` can be written: a non-empty name, not a folder, in an existing,
@@ -19,6 +20,22 @@ void require_writable_file(const std::string& path);
 void require_output_folder(const std::string& dir);
 // Throws InputError when the folder `dir` exists and is not empty (a new run folder goes there).
 void require_new_folder(const std::string& dir);
+// A tool that replaces its --out as a whole: its name for messages, and whether a folder is its output.
+struct OutputOwner {
+  const char* tool;
+  bool (*owns)(const std::string& dir);
+};
+// Throws InputError when OUT exists and is neither empty nor the owner's output: the tool
+// replaces OUT as a whole, so it must not be a folder holding anything else.
+void check_replaceable_output(const std::string& out, const OutputOwner& owner);
+// A fresh temporary folder beside OUT (stale ones of dead processes are removed).
+std::string partial_output_dir(const std::string& out);
+// Puts the finished `partial` folder in place of OUT (atomic exchange when OUT exists, then the old
+// one is removed).
+void publish_output(const std::string& partial, const std::string& out, const OutputOwner& owner);
+// Removes a folder tree (the partial output after a failure); errors are ignored.
+void remove_tree(const std::string& dir) noexcept;
+
 // Temporary file path.tmp.<pid>, fsync, rename, then fsync of the folder so the rename itself survives a crash.
 void write_file_atomic(const std::string& path, const void* data, size_t bytes);
 inline void write_file_atomic(const std::string& path, const std::string& s) { write_file_atomic(path, s.data(), s.size()); }

@@ -294,7 +294,7 @@ struct OpenNpy {
   size_t file_size = 0, data_at = 0;
 
   explicit OpenNpy(const std::string& p) : path(p) {
-    fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+    fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);  // a FIFO opens at once (and is refused below), not waits
     if (fd < 0) throw InputError(p + ": cannot open (" + std::strerror(errno) + ")");
     struct stat st;
     if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) throw InputError(p + ": cannot read (not a regular file)");

@@ -115,12 +115,14 @@ Checkpoint read_checkpoint(const std::string& path) {
     for (const json& p : c.header.at("params")) {
       check_path_component(p.at("name").get<std::string>(), "parameter name", path);
       const json& shape = p.at("shape");
+      // Named by size, value or type, never dumped: a nested array's dump recurses once per level.
       if (!shape.is_array() || shape.empty() || shape.size() > 4)
-        throw bad("parameter shape must have 1 to 4 dimensions: " + shape.dump());
+        throw bad("parameter shape must have 1 to 4 dimensions, got " +
+                  (shape.is_array() ? std::to_string(shape.size()) : "a " + std::string(shape.type_name())));
       for (const json& d : shape)
         if (!d.is_number_integer() || d.get<long long>() <= 0 || d.get<long long>() > (1LL << 30))
-          throw bad("parameter " + p.at("name").get<std::string>() + ": shape entries must be positive integers, got " +
-                    shape.dump());
+          throw bad("parameter " + p.at("name").get<std::string>() + ": shape entries must be positive integers up to 2^30, got " +
+                    (d.is_number() ? d.dump() : "a " + std::string(d.type_name())));
       if (!p.at("offset").is_number_unsigned()) throw bad("parameter offset must be a non-negative integer");
     }
   } catch (const json::exception& e) {

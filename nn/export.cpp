@@ -23,12 +23,20 @@ std::string fmt_float(float x) {
 }
 }  // namespace
 
-int export_checkpoint_npy(const Checkpoint& ck, const std::string& dir, const Dataset* data) {
+namespace {
+// An export folder (its config.json says so): the one kind of folder an export may replace.
+bool looks_like_export(const std::string& dir) {
+  if (!file_exists(dir + "/config.json")) return false;
+  const std::vector<char> b = read_file(dir + "/config.json");
+  const nlohmann::json j = nlohmann::json::parse(b.begin(), b.end(), nullptr, false);
+  return j.is_object() && j.value("format", "") == "convergent-export";
+}
+const OutputOwner kExportOwner{"bin/train --export-npy", looks_like_export};
+
+// DIR/<parameter>.npy and DIR/config.json.
+
+int write_export(const Checkpoint& ck, const std::string& dir, const Dataset* data) {
   using json = nlohmann::json;
-  for (const Checkpoint::View& v : ck.params())
-    if (v.name.empty() || v.name.find('/') != std::string::npos || v.name[0] == '.')
-      throw InputError(ck.path + ": parameter name '" + v.name + "' cannot be a file name");
-  make_dirs(dir);
   json params = json::array();
   for (const Checkpoint::View& v : ck.params()) {
     check_path_component(v.name, "parameter name", ck.path);
@@ -81,6 +89,26 @@ int export_checkpoint_npy(const Checkpoint& ck, const std::string& dir, const Da
        "conv and fc layers are followed by the ReLU named after them in net.layers; dropout acts in training only"}};
   write_file_atomic(dir + "/config.json", doc.dump(1) + "\n");
   return (int)params.size();
+}
+
+}  // namespace
+
+int export_checkpoint_npy(const Checkpoint& ck, const std::string& out, const Dataset* data) {
+  for (const Checkpoint::View& v : ck.params())
+    if (v.name.empty() || v.name.find('/') != std::string::npos || v.name[0] == '.')
+      throw InputError(ck.path + ": parameter name '" + v.name + "' cannot be a file name");
+  // Written whole into a partial folder, then put in place of `out`: an earlier export's files (of
+  // another net, or of a failed run) never stay beside this one's.
+  check_replaceable_output(out, kExportOwner);
+  const std::string dir = partial_output_dir(out);
+  try {
+    const int n = write_export(ck, dir, data);
+    publish_output(dir, out, kExportOwner);
+    return n;
+  } catch (...) {
+    remove_tree(dir);
+    throw;
+  }
 }
 
 }  // namespace cvg

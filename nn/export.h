@@ -11,7 +11,8 @@
 
 namespace cvg {
 
-// Writes DIR/<parameter>.npy for every parameter and DIR/config.json; returns how many parameters.
+// Writes DIR/<parameter>.npy for every parameter and DIR/config.json, replacing DIR as a whole (a
+// folder that is not empty must be an earlier export); returns how many parameters.
 // `data`: the dataset the net was trained on, for its normalisation constants (null: unknown, the
 // config says so).
 int export_checkpoint_npy(const Checkpoint& ck, const std::string& dir, const Dataset* data);

@@ -72,12 +72,21 @@ std::vector<NamedTensor> parse_safetensors(const uint8_t* data, size_t size) {
   uint64_t hlen = 0;
   for (int i = 7; i >= 0; --i) hlen = hlen << 8 | data[i];
   if (hlen > size - 8) throw InputError("header length " + std::to_string(hlen) + " runs past the end of the file");
+  // The JSON parser stops at a NUL byte, which could hide bytes after it; JSON text has none.
+  if (std::memchr(data + 8, 0, hlen)) throw InputError("header holds a NUL byte (not JSON text)");
   json header;
+  std::set<std::string> names;  // the parser keeps the last of keys given twice: so they are caught here
+  std::string twice;
   try {
-    header = json::parse(data + 8, data + 8 + hlen);
+    header = json::parse(data + 8, data + 8 + hlen, [&](int depth, json::parse_event_t event, json& parsed) {
+      if (event == json::parse_event_t::key && depth == 1 && !names.insert(parsed.get<std::string>()).second && twice.empty())
+        twice = parsed.get<std::string>();
+      return true;
+    });
   } catch (const json::exception&) {
     throw InputError("header is not valid JSON");
   }
+  if (!twice.empty()) throw InputError(tensor_error(twice, "named twice in the header"));
   if (!header.is_object()) throw InputError("header is not a JSON object");
   const uint8_t* payload = data + 8 + hlen;
   const size_t payload_size = size - 8 - hlen;
@@ -103,11 +112,12 @@ std::vector<NamedTensor> parse_safetensors(const uint8_t* data, size_t size) {
     NamedTensor t;
     t.name = name;
     size_t numel = 1;
-    for (const json& d : sh) {
+    for (const json& d : sh) {  // named by value or type, never dumped: a nested array's dump recurses per level
       if (!d.is_number_unsigned() || d.get<uint64_t>() > (uint64_t)std::numeric_limits<int>::max())
-        throw bad("shape " + sh.dump() + " is not a list of sizes");
+        throw bad("shape entry " + (d.is_number() ? d.dump() : "of type " + std::string(d.type_name())) +
+                  " is not a size (an integer from 0 to 2^31 - 1)");
       size_t n = d.get<size_t>();
-      if (n && numel > std::numeric_limits<size_t>::max() / 4 / n) throw bad("shape " + sh.dump() + " is too large");
+      if (n && numel > std::numeric_limits<size_t>::max() / 4 / n) throw bad("shape is too large (its product overflows)");
       numel *= n;
       t.shape.push_back((int)n);
     }

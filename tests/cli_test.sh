@@ -232,6 +232,11 @@ expect_error 2 "rep_dir/figures.json: is a folder" $B/report ${R}1 ${R}2 ${R}3 -
 $B/train --export-npy ${R}1 dead_exp > /dev/null || fail "export for dead"
 $py -c "import numpy as np; b = np.load('dead_exp/conv2.bias.npy'); b[:] = -1000; np.save('dead_exp/conv2.bias.npy', b)"
 $B/import --net "$repo/tests/nets/tiny.json" --from dead_exp --out runs_dead --seed 1 --iteration 20 > /dev/null || fail "import dead"
+# Import and export edges: a square --input (two equal numbers were refused as "given twice"); a
+# FIFO where a .npy is expected is refused, not waited on (an export replacing another: below, after the odd net).
+$B/import --net "$repo/tests/nets/tiny.json" --from dead_exp --out runs_sq --input 1,28,28 > /dev/null || fail "import --input 1,28,28"
+cp -r dead_exp fifo_exp && rm fifo_exp/fc4.bias.npy && mkfifo fifo_exp/fc4.bias.npy
+expect_error 2 "fifo_exp/fc4.bias.npy: cannot read (not a regular file)" timeout 20 $B/import --net "$repo/tests/nets/tiny.json" --from fifo_exp --out runs_fifo
 $B/correlate runs_dead ${R}2 --max-images 100 --layers conv1,conv2 --out corr_dead --threads 1 > /dev/null 2>&1 || fail "correlate dead"
 $B/align --correlate-dir corr_dead --bootstrap 0 --out align_dead > out.txt 2>&1 || { cat out.txt; fail "align, an all-dead layer"; }
 grep -q "skipped: runs_dead has no unit that varies in this layer: all 12 are constant" out.txt || fail "align dead: $(cat out.txt)"
@@ -317,6 +322,12 @@ $B/train --net "$repo/tests/nets/odd.json" --seeds 1,2 --iters 5 --out runs-odd 
 $B/train --export-npy runs-odd/odd-seed1 exp-odd1 > /dev/null && $B/train --export-npy runs-odd/odd-seed2 exp-odd2 > /dev/null || fail "export odd"
 $B/correlate runs-odd/odd-seed1 runs-odd/odd-seed2 --max-images 48 --out corr-odd --threads 1 > /dev/null 2>&1 || fail "correlate odd"
 $py "$repo/tests/test_python.py" exp-odd1 exp-odd2 corr-odd 48 || fail "python module, odd net"
+# An export replaces an earlier export of another net as a whole (its files stayed beside the new
+# ones) and refuses a folder holding other things.
+$B/train --export-npy runs-odd/odd-seed1 exp_again > /dev/null && $B/train --export-npy ${R}1 exp_again > /dev/null || fail "export twice"
+[ ! -e exp_again/conv3.weight.npy ] && [ -f exp_again/conv2.weight.npy ] || fail "the first export's files stayed: $(ls exp_again)"
+mkdir -p notes && echo keep > notes/notes.txt
+expect_error 2 "notes: exists and is not a bin/train --export-npy output folder" $B/train --export-npy ${R}1 notes
 
 # Every JSON key the tools wrote is documented; every --help points to docs/OUTPUTS.md.
 $py - "$repo/docs/OUTPUTS.md" corr/summary.json align/summary.json vis23/conv2/vis_deconv.json visp/conv1/vis_deconv.json \

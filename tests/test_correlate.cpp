@@ -502,7 +502,7 @@ TEST_CASE("correlate output: all or nothing; readers refuse partial, mixed and f
     make_dirs(foreign);
     write_file_atomic(foreign + "/notes.txt", std::string("keep"));
     const std::string refused = foreign + ": exists and is not a bin/correlate output folder";
-    CHECK_THROWS_WITH_AS(check_replaceable_output(foreign), doctest::Contains(refused.c_str()), InputError);
+    CHECK_THROWS_WITH_AS(check_replaceable_output(foreign, kCorrelateOwner), doctest::Contains(refused.c_str()), InputError);
     CHECK_THROWS_WITH_AS(write_correlate_output(foreign, {}, t.res, {}), doctest::Contains(refused.c_str()), InputError);
     CHECK(slurp(foreign + "/notes.txt") == "keep");
   }

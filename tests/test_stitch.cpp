@@ -344,7 +344,21 @@ TEST_CASE("import: bad files, names and shapes are errors that name the tensor")
   for (int i = 7; i >= 0; --i) hlen = hlen << 8 | (uint8_t)huge[i];
   hlen += std::string("[4611686018427387904,4]").size() - 3;
   for (int i = 0; i < 8; ++i) huge[i] = (char)(hlen >> (8 * i));
-  CHECK(err(huge).find("tensor 't': shape ") == 0);
+  CHECK(err(huge) == "tensor 't': shape entry 4611686018427387904 is not a size (an integer from 0 to 2^31 - 1)");
+  // The header as a whole: a NUL byte (the parser stopped there, bytes after it were never read) and a
+  // name given twice (the parser kept the last) are refused; a shape nested 100000 deep is named by
+  // type, not printed (printing recursed once per level: a stack overflow).
+  auto with_header = [](const std::string& head, const std::string& data) {
+    std::string out(8, '\0');
+    for (int i = 0; i < 8; ++i) out[i] = (char)((uint64_t)head.size() >> (8 * i));
+    return out + head + data;
+  };
+  const std::string t = R"("t": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]})";
+  CHECK(err(with_header("{" + t + std::string(1, '\0') + "x}", f32_bytes({1}))) == "header holds a NUL byte (not JSON text)");
+  CHECK(err(with_header("{" + t + ", " + t + "}", f32_bytes({1}))) == "tensor 't': named twice in the header");
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  CHECK(err(with_header(R"({"t": {"dtype": "F32", "shape": [)" + deep + R"(], "data_offsets": [0, 4]}})", f32_bytes({1}))) ==
+        "tensor 't': shape entry of type array is not a size (an integer from 0 to 2^31 - 1)");
 }
 
 TEST_CASE("permute: a planted permutation that commutes with LRN leaves outputs and accuracy unchanged") {

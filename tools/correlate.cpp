@@ -260,7 +260,7 @@ int main(int argc, char** argv) {
       if (max_images < 1) throw cli::UsageError("--max-images must be at least 1 (leave it out for all images)");
     }
     const std::string out = a.path("out");
-    check_replaceable_output(out);
+    check_replaceable_output(out, kCorrelateOwner);
     require_output_folder(out);
     if (a.str("null") != "none" && a.str("null") != "untrained")
       throw cli::UsageError("--null must be none or untrained, got '" + a.str("null") + "'");

@@ -12,7 +12,7 @@ using namespace cvg;
 
 static std::vector<int> parse_input_shape(const std::string& s) {
   std::vector<int> out;
-  for (const std::string& p : cli::list_items("input", s)) {
+  for (const std::string& p : cli::list_items("input", s, /*repeats=*/true)) {
     char* end = nullptr;
     long v = std::strtol(p.c_str(), &end, 10);
     if (*end || v <= 0 || v > 1 << 16) throw cli::UsageError("--input expects C,H,W (positive integers), got '" + s + "'");

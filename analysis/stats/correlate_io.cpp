@@ -108,65 +108,6 @@ std::string describe(const NetRecord& r) {
 
 const OutputOwner kCorrelateOwner{"bin/correlate", looks_like_correlate_output};
 
-void check_replaceable_output(const std::string& out, const OutputOwner& owner) {
-  std::error_code ec;
-  if (!fs::exists(out, ec)) return;
-  if (!fs::is_directory(out, ec)) throw InputError(out + ": exists and is not a folder; choose another --out");
-  if (fs::is_empty(out, ec) || owner.owns(out)) return;
-  throw InputError(out + ": exists and is not a " + owner.tool + " output folder (no summary.json of ours); " + owner.tool +
-                   " replaces --out as a whole, so choose a new or empty folder");
-}
-
-std::string partial_output_dir(const std::string& out) {
-  const std::string o = strip_slashes(out);
-  const fs::path parent = fs::path(o).parent_path().empty() ? fs::path(".") : fs::path(o).parent_path();
-  make_dirs(parent.string());
-  const std::string stem = base_name(o) + ".partial-";
-  std::error_code ec;
-  for (const auto& e : fs::directory_iterator(parent, ec)) {
-    const std::string n = e.path().filename().string();
-    if (n.rfind(stem, 0) != 0) continue;
-    const long pid = std::strtol(n.c_str() + stem.size(), nullptr, 10);
-    if (pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH) remove_tree(e.path().string());  // its writer is gone
-  }
-  const std::string p = o + ".partial-" + std::to_string(getpid());
-  remove_tree(p);
-  make_dirs(p);
-  return p;
-}
-
-void publish_output(const std::string& partial, const std::string& out, const OutputOwner& owner) {
-  const std::string o = strip_slashes(out);
-  std::error_code ec;
-  if (fs::exists(o, ec)) {
-    check_replaceable_output(o, owner);  // again: it may have changed while we computed
-    if (renameat2(AT_FDCWD, partial.c_str(), AT_FDCWD, o.c_str(), RENAME_EXCHANGE) == 0) {
-      remove_tree(partial);  // now the old output
-      return;
-    }
-    if (errno != EINVAL && errno != ENOSYS)
-      throw std::runtime_error(o + ": cannot replace it with the new output: " + std::strerror(errno));
-    // A filesystem without the atomic exchange: move the old output aside first (OUT is briefly absent).
-    const std::string old = o + ".old-" + std::to_string(getpid());
-    if (std::rename(o.c_str(), old.c_str()) != 0)
-      throw std::runtime_error(o + ": cannot move the old output aside: " + std::strerror(errno));
-    if (std::rename(partial.c_str(), o.c_str()) != 0) {
-      const int e = errno;
-      std::rename(old.c_str(), o.c_str());
-      throw std::runtime_error(o + ": cannot move the new output into place: " + std::strerror(e));
-    }
-    remove_tree(old);
-    return;
-  }
-  if (std::rename(partial.c_str(), o.c_str()) != 0)
-    throw std::runtime_error(o + ": cannot move the new output into place: " + std::strerror(errno));
-}
-
-void remove_tree(const std::string& dir) noexcept {
-  std::error_code ec;
-  fs::remove_all(dir, ec);
-}
-
 namespace {
 bool plain_name(const std::string& n) {
   if (n.empty() || n == "." || n == ".." || n.size() > 128) return false;
@@ -181,7 +122,7 @@ void write_vec(const std::string& path, const std::vector<double>& v, std::vecto
 
 void write_correlate_output(const std::string& out, const std::vector<NetRecord>& nets, const std::vector<LayerResult>& results,
                             const json& meta) {
-  check_replaceable_output(out);
+  check_replaceable_output(out, kCorrelateOwner);
   const std::string partial = partial_output_dir(out);
   try {
     json summary = {{"format", kCorrelateFormat}, {"version", kCorrelateVersion}, {"nets", json::array()}};
@@ -228,7 +169,7 @@ void write_correlate_output(const std::string& out, const std::vector<NetRecord>
       summary["layers"].push_back(lj);
     }
     write_file_atomic(partial + "/summary.json", summary.dump(1) + "\n");  // last: the folder is complete
-    publish_output(partial, out);
+    publish_output(partial, out, kCorrelateOwner);
   } catch (...) {
     remove_tree(partial);
     throw;

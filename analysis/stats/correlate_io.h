@@ -53,22 +53,9 @@ nlohmann::json to_json(const NetRecord& r);
 // "0 = seed1 (runs/seed1/ckpt-00000938.bin, seed 1, iteration 938)"
 std::string describe(const NetRecord& r);
 
-// A tool that replaces its --out as a whole: its name for messages, and whether a folder is its output.
-struct OutputOwner {
-  const char* tool;
-  bool (*owns)(const std::string& dir);
-};
+// bin/correlate's outputs (summary.json of format convergent-correlate, or of version 1), for
+// base/io.h's check_replaceable_output and publish_output.
 extern const OutputOwner kCorrelateOwner;
-// Throws InputError when OUT exists and is neither empty nor the owner's output: the tool
-// replaces OUT as a whole, so it must not be a folder holding anything else.
-void check_replaceable_output(const std::string& out, const OutputOwner& owner = kCorrelateOwner);
-// A fresh temporary folder beside OUT (stale ones of dead processes are removed).
-std::string partial_output_dir(const std::string& out);
-// Puts the finished `partial` folder in place of OUT (atomic exchange when OUT exists, then the old
-// one is removed).
-void publish_output(const std::string& partial, const std::string& out, const OutputOwner& owner = kCorrelateOwner);
-// Removes a folder tree (the partial output after a failure); errors are ignored.
-void remove_tree(const std::string& dir) noexcept;
 
 // Writes the whole output of `results` for `nets` into a partial folder, summary.json last, and
 // publishes it as OUT; on any failure the partial folder is removed and OUT is left as it was.
