@@ -117,6 +117,13 @@ expect_error 2 "nothing to draw" $B/visualize ${R}1 ${R}2 --layers conv1 --corre
 # Align; then partial and mixed correlate folders are refused.
 $B/align --correlate-dir corr --layers conv1,conv2 --out align > align.txt 2>&1 || { cat align.txt; fail align; }
 grep -q -- "-- pair 1-2: A = tiny-seed2, B = tiny-seed3" align.txt || fail "align should say which pair each block is"
+# Its "files" name files under OUT (they named the partial folder it was written in, gone since).
+$py - <<'PY' || fail "align: summary.json's files"
+import glob, json, os
+s = json.load(open("align/summary.json"))
+files = [e["files"].split(" ")[0] for l in s["layers"] for p in l["pairs"] for e in p["sparse_prediction"] + [p["groups"]]]
+assert files and all(glob.glob(os.path.join("align", f)) for f in files), files
+PY
 cp -r corr partial && rm partial/summary.json
 expect_error 2 "not a complete bin/correlate output" $B/align --correlate-dir partial --out a2
 # A NaN in a moments file is refused, and the failed run leaves the earlier output as it was, no partial folder.

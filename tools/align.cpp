@@ -162,8 +162,8 @@ int main(int argc, char** argv) {
                    "    a Lasso on standardised units, (1/2) E[(y - w.x)^2] + penalty |w|_1, solved exactly from the\n"
                    "    correlations (coordinate descent, duality-gap stop; penalty 0 = exact least squares). Reported\n"
                    "    loss = (1/2) mean squared error of the standardised targets (0.5 = predicting the mean), the\n"
-                   "    mean number of non-zero weights, and per target the fewest inputs reaching --fraction of\n"
-                   "    the unpenalised R^2. Both directions.\n"
+                   "    mean number of non-zero weights, and per target the inputs of the first fit on its Lasso path\n"
+                   "    reaching --fraction of the unpenalised R^2 (not a best-subset search). Both directions.\n"
                    "  spectral groups (many-to-many): the joint correlation matrix of both nets' units, affinity\n"
                    "    |corr|, normalised Laplacian, k by the largest eigengap (or --groups), k-means; heatmaps.\n"
                    "  global scores: linear CKA, CCA (mean of all canonical correlations), SVCCA (99% variance),\n"
@@ -180,7 +180,7 @@ int main(int argc, char** argv) {
         .opt("restarts", "0",
              "k-means restarts, the lowest inertia kept (0: 10-100, as many as ~1e9 multiply-adds per iteration allow)")
         .opt("penalties", "0,1e-5,1e-4,1e-3,10^-2.6,1e-2,1e-1", "Lasso penalties, comma-separated (10^x allowed)")
-        .opt("fraction", "0.9", "per target: fewest inputs reaching this fraction of the unpenalised R^2")
+        .opt("fraction", "0.9", "per target: inputs of the first Lasso-path fit reaching this fraction of the unpenalised R^2")
         .opt("lasso-max-units", "1024", "skip the Lasso for layers with more units than this (cost ~ units^3)")
         .opt("bootstrap", "200",
              "95% intervals of the global scores over this many resamples of the block moments\n"
@@ -252,11 +252,11 @@ int main(int argc, char** argv) {
         std::printf(", %.0f samples per unit\n", m.count);
         for (int p = 0; p < m.nets(); ++p)
           for (int q = p + 1; q < m.nets(); ++q) {
-            const std::string pdir = work + "/" + layer + "/pair_" + std::to_string(p) + "_" + std::to_string(q);
+            const std::string pair_dir = layer + "/pair_" + std::to_string(p) + "_" + std::to_string(q), pdir = work + "/" + pair_dir;
             make_dirs(pdir);
             const AlignPairReport r = align_pair(m, p, q, net_names[p], net_names[q], opt);
             print_pair(r, opt);
-            json pj = write_pair_report(r, pdir);
+            json pj = write_pair_report(r, pdir, pair_dir);
             if (!blocks.empty()) {
               const json iv = global_score_intervals(blocks, p, q, resamples, (uint64_t)bootstrap_seed);
               std::printf(

@@ -17,7 +17,8 @@ int main(int argc, char** argv) {
     cli::Args args("match MATRIX.npy [options]",
                    "Matches the rows of a 2-D .npy matrix (float, integer up to 2^53 in magnitude, or bool; C or\n"
                    "Fortran order, either byte order) one-to-one to its columns (min(n, m) pairs), maximising the sum\n"
-                   "of the matched entries (--minimize: minimising it).\n"
+                   "of the matched entries (--minimize: minimising it). Every entry must be finite: a forbidden pair\n"
+                   "(SciPy's -inf) is a very low finite value here, e.g. -1e9 when maximising.\n"
                    "Solvers: exact = Jonker-Volgenant shortest augmenting paths on the CPU (exact in double);\n"
                    "auction = Bertsekas' auction with epsilon scaling on the GPU, exactly optimal for the\n"
                    "matrix quantised to integer levels; it prints the quantisation step and the bound this\n"

@@ -33,7 +33,7 @@ PredictionDirection predict(const std::string& label, const std::string& stem, c
   return d;
 }
 
-json direction_json(const PredictionDirection& d, const std::string& dir) {
+json direction_json(const PredictionDirection& d, const std::string& dir, const std::string& shown) {
   const SparsePrediction& sp = d.sp;
   const int P = (int)sp.penalties.size(), T = sp.targets, S = sp.sources;
   const std::string stem = dir + "/" + d.file_stem;
@@ -71,7 +71,7 @@ json direction_json(const PredictionDirection& d, const std::string& dir) {
             {"median", nan_safe(d.median_inputs)},
             {"mean", nan_safe(d.mean_inputs)},
             {"at_most_4", d.at_most_4}}},
-          {"files", stem + "_*.npy (rows: penalties as listed; targets and sources: valid units, see units_a/b.npy)"}};
+          {"files", shown + "/" + d.file_stem + "_*.npy (rows: penalties as listed; targets and sources: valid units, see units_a/b.npy)"}};
 }
 
 }  // namespace
@@ -112,7 +112,7 @@ AlignPairReport align_pair(const Moments& m, int p, int q, const std::string& ne
   return r;
 }
 
-json write_pair_report(const AlignPairReport& r, const std::string& dir) {
+json write_pair_report(const AlignPairReport& r, const std::string& dir, const std::string& shown) {
   const PairMoments& pm = r.pm;
   json pj = {{"nets", {r.p, r.q}}, {"net_a", r.net_a}, {"net_b", r.net_b}};
   pj["zero_variance_units"] = {pm.zero_a, pm.zero_b};
@@ -123,7 +123,7 @@ json write_pair_report(const AlignPairReport& r, const std::string& dir) {
   write_npy(dir + "/units_a.npy", pm.valid_a.data(), {pm.valid_a.size()});
   write_npy(dir + "/units_b.npy", pm.valid_b.data(), {pm.valid_b.size()});
   json sj = json::array();
-  for (const PredictionDirection& d : r.directions) sj.push_back(direction_json(d, dir));
+  for (const PredictionDirection& d : r.directions) sj.push_back(direction_json(d, dir, shown));
   pj["sparse_prediction"] = sj;
 
   const GlobalScores& s = r.scores;
@@ -165,7 +165,7 @@ json write_pair_report(const AlignPairReport& r, const std::string& dir) {
       {"k", g.k},         {"chosen_by", g.k_from_eigengap ? "eigengap" : "--groups"},
       {"mixed", g.mixed}, {"laplacian_eigenvalues", g.laplacian_eigenvalues},
       {"kmeans_restarts", g.restarts}, {"kmeans_inertia", g.inertia},
-      {"groups", gj},     {"files", dir + "/joint.png (natural order, line between the nets), joint_grouped.png (group-sorted)"}};
+      {"groups", gj},     {"files", shown + "/joint.png (natural order, line between the nets), joint_grouped.png (group-sorted)"}};
   return pj;
 }
 

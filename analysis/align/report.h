@@ -53,8 +53,10 @@ AlignPairReport align_pair(const Moments& m, int p, int q, const std::string& ne
                            const AlignOptions& opt);
 
 // Writes the pair's files into `dir` (units_a/b.npy, lasso_*.npy, cca.npy, svcca.npy, joint*.png,
-// joint_corr.npy, groups_*.npy) and returns its entry of summary.json.
-nlohmann::json write_pair_report(const AlignPairReport& r, const std::string& dir);
+// joint_corr.npy, groups_*.npy) and returns its entry of summary.json, whose "files" name them under
+// `shown` (the folder as the reader finds it: <layer>/pair_<p>_<q>, relative to the output, not the
+// partial folder being written).
+nlohmann::json write_pair_report(const AlignPairReport& r, const std::string& dir, const std::string& shown);
 
 // The joint correlation matrix as a labelled heatmap (analysis/plot: -1 blue, 0 white, 1 red, a colour
 // bar), black lines at `cuts`.
