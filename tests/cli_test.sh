@@ -138,6 +138,9 @@ expect_error 2 "--penalties: '0x10' is not a number" $B/align --correlate-dir co
 cp -r corr corr_units && $py -c "
 import json; s = json.load(open('corr_units/summary.json')); s['layers'][0]['units'] = 'x'; json.dump(s, open('corr_units/summary.json', 'w'))"
 expect_error 2 "corr_units/summary.json: layer conv1: 'units' or 'zero_variance_units' is not one entry per net" $B/permute ${R}2 --correlate-dir corr_units --to ${R}1 --out p0
+cp -r corr corr_nozero && $py -c "
+import json; s = json.load(open('corr_nozero/summary.json')); del s['layers'][0]['zero_variance_units']; json.dump(s, open('corr_nozero/summary.json', 'w'))"
+expect_error 2 "corr_nozero/summary.json: layer conv1 has no zero_variance_units" $B/permute ${R}2 --correlate-dir corr_nozero --to ${R}1 --out p0
 expect_error 2 "is not a bin/align output folder" $B/align --correlate-dir corr --out runs
 # Lists: an item twice or empty is refused; an --mi-layers typo too (it once meant no MI at all).
 expect_error 2 "--layers: conv1 is given twice" $B/correlate ${R}1 ${R}2 --layers conv1,conv1 --out c0
@@ -295,6 +298,15 @@ expect_error 2 "no conv or fc layer 'conv2' in every net (the layers they share:
 expect_error 2 "no conv or fc layer 'conv2' in every net (the layers they share: conv1, fc3, fc4)" $B/visualize ${R}1 $REN --layers conv2 --correlate-dir corr
 expect_error 2 "parameter convb.weight [12, 4, 3, 3] does not match" $B/stitch layers ${R}1 $REN
 expect_error 2 "parameter conv2.weight [20, 4, 3, 3] does not match" $B/stitch interpolate ${R}1 $WIDE
+# The same parameters but other layers: no LRN (stitch layers paired layers by position and crashed),
+# or another LRN setting (B's weights ran through A's LRN); a --permuted net that bin/permute did not write.
+sed '/"norm1"/d' "$repo/tests/nets/tiny.json" > nolrn.json && sed 's/"alpha": 0.0001/"alpha": 0.5/' "$repo/tests/nets/tiny.json" > alpha.json
+$B/train --net nolrn.json --seeds 1 --iters 2 --out runs_nolrn --threads 1 > /dev/null 2>&1 || fail "train nolrn"
+$B/train --net alpha.json --seeds 1 --iters 2 --out runs_alpha --threads 1 > /dev/null 2>&1 || fail "train alpha"
+expect_error 2 "runs_nolrn/tiny-seed1: layer 4 is conv2 conv" $B/stitch layers ${R}1 runs_nolrn/tiny-seed1 --out sx
+expect_error 2 "where ${R}1 has norm1 lrn: outputs 0, kernel 1, stride 1, pad 0, group 1, LRN 5 0.0001" $B/stitch interpolate ${R}1 runs_alpha/tiny-seed1 --out sx
+expect_error 2 "${R}3: not written by bin/permute" $B/stitch interpolate ${R}1 ${R}2 --permuted ${R}3 --out sx
+[ ! -e sx ] || fail "a refused stitch left its --out"
 expect_error 2 "is not among the nets correlated in corr" $B/permute ${R}1 --correlate-dir corr --to $RGB --out px
 expect_error 2 "layer conv2: tiny-seed1 has 12 units, tiny-wide-seed1 20; permuting a net into another's order needs the same widths" \
   $B/permute $WIDE --correlate-dir wide --to ${R}1 --out px

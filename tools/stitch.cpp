@@ -3,6 +3,7 @@
 // B's (permuted) layers after L, for every L.
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 
 #include <nlohmann/json.hpp>
 
@@ -10,6 +11,7 @@
 #include "analysis/match/stitch.h"
 #include "nn/trainer.h"
 #include "base/cli.h"
+#include "base/log.h"
 #include "tools/open_run.h"
 
 using namespace cvg;
@@ -109,6 +111,14 @@ int main(int argc, char** argv) {
     std::vector<std::string> runs = {pos[1], pos[2]};
     if (interp && a.given("permuted")) runs.push_back(a.str("permuted"));
     Nets n = open_nets(runs, dev, batch);
+    if (runs.size() == 3) {  // --permuted must be B permuted (bin/permute records the checkpoint it read)
+      const json from = n.cks[2].info.extra.value("permuted_from", json());
+      std::error_code ec;
+      if (!from.is_string())
+        throw InputError(runs[2] + ": not written by bin/permute (its checkpoint records no permuted_from): --permuted wants B permuted into A's order");
+      if (!std::filesystem::equivalent(from.get<std::string>(), n.cks[1].path, ec))  // moved folders may explain it
+        log_warning(runs[2] + ": permuted from " + from.get<std::string>() + ", which is not B's checkpoint " + n.cks[1].path);
+    }
     std::unique_ptr<Dataset> data =
         open_eval_data(n.cks[0], a.str("data"), a.str("split"), a.str("data-dir"), max_images);
     make_dirs(out);

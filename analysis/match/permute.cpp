@@ -225,6 +225,9 @@ namespace {
 // Net `net`'s dead units in `layer` as bin/correlate recorded them, as a live mask.
 std::vector<char> live_mask(const CorrelateOutput& o, const std::string& layer, int net, int units) {
   std::vector<int> dead;
+  if (!o.layer(layer).contains("zero_variance_units"))  // optional for the readers, needed here
+    throw InputError(o.dir + "/summary.json: layer " + layer +
+                     " has no zero_variance_units (an older bin/correlate?); run bin/correlate again");
   for (const auto& u : o.layer(layer).at("zero_variance_units").at(net)) {
     const int v = u.get<int>();
     if (v < 0 || v >= units)

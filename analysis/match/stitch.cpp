@@ -1,11 +1,23 @@
 #include "analysis/match/stitch.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "nn/trainer.h"
 #include "base/io.h"
 
 namespace cvg {
+
+namespace {
+// What a layer computes (not how it was initialised or trained): its name, kind and settings.
+std::string layer_signature(const LayerConfig& c) {
+  char b[256];
+  std::snprintf(b, sizeof b, "%s %s: outputs %d, kernel %d, stride %d, pad %d, group %d, LRN %d %g %g %g, dropout %g",
+                c.name.c_str(), c.type.c_str(), c.num_output, c.kernel_size, c.stride, c.pad, c.group, c.local_size, c.alpha,
+                c.beta, c.k, c.ratio);
+  return b;
+}
+}  // namespace
 
 void check_same_architecture(Net& a, Net& b, const std::string& name_a, const std::string& name_b) {
   auto pa = a.params(), pb = b.params();
@@ -16,6 +28,15 @@ void check_same_architecture(Net& a, Net& b, const std::string& name_a, const st
     if (pa[i]->name != pb[i]->name || pa[i]->shape != pb[i]->shape)
       throw InputError(name_b + ": parameter " + pb[i]->name + " " + pb[i]->value.shape_str() + " does not match " + name_a +
                        "'s " + pa[i]->name + " " + pa[i]->value.shape_str());
+  // The same layers too, in order with the same settings: the mixed net runs A's layers with B's
+  // weights, and stitching takes layer i of one net or the other.
+  const auto &la = a.layers(), &lb = b.layers();
+  for (size_t i = 0; i < std::max(la.size(), lb.size()); ++i) {
+    const std::string sa = i < la.size() ? layer_signature(la[i]->cfg) : "none", sb = i < lb.size() ? layer_signature(lb[i]->cfg) : "none";
+    if (sa != sb)
+      throw InputError(name_b + ": layer " + std::to_string(i + 1) + " is " + sb + ", where " + name_a + " has " + sa +
+                       " (different architectures: the nets must have the same layers and settings)");
+  }
 }
 
 void interpolate_params(Net& a, Net& b, float t, Net& out) {

@@ -12,7 +12,8 @@
 
 namespace cvg {
 
-// Throws InputError unless the nets have the same parameters (names and shapes).
+// Throws InputError unless the nets have the same parameters (names and shapes) and the same layers
+// (names, kinds and the settings a forward pass uses, in order).
 void check_same_architecture(Net& a, Net& b, const std::string& name_a, const std::string& name_b);
 
 // Every parameter of `out` = (1-t)*a + t*b, computed in float; momenta zeroed. t = 0 and t = 1 give
