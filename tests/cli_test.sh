@@ -149,6 +149,10 @@ expect_error 2 "--units: an empty item" $B/visualize ${R}1 ${R}2 --layers conv1 
 expect_error 2 "--k 4294967297 is out of range" $B/visualize ${R}1 ${R}2 --layers conv1 --correlate-dir corr --k 4294967297
 expect_error 2 "--max-images must be at least 1" $B/stitch layers ${R}1 ${R}2 --max-images -5 --out st0
 expect_error 2 "--fit-lr at most 3.4e38" $B/stitch layers ${R}1 ${R}2 --fit 1 --fit-lr 1e39 --out st0
+expect_error 2 "--steps belongs to interpolate" $B/stitch layers ${R}1 ${R}2 --steps 3 --out st0
+expect_error 2 "--fit-lr and --fit-batch belong to" $B/stitch interpolate ${R}1 ${R}2 --fit-batch 8 --out st0
+expect_error 2 "--fit-batch 100000: more than the 60000 images" $B/stitch layers ${R}1 ${R}2 --fit 1 --fit-batch 100000 --out st0
+expect_error 2 "which --no-eval skips" $B/permute ${R}2 --correlate-dir corr --to ${R}1 --no-eval --split train --out p0
 [ ! -e st0 ] && [ ! -e c0 ] || fail "a refused stitch or correlate left its --out"
 $B/correlate ${R}1 ${R}2 ${R}3 --max-images 200 --layers conv1 --out corr200 --threads 1 > corr200.txt 2>&1 || fail "correlate 200"
 # Three nets: one row per layer over the three pairs (with the nets' spread), then the paper's claims.

@@ -23,8 +23,10 @@ int main(int argc, char** argv) {
                 "bipartite matching of each conv and fc layer but the classifier: weights, biases, momenta and the\n"
                 "next layer's inputs (fc6's input is conv5's flattened pooled map, moved channel block by block).\n"
                 "Writes RUN_B_PERMUTED/ckpt-*.bin, perm_<layer>.npy (int64: new unit i = old unit p[i]) and\n"
-                "permute.json. An LRN across channels does not commute with every permutation, so the test\n"
-                "accuracy of the permuted net is reported next to the original's: the change measures that effect.\n"
+                "permute.json. An LRN across channels does not commute with every permutation: with one after a\n"
+                "permuted layer the permuted net is not the same function. The test accuracy of the permuted net\n"
+                "is reported next to the original's, but it shows only part of the change (predictions can change\n"
+                "while the accuracy barely moves); without such an LRN the two nets compute the same function.\n"
                 "Channel groups (a conv layer's \"group\" > 1: CaffeNet's conv2, conv4, conv5) are kept: the units\n"
                 "of a grouped layer and of the layer feeding it move only as whole groups, by one group order\n"
                 "along each chain of such layers (conv1-conv2, conv3-conv4-conv5). bin/correlate's matching\n"
@@ -54,6 +56,8 @@ int main(int argc, char** argv) {
     const int batch = a.int32("batch"), threads = a.loader_threads();
     if (batch <= 0) throw cli::UsageError("--batch must be positive");
     const bool eval = !a.on("no-eval");
+    if (!eval && (a.given("data") || a.given("split") || a.given("max-images")))
+      throw cli::UsageError("--data, --split and --max-images choose the images of the accuracies, which --no-eval skips");
     Device dev = parse_device(a.str("device"));
 
     Checkpoint ck = open_run(a.positional()[0]);
@@ -119,6 +123,13 @@ int main(int argc, char** argv) {
                   data->describe().c_str(), (double)before.top1 / before.n, (double)after.top1 / after.n,
                   before.loss_sum / before.n, after.loss_sum / after.n);
     }
+    bool lrn = false, moved = false;
+    for (const auto& l : net->layers()) lrn = lrn || l->cfg.type == "lrn";
+    for (const auto& [layer, p] : perms)
+      for (size_t i = 0; i < p.size(); ++i) moved = moved || p[i] != (int)i;
+    if (lrn && moved)
+      std::printf("note: the net has a cross-channel LRN, so the permuted net is not the same function; the accuracy change "
+                  "shows only part of how far its outputs moved\n");
 
     CheckpointInfo info = ck.info;
     info.extra["permuted_from"] = ck.path;

@@ -95,6 +95,8 @@ int main(int argc, char** argv) {
     if (interp && fit) throw cli::UsageError("--fit belongs to `layers`");
     if (!interp && a.given("permuted"))
       throw cli::UsageError("--permuted belongs to interpolate; `layers` takes the permuted net as RUN_B");
+    if (!interp && a.given("steps")) throw cli::UsageError("--steps belongs to interpolate");
+    if (!fit && (a.given("fit-lr") || a.given("fit-batch"))) throw cli::UsageError("--fit-lr and --fit-batch belong to `layers --fit N`");
     const int batch = a.int32("batch"), threads = a.loader_threads(), steps = a.int32("steps");
     if (batch <= 0) throw cli::UsageError("--batch must be positive");
     if (steps < 1 || steps > 1000) throw cli::UsageError("--steps must be in [1, 1000]");
@@ -121,6 +123,13 @@ int main(int argc, char** argv) {
     }
     std::unique_ptr<Dataset> data =
         open_eval_data(n.cks[0], a.str("data"), a.str("split"), a.str("data-dir"), max_images);
+    std::unique_ptr<Dataset> train;  // layers --fit: opened and checked now, before the evaluation
+    if (fit) {
+      train = open_eval_data(n.cks[0], a.str("data"), "train", a.str("data-dir"), -1);
+      if ((size_t)fo.batch > train->size())
+        throw InputError("--fit-batch " + std::to_string(fo.batch) + ": more than the " + std::to_string(train->size()) +
+                         " images of " + train->describe());
+    }
     make_dirs(out);
     json summary = {{"a", n.cks[0].path}, {"b", n.cks[1].path}, {"data", data->describe() + " (" + a.str("split") + ")"}};
 
@@ -172,7 +181,6 @@ int main(int argc, char** argv) {
       }
       std::printf("%-8s %9.4f %9.4f\n", "(A)", ma.loss_sum / ma.n, (double)ma.top1 / ma.n);
       if (fit) {
-        std::unique_ptr<Dataset> train = open_eval_data(n.cks[0], a.str("data"), "train", a.str("data-dir"), -1);
         std::vector<double> fit_loss, fit_top1;
         std::printf("with a 1x1 stitching layer trained for %d iterations (lr %g, batch %d) on %s:\n%-8s %9s %9s\n", fit, fo.lr,
                     fo.batch, train->describe().c_str(), "A up to", "loss", "accuracy");
@@ -185,6 +193,8 @@ int main(int argc, char** argv) {
         summary["fit"] = {{"iterations", fit}, {"lr", fo.lr}, {"batch", fo.batch}, {"loss", fit_loss}, {"top1", fit_top1}};
         write_npy(out + "/layers_fit_loss.npy", fit_loss.data(), {fit_loss.size()});
         write_npy(out + "/layers_fit_top1.npy", fit_top1.data(), {fit_top1.size()});
+      } else {  // an earlier --fit run's curves would pass for this run's
+        for (const char* f : {"/layers_fit_loss.npy", "/layers_fit_top1.npy"}) std::remove((out + f).c_str());
       }
       summary["layers"] = layers;
       summary["loss"] = loss;
