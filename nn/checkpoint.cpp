@@ -121,7 +121,8 @@ Checkpoint read_checkpoint(const std::string& path) {
                   (shape.is_array() ? std::to_string(shape.size()) : "a " + std::string(shape.type_name())));
       for (const json& d : shape)
         if (!d.is_number_integer() || d.get<long long>() <= 0 || d.get<long long>() > (1LL << 30))
-          throw bad("parameter " + p.at("name").get<std::string>() + ": shape entries must be positive integers up to 2^30, got " +
+          throw bad("parameter " + p.at("name").get<std::string>() +
+                    ": shape entries must be positive integers up to 2^30, got " +
                     (d.is_number() ? d.dump() : "a " + std::string(d.type_name())));
       if (!p.at("offset").is_number_unsigned()) throw bad("parameter offset must be a non-negative integer");
     }

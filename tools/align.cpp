@@ -252,7 +252,8 @@ int main(int argc, char** argv) {
         std::printf(", %.0f samples per unit\n", m.count);
         for (int p = 0; p < m.nets(); ++p)
           for (int q = p + 1; q < m.nets(); ++q) {
-            const std::string pair_dir = layer + "/pair_" + std::to_string(p) + "_" + std::to_string(q), pdir = work + "/" + pair_dir;
+            const std::string pair_dir = layer + "/pair_" + std::to_string(p) + "_" + std::to_string(q),
+                              pdir = work + "/" + pair_dir;
             make_dirs(pdir);
             const AlignPairReport r = align_pair(m, p, q, net_names[p], net_names[q], opt);
             print_pair(r, opt);

@@ -128,8 +128,9 @@ int main(int argc, char** argv) {
     for (const auto& [layer, p] : perms)
       for (size_t i = 0; i < p.size(); ++i) moved = moved || p[i] != (int)i;
     if (lrn && moved)
-      std::printf("note: the net has a cross-channel LRN, so the permuted net is not the same function; the accuracy change "
-                  "shows only part of how far its outputs moved\n");
+      std::printf(
+          "note: the net has a cross-channel LRN, so the permuted net is not the same function; the accuracy change "
+          "shows only part of how far its outputs moved\n");
 
     CheckpointInfo info = ck.info;
     info.extra["permuted_from"] = ck.path;

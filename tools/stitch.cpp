@@ -96,7 +96,8 @@ int main(int argc, char** argv) {
     if (!interp && a.given("permuted"))
       throw cli::UsageError("--permuted belongs to interpolate; `layers` takes the permuted net as RUN_B");
     if (!interp && a.given("steps")) throw cli::UsageError("--steps belongs to interpolate");
-    if (!fit && (a.given("fit-lr") || a.given("fit-batch"))) throw cli::UsageError("--fit-lr and --fit-batch belong to `layers --fit N`");
+    if (!fit && (a.given("fit-lr") || a.given("fit-batch")))
+      throw cli::UsageError("--fit-lr and --fit-batch belong to `layers --fit N`");
     const int batch = a.int32("batch"), threads = a.loader_threads(), steps = a.int32("steps");
     if (batch <= 0) throw cli::UsageError("--batch must be positive");
     if (steps < 1 || steps > 1000) throw cli::UsageError("--steps must be in [1, 1000]");
@@ -117,7 +118,9 @@ int main(int argc, char** argv) {
       const json from = n.cks[2].info.extra.value("permuted_from", json());
       std::error_code ec;
       if (!from.is_string())
-        throw InputError(runs[2] + ": not written by bin/permute (its checkpoint records no permuted_from): --permuted wants B permuted into A's order");
+        throw InputError(
+            runs[2] +
+            ": not written by bin/permute (its checkpoint records no permuted_from): --permuted wants B permuted into A's order");
       if (!std::filesystem::equivalent(from.get<std::string>(), n.cks[1].path, ec))  // moved folders may explain it
         log_warning(runs[2] + ": permuted from " + from.get<std::string>() + ", which is not B's checkpoint " + n.cks[1].path);
     }

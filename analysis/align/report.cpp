@@ -71,7 +71,8 @@ json direction_json(const PredictionDirection& d, const std::string& dir, const 
             {"median", nan_safe(d.median_inputs)},
             {"mean", nan_safe(d.mean_inputs)},
             {"at_most_4", d.at_most_4}}},
-          {"files", shown + "/" + d.file_stem + "_*.npy (rows: penalties as listed; targets and sources: valid units, see units_a/b.npy)"}};
+          {"files", shown + "/" + d.file_stem +
+                        "_*.npy (rows: penalties as listed; targets and sources: valid units, see units_a/b.npy)"}};
 }
 
 }  // namespace
@@ -161,11 +162,14 @@ json write_pair_report(const AlignPairReport& r, const std::string& dir, const s
                   {"mean_abs_corr", nan_safe(G.mean_abs_corr)},
                   {"mean_between_net_corr", nan_safe(G.mean_between)}});
   }
-  pj["groups"] = {
-      {"k", g.k},         {"chosen_by", g.k_from_eigengap ? "eigengap" : "--groups"},
-      {"mixed", g.mixed}, {"laplacian_eigenvalues", g.laplacian_eigenvalues},
-      {"kmeans_restarts", g.restarts}, {"kmeans_inertia", g.inertia},
-      {"groups", gj},     {"files", shown + "/joint.png (natural order, line between the nets), joint_grouped.png (group-sorted)"}};
+  pj["groups"] = {{"k", g.k},
+                  {"chosen_by", g.k_from_eigengap ? "eigengap" : "--groups"},
+                  {"mixed", g.mixed},
+                  {"laplacian_eigenvalues", g.laplacian_eigenvalues},
+                  {"kmeans_restarts", g.restarts},
+                  {"kmeans_inertia", g.inertia},
+                  {"groups", gj},
+                  {"files", shown + "/joint.png (natural order, line between the nets), joint_grouped.png (group-sorted)"}};
   return pj;
 }
 

@@ -32,7 +32,8 @@ void check_same_architecture(Net& a, Net& b, const std::string& name_a, const st
   // weights, and stitching takes layer i of one net or the other.
   const auto &la = a.layers(), &lb = b.layers();
   for (size_t i = 0; i < std::max(la.size(), lb.size()); ++i) {
-    const std::string sa = i < la.size() ? layer_signature(la[i]->cfg) : "none", sb = i < lb.size() ? layer_signature(lb[i]->cfg) : "none";
+    const std::string sa = i < la.size() ? layer_signature(la[i]->cfg) : "none",
+                      sb = i < lb.size() ? layer_signature(lb[i]->cfg) : "none";
     if (sa != sb)
       throw InputError(name_b + ": layer " + std::to_string(i + 1) + " is " + sb + ", where " + name_a + " has " + sa +
                        " (different architectures: the nets must have the same layers and settings)");
