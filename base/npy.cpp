@@ -132,6 +132,8 @@ void parse_header(const std::string& h, const std::string& name, NpyArray& a, La
     }
   }
   if (!have_descr || !have_order || !have_shape) p.fail("needs descr, fortran_order and shape");
+  p.skip_ws();  // numpy pads the dict with spaces and ends it with a newline; anything else is not a header
+  if (p.i != h.size()) p.fail("bytes after the dict");
   const std::string given = a.dtype;
   // One-byte types have no byte order: numpy writes '|', others may write '<', '=' or '>'.
   if (a.dtype.size() == 3 && a.dtype[2] == '1' && (a.dtype[0] == '<' || a.dtype[0] == '=' || a.dtype[0] == '>')) a.dtype[0] = '|';

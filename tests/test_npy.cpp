@@ -180,6 +180,9 @@ TEST_CASE("npy: corrupt or unsupported files are rejected with the file name and
       error_of(handmade("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), 'x': 1}", x, sizeof x)).find("unknown key") !=
       std::string::npos);
   CHECK(error_of(handmade("not a dict", x, sizeof x)).find("bad .npy header") != std::string::npos);
+  // Bytes after the dict (numpy refuses them too; they were taken as padding).
+  CHECK(error_of(handmade("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }XYZ", x, sizeof x))
+            .find("bad .npy header (bytes after the dict)") != std::string::npos);
   // A damaged header is quoted on one line, control and binary bytes escaped (fuzzing found raw bytes echoed).
   const std::string quoted = error_of(handmade("{'descr': <f4', 'fortran_order': False,\n\x01\xee 'shape': (2, 2), }", x, sizeof x));
   CHECK(quoted.find("x.npy: bad .npy header (expected a string): {'descr': <f4', 'fortran_order': False,\\x0a\\x01\\xee 'sh") == 0);
