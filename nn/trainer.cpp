@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <condition_variable>
 #include <cstdio>
@@ -19,7 +20,7 @@
 
 namespace cvg {
 
-Net::Metrics evaluate(Net& net, const Dataset& data, int batch, int threads) {
+Net::Metrics evaluate(Net& net, const Dataset& data, int batch, int threads, std::vector<int>* predicted) {
   batch = std::min(batch, net.max_batch());
   Loader loader(data, batch, /*shuffle=*/false, /*train_augment=*/false, /*drop_last=*/false, 0, threads);
   ImageShape s = data.shape();
@@ -36,6 +37,14 @@ Net::Metrics evaluate(Net& net, const Dataset& data, int batch, int threads) {
     net.set_batch(x.data(), y.data(), n, shape);
     net.forward(/*train=*/false, 0);
     total.add(net.metrics());
+    if (!predicted) continue;
+    const int last = (int)net.layers().size() - 1;  // the logits: the softmax_loss head's input
+    const Tensor& logits = net.output(net.layers()[last]->cfg.type == "softmax_loss" ? last - 1 : last);
+    const std::vector<float> l = logits.data.to_host();
+    const int classes = logits.dim(1);
+    for (int i = 0; i < n; ++i)
+      predicted->push_back((int)(std::max_element(l.begin() + (size_t)i * classes, l.begin() + (size_t)(i + 1) * classes) -
+                                 (l.begin() + (size_t)i * classes)));
   }
   return total;
 }

@@ -71,7 +71,8 @@ void train_nets(const NetConfig& cfg, const Dataset& train, const Dataset* test,
 int threads_per_net(int jobs);
 
 // One pass over a dataset (evaluation mode): mean loss, top-1 and top-5 over all samples. The
-// dataset's image shape must be the net's input shape (InputError otherwise).
-Net::Metrics evaluate(Net& net, const Dataset& data, int batch, int threads = 2);
+// dataset's image shape must be the net's input shape (InputError otherwise). `predicted` (may be
+// null) gets each sample's predicted class (the highest logit, the lowest class on a tie), in order.
+Net::Metrics evaluate(Net& net, const Dataset& data, int batch, int threads = 2, std::vector<int>* predicted = nullptr);
 
 }  // namespace cvg

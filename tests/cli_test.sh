@@ -331,7 +331,14 @@ for layer in ("conv1", "conv2"):
     block = len(p) // 2
     assert sorted(p) == list(range(len(p))), p
     assert all(p[i] // block == order[layer][i // block] for i in range(len(p))), (layer, p)
+assert 0 <= j["predictions_changed"] <= 1, j
 PY
+grep -q "predictions changed: " permute.txt && grep -q "^note: the net has a cross-channel LRN" permute.txt || fail "permute, LRN: $(cat permute.txt)"
+# Without LRN the permuted net is the same function: no prediction changes (tiny without norm1).
+$B/train --net nolrn.json --seeds 2 --iters 2 --out runs_nolrn --threads 1 > /dev/null 2>&1 || fail "train nolrn 2"
+$B/correlate runs_nolrn/tiny-seed1 runs_nolrn/tiny-seed2 --max-images 200 --out corr_nolrn --threads 1 > /dev/null 2>&1 || fail "correlate nolrn"
+$B/permute runs_nolrn/tiny-seed2 --correlate-dir corr_nolrn --out perm_nolrn --max-images 200 > permute.txt 2>&1 || { cat permute.txt; fail "permute nolrn"; }
+grep -q "predictions changed: 0.00%" permute.txt && ! grep -q "^note: the net has" permute.txt || fail "permute without LRN: $(cat permute.txt)"
 $B/stitch interpolate ${R}1 ${R}2 --permuted perm2 --max-images 200 --steps 2 --out st2 > stitch.txt 2>&1 ||
   { cat stitch.txt; fail "stitch --permuted"; }
 

@@ -25,8 +25,8 @@ int main(int argc, char** argv) {
                 "Writes RUN_B_PERMUTED/ckpt-*.bin, perm_<layer>.npy (int64: new unit i = old unit p[i]) and\n"
                 "permute.json. An LRN across channels does not commute with every permutation: with one after a\n"
                 "permuted layer the permuted net is not the same function. The test accuracy of the permuted net\n"
-                "is reported next to the original's, but it shows only part of the change (predictions can change\n"
-                "while the accuracy barely moves); without such an LRN the two nets compute the same function.\n"
+                "is reported next to the original's, with the share of images whose predicted class changed (the\n"
+                "accuracy alone can barely move); without such an LRN the two nets compute the same function.\n"
                 "Channel groups (a conv layer's \"group\" > 1: CaffeNet's conv2, conv4, conv5) are kept: the units\n"
                 "of a grouped layer and of the layer feeding it move only as whole groups, by one group order\n"
                 "along each chain of such layers (conv1-conv2, conv3-conv4-conv5). bin/correlate's matching\n"
@@ -86,9 +86,10 @@ int main(int argc, char** argv) {
                     {"net_b", co.nets[ib].name},
                     {"layers", json::array()}};
     Net::Metrics before, after;
-    if (eval) before = evaluate(*net, *data, batch, threads);
+    std::vector<int> predicted_before, predicted_after;
+    if (eval) before = evaluate(*net, *data, batch, threads, &predicted_before);
     permute_units(*net, perms);
-    if (eval) after = evaluate(*net, *data, batch, threads);
+    if (eval) after = evaluate(*net, *data, batch, threads, &predicted_after);
 
     std::printf("permute: %s into net A's order by %s\n%-7s %6s %12s  %s\n", ck.path.c_str(), cdir.c_str(), "layer", "units",
                 "units moved", "matching");
@@ -119,18 +120,22 @@ int main(int argc, char** argv) {
       summary["data"] = data->describe() + " (" + a.str("split") + ")";
       summary["original"] = metrics(before);
       summary["permuted"] = metrics(after);
-      std::printf("%s accuracy (%s): original %.4f, permuted %.4f (loss %.5f -> %.5f)\n", a.str("split").c_str(),
-                  data->describe().c_str(), (double)before.top1 / before.n, (double)after.top1 / after.n,
-                  before.loss_sum / before.n, after.loss_sum / after.n);
+      // How far the function moved, which the accuracy alone understates (an LRN's effect).
+      size_t changed = 0;
+      for (size_t i = 0; i < predicted_before.size(); ++i) changed += predicted_before[i] != predicted_after[i];
+      const double changed_fraction = predicted_before.empty() ? 0.0 : (double)changed / predicted_before.size();
+      summary["predictions_changed"] = changed_fraction;
+      std::printf("%s accuracy (%s): original %.4f, permuted %.4f (loss %.5f -> %.5f); predictions changed: %.2f%%\n",
+                  a.str("split").c_str(), data->describe().c_str(), (double)before.top1 / before.n, (double)after.top1 / after.n,
+                  before.loss_sum / before.n, after.loss_sum / after.n, 100 * changed_fraction);
     }
     bool lrn = false, moved = false;
     for (const auto& l : net->layers()) lrn = lrn || l->cfg.type == "lrn";
     for (const auto& [layer, p] : perms)
       for (size_t i = 0; i < p.size(); ++i) moved = moved || p[i] != (int)i;
     if (lrn && moved)
-      std::printf(
-          "note: the net has a cross-channel LRN, so the permuted net is not the same function; the accuracy change "
-          "shows only part of how far its outputs moved\n");
+      std::printf("note: the net has a cross-channel LRN, so the permuted net is not the same function%s\n",
+                  eval ? " (see the predictions changed above)" : "");
 
     CheckpointInfo info = ck.info;
     info.extra["permuted_from"] = ck.path;
