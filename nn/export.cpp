@@ -34,7 +34,6 @@ bool looks_like_export(const std::string& dir) {
 const OutputOwner kExportOwner{"bin/train --export-npy", looks_like_export};
 
 // DIR/<parameter>.npy and DIR/config.json.
-
 int write_export(const Checkpoint& ck, const std::string& dir, const Dataset* data) {
   using json = nlohmann::json;
   json params = json::array();

@@ -227,14 +227,14 @@ int main(int argc, char** argv) {
                                  : "");
     std::fflush(stdout);  // before the progress bars on stderr, also when stdout is a pipe
     bool interrupted = false;
-    int signal = 0;
+    int stop_signal = 0;
     train_nets(cfg, *train, test.get(), dev, runs, jobs, [&](const TrainOptions& o, const TrainResult& r) {
       interrupted = interrupted || r.interrupted;
-      if (r.interrupted) signal = agreed_signal();  // every rank's run ends interrupted alike
+      if (r.interrupted) stop_signal = agreed_signal();  // every rank's run ends interrupted alike
       if (!dist::is_root()) return;
       if (r.interrupted)
         std::fprintf(stderr, "%s: stopped %s after iteration %lld; checkpoint %s written (continue with --resume)\n",
-                     o.label.c_str(), signal ? ("by signal " + std::to_string(signal)).c_str() : "because another net failed",
+                     o.label.c_str(), stop_signal ? ("by signal " + std::to_string(stop_signal)).c_str() : "because another net failed",
                      r.iterations, r.checkpoint.c_str());
       else if (r.trained == 0)
         std::printf("%s: nothing to train, already at iteration %lld (--iters/--epochs ask for %lld); checkpoint %s\n",
@@ -244,7 +244,7 @@ int main(int argc, char** argv) {
                     r.iterations, Progress::fmt_time(r.seconds).c_str(), r.images_per_s, 100 * r.test_top1, r.checkpoint.c_str());
       std::fflush(stdout);
     });
-    if (interrupted) return 128 + std::max(1, signal);
+    if (interrupted) return 128 + std::max(1, stop_signal);
     return 0;
   }, /*distributed=*/true);
 }
