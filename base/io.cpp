@@ -42,8 +42,7 @@ void require_writable_file(const std::string& path) {
 
 void require_output_folder(const std::string& dir) {
   if (dir.empty()) throw InputError("the output folder name is empty");
-  std::string d = dir;
-  while (d.size() > 1 && d.back() == '/') d.pop_back();
+  const std::string d = strip_slashes(dir);
   struct stat st;
   if (::stat(d.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) throw InputError(dir + ": exists and is not a folder");
   // Its parent too: the tools write a partial folder beside it, then rename it into place.
@@ -192,19 +191,17 @@ void make_dirs(const std::string& path) {
   }
 }
 
+std::string strip_slashes(std::string path) {
+  while (path.size() > 1 && path.back() == '/') path.pop_back();
+  return path;
+}
+
 bool file_exists(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0;
 }
 
 namespace fs = std::filesystem;
-
-namespace {
-std::string strip_slashes(std::string s) {
-  while (s.size() > 1 && s.back() == '/') s.pop_back();
-  return s;
-}
-}  // namespace
 
 void check_replaceable_output(const std::string& out, const OutputOwner& owner) {
   std::error_code ec;

@@ -20,6 +20,8 @@ void require_writable_file(const std::string& path);
 void require_output_folder(const std::string& dir);
 // Throws InputError when the folder `dir` exists and is not empty (a new run folder goes there).
 void require_new_folder(const std::string& dir);
+// `path` without trailing slashes ("runs/x/" -> "runs/x"; "/" stays).
+std::string strip_slashes(std::string path);
 // A tool that replaces its --out as a whole: its name for messages, and whether a folder is its output.
 struct OutputOwner {
   const char* tool;

@@ -298,8 +298,7 @@ void load_tensors(Net& net, const std::vector<NamedTensor>& tensors, const std::
 std::string write_run_folder(const std::string& dir, Net& net, const CheckpointInfo& info,
                              const std::function<void(const std::string& folder)>& also) {
   require_new_folder(dir);
-  std::string base = dir;
-  while (base.size() > 1 && base.back() == '/') base.pop_back();
+  const std::string base = strip_slashes(dir);
   // No live process shares our pid, so a folder of this name was left by a killed one: never reused.
   const std::string tmp = base + ".tmp." + std::to_string(::getpid());
   remove_folder(tmp);

@@ -1,9 +1,5 @@
 #include "analysis/stats/correlate_io.h"
 
-#include <fcntl.h>
-#include <signal.h>
-#include <stdio.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include <cctype>
@@ -22,11 +18,6 @@ namespace fs = std::filesystem;
 using json = nlohmann::json;
 
 namespace {
-
-std::string strip_slashes(std::string s) {
-  while (s.size() > 1 && s.back() == '/') s.pop_back();
-  return s;
-}
 
 std::string base_name(const std::string& p) {
   const std::string s = strip_slashes(p);
