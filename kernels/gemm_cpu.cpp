@@ -8,7 +8,6 @@
 // callers parallelise); gemm splits C over threads, and every element is computed whole by one
 // thread, so no split changes its bits.
 #include <cblas.h>
-#include <cpuid.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -133,13 +132,7 @@ void blas_single_threaded() {
 }
 
 bool avx512_split_in_halves() {
-  static const bool split = [] {
-    unsigned a, b, c, d;
-    if (kernels() != Kernels::avx512 || !__get_cpuid(0, &a, &b, &c, &d)) return false;
-    const bool amd = b == 0x68747541 && d == 0x69746e65 && c == 0x444d4163;  // "AuthenticAMD"
-    if (!amd || !__get_cpuid(1, &a, &b, &c, &d)) return false;
-    return ((a >> 8) & 0xf) + ((a >> 20) & 0xff) == 0x19;  // base + extended family
-  }();
+  static const bool split = kernels() == Kernels::avx512 && __builtin_cpu_is("amdfam19h");  // kernels() ran cpu_init
   return split;
 }
 
