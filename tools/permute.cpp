@@ -93,9 +93,11 @@ int main(int argc, char** argv) {
 
     std::printf("permute: %s into net A's order by %s\n%-7s %6s %12s  %s\n", ck.path.c_str(), cdir.c_str(), "layer", "units",
                 "units moved", "matching");
+    bool any_moved = false;
     for (const auto& [layer, p] : perms) {
       int moved = 0;
       for (size_t i = 0; i < p.size(); ++i) moved += p[i] != (int)i;
+      any_moved = any_moved || moved > 0;
       json lj = {{"layer", layer}, {"units", p.size()}, {"moved", moved}};
       std::string how = "bin/correlate's";
       if (auto it = grouped.find(layer); it != grouped.end()) {
@@ -129,11 +131,9 @@ int main(int argc, char** argv) {
                   a.str("split").c_str(), data->describe().c_str(), (double)before.top1 / before.n, (double)after.top1 / after.n,
                   before.loss_sum / before.n, after.loss_sum / after.n, 100 * changed_fraction);
     }
-    bool lrn = false, moved = false;
+    bool lrn = false;
     for (const auto& l : net->layers()) lrn = lrn || l->cfg.type == "lrn";
-    for (const auto& [layer, p] : perms)
-      for (size_t i = 0; i < p.size(); ++i) moved = moved || p[i] != (int)i;
-    if (lrn && moved)
+    if (lrn && any_moved)
       std::printf("note: the net has a cross-channel LRN, so the permuted net is not the same function%s\n",
                   eval ? " (see the predictions changed above)" : "");
 

@@ -67,14 +67,16 @@ std::map<int, UnitView> render_units(Net& net, const TopTable& top, const std::s
   std::vector<UnitAt> at;
   std::vector<int> owner;  // request -> unit
   std::vector<float> images;
-  for (int u : units)
+  for (int u : units) {
+    if (constant_unit(top, u)) continue;
     for (const TopEntry& e : top[u]) {
-      if (e.image < 0 || constant_unit(top, u)) continue;
+      if (e.image < 0) continue;
       at.push_back({u, e.y, e.x});
       owner.push_back(u);
       images.resize(images.size() + s.size());
       data.load((size_t)e.image, images.data() + images.size() - s.size(), false, 0);
     }
+  }
   for (int u : units) views[u];  // units with no images still get (empty) views
   if (at.empty()) return views;
   Projector proj(net, layer);
