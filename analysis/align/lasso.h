@@ -40,8 +40,8 @@ std::vector<double> paper_penalties();
 
 struct SparsePredictionOptions {
   std::vector<double> penalties = paper_penalties();  // any order; 0 = exact least squares
-  double fit_fraction =
-      0.9;  // per target: sources of the first fit on its Lasso path to explain this much of the unpenalised fit
+  // Per target: the sources of the first fit on its Lasso path to explain this much of the unpenalised fit.
+  double fit_fraction = 0.9;
   int path_points = 60;       // the per-target path for that count: lambda_max * ratio^(k/path_points)
   double path_min_ratio = 1e-4;
   bool keep_weights = true;
